@@ -1,0 +1,166 @@
+//! Time sources for signing, so tests can freeze the clock and the signer can
+//! correct for clock skew reported by AWS.
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, SystemTime};
+
+/// A source of the current time used to date signatures.
+///
+/// ```
+/// use std::time::{Duration, SystemTime, UNIX_EPOCH};
+/// use tower_sigv4::clock::{Clock, FixedClock};
+///
+/// let clock = FixedClock::new(UNIX_EPOCH + Duration::from_secs(1_440_938_160));
+/// assert_eq!(clock.now(), UNIX_EPOCH + Duration::from_secs(1_440_938_160));
+/// ```
+pub trait Clock: fmt::Debug + Send + Sync + 'static {
+    /// The current time.
+    fn now(&self) -> SystemTime;
+}
+
+/// The system's wall clock.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> SystemTime {
+        SystemTime::now()
+    }
+}
+
+/// A clock that reads the time it was set to; tests move it with [`FixedClock::set`]
+/// and [`FixedClock::advance`]. Clones share the same time.
+#[derive(Clone, Debug)]
+pub struct FixedClock {
+    // Nanoseconds since the Unix epoch (may be negative for pre-1970 times).
+    nanos: Arc<AtomicI64>,
+}
+
+impl FixedClock {
+    /// A clock frozen at `time`.
+    pub fn new(time: SystemTime) -> Self {
+        Self {
+            nanos: Arc::new(AtomicI64::new(to_nanos(time))),
+        }
+    }
+
+    /// Set the clock to `time`.
+    pub fn set(&self, time: SystemTime) {
+        self.nanos.store(to_nanos(time), Ordering::SeqCst);
+    }
+
+    /// Move the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let by = i64::try_from(by.as_nanos()).unwrap_or(i64::MAX);
+        let _ = self
+            .nanos
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_add(by))
+            });
+    }
+}
+
+impl Clock for FixedClock {
+    fn now(&self) -> SystemTime {
+        from_nanos(self.nanos.load(Ordering::SeqCst))
+    }
+}
+
+/// A cheaply cloneable, type-erased [`Clock`].
+#[derive(Clone)]
+pub struct SharedClock(Arc<dyn Clock>);
+
+impl SharedClock {
+    /// Wrap a clock.
+    pub fn new(clock: impl Clock) -> Self {
+        Self(Arc::new(clock))
+    }
+}
+
+impl Default for SharedClock {
+    fn default() -> Self {
+        Self::new(SystemClock)
+    }
+}
+
+impl fmt::Debug for SharedClock {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Clock for SharedClock {
+    fn now(&self) -> SystemTime {
+        self.0.now()
+    }
+}
+
+/// A clock offset learned from the server's `Date` header, applied on top of
+/// another clock (the AWS SDKs correct clock skew the same way).
+#[derive(Clone, Debug, Default)]
+pub struct SkewCorrection {
+    offset_nanos: Arc<AtomicI64>,
+}
+
+impl SkewCorrection {
+    /// The offset currently applied (server time minus local time).
+    pub fn offset(&self) -> i64 {
+        self.offset_nanos.load(Ordering::SeqCst)
+    }
+
+    /// Record that the server's clock read `server_time` when ours read `local_time`.
+    pub fn observe(&self, server_time: SystemTime, local_time: SystemTime) {
+        let offset = to_nanos(server_time).saturating_sub(to_nanos(local_time));
+        self.offset_nanos.store(offset, Ordering::SeqCst);
+    }
+
+    /// `time` shifted by the learned offset.
+    pub fn apply(&self, time: SystemTime) -> SystemTime {
+        from_nanos(to_nanos(time).saturating_add(self.offset()))
+    }
+}
+
+fn to_nanos(time: SystemTime) -> i64 {
+    match time.duration_since(SystemTime::UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_nanos()).unwrap_or(i64::MAX),
+        Err(e) => i64::try_from(e.duration().as_nanos())
+            .map(|n| -n)
+            .unwrap_or(i64::MIN),
+    }
+}
+
+fn from_nanos(nanos: i64) -> SystemTime {
+    if nanos >= 0 {
+        SystemTime::UNIX_EPOCH + Duration::from_nanos(nanos.unsigned_abs())
+    } else {
+        SystemTime::UNIX_EPOCH - Duration::from_nanos(nanos.unsigned_abs())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_clock_advances_and_clones_share_time() {
+        let t0 = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let clock = FixedClock::new(t0);
+        let other = clock.clone();
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(other.now(), t0 + Duration::from_secs(5));
+    }
+
+    #[test]
+    fn skew_correction_shifts_by_observed_offset() {
+        let local = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000);
+        let server = local + Duration::from_secs(900);
+        let skew = SkewCorrection::default();
+        skew.observe(server, local);
+        assert_eq!(skew.apply(local), server);
+        skew.observe(local - Duration::from_secs(10), local);
+        assert_eq!(skew.apply(local), local - Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,170 @@
+//! The error the signing layer returns when it cannot sign a request.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A boxed error, as used by tower.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a request was not signed (and so not sent).
+///
+/// The signing layer's service returns [`BoxError`]; find this type with
+/// `downcast_ref`:
+///
+/// ```
+/// use tower_sigv4::Error;
+///
+/// # fn handle(err: tower_sigv4::BoxError) {
+/// if let Some(Error::BodyTooLarge { limit, .. }) = err.downcast_ref::<Error>() {
+///     eprintln!("request body over {limit} bytes");
+/// }
+/// # }
+/// ```
+///
+/// `Debug` and `Display` never contain a secret key or session token.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Error {
+    /// The body is larger than the configured maximum. Decided from `Content-Length`
+    /// before any byte is read when the header is present.
+    BodyTooLarge {
+        /// The configured maximum, in bytes.
+        limit: usize,
+        /// The length the request declared, if it declared one.
+        declared: Option<u64>,
+    },
+    /// The body's length differs from the `Content-Length` the request declared.
+    ContentLengthMismatch {
+        /// The declared length.
+        declared: u64,
+        /// The bytes the body actually produced.
+        actual: u64,
+    },
+    /// Reading the request body failed.
+    BodyRead(Arc<dyn std::error::Error + Send + Sync>),
+    /// No credentials could be loaded.
+    Credentials(CredentialsError),
+    /// The request URI has no scheme or authority (a relative URI cannot be signed:
+    /// the host is part of the signature).
+    RelativeUri {
+        /// The URI as given.
+        uri: String,
+    },
+    /// A header that is to be signed has a value SigV4 cannot sign (not visible ASCII).
+    InvalidHeader {
+        /// The header's name.
+        name: String,
+    },
+    /// aws-sigv4 refused to sign the request.
+    Signing(Arc<dyn std::error::Error + Send + Sync>),
+    /// The layer is misconfigured (for example, no region could be found).
+    Config(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::BodyTooLarge {
+                limit,
+                declared: Some(declared),
+            } => write!(
+                f,
+                "request body of {declared} bytes is over the signing limit of {limit} bytes; raise it with `max_body_size` or send a smaller body"
+            ),
+            Error::BodyTooLarge {
+                limit,
+                declared: None,
+            } => write!(
+                f,
+                "request body is over the signing limit of {limit} bytes; raise it with `max_body_size` or send a smaller body"
+            ),
+            Error::ContentLengthMismatch { declared, actual } => write!(
+                f,
+                "request body is {actual} bytes but Content-Length says {declared}; fix or remove the Content-Length header"
+            ),
+            Error::BodyRead(e) => write!(
+                f,
+                "reading the request body for signing failed: {e}; nothing was sent"
+            ),
+            Error::Credentials(e) => e.fmt(f),
+            Error::RelativeUri { uri } => write!(
+                f,
+                "cannot sign request to `{uri}`: the URI needs a scheme and host (e.g. https://bedrock-agentcore.us-east-1.amazonaws.com/...), since the host is part of the signature"
+            ),
+            Error::InvalidHeader { name } => write!(
+                f,
+                "cannot sign header `{name}`: its value is not visible ASCII; percent-encode the value or exclude the header from signing"
+            ),
+            Error::Signing(e) => write!(f, "SigV4 signing failed: {e}"),
+            Error::Config(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::BodyRead(e) | Error::Signing(e) => Some(&**e),
+            Error::Credentials(e) => e.source.as_deref().map(|e| e as _),
+            _ => None,
+        }
+    }
+}
+
+impl From<CredentialsError> for Error {
+    fn from(e: CredentialsError) -> Self {
+        Error::Credentials(e)
+    }
+}
+
+/// Credentials could not be loaded: the provider failed, timed out, or none is configured.
+#[derive(Clone)]
+pub struct CredentialsError {
+    pub(crate) source_name: Arc<str>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl CredentialsError {
+    /// Which credentials source was tried.
+    pub fn source_name(&self) -> &str {
+        &self.source_name
+    }
+
+    /// The load timeout, if loading timed out.
+    pub fn timed_out(&self) -> Option<Duration> {
+        self.timeout
+    }
+}
+
+impl fmt::Debug for CredentialsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CredentialsError")
+            .field("source_name", &self.source_name)
+            .field("timeout", &self.timeout)
+            .field("source", &self.source.as_ref().map(|e| e.to_string()))
+            .finish()
+    }
+}
+
+impl fmt::Display for CredentialsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "no AWS credentials from {}", self.source_name)?;
+        if let Some(timeout) = self.timeout {
+            write!(f, ": loading took longer than {timeout:?}")?;
+        }
+        if let Some(source) = &self.source {
+            write!(f, ": {}", crate::credentials::error_chain(&**source))?;
+        }
+        f.write_str(
+            "; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, choose a profile with AWS_PROFILE (run `aws sso login` for SSO profiles), or pass credentials to the layer's builder",
+        )
+    }
+}
+
+impl std::error::Error for CredentialsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source.as_deref().map(|e| e as _)
+    }
+}

@@ -1,0 +1,244 @@
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::ProvideCredentials;
+
+use super::{DEFAULT_MAX_BODY_SIZE, SigV4Layer};
+use crate::clock::{Clock, SharedClock, SkewCorrection};
+use crate::credentials::{CredentialsCache, CredentialsCacheBuilder};
+use crate::signer::{Config, MissingCredentials};
+use crate::{Error, ServiceName, SignedHeaders, Signer, endpoint};
+
+/// Configuration for a [`SigV4Layer`].
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use aws_credential_types::Credentials;
+/// use tower_sigv4::clock::FixedClock;
+/// use tower_sigv4::{ServiceName, SigV4Layer, SignedHeaders};
+///
+/// let layer = SigV4Layer::builder()
+///     .region("us-west-2")
+///     .service(ServiceName::BEDROCK_AGENTCORE)
+///     .credentials(Credentials::new("AKID", "SECRET", None, None, "example"))
+///     .signed_headers(SignedHeaders::default().also_exclude(["x-forwarded-for"]))
+///     .max_body_size(4 * 1024 * 1024)
+///     .content_sha256_header(true)
+///     .clock(FixedClock::new(UNIX_EPOCH + Duration::from_secs(1_700_000_000)))
+///     .build()
+///     .unwrap();
+/// # let _ = layer;
+/// ```
+#[derive(Debug, Default)]
+pub struct SigV4Builder {
+    region: Option<String>,
+    service: Option<ServiceName>,
+    endpoint: Option<String>,
+    credentials: CredentialsChoice,
+    cache: CredentialsCacheBuilder,
+    headers: SignedHeaders,
+    max_body_size: Option<usize>,
+    clock: Option<SharedClock>,
+    content_sha256_header: bool,
+    missing_credentials: MissingCredentials,
+}
+
+#[derive(Debug, Default)]
+enum CredentialsChoice {
+    #[default]
+    Default,
+    #[cfg(feature = "default-credentials")]
+    Profile(String),
+    Static(Credentials),
+    Provider(Box<ProviderBox>),
+    Cache(CredentialsCache),
+}
+
+struct ProviderBox(Box<dyn FnOnce(CredentialsCacheBuilder) -> CredentialsCache + Send>);
+
+impl std::fmt::Debug for ProviderBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProvideCredentials")
+    }
+}
+
+impl SigV4Builder {
+    /// The region to sign for, e.g. `us-east-1`.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = Some(region.into());
+        self
+    }
+
+    /// The service to sign for (default `bedrock-agentcore`, or inferred from the endpoint).
+    pub fn service(mut self, service: impl Into<ServiceName>) -> Self {
+        self.service = Some(service.into());
+        self
+    }
+
+    /// Infer service and region from this URL where they are not set explicitly.
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = Some(url.into());
+        self
+    }
+
+    /// Sign with these static credentials; no provider is ever called.
+    pub fn credentials(mut self, credentials: Credentials) -> Self {
+        self.credentials = CredentialsChoice::Static(credentials);
+        self
+    }
+
+    /// Load credentials from `provider`, cached and refreshed ahead of expiry.
+    pub fn credentials_provider(mut self, provider: impl ProvideCredentials + 'static) -> Self {
+        self.credentials = CredentialsChoice::Provider(Box::new(ProviderBox(Box::new(
+            move |cache: CredentialsCacheBuilder| cache.build(provider),
+        ))));
+        self
+    }
+
+    /// Share an existing cache (for example with a retry policy or another layer).
+    /// The cache settings on this builder are then ignored.
+    pub fn credentials_cache(mut self, cache: CredentialsCache) -> Self {
+        self.credentials = CredentialsChoice::Cache(cache);
+        self
+    }
+
+    /// Use the default credential chain with this profile instead of `AWS_PROFILE`.
+    #[cfg(feature = "default-credentials")]
+    pub fn profile(mut self, profile: impl Into<String>) -> Self {
+        self.credentials = CredentialsChoice::Profile(profile.into());
+        self
+    }
+
+    /// Refresh credentials this long before they expire (default 5 minutes).
+    pub fn refresh_before_expiry(mut self, buffer: Duration) -> Self {
+        self.cache = self.cache.refresh_before_expiry(buffer);
+        self
+    }
+
+    /// Fail a credentials load that takes longer than this (default 5 seconds).
+    pub fn credentials_load_timeout(mut self, timeout: Duration) -> Self {
+        self.cache = self.cache.load_timeout(timeout);
+        self
+    }
+
+    /// Which headers are signed (default: all but [`DEFAULT_EXCLUDED`](crate::headers::DEFAULT_EXCLUDED)).
+    pub fn signed_headers(mut self, headers: SignedHeaders) -> Self {
+        self.headers = headers;
+        self
+    }
+
+    /// The largest body the layer buffers and signs (default 10 MiB).
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body_size = Some(bytes);
+        self
+    }
+
+    /// The clock that dates signatures (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(SharedClock::new(clock));
+        self
+    }
+
+    /// Also send and sign `x-amz-content-sha256` with the body's hash (default off).
+    pub fn content_sha256_header(mut self, enabled: bool) -> Self {
+        self.content_sha256_header = enabled;
+        self
+    }
+
+    /// What to do when no credentials can be loaded (default: fail the request).
+    pub fn missing_credentials(mut self, policy: MissingCredentials) -> Self {
+        self.missing_credentials = policy;
+        self
+    }
+
+    /// Build the signer without wrapping it in a layer.
+    pub fn build_signer(self) -> Result<Signer, Error> {
+        let inferred = self.endpoint.as_deref().and_then(endpoint::infer);
+        let service = match (self.service, &inferred, &self.endpoint) {
+            (Some(service), _, _) => service,
+            (None, Some(inferred), _) => inferred.service.clone(),
+            (None, None, Some(url)) => {
+                return Err(Error::Config(format!(
+                    "cannot infer the SigV4 service from `{url}`; set it explicitly (`bedrock-agentcore` for AgentCore, `aws-mcp` for the AWS MCP Server)"
+                )));
+            }
+            (None, None, None) => ServiceName::default(),
+        };
+        let region = match (self.region, inferred) {
+            (Some(region), _) => region,
+            (None, Some(inferred)) => inferred.region,
+            (None, None) => env_region().ok_or_else(|| {
+                Error::Config(match &self.endpoint {
+                    Some(url) => format!(
+                        "cannot infer the AWS region from `{url}`; set it explicitly or with AWS_REGION"
+                    ),
+                    None => "no AWS region configured; set it on the builder or with AWS_REGION".to_owned(),
+                })
+            })?,
+        };
+        if region.is_empty() || service.as_str().is_empty() {
+            return Err(Error::Config(
+                "the region and service must not be empty".to_owned(),
+            ));
+        }
+        let clock = self.clock.unwrap_or_default();
+        let cache = self.cache.clock(clock.clone());
+        let credentials = match self.credentials {
+            CredentialsChoice::Static(credentials) => CredentialsCache::fixed(credentials),
+            CredentialsChoice::Provider(provider) => (provider.0)(cache),
+            CredentialsChoice::Cache(cache) => cache,
+            #[cfg(feature = "default-credentials")]
+            CredentialsChoice::Default => default_chain(cache, None, &region),
+            #[cfg(feature = "default-credentials")]
+            CredentialsChoice::Profile(profile) => default_chain(cache, Some(profile), &region),
+            #[cfg(not(feature = "default-credentials"))]
+            CredentialsChoice::Default => {
+                return Err(Error::Config(
+                    "no credentials configured: pass `credentials` or `credentials_provider`, or enable the `default-credentials` feature".to_owned(),
+                ));
+            }
+        };
+        Ok(Signer::from_config(Config {
+            region,
+            service,
+            credentials,
+            headers: self.headers,
+            max_body_size: self.max_body_size.unwrap_or(DEFAULT_MAX_BODY_SIZE),
+            clock,
+            skew: SkewCorrection::default(),
+            content_sha256_header: self.content_sha256_header,
+            missing_credentials: self.missing_credentials,
+            checked_host: OnceLock::new(),
+            warned_unsigned: AtomicBool::new(false),
+        }))
+    }
+
+    /// Build the layer.
+    pub fn build(self) -> Result<SigV4Layer, Error> {
+        self.build_signer().map(SigV4Layer::from_signer)
+    }
+}
+
+fn env_region() -> Option<String> {
+    ["AWS_REGION", "AWS_DEFAULT_REGION"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
+}
+
+#[cfg(feature = "default-credentials")]
+fn default_chain(
+    cache: CredentialsCacheBuilder,
+    profile: Option<String>,
+    region: &str,
+) -> CredentialsCache {
+    use crate::credentials::DefaultChain;
+    let mut chain = DefaultChain::new().region(region);
+    let mut name = crate::credentials::DEFAULT_CHAIN_NAME.to_owned();
+    if let Some(profile) = profile {
+        name = format!("{name}, profile `{profile}`");
+        chain = chain.profile(profile);
+    }
+    cache.source_name(name).build(chain)
+}

@@ -1,0 +1,356 @@
+//! The signing core shared by the tower layer, the reqwest middleware and the CLI.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::SystemTime;
+
+use aws_credential_types::Credentials;
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SessionTokenMode, SignableBody, SignableRequest,
+    SigningSettings, UriPathNormalizationMode, sign,
+};
+use aws_sigv4::sign::v4;
+use http::header::{AUTHORIZATION, HOST};
+use http::{HeaderName, HeaderValue, Uri, request};
+use sha2::{Digest, Sha256};
+
+use crate::clock::{Clock, SharedClock, SkewCorrection};
+use crate::credentials::CredentialsCache;
+use crate::error::Error;
+use crate::{ServiceName, SignedHeaders, endpoint};
+
+const X_AMZ_DATE: HeaderName = HeaderName::from_static("x-amz-date");
+const X_AMZ_SECURITY_TOKEN: HeaderName = HeaderName::from_static("x-amz-security-token");
+const X_AMZ_CONTENT_SHA256: HeaderName = HeaderName::from_static("x-amz-content-sha256");
+
+/// What to do when no credentials can be loaded.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MissingCredentials {
+    /// Fail the request with [`Error::Credentials`] (the default).
+    #[default]
+    Fail,
+    /// Send the request unsigned and log a warning: for public endpoints such as
+    /// the unauthenticated AWS Knowledge MCP server during local development.
+    SendUnsigned,
+}
+
+/// Signs requests: the configuration of one [`SigV4Layer`](crate::SigV4Layer),
+/// usable on its own where a tower service does not fit.
+///
+/// Cheap to clone; clones share the credentials cache and clock.
+#[derive(Clone)]
+pub struct Signer {
+    inner: Arc<Config>,
+}
+
+pub(crate) struct Config {
+    pub(crate) region: String,
+    pub(crate) service: ServiceName,
+    pub(crate) credentials: CredentialsCache,
+    pub(crate) headers: SignedHeaders,
+    pub(crate) max_body_size: usize,
+    pub(crate) clock: SharedClock,
+    pub(crate) skew: SkewCorrection,
+    pub(crate) content_sha256_header: bool,
+    pub(crate) missing_credentials: MissingCredentials,
+    pub(crate) checked_host: OnceLock<String>,
+    pub(crate) warned_unsigned: AtomicBool,
+}
+
+/// What a signature covered, returned by [`Signer::sign_with`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Signature {
+    /// The hex signature.
+    pub signature: String,
+    /// The `x-amz-date` value, `YYYYMMDDTHHMMSSZ`.
+    pub amz_date: String,
+    /// Signed header names, lowercase, sorted, joined by `;`.
+    pub signed_headers: String,
+}
+
+impl Signer {
+    pub(crate) fn from_config(config: Config) -> Self {
+        Self {
+            inner: Arc::new(config),
+        }
+    }
+
+    /// The region signed for.
+    pub fn region(&self) -> &str {
+        &self.inner.region
+    }
+
+    /// The service signed for.
+    pub fn service(&self) -> &ServiceName {
+        &self.inner.service
+    }
+
+    /// The credentials cache.
+    pub fn credentials(&self) -> &CredentialsCache {
+        &self.inner.credentials
+    }
+
+    /// The maximum body size, in bytes.
+    pub fn max_body_size(&self) -> usize {
+        self.inner.max_body_size
+    }
+
+    /// The clock-skew correction learned from AWS replies; shared by clones.
+    pub fn skew(&self) -> &SkewCorrection {
+        &self.inner.skew
+    }
+
+    /// The time signatures are dated with: the clock plus any learned skew.
+    pub fn now(&self) -> SystemTime {
+        self.inner.skew.apply(self.inner.clock.now())
+    }
+
+    /// Sign a request whose body is `body`: hash it, get credentials from the cache
+    /// and set `authorization`, `x-amz-date`, `host` and, with a session token,
+    /// `x-amz-security-token` on `parts`.
+    ///
+    /// Returns `Ok(None)` when no credentials could be loaded and the layer is
+    /// configured to send unsigned.
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), tower_sigv4::Error> {
+    /// use aws_credential_types::Credentials;
+    /// use tower_sigv4::SigV4Layer;
+    ///
+    /// let layer = SigV4Layer::builder()
+    ///     .region("us-east-1")
+    ///     .credentials(Credentials::new("AKIDEXAMPLE", "SECRET", None, None, "example"))
+    ///     .build()?;
+    /// let (mut parts, body) = http::Request::post("https://aws-mcp.us-east-1.api.aws/mcp")
+    ///     .body(b"{}".to_vec())
+    ///     .unwrap()
+    ///     .into_parts();
+    /// layer.signer().sign(&mut parts, &body).await?;
+    /// assert!(parts.headers.contains_key("authorization"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn sign(
+        &self,
+        parts: &mut request::Parts,
+        body: &[u8],
+    ) -> Result<Option<Signature>, Error> {
+        check_absolute(&parts.uri)?;
+        let payload_hash = hex::encode(Sha256::digest(body));
+        let credentials = match self.inner.credentials.get().await {
+            Ok(credentials) => credentials,
+            Err(err) if self.inner.missing_credentials == MissingCredentials::SendUnsigned => {
+                if !self.inner.warned_unsigned.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(error = %err, "no AWS credentials; sending requests unsigned as configured");
+                }
+                strip_signature(parts);
+                return Ok(None);
+            }
+            Err(err) => return Err(err.into()),
+        };
+        let signature = self.sign_with(parts, &payload_hash, &credentials, self.now())?;
+        tracing::debug!(
+            method = %parts.method,
+            host = parts.headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or_default(),
+            service = %self.inner.service,
+            region = %self.inner.region,
+            signed_headers = %signature.signed_headers,
+            body_len = body.len(),
+            credentials = self.inner.credentials.source_name(),
+            "signed request"
+        );
+        Ok(Some(signature))
+    }
+
+    /// Sign with the given credentials and time and a precomputed hex SHA-256 of
+    /// the body. Pure and synchronous: used by [`sign`](Self::sign), test vectors
+    /// and the CLI's `sign` command.
+    pub fn sign_with(
+        &self,
+        parts: &mut request::Parts,
+        payload_sha256_hex: &str,
+        credentials: &Credentials,
+        time: SystemTime,
+    ) -> Result<Signature, Error> {
+        let config = &*self.inner;
+        check_absolute(&parts.uri)?;
+        strip_signature(parts);
+        if !parts.headers.contains_key(HOST) {
+            let host = wire_host(&parts.uri)?;
+            parts.headers.insert(HOST, host);
+        }
+        self.warn_on_service_mismatch(&parts.headers);
+        if config.content_sha256_header {
+            let value = HeaderValue::from_str(payload_sha256_hex)
+                .map_err(|_| Error::Signing(Arc::new(InvalidPayloadHash)))?;
+            parts.headers.insert(X_AMZ_CONTENT_SHA256, value);
+        }
+
+        let mut signed: Vec<(&str, &str)> = Vec::with_capacity(parts.headers.len());
+        for (name, value) in &parts.headers {
+            if !config.headers.signs_name(name) {
+                continue;
+            }
+            let value = value.to_str().map_err(|_| Error::InvalidHeader {
+                name: name.as_str().to_owned(),
+            })?;
+            signed.push((name.as_str(), value));
+        }
+
+        let mut settings = SigningSettings::default();
+        // The policy above already chose the headers.
+        settings.excluded_headers = None;
+        settings.session_token_mode = SessionTokenMode::Include;
+        settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
+        if config.service.as_str() == "s3" {
+            settings.percent_encoding_mode = PercentEncodingMode::Single;
+            settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        } else {
+            settings.percent_encoding_mode = PercentEncodingMode::Double;
+            settings.uri_path_normalization_mode = UriPathNormalizationMode::Enabled;
+        }
+        let identity = credentials.clone().into();
+        let params = v4::SigningParams::builder()
+            .identity(&identity)
+            .region(&config.region)
+            .name(config.service.as_str())
+            .time(time)
+            .settings(settings)
+            .build()
+            .map_err(|e| Error::Signing(Arc::new(e)))?
+            .into();
+        let uri = parts.uri.to_string();
+        let signable = SignableRequest::new(
+            parts.method.as_str(),
+            uri.as_str(),
+            signed.into_iter(),
+            SignableBody::Precomputed(payload_sha256_hex.to_owned()),
+        )
+        .map_err(|e| Error::Signing(Arc::new(e)))?;
+        let (instructions, signature) = sign(signable, &params)
+            .map_err(|e| Error::Signing(Arc::new(e)))?
+            .into_parts();
+
+        let (headers, _) = instructions.into_parts();
+        let mut amz_date = String::new();
+        let mut signed_headers = String::new();
+        for header in headers {
+            let mut value = HeaderValue::from_str(header.value())
+                .map_err(|e| Error::Signing(Arc::new(e)))?;
+            if header.sensitive() {
+                value.set_sensitive(true);
+            }
+            if header.name() == X_AMZ_DATE.as_str() {
+                amz_date = header.value().to_owned();
+            } else if header.name() == AUTHORIZATION.as_str() {
+                signed_headers = signed_headers_of(header.value()).to_owned();
+            }
+            parts
+                .headers
+                .insert(HeaderName::from_static(header.name()), value);
+        }
+        Ok(Signature {
+            signature,
+            amz_date,
+            signed_headers,
+        })
+    }
+
+    fn warn_on_service_mismatch(&self, headers: &http::HeaderMap) {
+        let Some(host) = headers.get(HOST).and_then(|h| h.to_str().ok()) else {
+            return;
+        };
+        let config = &*self.inner;
+        if config.checked_host.get().is_some_and(|h| h == host) {
+            return;
+        }
+        let _ = config.checked_host.set(host.to_owned());
+        let Some(inferred) = endpoint::infer_host(endpoint::host_of(host).unwrap_or(host)) else {
+            return;
+        };
+        if inferred.service != config.service || inferred.region != config.region {
+            tracing::warn!(
+                host,
+                signing_service = %config.service,
+                signing_region = %config.region,
+                inferred_service = %inferred.service,
+                inferred_region = %inferred.region,
+                "signing for service `{}` in `{}`, but the host belongs to service `{}` in `{}`; AWS will answer 401/403. Set the service and region to match the endpoint",
+                config.service, config.region, inferred.service, inferred.region
+            );
+        }
+    }
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &*self.inner;
+        f.debug_struct("Signer")
+            .field("region", &c.region)
+            .field("service", &c.service)
+            .field("credentials", &c.credentials)
+            .field("headers", &c.headers)
+            .field("max_body_size", &c.max_body_size)
+            .field("clock", &c.clock)
+            .field("content_sha256_header", &c.content_sha256_header)
+            .field("missing_credentials", &c.missing_credentials)
+            .finish()
+    }
+}
+
+fn check_absolute(uri: &Uri) -> Result<(), Error> {
+    if uri.scheme().is_none() || uri.authority().is_none() {
+        return Err(Error::RelativeUri {
+            uri: uri.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The `Host` header value that goes on the wire: the authority without user info,
+/// and without the port when it is the scheme's default.
+fn wire_host(uri: &Uri) -> Result<HeaderValue, Error> {
+    let authority = uri.authority().ok_or_else(|| Error::RelativeUri {
+        uri: uri.to_string(),
+    })?;
+    let default_port = match uri.scheme_str() {
+        Some("https") => Some(443),
+        Some("http") => Some(80),
+        _ => None,
+    };
+    let host = authority.host();
+    let value = match authority.port_u16() {
+        Some(port) if Some(port) != default_port => format!("{host}:{port}"),
+        _ => host.to_owned(),
+    };
+    HeaderValue::from_str(&value).map_err(|_| Error::RelativeUri {
+        uri: uri.to_string(),
+    })
+}
+
+fn strip_signature(parts: &mut request::Parts) {
+    for name in [AUTHORIZATION, X_AMZ_DATE, X_AMZ_SECURITY_TOKEN] {
+        parts.headers.remove(name);
+    }
+}
+
+fn signed_headers_of(authorization: &str) -> &str {
+    authorization
+        .split("SignedHeaders=")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or_default()
+}
+
+#[derive(Debug)]
+struct InvalidPayloadHash;
+
+impl fmt::Display for InvalidPayloadHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the payload hash is not a hex string")
+    }
+}
+
+impl std::error::Error for InvalidPayloadHash {}
