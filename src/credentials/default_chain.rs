@@ -78,5 +78,4 @@ impl ProvideCredentials for DefaultChain {
 }
 
 /// How the default chain is named in errors and logs.
-pub(crate) const DEFAULT_CHAIN_NAME: &str =
-    "the default credential chain (environment variables, profile files, SSO, web identity, ECS, EC2 instance metadata)";
+pub(crate) const DEFAULT_CHAIN_NAME: &str = "the default credential chain (environment variables, profile files, SSO, web identity, ECS, EC2 instance metadata)";

@@ -32,9 +32,9 @@
 mod default_chain;
 
 #[cfg(feature = "default-credentials")]
-pub use default_chain::DefaultChain;
-#[cfg(feature = "default-credentials")]
 pub(crate) use default_chain::DEFAULT_CHAIN_NAME;
+#[cfg(feature = "default-credentials")]
+pub use default_chain::DefaultChain;
 
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -65,6 +65,8 @@ pub struct CredentialsCache {
     inner: Arc<Inner>,
 }
 
+// One per cache, behind an `Arc`: the size difference costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Inner {
     Fixed(Credentials),
     Loading(Loader),
@@ -226,22 +228,24 @@ impl Loader {
     }
 
     async fn load(&self, started: SystemTime) -> Result<Credentials, CredentialsError> {
-        let result =
-            match tokio::time::timeout(self.load_timeout, self.provider.provide_credentials())
-                .await
-            {
-                Ok(Ok(credentials)) => Ok(credentials),
-                Ok(Err(e)) => Err(CredentialsError {
-                    source_name: self.source_name.clone(),
-                    timeout: None,
-                    source: Some(Arc::new(e)),
-                }),
-                Err(_elapsed) => Err(CredentialsError {
-                    source_name: self.source_name.clone(),
-                    timeout: Some(self.load_timeout),
-                    source: None,
-                }),
-            };
+        let result = match tokio::time::timeout(
+            self.load_timeout,
+            self.provider.provide_credentials(),
+        )
+        .await
+        {
+            Ok(Ok(credentials)) => Ok(credentials),
+            Ok(Err(e)) => Err(CredentialsError {
+                source_name: self.source_name.clone(),
+                timeout: None,
+                source: Some(Arc::new(e)),
+            }),
+            Err(_elapsed) => Err(CredentialsError {
+                source_name: self.source_name.clone(),
+                timeout: Some(self.load_timeout),
+                source: None,
+            }),
+        };
 
         let now = self.clock.now();
         let mut state = self.lock();
@@ -343,9 +347,7 @@ impl CredentialsCacheBuilder {
 
     /// A cache around `provider`.
     pub fn build(self, provider: impl ProvideCredentials + 'static) -> CredentialsCache {
-        let source_name = self
-            .source_name
-            .unwrap_or_else(|| provider_name(&provider));
+        let source_name = self.source_name.unwrap_or_else(|| provider_name(&provider));
         CredentialsCache {
             inner: Arc::new(Inner::Loading(Loader {
                 provider: SharedCredentialsProvider::new(provider),

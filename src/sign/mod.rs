@@ -77,6 +77,7 @@ pub use builder::SigV4Builder;
 pub use future::ResponseFuture;
 pub use layer::SigV4Layer;
 pub use service::SigV4;
+pub(crate) use service::collect_body;
 
 /// The largest body the layer buffers by default: 10 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;

@@ -128,13 +128,11 @@ where
         }
     })?;
     let bytes = collected.to_bytes();
-    if let Some(declared) = declared {
-        if declared != bytes.len() as u64 {
-            return Err(Error::ContentLengthMismatch {
-                declared,
-                actual: bytes.len() as u64,
-            });
-        }
+    if let Some(declared) = declared.filter(|&d| d != bytes.len() as u64) {
+        return Err(Error::ContentLengthMismatch {
+            declared,
+            actual: bytes.len() as u64,
+        });
     }
     Ok(bytes)
 }
