@@ -62,6 +62,7 @@ pub mod endpoint;
 pub mod error;
 pub mod headers;
 pub mod rejection;
+pub mod retry;
 pub mod service_name;
 pub mod sign;
 mod signer;

@@ -103,6 +103,11 @@ impl Signer {
         &self.inner.skew
     }
 
+    /// The configured clock's time, without skew correction.
+    pub fn clock_now(&self) -> SystemTime {
+        self.inner.clock.now()
+    }
+
     /// The time signatures are dated with: the clock plus any learned skew.
     pub fn now(&self) -> SystemTime {
         self.inner.skew.apply(self.inner.clock.now())
@@ -237,8 +242,8 @@ impl Signer {
         let mut amz_date = String::new();
         let mut signed_headers = String::new();
         for header in headers {
-            let mut value = HeaderValue::from_str(header.value())
-                .map_err(|e| Error::Signing(Arc::new(e)))?;
+            let mut value =
+                HeaderValue::from_str(header.value()).map_err(|e| Error::Signing(Arc::new(e)))?;
             if header.sensitive() {
                 value.set_sensitive(true);
             }
