@@ -85,7 +85,11 @@ pub fn infer_host(host: &str) -> Option<Endpoint> {
         "bedrock-agentcore-control" => "bedrock-agentcore",
         other => other,
     };
-    if service.is_empty() || !service.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    if service.is_empty()
+        || !service
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
         return None;
     }
     Some(endpoint(service, region))
@@ -251,15 +255,25 @@ impl FromStr for RuntimeArn {
             reason,
         };
         let mut parts = arn.splitn(6, ':');
-        let (Some("arn"), Some(partition), Some(service), Some(region), Some(account), Some(resource)) = (
+        let (
+            Some("arn"),
+            Some(partition),
+            Some(service),
+            Some(region),
+            Some(account),
+            Some(resource),
+        ) = (
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
             parts.next(),
-        ) else {
-            return Err(err("expected arn:PARTITION:bedrock-agentcore:REGION:ACCOUNT:runtime/ID"));
+        )
+        else {
+            return Err(err(
+                "expected arn:PARTITION:bedrock-agentcore:REGION:ACCOUNT:runtime/ID",
+            ));
         };
         if !matches!(partition, "aws" | "aws-cn" | "aws-us-gov") {
             return Err(err("the partition must be aws, aws-cn or aws-us-gov"));
@@ -281,7 +295,9 @@ impl FromStr for RuntimeArn {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
         {
-            return Err(err("the runtime id must be non-empty letters, digits, '_' or '-'"));
+            return Err(err(
+                "the runtime id must be non-empty letters, digits, '_' or '-'",
+            ));
         }
         Ok(RuntimeArn {
             arn: arn.to_owned(),
@@ -328,20 +344,62 @@ mod tests {
     #[test]
     fn infers_known_endpoints() {
         let cases = [
-            ("https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/x/invocations", pair("bedrock-agentcore", "us-east-1")),
-            ("https://abc-123.gateway.bedrock-agentcore.us-west-2.amazonaws.com/mcp", pair("bedrock-agentcore", "us-west-2")),
-            ("https://bedrock-agentcore-control.eu-west-1.amazonaws.com/", pair("bedrock-agentcore", "eu-west-1")),
-            ("https://aws-mcp.us-east-1.api.aws/mcp", pair("aws-mcp", "us-east-1")),
-            ("https://sts.ap-southeast-2.amazonaws.com", pair("sts", "ap-southeast-2")),
-            ("https://bedrock-agentcore-fips.us-gov-west-1.amazonaws.com/x", pair("bedrock-agentcore", "us-gov-west-1")),
-            ("https://bedrock-agentcore.dualstack.us-east-1.amazonaws.com/x", pair("bedrock-agentcore", "us-east-1")),
-            ("https://lambda-fips.dualstack.us-east-2.amazonaws.com", pair("lambda", "us-east-2")),
-            ("https://aws-mcp-fips.us-east-1.api.aws/mcp", pair("aws-mcp", "us-east-1")),
-            ("https://bedrock-agentcore.cn-north-1.amazonaws.com.cn/x", pair("bedrock-agentcore", "cn-north-1")),
-            ("https://a1b2c3.execute-api.us-east-1.amazonaws.com/prod/mcp", pair("execute-api", "us-east-1")),
-            ("https://abcdefg.lambda-url.eu-north-1.on.aws/", pair("lambda", "eu-north-1")),
-            ("HTTPS://AWS-MCP.US-EAST-1.API.AWS./mcp", pair("aws-mcp", "us-east-1")),
-            ("aws-mcp.us-east-1.api.aws:443", pair("aws-mcp", "us-east-1")),
+            (
+                "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/x/invocations",
+                pair("bedrock-agentcore", "us-east-1"),
+            ),
+            (
+                "https://abc-123.gateway.bedrock-agentcore.us-west-2.amazonaws.com/mcp",
+                pair("bedrock-agentcore", "us-west-2"),
+            ),
+            (
+                "https://bedrock-agentcore-control.eu-west-1.amazonaws.com/",
+                pair("bedrock-agentcore", "eu-west-1"),
+            ),
+            (
+                "https://aws-mcp.us-east-1.api.aws/mcp",
+                pair("aws-mcp", "us-east-1"),
+            ),
+            (
+                "https://sts.ap-southeast-2.amazonaws.com",
+                pair("sts", "ap-southeast-2"),
+            ),
+            (
+                "https://bedrock-agentcore-fips.us-gov-west-1.amazonaws.com/x",
+                pair("bedrock-agentcore", "us-gov-west-1"),
+            ),
+            (
+                "https://bedrock-agentcore.dualstack.us-east-1.amazonaws.com/x",
+                pair("bedrock-agentcore", "us-east-1"),
+            ),
+            (
+                "https://lambda-fips.dualstack.us-east-2.amazonaws.com",
+                pair("lambda", "us-east-2"),
+            ),
+            (
+                "https://aws-mcp-fips.us-east-1.api.aws/mcp",
+                pair("aws-mcp", "us-east-1"),
+            ),
+            (
+                "https://bedrock-agentcore.cn-north-1.amazonaws.com.cn/x",
+                pair("bedrock-agentcore", "cn-north-1"),
+            ),
+            (
+                "https://a1b2c3.execute-api.us-east-1.amazonaws.com/prod/mcp",
+                pair("execute-api", "us-east-1"),
+            ),
+            (
+                "https://abcdefg.lambda-url.eu-north-1.on.aws/",
+                pair("lambda", "eu-north-1"),
+            ),
+            (
+                "HTTPS://AWS-MCP.US-EAST-1.API.AWS./mcp",
+                pair("aws-mcp", "us-east-1"),
+            ),
+            (
+                "aws-mcp.us-east-1.api.aws:443",
+                pair("aws-mcp", "us-east-1"),
+            ),
         ];
         for (url, expected) in cases {
             assert_eq!(inferred(url), expected, "{url}");
@@ -370,9 +428,10 @@ mod tests {
 
     #[test]
     fn runtime_arn_round_trips_through_url() {
-        let arn: RuntimeArn = "arn:aws-cn:bedrock-agentcore:cn-north-1:123456789012:runtime/agent_1-x"
-            .parse()
-            .unwrap();
+        let arn: RuntimeArn =
+            "arn:aws-cn:bedrock-agentcore:cn-north-1:123456789012:runtime/agent_1-x"
+                .parse()
+                .unwrap();
         let url = arn.invocation_url(Some("v 2"));
         assert_eq!(
             url,
@@ -398,7 +457,10 @@ mod tests {
             "arn:foo:bedrock-agentcore:us-east-1:123456789012:runtime/x",
         ] {
             let err = bad.parse::<RuntimeArn>().unwrap_err();
-            assert!(err.to_string().contains("is not an AgentCore runtime ARN"), "{err}");
+            assert!(
+                err.to_string().contains("is not an AgentCore runtime ARN"),
+                "{err}"
+            );
         }
     }
 }
