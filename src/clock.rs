@@ -22,7 +22,6 @@ pub trait Clock: fmt::Debug + Send + Sync + 'static {
 
 /// The system's wall clock.
 #[derive(Clone, Copy, Debug, Default)]
-#[non_exhaustive]
 pub struct SystemClock;
 
 impl Clock for SystemClock {

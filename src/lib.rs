@@ -61,6 +61,7 @@ pub mod credentials;
 pub mod endpoint;
 pub mod error;
 pub mod headers;
+pub mod recover;
 pub mod rejection;
 pub mod retry;
 pub mod service_name;

@@ -1,0 +1,318 @@
+//! Recovering from AWS's rejections of a signature: [`RecoverLayer`] reads the
+//! error reply of a 401 or 403, classifies it, logs one warning that says what was
+//! signed and what to do, and retries **once** where a retry can help:
+//!
+//! - expired token, invalid signature, unrecognised client: the cached credentials
+//!   are invalidated and reloaded, and the request is signed again (not for static
+//!   credentials, which a reload cannot change);
+//! - signature expired / clock skew: the offset between the server's `Date` and the
+//!   local clock is applied to the signer's clock for this and later requests.
+//!
+//! The classification reaches the caller as a [`Diagnosis`] in the response's
+//! extensions. The layer sits between the retry layer and the signing layer:
+//!
+//! ```
+//! use aws_credential_types::Credentials;
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use tower::ServiceBuilder;
+//! use tower::retry::RetryLayer;
+//! use tower_sigv4::SigV4Layer;
+//! use tower_sigv4::recover::RecoverLayer;
+//! use tower_sigv4::retry::RetryPolicy;
+//!
+//! # fn demo() -> Result<(), tower_sigv4::Error> {
+//! let signing = SigV4Layer::for_endpoint("https://aws-mcp.us-east-1.api.aws/mcp")
+//!     .credentials(Credentials::new("AKID", "SECRET", None, None, "example"))
+//!     .build()?;
+//! let service = ServiceBuilder::new()
+//!     .layer(RetryLayer::new(RetryPolicy::default()))
+//!     .layer(RecoverLayer::new(signing.signer().clone()))
+//!     .layer(signing)
+//!     .service(tower::service_fn(|req: http::Request<Full<Bytes>>| async move {
+//!         Ok::<_, tower_sigv4::BoxError>(http::Response::new(req.into_body()))
+//!     }));
+//! # let _ = service;
+//! # Ok(()) }
+//! ```
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{BodyExt, Either, Full, Limited};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::endpoint::{self, Endpoint};
+use crate::error::BoxError;
+use crate::rejection::{AwsErrorReply, RejectionKind};
+use crate::{ServiceName, Signer};
+
+/// The most of an error reply's body that is read to classify it.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// What AWS said when it refused a request, with what was signed: inserted into
+/// the extensions of every 401/403 response that passes a [`Recover`] service.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Diagnosis {
+    /// The parsed reply.
+    pub reply: AwsErrorReply,
+    /// The service the request was signed for.
+    pub signing_service: ServiceName,
+    /// The region the request was signed for.
+    pub signing_region: String,
+    /// The service and region the request's host belongs to, if known.
+    pub inferred: Option<Endpoint>,
+    /// Where the credentials came from.
+    pub credentials_source: String,
+    /// When the credentials expire, if they do.
+    pub credentials_expiry: Option<SystemTime>,
+    /// Whether the layer retried once (after a reload or a clock correction).
+    pub retried: bool,
+}
+
+impl Diagnosis {
+    /// The classification.
+    pub fn kind(&self) -> RejectionKind {
+        self.reply.kind()
+    }
+
+    /// One line that says what to do.
+    pub fn hint(&self) -> String {
+        if let Some(inferred) = &self.inferred {
+            if inferred.service != self.signing_service || inferred.region != self.signing_region {
+                return format!(
+                    "the request was signed for service `{}` in `{}`, but the host belongs to service `{}` in `{}`: set --service/--region (or the builder's service/region) to match the endpoint",
+                    self.signing_service, self.signing_region, inferred.service, inferred.region
+                );
+            }
+        }
+        self.reply.kind().hint().to_owned()
+    }
+}
+
+impl fmt::Display for Diagnosis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}; signed for service `{}` in `{}`",
+            self.reply, self.signing_service, self.signing_region
+        )?;
+        if let Some(inferred) = &self.inferred {
+            write!(
+                f,
+                " (host belongs to `{}` in `{}`)",
+                inferred.service, inferred.region
+            )?;
+        }
+        write!(f, " with credentials from {}", self.credentials_source)?;
+        if let Some(expiry) = self.credentials_expiry {
+            write!(f, " expiring {}", httpdate::fmt_http_date(expiry))?;
+        }
+        write!(f, "; hint: {}", self.hint())
+    }
+}
+
+/// Applies [`Recover`] to a service. See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct RecoverLayer {
+    signer: Signer,
+}
+
+impl RecoverLayer {
+    /// Recover using the credentials cache and clock of `signer` (the same signer
+    /// as the signing layer's).
+    pub fn new(signer: Signer) -> Self {
+        Self { signer }
+    }
+}
+
+impl<S> Layer<S> for RecoverLayer {
+    type Service = Recover<S>;
+
+    fn layer(&self, inner: S) -> Recover<S> {
+        Recover {
+            inner,
+            signer: self.signer.clone(),
+        }
+    }
+}
+
+/// Classifies 401/403 replies and retries once after reloading credentials or
+/// correcting the clock. See the [module docs](self).
+#[derive(Clone, Debug)]
+pub struct Recover<S> {
+    inner: S,
+    signer: Signer,
+}
+
+impl<S> Recover<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consume `self`, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, ResBody> Service<Request<B>> for Recover<S>
+where
+    S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    S::Error: Into<BoxError>,
+    B: Clone + Send + 'static,
+    ResBody: Body<Data = Bytes> + Send + 'static,
+    ResBody::Error: Into<BoxError>,
+{
+    type Response = Response<Either<ResBody, Full<Bytes>>>;
+    type Error = BoxError;
+    type Future = BoxFuture<Result<Self::Response, BoxError>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let signer = self.signer.clone();
+        Box::pin(async move {
+            let again = request.clone();
+            let host = request
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_owned)
+                .or_else(|| request.uri().host().map(str::to_owned));
+            let response = inner.call(request).await.map_err(Into::into)?;
+            let (response, diagnosis) = match diagnose(response, &signer, host.as_deref()).await {
+                Passed(response) => return Ok(response),
+                Refused(response, diagnosis) => (response, diagnosis),
+            };
+            if !should_retry(&diagnosis, &signer, &response) {
+                return Ok(with_diagnosis(response, diagnosis));
+            }
+            drop(response);
+            tower::ServiceExt::ready(&mut inner)
+                .await
+                .map_err(Into::into)?;
+            let response = inner.call(again).await.map_err(Into::into)?;
+            match diagnose(response, &signer, host.as_deref()).await {
+                Passed(response) => Ok(response),
+                Refused(response, mut diagnosis) => {
+                    diagnosis.retried = true;
+                    Ok(with_diagnosis(response, diagnosis))
+                }
+            }
+        })
+    }
+}
+
+enum Outcome<B> {
+    Passed(Response<Either<B, Full<Bytes>>>),
+    Refused(Response<Full<Bytes>>, Diagnosis),
+}
+use Outcome::{Passed, Refused};
+
+/// Pass non-auth responses through untouched; read and classify 401/403.
+async fn diagnose<B>(response: Response<B>, signer: &Signer, host: Option<&str>) -> Outcome<B>
+where
+    B: Body<Data = Bytes>,
+    B::Error: Into<BoxError>,
+{
+    if !matches!(
+        response.status(),
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+    ) {
+        return Passed(response.map(Either::Left));
+    }
+    let (parts, body) = response.into_parts();
+    // An unreadable error body still leaves the status and headers to classify.
+    let bytes = Limited::new(body, MAX_ERROR_BODY)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let reply = AwsErrorReply::parse(parts.status, &parts.headers, &bytes);
+    let diagnosis = Diagnosis {
+        reply,
+        signing_service: signer.service().clone(),
+        signing_region: signer.region().to_owned(),
+        inferred: host.and_then(|h| endpoint::infer_host(endpoint::host_of(h).unwrap_or(h))),
+        credentials_source: signer.credentials().source_name().to_owned(),
+        credentials_expiry: signer.credentials().cached_expiry(),
+        retried: false,
+    };
+    tracing::warn!(
+        status = parts.status.as_u16(),
+        kind = ?diagnosis.kind(),
+        signing_service = %diagnosis.signing_service,
+        signing_region = %diagnosis.signing_region,
+        inferred_service = diagnosis.inferred.as_ref().map(|e| e.service.to_string()),
+        inferred_region = diagnosis.inferred.as_ref().map(|e| e.region.clone()),
+        credentials_source = %diagnosis.credentials_source,
+        credentials_expiry = ?diagnosis.credentials_expiry.map(httpdate::fmt_http_date),
+        "AWS refused the request: {}",
+        diagnosis.hint()
+    );
+    Refused(Response::from_parts(parts, Full::new(bytes)), diagnosis)
+}
+
+fn should_retry<B>(diagnosis: &Diagnosis, signer: &Signer, response: &Response<B>) -> bool {
+    match diagnosis.kind() {
+        RejectionKind::ExpiredToken
+        | RejectionKind::InvalidSignature
+        | RejectionKind::UnrecognizedClient => {
+            if signer.credentials().is_fixed() {
+                return false;
+            }
+            signer.credentials().invalidate();
+            true
+        }
+        RejectionKind::SignatureExpired => {
+            let server_time = response
+                .headers()
+                .get(http::header::DATE)
+                .and_then(|d| d.to_str().ok())
+                .and_then(|d| httpdate::parse_http_date(d).ok());
+            match server_time {
+                Some(server_time) => {
+                    signer.skew().observe(server_time, signer.clock_now());
+                    tracing::warn!(
+                        offset_ms = signer.skew().offset() / 1_000_000,
+                        "correcting the signing clock from the server's Date header"
+                    );
+                    true
+                }
+                None => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+fn with_diagnosis<B>(
+    response: Response<Full<Bytes>>,
+    diagnosis: Diagnosis,
+) -> Response<Either<B, Full<Bytes>>> {
+    let mut response = response.map(Either::Right);
+    response.extensions_mut().insert(diagnosis);
+    response
+}

@@ -1,0 +1,5 @@
+//! Behaviour under AWS's own failures, against a scripted endpoint on 127.0.0.1:
+//! throttling, transient errors, rejected signatures, stale credentials, clock skew.
+
+mod retry;
+mod server;
