@@ -86,13 +86,15 @@ impl Diagnosis {
 
     /// One line that says what to do.
     pub fn hint(&self) -> String {
-        if let Some(inferred) = &self.inferred {
-            if inferred.service != self.signing_service || inferred.region != self.signing_region {
-                return format!(
-                    "the request was signed for service `{}` in `{}`, but the host belongs to service `{}` in `{}`: set --service/--region (or the builder's service/region) to match the endpoint",
-                    self.signing_service, self.signing_region, inferred.service, inferred.region
-                );
-            }
+        if let Some(inferred) = self
+            .inferred
+            .as_ref()
+            .filter(|i| i.service != self.signing_service || i.region != self.signing_region)
+        {
+            return format!(
+                "the request was signed for service `{}` in `{}`, but the host belongs to service `{}` in `{}`: set --service/--region (or the builder's service/region) to match the endpoint",
+                self.signing_service, self.signing_region, inferred.service, inferred.region
+            );
         }
         self.reply.kind().hint().to_owned()
     }
