@@ -129,6 +129,16 @@ impl AwsErrorReply {
         }
     }
 
+    /// One line that says what to do about this reply.
+    pub fn hint(&self) -> &'static str {
+        self.kind().hint()
+    }
+
+    /// Whether AWS refused the signature or the credentials behind it.
+    pub fn is_signature_problem(&self) -> bool {
+        self.kind().is_signature_problem()
+    }
+
     /// The classification.
     pub fn kind(&self) -> RejectionKind {
         let error_type = self.error_type.as_deref().unwrap_or_default();
@@ -304,6 +314,116 @@ mod tests {
         for (reply, kind) in cases {
             assert_eq!(reply.kind(), kind, "{reply}");
         }
+    }
+
+    #[test]
+    fn classifies_more_variants_of_the_same_problems() {
+        let cases = [
+            (
+                reply(
+                    403,
+                    Some("RequestTimeTooSkewed"),
+                    r#"{"message":"The difference between the request time and the current time is too large."}"#,
+                ),
+                RejectionKind::SignatureExpired,
+            ),
+            (
+                reply(
+                    403,
+                    None,
+                    r#"{"__type":"com.amazon.coral.service#ExpiredTokenException","message":"The security token included in the request is expired"}"#,
+                ),
+                RejectionKind::ExpiredToken,
+            ),
+            (
+                reply(
+                    403,
+                    None,
+                    r#"{"Message":"The security token included in the request is invalid."}"#,
+                ),
+                RejectionKind::UnrecognizedClient,
+            ),
+            (
+                reply(
+                    403,
+                    Some("IncompleteSignatureException"),
+                    r#"{"message":"Authorization header requires 'Credential' parameter."}"#,
+                ),
+                RejectionKind::MissingAuthentication,
+            ),
+            (
+                reply(
+                    429,
+                    Some("TooManyRequestsException"),
+                    r#"{"message":"Too Many Requests"}"#,
+                ),
+                RejectionKind::Throttling,
+            ),
+            (
+                reply(
+                    503,
+                    Some("ServiceUnavailableException"),
+                    r#"{"message":"Service unavailable"}"#,
+                ),
+                RejectionKind::ServiceUnavailable,
+            ),
+            (
+                reply(
+                    400,
+                    Some("ValidationException"),
+                    r#"{"message":"1 validation error detected"}"#,
+                ),
+                RejectionKind::Other,
+            ),
+        ];
+        for (reply, kind) in cases {
+            assert_eq!(reply.kind(), kind, "{reply}");
+            assert_eq!(reply.hint(), kind.hint());
+        }
+    }
+
+    #[test]
+    fn hints_are_one_line_and_signature_problems_are_the_auth_ones() {
+        use RejectionKind::*;
+        for kind in [
+            InvalidSignature,
+            SignatureExpired,
+            ExpiredToken,
+            UnrecognizedClient,
+            AccessDenied,
+            MissingAuthentication,
+            Throttling,
+            ServiceUnavailable,
+            Other,
+        ] {
+            assert!(
+                !kind.hint().is_empty() && !kind.hint().contains('\n'),
+                "{kind:?}"
+            );
+            let expected = !matches!(kind, AccessDenied | Throttling | ServiceUnavailable | Other);
+            assert_eq!(kind.is_signature_problem(), expected, "{kind:?}");
+        }
+        assert!(RejectionKind::ExpiredToken.hint().contains("aws sso login"));
+        assert!(RejectionKind::SignatureExpired.hint().contains("clock"));
+        assert!(
+            RejectionKind::InvalidSignature
+                .hint()
+                .contains("service and region")
+        );
+    }
+
+    #[test]
+    fn error_type_header_wins_and_empty_values_are_none() {
+        let r = reply(
+            403,
+            Some(
+                "AccessDeniedException:http://internal.amazon.com/coral/com.amazon.coral.service/",
+            ),
+            r#"{"__type":"com.amazon.coral.service#Other","message":"m"}"#,
+        );
+        assert_eq!(r.error_type.as_deref(), Some("AccessDeniedException"));
+        let r = reply(403, Some(""), "");
+        assert_eq!((r.error_type, r.message), (None, None));
     }
 
     #[test]

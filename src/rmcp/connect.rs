@@ -1,0 +1,269 @@
+use std::net::IpAddr;
+
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::ProvideCredentials;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use tower::retry::Retry;
+use tower::util::BoxCloneSyncService;
+use tower::{Layer, ServiceExt};
+use tower_service::Service;
+
+use super::TowerHttpClient;
+use crate::error::BoxError;
+use crate::recover::RecoverLayer;
+use crate::retry::RetryPolicy;
+use crate::{Error, ServiceName, SigV4Builder, SigV4Layer};
+
+/// The HTTP stack [`TransportBuilder`] builds, boxed: hyper-util's client with
+/// rustls (HTTP/1.1 and HTTP/2, Mozilla's roots), behind the signing layer, the
+/// [recovery layer](crate::recover) and the [retry policy](crate::retry).
+pub type SignedHttpService =
+    BoxCloneSyncService<Request<Full<Bytes>>, Response<BoxBody<Bytes, BoxError>>, BoxError>;
+
+/// The rmcp transport [`connect`] and [`TransportBuilder::build`] return.
+pub type SignedTransport = StreamableHttpClientTransport<TowerHttpClient<SignedHttpService>>;
+
+/// An rmcp transport to the MCP server at `url`, every request signed with SigV4
+/// for the service and region inferred from the URL, with credentials from the
+/// default chain. The same as `TransportBuilder::new(url).build()`.
+///
+/// Fails when the URL is not `https://` (plain `http://` is allowed for
+/// 127.0.0.1, `localhost` and `::1` only), or when the service or region cannot
+/// be inferred (use [`TransportBuilder`] to set them).
+///
+/// ```no_run
+/// use rmcp::ServiceExt;
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let transport = tower_sigv4::rmcp::connect("https://aws-mcp.us-east-1.api.aws/mcp")?;
+/// let client = ().serve(transport).await?;
+/// for tool in client.list_all_tools().await? {
+///     println!("{}", tool.name);
+/// }
+/// client.cancel().await?;
+/// # Ok(()) }
+/// ```
+pub fn connect(url: &str) -> Result<SignedTransport, Error> {
+    TransportBuilder::new(url).build()
+}
+
+/// Configures a signed rmcp transport: the endpoint, what to sign for and with,
+/// and the retry and recovery layers around the signer.
+///
+/// ```no_run
+/// use aws_credential_types::Credentials;
+/// use rmcp::ServiceExt;
+/// use tower_sigv4::ServiceName;
+/// use tower_sigv4::retry::RetryPolicy;
+/// use tower_sigv4::rmcp::TransportBuilder;
+///
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// let transport = TransportBuilder::new("https://mcp.example.com/mcp")
+///     .service(ServiceName::EXECUTE_API)
+///     .region("eu-west-1")
+///     .credentials(Credentials::new("AKID", "SECRET", None, None, "example"))
+///     .retry(RetryPolicy::default().max_attempts(5))
+///     .signing(|signing| signing.max_body_size(1024 * 1024))
+///     .build()?;
+/// let client = ().serve(transport).await?;
+/// # let _ = client;
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct TransportBuilder {
+    url: String,
+    signing: SigV4Builder,
+    retry: RetryPolicy,
+    recover: bool,
+}
+
+impl TransportBuilder {
+    /// A transport to `url`; the service and region are inferred from its host
+    /// unless set.
+    pub fn new(url: impl Into<String>) -> Self {
+        let url = url.into();
+        Self {
+            signing: SigV4Layer::for_endpoint(&url),
+            url,
+            retry: RetryPolicy::default(),
+            recover: true,
+        }
+    }
+
+    /// The region to sign for, e.g. `us-east-1`.
+    pub fn region(self, region: impl Into<String>) -> Self {
+        self.signing(|s| s.region(region))
+    }
+
+    /// The service to sign for, e.g. [`ServiceName::BEDROCK_AGENTCORE`].
+    pub fn service(self, service: impl Into<ServiceName>) -> Self {
+        self.signing(|s| s.service(service))
+    }
+
+    /// Sign with these static credentials instead of the default chain.
+    pub fn credentials(self, credentials: Credentials) -> Self {
+        self.signing(|s| s.credentials(credentials))
+    }
+
+    /// Load credentials from `provider` (cached, refreshed ahead of expiry).
+    pub fn credentials_provider(self, provider: impl ProvideCredentials + 'static) -> Self {
+        self.signing(|s| s.credentials_provider(provider))
+    }
+
+    /// Use the default credential chain with this profile instead of `AWS_PROFILE`.
+    #[cfg(feature = "default-credentials")]
+    pub fn profile(self, profile: impl Into<String>) -> Self {
+        self.signing(|s| s.profile(profile))
+    }
+
+    /// Change anything else about signing, such as the body limit or the signed
+    /// headers.
+    pub fn signing(mut self, configure: impl FnOnce(SigV4Builder) -> SigV4Builder) -> Self {
+        self.signing = configure(self.signing);
+        self
+    }
+
+    /// How throttling and transient failures are retried (default
+    /// [`RetryPolicy::default`]; [`RetryPolicy::none`] for a single attempt).
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// Whether a [`RecoverLayer`] reloads credentials or corrects the clock after
+    /// a refused signature and retries once (default on).
+    pub fn recover(mut self, enabled: bool) -> Self {
+        self.recover = enabled;
+        self
+    }
+
+    /// The signed HTTP client, for use with your own
+    /// [`StreamableHttpClientTransportConfig`].
+    pub fn build_client(self) -> Result<TowerHttpClient<SignedHttpService>, Error> {
+        check_scheme(&self.url)?;
+        let signing = self.signing.build()?;
+        let signer = signing.signer().clone();
+        let signed = signing.layer(hyper_client());
+        let service = if self.recover {
+            let recovering = RecoverLayer::new(signer).layer(signed);
+            boxed(Retry::new(self.retry, recovering))
+        } else {
+            boxed(Retry::new(self.retry, signed))
+        };
+        Ok(TowerHttpClient::new(service))
+    }
+
+    /// The rmcp transport.
+    pub fn build(self) -> Result<SignedTransport, Error> {
+        let config = StreamableHttpClientTransportConfig::with_uri(self.url.as_str());
+        Ok(StreamableHttpClientTransport::with_client(
+            self.build_client()?,
+            config,
+        ))
+    }
+}
+
+type HyperClient = Client<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+    Full<Bytes>,
+>;
+
+fn hyper_client() -> HyperClient {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .build();
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .build(https)
+}
+
+fn boxed<S, B>(service: S) -> SignedHttpService
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>, Error = BoxError>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    BoxCloneSyncService::new(service.map_response(|response: Response<B>| {
+        response.map(|body| body.map_err(Into::into).boxed())
+    }))
+}
+
+/// SigV4 signs the request but does not hide it: AWS endpoints are HTTPS only,
+/// and plain HTTP is for local servers and tests.
+fn check_scheme(url: &str) -> Result<(), Error> {
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|e| Error::Config(format!("`{url}` is not a valid URL: {e}")))?;
+    let host = uri.host().unwrap_or_default();
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(()),
+        Some("http") if is_loopback(host) => Ok(()),
+        Some("http") => Err(Error::Config(format!(
+            "`{url}` uses plain http://; use https:// (plain http is allowed only for 127.0.0.1, localhost and ::1)"
+        ))),
+        _ => Err(Error::Config(format!(
+            "`{url}` is not an absolute https:// URL; give the full endpoint, e.g. https://aws-mcp.us-east-1.api.aws/mcp"
+        ))),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_required_except_on_loopback() {
+        for ok in [
+            "https://aws-mcp.us-east-1.api.aws/mcp",
+            "http://127.0.0.1:8080/mcp",
+            "http://localhost/mcp",
+            "http://[::1]:3000/mcp",
+        ] {
+            assert!(check_scheme(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://aws-mcp.us-east-1.api.aws/mcp",
+            "http://10.0.0.1/mcp",
+            "/mcp",
+            "ftp://localhost/x",
+            "not a url",
+        ] {
+            assert!(check_scheme(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn builds_for_known_endpoints_and_refuses_unknown_ones() {
+        let credentials = Credentials::new("AKID", "SECRET", None, None, "test");
+        let built = TransportBuilder::new("https://aws-mcp.us-east-1.api.aws/mcp")
+            .credentials(credentials.clone())
+            .build();
+        assert!(built.is_ok());
+        let unknown = TransportBuilder::new("https://mcp.example.com/mcp")
+            .credentials(credentials)
+            .build();
+        assert!(matches!(unknown, Err(Error::Config(_))));
+    }
+}

@@ -1,0 +1,90 @@
+//! rmcp's streamable HTTP client over tower services, signed with SigV4 (feature
+//! `rmcp`).
+//!
+//! - [`connect`] and [`TransportBuilder`]: an rmcp transport to an MCP server on
+//!   AWS in one call: hyper-util's client with rustls, the signing layer with the
+//!   service and region inferred from the URL, credentials from the default chain,
+//!   and the [retry](crate::retry) and [recovery](crate::recover) layers.
+//! - [`TowerHttpClient`]: rmcp's `StreamableHttpClient` over any tower HTTP
+//!   service, for building the stack yourself.
+//! - [`HttpClientError`]: what failed, with AWS's error type and message for
+//!   HTTP errors (`HTTP 403 Forbidden: InvalidSignatureException: ...`).
+//!
+//! # Example: an AgentCore Runtime
+//!
+//! ```no_run
+//! use rmcp::ServiceExt;
+//! use rmcp::model::CallToolRequestParams;
+//! use tower_sigv4::endpoint::RuntimeArn;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let arn: RuntimeArn = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/my_agent-abc123".parse()?;
+//! // https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3A.../invocations?qualifier=DEFAULT
+//! let transport = tower_sigv4::rmcp::connect(&arn.invocation_url(None))?;
+//! let client = ().serve(transport).await?;
+//! let tools = client.list_all_tools().await?;
+//! let result = client.call_tool(CallToolRequestParams::new("echo")).await?;
+//! # let _ = (tools, result);
+//! client.cancel().await?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Example: the AWS MCP Server
+//!
+//! ```no_run
+//! use rmcp::ServiceExt;
+//! use tower_sigv4::ServiceName;
+//! use tower_sigv4::rmcp::TransportBuilder;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! // Both would be inferred from the host; set them when they cannot be.
+//! let transport = TransportBuilder::new("https://aws-mcp.us-east-1.api.aws/mcp")
+//!     .service(ServiceName::AWS_MCP)
+//!     .region("us-east-1")
+//!     .build()?;
+//! let client = ().serve(transport).await?;
+//! println!("{:?}", client.peer_info());
+//! # Ok(()) }
+//! ```
+//!
+//! # Example: your own stack
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use http_body_util::Full;
+//! use hyper_util::client::legacy::Client;
+//! use hyper_util::rt::TokioExecutor;
+//! use rmcp::ServiceExt;
+//! use rmcp::transport::StreamableHttpClientTransport;
+//! use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+//! use tower::ServiceBuilder;
+//! use tower::retry::RetryLayer;
+//! use tower_sigv4::SigV4Layer;
+//! use tower_sigv4::retry::RetryPolicy;
+//! use tower_sigv4::rmcp::TowerHttpClient;
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let url = "https://mygw-1a2b.gateway.bedrock-agentcore.eu-central-1.amazonaws.com/mcp";
+//! # let https = hyper_util::client::legacy::connect::HttpConnector::new();
+//! let http = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(https);
+//! let service = ServiceBuilder::new()
+//!     .layer(RetryLayer::new(RetryPolicy::default())) // outside: each attempt signed afresh
+//!     .layer(SigV4Layer::for_endpoint(url).build()?) // innermost: signs what is sent
+//!     .service(http);
+//! let mut config = StreamableHttpClientTransportConfig::with_uri(url);
+//! config.max_json_response_size = 64 * 1024 * 1024;
+//! let transport = StreamableHttpClientTransport::with_client(TowerHttpClient::new(service), config);
+//! let client = ().serve(transport).await?;
+//! # let _ = client;
+//! # Ok(()) }
+//! ```
+
+mod client;
+mod connect;
+mod error;
+mod sse;
+
+pub use client::TowerHttpClient;
+pub use connect::{SignedHttpService, SignedTransport, TransportBuilder, connect};
+pub use error::{HttpClientError, StatusError};
