@@ -54,6 +54,7 @@ pub(crate) struct Config {
     pub(crate) clock: SharedClock,
     pub(crate) skew: SkewCorrection,
     pub(crate) content_sha256_header: bool,
+    pub(crate) normalize_path: bool,
     pub(crate) missing_credentials: MissingCredentials,
     pub(crate) checked_host: OnceLock<String>,
     pub(crate) warned_unsigned: AtomicBool,
@@ -209,13 +210,16 @@ impl Signer {
         settings.excluded_headers = None;
         settings.session_token_mode = SessionTokenMode::Include;
         settings.payload_checksum_kind = PayloadChecksumKind::NoHeader;
-        if config.service.as_str() == "s3" {
-            settings.percent_encoding_mode = PercentEncodingMode::Single;
-            settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+        settings.percent_encoding_mode = if config.service.as_str() == "s3" {
+            PercentEncodingMode::Single
         } else {
-            settings.percent_encoding_mode = PercentEncodingMode::Double;
-            settings.uri_path_normalization_mode = UriPathNormalizationMode::Enabled;
-        }
+            PercentEncodingMode::Double
+        };
+        settings.uri_path_normalization_mode = if config.normalize_path {
+            UriPathNormalizationMode::Enabled
+        } else {
+            UriPathNormalizationMode::Disabled
+        };
         let identity = credentials.clone().into();
         let params = v4::SigningParams::builder()
             .identity(&identity)

@@ -1,4 +1,5 @@
 use std::net::IpAddr;
+use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;
@@ -12,6 +13,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use tower::retry::Retry;
+use tower::timeout::TimeoutLayer;
 use tower::util::BoxCloneSyncService;
 use tower::{Layer, ServiceExt};
 use tower_service::Service;
@@ -83,6 +85,9 @@ pub struct TransportBuilder {
     signing: SigV4Builder,
     retry: RetryPolicy,
     recover: bool,
+    sign: bool,
+    timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
 }
 
 impl TransportBuilder {
@@ -95,6 +100,9 @@ impl TransportBuilder {
             url,
             retry: RetryPolicy::default(),
             recover: true,
+            sign: true,
+            timeout: None,
+            connect_timeout: None,
         }
     }
 
@@ -145,18 +153,42 @@ impl TransportBuilder {
         self
     }
 
+    /// Whether requests are signed (default on). Off sends them unsigned, for
+    /// public endpoints during local development; the recovery layer is then left
+    /// out too.
+    pub fn sign(mut self, enabled: bool) -> Self {
+        self.sign = enabled;
+        self
+    }
+
+    /// Fail an attempt whose response has not started within `timeout` (default:
+    /// no limit). A streaming response that has started is not cut off.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Fail a connection attempt that takes longer than `timeout` (default: no limit).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = Some(timeout);
+        self
+    }
+
     /// The signed HTTP client, for use with your own
     /// [`StreamableHttpClientTransportConfig`].
     pub fn build_client(self) -> Result<TowerHttpClient<SignedHttpService>, Error> {
         check_scheme(&self.url)?;
         let signing = self.signing.build()?;
         let signer = signing.signer().clone();
-        let signed = signing.layer(hyper_client());
-        let service = if self.recover {
-            let recovering = RecoverLayer::new(signer).layer(signed);
-            boxed(Retry::new(self.retry, recovering))
-        } else {
-            boxed(Retry::new(self.retry, signed))
+        let client = hyper_client(self.connect_timeout).map_err(BoxError::from);
+        let client = tower::util::option_layer(self.timeout.map(TimeoutLayer::new)).layer(client);
+        let service = match (self.sign, self.recover) {
+            (false, _) => boxed(Retry::new(self.retry, client)),
+            (true, true) => {
+                let recovering = RecoverLayer::new(signer).layer(signing.layer(client));
+                boxed(Retry::new(self.retry, recovering))
+            }
+            (true, false) => boxed(Retry::new(self.retry, signing.layer(client))),
         };
         Ok(TowerHttpClient::new(service))
     }
@@ -176,13 +208,16 @@ type HyperClient = Client<
     Full<Bytes>,
 >;
 
-fn hyper_client() -> HyperClient {
+fn hyper_client(connect_timeout: Option<Duration>) -> HyperClient {
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(connect_timeout);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_webpki_roots()
         .https_or_http()
         .enable_http1()
         .enable_http2()
-        .build();
+        .wrap_connector(http);
     Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .build(https)

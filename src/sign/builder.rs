@@ -42,6 +42,7 @@ pub struct SigV4Builder {
     max_body_size: Option<usize>,
     clock: Option<SharedClock>,
     content_sha256_header: bool,
+    normalize_path: Option<bool>,
     missing_credentials: MissingCredentials,
 }
 
@@ -147,6 +148,13 @@ impl SigV4Builder {
         self
     }
 
+    /// Whether `.` and `..` segments and repeated slashes are normalised in the
+    /// canonical path (default: yes for every service but S3, as AWS requires).
+    pub fn normalize_path(mut self, enabled: bool) -> Self {
+        self.normalize_path = Some(enabled);
+        self
+    }
+
     /// What to do when no credentials can be loaded (default: fail the request).
     pub fn missing_credentials(mut self, policy: MissingCredentials) -> Self {
         self.missing_credentials = policy;
@@ -201,6 +209,7 @@ impl SigV4Builder {
             }
         };
         Ok(Signer::from_config(Config {
+            normalize_path: self.normalize_path.unwrap_or(service.as_str() != "s3"),
             region,
             service,
             credentials,
