@@ -1,0 +1,271 @@
+use std::fmt;
+use std::time::{Duration, SystemTime};
+
+use http::{StatusCode, request};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::canonical::{
+    self, CanonicalOptions, CredentialScope, ParsedAuthorization, format_amz_date, parse_amz_date,
+};
+
+/// The secret for one access key id, and the session token it must come with.
+#[derive(Clone)]
+pub struct VerifyingKey {
+    secret: String,
+    session_token: Option<String>,
+    token_expired: bool,
+}
+
+impl VerifyingKey {
+    /// A key with this secret access key.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self {
+            secret: secret.into(),
+            session_token: None,
+            token_expired: false,
+        }
+    }
+
+    /// Require this session token, signed, in `x-amz-security-token`.
+    pub fn with_session_token(mut self, token: impl Into<String>) -> Self {
+        self.session_token = Some(token.into());
+        self
+    }
+
+    /// Refuse this key's session token as expired (`ExpiredTokenException`).
+    pub fn expired(mut self) -> Self {
+        self.token_expired = true;
+        self
+    }
+}
+
+impl fmt::Debug for VerifyingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VerifyingKey")
+            .field("secret", &"** redacted **")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "** redacted **"),
+            )
+            .field("token_expired", &self.token_expired)
+            .finish()
+    }
+}
+
+/// Who signed an accepted request: inserted into its extensions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifiedIdentity {
+    /// The access key id that signed the request.
+    pub access_key_id: String,
+}
+
+/// Why a request was refused: the status, the AWS error type and a message that
+/// says which part did not match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Refusal {
+    /// The HTTP status (403, or 413 for a body over the limit, 400 for an unreadable body).
+    pub status: StatusCode,
+    /// The AWS error type, e.g. `InvalidSignatureException`.
+    pub error_type: &'static str,
+    /// What did not match.
+    pub message: String,
+}
+
+impl Refusal {
+    pub(crate) fn new(
+        status: StatusCode,
+        error_type: &'static str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            error_type,
+            message: message.into(),
+        }
+    }
+
+    fn forbidden(error_type: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, error_type, message)
+    }
+
+    fn invalid_signature(message: impl Into<String>) -> Self {
+        Self::forbidden("InvalidSignatureException", message)
+    }
+
+    /// The JSON body AWS sends: `{"__type": ..., "message": ...}`.
+    pub fn body(&self) -> String {
+        serde_json::json!({ "__type": self.error_type, "message": self.message }).to_string()
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.error_type,
+            self.message
+        )
+    }
+}
+
+pub(crate) struct Expectations<'a> {
+    pub(crate) region: &'a str,
+    pub(crate) service: &'a str,
+    pub(crate) max_skew: Duration,
+    pub(crate) now: SystemTime,
+}
+
+/// Check the signature of a request whose body is `body`.
+pub(crate) fn verify(
+    parts: &request::Parts,
+    body: &[u8],
+    lookup: &(dyn Fn(&str) -> Option<VerifyingKey> + Send + Sync),
+    expect: &Expectations<'_>,
+) -> Result<VerifiedIdentity, Refusal> {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(authorization) = header("authorization") else {
+        return Err(Refusal::forbidden(
+            "MissingAuthenticationTokenException",
+            "Missing Authentication Token",
+        ));
+    };
+    let auth = ParsedAuthorization::parse(authorization)
+        .map_err(|e| Refusal::forbidden("IncompleteSignatureException", e.to_string()))?;
+    let amz_date = header("x-amz-date").ok_or_else(|| {
+        Refusal::forbidden(
+            "IncompleteSignatureException",
+            "Authorization header requires an X-Amz-Date header",
+        )
+    })?;
+    let signed_at = parse_amz_date(amz_date).ok_or_else(|| {
+        Refusal::forbidden(
+            "IncompleteSignatureException",
+            format!("X-Amz-Date `{amz_date}` is not YYYYMMDDTHHMMSSZ"),
+        )
+    })?;
+    let key = lookup(&auth.access_key_id).ok_or_else(|| {
+        Refusal::forbidden(
+            "UnrecognizedClientException",
+            "The security token included in the request is invalid.",
+        )
+    })?;
+
+    if auth.scope.service != expect.service {
+        return Err(Refusal::invalid_signature(format!(
+            "Credential should be scoped to correct service: '{}'. The credential scope names service '{}'.",
+            expect.service, auth.scope.service
+        )));
+    }
+    if auth.scope.region != expect.region {
+        return Err(Refusal::invalid_signature(format!(
+            "Credential should be scoped to a valid region, not '{}'. The endpoint is in '{}'.",
+            auth.scope.region, expect.region
+        )));
+    }
+    if auth.scope.date != amz_date[..8] {
+        return Err(Refusal::invalid_signature(format!(
+            "Date in Credential scope does not match YYYYMMDD from X-Amz-Date: '{}' != '{}'.",
+            auth.scope.date,
+            &amz_date[..8]
+        )));
+    }
+    check_skew(signed_at, amz_date, expect)?;
+
+    for required in ["host", "x-amz-date"] {
+        if !auth.signed_headers.iter().any(|h| h == required) {
+            return Err(Refusal::invalid_signature(format!(
+                "'{required}' must be a signed header. SignedHeaders: {}",
+                auth.signed_headers.join(";")
+            )));
+        }
+    }
+    let payload_hash = hex::encode(Sha256::digest(body));
+    if let Some(claimed) = header("x-amz-content-sha256") {
+        if claimed != payload_hash && claimed != "UNSIGNED-PAYLOAD" {
+            return Err(Refusal::invalid_signature(
+                "The body does not match X-Amz-Content-SHA256: the body was changed after signing.",
+            ));
+        }
+    }
+    if let Some(expected_token) = &key.session_token {
+        let signed_token = auth
+            .signed_headers
+            .iter()
+            .any(|h| h == "x-amz-security-token");
+        match header("x-amz-security-token") {
+            Some(token) if token == expected_token && signed_token => {}
+            Some(token) if token == expected_token => {
+                return Err(Refusal::invalid_signature(
+                    "'x-amz-security-token' must be a signed header.",
+                ));
+            }
+            _ => {
+                return Err(Refusal::forbidden(
+                    "UnrecognizedClientException",
+                    "The security token included in the request is invalid.",
+                ));
+            }
+        }
+        if key.token_expired {
+            return Err(Refusal::forbidden(
+                "ExpiredTokenException",
+                "The security token included in the request is expired",
+            ));
+        }
+    }
+
+    let signed: Vec<&str> = auth.signed_headers.iter().map(String::as_str).collect();
+    let creq = canonical::canonical_request(
+        parts.method.as_str(),
+        &parts.uri,
+        &parts.headers,
+        &signed,
+        &payload_hash,
+        CanonicalOptions::default(),
+    )
+    .map_err(|e| Refusal::invalid_signature(e.to_string()))?;
+    let scope = CredentialScope::new(&auth.scope.date, expect.region, expect.service);
+    let string_to_sign = canonical::string_to_sign(amz_date, &scope, &creq);
+    let expected = canonical::signature(
+        &canonical::signing_key(&key.secret, &scope),
+        &string_to_sign,
+    );
+    if !bool::from(expected.as_bytes().ct_eq(auth.signature.as_bytes())) {
+        return Err(Refusal::invalid_signature(format!(
+            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. The canonical request over the signed headers {} and the body hash {} did not match (method, path, query, a signed header's value or the body changed, or the secret differs).",
+            creq.signed_headers, payload_hash
+        )));
+    }
+    Ok(VerifiedIdentity {
+        access_key_id: auth.access_key_id,
+    })
+}
+
+fn check_skew(
+    signed_at: SystemTime,
+    amz_date: &str,
+    expect: &Expectations<'_>,
+) -> Result<(), Refusal> {
+    let now = expect.now;
+    let skew_minutes = expect.max_skew.as_secs() / 60;
+    if signed_at + expect.max_skew < now {
+        return Err(Refusal::invalid_signature(format!(
+            "Signature expired: {amz_date} is now earlier than {} ({} - {skew_minutes} min.)",
+            format_amz_date(now - expect.max_skew),
+            format_amz_date(now)
+        )));
+    }
+    if signed_at > now + expect.max_skew {
+        return Err(Refusal::invalid_signature(format!(
+            "Signature not yet current: {amz_date} is still later than {} ({} + {skew_minutes} min.)",
+            format_amz_date(now + expect.max_skew),
+            format_amz_date(now)
+        )));
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body::Body;
+use http_body_util::{Either, Full};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::check::{Expectations, Refusal, VerifyingKey, verify};
+use crate::clock::{Clock, SharedClock};
+use crate::error::BoxError;
+use crate::sign::{DEFAULT_MAX_BODY_SIZE, collect_body};
+
+type Lookup = dyn Fn(&str) -> Option<VerifyingKey> + Send + Sync;
+
+/// Applies [`VerifySigV4`] to a service. See the [module docs](super).
+#[derive(Clone)]
+pub struct VerifySigV4Layer {
+    config: Arc<Config>,
+}
+
+#[derive(Clone)]
+struct Config {
+    lookup: Arc<Lookup>,
+    region: String,
+    service: String,
+    max_skew: Duration,
+    clock: SharedClock,
+    max_body_size: usize,
+}
+
+impl VerifySigV4Layer {
+    /// Verify requests signed for `region` and `service`, with secrets found by
+    /// access key id through `lookup`.
+    pub fn new(
+        region: impl Into<String>,
+        service: impl Into<String>,
+        lookup: impl Fn(&str) -> Option<VerifyingKey> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            config: Arc::new(Config {
+                lookup: Arc::new(lookup),
+                region: region.into(),
+                service: service.into(),
+                max_skew: Duration::from_secs(5 * 60),
+                clock: SharedClock::default(),
+                max_body_size: DEFAULT_MAX_BODY_SIZE,
+            }),
+        }
+    }
+
+    /// Verify with a fixed set of keys.
+    pub fn with_keys<I, K>(region: impl Into<String>, service: impl Into<String>, keys: I) -> Self
+    where
+        I: IntoIterator<Item = (K, VerifyingKey)>,
+        K: Into<String>,
+    {
+        let keys: Vec<(String, VerifyingKey)> =
+            keys.into_iter().map(|(k, v)| (k.into(), v)).collect();
+        Self::new(region, service, move |id: &str| {
+            keys.iter().find(|(k, _)| k == id).map(|(_, v)| v.clone())
+        })
+    }
+
+    /// How far the signature's date may be from the server's clock (default 5 minutes).
+    pub fn max_clock_skew(mut self, skew: Duration) -> Self {
+        Arc::make_mut(&mut self.config).max_skew = skew;
+        self
+    }
+
+    /// The server's clock (default: the system clock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        Arc::make_mut(&mut self.config).clock = SharedClock::new(clock);
+        self
+    }
+
+    /// The largest body buffered for verification (default 10 MiB); larger ones get 413.
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        Arc::make_mut(&mut self.config).max_body_size = bytes;
+        self
+    }
+}
+
+impl fmt::Debug for VerifySigV4Layer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let c = &self.config;
+        f.debug_struct("VerifySigV4Layer")
+            .field("region", &c.region)
+            .field("service", &c.service)
+            .field("max_skew", &c.max_skew)
+            .field("clock", &c.clock)
+            .field("max_body_size", &c.max_body_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S> Layer<S> for VerifySigV4Layer {
+    type Service = VerifySigV4<S>;
+
+    fn layer(&self, inner: S) -> VerifySigV4<S> {
+        VerifySigV4 {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// Verifies SigV4 signatures before calling the inner service. See the
+/// [module docs](super).
+#[derive(Clone, Debug)]
+pub struct VerifySigV4<S> {
+    inner: S,
+    layer: VerifySigV4Layer,
+}
+
+impl<S> VerifySigV4<S> {
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consume `self`, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, ResBody> Service<Request<B>> for VerifySigV4<S>
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<Either<ResBody, Full<Bytes>>>;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<Self::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let config = self.layer.config.clone();
+        Box::pin(async move {
+            let (mut parts, body) = request.into_parts();
+            let body = match collect_body(&parts.headers, body, config.max_body_size).await {
+                Ok(body) => body,
+                Err(crate::Error::BodyTooLarge { .. }) => {
+                    return Ok(refuse(&Refusal::new(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "RequestEntityTooLargeException",
+                        format!("The request body is over {} bytes.", config.max_body_size),
+                    )));
+                }
+                Err(e) => {
+                    return Ok(refuse(&Refusal::new(
+                        StatusCode::BAD_REQUEST,
+                        "BadRequestException",
+                        format!("The request body could not be read: {e}"),
+                    )));
+                }
+            };
+            let expect = Expectations {
+                region: &config.region,
+                service: &config.service,
+                max_skew: config.max_skew,
+                now: config.clock.now(),
+            };
+            match verify(&parts, &body, &*config.lookup, &expect) {
+                Ok(identity) => {
+                    parts.extensions.insert(identity);
+                    let response = inner
+                        .call(Request::from_parts(parts, Full::new(body)))
+                        .await?;
+                    Ok(response.map(Either::Left))
+                }
+                Err(refusal) => {
+                    tracing::warn!(
+                        method = %parts.method,
+                        path = parts.uri.path(),
+                        status = refusal.status.as_u16(),
+                        error_type = refusal.error_type,
+                        "refused a request: {}",
+                        refusal.message
+                    );
+                    Ok(refuse(&refusal))
+                }
+            }
+        })
+    }
+}
+
+fn refuse<B>(refusal: &Refusal) -> Response<Either<B, Full<Bytes>>> {
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(refusal.body()))));
+    *response.status_mut() = refusal.status;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Ok(value) = http::HeaderValue::from_str(refusal.error_type) {
+        headers.insert("x-amzn-errortype", value);
+    }
+    response
+}
