@@ -185,12 +185,11 @@ pub(crate) fn verify(
         }
     }
     let payload_hash = hex::encode(Sha256::digest(body));
-    if let Some(claimed) = header("x-amz-content-sha256") {
-        if claimed != payload_hash && claimed != "UNSIGNED-PAYLOAD" {
-            return Err(Refusal::invalid_signature(
-                "The body does not match X-Amz-Content-SHA256: the body was changed after signing.",
-            ));
-        }
+    // The body is always signed here: an unsigned payload is refused too.
+    if header("x-amz-content-sha256").is_some_and(|claimed| claimed != payload_hash) {
+        return Err(Refusal::invalid_signature(
+            "The body does not match X-Amz-Content-SHA256: the body was changed after signing.",
+        ));
     }
     if let Some(expected_token) = &key.session_token {
         let signed_token = auth
