@@ -26,12 +26,14 @@ fn now() -> SystemTime {
     SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000)
 }
 
+type Verifying = tower::util::BoxCloneService<
+    http::Request<Full<Bytes>>,
+    http::Response<http_body_util::Either<Full<Bytes>, Full<Bytes>>>,
+    Infallible,
+>;
+
 struct Verifier {
-    service: tower::util::BoxCloneService<
-        http::Request<Full<Bytes>>,
-        http::Response<http_body_util::Either<Full<Bytes>, Full<Bytes>>>,
-        Infallible,
-    >,
+    service: Verifying,
     calls: Arc<AtomicUsize>,
 }
 
