@@ -1,0 +1,38 @@
+//! `mcp-sigv4`: reach SigV4-signed MCP endpoints (Bedrock AgentCore, the AWS MCP
+//! Server) from any stdio MCP host, and debug signatures.
+
+mod explain;
+mod proxy;
+mod sign;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Sign MCP traffic for AWS (Bedrock AgentCore, the AWS MCP Server) with SigV4.
+#[derive(Debug, Parser)]
+#[command(name = "mcp-sigv4", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Relay MCP JSON-RPC between stdin/stdout and a signed streamable-HTTP endpoint.
+    Proxy(proxy::Args),
+    /// Sign requests given as JSON lines on stdin; one JSON line out per line in.
+    Sign(sign::Args),
+    /// Show the canonical request, string to sign and signature of one request,
+    /// and compare with an Authorization header from a failing request.
+    Explain(explain::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Proxy(args) => proxy::main(args),
+        Command::Sign(args) => sign::main(args),
+        Command::Explain(args) => explain::main(args),
+    }
+}
