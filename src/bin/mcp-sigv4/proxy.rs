@@ -386,11 +386,9 @@ where
 }
 
 fn remember(session: &mut Option<Arc<str>>, sid: Option<String>) {
-    if let Some(sid) = sid {
-        if session.as_deref() != Some(sid.as_str()) {
-            tracing::debug!("session established");
-            *session = Some(Arc::from(sid));
-        }
+    if let Some(sid) = sid.filter(|sid| session.as_deref() != Some(sid.as_str())) {
+        tracing::debug!("session established");
+        *session = Some(Arc::from(sid));
     }
 }
 
