@@ -1,0 +1,375 @@
+//! The main job: sign real MCP traffic against a local endpoint that verifies
+//! SigV4, with no AWS account and no network.
+//!
+//! ```sh
+//! cargo run --example demo --all-features
+//! # against a real endpoint, with the default credential chain:
+//! cargo run --example demo --all-features -- --endpoint https://aws-mcp.us-east-1.api.aws/mcp
+//! ```
+//!
+//! Exits 0 only if every step succeeded.
+
+mod server;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rmcp::model::{
+    CallToolRequestParams, ClientRequest, ProgressNotificationParam, Request, ServerResult,
+};
+use rmcp::service::{NotificationContext, PeerRequestOptions};
+use rmcp::{ClientHandler, RoleClient, ServiceExt, object};
+use tower::ServiceExt as _;
+use tower_sigv4::rmcp::TransportBuilder;
+use tower_sigv4::{ServiceName, SigV4Layer};
+
+/// Progress notifications and when they arrived.
+#[derive(Clone, Default)]
+struct Progress(Arc<Mutex<Vec<(Instant, f64)>>>);
+
+impl ClientHandler for Progress {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        self.0
+            .lock()
+            .unwrap()
+            .push((Instant::now(), params.progress));
+    }
+}
+
+struct Steps {
+    failed: Vec<String>,
+}
+
+impl Steps {
+    fn check(&mut self, name: &str, ok: bool, detail: impl std::fmt::Display) {
+        let mark = if ok { "ok  " } else { "FAIL" };
+        println!("[{mark}] {name}: {detail}");
+        if !ok {
+            self.failed.push(name.to_owned());
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let result = match flag("--endpoint") {
+        Some(endpoint) => remote(&endpoint, flag("--service"), flag("--region")).await,
+        None => local().await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("demo failed: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn text(result: &rmcp::model::CallToolResult) -> String {
+    result
+        .content
+        .first()
+        .and_then(|c| c.as_text())
+        .map(|t| t.text.clone())
+        .unwrap_or_default()
+}
+
+async fn local() -> Result<(), String> {
+    let mut steps = Steps { failed: Vec::new() };
+    let stand_in = server::start(false).await;
+    let url = stand_in.url();
+    println!("A local stand-in for an AgentCore Runtime verifies SigV4 at\n  {url}\n");
+
+    // 1. An rmcp client, every request signed for bedrock-agentcore / us-east-1.
+    let transport = TransportBuilder::new(url.as_str())
+        .service(ServiceName::BEDROCK_AGENTCORE)
+        .region(server::REGION)
+        .credentials(server::credentials())
+        .build()
+        .map_err(|e| e.to_string())?;
+    let progress = Progress::default();
+    let client = match progress.clone().serve(transport).await {
+        Ok(client) => client,
+        Err(e) => return Err(format!("initialize failed: {e}")),
+    };
+    let info = client
+        .peer_info()
+        .and_then(|i| i.server_info.as_ref().map(|s| s.name.clone()))
+        .unwrap_or_default();
+    steps.check("initialize (signed)", true, format!("server {info}"));
+
+    match client.list_all_tools().await {
+        Ok(tools) => {
+            let mut names: Vec<String> = tools.iter().map(|t| t.name.to_string()).collect();
+            names.sort();
+            steps.check(
+                "tools/list",
+                names == ["add", "count", "echo"],
+                names.join(", "),
+            );
+        }
+        Err(e) => steps.check("tools/list", false, e),
+    }
+    match client
+        .call_tool(
+            CallToolRequestParams::new("echo")
+                .with_arguments(object!({ "text": "héllo, AgentCore ✓" })),
+        )
+        .await
+    {
+        Ok(r) => steps.check(
+            "tools/call echo",
+            text(&r) == "héllo, AgentCore ✓",
+            text(&r),
+        ),
+        Err(e) => steps.check("tools/call echo", false, e),
+    }
+    match client
+        .call_tool(CallToolRequestParams::new("add").with_arguments(object!({ "a": 40, "b": 2 })))
+        .await
+    {
+        Ok(r) => steps.check("tools/call add", text(&r) == "42", text(&r)),
+        Err(e) => steps.check("tools/call add", false, e),
+    }
+
+    // 2. A tool that streams progress over SSE before its result.
+    let started = Instant::now();
+    let call = ClientRequest::CallToolRequest(Request::new(
+        CallToolRequestParams::new("count")
+            .with_arguments(object!({ "steps": 3, "pause_ms": 200 })),
+    ));
+    let outcome = match client
+        .send_cancellable_request(call, PeerRequestOptions::no_options())
+        .await
+    {
+        Ok(handle) => handle.await_response().await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let done = started.elapsed();
+    let seen: Vec<(Duration, f64)> = progress
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(t, p)| (*t - started, *p))
+        .collect();
+    // Streamed, not buffered: the notifications arrive as they are sent, about
+    // 200 ms apart, the first well before the result.
+    let streamed = seen.len() == 3
+        && seen[0].0 + Duration::from_millis(300) < done
+        && seen
+            .windows(2)
+            .all(|w| w[1].0 >= w[0].0 + Duration::from_millis(100));
+    let arrivals: Vec<String> = seen
+        .iter()
+        .map(|(at, p)| format!("{p} at {} ms", at.as_millis()))
+        .collect();
+    match outcome {
+        Ok(ServerResult::CallToolResult(r)) => steps.check(
+            "tools/call count, progress streamed over SSE",
+            streamed && text(&r) == "counted to 3",
+            format!("{}; result at {} ms", arrivals.join(", "), done.as_millis()),
+        ),
+        other => steps.check("tools/call count", false, format!("{other:?}")),
+    }
+
+    // 3. What the endpoint refuses.
+    let raw = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let body = Bytes::from_static(br#"{"jsonrpc":"2.0","id":7,"method":"tools/list"}"#);
+    let post = || {
+        http::Request::post(url.as_str())
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(Full::new(body.clone()))
+            .unwrap()
+    };
+    let refused = |status: u16, text: &str, kind: &str| status == 403 && text.contains(kind);
+
+    let (status, text_) = exchange(&raw, post()).await;
+    steps.check(
+        "unsigned request refused",
+        refused(status, &text_, "MissingAuthenticationTokenException"),
+        format!("{status} {text_}"),
+    );
+
+    let signer = SigV4Layer::builder()
+        .service(ServiceName::BEDROCK_AGENTCORE)
+        .region(server::REGION)
+        .credentials(server::credentials())
+        .build_signer()
+        .map_err(|e| e.to_string())?;
+    let (mut parts, _) = post().into_parts();
+    signer
+        .sign(&mut parts, &body)
+        .await
+        .map_err(|e| e.to_string())?;
+    let tampered = http::Request::from_parts(
+        parts,
+        Full::new(Bytes::from_static(
+            br#"{"jsonrpc":"2.0","id":7,"method":"tools/call"}"#,
+        )),
+    );
+    let (status, text_) = exchange(&raw, tampered).await;
+    steps.check(
+        "tampered request refused",
+        refused(status, &text_, "does not match the signature"),
+        format!("{status} {text_}"),
+    );
+
+    let wrong = SigV4Layer::builder()
+        .service(ServiceName::AWS_MCP)
+        .region(server::REGION)
+        .credentials(server::credentials())
+        .build_signer()
+        .map_err(|e| e.to_string())?;
+    let (mut parts, _) = post().into_parts();
+    wrong
+        .sign(&mut parts, &body)
+        .await
+        .map_err(|e| e.to_string())?;
+    let (status, text_) = exchange(
+        &raw,
+        http::Request::from_parts(parts, Full::new(body.clone())),
+    )
+    .await;
+    steps.check(
+        "request signed for the wrong service refused",
+        refused(status, &text_, "scoped to correct service"),
+        format!("{status} {text_}"),
+    );
+
+    // 4. The signing overhead: the layer vs the same stack without it.
+    let (signed_us, plain_us) = overhead(&signer).await;
+    steps.check(
+        if cfg!(debug_assertions) {
+            "signing overhead per request (1 KiB tools/call, in-memory service, debug build)"
+        } else {
+            "signing overhead per request (1 KiB tools/call, in-memory service, release build)"
+        },
+        signed_us > 0.0,
+        format!(
+            "{:.1} µs with the layer, {:.1} µs without: {:.1} µs per request",
+            signed_us,
+            plain_us,
+            signed_us - plain_us
+        ),
+    );
+
+    // 5. End the session: rmcp sends DELETE.
+    let _ = client.cancel().await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    steps.check(
+        "session ended (DELETE)",
+        stand_in.stats.deletes() == 1,
+        format!(
+            "{} signed requests accepted, {} refused",
+            stand_in.stats.accepted(),
+            stand_in.stats.refused()
+        ),
+    );
+
+    println!();
+    if steps.failed.is_empty() {
+        println!("All steps succeeded.");
+        Ok(())
+    } else {
+        Err(format!("failed steps: {}", steps.failed.join(", ")))
+    }
+}
+
+async fn exchange(
+    client: &Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+    request: http::Request<Full<Bytes>>,
+) -> (u16, String) {
+    match client.request(request).await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            (status, String::from_utf8_lossy(&body).into_owned())
+        }
+        Err(e) => (0, e.to_string()),
+    }
+}
+
+/// Mean microseconds per request through the layer and without it, over an
+/// in-memory inner service that answers at once.
+async fn overhead(signer: &tower_sigv4::Signer) -> (f64, f64) {
+    const N: u32 = 2_000;
+    let body = Bytes::from(format!(
+        r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"echo","arguments":{{"text":"{}"}}}}}}"#,
+        "x".repeat(1024 - 88)
+    ));
+    let inner = tower::service_fn(|req: http::Request<Full<Bytes>>| async move {
+        Ok::<_, std::convert::Infallible>(http::Response::new(req.into_body()))
+    });
+    let layer = SigV4Layer::from_signer(signer.clone());
+    let request = || {
+        http::Request::post("https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/x/invocations?qualifier=DEFAULT")
+            .header("content-type", "application/json")
+            .body(Full::new(body.clone()))
+            .unwrap()
+    };
+    let started = Instant::now();
+    for _ in 0..N {
+        let service = tower::Layer::layer(&layer, inner);
+        let _ = service.oneshot(request()).await;
+    }
+    let signed = started.elapsed().as_secs_f64() * 1e6 / f64::from(N);
+    let started = Instant::now();
+    for _ in 0..N {
+        let _ = inner.oneshot(request()).await;
+    }
+    let plain = started.elapsed().as_secs_f64() * 1e6 / f64::from(N);
+    (signed, plain)
+}
+
+/// Against a real endpoint: default credential chain, service and region inferred
+/// unless given; list the tools.
+async fn remote(
+    endpoint: &str,
+    service: Option<String>,
+    region: Option<String>,
+) -> Result<(), String> {
+    let mut builder = TransportBuilder::new(endpoint);
+    if let Some(service) = service {
+        builder = builder.service(service);
+    }
+    if let Some(region) = region {
+        builder = builder.region(region);
+    }
+    let transport = builder.build().map_err(|e| e.to_string())?;
+    let client = ().serve(transport).await.map_err(|e| format!("initialize failed: {e}"))?;
+    println!(
+        "connected: {:?}",
+        client.peer_info().and_then(|i| i.server_info.clone())
+    );
+    let tools = client.list_all_tools().await.map_err(|e| e.to_string())?;
+    for tool in &tools {
+        println!(
+            "  {}: {}",
+            tool.name,
+            tool.description.as_deref().unwrap_or_default()
+        );
+    }
+    let _ = client.cancel().await;
+    Ok(())
+}
