@@ -1,0 +1,98 @@
+//! `mcp-sigv4` driven as a child process, exactly as an MCP host does: JSON-RPC
+//! lines on stdin, replies on stdout, logs on stderr.
+
+#[path = "../../examples/demo/server.rs"]
+mod server;
+
+mod proxy;
+mod sign;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+/// Every exchange is bounded.
+pub const LIMIT: Duration = Duration::from_secs(30);
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_mcp-sigv4")
+}
+
+/// A running `mcp-sigv4` with piped stdio.
+pub struct Cli {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: tokio::io::Lines<BufReader<ChildStdout>>,
+}
+
+impl Cli {
+    pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut command = Command::new(binary());
+        command
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .env_remove("AWS_PROFILE")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("spawning mcp-sigv4");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+        Self {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    pub async fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin closed");
+        stdin.write_all(line.as_bytes()).await.unwrap();
+        stdin.write_all(b"\n").await.unwrap();
+        stdin.flush().await.unwrap();
+    }
+
+    /// The next stdout line, parsed: every line must be a JSON message.
+    pub async fn recv(&mut self) -> serde_json::Value {
+        let line = tokio::time::timeout(LIMIT, self.stdout.next_line())
+            .await
+            .expect("no reply in time")
+            .unwrap()
+            .expect("stdout closed");
+        serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("stdout carried a non-JSON line {line:?}: {e}"))
+    }
+
+    /// The next message with this id, collecting what came before it.
+    pub async fn recv_id(&mut self, id: i64) -> (serde_json::Value, Vec<serde_json::Value>) {
+        let mut before = Vec::new();
+        loop {
+            let message = self.recv().await;
+            if message["id"] == id && message.get("method").is_none() {
+                return (message, before);
+            }
+            before.push(message);
+        }
+    }
+
+    /// Close stdin and wait for the exit code and stderr.
+    pub async fn finish(mut self) -> (i32, String) {
+        drop(self.stdin.take());
+        let mut stderr = String::new();
+        if let Some(mut err) = self.child.stderr.take() {
+            use tokio::io::AsyncReadExt;
+            let _ = tokio::time::timeout(LIMIT, err.read_to_string(&mut stderr)).await;
+        }
+        let status = tokio::time::timeout(LIMIT, self.child.wait())
+            .await
+            .expect("mcp-sigv4 did not exit after stdin closed")
+            .unwrap();
+        (status.code().unwrap_or(-1), stderr)
+    }
+}

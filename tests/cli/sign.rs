@@ -1,0 +1,105 @@
+use std::process::Stdio;
+
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use crate::binary;
+
+#[tokio::test]
+async fn sign_reproduces_every_botocore_vector_line_for_line() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/vectors/botocore_mcp.json"
+    ))
+    .unwrap();
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cases = file["cases"].as_array().unwrap();
+    let mut input = String::new();
+    for (i, case) in cases.iter().enumerate() {
+        let mut line = case.clone();
+        line.as_object_mut().unwrap().remove("expected");
+        input.push_str(&line.to_string());
+        input.push('\n');
+        // Malformed lines between the good ones: answered, and the next still processed.
+        if i == 3 {
+            input.push_str("{not json\n");
+        }
+        if i == 7 {
+            input.push_str(r#"{"id": "bad-url", "method": "POST", "url": "/relative", "headers": [], "body_b64": "", "access_key": "A", "secret_key": "S", "session_token": null, "region": "us-east-1", "service": "aws-mcp", "timestamp": "20250101T000000Z"}"#);
+            input.push('\n');
+            input.push_str(r#"{"id": 99, "method": "POST", "url": "https://x.test/", "timestamp": "yesterday"}"#);
+            input.push('\n');
+        }
+    }
+    let mut child = Command::new(binary())
+        .arg("sign")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(crate::LIMIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success());
+    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), cases.len() + 3, "one line out per line in");
+
+    let mut replies = lines.iter();
+    for (i, case) in cases.iter().enumerate() {
+        let reply = replies.next().unwrap();
+        let expected = &case["expected"];
+        assert_eq!(reply["id"], case["id"]);
+        assert_eq!(reply["ok"], true, "{}: {reply}", case["id"]);
+        for field in [
+            "authorization",
+            "signature",
+            "signed_headers",
+            "canonical_request",
+            "string_to_sign",
+            "x_amz_date",
+            "x_amz_security_token",
+        ] {
+            assert_eq!(reply[field], expected[field], "{}: {field}", case["id"]);
+        }
+        assert!(
+            reply["headers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| h[0] == "host")
+        );
+        if i == 3 {
+            let bad = replies.next().unwrap();
+            assert_eq!(bad["ok"], false);
+            assert!(bad["error"].as_str().unwrap().contains("not a JSON object"));
+        }
+        if i == 7 {
+            let bad = replies.next().unwrap();
+            assert_eq!(
+                (bad["id"].as_str(), bad["ok"].as_bool()),
+                (Some("bad-url"), Some(false))
+            );
+            assert!(
+                bad["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("needs a scheme and host"),
+                "{bad}"
+            );
+            let bad = replies.next().unwrap();
+            assert_eq!(
+                (bad["id"].as_i64(), bad["ok"].as_bool()),
+                (Some(99), Some(false))
+            );
+        }
+    }
+}
