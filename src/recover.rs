@@ -86,6 +86,15 @@ impl Diagnosis {
 
     /// One line that says what to do.
     pub fn hint(&self) -> String {
+        if let Some(expected) = self
+            .expected_service()
+            .filter(|s| *s != self.signing_service.as_str())
+        {
+            return format!(
+                "the request was signed for service `{}`, but the endpoint expects `{expected}`: set the service to `{expected}`",
+                self.signing_service
+            );
+        }
         if let Some(inferred) = self
             .inferred
             .as_ref()
@@ -97,6 +106,14 @@ impl Diagnosis {
             );
         }
         self.reply.kind().hint().to_owned()
+    }
+
+    /// The service AWS says the credential should be scoped to, from messages like
+    /// "Credential should be scoped to correct service: 'aws-mcp'".
+    fn expected_service(&self) -> Option<&str> {
+        let message = self.reply.message.as_deref()?;
+        let rest = message.split("correct service: '").nth(1)?;
+        rest.split('\'').next().filter(|s| !s.is_empty())
     }
 }
 

@@ -3,3 +3,4 @@
 
 mod retry;
 mod server;
+mod verified;

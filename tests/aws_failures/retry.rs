@@ -20,7 +20,13 @@ use crate::server::{Reply, start};
 
 /// Counts loads; each load gives new keys (`AKID1`, `AKID2`, ...).
 #[derive(Clone, Debug, Default)]
-struct Counting(Arc<AtomicUsize>);
+pub struct Counting(Arc<AtomicUsize>);
+
+impl Counting {
+    pub fn loads(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
 
 impl ProvideCredentials for Counting {
     fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
@@ -48,9 +54,18 @@ fn signer(provider: Counting, clock: impl Clock) -> Signer {
         .unwrap()
 }
 
-struct Outcome {
-    status: u16,
-    diagnosis: Option<Diagnosis>,
+pub struct Outcome {
+    pub status: u16,
+    pub diagnosis: Option<Diagnosis>,
+}
+
+pub async fn call_with(
+    signer: &Signer,
+    policy: RetryPolicy,
+    url: &str,
+    safe: bool,
+) -> Result<Outcome, BoxError> {
+    call(signer, policy, url, safe).await
 }
 
 async fn call(
