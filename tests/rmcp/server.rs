@@ -207,7 +207,7 @@ async fn front(
         .map(|p| p.as_str().to_owned())
         .unwrap_or_default();
     let signature = if options.verify_sigv4 {
-        sigv4::verify(&parts, &body)
+        sigv4::verify(&parts, &body).await
     } else {
         Ok(())
     };
