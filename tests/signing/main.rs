@@ -3,6 +3,5 @@
 
 mod body;
 mod credentials;
-mod e2e;
 mod headers;
 mod support;
