@@ -23,7 +23,7 @@ use tower_sigv4::rmcp::{HttpClientError, TransportBuilder};
 /// Arguments of `mcp-sigv4 proxy`.
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The MCP endpoint, e.g. https://aws-mcp.us-east-1.api.aws/mcp or an AgentCore
+    /// The MCP endpoint, e.g. `https://aws-mcp.us-east-1.api.aws/mcp` or an AgentCore
     /// runtime invocation URL.
     endpoint: String,
     /// SigV4 service name (inferred from the endpoint when absent).
