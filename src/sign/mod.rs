@@ -19,7 +19,7 @@
 //! use http_body_util::Full;
 //! use hyper_util::client::legacy::Client;
 //! use hyper_util::rt::TokioExecutor;
-//! use tower::{Service, ServiceBuilder, ServiceExt};
+//! use tower::{ServiceBuilder, ServiceExt};
 //! use tower_sigv4::SigV4Layer;
 //!
 //! # async fn demo() -> Result<(), tower::BoxError> {
@@ -28,12 +28,12 @@
 //! // default chain (environment, profile, SSO, ...).
 //! let signing = SigV4Layer::for_endpoint(url).build()?;
 //! let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
-//! let mut service = ServiceBuilder::new().layer(signing).service(client);
+//! let service = ServiceBuilder::new().layer(signing).service(client);
 //!
 //! let request = http::Request::post(url)
 //!     .header("content-type", "application/json")
 //!     .body(Full::new(Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"method":"tools/list"}"#)))?;
-//! let response = service.ready().await?.call(request).await?;
+//! let response = service.oneshot(request).await?;
 //! println!("{}", response.status());
 //! # Ok(()) }
 //! ```
