@@ -66,6 +66,9 @@ async fn main() -> std::process::ExitCode {
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1).cloned())
     };
+    if args.iter().any(|a| a == "--serve") {
+        return serve().await;
+    }
     let result = match flag("--endpoint") {
         Some(endpoint) => remote(&endpoint, flag("--service"), flag("--region")).await,
         None => local().await,
@@ -77,6 +80,20 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// `--serve`: run only the stand-in, print its URL and the credentials it knows,
+/// and serve until killed (for benchmarking proxies against it).
+async fn serve() -> std::process::ExitCode {
+    let stand_in = server::start(false).await;
+    println!("{}", stand_in.url());
+    println!("AWS_ACCESS_KEY_ID={}", server::ACCESS_KEY);
+    println!("AWS_SECRET_ACCESS_KEY={}", server::SECRET_KEY);
+    println!("AWS_SESSION_TOKEN={}", server::SESSION_TOKEN);
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = tokio::signal::ctrl_c().await;
+    std::process::ExitCode::SUCCESS
 }
 
 fn text(result: &rmcp::model::CallToolResult) -> String {

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Side by side: `mcp-sigv4 proxy` and `mcp-proxy-for-aws` (pip, 1.7.0) against the
+same local SigV4-verifying MCP endpoint (the demo's stand-in, `--serve`).
+
+For each proxy: time from spawn to the initialize reply, resident memory after
+initialize and the calls, and the median tools/call round trip. Run by hand:
+
+    pip install mcp-proxy-for-aws==1.7.0
+    cargo build --release --all-features --example demo --bin mcp-sigv4
+    python3 benches/proxy_compare.py
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEMO = os.path.join(ROOT, "target", "release", "examples", "demo")
+CLI = os.path.join(ROOT, "target", "release", "mcp-sigv4")
+RUNS = int(os.environ.get("RUNS", "5"))
+CALLS = int(os.environ.get("CALLS", "50"))
+
+
+def rss_kib(pid):
+    """Resident memory of a process and its children (the Python proxy may fork)."""
+    total = 0
+    pids = [pid]
+    try:
+        out = subprocess.run(["ps", "--ppid", str(pid), "-o", "pid="], capture_output=True, text=True)
+        pids += [int(p) for p in out.stdout.split()]
+    except Exception:
+        pass
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def session(command, env):
+    started = time.perf_counter()
+    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, env=env, text=True, bufsize=1)
+
+    def send(msg):
+        proc.stdin.write(json.dumps(msg) + "\n")
+        proc.stdin.flush()
+
+    def recv(id_):
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{command[0]} closed stdout")
+            msg = json.loads(line)
+            if msg.get("id") == id_ and "method" not in msg:
+                if "error" in msg:
+                    raise RuntimeError(f"{command[0]}: {msg['error']}")
+                return msg
+        raise RuntimeError("timeout")
+
+    send({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "bench", "version": "1"}}})
+    recv(0)
+    init = time.perf_counter() - started
+    send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+    send({"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+    recv(1)
+    trips = []
+    for i in range(CALLS):
+        t = time.perf_counter()
+        send({"jsonrpc": "2.0", "id": 100 + i, "method": "tools/call",
+              "params": {"name": "echo", "arguments": {"text": "x" * 512}}})
+        recv(100 + i)
+        trips.append(time.perf_counter() - t)
+    rss = rss_kib(proc.pid)
+    proc.stdin.close()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    return init, rss, statistics.median(trips)
+
+
+def main():
+    server = subprocess.Popen([DEMO, "--serve"], stdout=subprocess.PIPE, text=True)
+    url = server.stdout.readline().strip()
+    env = dict(os.environ)
+    for _ in range(3):
+        k, v = server.stdout.readline().strip().split("=", 1)
+        env[k] = v
+    env["AWS_REGION"] = "us-east-1"
+    env.pop("AWS_PROFILE", None)
+    proxies = {
+        "mcp-sigv4 proxy": [CLI, "proxy", url, "--service", "bedrock-agentcore", "--region", "us-east-1", "--log-level", "warn"],
+        "mcp-proxy-for-aws 1.7.0": ["mcp-proxy-for-aws", url, "--service", "bedrock-agentcore", "--region", "us-east-1",
+                                    "--log-level", "WARNING", "--disable-telemetry"],
+    }
+    try:
+        for name, command in proxies.items():
+            results = []
+            for _ in range(RUNS):
+                try:
+                    results.append(session(command, env))
+                except Exception as e:
+                    print(f"{name}: failed: {e}", file=sys.stderr)
+            if not results:
+                print(f"| {name} | failed | | |")
+                continue
+            init = statistics.median(r[0] for r in results) * 1000
+            rss = statistics.median(r[1] for r in results) / 1024
+            trip = statistics.median(r[2] for r in results) * 1000
+            print(f"| {name} | {init:.0f} ms | {rss:.1f} MiB | {trip:.2f} ms |")
+    finally:
+        server.terminate()
+
+
+if __name__ == "__main__":
+    main()
