@@ -4,7 +4,7 @@
 
 use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use aws_credential_types::Credentials;
 use base64::Engine;
@@ -57,18 +57,7 @@ fn load() -> File {
 
 /// `YYYYMMDDTHHMMSSZ` to a time.
 fn parse_amz_date(s: &str) -> SystemTime {
-    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap();
-    let (y, m, d) = (n(0..4), n(4..6), n(6..8));
-    let (hh, mm, ss) = (n(9..11), n(11..13), n(13..15));
-    // Days from civil (Howard Hinnant's algorithm).
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + hh * 3600 + mm * 60 + ss;
-    SystemTime::UNIX_EPOCH + Duration::from_secs(secs as u64)
+    tower_sigv4::canonical::parse_amz_date(s).unwrap_or_else(|| panic!("bad timestamp {s}"))
 }
 
 async fn sign_case(case: &Case) -> http::Request<Bytes> {
