@@ -231,6 +231,7 @@ pub async fn start(json_response: bool) -> StandIn {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
+            let _ = stream.set_nodelay(true);
             let service = TowerToHyperService::new(front.clone());
             tokio::spawn(async move {
                 let _ = auto::Builder::new(TokioExecutor::new())

@@ -211,6 +211,8 @@ type HyperClient = Client<
 fn hyper_client(connect_timeout: Option<Duration>) -> HyperClient {
     let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
     http.enforce_http(false);
+    // Small JSON-RPC requests must not wait for delayed ACKs (Nagle).
+    http.set_nodelay(true);
     http.set_connect_timeout(connect_timeout);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_webpki_roots()
