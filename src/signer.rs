@@ -144,7 +144,7 @@ impl Signer {
         body: &[u8],
     ) -> Result<Option<Signature>, Error> {
         check_absolute(&parts.uri)?;
-        let payload_hash = hex::encode(Sha256::digest(body));
+        let payload_hash = sha256_hex(body);
         let credentials = match self.inner.credentials.get().await {
             Ok(credentials) => credentials,
             Err(err) if self.inner.missing_credentials == MissingCredentials::SendUnsigned => {
@@ -258,7 +258,7 @@ impl Signer {
             }
             parts
                 .headers
-                .insert(HeaderName::from_static(header.name()), value);
+                .insert(signing_header_name(header.name()), value);
         }
         Ok(Signature {
             signature,
@@ -309,6 +309,17 @@ impl fmt::Debug for Signer {
     }
 }
 
+/// Lowercase hex SHA-256 of `bytes`. `hex::encode` builds its `String` a `char` at
+/// a time; encoding into a stack buffer first is several times faster.
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
+    let mut out = [0u8; 64];
+    // A 32-byte digest always fits 64 hex digits, and hex digits are ASCII.
+    match hex::encode_to_slice(Sha256::digest(bytes), &mut out) {
+        Ok(()) => std::str::from_utf8(&out).map_or_else(|_| hex::encode(out), str::to_owned),
+        Err(_) => hex::encode(Sha256::digest(bytes)),
+    }
+}
+
 fn check_absolute(uri: &Uri) -> Result<(), Error> {
     if uri.scheme().is_none() || uri.authority().is_none() {
         return Err(Error::RelativeUri {
@@ -331,10 +342,10 @@ fn wire_host(uri: &Uri) -> Result<HeaderValue, Error> {
     };
     let host = authority.host();
     let value = match authority.port_u16() {
-        Some(port) if Some(port) != default_port => format!("{host}:{port}"),
-        _ => host.to_owned(),
+        Some(port) if Some(port) != default_port => HeaderValue::try_from(format!("{host}:{port}")),
+        _ => HeaderValue::from_str(host),
     };
-    HeaderValue::from_str(&value).map_err(|_| Error::RelativeUri {
+    value.map_err(|_| Error::RelativeUri {
         uri: uri.to_string(),
     })
 }
@@ -345,11 +356,24 @@ fn strip_signature(parts: &mut request::Parts) {
     }
 }
 
+/// The header names aws-sigv4 sets, as constants: `HeaderName::from_static` would
+/// validate the name again on every request.
+fn signing_header_name(name: &'static str) -> HeaderName {
+    match name {
+        "authorization" => AUTHORIZATION,
+        "x-amz-date" => X_AMZ_DATE,
+        "x-amz-security-token" => X_AMZ_SECURITY_TOKEN,
+        "x-amz-content-sha256" => X_AMZ_CONTENT_SHA256,
+        other => HeaderName::from_static(other),
+    }
+}
+
+/// The `SignedHeaders=` part of `AWS4-HMAC-SHA256 Credential=.., SignedHeaders=.., Signature=..`.
+/// Splits on `,` (a byte search) rather than searching for the substring.
 fn signed_headers_of(authorization: &str) -> &str {
     authorization
-        .split("SignedHeaders=")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
+        .split(',')
+        .find_map(|part| part.trim_start().strip_prefix("SignedHeaders="))
         .unwrap_or_default()
 }
 
@@ -363,3 +387,37 @@ impl fmt::Display for InvalidPayloadHash {
 }
 
 impl std::error::Error for InvalidPayloadHash {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha256_hex_matches_the_reference_encoding() {
+        for input in [&b""[..], b"abc", &[0xffu8; 1000]] {
+            assert_eq!(sha256_hex(input), hex::encode(Sha256::digest(input)));
+        }
+        assert_eq!(
+            sha256_hex(b""),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+        );
+    }
+
+    #[test]
+    fn signed_headers_are_read_from_the_authorization_value() {
+        let auth = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20150830/us-east-1/service/aws4_request, SignedHeaders=host;x-amz-date, Signature=5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31";
+        assert_eq!(signed_headers_of(auth), "host;x-amz-date");
+        assert_eq!(signed_headers_of("AWS4-HMAC-SHA256 Credential=x"), "");
+        assert_eq!(signed_headers_of(""), "");
+    }
+
+    #[test]
+    fn wire_host_drops_default_ports_only() {
+        let host = |uri: &str| wire_host(&uri.parse().unwrap()).unwrap();
+        assert_eq!(host("https://example.com:443/x"), "example.com");
+        assert_eq!(host("http://example.com:80/x"), "example.com");
+        assert_eq!(host("https://example.com:8443/x"), "example.com:8443");
+        assert_eq!(host("http://127.0.0.1:3000/mcp"), "127.0.0.1:3000");
+        assert_eq!(host("https://user@example.com/"), "example.com");
+    }
+}

@@ -2,7 +2,6 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 use http::{StatusCode, request};
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::canonical::{
@@ -184,7 +183,7 @@ pub(crate) fn verify(
             )));
         }
     }
-    let payload_hash = hex::encode(Sha256::digest(body));
+    let payload_hash = crate::signer::sha256_hex(body);
     // The body is always signed here: an unsigned payload is refused too.
     if header("x-amz-content-sha256").is_some_and(|claimed| claimed != payload_hash) {
         return Err(Refusal::invalid_signature(
