@@ -185,8 +185,12 @@ pub fn canonical_uri(path: &str, options: CanonicalOptions) -> String {
     } else {
         path.split('/').skip(1).collect()
     };
-    let trailing =
-        options.normalize_path && path.len() > 1 && path.ends_with('/') && !segments.is_empty();
+    // RFC 3986 5.2.4 keeps the slash a final `/.` or `/..` stands for: `/a/b/.` is
+    // `/a/b/` (aws-sigv4 agrees; botocore's `normpath` drops it).
+    let trailing = options.normalize_path
+        && path.len() > 1
+        && ["/", "/.", "/.."].iter().any(|end| path.ends_with(end))
+        && !segments.is_empty();
     let mut result = String::with_capacity(path.len() + 8);
     for segment in &segments {
         result.push('/');
@@ -220,6 +224,49 @@ pub fn canonical_query(query: &str) -> String {
         .map(|(k, v)| format!("{k}={v}"))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+/// Why aws-sigv4 would build a different canonical query for `query` than the
+/// SigV4 rules (and botocore) do, if it would. `None` for every query made only
+/// of unreserved characters, `=` and `&`, such as AgentCore's `qualifier=DEFAULT`.
+///
+/// aws-sigv4 1.6 form-decodes the query before encoding it again: a raw `+`
+/// becomes a space (`%20`, where botocore keeps a plus), an escape that is not
+/// UTF-8 becomes U+FFFD, and parameters are sorted before encoding, where the
+/// rules sort after it (`a` before `%7B` decoded as `{`, but after it encoded).
+pub fn query_ambiguity(query: &str) -> Option<&'static str> {
+    let plain =
+        |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'=' | b'&');
+    if query.bytes().all(plain) {
+        return None;
+    }
+    if query.contains('+') {
+        return Some("it has a raw `+`, which aws-sigv4 signs as a space and botocore as a plus");
+    }
+    let mut pairs = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        let (Ok(k), Ok(v)) = (
+            String::from_utf8(percent_decode(k)),
+            String::from_utf8(percent_decode(v)),
+        ) else {
+            return Some(
+                "it has a percent-escape that is not UTF-8, which aws-sigv4 replaces with U+FFFD",
+            );
+        };
+        let encoded = (encode(k.as_bytes()), encode(v.as_bytes()));
+        pairs.push(((k, v), encoded));
+    }
+    let mut by_decoded: Vec<_> = pairs.iter().collect();
+    by_decoded.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut by_encoded: Vec<_> = pairs.iter().collect();
+    by_encoded.sort_by(|a, b| a.1.cmp(&b.1));
+    if by_decoded.iter().zip(&by_encoded).any(|(a, b)| a.1 != b.1) {
+        return Some(
+            "its parameters sort differently decoded than encoded, and aws-sigv4 sorts them decoded where SigV4 sorts them encoded",
+        );
+    }
+    None
 }
 
 /// Percent-encode everything but the SigV4 unreserved set `A-Z a-z 0-9 - _ . ~`.
@@ -586,4 +633,64 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_queries_are_not_ambiguous() {
+        for query in [
+            "",
+            "qualifier=DEFAULT",
+            "a=1&b=2",
+            "b=2&a=1",
+            "x",
+            "a-b_c.d~e=f",
+        ] {
+            assert_eq!(query_ambiguity(query), None, "{query}");
+        }
+        // Encoded, valid UTF-8, and sorted the same either way.
+        for query in ["q=a%20b", "q=a%2Bb", "k=%C3%A9", "%7B=2&%7C=1", "a=%20&a=b"] {
+            assert_eq!(query_ambiguity(query), None, "{query}");
+        }
+    }
+
+    #[test]
+    fn queries_aws_sigv4_reads_differently_are_flagged() {
+        assert!(query_ambiguity("+uW").unwrap().contains("raw `+`"));
+        assert!(query_ambiguity("k=%FF").unwrap().contains("UTF-8"));
+        // Whatever the order on the wire: `a` < `{` decoded, `%7B` < `a` encoded.
+        assert!(query_ambiguity("a=1&%7B=2").unwrap().contains("sort"));
+        assert!(query_ambiguity("%7B=2&a=1").unwrap().contains("sort"));
+        // Same name, values whose order flips once encoded: `a` vs `{`.
+        assert!(query_ambiguity("k=a&k=%7B").unwrap().contains("sort"));
+    }
+
+    #[test]
+    fn normalized_paths_keep_the_slash_of_a_final_dot_segment() {
+        let normalized = CanonicalOptions {
+            normalize_path: true,
+            double_encode_path: true,
+        };
+        for (path, canonical) in [
+            ("/ew-/sasp-w7a/.", "/ew-/sasp-w7a/"),
+            ("/a/b/..", "/a/"),
+            ("/a/b/", "/a/b/"),
+            ("/a/b", "/a/b"),
+            ("/a.", "/a."),
+            ("/./", "/"),
+            ("/a/..", "/"),
+            ("", "/"),
+        ] {
+            assert_eq!(canonical_uri(path, normalized), canonical, "{path}");
+        }
+    }
+
+    #[test]
+    fn canonical_query_sorts_after_encoding() {
+        assert_eq!(canonical_query("a=1&%7B=2"), "%7B=2&a=1");
+        assert_eq!(canonical_query("b=2&a=1"), "a=1&b=2");
+    }
 }

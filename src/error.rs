@@ -51,7 +51,17 @@ pub enum Error {
         /// The URI as given.
         uri: String,
     },
-    /// A header that is to be signed has a value SigV4 cannot sign (not visible ASCII).
+    /// The query string is one that aws-sigv4 would canonicalise differently from
+    /// the SigV4 rules, so AWS may compute a different signature. See
+    /// [`canonical::query_ambiguity`](crate::canonical::query_ambiguity).
+    AmbiguousQuery {
+        /// The query string as given.
+        query: String,
+        /// What makes it ambiguous.
+        reason: &'static str,
+    },
+    /// A header that is to be signed has a value SigV4 cannot sign consistently: not
+    /// visible ASCII, or with a tab (aws-sigv4 keeps it, botocore folds it).
     InvalidHeader {
         /// The header's name.
         name: String,
@@ -92,9 +102,13 @@ impl fmt::Display for Error {
                 f,
                 "cannot sign request to `{uri}`: the URI needs a scheme and host (e.g. https://bedrock-agentcore.us-east-1.amazonaws.com/...), since the host is part of the signature"
             ),
+            Error::AmbiguousQuery { query, reason } => write!(
+                f,
+                "cannot sign query `{query}`: {reason}; percent-encode each name and value (a space as %20, a plus as %2B, other reserved characters as %XX of their UTF-8 bytes) so that every SigV4 implementation reads it the same way"
+            ),
             Error::InvalidHeader { name } => write!(
                 f,
-                "cannot sign header `{name}`: its value is not visible ASCII; percent-encode the value or exclude the header from signing"
+                "cannot sign header `{name}`: its value is not visible ASCII or has a tab (which SigV4 implementations canonicalise differently); percent-encode the value, replace tabs with spaces, or exclude the header from signing"
             ),
             Error::Signing(e) => write!(f, "SigV4 signing failed: {e}"),
             Error::Config(msg) => f.write_str(msg),

@@ -199,9 +199,15 @@ impl Signer {
             if !config.headers.signs_name(name) {
                 continue;
             }
-            let value = value.to_str().map_err(|_| Error::InvalidHeader {
-                name: name.as_str().to_owned(),
-            })?;
+            // `to_str` lets a tab through; aws-sigv4 signs it as it is, where
+            // botocore (and the verifying layer) fold it into a space.
+            let value = value
+                .to_str()
+                .ok()
+                .filter(|v| !v.contains('\t'))
+                .ok_or_else(|| Error::InvalidHeader {
+                    name: name.as_str().to_owned(),
+                })?;
             signed.push((name.as_str(), value));
         }
 
@@ -320,10 +326,20 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     }
 }
 
+/// Refuse what cannot be signed unambiguously: a relative URI (the host is part
+/// of the signature) and a query aws-sigv4 would canonicalise against the rules.
 fn check_absolute(uri: &Uri) -> Result<(), Error> {
     if uri.scheme().is_none() || uri.authority().is_none() {
         return Err(Error::RelativeUri {
             uri: uri.to_string(),
+        });
+    }
+    if let Some(query) = uri.query()
+        && let Some(reason) = crate::canonical::query_ambiguity(query)
+    {
+        return Err(Error::AmbiguousQuery {
+            query: query.to_owned(),
+            reason,
         });
     }
     Ok(())

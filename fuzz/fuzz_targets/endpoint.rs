@@ -3,38 +3,9 @@
 
 #![no_main]
 
-use arbitrary::Arbitrary;
-use libfuzzer_sys::fuzz_target;
-use tower_sigv4::endpoint::{self, RuntimeArn};
+#[path = "../checks/endpoint.rs"]
+mod check;
 
-#[derive(Arbitrary, Debug)]
-struct Input {
-    url: String,
-    arn: String,
-    qualifier: Option<String>,
-    region: String,
-    runtime_id: String,
-}
-
-fuzz_target!(|input: Input| {
-    let _ = endpoint::infer(&input.url);
-    let _ = endpoint::infer_host(&input.url);
-    let _ = RuntimeArn::from_invocation_url(&input.url);
-    // A free-form ARN, and one assembled from fuzzed parts so valid ones are common.
-    let assembled = format!(
-        "arn:aws:bedrock-agentcore:{}:123456789012:runtime/{}",
-        input.region, input.runtime_id
-    );
-    for candidate in [input.arn.as_str(), assembled.as_str()] {
-        if let Ok(arn) = candidate.parse::<RuntimeArn>() {
-            let url = arn.invocation_url(input.qualifier.as_deref());
-            let (back, qualifier) = RuntimeArn::from_invocation_url(&url)
-                .unwrap_or_else(|| panic!("{url} does not parse back"));
-            assert_eq!(back, arn, "{url}");
-            let expected = input.qualifier.as_deref().unwrap_or(endpoint::DEFAULT_QUALIFIER);
-            assert_eq!(qualifier.as_deref(), Some(expected), "{url}");
-            let inferred = endpoint::infer(&url).expect("a runtime URL infers");
-            assert_eq!(inferred.region, arn.region());
-        }
-    }
+libfuzzer_sys::fuzz_target!(|input: check::Input| {
+    check::check(input);
 });

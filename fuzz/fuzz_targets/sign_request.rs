@@ -4,89 +4,9 @@
 
 #![no_main]
 
-use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, UNIX_EPOCH};
+#[path = "../checks/sign_request.rs"]
+mod check;
 
-use arbitrary::Arbitrary;
-use aws_credential_types::Credentials;
-use bytes::Bytes;
-use http_body_util::Full;
-use libfuzzer_sys::fuzz_target;
-use tower::{Layer, ServiceExt};
-use tower_sigv4::clock::FixedClock;
-use tower_sigv4::verify::{VerifySigV4Layer, VerifyingKey};
-use tower_sigv4::{SigV4Layer, SignedHeaders};
-
-#[derive(Arbitrary, Debug)]
-struct Input {
-    method: String,
-    uri: String,
-    headers: Vec<(Vec<u8>, Vec<u8>)>,
-    body: Vec<u8>,
-    token: bool,
-    sha256_header: bool,
-    allow_list: bool,
-}
-
-const SECRET: &str = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
-const TOKEN: &str = "fuzz-token";
-
-fuzz_target!(|input: Input| {
-    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
-    rt.block_on(run(input));
+libfuzzer_sys::fuzz_target!(|input: check::Input| {
+    check::check(input);
 });
-
-async fn run(input: Input) {
-    let time = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-    let mut builder = http::Request::builder().method(input.method.as_bytes()).uri(input.uri.as_str());
-    for (name, value) in &input.headers {
-        builder = builder.header(name.as_slice(), value.as_slice());
-    }
-    let Ok(request) = builder.body(Full::new(Bytes::from(input.body))) else {
-        return;
-    };
-    let mut signing = SigV4Layer::builder()
-        .region("us-east-1")
-        .credentials(Credentials::new(
-            "AKIDEXAMPLE",
-            SECRET,
-            input.token.then(|| TOKEN.to_owned()),
-            None,
-            "fuzz",
-        ))
-        .content_sha256_header(input.sha256_header)
-        .max_body_size(64 * 1024)
-        .clock(FixedClock::new(time));
-    if input.allow_list {
-        signing = signing.signed_headers(SignedHeaders::only(["content-type", "mcp-session-id"]));
-    }
-    let layer = signing.build().unwrap();
-    let seen = Arc::new(Mutex::new(None));
-    let recorder = seen.clone();
-    let inner = tower::service_fn(move |req: http::Request<Full<Bytes>>| {
-        *recorder.lock().unwrap() = Some(req);
-        async { Ok::<_, Infallible>(http::Response::new(())) }
-    });
-    if layer.layer(inner).oneshot(request).await.is_err() {
-        return; // A typed error is fine; a panic is not.
-    }
-    let signed = seen.lock().unwrap().take().unwrap();
-
-    // What was signed must verify.
-    let mut key = VerifyingKey::new(SECRET);
-    if input.token {
-        key = key.with_session_token(TOKEN);
-    }
-    let verify = VerifySigV4Layer::with_keys("us-east-1", "bedrock-agentcore", [("AKIDEXAMPLE", key)])
-        .clock(FixedClock::new(time))
-        .max_body_size(64 * 1024);
-    let ok = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
-        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new())))
-    });
-    let response = verify.layer(ok).oneshot(signed).await.unwrap();
-    if response.status() != 200 {
-        let body = http_body_util::BodyExt::collect(response.into_body()).await.unwrap().to_bytes();
-        panic!("the verifier refused what the signer signed: {}", String::from_utf8_lossy(&body));
-    }
-}

@@ -177,3 +177,47 @@ async fn relative_uri_is_a_typed_error_not_a_panic() {
         assert_eq!(seen.count(), 0);
     }
 }
+
+/// Found by the `sign_request` fuzz target: aws-sigv4 signed `?+uW` as `%20uW=`
+/// while the SigV4 rules (and the verifying layer, and botocore) read a plus.
+/// Queries that implementations canonicalise differently are refused, unsent.
+#[tokio::test]
+async fn ambiguous_query_is_a_typed_error_and_nothing_is_sent() {
+    for (query, reason) in [
+        ("+uW", "raw `+`"),
+        ("q=a+b", "raw `+`"),
+        ("k=%FF", "not UTF-8"),
+        ("a=1&%7B=2", "sort differently"),
+    ] {
+        let uri = format!("https://aws-mcp.us-east-1.api.aws/mcp?{query}");
+        let request = http::Request::post(&uri)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let (result, seen) = send(&layer(false), request).await;
+        let err = sign_error(result.unwrap_err());
+        assert!(
+            matches!(err, Error::AmbiguousQuery { .. }),
+            "{uri}: {err:?}"
+        );
+        let message = err.to_string();
+        assert!(message.contains(reason), "{message}");
+        assert!(message.contains("percent-encode"), "{message}");
+        assert_eq!(seen.count(), 0, "{uri}");
+    }
+    // Encoded forms of the same intent sign.
+    for query in [
+        "qualifier=DEFAULT",
+        "q=a%2Bb",
+        "q=a%20b",
+        "%7B=2&%7C=1",
+        "k=%C3%A9",
+    ] {
+        let uri = format!("https://aws-mcp.us-east-1.api.aws/mcp?{query}");
+        let request = http::Request::post(&uri)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let (result, seen) = send(&layer(false), request).await;
+        assert!(result.is_ok(), "{uri}: {result:?}");
+        assert_eq!(seen.count(), 1, "{uri}");
+    }
+}

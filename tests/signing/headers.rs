@@ -256,3 +256,21 @@ async fn trace_logs_never_show_secrets() {
         assert!(!logs.contains(secret), "secret in logs: {logs}");
     }
 }
+
+/// Found by the `sign_request` fuzz target: aws-sigv4 signs a tab inside a
+/// header value as it is; botocore and the verifying layer fold it into a space.
+#[tokio::test]
+async fn tab_in_a_signed_header_value_is_a_typed_error() {
+    let request = post("https://aws-mcp.us-east-1.api.aws/mcp")
+        .header("x-note", ".p\tPO")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let (result, seen) = send(&layer(false), request).await;
+    let err = sign_error(result.unwrap_err());
+    assert!(
+        matches!(&err, Error::InvalidHeader { name } if name == "x-note"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("tab"), "{err}");
+    assert_eq!(seen.count(), 0);
+}
