@@ -7,8 +7,11 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{self, ProvideCredentials};
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings, sign};
+use aws_sigv4::http_request::{
+    SignableBody, SignableRequest, SigningParams, SigningSettings, sign,
+};
 use aws_sigv4::sign::v4;
+use aws_smithy_runtime_api::client::identity::Identity;
 use bytes::Bytes;
 use http_body_util::Full;
 use sha2::{Digest, Sha256};
@@ -112,18 +115,24 @@ pub fn runtime(threads: usize) -> tokio::runtime::Runtime {
     }
 }
 
-/// aws-sigv4 directly: hash, then sign the same request.
-pub fn primitive(body: &Bytes) -> String {
-    let identity = credentials().into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
+/// aws-sigv4's parameters for the benches' service, region and the current time.
+/// Built per request, as a caller of aws-sigv4 must (the time is in them).
+fn signing_params(identity: &Identity) -> SigningParams<'_> {
+    v4::SigningParams::builder()
+        .identity(identity)
         .region("us-east-1")
         .name("bedrock-agentcore")
         .time(SystemTime::now())
         .settings(SigningSettings::default())
         .build()
         .unwrap()
-        .into();
+        .into()
+}
+
+/// aws-sigv4 directly: hash, then sign the same request.
+pub fn primitive(body: &Bytes) -> String {
+    let identity = credentials().into();
+    let params = signing_params(&identity);
     let hash = hex::encode(Sha256::digest(body));
     let headers = [
         ("content-type", "application/json"),
@@ -149,15 +158,7 @@ pub fn primitive(body: &Bytes) -> String {
 pub fn primitive_on_request(body: &Bytes) -> http::Request<Full<Bytes>> {
     let mut request = request(body);
     let identity = credentials().into();
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region("us-east-1")
-        .name("bedrock-agentcore")
-        .time(SystemTime::now())
-        .settings(SigningSettings::default())
-        .build()
-        .unwrap()
-        .into();
+    let params = signing_params(&identity);
     let hash = hex::encode(Sha256::digest(body));
     let uri = request.uri().to_string();
     let signable = SignableRequest::new(
