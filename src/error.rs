@@ -55,7 +55,8 @@ pub enum Error {
     /// the SigV4 rules, so AWS may compute a different signature. See
     /// [`canonical::query_ambiguity`](crate::canonical::query_ambiguity).
     AmbiguousQuery {
-        /// The query string as given.
+        /// The query string with its values replaced by `…` (a query can carry a
+        /// token).
         query: String,
         /// What makes it ambiguous.
         reason: &'static str,

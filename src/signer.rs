@@ -143,7 +143,7 @@ impl Signer {
         parts: &mut request::Parts,
         body: &[u8],
     ) -> Result<Option<Signature>, Error> {
-        check_absolute(&parts.uri)?;
+        check_signable(&parts.uri)?;
         let payload_hash = sha256_hex(body);
         let credentials = match self.inner.credentials.get().await {
             Ok(credentials) => credentials,
@@ -181,7 +181,7 @@ impl Signer {
         time: SystemTime,
     ) -> Result<Signature, Error> {
         let config = &*self.inner;
-        check_absolute(&parts.uri)?;
+        check_signable(&parts.uri)?;
         strip_signature(parts);
         if !parts.headers.contains_key(HOST) {
             let host = wire_host(&parts.uri)?;
@@ -328,7 +328,7 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 
 /// Refuse what cannot be signed unambiguously: a relative URI (the host is part
 /// of the signature) and a query aws-sigv4 would canonicalise against the rules.
-fn check_absolute(uri: &Uri) -> Result<(), Error> {
+fn check_signable(uri: &Uri) -> Result<(), Error> {
     if uri.scheme().is_none() || uri.authority().is_none() {
         return Err(Error::RelativeUri {
             uri: uri.to_string(),
@@ -338,11 +338,24 @@ fn check_absolute(uri: &Uri) -> Result<(), Error> {
         && let Some(reason) = crate::canonical::query_ambiguity(query)
     {
         return Err(Error::AmbiguousQuery {
-            query: query.to_owned(),
+            query: names_only(query),
             reason,
         });
     }
     Ok(())
+}
+
+/// `query` with every value replaced by `…`: a query can carry a token (a
+/// presigned URL's `X-Amz-Security-Token`), and errors never show secrets.
+fn names_only(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) => format!("{name}=…"),
+            None => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 /// The `Host` header value that goes on the wire: the authority without user info,

@@ -203,6 +203,21 @@ async fn ambiguous_query_is_a_typed_error_and_nothing_is_sent() {
         assert!(message.contains("percent-encode"), "{message}");
         assert_eq!(seen.count(), 0, "{uri}");
     }
+    // The error names the parameters, never their values: a query can carry a
+    // session token (base64, so often with a raw `+`).
+    let token = "FwoGZXIvYXdzEJr+SECRET+TOKEN/=";
+    let uri = format!("https://aws-mcp.us-east-1.api.aws/mcp?X-Amz-Security-Token={token}&a=1");
+    let request = http::Request::post(&uri)
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let (result, seen) = send(&layer(false), request).await;
+    let err = sign_error(result.unwrap_err());
+    for shown in [err.to_string(), format!("{err:?}")] {
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("X-Amz-Security-Token=…&a=…"), "{shown}");
+    }
+    assert_eq!(seen.count(), 0);
+
     // Encoded forms of the same intent sign.
     for query in [
         "qualifier=DEFAULT",
