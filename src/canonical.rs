@@ -1,40 +1,25 @@
 //! An independent SigV4 implementation of the canonical request, string to sign and
 //! signature, written from AWS's specification (not aws-sigv4's code). The
-//! verifying layer and the CLI's `explain` use it; tests use it to check what the
-//! signing layer put on the wire.
-//!
-//! ```
-//! use tower_sigv4::canonical::{self, CanonicalOptions, CredentialScope};
-//!
-//! let mut headers = http::HeaderMap::new();
-//! headers.insert("host", "example.amazonaws.com".parse().unwrap());
-//! headers.insert("x-amz-date", "20150830T123600Z".parse().unwrap());
-//! let uri: http::Uri = "/".parse().unwrap();
-//! let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
-//! let creq = canonical::canonical_request("GET", &uri, &headers, &["host", "x-amz-date"], empty, CanonicalOptions::default()).unwrap();
-//! let scope = CredentialScope::new("20150830", "us-east-1", "service");
-//! let sts = canonical::string_to_sign("20150830T123600Z", &scope, &creq);
-//! let key = canonical::signing_key("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &scope);
-//! assert_eq!(canonical::signature(&key, &sts), "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31");
-//! ```
+//! verifying layer uses it, and [`verify::explain`](crate::verify::explain) exposes
+//! what it rebuilds; the signer asks it which queries aws-sigv4 reads differently.
 
 use std::fmt;
-use std::time::{Duration, SystemTime};
 
 use hmac::{Hmac, Mac};
 use http::HeaderMap;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str};
 use sha2::{Digest, Sha256};
 
 /// The SigV4 algorithm name.
-pub const ALGORITHM: &str = "AWS4-HMAC-SHA256";
+pub(crate) const ALGORITHM: &str = "AWS4-HMAC-SHA256";
 
 /// How the path is canonicalised.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct CanonicalOptions {
+pub(crate) struct CanonicalOptions {
     /// Encode each path segment twice (every service but S3).
-    pub double_encode_path: bool,
+    pub(crate) double_encode_path: bool,
     /// Remove `.` and `..` segments and empty segments (every service but S3).
-    pub normalize_path: bool,
+    pub(crate) normalize_path: bool,
 }
 
 impl Default for CanonicalOptions {
@@ -48,19 +33,19 @@ impl Default for CanonicalOptions {
 
 /// A canonical request; `Display` gives AWS's exact text.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CanonicalRequest {
+pub(crate) struct CanonicalRequest {
     /// The method.
-    pub method: String,
+    pub(crate) method: String,
     /// The canonical URI.
-    pub canonical_uri: String,
+    pub(crate) canonical_uri: String,
     /// The canonical query string.
-    pub canonical_query: String,
+    pub(crate) canonical_query: String,
     /// `name:value` lines, sorted, each ending in `\n`.
-    pub canonical_headers: String,
+    pub(crate) canonical_headers: String,
     /// Signed header names joined by `;`.
-    pub signed_headers: String,
+    pub(crate) signed_headers: String,
     /// The hex SHA-256 of the payload.
-    pub payload_hash: String,
+    pub(crate) payload_hash: String,
 }
 
 impl fmt::Display for CanonicalRequest {
@@ -80,7 +65,7 @@ impl fmt::Display for CanonicalRequest {
 
 impl CanonicalRequest {
     /// Hex SHA-256 of the canonical request's text.
-    pub fn hash(&self) -> String {
+    pub(crate) fn hash(&self) -> String {
         hex::encode(Sha256::digest(self.to_string().as_bytes()))
     }
 }
@@ -121,7 +106,7 @@ impl std::error::Error for CanonicalError {}
 /// Build the canonical request for `method`, the path and query of `uri` exactly
 /// as on the wire, the `signed_headers` (lowercase names) taken from `headers`,
 /// and the hex SHA-256 of the payload.
-pub fn canonical_request(
+pub(crate) fn canonical_request(
     method: &str,
     uri: &http::Uri,
     headers: &HeaderMap,
@@ -168,7 +153,7 @@ fn trim_all(value: &str) -> String {
 }
 
 /// The canonical URI of a wire path.
-pub fn canonical_uri(path: &str, options: CanonicalOptions) -> String {
+pub(crate) fn canonical_uri(path: &str, options: CanonicalOptions) -> String {
     let path = if path.is_empty() { "/" } else { path };
     let segments: Vec<&str> = if options.normalize_path {
         let mut out: Vec<&str> = Vec::new();
@@ -209,7 +194,7 @@ pub fn canonical_uri(path: &str, options: CanonicalOptions) -> String {
 }
 
 /// The canonical query string of a wire query.
-pub fn canonical_query(query: &str) -> String {
+pub(crate) fn canonical_query(query: &str) -> String {
     let mut pairs: Vec<(String, String)> = query
         .split('&')
         .filter(|p| !p.is_empty())
@@ -233,7 +218,7 @@ pub fn canonical_query(query: &str) -> String {
 /// aws-sigv4 1.6 form-decodes the query before encoding it again: a raw `+`
 /// becomes a space (`%20`, where botocore keeps a plus), and an escape that is
 /// not UTF-8 becomes U+FFFD (`%EF%BF%BD`, where the rules keep the bytes).
-pub fn query_ambiguity(query: &str) -> Option<&'static str> {
+pub(crate) fn query_ambiguity(query: &str) -> Option<&'static str> {
     let plain =
         |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~' | b'=' | b'&');
     if query.bytes().all(plain) {
@@ -253,38 +238,21 @@ pub fn query_ambiguity(query: &str) -> Option<&'static str> {
     None
 }
 
-/// Percent-encode everything but the SigV4 unreserved set `A-Z a-z 0-9 - _ . ~`.
+/// Everything but the SigV4 unreserved set `A-Z a-z 0-9 - _ . ~` is encoded.
+const SIGV4_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// Percent-encode bytes the SigV4 way (uppercase hex).
 fn encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    percent_encoding::percent_encode(bytes, SIGV4_ENCODE).to_string()
 }
 
 /// Decode `%XX` escapes; an invalid escape stays as it is.
 fn percent_decode(s: &str) -> Vec<u8> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hi = (bytes[i + 1] as char).to_digit(16);
-            let lo = (bytes[i + 2] as char).to_digit(16);
-            if let (Some(hi), Some(lo)) = (hi, lo) {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    out
+    percent_decode_str(s).collect()
 }
 
 /// A credential scope: `YYYYMMDD/region/service/aws4_request`.
@@ -324,7 +292,11 @@ impl fmt::Display for CredentialScope {
 }
 
 /// The string to sign.
-pub fn string_to_sign(amz_date: &str, scope: &CredentialScope, creq: &CanonicalRequest) -> String {
+pub(crate) fn string_to_sign(
+    amz_date: &str,
+    scope: &CredentialScope,
+    creq: &CanonicalRequest,
+) -> String {
     format!("{ALGORITHM}\n{amz_date}\n{scope}\n{}", creq.hash())
 }
 
@@ -338,7 +310,7 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
 }
 
 /// The signing key for `secret` and `scope`.
-pub fn signing_key(secret: &str, scope: &CredentialScope) -> [u8; 32] {
+pub(crate) fn signing_key(secret: &str, scope: &CredentialScope) -> [u8; 32] {
     let k_date = hmac(format!("AWS4{secret}").as_bytes(), scope.date.as_bytes());
     let k_region = hmac(&k_date, scope.region.as_bytes());
     let k_service = hmac(&k_region, scope.service.as_bytes());
@@ -346,7 +318,7 @@ pub fn signing_key(secret: &str, scope: &CredentialScope) -> [u8; 32] {
 }
 
 /// The hex signature of `string_to_sign`.
-pub fn signature(key: &[u8; 32], string_to_sign: &str) -> String {
+pub(crate) fn signature(key: &[u8; 32], string_to_sign: &str) -> String {
     hex::encode(hmac(key, string_to_sign.as_bytes()))
 }
 
@@ -424,199 +396,6 @@ impl ParsedAuthorization {
             signature: signature.to_ascii_lowercase(),
         })
     }
-}
-
-/// One way two Authorization headers differ.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Difference {
-    /// Different access keys.
-    AccessKey {
-        /// Ours.
-        expected: String,
-        /// Theirs.
-        actual: String,
-    },
-    /// A credential-scope field differs: `date`, `region` or `service`.
-    Scope {
-        /// Which field.
-        field: &'static str,
-        /// Ours.
-        expected: String,
-        /// Theirs.
-        actual: String,
-    },
-    /// The signed header lists differ.
-    SignedHeaders {
-        /// Signed here, not there.
-        missing: Vec<String>,
-        /// Signed there, not here.
-        extra: Vec<String>,
-    },
-    /// Everything above matches but the signature does not: the canonical requests
-    /// differ (path, query, header values or body) or the secret key does.
-    Signature {
-        /// Ours.
-        expected: String,
-        /// Theirs.
-        actual: String,
-    },
-}
-
-impl fmt::Display for Difference {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Difference::AccessKey { expected, actual } => {
-                write!(f, "access key: expected {expected}, got {actual}")
-            }
-            Difference::Scope {
-                field,
-                expected,
-                actual,
-            } => {
-                write!(
-                    f,
-                    "credential scope {field}: expected `{expected}`, got `{actual}`"
-                )?;
-                if *field == "service" {
-                    write!(
-                        f,
-                        " (the service name is part of the signature: aws-mcp for the AWS MCP Server, bedrock-agentcore for AgentCore)"
-                    )?;
-                }
-                Ok(())
-            }
-            Difference::SignedHeaders { missing, extra } => write!(
-                f,
-                "signed headers: missing [{}], extra [{}] (a header added, removed or renamed between signing and sending)",
-                missing.join(", "),
-                extra.join(", ")
-            ),
-            Difference::Signature { expected, actual } => write!(
-                f,
-                "signature: expected {expected}, got {actual}: the canonical request (method, path, query, signed header values or body) or the secret key differs"
-            ),
-        }
-    }
-}
-
-/// How `actual` differs from `expected`.
-pub fn compare_authorization(
-    expected: &ParsedAuthorization,
-    actual: &ParsedAuthorization,
-) -> Vec<Difference> {
-    let mut out = Vec::new();
-    if expected.access_key_id != actual.access_key_id {
-        out.push(Difference::AccessKey {
-            expected: expected.access_key_id.clone(),
-            actual: actual.access_key_id.clone(),
-        });
-    }
-    for (field, e, a) in [
-        ("date", &expected.scope.date, &actual.scope.date),
-        ("region", &expected.scope.region, &actual.scope.region),
-        ("service", &expected.scope.service, &actual.scope.service),
-    ] {
-        if e != a {
-            out.push(Difference::Scope {
-                field,
-                expected: e.clone(),
-                actual: a.clone(),
-            });
-        }
-    }
-    let missing: Vec<String> = expected
-        .signed_headers
-        .iter()
-        .filter(|h| !actual.signed_headers.contains(h))
-        .cloned()
-        .collect();
-    let extra: Vec<String> = actual
-        .signed_headers
-        .iter()
-        .filter(|h| !expected.signed_headers.contains(h))
-        .cloned()
-        .collect();
-    if !missing.is_empty() || !extra.is_empty() {
-        out.push(Difference::SignedHeaders { missing, extra });
-    }
-    if expected.signature != actual.signature {
-        out.push(Difference::Signature {
-            expected: expected.signature.clone(),
-            actual: actual.signature.clone(),
-        });
-    }
-    out
-}
-
-/// Parse an `x-amz-date` value (`YYYYMMDDTHHMMSSZ`).
-///
-/// ```
-/// use std::time::{Duration, UNIX_EPOCH};
-/// use tower_sigv4::canonical::{format_amz_date, parse_amz_date};
-///
-/// let t = parse_amz_date("20150830T123600Z").unwrap();
-/// assert_eq!(t, UNIX_EPOCH + Duration::from_secs(1_440_938_160));
-/// assert_eq!(format_amz_date(t), "20150830T123600Z");
-/// assert!(parse_amz_date("2015-08-30T12:36:00Z").is_none());
-/// ```
-pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
-    let b = s.as_bytes();
-    if !s.is_ascii() || b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
-        return None;
-    }
-    let digits = |r: std::ops::Range<usize>| -> Option<i64> {
-        let part = &s[r];
-        part.bytes()
-            .all(|c| c.is_ascii_digit())
-            .then(|| part.parse().ok())?
-    };
-    let (y, m, d) = (digits(0..4)?, digits(4..6)?, digits(6..8)?);
-    let (hh, mm, ss) = (digits(9..11)?, digits(11..13)?, digits(13..15)?);
-    if y < 1970 || !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60
-    {
-        return None;
-    }
-    let days = days_from_civil(y, m, d);
-    let secs = u64::try_from(days * 86_400 + hh * 3600 + mm * 60 + ss).ok()?;
-    Some(SystemTime::UNIX_EPOCH + Duration::from_secs(secs))
-}
-
-/// Format a time as an `x-amz-date` value (`YYYYMMDDTHHMMSSZ`).
-pub fn format_amz_date(time: SystemTime) -> String {
-    let secs = time
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
-// Howard Hinnant's civil-date algorithms.
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * ((m + 9) % 12) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]

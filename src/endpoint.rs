@@ -25,7 +25,7 @@ use std::str::FromStr;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
-use crate::ServiceName;
+use crate::{Error, ServiceName};
 
 /// The service and region a URL's host belongs to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +55,59 @@ pub struct Endpoint {
 /// ```
 pub fn infer(url: &str) -> Option<Endpoint> {
     infer_host(host_of(url)?)
+}
+
+/// Check that `url` is one a signed request may go to: an absolute `https://` URL
+/// with a host, or plain `http://` to a loopback host (127.0.0.0/8, `::1`,
+/// `localhost`) for local servers and tests. SigV4 signs a request but does not
+/// hide it, and AWS endpoints are HTTPS only.
+///
+/// ```
+/// use tower_sigv4::endpoint::check_url;
+///
+/// assert!(check_url("https://aws-mcp.us-east-1.api.aws/mcp").is_ok());
+/// assert!(check_url("http://127.0.0.1:8080/mcp").is_ok());
+/// let err = check_url("aws-mcp.us-east-1.api.aws/mcp").unwrap_err();
+/// assert!(err.to_string().contains("add https://"));
+/// ```
+pub fn check_url(url: &str) -> Result<http::Uri, Error> {
+    let example = "e.g. https://aws-mcp.us-east-1.api.aws/mcp";
+    let uri: http::Uri = match url.parse() {
+        Ok(uri) => uri,
+        Err(_) if !url.contains("://") && !url.trim().is_empty() => {
+            return Err(Error::Config(format!(
+                "`{url}` has no scheme; add https:// in front of it ({example})"
+            )));
+        }
+        Err(e) => {
+            return Err(Error::Config(format!(
+                "`{url}` is not a valid URL ({e}); give the full endpoint, {example}"
+            )));
+        }
+    };
+    let host = uri.host().unwrap_or_default();
+    match uri.scheme_str() {
+        Some("https") if !host.is_empty() => Ok(uri),
+        Some("http") if is_loopback(host) => Ok(uri),
+        Some("http") => Err(Error::Config(format!(
+            "`{url}` uses plain http://; use https:// (plain http is allowed only for 127.0.0.1, localhost and ::1)"
+        ))),
+        None if !url.contains("://") => Err(Error::Config(format!(
+            "`{url}` has no scheme; add https:// in front of it ({example})"
+        ))),
+        _ => Err(Error::Config(format!(
+            "`{url}` is not an absolute https:// URL; give the full endpoint, {example}"
+        ))),
+    }
+}
+
+/// Whether `host` (as in a URL, IPv6 in brackets or not) is a loopback host.
+pub fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Like [`infer`], for a host name without scheme, port or path.
@@ -332,6 +385,33 @@ impl std::error::Error for ArnError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn https_required_except_on_loopback() {
+        for ok in [
+            "https://aws-mcp.us-east-1.api.aws/mcp",
+            "http://127.0.0.1:8080/mcp",
+            "http://127.1.2.3:8080/mcp",
+            "http://localhost/mcp",
+            "http://[::1]:3000/mcp",
+        ] {
+            assert!(check_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://aws-mcp.us-east-1.api.aws/mcp",
+            "http://10.0.0.1/mcp",
+            "/mcp",
+            "ftp://localhost/x",
+            "not a url",
+            "",
+        ] {
+            assert!(check_url(bad).is_err(), "{bad}");
+        }
+        for no_scheme in ["aws-mcp.us-east-1.api.aws/mcp", "localhost:8080/mcp"] {
+            let message = check_url(no_scheme).unwrap_err().to_string();
+            assert!(message.contains("add https://"), "{no_scheme}: {message}");
+        }
+    }
 
     fn inferred(url: &str) -> Option<(String, String)> {
         infer(url).map(|e| (e.service.to_string(), e.region))

@@ -2,7 +2,8 @@
 
 use std::fmt;
 use std::sync::Arc;
-use std::time::Duration;
+
+pub use crate::credentials::CredentialsError;
 
 /// A boxed error, as used by tower.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -52,8 +53,9 @@ pub enum Error {
         uri: String,
     },
     /// The query string is one that aws-sigv4 would canonicalise differently from
-    /// the SigV4 rules, so AWS may compute a different signature. See
-    /// [`canonical::query_ambiguity`](crate::canonical::query_ambiguity).
+    /// the SigV4 rules, so AWS may compute a different signature: a raw `+` (which
+    /// aws-sigv4 signs as a space and botocore as a plus), or a percent-escape that
+    /// is not UTF-8 (which aws-sigv4 replaces with U+FFFD).
     AmbiguousQuery {
         /// The query string with its values replaced by `…` (a query can carry a
         /// token).
@@ -130,56 +132,5 @@ impl std::error::Error for Error {
 impl From<CredentialsError> for Error {
     fn from(e: CredentialsError) -> Self {
         Error::Credentials(e)
-    }
-}
-
-/// Credentials could not be loaded: the provider failed, timed out, or none is configured.
-#[derive(Clone)]
-pub struct CredentialsError {
-    pub(crate) source_name: Arc<str>,
-    pub(crate) timeout: Option<Duration>,
-    pub(crate) source: Option<Arc<dyn std::error::Error + Send + Sync>>,
-}
-
-impl CredentialsError {
-    /// Which credentials source was tried.
-    pub fn source_name(&self) -> &str {
-        &self.source_name
-    }
-
-    /// The load timeout, if loading timed out.
-    pub fn timed_out(&self) -> Option<Duration> {
-        self.timeout
-    }
-}
-
-impl fmt::Debug for CredentialsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("CredentialsError")
-            .field("source_name", &self.source_name)
-            .field("timeout", &self.timeout)
-            .field("source", &self.source.as_ref().map(|e| e.to_string()))
-            .finish()
-    }
-}
-
-impl fmt::Display for CredentialsError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "no AWS credentials from {}", self.source_name)?;
-        if let Some(timeout) = self.timeout {
-            write!(f, ": loading took longer than {timeout:?}")?;
-        }
-        if let Some(source) = &self.source {
-            write!(f, ": {}", crate::credentials::error_chain(&**source))?;
-        }
-        f.write_str(
-            "; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, choose a profile with AWS_PROFILE (run `aws sso login` for SSO profiles), or pass credentials to the layer's builder",
-        )
-    }
-}
-
-impl std::error::Error for CredentialsError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source.as_deref().map(|e| e as _)
     }
 }

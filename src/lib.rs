@@ -43,9 +43,11 @@
 //! |---|---|---|
 //! | `default-credentials` | yes | the aws-config default credential chain |
 //! | `verify` | no | `verify`: a server layer that checks SigV4 signatures |
-//! | `rmcp` | no | `rmcp`: rmcp's streamable HTTP client over the signing layer |
+//! | `rmcp` | no | `rmcp`: rmcp's streamable HTTP client over any tower HTTP service (no TLS stack) |
+//! | `rmcp-connect` | no | `rmcp::connect` and `rmcp::TransportBuilder`: a ready-made transport over hyper-util and rustls |
 //! | `reqwest` | no | `reqwest`: a reqwest-middleware `Middleware` |
-//! | `cli` | no | the `mcp-sigv4` binary |
+//!
+//! The `mcp-sigv4` command lives in its own package of the same workspace.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -55,11 +57,14 @@
 )]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub mod canonical;
+mod body;
+#[cfg_attr(not(feature = "verify"), allow(dead_code, unreachable_pub))]
+mod canonical;
 pub mod clock;
 pub mod credentials;
 pub mod endpoint;
 pub mod error;
+mod error_chain;
 pub mod headers;
 pub mod recover;
 pub mod rejection;
@@ -79,11 +84,17 @@ pub mod reqwest;
 
 pub use credentials::CredentialsCache;
 pub use error::{BoxError, Error};
+pub use error_chain::ErrorChain;
 pub use headers::SignedHeaders;
 pub use service_name::ServiceName;
 pub use sign::{SigV4, SigV4Builder, SigV4Layer};
 pub use signer::{MissingCredentials, Signature, Signer};
 
-#[cfg(all(doctest, feature = "rmcp", feature = "reqwest", feature = "verify"))]
+#[cfg(all(
+    doctest,
+    feature = "rmcp-connect",
+    feature = "reqwest",
+    feature = "verify"
+))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;

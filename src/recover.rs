@@ -45,7 +45,7 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body::Body;
-use http_body_util::{BodyExt, Either, Full, Limited};
+use http_body_util::{Either, Full};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -264,11 +264,7 @@ where
     }
     let (parts, body) = response.into_parts();
     // An unreadable error body still leaves the status and headers to classify.
-    let bytes = Limited::new(body, MAX_ERROR_BODY)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
+    let bytes = crate::body::prefix(body, MAX_ERROR_BODY).await;
     let reply = AwsErrorReply::parse(parts.status, &parts.headers, &bytes);
     let diagnosis = Diagnosis {
         reply,

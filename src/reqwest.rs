@@ -37,7 +37,7 @@ use bytes::Bytes;
 use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
 
-use crate::sign::collect_body;
+use crate::body::collect_body;
 use crate::{Error, Signer};
 
 /// Signs each request with SigV4 before passing it on. See the [module docs](self).

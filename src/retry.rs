@@ -1,4 +1,4 @@
-//! A [`tower::retry::Policy`] for signed MCP traffic: throttling and transient
+//! A [`tower::retry::Policy`](https://docs.rs/tower/0.5/tower/retry/trait.Policy.html) for signed MCP traffic: throttling and transient
 //! failures are retried with exponential backoff and full jitter, within a number
 //! of attempts and a total time budget.
 //!
@@ -163,7 +163,7 @@ pub fn is_connect_error(err: &(dyn std::error::Error + 'static)) -> bool {
         if e.is::<crate::Error>() {
             return false;
         }
-        #[cfg(feature = "rmcp")]
+        #[cfg(feature = "rmcp-connect")]
         if e.downcast_ref::<hyper_util::client::legacy::Error>()
             .is_some_and(|e| e.is_connect())
         {

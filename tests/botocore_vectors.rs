@@ -57,7 +57,7 @@ fn load() -> File {
 
 /// `YYYYMMDDTHHMMSSZ` to a time.
 fn parse_amz_date(s: &str) -> SystemTime {
-    tower_sigv4::canonical::parse_amz_date(s).unwrap_or_else(|| panic!("bad timestamp {s}"))
+    tower_sigv4::clock::parse_amz_date(s).unwrap_or_else(|| panic!("bad timestamp {s}"))
 }
 
 async fn sign_case(case: &Case) -> http::Request<Bytes> {

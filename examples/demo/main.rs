@@ -5,6 +5,8 @@
 //! cargo run --example demo --all-features
 //! # against a real endpoint, with the default credential chain:
 //! cargo run --example demo --all-features -- --endpoint https://aws-mcp.us-east-1.api.aws/mcp
+//! # only the local AgentCore stand-in, on a fixed port, for your own MCP host:
+//! cargo run --example demo --all-features -- --serve --port 8080 [--json]
 //! ```
 //!
 //! Exits 0 only if every step succeeded.
@@ -67,7 +69,15 @@ async fn main() -> std::process::ExitCode {
             .and_then(|i| args.get(i + 1).cloned())
     };
     if args.iter().any(|a| a == "--serve") {
-        return serve().await;
+        let port = match flag("--port").map(|p| p.parse::<u16>()) {
+            None => 0,
+            Some(Ok(port)) => port,
+            Some(Err(_)) => {
+                eprintln!("--port takes a port number from 0 to 65535");
+                return std::process::ExitCode::from(2);
+            }
+        };
+        return serve(port, args.iter().any(|a| a == "--json")).await;
     }
     let result = match flag("--endpoint") {
         Some(endpoint) => remote(&endpoint, flag("--service"), flag("--region")).await,
@@ -82,10 +92,18 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// `--serve`: run only the stand-in, print its URL and the credentials it knows,
-/// and serve until killed (for benchmarking proxies against it).
-async fn serve() -> std::process::ExitCode {
-    let stand_in = server::start(false).await;
+/// `--serve [--port N] [--json]`: run only the stand-in (on a free port unless
+/// `--port` names one; answering JSON instead of SSE with `--json`), print its URL
+/// and the credentials it knows, and serve until Ctrl-C, so that MCP hosts and
+/// proxies can be pointed at it.
+async fn serve(port: u16, json_response: bool) -> std::process::ExitCode {
+    let stand_in = match server::start_on(port, json_response).await {
+        Ok(stand_in) => stand_in,
+        Err(e) => {
+            eprintln!("cannot listen on 127.0.0.1:{port}: {e}; choose another --port");
+            return std::process::ExitCode::from(2);
+        }
+    };
     println!("{}", stand_in.url());
     println!("AWS_ACCESS_KEY_ID={}", server::ACCESS_KEY);
     println!("AWS_SECRET_ACCESS_KEY={}", server::SECRET_KEY);

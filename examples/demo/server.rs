@@ -180,6 +180,13 @@ type ResBody = BoxBody<Bytes, BoxError>;
 
 /// Start the stand-in. `json_response`: answer tools/call with JSON instead of SSE.
 pub async fn start(json_response: bool) -> StandIn {
+    start_on(0, json_response)
+        .await
+        .expect("binding 127.0.0.1 on a free port")
+}
+
+/// The stand-in on `127.0.0.1:port` (0 for any free port).
+pub async fn start_on(port: u16, json_response: bool) -> std::io::Result<StandIn> {
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(!json_response)
         .with_json_response(json_response)
@@ -224,8 +231,8 @@ pub async fn start(json_response: bool) -> StandIn {
             }
         })
     };
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    let listener = TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -240,7 +247,7 @@ pub async fn start(json_response: bool) -> StandIn {
             });
         }
     });
-    StandIn { addr, stats, task }
+    Ok(StandIn { addr, stats, task })
 }
 
 fn not_found() -> Response<ResBody> {

@@ -30,6 +30,9 @@
 
 #[cfg(feature = "default-credentials")]
 mod default_chain;
+mod error;
+
+pub use error::CredentialsError;
 
 #[cfg(feature = "default-credentials")]
 pub(crate) use default_chain::DEFAULT_CHAIN_NAME;
@@ -44,7 +47,6 @@ use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 
 use crate::clock::{Clock, SharedClock};
-use crate::error::CredentialsError;
 
 /// Refresh this long before credentials expire, by default.
 pub const DEFAULT_REFRESH_BEFORE_EXPIRY: Duration = Duration::from_secs(5 * 60);
@@ -376,19 +378,4 @@ fn provider_name(provider: &dyn ProvideCredentials) -> String {
     } else {
         name
     }
-}
-
-/// `err: cause: cause`, for messages.
-pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(e) = source {
-        let msg = e.to_string();
-        if !out.contains(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        source = e.source();
-    }
-    out
 }

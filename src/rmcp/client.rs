@@ -3,11 +3,11 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
-use http::header::{ACCEPT, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use bytes::Bytes;
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, WWW_AUTHENTICATE};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode, response};
 use http_body::Body;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use rmcp::model::{
     ClientJsonRpcMessage, ClientRequest, ErrorData, JsonRpcMessage, ServerJsonRpcMessage,
 };
@@ -24,6 +24,7 @@ use tower_service::Service;
 
 use super::error::StatusError;
 use super::{HttpClientError, sse};
+use crate::body::CollectError;
 use crate::error::BoxError;
 
 type Error = StreamableHttpError<HttpClientError>;
@@ -77,11 +78,13 @@ const RESERVED_HEADERS: [&str; 3] = ["accept", "mcp-session-id", "last-event-id"
 /// use tower_sigv4::rmcp::TowerHttpClient;
 ///
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// let url = "https://aws-mcp.us-east-1.api.aws/mcp";
-/// # let https = hyper_util::client::legacy::connect::HttpConnector::new();
-/// let http = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(https);
+/// // A local MCP server behind SigV4 (plain HTTP on loopback); for HTTPS, give
+/// // the client a TLS connector such as hyper-rustls's `HttpsConnector`.
+/// let url = "http://127.0.0.1:8080/mcp";
+/// let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+/// let http = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(connector);
 /// let service = ServiceBuilder::new()
-///     .layer(SigV4Layer::for_endpoint(url).build()?)
+///     .layer(SigV4Layer::builder().service("aws-mcp").region("us-east-1").build()?)
 ///     .service(http);
 /// let transport = StreamableHttpClientTransport::with_client(
 ///     TowerHttpClient::new(service),
@@ -329,7 +332,7 @@ where
         return Ok(StreamableHttpPostResponse::Sse(events, session_id));
     }
     if content_type.is_some_and(|ct| media_type_is(ct, JSON_MIME_TYPE)) {
-        let body = read_complete(body, content_length, limits.max_json_response_size).await?;
+        let body = read_complete(&parts.headers, body, limits.max_json_response_size).await?;
         return match serde_json::from_slice::<ServerJsonRpcMessage>(&body) {
             Ok(message) => Ok(StreamableHttpPostResponse::Json(message, session_id)),
             Err(e) if awaits_no_response => {
@@ -378,9 +381,8 @@ where
         StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
     );
     let body = if is_json && !is_auth_failure {
-        let length = content_length(&parts.headers, &body);
         // An unreadable or oversized body still leaves the status and headers.
-        let body = read_complete(body, length, limits.max_json_response_size)
+        let body = read_complete(&parts.headers, body, limits.max_json_response_size)
             .await
             .unwrap_or_default();
         if let Ok(error @ JsonRpcMessage::Error(_)) =
@@ -398,7 +400,7 @@ where
         }
         body.slice(..body.len().min(limits.max_error_response_size))
     } else {
-        read_prefix(body, limits.max_error_response_size).await
+        crate::body::prefix(body, limits.max_error_response_size).await
     };
     if let Some(reply) = discover_fallback(message, session_was_attached, parts.status, &body) {
         return Ok(reply);
@@ -428,7 +430,7 @@ where
         return Err(challenge);
     }
     if !parts.status.is_success() {
-        let body = read_prefix(body, DEFAULT_MAX_ERROR_BODY).await;
+        let body = crate::body::prefix(body, DEFAULT_MAX_ERROR_BODY).await;
         return Err(status_error(Method::GET, &parts, &body));
     }
     // As rmcp's clients: an event stream, or JSON from servers that label it so.
@@ -468,7 +470,7 @@ where
         return Ok(());
     }
     if !parts.status.is_success() {
-        let body = read_prefix(body, DEFAULT_MAX_ERROR_BODY).await;
+        let body = crate::body::prefix(body, DEFAULT_MAX_ERROR_BODY).await;
         return Err(status_error(Method::DELETE, &parts, &body));
     }
     Ok(())
@@ -650,68 +652,28 @@ fn media_type_is(value: &HeaderValue, expected: &str) -> bool {
 }
 
 fn content_length<B: Body>(headers: &HeaderMap, body: &B) -> Option<u64> {
-    headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse().ok())
-        .or_else(|| body.size_hint().exact())
+    crate::body::declared_length(headers).or_else(|| body.size_hint().exact())
 }
 
-/// Read the whole body, refusing one over `limit` (by its declared length
-/// before reading, or as it arrives).
-async fn read_complete<B>(body: B, declared: Option<u64>, limit: usize) -> Result<Bytes, Error>
+/// Read the whole body within `limit`, as the client's errors.
+async fn read_complete<B>(headers: &HeaderMap, body: B, limit: usize) -> Result<Bytes, Error>
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    let too_large = || StreamableHttpError::ResponseBodyTooLarge { max_size: limit };
-    if declared.is_some_and(|length| length > limit as u64) {
-        return Err(too_large());
-    }
-    let mut body = std::pin::pin!(body);
-    let mut collected = BytesMut::new();
-    let mut single: Option<Bytes> = None;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| StreamableHttpError::Client(HttpClientError::body(e)))?;
-        let Ok(chunk) = frame.into_data() else {
-            continue;
-        };
-        let received = single.as_ref().map_or(collected.len(), Bytes::len);
-        if chunk.len() > limit - received {
-            return Err(too_large());
-        }
-        // One chunk moves as it is; only a second one is copied.
-        match single.take() {
-            None if collected.is_empty() => single = Some(chunk),
-            None => collected.extend_from_slice(&chunk),
-            Some(first) => {
-                collected.extend_from_slice(&first);
-                collected.extend_from_slice(&chunk);
+    crate::body::collect(headers, body, limit)
+        .await
+        .map_err(|e| match e {
+            CollectError::TooLarge { .. } => {
+                StreamableHttpError::ResponseBodyTooLarge { max_size: limit }
             }
-        }
-    }
-    Ok(single.unwrap_or_else(|| collected.freeze()))
-}
-
-/// Read at most `limit` bytes of a body for a diagnostic, then drop the rest;
-/// a read error ends the prefix early.
-async fn read_prefix<B>(body: B, limit: usize) -> Bytes
-where
-    B: Body<Data = Bytes>,
-    B::Error: Into<BoxError>,
-{
-    let mut body = std::pin::pin!(body);
-    let mut prefix = BytesMut::new();
-    while prefix.len() < limit {
-        let Some(Ok(frame)) = body.frame().await else {
-            break;
-        };
-        if let Ok(chunk) = frame.into_data() {
-            let take = chunk.len().min(limit - prefix.len());
-            prefix.extend_from_slice(&chunk[..take]);
-        }
-    }
-    prefix.freeze()
+            CollectError::LengthMismatch { declared, actual } => {
+                StreamableHttpError::Client(HttpClientError::body(format!(
+                    "the response ended after {actual} of the {declared} bytes it declared"
+                )))
+            }
+            CollectError::Read(e) => StreamableHttpError::Client(HttpClientError::body(e)),
+        })
 }
 
 /// The start of an unusable body, for an error message.
@@ -757,23 +719,5 @@ mod tests {
             Some("read:data")
         );
         assert_eq!(scope_of("Bearer realm=x"), None);
-    }
-
-    #[tokio::test]
-    async fn bounded_reads() {
-        let body = Full::new(Bytes::from_static(b"0123456789"));
-        assert_eq!(read_prefix(body.clone(), 4).await, "0123");
-        assert_eq!(
-            read_complete(body.clone(), Some(10), 10).await.unwrap(),
-            "0123456789"
-        );
-        assert!(matches!(
-            read_complete(body.clone(), Some(10), 9).await,
-            Err(StreamableHttpError::ResponseBodyTooLarge { max_size: 9 })
-        ));
-        assert!(matches!(
-            read_complete(body, None, 9).await,
-            Err(StreamableHttpError::ResponseBodyTooLarge { max_size: 9 })
-        ));
     }
 }

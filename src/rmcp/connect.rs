@@ -1,4 +1,3 @@
-use std::net::IpAddr;
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
@@ -22,7 +21,7 @@ use super::TowerHttpClient;
 use crate::error::BoxError;
 use crate::recover::RecoverLayer;
 use crate::retry::RetryPolicy;
-use crate::{Error, ServiceName, SigV4Builder, SigV4Layer};
+use crate::{Error, ServiceName, SigV4Builder, SigV4Layer, endpoint};
 
 /// The HTTP stack [`TransportBuilder`] builds, boxed: hyper-util's client with
 /// rustls (HTTP/1.1 and HTTP/2, Mozilla's roots), behind the signing layer, the
@@ -177,7 +176,7 @@ impl TransportBuilder {
     /// The signed HTTP client, for use with your own
     /// [`StreamableHttpClientTransportConfig`].
     pub fn build_client(self) -> Result<TowerHttpClient<SignedHttpService>, Error> {
-        check_scheme(&self.url)?;
+        endpoint::check_url(&self.url)?;
         let signing = self.signing.build()?;
         let signer = signing.signer().clone();
         let client = hyper_client(self.connect_timeout).map_err(BoxError::from);
@@ -241,55 +240,9 @@ where
     }))
 }
 
-/// SigV4 signs the request but does not hide it: AWS endpoints are HTTPS only,
-/// and plain HTTP is for local servers and tests.
-fn check_scheme(url: &str) -> Result<(), Error> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| Error::Config(format!("`{url}` is not a valid URL: {e}")))?;
-    let host = uri.host().unwrap_or_default();
-    match uri.scheme_str() {
-        Some("https") if !host.is_empty() => Ok(()),
-        Some("http") if is_loopback(host) => Ok(()),
-        Some("http") => Err(Error::Config(format!(
-            "`{url}` uses plain http://; use https:// (plain http is allowed only for 127.0.0.1, localhost and ::1)"
-        ))),
-        _ => Err(Error::Config(format!(
-            "`{url}` is not an absolute https:// URL; give the full endpoint, e.g. https://aws-mcp.us-east-1.api.aws/mcp"
-        ))),
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn https_required_except_on_loopback() {
-        for ok in [
-            "https://aws-mcp.us-east-1.api.aws/mcp",
-            "http://127.0.0.1:8080/mcp",
-            "http://localhost/mcp",
-            "http://[::1]:3000/mcp",
-        ] {
-            assert!(check_scheme(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "http://aws-mcp.us-east-1.api.aws/mcp",
-            "http://10.0.0.1/mcp",
-            "/mcp",
-            "ftp://localhost/x",
-            "not a url",
-        ] {
-            assert!(check_scheme(bad).is_err(), "{bad}");
-        }
-    }
 
     #[tokio::test]
     async fn builds_for_known_endpoints_and_refuses_unknown_ones() {

@@ -5,6 +5,7 @@ use http::{Method, StatusCode, response};
 use rmcp::transport::streamable_http_client::StreamableHttpError;
 
 use crate::error::BoxError;
+use crate::error_chain::ErrorChain;
 use crate::recover::Diagnosis;
 use crate::rejection::{AwsErrorReply, RejectionKind};
 
@@ -194,15 +195,15 @@ impl fmt::Display for HttpClientError {
             Self::Status(status) => status.fmt(f),
             Self::Transport(error) if self.signing_error().is_some() => {
                 f.write_str("the request was not sent: ")?;
-                write_chain(f, &**error)
+                write!(f, "{}", ErrorChain(&**error))
             }
             Self::Transport(error) => {
                 f.write_str("the HTTP request failed: ")?;
-                write_chain(f, &**error)
+                write!(f, "{}", ErrorChain(&**error))
             }
             Self::Body(error) => {
                 f.write_str("reading the HTTP response body failed: ")?;
-                write_chain(f, &**error)
+                write!(f, "{}", ErrorChain(&**error))
             }
             Self::SseEventTooLarge { limit } => write!(
                 f,
@@ -210,7 +211,7 @@ impl fmt::Display for HttpClientError {
             ),
             Self::InvalidRequest(error) => {
                 f.write_str("the HTTP request could not be built: ")?;
-                write_chain(f, &**error)
+                write!(f, "{}", ErrorChain(&**error))
             }
         }
     }
@@ -223,23 +224,6 @@ impl StdError for HttpClientError {
             Self::Status(_) | Self::SseEventTooLarge { .. } => None,
         }
     }
-}
-
-/// Write an error and those of its sources that its message does not already
-/// contain. rmcp shows only `Display` of the errors it wraps, and hyper-util's
-/// top-level messages (`client error (Connect)`) say little without their sources.
-fn write_chain(f: &mut fmt::Formatter<'_>, error: &(dyn StdError + 'static)) -> fmt::Result {
-    let mut written = error.to_string();
-    let mut current = error.source();
-    while let Some(source) = current {
-        let message = source.to_string();
-        if !written.contains(&message) {
-            written.push_str(": ");
-            written.push_str(&message);
-        }
-        current = source.source();
-    }
-    f.write_str(&written)
 }
 
 #[cfg(test)]

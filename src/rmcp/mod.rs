@@ -1,18 +1,20 @@
 //! rmcp's streamable HTTP client over tower services, signed with SigV4 (feature
-//! `rmcp`).
+//! `rmcp`; `connect` and `TransportBuilder` need feature `rmcp-connect`).
 //!
-//! - [`connect`] and [`TransportBuilder`]: an rmcp transport to an MCP server on
-//!   AWS in one call: hyper-util's client with rustls, the signing layer with the
-//!   service and region inferred from the URL, credentials from the default chain,
-//!   and the [retry](crate::retry) and [recovery](crate::recover) layers.
 //! - [`TowerHttpClient`]: rmcp's `StreamableHttpClient` over any tower HTTP
-//!   service, for building the stack yourself.
+//!   service, for building the stack yourself. It brings no TLS stack of its own.
+//! - `connect` and `TransportBuilder` (feature `rmcp-connect`): an rmcp transport
+//!   to an MCP server on AWS in one call: hyper-util's client with rustls, the
+//!   signing layer with the service and region inferred from the URL, credentials
+//!   from the default chain, and the [retry](crate::retry) and
+//!   [recovery](crate::recover) layers.
 //! - [`HttpClientError`]: what failed, with AWS's error type and message for
 //!   HTTP errors (`HTTP 403 Forbidden: InvalidSignatureException: ...`).
 //!
-//! # Example: an AgentCore Runtime
+//! # Example: an AgentCore Runtime (feature `rmcp-connect`)
 //!
 //! ```no_run
+//! # #[cfg(feature = "rmcp-connect")] mod example {
 //! use rmcp::ServiceExt;
 //! use rmcp::model::CallToolRequestParams;
 //! use tower_sigv4::endpoint::RuntimeArn;
@@ -27,11 +29,13 @@
 //! # let _ = (tools, result);
 //! client.cancel().await?;
 //! # Ok(()) }
+//! # }
 //! ```
 //!
-//! # Example: the AWS MCP Server
+//! # Example: the AWS MCP Server (feature `rmcp-connect`)
 //!
 //! ```no_run
+//! # #[cfg(feature = "rmcp-connect")] mod example {
 //! use rmcp::ServiceExt;
 //! use tower_sigv4::ServiceName;
 //! use tower_sigv4::rmcp::TransportBuilder;
@@ -45,9 +49,15 @@
 //! let client = ().serve(transport).await?;
 //! println!("{:?}", client.peer_info());
 //! # Ok(()) }
+//! # }
 //! ```
 //!
 //! # Example: your own stack
+//!
+//! Any tower service from `http::Request<Full<Bytes>>` to a response with a
+//! streaming body works; here hyper-util with rustls (crates `hyper-util` with
+//! features `client-legacy`, `http1`, `http2`, `tokio`, and `hyper-rustls` with
+//! `webpki-roots`):
 //!
 //! ```no_run
 //! use std::time::Duration;
@@ -66,7 +76,12 @@
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let url = "https://mygw-1a2b.gateway.bedrock-agentcore.eu-central-1.amazonaws.com/mcp";
-//! # let https = hyper_util::client::legacy::connect::HttpConnector::new();
+//! # #[cfg(feature = "rmcp-connect")] {
+//! let https = hyper_rustls::HttpsConnectorBuilder::new()
+//!     .with_webpki_roots()
+//!     .https_or_http()
+//!     .enable_all_versions()
+//!     .build();
 //! let http = Client::builder(TokioExecutor::new()).build::<_, Full<Bytes>>(https);
 //! let service = ServiceBuilder::new()
 //!     .layer(RetryLayer::new(RetryPolicy::default())) // outside: each attempt signed afresh
@@ -77,14 +92,17 @@
 //! let transport = StreamableHttpClientTransport::with_client(TowerHttpClient::new(service), config);
 //! let client = ().serve(transport).await?;
 //! # let _ = client;
+//! # }
 //! # Ok(()) }
 //! ```
 
 mod client;
+#[cfg(feature = "rmcp-connect")]
 mod connect;
 mod error;
 mod sse;
 
 pub use client::TowerHttpClient;
+#[cfg(feature = "rmcp-connect")]
 pub use connect::{SignedHttpService, SignedTransport, TransportBuilder, connect};
 pub use error::{HttpClientError, StatusError};

@@ -3,7 +3,7 @@
 //! The service buffers the request body (bounded by
 //! [`max_body_size`](SigV4Builder::max_body_size), 10 MiB by default), hashes it once
 //! with SHA-256, signs the request with aws-sigv4 and calls the inner service with
-//! the same bytes as an [`http_body_util::Full`]. Responses pass through untouched
+//! the same bytes as an [`http_body_util::Full`](https://docs.rs/http-body-util/0.1/http_body_util/struct.Full.html). Responses pass through untouched
 //! and unbuffered, so Server-Sent Events stream as they arrive.
 //!
 //! # Layer order
@@ -77,7 +77,6 @@ pub use builder::SigV4Builder;
 pub use future::ResponseFuture;
 pub use layer::SigV4Layer;
 pub use service::SigV4;
-pub(crate) use service::collect_body;
 
 /// The largest body the layer buffers by default: 10 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;

@@ -4,9 +4,8 @@ use std::time::{Duration, SystemTime};
 use http::{StatusCode, request};
 use subtle::ConstantTimeEq;
 
-use crate::canonical::{
-    self, CanonicalOptions, CredentialScope, ParsedAuthorization, format_amz_date, parse_amz_date,
-};
+use crate::canonical::{self, CanonicalOptions, CredentialScope, ParsedAuthorization};
+use crate::clock::{format_amz_date, parse_amz_date};
 
 /// The secret for one access key id, and the session token it must come with.
 #[derive(Clone)]

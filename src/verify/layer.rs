@@ -13,9 +13,10 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::check::{Expectations, Refusal, VerifyingKey, verify};
+use crate::body::collect_body;
 use crate::clock::{Clock, SharedClock};
 use crate::error::BoxError;
-use crate::sign::{DEFAULT_MAX_BODY_SIZE, collect_body};
+use crate::sign::DEFAULT_MAX_BODY_SIZE;
 
 type Lookup = dyn Fn(&str) -> Option<VerifyingKey> + Send + Sync;
 

@@ -4,8 +4,8 @@
 //!
 //! [`VerifySigV4<S>`] buffers the request body (bounded), looks up the secret key
 //! by access key id, checks the credential scope (region, service, date) and the
-//! clock skew, recomputes the signature with the independent
-//! [`canonical`](crate::canonical) implementation over the received method, path,
+//! clock skew, recomputes the signature with the crate's own SigV4 implementation
+//! (written from AWS's specification, independent of aws-sigv4) over the received method, path,
 //! query, signed headers and body hash, and compares in constant time. Accepted
 //! requests reach the inner service with a [`VerifiedIdentity`] extension and the
 //! buffered body; responses stream through. Refused requests never reach it: they
@@ -51,7 +51,10 @@
 //! ```
 
 mod check;
+mod explain;
 mod layer;
 
+pub use crate::canonical::{CanonicalError, CredentialScope};
 pub use check::{Refusal, VerifiedIdentity, VerifyingKey};
+pub use explain::{Explanation, ParsedAuthorization, PathHandling, explain, explain_with};
 pub use layer::{VerifySigV4, VerifySigV4Layer};

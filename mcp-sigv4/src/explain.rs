@@ -4,12 +4,12 @@ use std::io::Read;
 use std::process::ExitCode;
 
 use aws_credential_types::Credentials;
-use http::request;
 use sha2::{Digest, Sha256};
 use tower_sigv4::SigV4Layer;
-use tower_sigv4::canonical::{
-    self, CanonicalOptions, CredentialScope, ParsedAuthorization, format_amz_date, parse_amz_date,
-};
+use tower_sigv4::clock::{format_amz_date, parse_amz_date};
+use tower_sigv4::verify::ParsedAuthorization;
+
+use crate::compare::compare_authorization;
 
 /// Arguments of `mcp-sigv4 explain`.
 #[derive(Debug, clap::Args)]
@@ -49,69 +49,16 @@ pub(crate) struct Args {
     /// Access key id (default: AWS_ACCESS_KEY_ID).
     #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
     access_key: Option<String>,
-    /// Secret access key (default: AWS_SECRET_ACCESS_KEY).
-    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    /// Refused: a secret on the command line is visible to every user in `ps`.
+    /// Set AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) instead.
+    #[arg(long, hide = true)]
     secret_key: Option<String>,
-    /// Session token (default: AWS_SESSION_TOKEN).
-    #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true)]
+    /// Refused, like --secret-key: set AWS_SESSION_TOKEN instead.
+    #[arg(long, hide = true)]
     session_token: Option<String>,
     /// An Authorization header copied from a failing request, to compare with.
     #[arg(long)]
     compare: Option<String>,
-}
-
-/// The canonical request and string to sign behind a signed request.
-pub(crate) struct Explained {
-    pub(crate) canonical_request: String,
-    pub(crate) string_to_sign: String,
-}
-
-/// Rebuild the canonical request and string to sign from a request the signer
-/// signed, with the independent implementation in `tower_sigv4::canonical`.
-pub(crate) fn explain_signed(
-    parts: &request::Parts,
-    payload_hash: &str,
-    region: &str,
-    service: &str,
-) -> Result<Explained, String> {
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| format!("the signed request has no `{name}` header"))
-    };
-    let authorization =
-        ParsedAuthorization::parse(header("authorization")?).map_err(|e| e.to_string())?;
-    let amz_date = header("x-amz-date")?;
-    let signed: Vec<&str> = authorization
-        .signed_headers
-        .iter()
-        .map(String::as_str)
-        .collect();
-    let options = CanonicalOptions {
-        double_encode_path: service != "s3",
-        normalize_path: service != "s3",
-    };
-    let creq = canonical::canonical_request(
-        parts.method.as_str(),
-        &parts.uri,
-        &parts.headers,
-        &signed,
-        payload_hash,
-        options,
-    )
-    .map_err(|e| e.to_string())?;
-    let scope = CredentialScope {
-        date: amz_date.get(..8).unwrap_or_default().to_owned(),
-        region: region.to_owned(),
-        service: service.to_owned(),
-    };
-    let string_to_sign = canonical::string_to_sign(amz_date, &scope, &creq);
-    Ok(Explained {
-        canonical_request: creq.to_string(),
-        string_to_sign,
-    })
 }
 
 pub(crate) fn main(args: Args) -> ExitCode {
@@ -125,6 +72,9 @@ pub(crate) fn main(args: Args) -> ExitCode {
 }
 
 fn run(args: Args) -> Result<ExitCode, String> {
+    if args.secret_key.is_some() || args.session_token.is_some() {
+        return Err("--secret-key and --session-token are refused: a secret on the command line is visible to other users in `ps` and stays in shell history. Set AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the environment instead (`eval \"$(aws configure export-credentials --profile NAME --format env)\"` exports a profile's)".to_owned());
+    }
     let input = match &args.json {
         Some(source) => read_json(source)?,
         None => from_flags(&args)?,
@@ -137,7 +87,10 @@ fn run(args: Args) -> Result<ExitCode, String> {
             .to_owned());
     }
     let text = |k: &str| reply[k].as_str().unwrap_or_default().to_owned();
-    println!("Canonical request:\n{}\n", text("canonical_request"));
+    println!(
+        "Canonical request:\n{}\n",
+        redact_token(&text("canonical_request"))
+    );
     println!(
         "Hash of the canonical request: {}\n",
         hex::encode(Sha256::digest(text("canonical_request")))
@@ -160,7 +113,7 @@ fn run(args: Args) -> Result<ExitCode, String> {
     let theirs =
         ParsedAuthorization::parse(theirs.trim().trim_start_matches("Authorization:").trim())
             .map_err(|e| format!("--compare: {e}"))?;
-    let differences = canonical::compare_authorization(&ours, &theirs);
+    let differences = compare_authorization(&ours, &theirs);
     println!();
     if differences.is_empty() {
         println!("The Authorization header matches: the request was signed as shown above.");
@@ -224,11 +177,13 @@ fn from_flags(args: &Args) -> Result<serde_json::Value, String> {
         }
         None => format_amz_date(std::time::SystemTime::now()),
     };
-    let (access_key, secret_key) = match (&args.access_key, &args.secret_key) {
-        (Some(a), Some(s)) => (a.clone(), s.clone()),
+    let secret_key = std::env::var("AWS_SECRET_ACCESS_KEY").ok();
+    let session_token = std::env::var("AWS_SESSION_TOKEN").ok();
+    let (access_key, secret_key) = match (&args.access_key, secret_key) {
+        (Some(a), Some(s)) => (a.clone(), s),
         _ => {
             return Err(
-                "give --access-key and --secret-key (or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY): recomputing a signature needs the secret key".to_owned(),
+                "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN for temporary credentials) in the environment, e.g. with `eval \"$(aws configure export-credentials --profile NAME --format env)\"`: recomputing a signature needs the secret key".to_owned(),
             );
         }
     };
@@ -253,9 +208,36 @@ fn from_flags(args: &Args) -> Result<serde_json::Value, String> {
         "body_b64": base64::engine::general_purpose::STANDARD.encode(body),
         "access_key": access_key,
         "secret_key": secret_key,
-        "session_token": args.session_token,
+        "session_token": session_token,
         "region": region,
         "service": service,
         "timestamp": timestamp,
     }))
+}
+
+/// The canonical request with the session token's value replaced: it is a
+/// credential, and a person pastes this output into tickets and chats.
+fn redact_token(canonical_request: &str) -> String {
+    canonical_request
+        .split('\n')
+        .map(|line| match line.strip_prefix("x-amz-security-token:") {
+            Some(_) => "x-amz-security-token:<redacted>",
+            None => line,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_line_is_redacted() {
+        let creq =
+            "POST\n/\n\nhost:h\nx-amz-security-token:SECRETTOKEN\n\nhost;x-amz-security-token\nabc";
+        let shown = redact_token(creq);
+        assert!(!shown.contains("SECRETTOKEN"));
+        assert!(shown.contains("x-amz-security-token:<redacted>\n"));
+    }
 }

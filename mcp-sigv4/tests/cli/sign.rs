@@ -9,7 +9,7 @@ use crate::binary;
 async fn sign_reproduces_every_botocore_vector_line_for_line() {
     let text = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/vectors/botocore_mcp.json"
+        "/../tests/vectors/botocore_mcp.json"
     ))
     .unwrap();
     let file: serde_json::Value = serde_json::from_str(&text).unwrap();

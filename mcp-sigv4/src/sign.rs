@@ -9,8 +9,9 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tower_sigv4::SigV4Layer;
+use tower_sigv4::verify::{self, PathHandling};
 
-use tower_sigv4::canonical::parse_amz_date;
+use tower_sigv4::clock::parse_amz_date;
 
 /// Arguments of `mcp-sigv4 sign`.
 #[derive(Debug, clap::Args)]
@@ -130,8 +131,12 @@ fn sign_value(input: &Value) -> Result<Value, String> {
     let signature = signer
         .sign_with(&mut parts, &payload_hash, &credentials, time)
         .map_err(|e| e.to_string())?;
-    let explained = crate::explain::explain_signed(&parts, &payload_hash, region, service)
-        .map_err(|e| e.to_string())?;
+    let path = if service == "s3" {
+        PathHandling::S3
+    } else {
+        PathHandling::Normalized
+    };
+    let explained = verify::explain_with(&parts, &payload_hash, path).map_err(|e| e.to_string())?;
 
     let header = |name: &str| {
         parts

@@ -15,10 +15,10 @@ use rmcp::transport::streamable_http_client::{
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
-use tower_sigv4::endpoint;
 use tower_sigv4::rejection::RejectionKind;
 use tower_sigv4::retry::RetryPolicy;
 use tower_sigv4::rmcp::{HttpClientError, TransportBuilder};
+use tower_sigv4::{ErrorChain, endpoint};
 
 /// Arguments of `mcp-sigv4 proxy`.
 #[derive(Debug, clap::Args)]
@@ -123,33 +123,8 @@ fn parse_headers(raw: &[String]) -> Result<HashMap<HeaderName, HeaderValue>, Str
     Ok(headers)
 }
 
-fn check_endpoint(url: &str) -> Result<http::Uri, String> {
-    let uri: http::Uri = url
-        .parse()
-        .map_err(|e| format!("endpoint `{url}` is not a URL: {e}"))?;
-    let host = uri
-        .host()
-        .ok_or_else(|| format!("endpoint `{url}` has no host; give a full URL such as https://aws-mcp.us-east-1.api.aws/mcp"))?;
-    match uri.scheme_str() {
-        Some("https") => Ok(uri),
-        Some("http") if is_loopback(host) => Ok(uri),
-        Some("http") => Err(format!(
-            "endpoint `{url}` uses plain HTTP; HTTPS is required except for loopback hosts"
-        )),
-        _ => Err(format!("endpoint `{url}` must start with https://")),
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
 async fn run(args: Args) -> Result<(), String> {
-    let uri = check_endpoint(&args.endpoint)?;
+    let uri = endpoint::check_url(&args.endpoint).map_err(|e| e.to_string())?;
     let custom_headers = parse_headers(&args.headers)?;
     let inferred = endpoint::infer(&args.endpoint);
     // The same configuration twice: once to report it, once inside the transport.
@@ -439,10 +414,7 @@ fn describe(error: &StreamableHttpError<HttpClientError>, context: &Context) -> 
     let reply = status_error.map(|s| &s.reply);
     let Some(reply) = reply else {
         return (
-            format!(
-                "MCP endpoint request failed: {}",
-                tower_sigv4_error_chain(error)
-            ),
+            format!("MCP endpoint request failed: {}", ErrorChain(error)),
             json!({}),
         );
     };
@@ -486,18 +458,4 @@ fn describe(error: &StreamableHttpError<HttpClientError>, context: &Context) -> 
         "signing_region": context.region,
     });
     (message, data)
-}
-
-fn tower_sigv4_error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let s = e.to_string();
-        if !text.contains(&s) {
-            text.push_str(": ");
-            text.push_str(&s);
-        }
-        source = e.source();
-    }
-    text
 }

@@ -157,7 +157,7 @@ async fn https_is_required_except_for_loopback_and_reserved_headers_are_refused(
     );
     let (code, stderr) = cli.finish().await;
     assert_eq!(code, 2);
-    assert!(stderr.contains("HTTPS is required"), "{stderr}");
+    assert!(stderr.contains("use https://"), "{stderr}");
 
     let cli = Cli::spawn(
         &[

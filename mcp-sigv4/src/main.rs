@@ -1,6 +1,7 @@
 //! `mcp-sigv4`: reach SigV4-signed MCP endpoints (Bedrock AgentCore, the AWS MCP
 //! Server) from any stdio MCP host, and debug signatures.
 
+mod compare;
 mod explain;
 mod proxy;
 mod sign;

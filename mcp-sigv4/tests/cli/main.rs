@@ -1,7 +1,7 @@
 //! `mcp-sigv4` driven as a child process, exactly as an MCP host does: JSON-RPC
 //! lines on stdin, replies on stdout, logs on stderr.
 
-#[path = "../../examples/demo/server.rs"]
+#[path = "../../../examples/demo/server.rs"]
 mod server;
 
 mod proxy;
