@@ -100,7 +100,7 @@ async fn relays_a_whole_session_like_an_mcp_host() {
     let (code, stderr) = cli.finish().await;
     assert_eq!(code, 0, "{stderr}");
     // Logs went to stderr, not stdout (every stdout line parsed as JSON above).
-    assert!(stderr.contains("proxying stdio"), "{stderr}");
+    assert!(stderr.contains("relaying stdio"), "{stderr}");
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
         stand_in.stats.deletes(),
@@ -137,7 +137,8 @@ async fn a_refused_signature_becomes_a_json_rpc_error_with_a_hint() {
         "aws-mcp",
         "bedrock-agentcore",
         "us-east-1",
-        "hint",
+        "Hint: AWS expects service `bedrock-agentcore`",
+        "--service bedrock-agentcore",
     ] {
         assert!(message.contains(needle), "{needle} missing from {message}");
     }

@@ -1,0 +1,351 @@
+//! One upstream MCP session: the endpoint, its session id, the negotiated protocol
+//! version, the host's `initialize` (replayed when the server forgets the session),
+//! and the SSE streams with their resumption.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use http::{HeaderName, HeaderValue};
+use rmcp::model::ClientJsonRpcMessage;
+use rmcp::transport::streamable_http_client::{
+    SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
+};
+use serde_json::Value;
+use sse_stream::Sse;
+use tokio::sync::watch;
+use tower_sigv4::rmcp::HttpClientError;
+
+use super::jsonrpc;
+
+/// The header that carries the negotiated protocol version on every request after
+/// `initialize` (MCP 2025-06-18).
+const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+
+/// What went wrong talking to the upstream endpoint.
+pub type UpstreamError = StreamableHttpError<HttpClientError>;
+
+/// The session as the server knows it.
+#[derive(Clone, Debug, Default)]
+pub struct SessionState {
+    /// `Mcp-Session-Id`, once the server gave one.
+    pub session_id: Option<Arc<str>>,
+    /// The protocol version the server answered `initialize` with.
+    pub protocol_version: Option<String>,
+    /// The host's `initialize` request, replayed to start a new session.
+    pub initialize: Option<Value>,
+    /// Bumped each time a new session replaces a lost one.
+    pub generation: u64,
+}
+
+/// A reply to one POST.
+#[derive(Debug)]
+pub enum Reply {
+    /// 202: nothing to read (a notification or a response was accepted).
+    Accepted,
+    /// A JSON body with one message.
+    Json(Value),
+    /// An SSE stream of messages, the reply among them.
+    Stream(Events),
+}
+
+/// An SSE stream of JSON-RPC messages that remembers the last event id, so that a
+/// broken stream can be resumed with `Last-Event-ID`.
+pub struct Events {
+    inner: BoxStream<'static, Result<Sse, SseError>>,
+    last_event_id: Option<String>,
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events")
+            .field("last_event_id", &self.last_event_id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Events {
+    fn new(inner: BoxStream<'static, Result<Sse, SseError>>) -> Self {
+        Self {
+            inner,
+            last_event_id: None,
+        }
+    }
+
+    /// The next message, `Ok(None)` at the end of the stream, `Err` when it broke.
+    /// Priming events and keep-alives (no data) are skipped; data that is not JSON
+    /// is logged and skipped.
+    pub async fn next(&mut self) -> Result<Option<Value>, SseError> {
+        while let Some(event) = self.inner.next().await {
+            let event = event?;
+            if let Some(id) = event.id.filter(|id| !id.is_empty()) {
+                self.last_event_id = Some(id);
+            }
+            let Some(data) = event.data else { continue };
+            let data = data.trim();
+            if data.is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Value>(data) {
+                Ok(message) => return Ok(Some(message)),
+                Err(e) => tracing::warn!("dropping a server event that is not JSON: {e}"),
+            }
+        }
+        Ok(None)
+    }
+
+    /// The id of the last event received, if the server numbers its events.
+    pub fn last_event_id(&self) -> Option<&str> {
+        self.last_event_id.as_deref()
+    }
+}
+
+/// One MCP endpoint and the session with it, shared by every request of a host.
+pub struct Upstream<C> {
+    client: C,
+    uri: Arc<str>,
+    headers: HashMap<HeaderName, HeaderValue>,
+    state: Mutex<SessionState>,
+    // Held while a lost session is replaced, so concurrent 404s start one session.
+    recovering: tokio::sync::Mutex<()>,
+    generation: watch::Sender<u64>,
+}
+
+impl<C> std::fmt::Debug for Upstream<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        // The session id admits a client to the session: say only whether there is one.
+        f.debug_struct("Upstream")
+            .field("endpoint", &self.uri.split('?').next().unwrap_or_default())
+            .field("has_session", &state.session_id.is_some())
+            .field("protocol_version", &state.protocol_version)
+            .field("generation", &state.generation)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C> Upstream<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    /// A session with `uri` that sends `headers` on every request.
+    pub fn new(client: C, uri: impl Into<Arc<str>>, headers: HashMap<HeaderName, HeaderValue>) -> Self {
+        Self::with_state(client, uri, headers, SessionState::default())
+    }
+
+    /// A session that continues from `state` (for front-ends that keep the session
+    /// outside the process).
+    pub fn with_state(
+        client: C,
+        uri: impl Into<Arc<str>>,
+        headers: HashMap<HeaderName, HeaderValue>,
+        state: SessionState,
+    ) -> Self {
+        let (generation, _) = watch::channel(state.generation);
+        Self {
+            client,
+            uri: uri.into(),
+            headers,
+            state: Mutex::new(state),
+            recovering: tokio::sync::Mutex::new(()),
+            generation,
+        }
+    }
+
+    /// The session as it is now.
+    pub fn state(&self) -> SessionState {
+        self.lock().clone()
+    }
+
+    /// Notified each time a new session replaces a lost one.
+    pub fn generations(&self) -> watch::Receiver<u64> {
+        self.generation.subscribe()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SessionState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn headers_for(&self, state: &SessionState) -> HashMap<HeaderName, HeaderValue> {
+        let mut headers = self.headers.clone();
+        if let Some(version) = state
+            .protocol_version
+            .as_deref()
+            .and_then(|v| HeaderValue::from_str(v).ok())
+        {
+            headers.insert(PROTOCOL_VERSION, version);
+        }
+        headers
+    }
+
+    /// Send the host's `initialize` and return the server's reply, remembering the
+    /// session id, the negotiated version, and the request for replay.
+    pub async fn initialize(&self, request: Value) -> Result<Value, UpstreamError> {
+        let id = request.get("id").cloned().unwrap_or(Value::Null);
+        let (reply, session_id) = self.exchange_initialize(&request, &id, None).await?;
+        let mut state = self.lock();
+        state.session_id = session_id.map(Arc::from);
+        state.protocol_version = protocol_version_of(&reply);
+        state.initialize = Some(request);
+        Ok(reply)
+    }
+
+    /// POST `initialize` (without a session) and read its reply from JSON or SSE.
+    async fn exchange_initialize(
+        &self,
+        request: &Value,
+        id: &Value,
+        protocol_headers: Option<&SessionState>,
+    ) -> Result<(Value, Option<String>), UpstreamError> {
+        let message = to_client_message(request)?;
+        let headers = match protocol_headers {
+            Some(state) => self.headers_for(state),
+            None => self.headers.clone(),
+        };
+        let response = self
+            .client
+            .post_message(self.uri.clone(), message, None, None, headers)
+            .await?;
+        match response {
+            StreamableHttpPostResponse::Json(reply, session_id) => {
+                Ok((serde_json::to_value(reply)?, session_id))
+            }
+            StreamableHttpPostResponse::Sse(stream, session_id) => {
+                let mut events = Events::new(stream);
+                while let Some(message) = events.next().await? {
+                    if jsonrpc::is_response_to(&message, id) {
+                        return Ok((message, session_id));
+                    }
+                }
+                Err(StreamableHttpError::UnexpectedEndOfStream)
+            }
+            _ => Err(StreamableHttpError::UnexpectedServerResponse(
+                "the server accepted initialize without answering it".into(),
+            )),
+        }
+    }
+
+    /// POST one message in the current session. When the server answers 404 to a
+    /// request that carried a session id, the session is gone: a new one is started
+    /// by replaying the host's `initialize` and `notifications/initialized`, and the
+    /// message is sent once more.
+    pub async fn send(&self, message: &Value) -> Result<Reply, UpstreamError> {
+        let state = self.state();
+        match self.post(message, &state).await {
+            Err(StreamableHttpError::SessionExpired) if state.session_id.is_some() => {
+                self.recover(state.generation).await?;
+                self.post(message, &self.state()).await
+            }
+            other => other,
+        }
+    }
+
+    async fn post(&self, message: &Value, state: &SessionState) -> Result<Reply, UpstreamError> {
+        let response = self
+            .client
+            .post_message(
+                self.uri.clone(),
+                to_client_message(message)?,
+                state.session_id.clone(),
+                None,
+                self.headers_for(state),
+            )
+            .await?;
+        Ok(match response {
+            StreamableHttpPostResponse::Json(reply, _) => Reply::Json(serde_json::to_value(reply)?),
+            StreamableHttpPostResponse::Sse(stream, _) => Reply::Stream(Events::new(stream)),
+            // 202, and shapes a newer rmcp may add.
+            _ => Reply::Accepted,
+        })
+    }
+
+    /// Replace a lost session, once per lost generation however many requests saw
+    /// the 404.
+    async fn recover(&self, lost_generation: u64) -> Result<(), UpstreamError> {
+        let _one_at_a_time = self.recovering.lock().await;
+        let state = self.state();
+        if state.generation != lost_generation {
+            return Ok(());
+        }
+        let Some(initialize) = state.initialize.clone() else {
+            return Err(StreamableHttpError::SessionExpired);
+        };
+        // An id of our own, so that the replayed reply never reaches the host.
+        let id = Value::String(format!("mcp-sigv4-reinitialize-{}", lost_generation + 1));
+        let mut replay = initialize.clone();
+        replay["id"] = id.clone();
+        let (reply, session_id) = self.exchange_initialize(&replay, &id, None).await?;
+        if let Some(error) = reply.get("error") {
+            return Err(StreamableHttpError::UnexpectedServerResponse(
+                format!("the server refused the replayed initialize: {error}").into(),
+            ));
+        }
+        let new_state = SessionState {
+            session_id: session_id.map(Arc::from),
+            protocol_version: protocol_version_of(&reply).or(state.protocol_version),
+            initialize: Some(initialize),
+            generation: lost_generation + 1,
+        };
+        let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        self.post(&initialized, &new_state).await?;
+        *self.lock() = new_state;
+        self.generation.send_replace(lost_generation + 1);
+        tracing::info!(
+            "the server no longer knew the session (HTTP 404); started a new one by replaying initialize"
+        );
+        Ok(())
+    }
+
+    /// Open the server's event stream (GET), resuming after `last_event_id`.
+    pub async fn open_events(&self, last_event_id: Option<String>) -> Result<Events, UpstreamError> {
+        let state = self.state();
+        let stream = self
+            .client
+            .get_stream(
+                self.uri.clone(),
+                state.session_id.clone(),
+                last_event_id,
+                None,
+                self.headers_for(&state),
+            )
+            .await?;
+        Ok(Events::new(stream))
+    }
+
+    /// End the session (DELETE), if there is one.
+    pub async fn end(&self) -> Result<(), UpstreamError> {
+        let state = self.state();
+        let Some(session_id) = state.session_id.clone() else {
+            return Ok(());
+        };
+        match self
+            .client
+            .delete_session(self.uri.clone(), session_id, None, self.headers_for(&state))
+            .await
+        {
+            Ok(()) | Err(StreamableHttpError::ServerDoesNotSupportDeleteSession) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Whether `error` says the session is gone (404 with a session id).
+pub fn is_session_gone(error: &UpstreamError) -> bool {
+    match error {
+        StreamableHttpError::SessionExpired => true,
+        StreamableHttpError::Client(e) => e.status() == Some(http::StatusCode::NOT_FOUND),
+        _ => false,
+    }
+}
+
+fn protocol_version_of(reply: &Value) -> Option<String> {
+    reply
+        .pointer("/result/protocolVersion")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+fn to_client_message(message: &Value) -> Result<ClientJsonRpcMessage, UpstreamError> {
+    Ok(serde_json::from_value(message.clone())?)
+}
