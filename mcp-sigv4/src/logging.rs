@@ -11,7 +11,10 @@ pub fn init(level: Option<&str>) {
             .iter()
             .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
     };
-    let spec = level.map(str::to_owned).or_else(from_env).unwrap_or_else(|| "info".to_owned());
+    let spec = level
+        .map(str::to_owned)
+        .or_else(from_env)
+        .unwrap_or_else(|| "info".to_owned());
     let filter = EnvFilter::try_new(&spec).unwrap_or_else(|e| {
         eprintln!("mcp-sigv4: log filter `{spec}` is not valid ({e}); logging at info");
         EnvFilter::new("info")

@@ -16,8 +16,10 @@ use tower_sigv4::rmcp::TransportBuilder;
 
 /// Arguments of `mcp-sigv4 proxy`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Logs go to stderr; the level comes from --log-level, MCP_SIGV4_LOG or RUST_LOG (in that order).
-Credentials come from the AWS default chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, --profile or AWS_PROFILE (SSO included), web identity, ECS, EC2.")]
+#[command(
+    after_help = "Logs go to stderr; the level comes from --log-level, MCP_SIGV4_LOG or RUST_LOG (in that order).
+Credentials come from the AWS default chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, --profile or AWS_PROFILE (SSO included), web identity, ECS, EC2."
+)]
 pub(crate) struct Args {
     /// The MCP endpoint, e.g. `https://aws-mcp.us-east-1.api.aws/mcp` or an AgentCore
     /// runtime invocation URL.
@@ -105,7 +107,11 @@ pub(crate) fn main(args: Args) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    let outcome = runtime.block_on(run(args));
+    // The thread blocked reading stdin cannot be interrupted: after a signal it
+    // would hold an orderly runtime shutdown forever.
+    runtime.shutdown_background();
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("mcp-sigv4 proxy: {message}");
@@ -225,9 +231,9 @@ fn parse_metadata(raw: &[String]) -> Result<Map<String, Value>, String> {
 
 fn is_agentcore_runtime(uri: &http::Uri) -> bool {
     uri.path().starts_with("/runtimes/")
-        && uri
-            .host()
-            .is_some_and(|host| host.starts_with("bedrock-agentcore.") || endpoint::is_loopback(host))
+        && uri.host().is_some_and(|host| {
+            host.starts_with("bedrock-agentcore.") || endpoint::is_loopback(host)
+        })
 }
 
 /// A random runtime session id: 36 characters (AgentCore wants at least 33).
@@ -243,7 +249,12 @@ mod tests {
     #[test]
     fn reserved_and_malformed_headers_are_refused() {
         assert!(parse_headers(&["x-tenant=acme".into()]).is_ok());
-        for bad in ["authorization=x", "Mcp-Session-Id=x", "novalue", "bad name=x"] {
+        for bad in [
+            "authorization=x",
+            "Mcp-Session-Id=x",
+            "novalue",
+            "bad name=x",
+        ] {
             assert!(parse_headers(&[bad.into()]).is_err(), "{bad}");
         }
     }

@@ -25,7 +25,11 @@ where
     C: StreamableHttpClient<Error = HttpClientError> + Sync,
 {
     let writer_done = CancellationToken::new();
-    let writer = tokio::spawn(write_lines(tokio::io::stdout(), output, writer_done.clone()));
+    let writer = tokio::spawn(write_lines(
+        tokio::io::stdout(),
+        output,
+        writer_done.clone(),
+    ));
     let mut lines = BufReader::new(tokio::io::stdin()).lines();
     loop {
         let line = tokio::select! {
@@ -69,10 +73,7 @@ async fn write_lines(
         let message = tokio::select! {
             biased;
             message = messages.recv() => message,
-            () = done.cancelled() => match messages.try_recv() {
-                Ok(message) => Some(message),
-                Err(_) => None,
-            },
+            () = done.cancelled() => messages.try_recv().ok(),
         };
         let Some(message) = message else { break };
         let mut line = message.to_string();

@@ -64,7 +64,10 @@ pub fn describe(error: &UpstreamError, context: &SigningContext) -> (String, Val
                 ErrorChain(error)
             ),
             StreamableHttpError::Client(e) if e.signing_error().is_some() => {
-                format!("the request could not be signed, so nothing was sent: {}", ErrorChain(error))
+                format!(
+                    "the request could not be signed, so nothing was sent: {}",
+                    ErrorChain(error)
+                )
             }
             _ => format!("MCP endpoint request failed: {}", ErrorChain(error)),
         };
@@ -167,15 +170,23 @@ fn hint(reply: &AwsErrorReply, kind: RejectionKind, context: &SigningContext) ->
 /// The region AWS says it expected, from messages such as "... expecting
 /// 'eu-west-1'" or "... expected 'eu-west-1'".
 fn expected_region(message: &str) -> Option<String> {
-    ["expecting '", "expected '", "expected region '", "should be '"]
-        .iter()
-        .find_map(|marker| quoted_after(message, marker))
+    [
+        "expecting '",
+        "expected '",
+        "expected region '",
+        "should be '",
+    ]
+    .iter()
+    .find_map(|marker| quoted_after(message, marker))
 }
 
 /// The text between `marker` (found case-insensitively) and the next `'`.
 fn quoted_after(message: &str, marker: &str) -> Option<String> {
     // ASCII lowercasing keeps byte offsets, so the position applies to `message`.
-    let start = message.to_ascii_lowercase().find(&marker.to_ascii_lowercase())? + marker.len();
+    let start = message
+        .to_ascii_lowercase()
+        .find(&marker.to_ascii_lowercase())?
+        + marker.len();
     let value = message.get(start..)?.split('\'').next()?;
     (!value.is_empty()).then(|| value.to_owned())
 }
@@ -189,7 +200,9 @@ mod tests {
         SigningContext {
             service: Some("bedrock-agentcore".into()),
             region: Some("us-east-1".into()),
-            inferred: tower_sigv4::endpoint::infer("https://bedrock-agentcore.us-east-1.amazonaws.com/x"),
+            inferred: tower_sigv4::endpoint::infer(
+                "https://bedrock-agentcore.us-east-1.amazonaws.com/x",
+            ),
             credentials: "profile `dev`".into(),
             settings: Settings::cli(),
         }
@@ -230,7 +243,10 @@ mod tests {
             "Credential should be scoped to a valid region. The region 'us-west-2' is wrong; expecting 'eu-central-1'",
         );
         let hint2 = hint(&r2, r2.kind(), &context());
-        assert!(hint2.contains("AWS expects region `eu-central-1`"), "{hint2}");
+        assert!(
+            hint2.contains("AWS expects region `eu-central-1`"),
+            "{hint2}"
+        );
         assert!(hint2.contains("--region eu-central-1"), "{hint2}");
         let hint1 = hint(&r, r.kind(), &context());
         assert!(hint1.contains("--region us-east-1"), "{hint1}");
@@ -248,7 +264,11 @@ mod tests {
 
     #[test]
     fn throttling_points_at_retries() {
-        let r = reply_with(StatusCode::TOO_MANY_REQUESTS, "ThrottlingException", "Rate exceeded");
+        let r = reply_with(
+            StatusCode::TOO_MANY_REQUESTS,
+            "ThrottlingException",
+            "Rate exceeded",
+        );
         assert!(hint(&r, r.kind(), &context()).contains("--retries"));
     }
 }

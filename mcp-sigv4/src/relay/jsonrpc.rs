@@ -79,14 +79,26 @@ mod tests {
 
     #[test]
     fn kinds() {
-        assert_eq!(kind(&json!({"jsonrpc":"2.0","id":1,"method":"ping"})), Kind::Request);
-        assert_eq!(kind(&json!({"jsonrpc":"2.0","id":"a","method":"ping"})), Kind::Request);
+        assert_eq!(
+            kind(&json!({"jsonrpc":"2.0","id":1,"method":"ping"})),
+            Kind::Request
+        );
+        assert_eq!(
+            kind(&json!({"jsonrpc":"2.0","id":"a","method":"ping"})),
+            Kind::Request
+        );
         assert_eq!(
             kind(&json!({"jsonrpc":"2.0","method":"notifications/initialized"})),
             Kind::Notification
         );
-        assert_eq!(kind(&json!({"jsonrpc":"2.0","id":1,"result":{}})), Kind::Response);
-        assert_eq!(kind(&json!({"jsonrpc":"2.0","id":1,"error":{"code":1}})), Kind::Response);
+        assert_eq!(
+            kind(&json!({"jsonrpc":"2.0","id":1,"result":{}})),
+            Kind::Response
+        );
+        assert_eq!(
+            kind(&json!({"jsonrpc":"2.0","id":1,"error":{"code":1}})),
+            Kind::Response
+        );
         for invalid in [
             json!(1),
             json!({"jsonrpc":"2.0","id":null,"method":"ping"}),

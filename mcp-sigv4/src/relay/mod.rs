@@ -102,10 +102,7 @@ struct Shared<C> {
 /// Why a request got no reply from the server.
 enum Failure {
     Upstream(UpstreamError),
-    StreamEnded {
-        resumed: u32,
-        cause: Option<String>,
-    },
+    StreamEnded { resumed: u32, cause: Option<String> },
 }
 
 impl<C> Relay<C>
@@ -160,10 +157,16 @@ where
         let relay = self.clone();
         self.shared.tasks.spawn(async move {
             if batch.is_empty() {
-                let error = jsonrpc::error(&Value::Null, INVALID_REQUEST, "an empty batch is not a valid request", None);
+                let error = jsonrpc::error(
+                    &Value::Null,
+                    INVALID_REQUEST,
+                    "an empty batch is not a valid request",
+                    None,
+                );
                 return relay.emit(error).await;
             }
-            let replies = futures_util::future::join_all(batch.into_iter().map(|m| relay.process(m))).await;
+            let replies =
+                futures_util::future::join_all(batch.into_iter().map(|m| relay.process(m))).await;
             let replies: Vec<Value> = replies.into_iter().flatten().collect();
             if !replies.is_empty() {
                 relay.emit(Value::Array(replies)).await;
@@ -180,7 +183,8 @@ where
                 None
             }
             Kind::Response => {
-                self.forward(message, "the reply to the server's request").await;
+                self.forward(message, "the reply to the server's request")
+                    .await;
                 None
             }
             Kind::Invalid => {
@@ -229,7 +233,8 @@ where
                 None,
             ));
         }
-        let outcome = tokio::time::timeout(timeout, self.exchange(&message, &id, &mut receiver)).await;
+        let outcome =
+            tokio::time::timeout(timeout, self.exchange(&message, &id, &mut receiver)).await;
         lock(&shared.pending).remove(&key);
         let reply = match outcome {
             Ok(Ok(mut reply)) => {
@@ -258,7 +263,13 @@ where
         id: &Value,
         receiver: &mut oneshot::Receiver<Value>,
     ) -> Result<Value, Failure> {
-        match self.shared.upstream.send(message).await.map_err(Failure::Upstream)? {
+        match self
+            .shared
+            .upstream
+            .send(message)
+            .await
+            .map_err(Failure::Upstream)?
+        {
             Reply::Json(reply) if jsonrpc::is_response_to(&reply, id) => return Ok(reply),
             Reply::Json(other) => self.route(other).await,
             Reply::Accepted => {}
@@ -286,7 +297,9 @@ where
         loop {
             let cause = loop {
                 match events.next().await {
-                    Ok(Some(message)) if jsonrpc::is_response_to(&message, id) => return Ok(message),
+                    Ok(Some(message)) if jsonrpc::is_response_to(&message, id) => {
+                        return Ok(message);
+                    }
                     Ok(Some(message)) => self.route(message).await,
                     Ok(None) => break None,
                     Err(e) => break Some(e.to_string()),
@@ -305,12 +318,20 @@ where
                     attempt = resumed,
                     "the reply stream broke before the reply; resuming with Last-Event-ID"
                 );
-                match self.shared.upstream.open_events(Some(last_event_id.clone())).await {
+                match self
+                    .shared
+                    .upstream
+                    .open_events(Some(last_event_id.clone()))
+                    .await
+                {
                     Ok(resumed_events) => {
                         events = resumed_events;
                         break;
                     }
-                    Err(e) => tracing::warn!("resuming the reply stream failed: {}", tower_sigv4::ErrorChain(&e)),
+                    Err(e) => tracing::warn!(
+                        "resuming the reply stream failed: {}",
+                        tower_sigv4::ErrorChain(&e)
+                    ),
                 }
             }
         }
@@ -362,7 +383,10 @@ where
                     self.route(message).await;
                 }
             }
-            Err(e) => tracing::warn!("sending {what} upstream failed: {}", tower_sigv4::ErrorChain(&e)),
+            Err(e) => tracing::warn!(
+                "sending {what} upstream failed: {}",
+                tower_sigv4::ErrorChain(&e)
+            ),
         }
     }
 
@@ -386,7 +410,10 @@ where
             return None;
         }
         let id = &message["id"];
-        let name = message.pointer("/params/name").and_then(Value::as_str).unwrap_or_default();
+        let name = message
+            .pointer("/params/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let mut verdict = policy.check_call(name);
         if verdict.is_none() {
             // --read-only and the host has not listed tools: learn their annotations.
@@ -403,7 +430,12 @@ where
             ),
         };
         tracing::info!("refused a tools/call: {why}");
-        Some(jsonrpc::error(id, jsonrpc::TOOL_REFUSED, &why, Some(json!({"source": "relay", "tool": name}))))
+        Some(jsonrpc::error(
+            id,
+            jsonrpc::TOOL_REFUSED,
+            &why,
+            Some(json!({"source": "relay", "tool": name})),
+        ))
     }
 
     /// List every tool once (all pages), so that the policy knows their annotations.
@@ -472,7 +504,10 @@ where
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!("opening the server's event stream failed: {}; retrying", tower_sigv4::ErrorChain(&e));
+                    tracing::warn!(
+                        "opening the server's event stream failed: {}; retrying",
+                        tower_sigv4::ErrorChain(&e)
+                    );
                     tokio::select! {
                         () = stop.cancelled() => return,
                         () = backoff.next_backoff() => continue,
@@ -509,7 +544,12 @@ where
     /// Answer a line that is not JSON (JSON-RPC's parse error, id null).
     pub async fn parse_error(&self, error: &serde_json::Error) {
         tracing::warn!("the host sent a line that is not JSON: {error}");
-        let reply = jsonrpc::error(&Value::Null, PARSE_ERROR, &format!("parse error: {error}"), None);
+        let reply = jsonrpc::error(
+            &Value::Null,
+            PARSE_ERROR,
+            &format!("parse error: {error}"),
+            None,
+        );
         self.emit(reply).await;
     }
 
@@ -522,7 +562,10 @@ where
         let (message, data) = match failure {
             Failure::Upstream(e) => describe(e, &self.shared.options.signing),
             Failure::StreamEnded { resumed, cause } => {
-                let cause = cause.as_deref().map(|c| format!(" ({c})")).unwrap_or_default();
+                let cause = cause
+                    .as_deref()
+                    .map(|c| format!(" ({c})"))
+                    .unwrap_or_default();
                 let resumed = match resumed {
                     0 => "the server numbered no events, so it could not be resumed".to_owned(),
                     n => format!("resuming it with Last-Event-ID failed {n} times"),
@@ -545,7 +588,12 @@ where
             timeout.as_secs_f64()
         );
         tracing::warn!(id = %id, "{message}");
-        jsonrpc::error(id, jsonrpc::TIMEOUT_ERROR, &message, Some(json!({"source": "relay"})))
+        jsonrpc::error(
+            id,
+            jsonrpc::TIMEOUT_ERROR,
+            &message,
+            Some(json!({"source": "relay"})),
+        )
     }
 
     /// Stop: no new requests; in-flight ones get `grace` to finish; the event
@@ -554,13 +602,24 @@ where
         let shared = &self.shared;
         shared.stop_events.cancel();
         shared.tasks.close();
-        if tokio::time::timeout(grace, shared.tasks.wait()).await.is_err() {
-            tracing::warn!("requests still in flight after {} s; ending the session anyway", grace.as_secs_f64());
+        if tokio::time::timeout(grace, shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "requests still in flight after {} s; ending the session anyway",
+                grace.as_secs_f64()
+            );
         }
         match tokio::time::timeout(grace, shared.upstream.end()).await {
             Ok(Ok(())) => tracing::debug!("session ended"),
-            Ok(Err(e)) => tracing::warn!("ending the session failed: {}", tower_sigv4::ErrorChain(&e)),
-            Err(_) => tracing::warn!("ending the session took longer than {} s", grace.as_secs_f64()),
+            Ok(Err(e)) => {
+                tracing::warn!("ending the session failed: {}", tower_sigv4::ErrorChain(&e))
+            }
+            Err(_) => tracing::warn!(
+                "ending the session took longer than {} s",
+                grace.as_secs_f64()
+            ),
         }
     }
 }

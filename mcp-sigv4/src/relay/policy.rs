@@ -128,8 +128,13 @@ impl Policy {
             .read_only_tools
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        seen.get(name)
-            .map(|&read_only| if read_only { Ok(()) } else { Err(Refusal::NotReadOnly) })
+        seen.get(name).map(|&read_only| {
+            if read_only {
+                Ok(())
+            } else {
+                Err(Refusal::NotReadOnly)
+            }
+        })
     }
 
     /// Forget the tools seen (after `notifications/tools/list_changed`).
@@ -171,13 +176,23 @@ mod tests {
     #[test]
     fn read_only_lists_and_allows_only_annotated_tools() {
         let policy = Policy::new(Map::new(), true, &[], &[]);
-        assert_eq!(policy.check_call("read_file"), None, "unknown before a list");
+        assert_eq!(
+            policy.check_call("read_file"),
+            None,
+            "unknown before a list"
+        );
         let mut reply = list();
         policy.filter_tool_list(&mut reply);
         assert_eq!(names(&reply), ["read_file", "search_docs"]);
         assert_eq!(policy.check_call("read_file"), Some(Ok(())));
-        assert_eq!(policy.check_call("write_file"), Some(Err(Refusal::NotReadOnly)));
-        assert_eq!(policy.check_call("delete_all"), Some(Err(Refusal::NotReadOnly)));
+        assert_eq!(
+            policy.check_call("write_file"),
+            Some(Err(Refusal::NotReadOnly))
+        );
+        assert_eq!(
+            policy.check_call("delete_all"),
+            Some(Err(Refusal::NotReadOnly))
+        );
     }
 
     #[test]
@@ -191,8 +206,14 @@ mod tests {
         let mut reply = list();
         policy.filter_tool_list(&mut reply);
         assert_eq!(names(&reply), ["read_file", "search_docs"]);
-        assert_eq!(policy.check_call("write_file"), Some(Err(Refusal::NotAllowed)));
-        assert_eq!(policy.check_call("delete_all"), Some(Err(Refusal::NotAllowed)));
+        assert_eq!(
+            policy.check_call("write_file"),
+            Some(Err(Refusal::NotAllowed))
+        );
+        assert_eq!(
+            policy.check_call("delete_all"),
+            Some(Err(Refusal::NotAllowed))
+        );
         assert_eq!(policy.check_call("search_docs"), Some(Ok(())));
     }
 
@@ -205,7 +226,10 @@ mod tests {
         let mut request = json!({"jsonrpc":"2.0","id":1,"method":"tools/call",
             "params":{"name":"x","_meta":{"trace":"host"}}});
         policy.inject_metadata(&mut request);
-        assert_eq!(request["params"]["_meta"], json!({"trace":"host","tenant":"acme"}));
+        assert_eq!(
+            request["params"]["_meta"],
+            json!({"trace":"host","tenant":"acme"})
+        );
         let mut bare = json!({"jsonrpc":"2.0","id":2,"method":"tools/list"});
         policy.inject_metadata(&mut bare);
         assert_eq!(bare["params"]["_meta"]["tenant"], "acme");

@@ -130,7 +130,11 @@ where
     C: StreamableHttpClient<Error = HttpClientError> + Sync,
 {
     /// A session with `uri` that sends `headers` on every request.
-    pub fn new(client: C, uri: impl Into<Arc<str>>, headers: HashMap<HeaderName, HeaderValue>) -> Self {
+    pub fn new(
+        client: C,
+        uri: impl Into<Arc<str>>,
+        headers: HashMap<HeaderName, HeaderValue>,
+    ) -> Self {
         Self::with_state(client, uri, headers, SessionState::default())
     }
 
@@ -287,7 +291,8 @@ where
             initialize: Some(initialize),
             generation: lost_generation + 1,
         };
-        let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        let initialized =
+            serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
         self.post(&initialized, &new_state).await?;
         *self.lock() = new_state;
         self.generation.send_replace(lost_generation + 1);
@@ -298,7 +303,10 @@ where
     }
 
     /// Open the server's event stream (GET), resuming after `last_event_id`.
-    pub async fn open_events(&self, last_event_id: Option<String>) -> Result<Events, UpstreamError> {
+    pub async fn open_events(
+        &self,
+        last_event_id: Option<String>,
+    ) -> Result<Events, UpstreamError> {
         let state = self.state();
         let stream = self
             .client

@@ -4,7 +4,9 @@
 #[path = "../../../examples/demo/server.rs"]
 mod server;
 
+mod endpoint;
 mod proxy;
+mod relay;
 mod sign;
 
 use std::process::Stdio;
@@ -63,8 +65,15 @@ impl Cli {
         let line = tokio::time::timeout(LIMIT, self.stdout.next_line())
             .await
             .expect("no reply in time")
-            .unwrap()
-            .expect("stdout closed");
+            .unwrap();
+        let Some(line) = line else {
+            let mut stderr = String::new();
+            if let Some(mut err) = self.child.stderr.take() {
+                use tokio::io::AsyncReadExt;
+                let _ = tokio::time::timeout(LIMIT, err.read_to_string(&mut stderr)).await;
+            }
+            panic!("mcp-sigv4 closed stdout; its stderr:\n{stderr}");
+        };
         serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("stdout carried a non-JSON line {line:?}: {e}"))
     }
