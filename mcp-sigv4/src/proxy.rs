@@ -48,6 +48,9 @@ pub(crate) struct Args {
     /// Retries for throttling (429), 503 and connection failures; each retry is signed again.
     #[arg(long, default_value_t = 3)]
     retries: u32,
+    /// Largest request body to sign, in bytes (bodies are buffered to be hashed).
+    #[arg(long, default_value_t = tower_sigv4::sign::DEFAULT_MAX_BODY_SIZE)]
+    max_body_size: usize,
     /// Key and value added to `params._meta` of every request, as KEY=VALUE
     /// (repeatable; keys the host already set win).
     #[arg(long = "metadata", value_name = "KEY=VALUE")]
@@ -145,7 +148,7 @@ async fn run(args: Args) -> Result<(), String> {
         if let Some(profile) = &args.profile {
             builder = builder.profile(profile);
         }
-        builder
+        builder.max_body_size(args.max_body_size)
     };
     let signer = configure(tower_sigv4::SigV4Layer::for_endpoint(&args.endpoint))
         .build_signer()

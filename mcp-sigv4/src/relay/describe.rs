@@ -22,6 +22,8 @@ pub struct Settings {
     pub credentials: String,
     /// How to allow more retries.
     pub retries: String,
+    /// How to raise the request body limit.
+    pub max_body_size: String,
 }
 
 impl Settings {
@@ -32,6 +34,7 @@ impl Settings {
             region: "--region".into(),
             credentials: "--profile NAME (or AWS_PROFILE), or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN in the environment".into(),
             retries: "--retries".into(),
+            max_body_size: "--max-body-size".into(),
         }
     }
 }
@@ -59,16 +62,13 @@ pub fn describe(error: &UpstreamError, context: &SigningContext) -> (String, Val
     };
     let Some(status_error) = status_error else {
         let message = match error {
+            StreamableHttpError::Client(e) if let Some(signing) = e.signing_error() => {
+                not_signed(signing, &context.settings)
+            }
             StreamableHttpError::Client(HttpClientError::Transport(_)) => format!(
                 "cannot reach the MCP endpoint: {}; check the URL, the network, and HTTPS_PROXY/NO_PROXY",
                 ErrorChain(error)
             ),
-            StreamableHttpError::Client(e) if e.signing_error().is_some() => {
-                format!(
-                    "the request could not be signed, so nothing was sent: {}",
-                    ErrorChain(error)
-                )
-            }
             _ => format!("MCP endpoint request failed: {}", ErrorChain(error)),
         };
         return (message, json!({"source": "relay"}));
@@ -97,6 +97,33 @@ pub fn describe(error: &UpstreamError, context: &SigningContext) -> (String, Val
         "credentials": context.credentials,
     });
     (message, data)
+}
+
+/// Why a request could not be signed (so nothing was sent), and what to do, in
+/// the front-end's terms rather than the library builder's.
+fn not_signed(error: &tower_sigv4::Error, settings: &Settings) -> String {
+    let what = match error {
+        tower_sigv4::Error::Credentials(e) => {
+            let cause = std::error::Error::source(e)
+                .map(|cause| format!(": {}", ErrorChain(cause)))
+                .unwrap_or_default();
+            let timeout = e
+                .timed_out()
+                .map(|t| format!(" (loading took longer than {} s)", t.as_secs_f64()))
+                .unwrap_or_default();
+            format!(
+                "no AWS credentials from {}{timeout}{cause}; choose them with {} (run `aws sso login` for SSO profiles)",
+                e.source_name(),
+                settings.credentials
+            )
+        }
+        tower_sigv4::Error::BodyTooLarge { limit, .. } => format!(
+            "the request body is over the signing limit of {limit} bytes; raise it with {}",
+            settings.max_body_size
+        ),
+        other => other.to_string(),
+    };
+    format!("the request could not be signed, so nothing was sent: {what}")
 }
 
 /// What to do about one refusal.

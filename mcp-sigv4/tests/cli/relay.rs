@@ -451,3 +451,61 @@ async fn a_url_without_a_scheme_says_to_add_https() {
     assert!(stderr.contains("add https://"), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "printed once: {stderr}");
 }
+
+#[tokio::test]
+async fn missing_credentials_and_oversized_bodies_say_what_to_do_at_the_cli() {
+    let endpoint = endpoint::start(Behaviour::default()).await;
+    let home = std::env::temp_dir().join(format!("mcp-sigv4-no-creds-{}", std::process::id()));
+    std::fs::create_dir_all(&home).unwrap();
+    let home = home.to_str().unwrap().to_owned();
+    let missing = format!("{home}/missing");
+    let url = endpoint.url();
+    let mut cli = Cli::spawn(
+        &[
+            "proxy",
+            &url,
+            "--service",
+            "bedrock-agentcore",
+            "--region",
+            "us-east-1",
+        ],
+        &[
+            ("HOME", &home),
+            ("AWS_CONFIG_FILE", &missing),
+            ("AWS_SHARED_CREDENTIALS_FILE", &missing),
+        ],
+    );
+    cli.send(&request(
+        0,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18",
+        "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
+    ))
+    .await;
+    let (reply, _) = cli.recv_id(0).await;
+    let message = reply["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{reply}"));
+    assert!(message.contains("no AWS credentials"), "{message}");
+    assert!(message.contains("--profile"), "{message}");
+    assert!(
+        !message.contains("builder"),
+        "library wording at the CLI: {message}"
+    );
+    cli.finish().await;
+
+    let mut cli = session(&endpoint, &["--max-body-size", "300"]).await;
+    cli.send(&call(
+        1,
+        "slow",
+        json!({"ms": 1, "padding": "x".repeat(400)}),
+    ))
+    .await;
+    let (reply, _) = cli.recv_id(1).await;
+    let message = reply["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{reply}"));
+    assert!(message.contains("--max-body-size"), "{message}");
+    assert!(!message.contains("max_body_size"), "{message}");
+    cli.finish().await;
+}
