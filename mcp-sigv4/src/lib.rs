@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
 
+pub mod gateway;
 pub mod logging;
 pub mod relay;
 pub mod shutdown;

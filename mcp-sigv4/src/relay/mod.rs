@@ -30,9 +30,14 @@ mod policy;
 mod upstream;
 
 pub use describe::{Settings, SigningContext, describe};
-pub use jsonrpc::{INVALID_REQUEST, PARSE_ERROR};
+pub use jsonrpc::{
+    INVALID_REQUEST, Kind as MessageKind, PARSE_ERROR, error as jsonrpc_error, kind as message_kind,
+    method as method_of,
+};
 pub use policy::Policy;
-pub use upstream::{Events, Reply, SessionState, Upstream, UpstreamError, is_session_gone};
+pub use upstream::{
+    Events, Reply, SessionState, StreamEnded, Upstream, UpstreamError, is_session_gone,
+};
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -102,7 +107,7 @@ struct Shared<C> {
 /// Why a request got no reply from the server.
 enum Failure {
     Upstream(UpstreamError),
-    StreamEnded { resumed: u32, cause: Option<String> },
+    StreamEnded(StreamEnded),
 }
 
 impl<C> Relay<C>
@@ -282,59 +287,23 @@ where
             }
         }
         // The reply comes on the GET stream (or not at all, until the timeout).
-        receiver.await.map_err(|_| Failure::StreamEnded {
-            resumed: 0,
-            cause: None,
+        receiver.await.map_err(|_| {
+            Failure::StreamEnded(StreamEnded {
+                resumed: 0,
+                cause: None,
+            })
         })
     }
 
-    /// Read a POST's stream until the reply to `id`, forwarding everything else;
-    /// resume it with `Last-Event-ID` when it breaks first.
-    async fn drive(&self, mut events: Events, id: &Value) -> Result<Value, Failure> {
-        let attempts = self.shared.options.resume_attempts;
-        let mut backoff = backoff();
-        let mut resumed = 0;
-        loop {
-            let cause = loop {
-                match events.next().await {
-                    Ok(Some(message)) if jsonrpc::is_response_to(&message, id) => {
-                        return Ok(message);
-                    }
-                    Ok(Some(message)) => self.route(message).await,
-                    Ok(None) => break None,
-                    Err(e) => break Some(e.to_string()),
-                }
-            };
-            let Some(last_event_id) = events.last_event_id().map(str::to_owned) else {
-                return Err(Failure::StreamEnded { resumed, cause });
-            };
-            loop {
-                if resumed >= attempts {
-                    return Err(Failure::StreamEnded { resumed, cause });
-                }
-                resumed += 1;
-                backoff.next_backoff().await;
-                tracing::info!(
-                    attempt = resumed,
-                    "the reply stream broke before the reply; resuming with Last-Event-ID"
-                );
-                match self
-                    .shared
-                    .upstream
-                    .open_events(Some(last_event_id.clone()))
-                    .await
-                {
-                    Ok(resumed_events) => {
-                        events = resumed_events;
-                        break;
-                    }
-                    Err(e) => tracing::warn!(
-                        "resuming the reply stream failed: {}",
-                        tower_sigv4::ErrorChain(&e)
-                    ),
-                }
-            }
-        }
+    /// Read a POST's stream until the reply to `id`, forwarding everything else.
+    async fn drive(&self, events: Events, id: &Value) -> Result<Value, Failure> {
+        self.shared
+            .upstream
+            .follow(events, id, self.shared.options.resume_attempts, |message| {
+                self.route(message)
+            })
+            .await
+            .map_err(Failure::StreamEnded)
     }
 
     /// A message from the server that is not the reply a task is reading for.
@@ -561,22 +530,7 @@ where
     fn error_reply(&self, id: &Value, failure: &Failure) -> Value {
         let (message, data) = match failure {
             Failure::Upstream(e) => describe(e, &self.shared.options.signing),
-            Failure::StreamEnded { resumed, cause } => {
-                let cause = cause
-                    .as_deref()
-                    .map(|c| format!(" ({c})"))
-                    .unwrap_or_default();
-                let resumed = match resumed {
-                    0 => "the server numbered no events, so it could not be resumed".to_owned(),
-                    n => format!("resuming it with Last-Event-ID failed {n} times"),
-                };
-                (
-                    format!(
-                        "the server's reply stream ended before the reply{cause}; {resumed}. The request may or may not have run on the server"
-                    ),
-                    json!({"source": "upstream"}),
-                )
-            }
+            Failure::StreamEnded(ended) => (ended.to_string(), json!({"source": "upstream"})),
         };
         tracing::warn!(id = %id, "{message}");
         jsonrpc::error(id, jsonrpc::UPSTREAM_ERROR, &message, Some(data))
@@ -629,7 +583,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// Reconnection backoff: 100 ms doubling to 10 s, with jitter (tower's).
-fn backoff() -> ExponentialBackoff {
+pub(crate) fn backoff() -> ExponentialBackoff {
     ExponentialBackoffMaker::new(
         Duration::from_millis(100),
         Duration::from_secs(10),

@@ -338,6 +338,86 @@ where
     }
 }
 
+/// Why [`Upstream::follow`] got no reply.
+#[derive(Debug)]
+pub struct StreamEnded {
+    /// How many times the stream was resumed with `Last-Event-ID`.
+    pub resumed: u32,
+    /// What broke it, if it did not simply end.
+    pub cause: Option<String>,
+}
+
+impl std::fmt::Display for StreamEnded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the server's reply stream ended before the reply")?;
+        if let Some(cause) = &self.cause {
+            write!(f, " ({cause})")?;
+        }
+        match self.resumed {
+            0 => f.write_str("; the server numbered no events, so it could not be resumed")?,
+            n => write!(f, "; resuming it with Last-Event-ID failed {n} times")?,
+        }
+        f.write_str(". The request may or may not have run on the server")
+    }
+}
+
+impl<C> Upstream<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    /// Read a POST's stream until the reply to `id`, handing every other message
+    /// to `other`; when the stream breaks or ends first, resume it with a GET that
+    /// carries `Last-Event-ID`, up to `attempts` times, with tower's backoff.
+    pub async fn follow<F, Fut>(
+        &self,
+        mut events: Events,
+        id: &Value,
+        attempts: u32,
+        mut other: F,
+    ) -> Result<Value, StreamEnded>
+    where
+        F: FnMut(Value) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let mut backoff = super::backoff();
+        let mut resumed = 0;
+        loop {
+            let cause = loop {
+                match events.next().await {
+                    Ok(Some(message)) if jsonrpc::is_response_to(&message, id) => return Ok(message),
+                    Ok(Some(message)) => other(message).await,
+                    Ok(None) => break None,
+                    Err(e) => break Some(e.to_string()),
+                }
+            };
+            let Some(last_event_id) = events.last_event_id().map(str::to_owned) else {
+                return Err(StreamEnded { resumed, cause });
+            };
+            loop {
+                if resumed >= attempts {
+                    return Err(StreamEnded { resumed, cause });
+                }
+                resumed += 1;
+                tower::retry::backoff::Backoff::next_backoff(&mut backoff).await;
+                tracing::info!(
+                    attempt = resumed,
+                    "the reply stream broke before the reply; resuming with Last-Event-ID"
+                );
+                match self.open_events(Some(last_event_id.clone())).await {
+                    Ok(resumed_events) => {
+                        events = resumed_events;
+                        break;
+                    }
+                    Err(e) => tracing::warn!(
+                        "resuming the reply stream failed: {}",
+                        tower_sigv4::ErrorChain(&e)
+                    ),
+                }
+            }
+        }
+    }
+}
+
 /// Whether `error` says the session is gone (404 with a session id).
 pub fn is_session_gone(error: &UpstreamError) -> bool {
     match error {
