@@ -1,10 +1,21 @@
 //! The `mcp-sigv4` application as a library, so that its tests and benches reach
-//! its parts. It reads like a small server: front-ends ([`stdio`]) turn bytes into
-//! JSON-RPC messages, the [`relay`] routes them, an upstream session owns one MCP
-//! endpoint, and the signed HTTP client from `tower-sigv4` sits below it.
+//! its parts, and other tools can reuse them. It reads like a small server:
+//! front-ends ([`stdio`], the [`gateway`]'s HTTP) turn bytes into JSON-RPC
+//! messages, the [`relay`] routes them, an upstream session owns one MCP endpoint,
+//! and the signed HTTP client from `tower-sigv4` sits below it.
+//!
+//! - [`config`]: the configuration file (LiteLLM's `config.yaml` shape) read into
+//!   typed values, and the rmcp transport of each server, signed with SigV4 or
+//!   authenticated with its header.
 #![forbid(unsafe_code)]
-#![warn(missing_docs, missing_debug_implementations, rust_2018_idioms)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub
+)]
 
+pub mod config;
 pub mod gateway;
 pub mod logging;
 pub mod relay;
