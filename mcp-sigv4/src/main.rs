@@ -3,6 +3,7 @@
 
 mod compare;
 mod explain;
+mod gateway_cmd;
 mod proxy;
 mod sign;
 
@@ -22,6 +23,8 @@ struct Cli {
 enum Command {
     /// Relay MCP JSON-RPC between stdin/stdout and a signed streamable-HTTP endpoint.
     Proxy(proxy::Args),
+    /// Serve one HTTP endpoint in front of the MCP servers of a config file.
+    Gateway(gateway_cmd::Args),
     /// Sign requests given as JSON lines on stdin; one JSON line out per line in.
     Sign(sign::Args),
     /// Show the canonical request, string to sign and signature of one request,
@@ -33,6 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Proxy(args) => proxy::main(args),
+        Command::Gateway(args) => gateway_cmd::main(args),
         Command::Sign(args) => sign::main(args),
         Command::Explain(args) => explain::main(args),
     }

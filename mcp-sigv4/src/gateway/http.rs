@@ -35,7 +35,10 @@ pub fn json(status: StatusCode, value: &Value) -> Response<Body> {
 
 /// A plain JSON error (not JSON-RPC) for HTTP-level refusals.
 pub fn error(status: StatusCode, message: &str) -> Response<Body> {
-    json(status, &json!({"error": {"message": message, "code": status.as_u16()}}))
+    json(
+        status,
+        &json!({"error": {"message": message, "code": status.as_u16()}}),
+    )
 }
 
 /// An empty response.

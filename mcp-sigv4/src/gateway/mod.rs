@@ -39,17 +39,8 @@ use tower_sigv4::rmcp::HttpClientError;
 
 use self::http::{Body, SESSION_HEADER};
 use self::session::{Sealer, Session};
+use crate::relay::jsonrpc::{self, Kind};
 use crate::relay::{self, Reply, SigningContext, Upstream, describe};
-
-/// JSON-RPC error codes the gateway answers with.
-mod code {
-    pub const PARSE_ERROR: i64 = -32700;
-    pub const INVALID_REQUEST: i64 = -32600;
-    pub const METHOD_NOT_FOUND: i64 = -32601;
-    pub const INVALID_PARAMS: i64 = -32602;
-    pub const UPSTREAM: i64 = -32000;
-    pub const TIMEOUT: i64 = -32001;
-}
 
 /// One MCP server behind the gateway.
 pub struct Server<C> {
@@ -91,11 +82,23 @@ pub struct Options {
 impl std::fmt::Debug for Options {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Options")
-            .field("master_key", &self.master_key.as_ref().map(|_| "<redacted>"))
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "<redacted>"),
+            )
             .field("separator", &self.separator)
             .field("max_body_size", &self.max_body_size)
             .field("request_timeout", &self.request_timeout)
             .finish_non_exhaustive()
+    }
+}
+
+/// An HTTP-level refusal (not a JSON-RPC error).
+struct Refused(StatusCode, String);
+
+impl Refused {
+    fn response(self) -> Response<Body> {
+        http::error(self.0, &self.1)
     }
 }
 
@@ -162,14 +165,17 @@ where
             return self.health();
         }
         if path != "/mcp" && !path.starts_with("/mcp/") {
-            return http::error(StatusCode::NOT_FOUND, "not found; MCP is served at /mcp and /mcp/{server}");
+            return http::error(
+                StatusCode::NOT_FOUND,
+                "not found; MCP is served at /mcp and /mcp/{server}",
+            );
         }
         if let Some(refusal) = self.authorize(request.headers()) {
             return refusal;
         }
         let target = match self.target(&path, request.headers(), request.uri().query()) {
             Ok(target) => target,
-            Err(response) => return response,
+            Err(refused) => return refused.response(),
         };
         match *request.method() {
             Method::POST => self.post(target, request).await,
@@ -190,8 +196,15 @@ where
         let presented = headers
             .get(::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-            .or_else(|| headers.get("x-litellm-api-key").and_then(|v| v.to_str().ok()));
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .or_else(|| {
+                headers
+                    .get("x-litellm-api-key")
+                    .and_then(|v| v.to_str().ok())
+            });
         let accepted = presented.is_some_and(|key| bool::from(digest(key.trim()).ct_eq(&expected)));
         if accepted {
             return None;
@@ -203,17 +216,31 @@ where
         ))
     }
 
-    fn target(&self, path: &str, headers: &HeaderMap, query: Option<&str>) -> Result<Target<C>, Response<Body>> {
+    fn target(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<Target<C>, Refused> {
         let servers = &self.inner.servers;
         let named = path
             .strip_prefix("/mcp/")
             .map(str::to_owned)
-            .or_else(|| headers.get("x-litellm-mcp-server").and_then(|v| v.to_str().ok()).map(str::to_owned))
+            .or_else(|| {
+                headers
+                    .get("x-litellm-mcp-server")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            })
             .or_else(|| {
                 query.and_then(|q| {
                     q.split('&')
                         .find_map(|pair| pair.strip_prefix("server="))
-                        .map(|v| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
+                        .map(|v| {
+                            percent_encoding::percent_decode_str(v)
+                                .decode_utf8_lossy()
+                                .into_owned()
+                        })
                 })
             });
         let Some(named) = named else {
@@ -228,9 +255,12 @@ where
                 Some(server) => chosen.push(server.clone()),
                 None => {
                     let known: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
-                    return Err(http::error(
+                    return Err(Refused(
                         StatusCode::NOT_FOUND,
-                        &format!("no MCP server named `{name}`; known servers: {}", known.join(", ")),
+                        format!(
+                            "no MCP server named `{name}`; known servers: {}",
+                            known.join(", ")
+                        ),
                     ));
                 }
             }
@@ -242,7 +272,9 @@ where
     }
 
     fn upstream(&self, server: &Server<C>, session: Option<&Session>) -> Arc<Upstream<C>> {
-        let state = session.map(|s| s.state_for(&server.name)).unwrap_or_default();
+        let state = session
+            .map(|s| s.state_for(&server.name))
+            .unwrap_or_default();
         Arc::new(Upstream::with_state(
             server.client.clone(),
             server.url.clone(),
@@ -251,17 +283,20 @@ where
         ))
     }
 
-    fn session(&self, headers: &HeaderMap) -> Result<Session, Response<Body>> {
+    fn session(&self, headers: &HeaderMap) -> Result<Session, Refused> {
         let token = headers
             .get(SESSION_HEADER)
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| {
-                http::error(StatusCode::BAD_REQUEST, "missing Mcp-Session-Id: send initialize first")
+                Refused(
+                    StatusCode::BAD_REQUEST,
+                    "missing Mcp-Session-Id: send initialize first".into(),
+                )
             })?;
         self.inner.sealer.unseal(token).map_err(|_| {
-            http::error(
+            Refused(
                 StatusCode::NOT_FOUND,
-                "unknown or altered Mcp-Session-Id (or sealed with another session key): initialize a new session",
+                "unknown or altered Mcp-Session-Id (or sealed with another session key): initialize a new session".into(),
             )
         })
     }
@@ -290,14 +325,24 @@ where
         let bytes = match Limited::new(body, limit).collect().await {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
-            Err(_) => return http::error(StatusCode::BAD_REQUEST, "the request body could not be read"),
+            Err(_) => {
+                return http::error(
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read",
+                );
+            }
         };
         let message: Value = match serde_json::from_slice(&bytes) {
             Ok(message) => message,
             Err(e) => {
                 return http::json(
                     StatusCode::BAD_REQUEST,
-                    &relay::jsonrpc_error(&Value::Null, code::PARSE_ERROR, &format!("parse error: {e}"), None),
+                    &jsonrpc::error(
+                        &Value::Null,
+                        jsonrpc::PARSE_ERROR,
+                        &format!("parse error: {e}"),
+                        None,
+                    ),
                 );
             }
         };
@@ -307,9 +352,19 @@ where
         self.message(&target, message, &parts.headers).await
     }
 
-    async fn batch(&self, target: &Target<C>, batch: Vec<Value>, headers: &HeaderMap) -> Response<Body> {
+    async fn batch(
+        &self,
+        target: &Target<C>,
+        batch: Vec<Value>,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
         if batch.is_empty() {
-            let error = relay::jsonrpc_error(&Value::Null, code::INVALID_REQUEST, "an empty batch is not a valid request", None);
+            let error = jsonrpc::error(
+                &Value::Null,
+                jsonrpc::INVALID_REQUEST,
+                "an empty batch is not a valid request",
+                None,
+            );
             return http::json(StatusCode::BAD_REQUEST, &error);
         }
         let mut replies = Vec::new();
@@ -332,21 +387,35 @@ where
         response
     }
 
-    async fn message(&self, target: &Target<C>, message: Value, headers: &HeaderMap) -> Response<Body> {
-        let kind = relay::message_kind(&message);
-        if kind == relay::MessageKind::Invalid {
-            let id = message.get("id").filter(|i| i.is_string() || i.is_number()).cloned().unwrap_or(Value::Null);
+    async fn message(
+        &self,
+        target: &Target<C>,
+        message: Value,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
+        let kind = jsonrpc::kind(&message);
+        if kind == Kind::Invalid {
+            let id = message
+                .get("id")
+                .filter(|i| i.is_string() || i.is_number())
+                .cloned()
+                .unwrap_or(Value::Null);
             return http::json(
                 StatusCode::BAD_REQUEST,
-                &relay::jsonrpc_error(&id, code::INVALID_REQUEST, "not a JSON-RPC 2.0 request, notification or response", None),
+                &jsonrpc::error(
+                    &id,
+                    jsonrpc::INVALID_REQUEST,
+                    "not a JSON-RPC 2.0 request, notification or response",
+                    None,
+                ),
             );
         }
-        if relay::method_of(&message) == Some("initialize") {
+        if jsonrpc::method(&message) == Some("initialize") {
             return self.initialize(target, message).await;
         }
         let session = match self.session(headers) {
             Ok(session) => session,
-            Err(response) => return response,
+            Err(refused) => return refused.response(),
         };
         match target {
             Target::One(server) => self.forward(server, message, session, false).await,
@@ -382,9 +451,20 @@ where
                     session.record(&server.name, &upstream.state());
                     replies.push((server, reply));
                 }
-                Ok(Ok(reply)) => failures.push(format!("server `{}` refused initialize: {}", server.name, reply["error"])),
-                Ok(Err(e)) => failures.push(format!("server `{}`: {}", server.name, describe(&e, &server.signing).0)),
-                Err(_) => failures.push(format!("server `{}` did not answer initialize within {} s", server.name, timeout.as_secs_f64())),
+                Ok(Ok(reply)) => failures.push(format!(
+                    "server `{}` refused initialize: {}",
+                    server.name, reply["error"]
+                )),
+                Ok(Err(e)) => failures.push(format!(
+                    "server `{}`: {}",
+                    server.name,
+                    describe(&e, &server.signing).0
+                )),
+                Err(_) => failures.push(format!(
+                    "server `{}` did not answer initialize within {} s",
+                    server.name,
+                    timeout.as_secs_f64()
+                )),
             }
         }
         for failure in &failures {
@@ -393,7 +473,15 @@ where
         let reply = match (target, replies.as_slice()) {
             (_, []) => {
                 let message = failures.join("; ");
-                return http::json(StatusCode::OK, &relay::jsonrpc_error(&id, code::UPSTREAM, &message, Some(json!({"source": "upstream"}))));
+                return http::json(
+                    StatusCode::OK,
+                    &jsonrpc::error(
+                        &id,
+                        jsonrpc::UPSTREAM_ERROR,
+                        &message,
+                        Some(json!({"source": "upstream"})),
+                    ),
+                );
             }
             (Target::One(_), [(_, reply)]) => reply.clone(),
             _ => self.merged_initialize(&id, &replies),
@@ -406,16 +494,27 @@ where
     fn merged_initialize(&self, id: &Value, replies: &[(Arc<Server<C>>, Value)]) -> Value {
         let mut capabilities = Map::new();
         for (_, reply) in replies {
-            if let Some(caps) = reply.pointer("/result/capabilities").and_then(Value::as_object) {
+            if let Some(caps) = reply
+                .pointer("/result/capabilities")
+                .and_then(Value::as_object)
+            {
                 for key in ["tools", "prompts", "resources", "logging", "completions"] {
                     if caps.contains_key(key) {
-                        let value = if key == "logging" || key == "completions" { json!({}) } else { json!({"listChanged": true}) };
+                        let value = if key == "logging" || key == "completions" {
+                            json!({})
+                        } else {
+                            json!({"listChanged": true})
+                        };
                         capabilities.insert(key.to_owned(), value);
                     }
                 }
             }
         }
-        let version = replies[0].1.pointer("/result/protocolVersion").cloned().unwrap_or(Value::Null);
+        let version = replies[0]
+            .1
+            .pointer("/result/protocolVersion")
+            .cloned()
+            .unwrap_or(Value::Null);
         let names: Vec<&str> = replies.iter().map(|(s, _)| s.name.as_str()).collect();
         let separator = &self.inner.options.separator;
         json!({"jsonrpc": "2.0", "id": id, "result": {
@@ -441,10 +540,16 @@ where
     }
 
     /// Send one message to one server and answer with what it answers, streamed.
-    async fn forward(&self, server: &Arc<Server<C>>, message: Value, session: Session, tag: bool) -> Response<Body> {
+    async fn forward(
+        &self,
+        server: &Arc<Server<C>>,
+        message: Value,
+        session: Session,
+        tag: bool,
+    ) -> Response<Body> {
         let upstream = self.upstream(server, Some(&session));
         let id = message.get("id").cloned();
-        let is_request = relay::message_kind(&message) == relay::MessageKind::Request;
+        let is_request = jsonrpc::kind(&message) == Kind::Request;
         let timeout = self.inner.options.request_timeout;
         let started = tokio::time::Instant::now();
         let sent = tokio::time::timeout(timeout, upstream.send(&message)).await;
@@ -463,7 +568,11 @@ where
                 tokio::spawn(async move {
                     let pass = |message: Value| {
                         let sender = sender.clone();
-                        let message = if tag { tag_request(&name, &separator, message) } else { message };
+                        let message = if tag {
+                            tag_request(&name, &separator, message)
+                        } else {
+                            message
+                        };
                         async move {
                             let _ = sender.send(message).await;
                         }
@@ -475,11 +584,28 @@ where
                         }
                         return;
                     };
-                    let followed = tokio::time::timeout(remaining, upstream.follow(events, &id, attempts, pass)).await;
+                    let followed = tokio::time::timeout(
+                        remaining,
+                        upstream.follow(events, &id, attempts, pass),
+                    )
+                    .await;
                     let last = match followed {
                         Ok(Ok(reply)) => reply,
-                        Ok(Err(ended)) => relay::jsonrpc_error(&id, code::UPSTREAM, &format!("server `{name}`: {ended}"), Some(json!({"source": "upstream", "server": name}))),
-                        Err(_) => relay::jsonrpc_error(&id, code::TIMEOUT, &format!("server `{name}` did not answer within {} s", timeout.as_secs_f64()), Some(json!({"source": "gateway", "server": name}))),
+                        Ok(Err(ended)) => jsonrpc::error(
+                            &id,
+                            jsonrpc::UPSTREAM_ERROR,
+                            &format!("server `{name}`: {ended}"),
+                            Some(json!({"source": "upstream", "server": name})),
+                        ),
+                        Err(_) => jsonrpc::error(
+                            &id,
+                            jsonrpc::TIMEOUT_ERROR,
+                            &format!(
+                                "server `{name}` did not answer within {} s",
+                                timeout.as_secs_f64()
+                            ),
+                            Some(json!({"source": "gateway", "server": name})),
+                        ),
                     };
                     let _ = sender.send(last).await;
                 });
@@ -489,60 +615,113 @@ where
         http::with_session(response, token.as_deref())
     }
 
-    fn upstream_error(&self, server: &Server<C>, id: Option<&Value>, error: &relay::UpstreamError) -> Response<Body> {
+    fn upstream_error(
+        &self,
+        server: &Server<C>,
+        id: Option<&Value>,
+        error: &relay::UpstreamError,
+    ) -> Response<Body> {
         let (message, mut data) = describe(error, &server.signing);
         data["server"] = json!(server.name);
         let message = format!("server `{}`: {message}", server.name);
         tracing::warn!(server = %server.name, "{message}");
         match id {
-            Some(id) => http::json(StatusCode::OK, &relay::jsonrpc_error(id, code::UPSTREAM, &message, Some(data))),
-            None => http::json(StatusCode::BAD_GATEWAY, &json!({"error": {"message": message, "data": data}})),
+            Some(id) => http::json(
+                StatusCode::OK,
+                &jsonrpc::error(id, jsonrpc::UPSTREAM_ERROR, &message, Some(data)),
+            ),
+            None => http::json(
+                StatusCode::BAD_GATEWAY,
+                &json!({"error": {"message": message, "data": data}}),
+            ),
         }
     }
 
-    fn timeout_error(&self, server: &Server<C>, id: Option<&Value>, timeout: Duration) -> Response<Body> {
-        let message = format!("server `{}` did not answer within {} s", server.name, timeout.as_secs_f64());
+    fn timeout_error(
+        &self,
+        server: &Server<C>,
+        id: Option<&Value>,
+        timeout: Duration,
+    ) -> Response<Body> {
+        let message = format!(
+            "server `{}` did not answer within {} s",
+            server.name,
+            timeout.as_secs_f64()
+        );
         match id {
-            Some(id) => http::json(StatusCode::OK, &relay::jsonrpc_error(id, code::TIMEOUT, &message, Some(json!({"source": "gateway", "server": server.name})))),
+            Some(id) => http::json(
+                StatusCode::OK,
+                &jsonrpc::error(
+                    id,
+                    jsonrpc::TIMEOUT_ERROR,
+                    &message,
+                    Some(json!({"source": "gateway", "server": server.name})),
+                ),
+            ),
             None => http::error(StatusCode::GATEWAY_TIMEOUT, &message),
         }
     }
 
     /// Several servers behind one endpoint.
-    async fn aggregate(&self, servers: &[Arc<Server<C>>], mut message: Value, session: Session) -> Response<Body> {
+    async fn aggregate(
+        &self,
+        servers: &[Arc<Server<C>>],
+        mut message: Value,
+        session: Session,
+    ) -> Response<Body> {
         let separator = self.inner.options.separator.clone();
         let id = message.get("id").cloned().unwrap_or(Value::Null);
-        match relay::message_kind(&message) {
-            relay::MessageKind::Request => {}
-            relay::MessageKind::Response => {
+        match jsonrpc::kind(&message) {
+            Kind::Request => {}
+            Kind::Response => {
                 // A reply to a server's request: its id says which server asked.
                 let Some((server, original)) = untag_id(servers, &separator, &id) else {
-                    return http::error(StatusCode::BAD_REQUEST, "a response whose id names no server of this gateway");
+                    return http::error(
+                        StatusCode::BAD_REQUEST,
+                        "a response whose id names no server of this gateway",
+                    );
                 };
                 message["id"] = original;
                 return self.forward(&server, message, session, true).await;
             }
             _ => {
                 for server in servers {
-                    let response = self.forward(server, message.clone(), session.clone(), true).await;
+                    let response = self
+                        .forward(server, message.clone(), session.clone(), true)
+                        .await;
                     drop(response);
                 }
                 return http::empty(StatusCode::ACCEPTED);
             }
         }
-        let method = relay::method_of(&message).unwrap_or_default().to_owned();
+        let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
         match method.as_str() {
-            "ping" => http::json(StatusCode::OK, &json!({"jsonrpc": "2.0", "id": id, "result": {}})),
+            "ping" => http::json(
+                StatusCode::OK,
+                &json!({"jsonrpc": "2.0", "id": id, "result": {}}),
+            ),
             "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
                 self.fan_out_list(servers, &method, &id, &session).await
             }
             "tools/call" | "prompts/get" => {
-                let name = message.pointer("/params/name").and_then(Value::as_str).unwrap_or_default();
+                let name = message
+                    .pointer("/params/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 let Some((server, inner)) = split_prefixed(servers, &separator, name) else {
-                    let error = relay::jsonrpc_error(&id, code::INVALID_PARAMS, &format!(
-                        "`{name}` names no server of this gateway; names are {{server}}{separator}{{name}} with a server among {}",
-                        servers.iter().map(|s| s.name.as_str()).collect::<Vec<_>>().join(", ")
-                    ), None);
+                    let error = jsonrpc::error(
+                        &id,
+                        jsonrpc::INVALID_PARAMS,
+                        &format!(
+                            "`{name}` names no server of this gateway; names are {{server}}{separator}{{name}} with a server among {}",
+                            servers
+                                .iter()
+                                .map(|s| s.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        None,
+                    );
                     return http::json(StatusCode::OK, &error);
                 };
                 message["params"]["name"] = Value::String(inner);
@@ -550,7 +729,9 @@ where
             }
             "resources/read" => {
                 for server in servers {
-                    let response = self.forward(server, message.clone(), session.clone(), true).await;
+                    let response = self
+                        .forward(server, message.clone(), session.clone(), true)
+                        .await;
                     let token = response.headers().get(SESSION_HEADER).cloned();
                     if let Some(reply) = collect_reply(response).await
                         && reply.get("result").is_some()
@@ -562,16 +743,38 @@ where
                         return response;
                     }
                 }
-                http::json(StatusCode::OK, &relay::jsonrpc_error(&id, code::INVALID_PARAMS, "no server of this gateway has that resource", None))
+                http::json(
+                    StatusCode::OK,
+                    &jsonrpc::error(
+                        &id,
+                        jsonrpc::INVALID_PARAMS,
+                        "no server of this gateway has that resource",
+                        None,
+                    ),
+                )
             }
-            other => http::json(StatusCode::OK, &relay::jsonrpc_error(&id, code::METHOD_NOT_FOUND, &format!(
-                "`{other}` is not served when several servers are aggregated; address one server at /mcp/{{server}}"
-            ), None)),
+            other => http::json(
+                StatusCode::OK,
+                &jsonrpc::error(
+                    &id,
+                    jsonrpc::METHOD_NOT_FOUND,
+                    &format!(
+                        "`{other}` is not served when several servers are aggregated; address one server at /mcp/{{server}}"
+                    ),
+                    None,
+                ),
+            ),
         }
     }
 
     /// List from every server, names prefixed with the server's.
-    async fn fan_out_list(&self, servers: &[Arc<Server<C>>], method: &str, id: &Value, session: &Session) -> Response<Body> {
+    async fn fan_out_list(
+        &self,
+        servers: &[Arc<Server<C>>],
+        method: &str,
+        id: &Value,
+        session: &Session,
+    ) -> Response<Body> {
         let key = match method {
             "tools/list" => "tools",
             "prompts/list" => "prompts",
@@ -617,16 +820,22 @@ where
             tracing::warn!("listing failed: {failure}");
         }
         if merged.is_empty() && !failures.is_empty() {
-            return http::json(StatusCode::OK, &relay::jsonrpc_error(id, code::UPSTREAM, &failures.join("; "), None));
+            return http::json(
+                StatusCode::OK,
+                &jsonrpc::error(id, jsonrpc::UPSTREAM_ERROR, &failures.join("; "), None),
+            );
         }
-        http::json(StatusCode::OK, &json!({"jsonrpc": "2.0", "id": id, "result": {key: merged}}))
+        http::json(
+            StatusCode::OK,
+            &json!({"jsonrpc": "2.0", "id": id, "result": {key: merged}}),
+        )
     }
 
     /// The servers' GET event streams, merged into one.
     async fn get(&self, target: Target<C>, headers: &HeaderMap) -> Response<Body> {
         let session = match self.session(headers) {
             Ok(session) => session,
-            Err(response) => return response,
+            Err(refused) => return refused.response(),
         };
         let (servers, tag) = match target {
             Target::One(server) => (vec![server], false),
@@ -638,11 +847,16 @@ where
             match upstream.open_events(None).await {
                 Ok(events) => opened.push((server.name.clone(), events)),
                 Err(StreamableHttpError::ServerDoesNotSupportSse) => {}
-                Err(e) => tracing::warn!(server = %server.name, "opening the event stream failed: {}", tower_sigv4::ErrorChain(&e)),
+                Err(e) => {
+                    tracing::warn!(server = %server.name, "opening the event stream failed: {}", tower_sigv4::ErrorChain(&e))
+                }
             }
         }
         if opened.is_empty() {
-            return http::error(StatusCode::METHOD_NOT_ALLOWED, "no server offers an event stream");
+            return http::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "no server offers an event stream",
+            );
         }
         let (sender, response) = http::sse();
         let separator = self.inner.options.separator.clone();
@@ -651,7 +865,11 @@ where
             let separator = separator.clone();
             tokio::spawn(async move {
                 while let Ok(Some(message)) = events.next().await {
-                    let message = if tag { tag_request(&name, &separator, message) } else { message };
+                    let message = if tag {
+                        tag_request(&name, &separator, message)
+                    } else {
+                        message
+                    };
                     if sender.send(message).await.is_err() {
                         return;
                     }
@@ -664,7 +882,7 @@ where
     async fn delete(&self, target: Target<C>, headers: &HeaderMap) -> Response<Body> {
         let session = match self.session(headers) {
             Ok(session) => session,
-            Err(response) => return response,
+            Err(refused) => return refused.response(),
         };
         let servers = match target {
             Target::One(server) => vec![server],
@@ -715,18 +933,28 @@ fn tag_request(server: &str, separator: &str, mut message: Value) -> Value {
     message
 }
 
-fn untag_id<C>(servers: &[Arc<Server<C>>], separator: &str, id: &Value) -> Option<(Arc<Server<C>>, Value)> {
+fn untag_id<C>(
+    servers: &[Arc<Server<C>>],
+    separator: &str,
+    id: &Value,
+) -> Option<(Arc<Server<C>>, Value)> {
     let (server, rest) = split_prefixed(servers, separator, id.as_str()?)?;
     Some((server, serde_json::from_str(&rest).ok()?))
 }
 
 /// `{server}{separator}{rest}` → the server and `rest`; the longest server name
 /// wins, since names may contain the separator.
-fn split_prefixed<C>(servers: &[Arc<Server<C>>], separator: &str, name: &str) -> Option<(Arc<Server<C>>, String)> {
+fn split_prefixed<C>(
+    servers: &[Arc<Server<C>>],
+    separator: &str,
+    name: &str,
+) -> Option<(Arc<Server<C>>, String)> {
     servers
         .iter()
         .filter_map(|server| {
-            let rest = name.strip_prefix(server.name.as_str())?.strip_prefix(separator)?;
+            let rest = name
+                .strip_prefix(server.name.as_str())?
+                .strip_prefix(separator)?;
             Some((server.clone(), rest.to_owned()))
         })
         .max_by_key(|(server, _)| server.name.len())

@@ -56,7 +56,13 @@ pub async fn serve<C>(
         });
     }
     tracing::info!("shutting down: no new connections; draining in-flight requests");
-    if tokio::time::timeout(drain, graceful.shutdown()).await.is_err() {
-        tracing::warn!("requests still in flight after {} s; exiting anyway", drain.as_secs_f64());
+    if tokio::time::timeout(drain, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "requests still in flight after {} s; exiting anyway",
+            drain.as_secs_f64()
+        );
     }
 }

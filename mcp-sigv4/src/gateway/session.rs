@@ -117,7 +117,9 @@ impl Sealer {
         self.mac(payload)
             .verify_slice(&tag)
             .map_err(|_| Unsealed::Invalid)?;
-        let json = URL_SAFE_NO_PAD.decode(payload).map_err(|_| Unsealed::Invalid)?;
+        let json = URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| Unsealed::Invalid)?;
         serde_json::from_slice(&json).map_err(|_| Unsealed::Invalid)
     }
 }

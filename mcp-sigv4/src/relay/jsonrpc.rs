@@ -6,6 +6,10 @@ use serde_json::{Value, json};
 pub const PARSE_ERROR: i64 = -32700;
 /// The JSON sent is not a valid request object.
 pub const INVALID_REQUEST: i64 = -32600;
+/// The method does not exist or is not served here.
+pub const METHOD_NOT_FOUND: i64 = -32601;
+/// Invalid method parameters.
+pub const INVALID_PARAMS: i64 = -32602;
 /// The upstream endpoint failed, or the relay could not get an answer from it.
 pub const UPSTREAM_ERROR: i64 = -32000;
 /// The request ran past the relay's per-request timeout.

@@ -25,15 +25,12 @@
 //!   answered with one array.
 
 mod describe;
-mod jsonrpc;
+pub mod jsonrpc;
 mod policy;
 mod upstream;
 
 pub use describe::{Settings, SigningContext, describe};
-pub use jsonrpc::{
-    INVALID_REQUEST, Kind as MessageKind, PARSE_ERROR, error as jsonrpc_error, kind as message_kind,
-    method as method_of,
-};
+pub use jsonrpc::{INVALID_REQUEST, PARSE_ERROR};
 pub use policy::Policy;
 pub use upstream::{
     Events, Reply, SessionState, StreamEnded, Upstream, UpstreamError, is_session_gone,

@@ -384,7 +384,9 @@ where
         loop {
             let cause = loop {
                 match events.next().await {
-                    Ok(Some(message)) if jsonrpc::is_response_to(&message, id) => return Ok(message),
+                    Ok(Some(message)) if jsonrpc::is_response_to(&message, id) => {
+                        return Ok(message);
+                    }
                     Ok(Some(message)) => other(message).await,
                     Ok(None) => break None,
                     Err(e) => break Some(e.to_string()),

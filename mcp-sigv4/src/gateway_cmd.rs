@@ -1,0 +1,202 @@
+//! `mcp-sigv4 gateway --config FILE`: one HTTP endpoint in front of the MCP
+//! servers of a LiteLLM-style config file, each signed or authenticated with its
+//! own credentials.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use mcp_sigv4::config::{Auth, Config, CredentialsSource, ServerConfig};
+use mcp_sigv4::gateway::session::Sealer;
+use mcp_sigv4::gateway::{self, Gateway, Options, Server};
+use mcp_sigv4::relay::{Settings, SigningContext};
+use mcp_sigv4::{logging, shutdown};
+use tower_sigv4::endpoint;
+use tower_sigv4::retry::RetryPolicy;
+use tower_sigv4::rmcp::{SignedHttpService, TowerHttpClient};
+
+/// Arguments of `mcp-sigv4 gateway`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "The config file is LiteLLM's config.yaml shape (mcp_servers, general_settings.master_key); see the README.
+Replicas: give every replica the same general_settings.session_secret (or MCP_SIGV4_SESSION_SECRET) and put them behind any HTTP load balancer; no sticky sessions are needed."
+)]
+pub(crate) struct Args {
+    /// The configuration file.
+    #[arg(long, value_name = "FILE")]
+    config: std::path::PathBuf,
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:4000")]
+    listen: SocketAddr,
+    /// Listen on a non-loopback address without a master key.
+    #[arg(long)]
+    allow_unauthenticated: bool,
+    /// Between a server's name and a tool's when several servers share /mcp.
+    #[arg(long, env = "MCP_TOOL_PREFIX_SEPARATOR", default_value = "-")]
+    separator: String,
+    /// Largest request body, in bytes.
+    #[arg(long, default_value_t = tower_sigv4::sign::DEFAULT_MAX_BODY_SIZE)]
+    max_body_size: usize,
+    /// Seconds one request may wait for its reply.
+    #[arg(long, default_value_t = 300.0)]
+    tool_timeout: f64,
+    /// Seconds in-flight requests may take to finish after SIGTERM or Ctrl-C.
+    #[arg(long, default_value_t = 30.0)]
+    drain_timeout: f64,
+    /// Log level or filter for stderr (error, warn, info, debug, trace).
+    #[arg(long)]
+    log_level: Option<String>,
+}
+
+pub(crate) fn main(args: Args) -> ExitCode {
+    logging::init(args.log_level.as_deref());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("mcp-sigv4 gateway: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("mcp-sigv4 gateway: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), String> {
+    let config = Config::load(&args.config).map_err(|e| e.to_string())?;
+    if config.servers.is_empty() {
+        return Err(format!(
+            "{}: mcp_servers lists no server; add at least one",
+            args.config.display()
+        ));
+    }
+    if config.master_key.is_none() && !args.listen.ip().is_loopback() && !args.allow_unauthenticated
+    {
+        return Err(format!(
+            "refusing to listen on {} without a master key: anyone who reaches it could use the servers' credentials. Set general_settings.master_key, listen on 127.0.0.1, or pass --allow-unauthenticated",
+            args.listen
+        ));
+    }
+    let sealer = match &config.session_secret {
+        Some(secret) => Sealer::new(secret.expose().as_bytes()),
+        None => {
+            tracing::warn!(
+                "no session_secret: sessions continue only on this process; give every replica the same general_settings.session_secret or MCP_SIGV4_SESSION_SECRET"
+            );
+            Sealer::new(uuid::Uuid::new_v4().as_bytes().repeat(2))
+        }
+    };
+    let timeout = seconds(args.tool_timeout);
+    let servers = config
+        .servers
+        .iter()
+        .map(|server| upstream(server, timeout))
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = Options {
+        master_key: config.master_key.as_ref().map(|k| k.expose().to_owned()),
+        separator: args.separator.clone(),
+        max_body_size: args.max_body_size,
+        request_timeout: timeout,
+        resume_attempts: 3,
+    };
+    let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
+    let gateway = Gateway::new(servers, sealer, options);
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen on {}: {e}; choose another --listen",
+                args.listen
+            )
+        })?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(servers = ?names, "listening on http://{address}/mcp");
+    gateway::serve(
+        gateway,
+        listener,
+        shutdown::on_signals(),
+        seconds(args.drain_timeout),
+    )
+    .await;
+    Ok(())
+}
+
+/// The client, headers and signing context of one configured server.
+fn upstream(
+    server: &ServerConfig,
+    timeout: Duration,
+) -> Result<Server<TowerHttpClient<SignedHttpService>>, String> {
+    let client = server
+        .transport_builder()
+        .timeout(timeout)
+        .retry(RetryPolicy::default())
+        .build_client()
+        .map_err(|e| format!("MCP server `{}`: {e}", server.name))?;
+    let headers = server.headers().map_err(|e| e.to_string())?;
+    let (service, region, credentials) = match &server.auth {
+        Auth::SigV4 {
+            region,
+            service,
+            credentials,
+        } => (
+            Some(service.clone()),
+            Some(region.clone()),
+            describe_credentials(credentials),
+        ),
+        other => (
+            None,
+            None,
+            format!("the `{}` auth of the config file", other.auth_type()),
+        ),
+    };
+    let settings = Settings {
+        service: format!("aws_service_name of server `{}`", server.name),
+        region: format!("aws_region_name of server `{}`", server.name),
+        credentials: format!(
+            "aws_profile, aws_role_name or aws_access_key_id/aws_secret_access_key of server `{}`",
+            server.name
+        ),
+        retries: "fewer concurrent requests".to_owned(),
+        max_body_size: "--max-body-size".to_owned(),
+    };
+    Ok(Server {
+        name: server.name.clone(),
+        url: server.url.as_str().into(),
+        client,
+        headers,
+        signing: SigningContext {
+            service,
+            region,
+            inferred: endpoint::infer(&server.url),
+            credentials,
+            settings,
+        },
+    })
+}
+
+fn describe_credentials(source: &CredentialsSource) -> String {
+    match source {
+        CredentialsSource::DefaultChain {
+            profile: Some(profile),
+        } => format!("profile `{profile}`"),
+        CredentialsSource::DefaultChain { profile: None } => {
+            "the default credential chain".to_owned()
+        }
+        CredentialsSource::Static { access_key_id, .. } => {
+            format!("the config file's keys (access key {access_key_id})")
+        }
+        CredentialsSource::AssumeRole { role_arn, .. } => format!("the assumed role {role_arn}"),
+        _ => "the config file".to_owned(),
+    }
+}
+
+fn seconds(value: f64) -> Duration {
+    Duration::try_from_secs_f64(value.max(0.001)).unwrap_or(Duration::MAX)
+}

@@ -1,0 +1,150 @@
+//! An rmcp server behind a bearer-token check, with a tool that asks the client
+//! for a sampling completion (a server-initiated request).
+// Sampling is deprecated by SEP-2577, but servers in the field still send it, and
+// it is the server-to-client request the gateway must carry both ways.
+#![allow(deprecated)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{
+    CreateMessageRequestParams, Role, SamplingMessage, ServerCapabilities, ServerConfig,
+};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, tool, tool_handler, tool_router};
+use tokio::net::TcpListener;
+use tower::Service;
+
+pub const TOKEN: &str = "tools-bearer-token-EXAMPLE";
+
+#[derive(Debug, Clone)]
+pub struct Tools {
+    #[allow(dead_code)] // read by the `tool_handler` macro
+    tool_router: ToolRouter<Self>,
+}
+
+#[tool_router]
+impl Tools {
+    #[tool(description = "Say who answered")]
+    fn whoami(&self) -> String {
+        "the bearer-protected server".to_owned()
+    }
+
+    #[tool(description = "Ask the client's model a question (sampling) and return its answer")]
+    async fn ask_client(&self, peer: Peer<RoleServer>) -> Result<String, ErrorData> {
+        let params = CreateMessageRequestParams::new(
+            vec![SamplingMessage::new(Role::User, "What is the answer?")],
+            16,
+        );
+        let reply = peer
+            .create_message(params)
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let text = serde_json::to_value(&reply).unwrap_or_default();
+        Ok(format!(
+            "the client said: {}",
+            text["content"]["text"].as_str().unwrap_or("?")
+        ))
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for Tools {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+}
+
+/// A running server and how many requests it served (refused ones not counted).
+pub struct Running {
+    pub addr: SocketAddr,
+    pub refused: Arc<AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Running {
+    pub fn url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+}
+
+pub async fn start() -> Running {
+    let config = StreamableHttpServerConfig::default().with_sse_keep_alive(None);
+    let mcp: StreamableHttpService<Tools, LocalSessionManager> = StreamableHttpService::new(
+        || {
+            Ok(Tools {
+                tool_router: Tools::tool_router(),
+            })
+        },
+        Default::default(),
+        config,
+    );
+    let refused = Arc::new(AtomicUsize::new(0));
+    let front = {
+        let refused = refused.clone();
+        tower::service_fn(move |request: Request<Incoming>| {
+            let mut mcp = mcp.clone();
+            let refused = refused.clone();
+            async move {
+                let authorized = request
+                    .headers()
+                    .get("authorization")
+                    .is_some_and(|v| v.as_bytes() == format!("Bearer {TOKEN}").as_bytes());
+                if !authorized {
+                    refused.fetch_add(1, Ordering::SeqCst);
+                    let response = Response::builder()
+                        .status(StatusCode::UNAUTHORIZED)
+                        .body(
+                            Full::new(Bytes::from_static(b"{\"error\":\"bad token\"}"))
+                                .map_err(|n| match n {})
+                                .boxed(),
+                        )
+                        .unwrap();
+                    return Ok::<_, Infallible>(response);
+                }
+                let response = match mcp.call(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                };
+                Ok(response.map(|body| body.map_err(|e| match e {}).boxed()))
+            }
+        })
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let service = TowerToHyperService::new(front.clone());
+            tokio::spawn(async move {
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Running {
+        addr,
+        refused,
+        task,
+    }
+}
