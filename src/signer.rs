@@ -331,38 +331,25 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 fn check_signable(uri: &Uri) -> Result<(), Error> {
     if uri.scheme().is_none() || uri.authority().is_none() {
         return Err(Error::RelativeUri {
-            uri: uri.to_string(),
+            uri: endpoint::redact_query(&uri.to_string()),
         });
     }
     if let Some(query) = uri.query()
         && let Some(reason) = crate::canonical::query_ambiguity(query)
     {
         return Err(Error::AmbiguousQuery {
-            query: names_only(query),
+            query: endpoint::redact_query_values(query),
             reason,
         });
     }
     Ok(())
 }
 
-/// `query` with every value replaced by `…`: a query can carry a token (a
-/// presigned URL's `X-Amz-Security-Token`), and errors never show secrets.
-fn names_only(query: &str) -> String {
-    query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) => format!("{name}=…"),
-            None => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 /// The `Host` header value that goes on the wire: the authority without user info,
 /// and without the port when it is the scheme's default.
 fn wire_host(uri: &Uri) -> Result<HeaderValue, Error> {
     let authority = uri.authority().ok_or_else(|| Error::RelativeUri {
-        uri: uri.to_string(),
+        uri: endpoint::redact_query(&uri.to_string()),
     })?;
     let default_port = match uri.scheme_str() {
         Some("https") => Some(443),
@@ -375,7 +362,7 @@ fn wire_host(uri: &Uri) -> Result<HeaderValue, Error> {
         _ => HeaderValue::from_str(host),
     };
     value.map_err(|_| Error::RelativeUri {
-        uri: uri.to_string(),
+        uri: endpoint::redact_query(&uri.to_string()),
     })
 }
 
