@@ -274,3 +274,88 @@ async fn invalid_signature_is_retried_once_never_looped() {
     assert_eq!(diagnosis.kind(), RejectionKind::InvalidSignature);
     assert!(diagnosis.retried);
 }
+
+/// A server on 127.0.0.1 that reads each request in full, counts it, and drops
+/// the connection without answering: with a reset (RST), or closed (FIN).
+async fn dropping_server(reset: bool) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::AsyncReadExt;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    tokio::spawn(async move {
+        for _ in 0..16 {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut received = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // Read the head, then the body its Content-Length announces.
+            let complete = loop {
+                let Ok(n) = stream.read(&mut buffer).await else {
+                    break false;
+                };
+                if n == 0 || received.len() > 64 * 1024 {
+                    break false;
+                }
+                received.extend_from_slice(&buffer[..n]);
+                if is_complete_request(&received) {
+                    break true;
+                }
+            };
+            if complete {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            if reset {
+                stream.set_zero_linger().unwrap();
+            }
+            drop(stream);
+        }
+    });
+    (url, requests)
+}
+
+fn is_complete_request(received: &[u8]) -> bool {
+    let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&received[..end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    received.len() >= end + 4 + length
+}
+
+#[tokio::test]
+async fn a_connection_dropped_after_the_request_was_sent_is_retried_only_when_safe() {
+    for reset in [true, false] {
+        let signer = signer(Counting::default(), SystemClock);
+
+        let (url, requests) = dropping_server(reset).await;
+        let err = call(&signer, fast(), &url, false).await.err().unwrap();
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            1,
+            "reset {reset}: a request that may have been processed is not repeated"
+        );
+        assert!(
+            !tower_sigv4::retry::is_connect_error(&*err),
+            "reset {reset}: {err}"
+        );
+        assert!(
+            tower_sigv4::retry::is_interrupted_error(&*err),
+            "reset {reset}: {err}"
+        );
+
+        let (url, requests) = dropping_server(reset).await;
+        call(&signer, fast(), &url, true).await.err().unwrap();
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            4,
+            "reset {reset}: a RetrySafe request is attempted max_attempts times"
+        );
+    }
+}
