@@ -1,7 +1,7 @@
 //! The signing core shared by the tower layer, the reqwest middleware and the CLI.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -34,6 +34,26 @@ pub enum MissingCredentials {
     /// Send the request unsigned and log a warning: for public endpoints such as
     /// the unauthenticated AWS Knowledge MCP server during local development.
     SendUnsigned,
+}
+
+/// Put in a request's extensions by the recovery layer: the signer records in it
+/// the generation of the credentials it signed the request with.
+#[derive(Clone, Debug)]
+pub(crate) struct SignedWith(Arc<AtomicU64>);
+
+impl SignedWith {
+    const UNSIGNED: u64 = u64::MAX;
+
+    /// The generation, if the request was signed.
+    pub(crate) fn generation(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::Acquire)).filter(|g| *g != Self::UNSIGNED)
+    }
+}
+
+impl Default for SignedWith {
+    fn default() -> Self {
+        Self(Arc::new(AtomicU64::new(Self::UNSIGNED)))
+    }
 }
 
 /// Signs requests: the configuration of one [`SigV4Layer`](crate::SigV4Layer),
@@ -145,8 +165,13 @@ impl Signer {
     ) -> Result<Option<Signature>, Error> {
         check_signable(&parts.uri)?;
         let payload_hash = sha256_hex(body);
-        let credentials = match self.inner.credentials.get().await {
-            Ok(credentials) => credentials,
+        let credentials = match self.inner.credentials.get_with_generation().await {
+            Ok((credentials, generation)) => {
+                if let Some(slot) = parts.extensions.get::<SignedWith>() {
+                    slot.0.store(generation, Ordering::Release);
+                }
+                credentials
+            }
             Err(err) if self.inner.missing_credentials == MissingCredentials::SendUnsigned => {
                 if !self.inner.warned_unsigned.swap(true, Ordering::Relaxed) {
                     tracing::warn!(error = %err, "no AWS credentials; sending requests unsigned as configured");

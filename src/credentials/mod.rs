@@ -109,6 +109,9 @@ struct State {
     retry_refresh_at: Option<SystemTime>,
     // The load in flight: its task publishes the outcome here.
     load: Option<watch::Receiver<Option<Outcome>>>,
+    // The newest generation AWS refused although it was loaded to replace a
+    // refused one: reloading again would not help.
+    refused_after_reload: u64,
     last_provider: Option<Arc<str>>,
 }
 
@@ -262,6 +265,23 @@ impl CredentialsCache {
     /// Whether this cache holds static credentials.
     pub fn is_fixed(&self) -> bool {
         matches!(&self.inner, Inner::Fixed(_))
+    }
+
+    /// Remember that AWS refused credentials of `generation` that were loaded to
+    /// replace refused ones.
+    pub(crate) fn refused_after_reload(&self, generation: u64) {
+        if let Inner::Loading(loader) = &self.inner {
+            let mut state = loader.lock();
+            state.refused_after_reload = state.refused_after_reload.max(generation);
+        }
+    }
+
+    /// Whether reloading already failed to help for credentials of `generation`.
+    pub(crate) fn reload_did_not_help(&self, generation: u64) -> bool {
+        match &self.inner {
+            Inner::Fixed(_) => true,
+            Inner::Loading(loader) => generation <= loader.lock().refused_after_reload,
+        }
     }
 }
 

@@ -16,7 +16,7 @@ use tower_sigv4::rejection::RejectionKind;
 use tower_sigv4::retry::{RetryPolicy, RetrySafe};
 use tower_sigv4::{SigV4Layer, Signer};
 
-use crate::server::{Reply, start};
+use crate::server::{Reply, start, start_with};
 
 /// Counts loads; each load gives new keys (`AKID1`, `AKID2`, ...).
 #[derive(Clone, Debug, Default)]
@@ -273,6 +273,87 @@ async fn invalid_signature_is_retried_once_never_looped() {
     let diagnosis = outcome.diagnosis.expect("a Diagnosis extension");
     assert_eq!(diagnosis.kind(), RejectionKind::InvalidSignature);
     assert!(diagnosis.retried);
+}
+
+/// Twenty requests refused at once with the same credentials: one reload, and
+/// each request retried once with the new credentials.
+#[tokio::test]
+async fn concurrent_refusals_of_the_same_credentials_reload_them_once() {
+    let server = start_with(|parts| {
+        if parts
+            .headers
+            .get("x-amz-security-token")
+            .is_some_and(|t| t == "TOKEN1")
+        {
+            Reply::aws_error(
+                403,
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided.",
+            )
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    let provider = Counting::default();
+    let signer = signer(provider.clone(), SystemClock);
+    signer.credentials().get().await.unwrap();
+    let url = server.url("/mcp");
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let signer = signer.clone();
+            let url = url.clone();
+            tokio::spawn(async move { call(&signer, fast(), &url, false).await.unwrap() })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().status, 200);
+    }
+    assert_eq!(
+        provider.loads(),
+        2,
+        "one load, and one reload for all twenty"
+    );
+    let refused = (0..server.recorded.count())
+        .filter(|i| {
+            server
+                .recorded
+                .header(*i, "x-amz-security-token")
+                .as_deref()
+                == Some("TOKEN1")
+        })
+        .count();
+    assert_eq!(refused, 20, "every request was refused once");
+    assert_eq!(server.recorded.count(), 40);
+}
+
+/// Credentials that stay refused after a reload are not reloaded and retried
+/// on every later request.
+#[tokio::test]
+async fn a_lasting_refusal_does_not_double_every_request() {
+    let server = start(vec![Reply::aws_error(
+        403,
+        "InvalidSignatureException",
+        "The request signature we calculated does not match the signature you provided.",
+    )])
+    .await;
+    let provider = Counting::default();
+    let signer = signer(provider.clone(), SystemClock);
+    let mut retried = Vec::new();
+    for _ in 0..5 {
+        let outcome = call(&signer, fast(), &server.url("/mcp"), false)
+            .await
+            .unwrap();
+        assert_eq!(outcome.status, 403);
+        retried.push(outcome.diagnosis.unwrap().retried);
+    }
+    assert_eq!(retried, [true, false, false, false, false]);
+    assert_eq!(
+        server.recorded.count(),
+        6,
+        "one retry in all, not one per request"
+    );
+    assert_eq!(provider.loads(), 2);
 }
 
 /// A server on 127.0.0.1 that reads each request in full, counts it, and drops
