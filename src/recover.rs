@@ -290,7 +290,7 @@ where
 
 enum Outcome<B> {
     Passed(Response<Either<B, Full<Bytes>>>),
-    Refused(Response<Full<Bytes>>, Diagnosis),
+    Refused(Response<Full<Bytes>>, Box<Diagnosis>),
 }
 use Outcome::{Passed, Refused};
 
@@ -332,7 +332,10 @@ where
         "AWS refused the request: {}",
         diagnosis.hint()
     );
-    Refused(Response::from_parts(parts, Full::new(bytes)), diagnosis)
+    Refused(
+        Response::from_parts(parts, Full::new(bytes)),
+        Box::new(diagnosis),
+    )
 }
 
 /// Whether new credentials may fix a refusal of this kind.
@@ -401,9 +404,9 @@ fn should_retry<B>(
 
 fn with_diagnosis<B>(
     response: Response<Full<Bytes>>,
-    diagnosis: Diagnosis,
+    diagnosis: Box<Diagnosis>,
 ) -> Response<Either<B, Full<Bytes>>> {
     let mut response = response.map(Either::Right);
-    response.extensions_mut().insert(diagnosis);
+    response.extensions_mut().insert(*diagnosis);
     response
 }

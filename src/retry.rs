@@ -14,7 +14,7 @@
 //! - Signing errors ([`crate::Error`]) are never retried: they would fail again.
 //!
 //! The backoff is tower's
-//! [`ExponentialBackoff`](tower::retry::backoff::ExponentialBackoff): it starts at
+//! [`ExponentialBackoff`]: it starts at
 //! [`base_delay`](RetryPolicy::base_delay), doubles per attempt up to
 //! [`max_delay`](RetryPolicy::max_delay), and adds up to 100 % random jitter. The
 //! time [`budget`](RetryPolicy::budget) counts from the start of each request's

@@ -296,8 +296,7 @@ async fn an_unreadable_ca_bundle_is_a_config_error_naming_the_variable_and_path(
             .credentials(sigv4::credentials())
             .env(vars(&[(variable, path.display().to_string())]))
             .build_service()
-            .err()
-            .expect("a config error");
+            .expect_err("a config error");
         let text = err.to_string();
         assert!(matches!(err, Error::Config(_)), "{text}");
         for part in [variable, &path.display().to_string(), what] {

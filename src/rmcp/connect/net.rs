@@ -26,7 +26,9 @@ use crate::error::BoxError;
 /// lookup given to the builder (tests, or a configuration that is not the
 /// process's).
 #[derive(Clone)]
-pub(super) struct Env(Arc<dyn Fn(&str) -> Option<String> + Send + Sync>);
+pub(super) struct Env(Arc<Lookup>);
+
+type Lookup = dyn Fn(&str) -> Option<String> + Send + Sync;
 
 impl Env {
     pub(super) fn process() -> Self {
