@@ -17,7 +17,7 @@
 //! request that waited on it (instead of each waiter calling a broken provider
 //! again), a bounded lifetime for credentials without an expiry, an explicit
 //! `invalidate` after AWS rejects a token, and a clock tests can freeze. It also
-//! pulls in the whole smithy runtime. The cache here is about 150 lines.
+//! pulls in the whole smithy runtime. The cache here is about 300 lines.
 //!
 //! ```
 //! # async fn demo() -> Result<(), tower_sigv4::Error> {
@@ -355,7 +355,9 @@ impl Loader {
 
     /// The load in flight, or a new one in its own task.
     fn start_load(self: &Arc<Self>, state: &mut State) -> watch::Receiver<Option<Outcome>> {
-        if let Some(load) = &state.load {
+        // A closed channel is a task that ended without a result (it panicked, or
+        // its runtime shut down): start another.
+        if let Some(load) = state.load.as_ref().filter(|l| l.has_changed().is_ok()) {
             return load.clone();
         }
         let (publish, load) = watch::channel(None);
@@ -425,7 +427,13 @@ impl Loader {
                     credentials: credentials.clone(),
                     expires_at,
                 });
-                state.retry_refresh_at = None;
+                // Credentials that arrive inside the refresh window already would
+                // start the next background load at once, and so on: pause first.
+                let refresh_at = expires_at
+                    .checked_sub(self.refresh_before_expiry)
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                state.retry_refresh_at =
+                    (now >= refresh_at).then(|| now + RETRY_FAILED_REFRESH_AFTER);
                 Ok((credentials, state.generation))
             }
             Err(err) => {

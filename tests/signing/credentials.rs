@@ -262,6 +262,32 @@ async fn inside_the_refresh_window_cached_credentials_answer_at_once_and_one_loa
 }
 
 #[tokio::test]
+async fn credentials_that_arrive_inside_the_refresh_window_do_not_reload_back_to_back() {
+    let clock = FixedClock::new(suite_time());
+    // Four minutes of validity, a five-minute refresh window.
+    let provider = Scripted::new(Behaviour::Expiring(Duration::from_secs(240)), &clock);
+    let cache = cache(&provider, &clock);
+    for _ in 0..10 {
+        assert_eq!(cache.get().await.unwrap().access_key_id(), "AKID1");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(provider.calls(), 1);
+    // Ten seconds later the refresh is tried again, in the background.
+    clock.advance(Duration::from_secs(11));
+    assert_eq!(cache.get().await.unwrap().access_key_id(), "AKID1");
+    let mut refreshed = false;
+    for _ in 0..200 {
+        if cache.get().await.unwrap().access_key_id() == "AKID2" {
+            refreshed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refreshed);
+    assert_eq!(provider.calls(), 2);
+}
+
+#[tokio::test]
 async fn concurrent_refusals_of_one_generation_reload_once() {
     let clock = FixedClock::new(suite_time());
     let provider = Scripted::new(Behaviour::Expiring(Duration::from_secs(3600)), &clock);
