@@ -71,17 +71,18 @@ pub fn infer(url: &str) -> Option<Endpoint> {
 /// assert!(err.to_string().contains("add https://"));
 /// ```
 pub fn check_url(url: &str) -> Result<http::Uri, Error> {
+    let shown = redact_query(url);
     let example = "e.g. https://aws-mcp.us-east-1.api.aws/mcp";
     let uri: http::Uri = match url.parse() {
         Ok(uri) => uri,
         Err(_) if !url.contains("://") && !url.trim().is_empty() => {
             return Err(Error::Config(format!(
-                "`{url}` has no scheme; add https:// in front of it ({example})"
+                "`{shown}` has no scheme; add https:// in front of it ({example})"
             )));
         }
         Err(e) => {
             return Err(Error::Config(format!(
-                "`{url}` is not a valid URL ({e}); give the full endpoint, {example}"
+                "`{shown}` is not a valid URL ({e}); give the full endpoint, {example}"
             )));
         }
     };
@@ -90,14 +91,82 @@ pub fn check_url(url: &str) -> Result<http::Uri, Error> {
         Some("https") if !host.is_empty() => Ok(uri),
         Some("http") if is_loopback(host) => Ok(uri),
         Some("http") => Err(Error::Config(format!(
-            "`{url}` uses plain http://; use https:// (plain http is allowed only for 127.0.0.1, localhost and ::1)"
+            "`{shown}` uses plain http://; use https:// (plain http is allowed only for 127.0.0.1, localhost and ::1)"
         ))),
         None if !url.contains("://") => Err(Error::Config(format!(
-            "`{url}` has no scheme; add https:// in front of it ({example})"
+            "`{shown}` has no scheme; add https:// in front of it ({example})"
         ))),
         _ => Err(Error::Config(format!(
-            "`{url}` is not an absolute https:// URL; give the full endpoint, {example}"
+            "`{shown}` is not an absolute https:// URL; give the full endpoint, {example}"
         ))),
+    }
+}
+
+/// `url` as it may be shown in errors and logs: every query value replaced by
+/// `…` and a password in the user info by `…`. A query can carry a secret (a
+/// presigned URL's `X-Amz-Security-Token`, an API key), and the library prints
+/// URLs only through this.
+///
+/// ```
+/// use tower_sigv4::endpoint::redact_query;
+///
+/// assert_eq!(
+///     redact_query("https://h.example/mcp?qualifier=DEFAULT&X-Amz-Security-Token=abc"),
+///     "https://h.example/mcp?qualifier=…&X-Amz-Security-Token=…"
+/// );
+/// assert_eq!(redact_query("http://user:pw@proxy:3128"), "http://user:…@proxy:3128");
+/// assert_eq!(redact_query("https://h.example/mcp"), "https://h.example/mcp");
+/// ```
+pub fn redact_query(url: &str) -> String {
+    let (before_fragment, fragment) = match url.split_once('#') {
+        Some((before, fragment)) => (before, Some(fragment)),
+        None => (url, None),
+    };
+    let (base, query) = match before_fragment.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (before_fragment, None),
+    };
+    let mut out = redact_password(base);
+    if let Some(query) = query {
+        out.push('?');
+        out.push_str(&redact_query_values(query));
+    }
+    if fragment.is_some() {
+        out.push_str("#…");
+    }
+    out
+}
+
+/// `query` (without `?`) with every value replaced by `…`.
+pub(crate) fn redact_query_values(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) => format!("{name}=…"),
+            None => pair.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// `scheme://user:password@host...` → `scheme://user:…@host...`.
+fn redact_password(base: &str) -> String {
+    let (scheme, rest) = match base.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest),
+        None => (None, base),
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    let authority = match authority.rsplit_once('@') {
+        Some((userinfo, host)) => match userinfo.split_once(':') {
+            Some((user, _password)) => format!("{user}:…@{host}"),
+            None => authority.to_owned(),
+        },
+        None => authority.to_owned(),
+    };
+    match scheme {
+        Some(scheme) => format!("{scheme}://{authority}{path}"),
+        None => format!("{authority}{path}"),
     }
 }
 
@@ -385,6 +454,32 @@ impl std::error::Error for ArnError {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redacted_urls_keep_names_and_hide_values() {
+        let cases = [
+            (
+                "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3Aaws/invocations?qualifier=DEFAULT&X-Amz-Security-Token=abc%2Fdef",
+                "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3Aaws/invocations?qualifier=…&X-Amz-Security-Token=…",
+            ),
+            ("https://h/p?flag&a=1#frag", "https://h/p?flag&a=…#…"),
+            ("http://u:p%40ss@proxy:3128/", "http://u:…@proxy:3128/"),
+            ("http://u@proxy:3128", "http://u@proxy:3128"),
+            ("proxy.internal:3128", "proxy.internal:3128"),
+            ("https://h/p?", "https://h/p?"),
+            ("", ""),
+        ];
+        for (url, shown) in cases {
+            assert_eq!(redact_query(url), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn config_errors_never_show_query_values() {
+        let err = check_url("http://example.com/mcp?X-Amz-Security-Token=SECRET").unwrap_err();
+        assert!(!err.to_string().contains("SECRET"), "{err}");
+        assert!(err.to_string().contains("X-Amz-Security-Token=…"), "{err}");
+    }
 
     #[test]
     fn https_required_except_on_loopback() {

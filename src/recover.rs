@@ -2,9 +2,16 @@
 //! error reply of a 401 or 403, classifies it, logs one warning that says what was
 //! signed and what to do, and retries **once** where a retry can help:
 //!
-//! - expired token, invalid signature, unrecognised client: the cached credentials
-//!   are invalidated and reloaded, and the request is signed again (not for static
-//!   credentials, which a reload cannot change);
+//! - expired token, invalid signature, unrecognised client: the credentials the
+//!   request was signed with are invalidated and reloaded, and the request is
+//!   signed again (not for static credentials, which a reload cannot change).
+//!   Only the first refusal of a generation of credentials reloads them: many
+//!   requests refused at once cause one load, and each is retried with the new
+//!   credentials. When the reloaded credentials are refused too, later requests
+//!   signed with them are not retried (until the credentials change again), so a
+//!   lasting refusal does not double every request. A signature scoped to the
+//!   wrong service or region ([`Diagnosis::is_wrong_endpoint`]) is not retried: new
+//!   credentials would be refused the same way;
 //! - signature expired / clock skew: the offset between the server's `Date` and the
 //!   local clock is applied to the signer's clock for this and later requests.
 //!
@@ -52,6 +59,7 @@ use tower_service::Service;
 use crate::endpoint::{self, Endpoint};
 use crate::error::BoxError;
 use crate::rejection::{AwsErrorReply, RejectionKind};
+use crate::signer::SignedWith;
 use crate::{ServiceName, Signer};
 
 /// The most of an error reply's body that is read to classify it.
@@ -70,8 +78,12 @@ pub struct Diagnosis {
     pub signing_region: String,
     /// The service and region the request's host belongs to, if known.
     pub inferred: Option<Endpoint>,
-    /// Where the credentials came from.
+    /// Where the credentials came from: the configured source.
     pub credentials_source: String,
+    /// The provider that supplied the newest credentials, as the provider names
+    /// itself ([`CredentialsCache::last_provider`](crate::CredentialsCache::last_provider)):
+    /// `ProfileFile`, `SSO`, `EnvironmentVariable`, ...
+    pub credentials_provider: Option<String>,
     /// When the credentials expire, if they do.
     pub credentials_expiry: Option<SystemTime>,
     /// Whether the layer retried once (after a reload or a clock correction).
@@ -108,6 +120,25 @@ impl Diagnosis {
         self.reply.kind().hint().to_owned()
     }
 
+    /// Whether the signature was scoped to a service or region the endpoint does
+    /// not accept: AWS's message names the service expected or refuses the region,
+    /// or the request's host belongs to another service or region than the one
+    /// signed for. New credentials cannot help; the configuration must change.
+    pub fn is_wrong_endpoint(&self) -> bool {
+        let region_refused = self.reply.message.as_deref().is_some_and(|m| {
+            m.to_ascii_lowercase()
+                .contains("credential should be scoped to a valid region")
+        });
+        let other_service = self
+            .expected_service()
+            .is_some_and(|s| s != self.signing_service.as_str());
+        let other_host = self
+            .inferred
+            .as_ref()
+            .is_some_and(|i| i.service != self.signing_service || i.region != self.signing_region);
+        region_refused || other_service || other_host
+    }
+
     /// The service AWS says the credential should be scoped to, from messages like
     /// "Credential should be scoped to correct service: 'aws-mcp'".
     fn expected_service(&self) -> Option<&str> {
@@ -132,6 +163,9 @@ impl fmt::Display for Diagnosis {
             )?;
         }
         write!(f, " with credentials from {}", self.credentials_source)?;
+        if let Some(provider) = &self.credentials_provider {
+            write!(f, " ({provider})")?;
+        }
         if let Some(expiry) = self.credentials_expiry {
             write!(f, " expiring {}", httpdate::fmt_http_date(expiry))?;
         }
@@ -208,12 +242,16 @@ where
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
-    fn call(&mut self, request: Request<B>) -> Self::Future {
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let signer = self.signer.clone();
         Box::pin(async move {
-            let again = request.clone();
+            let first = SignedWith::default();
+            request.extensions_mut().insert(first.clone());
+            let mut again = request.clone();
+            let second = SignedWith::default();
+            again.extensions_mut().insert(second.clone());
             let host = request
                 .headers()
                 .get(http::header::HOST)
@@ -225,7 +263,7 @@ where
                 Passed(response) => return Ok(response),
                 Refused(response, diagnosis) => (response, diagnosis),
             };
-            if !should_retry(&diagnosis, &signer, &response) {
+            if !should_retry(&diagnosis, &signer, &response, first.generation()) {
                 return Ok(with_diagnosis(response, diagnosis));
             }
             drop(response);
@@ -235,9 +273,15 @@ where
             let response = inner.call(again).await.map_err(Into::into)?;
             match diagnose(response, &signer, host.as_deref()).await {
                 Passed(response) => Ok(response),
-                Refused(response, mut diagnosis) => {
-                    diagnosis.retried = true;
-                    Ok(with_diagnosis(response, diagnosis))
+                Refused(response, mut again_diagnosis) => {
+                    if is_about_credentials(diagnosis.kind())
+                        && is_about_credentials(again_diagnosis.kind())
+                        && let Some(generation) = second.generation()
+                    {
+                        signer.credentials().refused_after_reload(generation);
+                    }
+                    again_diagnosis.retried = true;
+                    Ok(with_diagnosis(response, again_diagnosis))
                 }
             }
         })
@@ -246,7 +290,7 @@ where
 
 enum Outcome<B> {
     Passed(Response<Either<B, Full<Bytes>>>),
-    Refused(Response<Full<Bytes>>, Diagnosis),
+    Refused(Response<Full<Bytes>>, Box<Diagnosis>),
 }
 use Outcome::{Passed, Refused};
 
@@ -272,6 +316,7 @@ where
         signing_region: signer.region().to_owned(),
         inferred: host.and_then(|h| endpoint::infer_host(endpoint::host_of(h).unwrap_or(h))),
         credentials_source: signer.credentials().source_name().to_owned(),
+        credentials_provider: signer.credentials().last_provider(),
         credentials_expiry: signer.credentials().cached_expiry(),
         retried: false,
     };
@@ -287,18 +332,52 @@ where
         "AWS refused the request: {}",
         diagnosis.hint()
     );
-    Refused(Response::from_parts(parts, Full::new(bytes)), diagnosis)
+    Refused(
+        Response::from_parts(parts, Full::new(bytes)),
+        Box::new(diagnosis),
+    )
 }
 
-fn should_retry<B>(diagnosis: &Diagnosis, signer: &Signer, response: &Response<B>) -> bool {
-    match diagnosis.kind() {
+/// Whether new credentials may fix a refusal of this kind.
+fn is_about_credentials(kind: RejectionKind) -> bool {
+    matches!(
+        kind,
         RejectionKind::ExpiredToken
-        | RejectionKind::InvalidSignature
-        | RejectionKind::UnrecognizedClient => {
-            if signer.credentials().is_fixed() {
+            | RejectionKind::InvalidSignature
+            | RejectionKind::UnrecognizedClient
+    )
+}
+
+/// Whether to retry the refused request, after invalidating the credentials it
+/// was signed with (`signed_with`, their generation) or correcting the clock.
+fn should_retry<B>(
+    diagnosis: &Diagnosis,
+    signer: &Signer,
+    response: &Response<B>,
+    signed_with: Option<u64>,
+) -> bool {
+    match diagnosis.kind() {
+        kind if is_about_credentials(kind) => {
+            let cache = signer.credentials();
+            if cache.is_fixed()
+                || (kind == RejectionKind::InvalidSignature && diagnosis.is_wrong_endpoint())
+            {
                 return false;
             }
-            signer.credentials().invalidate();
+            let Some(generation) = signed_with else {
+                return false;
+            };
+            if cache.reload_did_not_help(generation) {
+                return false;
+            }
+            // Only the first refusal of these credentials reloads them; the other
+            // requests refused with them are signed again with the new ones.
+            if cache.invalidate_if_generation(generation) {
+                tracing::info!(
+                    generation,
+                    "reloading the AWS credentials that were refused"
+                );
+            }
             true
         }
         RejectionKind::SignatureExpired => {
@@ -325,9 +404,9 @@ fn should_retry<B>(diagnosis: &Diagnosis, signer: &Signer, response: &Response<B
 
 fn with_diagnosis<B>(
     response: Response<Full<Bytes>>,
-    diagnosis: Diagnosis,
+    diagnosis: Box<Diagnosis>,
 ) -> Response<Either<B, Full<Bytes>>> {
     let mut response = response.map(Either::Right);
-    response.extensions_mut().insert(diagnosis);
+    response.extensions_mut().insert(*diagnosis);
     response
 }

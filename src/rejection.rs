@@ -26,7 +26,9 @@ pub struct AwsErrorReply {
     /// The error type, from `x-amzn-errortype` or the body's `__type`/`code`,
     /// without namespace or URL (e.g. `InvalidSignatureException`).
     pub error_type: Option<String>,
-    /// The message from the body's `message`/`Message` field (or a short plain-text body).
+    /// The message from the body's `message`/`Message` field (or a short plain-text
+    /// body), with session-token values replaced by `…`: some services echo the
+    /// canonical request, `x-amz-security-token` line included, in the message.
     pub message: Option<String>,
 }
 
@@ -122,6 +124,7 @@ impl AwsErrorReply {
             let text = std::str::from_utf8(body).ok()?.trim();
             (json.is_none() && !text.is_empty() && text.len() <= 512).then(|| text.to_owned())
         });
+        let message = message.map(|m| redact_tokens(&m));
         Self {
             status,
             error_type,
@@ -204,6 +207,40 @@ impl fmt::Display for AwsErrorReply {
         }
         Ok(())
     }
+}
+
+/// `text` with the value after every `x-amz-security-token:` or
+/// `X-Amz-Security-Token=` (any case) replaced by `…`.
+fn redact_tokens(text: &str) -> String {
+    const NAME: &str = "x-amz-security-token";
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut copied = 0;
+    let mut search = 0;
+    while let Some(found) = lower[search..].find(NAME) {
+        let after_name = search + found + NAME.len();
+        search = after_name;
+        let rest = &text[after_name..];
+        let Some(separator) = rest.chars().next().filter(|c| matches!(c, ':' | '=')) else {
+            continue;
+        };
+        let after_separator = &rest[separator.len_utf8()..];
+        let value_start = text.len() - after_separator.trim_start_matches(' ').len();
+        let value_len = text[value_start..]
+            .find(|c: char| {
+                c.is_whitespace() || matches!(c, '&' | '\'' | '"' | ',' | ';' | '<' | '>')
+            })
+            .unwrap_or(text.len() - value_start);
+        if value_len == 0 {
+            continue;
+        }
+        out.push_str(&text[copied..value_start]);
+        out.push('…');
+        copied = value_start + value_len;
+        search = copied;
+    }
+    out.push_str(&text[copied..]);
+    out
 }
 
 /// `Type:http://...` → `Type`; `com.amazon.coral.service#Type` → `Type`.
@@ -441,5 +478,31 @@ mod tests {
         );
         let garbage = reply(403, None, "\u{0}\u{1}{{{");
         assert_eq!(garbage.kind(), RejectionKind::Other);
+    }
+
+    #[test]
+    fn token_values_echoed_in_a_message_are_redacted() {
+        let canonical = "POST\n/mcp\nX-Amz-Security-Token=QUERYSECRET%2Fx&qualifier=DEFAULT\ncontent-type:application/json\nhost:example.com\nx-amz-date:20250101T000000Z\nx-amz-security-token:SECRET+/abc==\n\ncontent-type;host;x-amz-date;x-amz-security-token\nabc";
+        let message = format!(
+            "The request signature we calculated does not match the signature you provided.\n\nThe Canonical String for this request should have been\n'{canonical}'\n\nThe String-to-Sign should have been\n'AWS4-HMAC-SHA256\n20250101T000000Z'\n"
+        );
+        let body = serde_json::json!({ "message": message }).to_string();
+        let r = reply(403, Some("InvalidSignatureException"), &body);
+        assert_eq!(r.kind(), RejectionKind::InvalidSignature);
+        for text in [r.to_string(), format!("{r:?}")] {
+            assert!(!text.contains("SECRET"), "{text}");
+            assert!(text.contains("x-amz-security-token:…"), "{text}");
+            assert!(
+                text.contains("X-Amz-Security-Token=…&qualifier=DEFAULT"),
+                "{text}"
+            );
+        }
+        // The signed-headers line names the header without a value: kept.
+        assert!(
+            r.to_string()
+                .contains("content-type;host;x-amz-date;x-amz-security-token\nabc")
+        );
+        let plain = reply(403, None, "x-amz-security-token: SECRET");
+        assert_eq!(plain.message.as_deref(), Some("x-amz-security-token: …"));
     }
 }

@@ -71,7 +71,7 @@ impl SigV4Middleware {
             .as_str()
             .parse()
             .map_err(|_| Error::RelativeUri {
-                uri: request.url().to_string(),
+                uri: crate::endpoint::redact_query(request.url().as_str()),
             })?;
         let (mut parts, ()) = http::Request::new(()).into_parts();
         parts.method = request.method().clone();

@@ -3,10 +3,24 @@
 //! of attempts and a total time budget.
 //!
 //! - 429 and 503 are retried, honouring `Retry-After` (seconds or an HTTP date).
-//! - Connection failures (refused, reset, timed out) are retried.
-//! - 500, 502 and 504 are retried only for requests marked [`RetrySafe`]: a
-//!   JSON-RPC `tools/call` may have side effects, so it is not repeated blindly.
+//! - Failures before the request could reach the server ([`is_connect_error`]:
+//!   connection refused, DNS, TCP connect timeout, TLS handshake, proxy tunnel)
+//!   are retried for any request.
+//! - Failures after the request may have reached the server
+//!   ([`is_interrupted_error`]: the connection reset or closed before the
+//!   response, a response that did not start in time) and 500, 502 and 504 are
+//!   retried only for requests marked [`RetrySafe`]: a JSON-RPC `tools/call` may
+//!   have side effects, so it is not repeated blindly.
 //! - Signing errors ([`crate::Error`]) are never retried: they would fail again.
+//!
+//! The backoff is tower's
+//! [`ExponentialBackoff`]: it starts at
+//! [`base_delay`](RetryPolicy::base_delay), doubles per attempt up to
+//! [`max_delay`](RetryPolicy::max_delay), and adds up to 100 % random jitter. The
+//! time [`budget`](RetryPolicy::budget) counts from the start of each request's
+//! first attempt: one policy shared by every request of a long-lived client (a
+//! cloned `Retry`, or one behind `tower::buffer::Buffer`) gives every request the
+//! whole budget.
 //!
 //! The retry layer must sit **outside** the signing layer, so every attempt is
 //! signed afresh with a new date:
@@ -38,18 +52,20 @@
 //! # Ok(()) }
 //! ```
 
-use std::collections::hash_map::RandomState;
 use std::future::Future;
-use std::hash::BuildHasher;
 use std::pin::Pin;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, Request, Response, StatusCode};
+use tokio::time::Instant;
+use tower::retry::backoff::{Backoff, ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
+use tower::util::rng::HasherRng;
 
 use crate::error::BoxError;
 
-/// Mark a request as safe to repeat after a 500, 502 or 504, by inserting this
-/// into its extensions (for example for `tools/list` or `initialize`).
+/// Mark a request as safe to repeat after a 500, 502 or 504, or after a
+/// connection that broke once the request was sent, by inserting this into its
+/// extensions (for example for `tools/list` or `initialize`).
 ///
 /// ```
 /// let mut request = http::Request::new(());
@@ -58,16 +74,24 @@ use crate::error::BoxError;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RetrySafe;
 
-/// The retry policy. Clone it per client; tower clones it per request.
+/// When the first attempt of a request started: carried in the extensions of the
+/// copy tower keeps for retrying, so it belongs to that one request.
+#[derive(Clone, Copy, Debug)]
+struct FirstAttempt(Instant);
+
+/// The retry policy. Clone it per client; tower clones it per request, and the
+/// state of a request (its attempts, backoff and start time) lives only in that
+/// clone.
 #[derive(Clone, Debug)]
 pub struct RetryPolicy {
     max_attempts: u32,
     budget: Duration,
     base_delay: Duration,
     max_delay: Duration,
-    // Per request: set when the first attempt starts.
-    started: Option<Instant>,
+    backoff: Option<ExponentialBackoffMaker>,
+    // Per request: only the clone tower makes for one request changes these.
     attempts: u32,
+    request_backoff: Option<ExponentialBackoff>,
 }
 
 impl Default for RetryPolicy {
@@ -78,9 +102,11 @@ impl Default for RetryPolicy {
             budget: Duration::from_secs(30),
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
-            started: None,
+            backoff: None,
             attempts: 0,
+            request_backoff: None,
         }
+        .with_backoff()
     }
 }
 
@@ -96,43 +122,62 @@ impl RetryPolicy {
         self
     }
 
-    /// Total time from the first attempt after which no retry starts (default 30 s).
-    /// A `Retry-After` that would end past the budget is not waited for.
+    /// Total time from the start of a request's first attempt after which no retry
+    /// of it starts (default 30 s). A backoff or `Retry-After` that would end past
+    /// the budget is not waited for.
     pub fn budget(mut self, budget: Duration) -> Self {
         self.budget = budget;
         self
     }
 
-    /// The first backoff's upper bound (default 100 ms); it doubles per attempt.
+    /// The first backoff (default 100 ms); it doubles per attempt, plus up to
+    /// 100 % jitter. Clamped to [`max_delay`](Self::max_delay).
     pub fn base_delay(mut self, delay: Duration) -> Self {
         self.base_delay = delay;
-        self
+        self.with_backoff()
     }
 
-    /// The largest backoff (default 5 s).
+    /// The largest backoff (default 5 s). Zero retries at once.
     pub fn max_delay(mut self, delay: Duration) -> Self {
         self.max_delay = delay;
+        self.with_backoff()
+    }
+
+    /// tower's backoff for these bounds; `None` when every delay is zero (tower
+    /// refuses a zero maximum).
+    fn with_backoff(mut self) -> Self {
+        let min = self.base_delay.min(self.max_delay);
+        self.backoff =
+            ExponentialBackoffMaker::new(min, self.max_delay, 1.0, HasherRng::default()).ok();
         self
     }
 
-    /// The delay before the next attempt, or `None` to stop. `attempt` counts the
-    /// attempts made so far (1 after the first).
-    fn next_delay(&self, attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
-        if attempt >= self.max_attempts {
+    /// The next backoff of this request, as a sleep.
+    fn next_backoff(&mut self) -> tokio::time::Sleep {
+        let Some(maker) = &mut self.backoff else {
+            return tokio::time::sleep(Duration::ZERO);
+        };
+        self.request_backoff
+            .get_or_insert_with(|| maker.make_backoff())
+            .next_backoff()
+    }
+
+    /// The sleep before the next attempt, or `None` to stop. `started` is when the
+    /// request's first attempt started.
+    fn next_sleep(
+        &mut self,
+        started: Instant,
+        retry_after: Option<Duration>,
+    ) -> Option<tokio::time::Sleep> {
+        if self.attempts >= self.max_attempts {
             return None;
         }
-        let delay = match retry_after {
-            Some(delay) => delay,
-            None => {
-                let cap = self
-                    .base_delay
-                    .saturating_mul(1u32 << (attempt - 1).min(20))
-                    .min(self.max_delay);
-                full_jitter(cap)
-            }
+        let sleep = match retry_after {
+            Some(delay) => tokio::time::sleep(delay),
+            None => self.next_backoff(),
         };
-        let elapsed = self.started.map_or(Duration::ZERO, |s| s.elapsed());
-        (elapsed + delay <= self.budget).then_some(delay)
+        let deadline = started.checked_add(self.budget)?;
+        (sleep.deadline() <= deadline).then_some(sleep)
     }
 }
 
@@ -143,6 +188,17 @@ enum Failure {
     Transient,
     ServerError,
     Connect,
+    Interrupted,
+}
+
+impl Failure {
+    /// Whether a request not marked [`RetrySafe`] may be repeated after this.
+    fn retries_any_request(self) -> bool {
+        matches!(
+            self,
+            Failure::Throttled | Failure::Transient | Failure::Connect
+        )
+    }
 }
 
 fn classify_status(status: StatusCode) -> Option<Failure> {
@@ -156,31 +212,63 @@ fn classify_status(status: StatusCode) -> Option<Failure> {
     }
 }
 
-/// Whether `err` is a failure to connect (refused, reset, timed out): worth retrying.
-pub fn is_connect_error(err: &(dyn std::error::Error + 'static)) -> bool {
+fn classify_error(err: &(dyn std::error::Error + 'static)) -> Option<Failure> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = current {
         if e.is::<crate::Error>() {
-            return false;
+            return None;
         }
         #[cfg(feature = "rmcp-connect")]
-        if e.downcast_ref::<hyper_util::client::legacy::Error>()
-            .is_some_and(|e| e.is_connect())
-        {
-            return true;
+        if let Some(e) = e.downcast_ref::<hyper_util::client::legacy::Error>() {
+            // Everything the connector reports (DNS, TCP, proxy tunnel, TLS
+            // handshake) happened before a byte of the request was sent.
+            if e.is_connect() {
+                return Some(Failure::Connect);
+            }
+        }
+        #[cfg(feature = "rmcp-connect")]
+        if let Some(e) = e.downcast_ref::<hyper::Error>() {
+            // The request was handed to a connection: it may have been sent.
+            if e.is_incomplete_message() || e.is_canceled() || e.is_closed() || e.is_timeout() {
+                return Some(Failure::Interrupted);
+            }
+        }
+        if e.is::<tower::timeout::error::Elapsed>() {
+            return Some(Failure::Interrupted);
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
-            if matches!(
-                io.kind(),
-                ConnectionRefused | ConnectionReset | ConnectionAborted | NotConnected | TimedOut
-            ) {
-                return true;
+            match io.kind() {
+                ConnectionRefused => return Some(Failure::Connect),
+                ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected
+                | TimedOut => return Some(Failure::Interrupted),
+                _ => {}
             }
         }
         current = e.source();
     }
-    false
+    None
+}
+
+/// Whether `err` is a failure before the request could reach the server
+/// (connection refused, DNS, TCP connect timeout, TLS handshake, proxy tunnel):
+/// safe to retry for any request.
+///
+/// A connection that breaks after the request was written is not one of these:
+/// see [`is_interrupted_error`].
+pub fn is_connect_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    classify_error(err) == Some(Failure::Connect)
+}
+
+/// Whether `err` is a failure after the request may have reached the server: the
+/// connection was reset or closed before the response (hyper's incomplete
+/// message, canceled or closed), or the response did not start within the
+/// timeout. The policy retries these only for requests marked [`RetrySafe`].
+///
+/// hyper's errors are recognised with feature `rmcp-connect`; without it, I/O
+/// errors and `tower::timeout` are.
+pub fn is_interrupted_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    classify_error(err) == Some(Failure::Interrupted)
 }
 
 /// `Retry-After` as a delay: delta-seconds or an HTTP date.
@@ -195,15 +283,6 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     }
     let date = httpdate::parse_http_date(value).ok()?;
     Some(date.duration_since(now).unwrap_or(Duration::ZERO))
-}
-
-fn full_jitter(cap: Duration) -> Duration {
-    if cap.is_zero() {
-        return cap;
-    }
-    let random = RandomState::new().hash_one(Instant::now());
-    let nanos = u64::try_from(cap.as_nanos()).unwrap_or(u64::MAX);
-    Duration::from_nanos(random % nanos.saturating_add(1))
 }
 
 type Sleep = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -221,7 +300,6 @@ where
         result: &mut Result<Response<ResBody>, E>,
     ) -> Option<Self::Future> {
         self.attempts += 1;
-        let safe = request.extensions().get::<RetrySafe>().is_some();
         let (failure, retry_after) = match result {
             Ok(response) => (
                 classify_status(response.status())?,
@@ -229,31 +307,46 @@ where
             ),
             Err(err) => {
                 let err: &(dyn std::error::Error + 'static) = err.as_ref();
-                is_connect_error(err).then_some((Failure::Connect, None))?
+                (classify_error(err)?, None)
             }
         };
-        if failure == Failure::ServerError && !safe {
+        if !failure.retries_any_request() && request.extensions().get::<RetrySafe>().is_none() {
             return None;
         }
-        let delay = self.next_delay(self.attempts, retry_after)?;
+        let started = request
+            .extensions()
+            .get::<FirstAttempt>()
+            .map_or_else(Instant::now, |first| first.0);
+        let sleep = self.next_sleep(started, retry_after)?;
         tracing::info!(
             attempt = self.attempts,
             ?failure,
-            delay_ms = delay.as_millis() as u64,
-            uri = %request.uri(),
+            delay_ms = sleep.deadline().saturating_duration_since(Instant::now()).as_millis() as u64,
+            uri = %crate::endpoint::redact_query(&request.uri().to_string()),
             "retrying request"
         );
-        Some(Box::pin(tokio::time::sleep(delay)))
+        Some(Box::pin(sleep))
     }
 
     fn clone_request(&mut self, request: &Request<B>) -> Option<Request<B>> {
-        self.started.get_or_insert_with(Instant::now);
-        Some(request.clone())
+        // Called on the service's policy for a new request, and on the request's
+        // own clone before each retry: the start time travels with the request,
+        // never in a policy that outlives it.
+        let mut clone = request.clone();
+        if clone.extensions().get::<FirstAttempt>().is_none() {
+            clone.extensions_mut().insert(FirstAttempt(Instant::now()));
+        }
+        Some(clone)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tower::{Service, ServiceExt};
+
     use super::*;
 
     #[test]
@@ -269,29 +362,132 @@ mod tests {
         assert_eq!(retry_after(&headers, now), None);
     }
 
-    #[test]
-    fn backoff_is_capped_and_jittered_within_bounds() {
-        let policy = RetryPolicy::default()
+    #[tokio::test(start_paused = true)]
+    async fn backoff_doubles_within_the_jitter_and_the_cap() {
+        let mut policy = RetryPolicy::default()
             .max_attempts(10)
+            .budget(Duration::from_secs(3600))
             .base_delay(Duration::from_millis(100))
             .max_delay(Duration::from_millis(800));
-        for attempt in 1..10 {
-            let cap =
-                Duration::from_millis(100 * (1 << (attempt - 1))).min(Duration::from_millis(800));
-            let delay = policy.next_delay(attempt, None).unwrap();
-            assert!(delay <= cap, "attempt {attempt}: {delay:?} > {cap:?}");
+        let started = Instant::now();
+        for attempt in 1..10u32 {
+            policy.attempts = attempt;
+            let base = Duration::from_millis(100 << (attempt - 1).min(3));
+            let sleep = policy.next_sleep(started, None).unwrap();
+            let delay = sleep.deadline() - Instant::now();
+            let most = (base * 2).min(Duration::from_millis(800));
+            assert!(
+                base <= delay && delay <= most,
+                "attempt {attempt}: {delay:?} not in {base:?}..={most:?}"
+            );
         }
-        assert_eq!(policy.next_delay(10, None), None);
+        policy.attempts = 10;
+        assert!(policy.next_sleep(started, None).is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn budget_stops_a_long_retry_after() {
+        let mut policy = RetryPolicy::default().budget(Duration::from_secs(5));
+        policy.attempts = 1;
+        let started = Instant::now();
+        assert!(
+            policy
+                .next_sleep(started, Some(Duration::from_secs(60)))
+                .is_none()
+        );
+        let sleep = policy
+            .next_sleep(started, Some(Duration::from_secs(1)))
+            .unwrap();
+        assert_eq!(sleep.deadline(), started + Duration::from_secs(1));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn zero_delays_retry_at_once() {
+        let mut policy = RetryPolicy::default()
+            .base_delay(Duration::ZERO)
+            .max_delay(Duration::ZERO);
+        policy.attempts = 1;
+        let started = Instant::now();
+        let sleep = policy.next_sleep(started, None).unwrap();
+        assert_eq!(sleep.deadline(), started);
+    }
+
+    /// A service that always answers 503 and counts its calls.
+    fn unavailable(
+        calls: Arc<AtomicUsize>,
+    ) -> impl Service<
+        Request<()>,
+        Response = Response<()>,
+        Error = BoxError,
+        Future = impl Future<Output = Result<Response<()>, BoxError>> + Send,
+    > + Clone {
+        tower::service_fn(move |_request: Request<()>| {
+            calls.fetch_add(1, Ordering::SeqCst);
+            async {
+                let mut response = Response::new(());
+                *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+                Ok::<_, BoxError>(response)
+            }
+        })
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reused_retry_service_gives_every_request_the_whole_budget() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let policy = RetryPolicy::default()
+            .max_attempts(2)
+            .budget(Duration::from_secs(30));
+        let mut service = tower::retry::Retry::new(policy, unavailable(calls.clone()));
+
+        let response = service.ready().await.unwrap().call(Request::new(())).await;
+        assert_eq!(response.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            2,
+            "the first request is retried"
+        );
+
+        // Long after the first request's budget: a new request gets its own.
+        tokio::time::advance(Duration::from_secs(120)).await;
+        let response = service.ready().await.unwrap().call(Request::new(())).await;
+        assert_eq!(response.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            4,
+            "the second request is retried"
+        );
+
+        // A clone of the service, as `Buffer` or a cloned client holds, too.
+        tokio::time::advance(Duration::from_secs(120)).await;
+        let response = service.clone().oneshot(Request::new(())).await;
+        assert_eq!(response.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            calls.load(Ordering::SeqCst),
+            6,
+            "a clone's request is retried"
+        );
     }
 
     #[test]
-    fn budget_stops_a_long_retry_after() {
-        let mut policy = RetryPolicy::default().budget(Duration::from_secs(5));
-        policy.started = Some(Instant::now());
-        assert_eq!(policy.next_delay(1, Some(Duration::from_secs(60))), None);
-        assert_eq!(
-            policy.next_delay(1, Some(Duration::from_secs(1))),
-            Some(Duration::from_secs(1))
-        );
+    fn connect_and_interrupted_errors_are_told_apart() {
+        use std::io::{Error as IoError, ErrorKind};
+        let refused = IoError::from(ErrorKind::ConnectionRefused);
+        assert!(is_connect_error(&refused));
+        assert!(!is_interrupted_error(&refused));
+        for kind in [
+            ErrorKind::ConnectionReset,
+            ErrorKind::ConnectionAborted,
+            ErrorKind::BrokenPipe,
+            ErrorKind::UnexpectedEof,
+            ErrorKind::TimedOut,
+        ] {
+            let err = IoError::from(kind);
+            assert!(!is_connect_error(&err), "{kind:?}");
+            assert!(is_interrupted_error(&err), "{kind:?}");
+        }
+        let elapsed: BoxError = tower::timeout::error::Elapsed::new().into();
+        assert!(is_interrupted_error(&*elapsed));
+        let signing = crate::Error::Config("no region".into());
+        assert!(!is_connect_error(&signing) && !is_interrupted_error(&signing));
     }
 }

@@ -1,7 +1,7 @@
 //! The signing core shared by the tower layer, the reqwest middleware and the CLI.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::SystemTime;
 
@@ -34,6 +34,26 @@ pub enum MissingCredentials {
     /// Send the request unsigned and log a warning: for public endpoints such as
     /// the unauthenticated AWS Knowledge MCP server during local development.
     SendUnsigned,
+}
+
+/// Put in a request's extensions by the recovery layer: the signer records in it
+/// the generation of the credentials it signed the request with.
+#[derive(Clone, Debug)]
+pub(crate) struct SignedWith(Arc<AtomicU64>);
+
+impl SignedWith {
+    const UNSIGNED: u64 = u64::MAX;
+
+    /// The generation, if the request was signed.
+    pub(crate) fn generation(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::Acquire)).filter(|g| *g != Self::UNSIGNED)
+    }
+}
+
+impl Default for SignedWith {
+    fn default() -> Self {
+        Self(Arc::new(AtomicU64::new(Self::UNSIGNED)))
+    }
 }
 
 /// Signs requests: the configuration of one [`SigV4Layer`](crate::SigV4Layer),
@@ -145,8 +165,13 @@ impl Signer {
     ) -> Result<Option<Signature>, Error> {
         check_signable(&parts.uri)?;
         let payload_hash = sha256_hex(body);
-        let credentials = match self.inner.credentials.get().await {
-            Ok(credentials) => credentials,
+        let credentials = match self.inner.credentials.get_with_generation().await {
+            Ok((credentials, generation)) => {
+                if let Some(slot) = parts.extensions.get::<SignedWith>() {
+                    slot.0.store(generation, Ordering::Release);
+                }
+                credentials
+            }
             Err(err) if self.inner.missing_credentials == MissingCredentials::SendUnsigned => {
                 if !self.inner.warned_unsigned.swap(true, Ordering::Relaxed) {
                     tracing::warn!(error = %err, "no AWS credentials; sending requests unsigned as configured");
@@ -331,38 +356,25 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
 fn check_signable(uri: &Uri) -> Result<(), Error> {
     if uri.scheme().is_none() || uri.authority().is_none() {
         return Err(Error::RelativeUri {
-            uri: uri.to_string(),
+            uri: endpoint::redact_query(&uri.to_string()),
         });
     }
     if let Some(query) = uri.query()
         && let Some(reason) = crate::canonical::query_ambiguity(query)
     {
         return Err(Error::AmbiguousQuery {
-            query: names_only(query),
+            query: endpoint::redact_query_values(query),
             reason,
         });
     }
     Ok(())
 }
 
-/// `query` with every value replaced by `…`: a query can carry a token (a
-/// presigned URL's `X-Amz-Security-Token`), and errors never show secrets.
-fn names_only(query: &str) -> String {
-    query
-        .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some((name, _)) => format!("{name}=…"),
-            None => pair.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
 /// The `Host` header value that goes on the wire: the authority without user info,
 /// and without the port when it is the scheme's default.
 fn wire_host(uri: &Uri) -> Result<HeaderValue, Error> {
     let authority = uri.authority().ok_or_else(|| Error::RelativeUri {
-        uri: uri.to_string(),
+        uri: endpoint::redact_query(&uri.to_string()),
     })?;
     let default_port = match uri.scheme_str() {
         Some("https") => Some(443),
@@ -375,7 +387,7 @@ fn wire_host(uri: &Uri) -> Result<HeaderValue, Error> {
         _ => HeaderValue::from_str(host),
     };
     value.map_err(|_| Error::RelativeUri {
-        uri: uri.to_string(),
+        uri: endpoint::redact_query(&uri.to_string()),
     })
 }
 

@@ -1,13 +1,23 @@
 //! A credentials cache that shares one load between concurrent requests and
 //! refreshes ahead of expiry.
 //!
+//! - A load runs in its own Tokio task; callers only wait for its result, so a
+//!   caller that gives up (a cancelled request) never aborts the load the others
+//!   wait for, and every waiter of a failed load gets that one failure.
+//! - Inside the refresh window (`refresh_before_expiry` before the expiry),
+//!   callers get the cached, still valid credentials at once while one background
+//!   load replaces them.
+//! - Each set of loaded credentials has a *generation*, so a layer that saw AWS
+//!   refuse a signature invalidates the credentials it signed with, not newer
+//!   ones: [`CredentialsCache::invalidate_if_generation`].
+//!
 //! Why not `aws_smithy_runtime::expiring_cache::ExpiringCache`: it gives
 //! single-flight loading, but not the rest of what a signing proxy needs: keeping
 //! still-valid credentials when a refresh fails, handing one failed load to every
 //! request that waited on it (instead of each waiter calling a broken provider
 //! again), a bounded lifetime for credentials without an expiry, an explicit
 //! `invalidate` after AWS rejects a token, and a clock tests can freeze. It also
-//! pulls in the whole smithy runtime. The cache here is about 150 lines.
+//! pulls in the whole smithy runtime. The cache here is about 300 lines.
 //!
 //! ```
 //! # async fn demo() -> Result<(), tower_sigv4::Error> {
@@ -45,6 +55,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use tokio::sync::watch;
 
 use crate::clock::{Clock, SharedClock};
 
@@ -61,18 +72,23 @@ const RETRY_FAILED_REFRESH_AFTER: Duration = Duration::from_secs(10);
 /// Credentials shared by every clone, loaded once and refreshed ahead of expiry.
 ///
 /// Clones share the cache, so a [`SigV4Layer`](crate::SigV4Layer) and a retry
-/// policy can both hold it.
+/// policy can both hold it. Loads run on the current Tokio runtime.
 #[derive(Clone)]
 pub struct CredentialsCache {
-    inner: Arc<Inner>,
+    inner: Inner,
 }
 
-// One per cache, behind an `Arc`: the size difference costs nothing.
-#[allow(clippy::large_enum_variant)]
+#[derive(Clone)]
 enum Inner {
     Fixed(Credentials),
-    Loading(Loader),
+    Loading(Arc<Loader>),
 }
+
+/// Credentials with the generation they belong to.
+pub(crate) type Generational = (Credentials, u64);
+
+/// What one load hands to every caller that waited for it.
+type Outcome = Result<Generational, CredentialsError>;
 
 struct Loader {
     provider: SharedCredentialsProvider,
@@ -82,18 +98,21 @@ struct Loader {
     ttl_without_expiry: Duration,
     clock: SharedClock,
     state: Mutex<State>,
-    // Held while a load is in flight: later callers wait here, then take its result.
-    load: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
 struct State {
     cached: Option<Cached>,
-    // Bumped by every finished load, successful or not.
+    // Bumped each time a load stores new credentials; 0 before the first.
     generation: u64,
-    last_error: Option<CredentialsError>,
     // After a failed refresh, keep serving still-valid credentials until then.
     retry_refresh_at: Option<SystemTime>,
+    // The load in flight: its task publishes the outcome here.
+    load: Option<watch::Receiver<Option<Outcome>>>,
+    // The newest generation AWS refused although it was loaded to replace a
+    // refused one: reloading again would not help.
+    refused_after_reload: u64,
+    last_provider: Option<Arc<str>>,
 }
 
 struct Cached {
@@ -101,11 +120,18 @@ struct Cached {
     expires_at: SystemTime,
 }
 
+enum Freshness {
+    Fresh(Generational),
+    /// Still valid, but inside the refresh window.
+    RefreshAhead(Generational),
+    Stale,
+}
+
 impl CredentialsCache {
     /// Static credentials: no provider is ever called.
     pub fn fixed(credentials: Credentials) -> Self {
         Self {
-            inner: Arc::new(Inner::Fixed(credentials)),
+            inner: Inner::Fixed(credentials),
         }
     }
 
@@ -121,15 +147,39 @@ impl CredentialsCache {
 
     /// The credentials source, for logs and error messages: `static`, or the provider's name.
     pub fn source_name(&self) -> &str {
-        match &*self.inner {
+        match &self.inner {
             Inner::Fixed(_) => "static credentials",
             Inner::Loading(l) => &l.source_name,
         }
     }
 
+    /// The name the provider gave the newest credentials it returned (for the
+    /// default chain: `EnvironmentVariable`, `ProfileFile`, `SSO`, `WebIdentityToken`,
+    /// `IMDSv2`, ...), or `None` before the first load. Where
+    /// [`source_name`](Self::source_name) names the configured source (say, the
+    /// default chain), this names the provider in it that answered.
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), tower_sigv4::Error> {
+    /// use aws_credential_types::Credentials;
+    /// use tower_sigv4::CredentialsCache;
+    ///
+    /// let cache = CredentialsCache::new(Credentials::new("AKID", "SECRET", None, None, "ProfileFile"));
+    /// assert_eq!(cache.last_provider(), None);
+    /// cache.get().await?;
+    /// assert_eq!(cache.last_provider().as_deref(), Some("ProfileFile"));
+    /// # Ok(()) }
+    /// ```
+    pub fn last_provider(&self) -> Option<String> {
+        match &self.inner {
+            Inner::Fixed(c) => provider_name_of(c),
+            Inner::Loading(l) => l.lock().last_provider.as_deref().map(str::to_owned),
+        }
+    }
+
     /// The expiry of the cached credentials, if any are cached and carry one.
     pub fn cached_expiry(&self) -> Option<SystemTime> {
-        match &*self.inner {
+        match &self.inner {
             Inner::Fixed(c) => c.expiry(),
             Inner::Loading(l) => l
                 .lock()
@@ -139,35 +189,105 @@ impl CredentialsCache {
         }
     }
 
-    /// Credentials to sign with now: cached ones while they are fresh, otherwise
-    /// one load shared by every caller that asks while it is in flight.
+    /// Credentials to sign with now: cached ones while they are valid (inside the
+    /// refresh window a background load replaces them), otherwise the result of
+    /// the one load shared by every caller that asks while it is in flight.
     pub async fn get(&self) -> Result<Credentials, CredentialsError> {
-        match &*self.inner {
-            Inner::Fixed(credentials) => Ok(credentials.clone()),
+        self.get_with_generation().await.map(|(c, _)| c)
+    }
+
+    /// [`get`](Self::get), with the generation of the credentials returned.
+    pub(crate) async fn get_with_generation(&self) -> Outcome {
+        match &self.inner {
+            Inner::Fixed(credentials) => Ok((credentials.clone(), 0)),
             Inner::Loading(loader) => loader.get().await,
+        }
+    }
+
+    /// The generation of the newest credentials loaded: 0 before the first load
+    /// and for static credentials, then one more per load that returned new
+    /// credentials.
+    pub fn generation(&self) -> u64 {
+        match &self.inner {
+            Inner::Fixed(_) => 0,
+            Inner::Loading(l) => l.lock().generation,
         }
     }
 
     /// Forget the cached credentials so the next [`get`](Self::get) loads new ones
     /// (after AWS said the token expired or the signature does not match).
     /// Static credentials are unaffected.
+    ///
+    /// Where several requests may be refused at once, prefer
+    /// [`invalidate_if_generation`](Self::invalidate_if_generation): it reloads
+    /// once for all of them.
     pub fn invalidate(&self) {
-        if let Inner::Loading(loader) = &*self.inner {
+        if let Inner::Loading(loader) = &self.inner {
             let mut state = loader.lock();
             state.cached = None;
             state.retry_refresh_at = None;
         }
     }
 
+    /// Forget the cached credentials if they are still those of `generation`
+    /// (the generation a refused request was signed with); `false` when they were
+    /// already replaced or forgotten, or are static. The first of many requests
+    /// refused with the same credentials causes one reload; the others find newer
+    /// credentials (or the load in flight) when they are signed again.
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), tower_sigv4::Error> {
+    /// use aws_credential_types::Credentials;
+    /// use tower_sigv4::CredentialsCache;
+    ///
+    /// let cache = CredentialsCache::new(Credentials::new("AKID", "SECRET", None, None, "example"));
+    /// cache.get().await?;
+    /// let signed_with = cache.generation();
+    /// assert!(cache.invalidate_if_generation(signed_with)); // the first refusal reloads
+    /// assert!(!cache.invalidate_if_generation(signed_with)); // the others do not
+    /// cache.get().await?;
+    /// assert_eq!(cache.generation(), signed_with + 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn invalidate_if_generation(&self, generation: u64) -> bool {
+        let Inner::Loading(loader) = &self.inner else {
+            return false;
+        };
+        let mut state = loader.lock();
+        if state.generation != generation || state.cached.is_none() {
+            return false;
+        }
+        state.cached = None;
+        state.retry_refresh_at = None;
+        true
+    }
+
     /// Whether this cache holds static credentials.
     pub fn is_fixed(&self) -> bool {
-        matches!(&*self.inner, Inner::Fixed(_))
+        matches!(&self.inner, Inner::Fixed(_))
+    }
+
+    /// Remember that AWS refused credentials of `generation` that were loaded to
+    /// replace refused ones.
+    pub(crate) fn refused_after_reload(&self, generation: u64) {
+        if let Inner::Loading(loader) = &self.inner {
+            let mut state = loader.lock();
+            state.refused_after_reload = state.refused_after_reload.max(generation);
+        }
+    }
+
+    /// Whether reloading already failed to help for credentials of `generation`.
+    pub(crate) fn reload_did_not_help(&self, generation: u64) -> bool {
+        match &self.inner {
+            Inner::Fixed(_) => true,
+            Inner::Loading(loader) => generation <= loader.lock().refused_after_reload,
+        }
     }
 }
 
 impl fmt::Debug for CredentialsCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &*self.inner {
+        match &self.inner {
             // Credentials' own Debug redacts the secret and the token.
             Inner::Fixed(c) => f.debug_tuple("CredentialsCache::Fixed").field(c).finish(),
             Inner::Loading(l) => f
@@ -176,6 +296,7 @@ impl fmt::Debug for CredentialsCache {
                 .field("refresh_before_expiry", &l.refresh_before_expiry)
                 .field("load_timeout", &l.load_timeout)
                 .field("cached_expiry", &self.cached_expiry())
+                .field("generation", &self.generation())
                 .finish(),
         }
     }
@@ -186,79 +307,119 @@ impl Loader {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Cached credentials that need no refresh at `now`.
-    fn fresh(&self, state: &State, now: SystemTime) -> Option<Credentials> {
-        let cached = state.cached.as_ref()?;
+    fn freshness(&self, state: &State, now: SystemTime) -> Freshness {
+        let Some(cached) = state.cached.as_ref().filter(|c| now < c.expires_at) else {
+            return Freshness::Stale;
+        };
+        let current = (cached.credentials.clone(), state.generation);
         let refresh_at = cached
             .expires_at
             .checked_sub(self.refresh_before_expiry)
             .unwrap_or(SystemTime::UNIX_EPOCH);
         let backing_off = state.retry_refresh_at.is_some_and(|t| now < t);
-        (now < refresh_at || (backing_off && now < cached.expires_at))
-            .then(|| cached.credentials.clone())
+        if now < refresh_at || backing_off {
+            Freshness::Fresh(current)
+        } else {
+            Freshness::RefreshAhead(current)
+        }
     }
 
-    async fn get(&self) -> Result<Credentials, CredentialsError> {
-        let now = self.clock.now();
-        let seen_generation = {
-            let state = self.lock();
-            if let Some(credentials) = self.fresh(&state, now) {
-                return Ok(credentials);
+    async fn get(self: &Arc<Self>) -> Outcome {
+        let mut load = {
+            let mut state = self.lock();
+            match self.freshness(&state, self.clock.now()) {
+                Freshness::Fresh(current) => return Ok(current),
+                Freshness::RefreshAhead(current) => {
+                    self.start_load(&mut state);
+                    return Ok(current);
+                }
+                Freshness::Stale => self.start_load(&mut state),
             }
-            state.generation
         };
-
-        let _loading = self.load.lock().await;
-        let now = self.clock.now();
-        {
-            let state = self.lock();
-            if let Some(credentials) = self.fresh(&state, now) {
-                return Ok(credentials);
-            }
-            // A load finished while we waited: share its outcome instead of
-            // calling the provider again.
-            if state.generation != seen_generation {
-                if let Some(cached) = state.cached.as_ref().filter(|c| now < c.expires_at) {
-                    return Ok(cached.credentials.clone());
+        let outcome = load.wait_for(Option::is_some).await.map(|o| o.clone());
+        match outcome {
+            Ok(Some(outcome)) => outcome,
+            // The task ended without a result: its runtime shut down.
+            _ => {
+                let mut state = self.lock();
+                if state.load.as_ref().is_some_and(|l| l.same_channel(&load)) {
+                    state.load = None;
                 }
-                if let Some(err) = &state.last_error {
-                    return Err(err.clone());
-                }
+                Err(self.error(
+                    None,
+                    Some("the credentials load was stopped before it finished".into()),
+                ))
             }
         }
-        self.load(now).await
     }
 
-    async fn load(&self, started: SystemTime) -> Result<Credentials, CredentialsError> {
-        let result = match tokio::time::timeout(
-            self.load_timeout,
-            self.provider.provide_credentials(),
-        )
-        .await
-        {
+    /// The load in flight, or a new one in its own task.
+    fn start_load(self: &Arc<Self>, state: &mut State) -> watch::Receiver<Option<Outcome>> {
+        // A closed channel is a task that ended without a result (it panicked, or
+        // its runtime shut down): start another.
+        if let Some(load) = state.load.as_ref().filter(|l| l.has_changed().is_ok()) {
+            return load.clone();
+        }
+        let (publish, load) = watch::channel(None);
+        let loader = Arc::clone(self);
+        let task = async move {
+            let outcome = loader.load().await;
+            publish.send_replace(Some(outcome));
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                // Detached: the load finishes even if every waiter goes away.
+                drop(runtime.spawn(task));
+                state.load = Some(load.clone());
+            }
+            Err(_) => {
+                let (publish, load) = watch::channel(Some(Err(self.error(
+                    None,
+                    Some("credentials are loaded on a Tokio runtime, and none is running".into()),
+                ))));
+                drop(publish);
+                return load;
+            }
+        }
+        load
+    }
+
+    fn error(
+        &self,
+        timeout: Option<Duration>,
+        source: Option<crate::error::BoxError>,
+    ) -> CredentialsError {
+        CredentialsError {
+            source_name: self.source_name.clone(),
+            timeout,
+            source: source.map(Arc::from),
+        }
+    }
+
+    async fn load(&self) -> Outcome {
+        let started = self.clock.now();
+        let result =
+            tokio::time::timeout(self.load_timeout, self.provider.provide_credentials()).await;
+        let result = match result {
             Ok(Ok(credentials)) => Ok(credentials),
-            Ok(Err(e)) => Err(CredentialsError {
-                source_name: self.source_name.clone(),
-                timeout: None,
-                source: Some(Arc::new(e)),
-            }),
-            Err(_elapsed) => Err(CredentialsError {
-                source_name: self.source_name.clone(),
-                timeout: Some(self.load_timeout),
-                source: None,
-            }),
+            Ok(Err(e)) => Err(self.error(None, Some(Box::new(e)))),
+            Err(_elapsed) => Err(self.error(Some(self.load_timeout), None)),
         };
 
         let now = self.clock.now();
         let mut state = self.lock();
-        state.generation += 1;
+        state.load = None;
         match result {
             Ok(credentials) => {
                 let expires_at = credentials
                     .expiry()
                     .unwrap_or(started + self.ttl_without_expiry);
+                state.generation += 1;
+                state.last_provider = provider_name_of(&credentials).map(Arc::from);
                 tracing::debug!(
                     source = %self.source_name,
+                    provider = state.last_provider.as_deref().unwrap_or_default(),
+                    generation = state.generation,
                     expires_at = ?credentials.expiry(),
                     "loaded AWS credentials"
                 );
@@ -266,12 +427,16 @@ impl Loader {
                     credentials: credentials.clone(),
                     expires_at,
                 });
-                state.last_error = None;
-                state.retry_refresh_at = None;
-                Ok(credentials)
+                // Credentials that arrive inside the refresh window already would
+                // start the next background load at once, and so on: pause first.
+                let refresh_at = expires_at
+                    .checked_sub(self.refresh_before_expiry)
+                    .unwrap_or(SystemTime::UNIX_EPOCH);
+                state.retry_refresh_at =
+                    (now >= refresh_at).then(|| now + RETRY_FAILED_REFRESH_AFTER);
+                Ok((credentials, state.generation))
             }
             Err(err) => {
-                state.last_error = Some(err.clone());
                 let still_valid = state
                     .cached
                     .as_ref()
@@ -285,7 +450,7 @@ impl Loader {
                             "refreshing AWS credentials failed; using the cached credentials until they expire"
                         );
                         state.retry_refresh_at = Some(now + RETRY_FAILED_REFRESH_AFTER);
-                        Ok(credentials)
+                        Ok((credentials, state.generation))
                     }
                     None => Err(err),
                 }
@@ -294,6 +459,16 @@ impl Loader {
     }
 }
 
+/// The `provider_name` the provider gave `credentials`. aws-credential-types has
+/// no getter for it, but its `Debug` (which redacts the secret) starts with it.
+fn provider_name_of(credentials: &Credentials) -> Option<String> {
+    let debug = format!("{credentials:?}");
+    let rest = debug.split_once("provider_name: \"")?.1;
+    rest.split('"')
+        .next()
+        .filter(|n| !n.is_empty())
+        .map(str::to_owned)
+}
 /// Settings for a [`CredentialsCache`].
 #[derive(Clone, Debug)]
 pub struct CredentialsCacheBuilder {
@@ -351,7 +526,7 @@ impl CredentialsCacheBuilder {
     pub fn build(self, provider: impl ProvideCredentials + 'static) -> CredentialsCache {
         let source_name = self.source_name.unwrap_or_else(|| provider_name(&provider));
         CredentialsCache {
-            inner: Arc::new(Inner::Loading(Loader {
+            inner: Inner::Loading(Arc::new(Loader {
                 provider: SharedCredentialsProvider::new(provider),
                 source_name: source_name.into(),
                 refresh_before_expiry: self.refresh_before_expiry,
@@ -359,7 +534,6 @@ impl CredentialsCacheBuilder {
                 ttl_without_expiry: self.ttl_without_expiry,
                 clock: self.clock,
                 state: Mutex::new(State::default()),
-                load: tokio::sync::Mutex::new(()),
             })),
         }
     }

@@ -305,4 +305,15 @@ mod tests {
         let wrapped = StreamableHttpError::Client(error);
         assert!(HttpClientError::find_in(&wrapped).is_some());
     }
+
+    #[test]
+    fn echoed_session_tokens_never_show() {
+        let message = "The request signature we calculated does not match the signature you provided.\n\nThe Canonical String for this request should have been\n'POST\n/mcp\nX-Amz-Security-Token=QUERYSECRET\nhost:example.com\nx-amz-date:20250101T000000Z\nx-amz-security-token:HEADERSECRET\n\nhost;x-amz-date;x-amz-security-token\ne3b0'\n";
+        let body = serde_json::json!({ "message": message }).to_string();
+        let error = status_error(403, "InvalidSignatureException", &body);
+        for text in [error.to_string(), format!("{error:?}")] {
+            assert!(!text.contains("SECRET"), "{text}");
+            assert!(text.contains("x-amz-security-token:…"), "{text}");
+        }
+    }
 }

@@ -4,10 +4,11 @@
 //! - [`TowerHttpClient`]: rmcp's `StreamableHttpClient` over any tower HTTP
 //!   service, for building the stack yourself. It brings no TLS stack of its own.
 //! - `connect` and `TransportBuilder` (feature `rmcp-connect`): an rmcp transport
-//!   to an MCP server on AWS in one call: hyper-util's client with rustls, the
-//!   signing layer with the service and region inferred from the URL, credentials
-//!   from the default chain, and the [retry](crate::retry) and
-//!   [recovery](crate::recover) layers.
+//!   to an MCP server on AWS in one call: hyper-util's client with rustls (the OS
+//!   trust store plus `AWS_CA_BUNDLE`, proxies from `HTTPS_PROXY`/`NO_PROXY`,
+//!   connect and response-start timeouts, keepalive), the signing layer with the
+//!   service and region inferred from the URL, credentials from the default
+//!   chain, and the [retry](crate::retry) and [recovery](crate::recover) layers.
 //! - [`HttpClientError`]: what failed, with AWS's error type and message for
 //!   HTTP errors (`HTTP 403 Forbidden: InvalidSignatureException: ...`).
 //!

@@ -168,6 +168,7 @@ impl SigV4Builder {
             (Some(service), _, _) => service,
             (None, Some(inferred), _) => inferred.service.clone(),
             (None, None, Some(url)) => {
+                let url = endpoint::redact_query(url);
                 return Err(Error::Config(format!(
                     "cannot infer the SigV4 service from `{url}`; set it explicitly (`bedrock-agentcore` for AgentCore, `aws-mcp` for the AWS MCP Server)"
                 )));
@@ -180,7 +181,8 @@ impl SigV4Builder {
             (None, None) => env_region().ok_or_else(|| {
                 Error::Config(match &self.endpoint {
                     Some(url) => format!(
-                        "cannot infer the AWS region from `{url}`; set it explicitly or with AWS_REGION"
+                        "cannot infer the AWS region from `{}`; set it explicitly or with AWS_REGION",
+                        endpoint::redact_query(url)
                     ),
                     None => "no AWS region configured; set it on the builder or with AWS_REGION".to_owned(),
                 })

@@ -16,7 +16,7 @@ use tower_sigv4::rejection::RejectionKind;
 use tower_sigv4::retry::{RetryPolicy, RetrySafe};
 use tower_sigv4::{SigV4Layer, Signer};
 
-use crate::server::{Reply, start};
+use crate::server::{Reply, start, start_with};
 
 /// Counts loads; each load gives new keys (`AKID1`, `AKID2`, ...).
 #[derive(Clone, Debug, Default)]
@@ -273,4 +273,170 @@ async fn invalid_signature_is_retried_once_never_looped() {
     let diagnosis = outcome.diagnosis.expect("a Diagnosis extension");
     assert_eq!(diagnosis.kind(), RejectionKind::InvalidSignature);
     assert!(diagnosis.retried);
+}
+
+/// Twenty requests refused at once with the same credentials: one reload, and
+/// each request retried once with the new credentials.
+#[tokio::test]
+async fn concurrent_refusals_of_the_same_credentials_reload_them_once() {
+    let server = start_with(|parts| {
+        if parts
+            .headers
+            .get("x-amz-security-token")
+            .is_some_and(|t| t == "TOKEN1")
+        {
+            Reply::aws_error(
+                403,
+                "InvalidSignatureException",
+                "The request signature we calculated does not match the signature you provided.",
+            )
+        } else {
+            Reply::ok()
+        }
+    })
+    .await;
+    let provider = Counting::default();
+    let signer = signer(provider.clone(), SystemClock);
+    signer.credentials().get().await.unwrap();
+    let url = server.url("/mcp");
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let signer = signer.clone();
+            let url = url.clone();
+            tokio::spawn(async move { call(&signer, fast(), &url, false).await.unwrap() })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().status, 200);
+    }
+    assert_eq!(
+        provider.loads(),
+        2,
+        "one load, and one reload for all twenty"
+    );
+    let refused = (0..server.recorded.count())
+        .filter(|i| {
+            server
+                .recorded
+                .header(*i, "x-amz-security-token")
+                .as_deref()
+                == Some("TOKEN1")
+        })
+        .count();
+    assert_eq!(refused, 20, "every request was refused once");
+    assert_eq!(server.recorded.count(), 40);
+}
+
+/// Credentials that stay refused after a reload are not reloaded and retried
+/// on every later request.
+#[tokio::test]
+async fn a_lasting_refusal_does_not_double_every_request() {
+    let server = start(vec![Reply::aws_error(
+        403,
+        "InvalidSignatureException",
+        "The request signature we calculated does not match the signature you provided.",
+    )])
+    .await;
+    let provider = Counting::default();
+    let signer = signer(provider.clone(), SystemClock);
+    let mut retried = Vec::new();
+    for _ in 0..5 {
+        let outcome = call(&signer, fast(), &server.url("/mcp"), false)
+            .await
+            .unwrap();
+        assert_eq!(outcome.status, 403);
+        retried.push(outcome.diagnosis.unwrap().retried);
+    }
+    assert_eq!(retried, [true, false, false, false, false]);
+    assert_eq!(
+        server.recorded.count(),
+        6,
+        "one retry in all, not one per request"
+    );
+    assert_eq!(provider.loads(), 2);
+}
+
+/// A server on 127.0.0.1 that reads each request in full, counts it, and drops
+/// the connection without answering: with a reset (RST), or closed (FIN).
+async fn dropping_server(reset: bool) -> (String, Arc<AtomicUsize>) {
+    use tokio::io::AsyncReadExt;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    let requests = Arc::new(AtomicUsize::new(0));
+    let counted = requests.clone();
+    tokio::spawn(async move {
+        for _ in 0..16 {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let mut received = Vec::new();
+            let mut buffer = [0u8; 4096];
+            // Read the head, then the body its Content-Length announces.
+            let complete = loop {
+                let Ok(n) = stream.read(&mut buffer).await else {
+                    break false;
+                };
+                if n == 0 || received.len() > 64 * 1024 {
+                    break false;
+                }
+                received.extend_from_slice(&buffer[..n]);
+                if is_complete_request(&received) {
+                    break true;
+                }
+            };
+            if complete {
+                counted.fetch_add(1, Ordering::SeqCst);
+            }
+            if reset {
+                stream.set_zero_linger().unwrap();
+            }
+            drop(stream);
+        }
+    });
+    (url, requests)
+}
+
+fn is_complete_request(received: &[u8]) -> bool {
+    let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&received[..end]).to_ascii_lowercase();
+    let length = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    received.len() >= end + 4 + length
+}
+
+#[tokio::test]
+async fn a_connection_dropped_after_the_request_was_sent_is_retried_only_when_safe() {
+    for reset in [true, false] {
+        let signer = signer(Counting::default(), SystemClock);
+
+        let (url, requests) = dropping_server(reset).await;
+        let err = call(&signer, fast(), &url, false).await.err().unwrap();
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            1,
+            "reset {reset}: a request that may have been processed is not repeated"
+        );
+        assert!(
+            !tower_sigv4::retry::is_connect_error(&*err),
+            "reset {reset}: {err}"
+        );
+        assert!(
+            tower_sigv4::retry::is_interrupted_error(&*err),
+            "reset {reset}: {err}"
+        );
+
+        let (url, requests) = dropping_server(reset).await;
+        call(&signer, fast(), &url, true).await.err().unwrap();
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            4,
+            "reset {reset}: a RetrySafe request is attempted max_attempts times"
+        );
+    }
 }

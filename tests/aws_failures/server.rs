@@ -85,9 +85,25 @@ impl Drop for Scripted {
 }
 
 pub async fn start(script: Vec<Reply>) -> Scripted {
+    let script = Mutex::new(VecDeque::from(script));
+    start_with(move |_| {
+        let mut script = script.lock().unwrap();
+        if script.len() > 1 {
+            script.pop_front().unwrap()
+        } else {
+            script.front().cloned().unwrap_or_else(Reply::ok)
+        }
+    })
+    .await
+}
+
+/// Answer each request with what `reply` says for its head.
+pub async fn start_with(
+    reply: impl Fn(&http::request::Parts) -> Reply + Send + Sync + 'static,
+) -> Scripted {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let script = Arc::new(Mutex::new(VecDeque::from(script)));
+    let script = Arc::new(reply);
     let recorded = Recorded::default();
     let rec = recorded.clone();
     let task = tokio::spawn(async move {
@@ -104,15 +120,8 @@ pub async fn start(script: Vec<Reply>) -> Scripted {
                     async move {
                         let (parts, body) = req.into_parts();
                         let _ = body.collect().await;
+                        let reply = script(&parts);
                         rec.0.lock().unwrap().push(parts);
-                        let reply = {
-                            let mut script = script.lock().unwrap();
-                            if script.len() > 1 {
-                                script.pop_front().unwrap()
-                            } else {
-                                script.front().cloned().unwrap_or_else(Reply::ok)
-                            }
-                        };
                         let mut response = http::Response::builder().status(reply.status);
                         for (k, v) in &reply.headers {
                             response = response.header(k, v);

@@ -76,9 +76,10 @@ async fn wrong_service_is_classified_with_a_hint_naming_both_services_and_not_lo
         hint.contains("`aws-mcp`") && hint.contains("`bedrock-agentcore`"),
         "{hint}"
     );
-    // One reload and one retry, then it stops.
-    assert_eq!(provider.loads(), 2);
-    assert!(diagnosis.retried);
+    // New credentials cannot fix a wrong service: no reload, no retry.
+    assert!(diagnosis.is_wrong_endpoint());
+    assert_eq!(provider.loads(), 1);
+    assert!(!diagnosis.retried);
     let text = diagnosis.to_string();
     assert!(text.contains("InvalidSignatureException"), "{text}");
 }

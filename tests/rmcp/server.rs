@@ -22,6 +22,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router};
 use tokio::net::TcpListener;
+use tokio_rustls::rustls;
 
 use crate::sigv4;
 
@@ -154,6 +155,7 @@ pub struct Options {
 pub struct Endpoint {
     pub addr: SocketAddr,
     pub log: Log,
+    scheme: &'static str,
     _task: tokio::task::JoinHandle<()>,
 }
 
@@ -161,7 +163,8 @@ impl Endpoint {
     /// The invocation URL, as AgentCore's: `.../runtimes/{ARN}/invocations?qualifier=DEFAULT`.
     pub fn url(&self) -> String {
         format!(
-            "http://{}{}?qualifier=DEFAULT",
+            "{}://{}{}?qualifier=DEFAULT",
+            self.scheme,
             self.addr,
             invocation_path()
         )
@@ -171,6 +174,15 @@ impl Endpoint {
 type ResBody = BoxBody<Bytes, Infallible>;
 
 pub async fn start(options: Options) -> Endpoint {
+    start_on(options, None).await
+}
+
+/// [`start`], over TLS with `tls` (HTTP/1.1 and HTTP/2 by ALPN).
+pub async fn start_tls(options: Options, tls: Arc<rustls::ServerConfig>) -> Endpoint {
+    start_on(options, Some(tls)).await
+}
+
+async fn start_on(options: Options, tls: Option<Arc<rustls::ServerConfig>>) -> Endpoint {
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(options.sessions)
         .with_json_response(!options.sessions)
@@ -186,7 +198,7 @@ pub async fn start(options: Options) -> Endpoint {
             async move { Ok::<_, Infallible>(front(mcp, log, options, request).await) }
         })
     };
-    serve(front).await.with_log(log)
+    serve_on(front, tls).await.with_log(log)
 }
 
 async fn front(
@@ -256,6 +268,7 @@ pub fn full(body: impl Into<Bytes>) -> ResBody {
 
 pub struct Served {
     addr: SocketAddr,
+    scheme: &'static str,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -268,6 +281,7 @@ impl Served {
         Endpoint {
             addr: self.addr,
             log,
+            scheme: self.scheme,
             _task: self.task,
         }
     }
@@ -283,20 +297,49 @@ where
         + 'static,
     S::Future: Send + 'static,
 {
+    serve_on(service, None).await
+}
+
+async fn serve_on<S>(service: S, tls: Option<Arc<rustls::ServerConfig>>) -> Served
+where
+    S: tower::Service<Request<Incoming>, Response = Response<ResBody>, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    S::Future: Send + 'static,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 return;
             };
             let service = TowerToHyperService::new(service.clone());
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let builder = auto::Builder::new(TokioExecutor::new());
+                match acceptor {
+                    None => {
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                    Some(acceptor) => {
+                        // A client that does not trust the certificate ends here.
+                        let Ok(stream) = acceptor.accept(stream).await else {
+                            return;
+                        };
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    }
+                }
             });
         }
     });
-    Served { addr, task }
+    Served { addr, scheme, task }
 }

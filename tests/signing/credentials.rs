@@ -78,7 +78,10 @@ impl ProvideCredentials for Scripted {
     }
 }
 
-fn cache(provider: &Scripted, clock: &FixedClock) -> CredentialsCache {
+fn cache(
+    provider: &(impl ProvideCredentials + Clone + 'static),
+    clock: &FixedClock,
+) -> CredentialsCache {
     CredentialsCache::builder()
         .clock(clock.clone())
         .load_timeout(Duration::from_millis(500))
@@ -139,10 +142,190 @@ async fn refreshes_ahead_of_expiry_with_a_frozen_clock() {
     clock.advance(Duration::from_secs(54 * 60));
     assert_eq!(cache.get().await.unwrap().access_key_id(), "AKID1");
     assert_eq!(provider.calls(), 1);
-    // 55 minutes and a second in: inside the 5-minute window, refreshed before expiry.
+    // 55 minutes and a second in: inside the 5-minute window. The still valid
+    // credentials answer at once while a background load replaces them.
     clock.advance(Duration::from_secs(61));
+    assert_eq!(cache.get().await.unwrap().access_key_id(), "AKID1");
+    let mut refreshed = None;
+    for _ in 0..200 {
+        let key = cache.get().await.unwrap().access_key_id().to_owned();
+        if key == "AKID2" {
+            refreshed = Some(key);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(refreshed.as_deref(), Some("AKID2"));
+    assert_eq!(provider.calls(), 2);
+}
+
+/// A provider that answers only when let through: each call takes one permit.
+#[derive(Clone, Debug)]
+struct Gated {
+    calls: Arc<AtomicUsize>,
+    permits: Arc<tokio::sync::Semaphore>,
+    clock: FixedClock,
+}
+
+impl Gated {
+    fn new(clock: &FixedClock, open: usize) -> Self {
+        Self {
+            calls: Arc::default(),
+            permits: Arc::new(tokio::sync::Semaphore::new(open)),
+            clock: clock.clone(),
+        }
+    }
+    fn calls(&self) -> usize {
+        self.calls.load(Ordering::SeqCst)
+    }
+    fn release(&self) {
+        self.permits.add_permits(1);
+    }
+    /// Yield until the provider has been called `n` times (bounded).
+    async fn called(&self, n: usize) {
+        for _ in 0..1000 {
+            if self.calls() >= n {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the provider was called {} times, not {n}", self.calls());
+    }
+}
+
+impl ProvideCredentials for Gated {
+    fn provide_credentials<'a>(&'a self) -> provider::future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        let n = self.calls.fetch_add(1, Ordering::SeqCst) + 1;
+        provider::future::ProvideCredentials::new(async move {
+            self.permits.acquire().await.unwrap().forget();
+            Ok(creds(n, Some(self.clock.now() + Duration::from_secs(3600))))
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_load_survives_the_caller_that_started_it_going_away() {
+    let clock = FixedClock::new(suite_time());
+    let provider = Gated::new(&clock, 0);
+    let cache = cache(&provider, &clock);
+    let first = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.get().await }
+    });
+    provider.called(1).await;
+    // The request that started the load is cancelled.
+    first.abort();
+    assert!(first.await.unwrap_err().is_cancelled());
+    let second = tokio::spawn({
+        let cache = cache.clone();
+        async move { cache.get().await }
+    });
+    tokio::task::yield_now().await;
+    provider.release();
+    let credentials = second.await.unwrap().unwrap();
+    assert_eq!(credentials.access_key_id(), "AKID1");
+    assert_eq!(provider.calls(), 1, "the load was started again");
+}
+
+#[tokio::test]
+async fn inside_the_refresh_window_cached_credentials_answer_at_once_and_one_load_runs() {
+    use futures_util::FutureExt;
+
+    let clock = FixedClock::new(suite_time());
+    let provider = Gated::new(&clock, 1);
+    let cache = cache(&provider, &clock);
+    assert_eq!(cache.get().await.unwrap().access_key_id(), "AKID1");
+    // Four minutes before expiry: inside the default five-minute window.
+    clock.advance(Duration::from_secs(56 * 60));
+    for _ in 0..10 {
+        let now = cache.get().now_or_never();
+        let credentials = now.expect("answered without waiting").unwrap();
+        assert_eq!(credentials.access_key_id(), "AKID1");
+        tokio::task::yield_now().await;
+    }
+    provider.called(2).await;
+    assert_eq!(provider.calls(), 2, "one background load, not one per call");
+    provider.release();
+    let mut refreshed = false;
+    for _ in 0..1000 {
+        if cache.get().await.unwrap().access_key_id() == "AKID2" {
+            refreshed = true;
+            break;
+        }
+        tokio::task::yield_now().await;
+    }
+    assert!(refreshed);
+    assert_eq!(provider.calls(), 2);
+}
+
+#[tokio::test]
+async fn credentials_that_arrive_inside_the_refresh_window_do_not_reload_back_to_back() {
+    let clock = FixedClock::new(suite_time());
+    // Four minutes of validity, a five-minute refresh window.
+    let provider = Scripted::new(Behaviour::Expiring(Duration::from_secs(240)), &clock);
+    let cache = cache(&provider, &clock);
+    for _ in 0..10 {
+        assert_eq!(cache.get().await.unwrap().access_key_id(), "AKID1");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(provider.calls(), 1);
+    // Ten seconds later the refresh is tried again, in the background.
+    clock.advance(Duration::from_secs(11));
+    assert_eq!(cache.get().await.unwrap().access_key_id(), "AKID1");
+    let mut refreshed = false;
+    for _ in 0..200 {
+        if cache.get().await.unwrap().access_key_id() == "AKID2" {
+            refreshed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(refreshed);
+    assert_eq!(provider.calls(), 2);
+}
+
+#[tokio::test]
+async fn concurrent_refusals_of_one_generation_reload_once() {
+    let clock = FixedClock::new(suite_time());
+    let provider = Scripted::new(Behaviour::Expiring(Duration::from_secs(3600)), &clock);
+    let cache = cache(&provider, &clock);
+    cache.get().await.unwrap();
+    let refused = cache.generation();
+    let invalidated = (0..20)
+        .filter(|_| cache.invalidate_if_generation(refused))
+        .count();
+    assert_eq!(invalidated, 1);
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let cache = cache.clone();
+            tokio::spawn(async move { cache.get().await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().access_key_id(), "AKID2");
+    }
+    assert_eq!(provider.calls(), 2);
+    assert_eq!(cache.generation(), refused + 1);
+    // A refusal of the old generation no longer touches the new credentials.
+    assert!(!cache.invalidate_if_generation(refused));
     assert_eq!(cache.get().await.unwrap().access_key_id(), "AKID2");
     assert_eq!(provider.calls(), 2);
+}
+
+#[tokio::test]
+async fn the_provider_of_the_newest_credentials_is_named() {
+    let provider = Credentials::new("AKID", SECRET_KEY, None, None, "ProfileFile");
+    let cache = CredentialsCache::new(provider);
+    assert_eq!(cache.last_provider(), None);
+    cache.get().await.unwrap();
+    assert_eq!(cache.last_provider().as_deref(), Some("ProfileFile"));
+    let fixed = CredentialsCache::fixed(Credentials::new("AKID", SECRET_KEY, None, None, "Static"));
+    assert_eq!(fixed.last_provider().as_deref(), Some("Static"));
+    let text = format!("{:?}", cache.last_provider());
+    assert!(!text.contains(SECRET_KEY));
 }
 
 #[tokio::test]
