@@ -153,8 +153,9 @@ impl TransportBuilder {
     }
 
     /// Whether requests are signed (default on). Off sends them unsigned, for
-    /// public endpoints during local development; the recovery layer is then left
-    /// out too.
+    /// public endpoints during local development or servers authenticated by a
+    /// header; the recovery layer is then left out too, and no service, region or
+    /// credentials are needed.
     pub fn sign(mut self, enabled: bool) -> Self {
         self.sign = enabled;
         self
@@ -177,17 +178,18 @@ impl TransportBuilder {
     /// [`StreamableHttpClientTransportConfig`].
     pub fn build_client(self) -> Result<TowerHttpClient<SignedHttpService>, Error> {
         endpoint::check_url(&self.url)?;
-        let signing = self.signing.build()?;
-        let signer = signing.signer().clone();
         let client = hyper_client(self.connect_timeout).map_err(BoxError::from);
         let client = tower::util::option_layer(self.timeout.map(TimeoutLayer::new)).layer(client);
+        // Unsigned needs no service, region or credentials: build the signer only to sign.
         let service = match (self.sign, self.recover) {
             (false, _) => boxed(Retry::new(self.retry, client)),
             (true, true) => {
-                let recovering = RecoverLayer::new(signer).layer(signing.layer(client));
+                let signing = self.signing.build()?;
+                let recovering =
+                    RecoverLayer::new(signing.signer().clone()).layer(signing.layer(client));
                 boxed(Retry::new(self.retry, recovering))
             }
-            (true, false) => boxed(Retry::new(self.retry, signing.layer(client))),
+            (true, false) => boxed(Retry::new(self.retry, self.signing.build()?.layer(client))),
         };
         Ok(TowerHttpClient::new(service))
     }
@@ -255,5 +257,10 @@ mod tests {
             .credentials(credentials)
             .build();
         assert!(matches!(unknown, Err(Error::Config(_))));
+        // Unsigned, nothing needs inferring.
+        let unsigned = TransportBuilder::new("https://mcp.example.com/mcp")
+            .sign(false)
+            .build();
+        assert!(unsigned.is_ok());
     }
 }
