@@ -1,0 +1,76 @@
+//! `aws_role_name`: credentials from STS AssumeRole, built on first use.
+
+use aws_config::sts::AssumeRoleProvider;
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::provider::{self, ProvideCredentials, future};
+use tokio::sync::OnceCell;
+
+use super::CredentialsSource;
+use super::transport::static_credentials;
+
+/// aws-config's [`AssumeRoleProvider`] is built asynchronously (it loads the base
+/// configuration), while a transport is configured synchronously: build it on the
+/// first credentials request. The signer's `CredentialsCache` around this provider
+/// keeps the assumed credentials and refreshes them before they expire.
+#[derive(Debug)]
+pub(super) struct AssumeRole {
+    role_arn: String,
+    session_name: Option<String>,
+    region: String,
+    base: CredentialsSource,
+    provider: OnceCell<AssumeRoleProvider>,
+}
+
+impl AssumeRole {
+    pub(super) fn new(
+        role_arn: String,
+        session_name: Option<String>,
+        region: String,
+        base: CredentialsSource,
+    ) -> Self {
+        Self {
+            role_arn,
+            session_name,
+            region,
+            base,
+            provider: OnceCell::new(),
+        }
+    }
+
+    async fn build(&self) -> AssumeRoleProvider {
+        let region = Region::new(self.region.clone());
+        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region.clone());
+        match &self.base {
+            CredentialsSource::DefaultChain {
+                profile: Some(profile),
+            } => loader = loader.profile_name(profile),
+            source @ CredentialsSource::Static { .. } => {
+                if let Some(credentials) = static_credentials(source) {
+                    loader = loader.credentials_provider(credentials);
+                }
+            }
+            _ => {}
+        }
+        let base = loader.load().await;
+        let mut builder = AssumeRoleProvider::builder(self.role_arn.as_str())
+            .configure(&base)
+            .region(region);
+        if let Some(name) = &self.session_name {
+            builder = builder.session_name(name);
+        }
+        builder.build().await
+    }
+}
+
+impl ProvideCredentials for AssumeRole {
+    fn provide_credentials<'a>(&'a self) -> future::ProvideCredentials<'a>
+    where
+        Self: 'a,
+    {
+        future::ProvideCredentials::new(async move {
+            let provider = self.provider.get_or_init(|| self.build()).await;
+            let credentials: provider::Result = provider.provide_credentials().await;
+            credentials
+        })
+    }
+}

@@ -1,0 +1,530 @@
+//! YAML to typed values: a walk over `serde_norway::Value`, so that each error can
+//! name the exact key.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use http::{HeaderName, HeaderValue};
+use serde_norway::{Mapping, Value};
+use tower_sigv4::endpoint;
+
+use super::error::{ConfigError, ConfigErrorKind};
+use super::{Auth, Config, CredentialsSource, SESSION_SECRET_ENV, Secret, ServerConfig};
+
+const ENV_PREFIX: &str = "os.environ/";
+const AUTH_TYPES: &str = "none, api_key, bearer_token, basic, authorization, aws_sigv4";
+const DEFAULT_SERVICE: &str = "bedrock-agentcore";
+
+pub(super) fn parse(
+    text: &str,
+    file: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Config, ConfigError> {
+    let root: Value = serde_norway::from_str(text).map_err(|e| {
+        ConfigError::new(
+            file,
+            None,
+            ConfigErrorKind::Syntax,
+            format!("not valid YAML: {e}"),
+        )
+    })?;
+    let reader = Reader { file, env };
+    let root = match root {
+        Value::Null => Mapping::new(),
+        Value::Mapping(map) => map,
+        other => {
+            return Err(reader.invalid(
+                None,
+                format!(
+                    "expected a mapping with `mcp_servers` at the top level; got {}",
+                    kind_of(&other)
+                ),
+            ));
+        }
+    };
+    let servers = match root.get("mcp_servers") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Mapping(servers)) => servers
+            .iter()
+            .map(|(name, server)| reader.server(name, server))
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(reader.invalid(
+                Some("mcp_servers".to_owned()),
+                format!(
+                    "expected a mapping of server names to servers; got {}",
+                    kind_of(other)
+                ),
+            ));
+        }
+    };
+    let general = match root.get("general_settings") {
+        None | Some(Value::Null) => Mapping::new(),
+        Some(Value::Mapping(map)) => map.clone(),
+        Some(other) => {
+            return Err(reader.invalid(
+                Some("general_settings".to_owned()),
+                format!("expected a mapping; got {}", kind_of(other)),
+            ));
+        }
+    };
+    let at = |key: &str| format!("general_settings.{key}");
+    let master_key = reader
+        .string(&general, &at("master_key"), "master_key", "the gateway")?
+        .map(Secret::from);
+    let session_secret = match reader.string(
+        &general,
+        &at("session_secret"),
+        "session_secret",
+        "the gateway",
+    )? {
+        Some(secret) => Some(Secret::from(secret)),
+        None => env(SESSION_SECRET_ENV).map(Secret::from),
+    };
+    Ok(Config {
+        servers,
+        master_key,
+        session_secret,
+    })
+}
+
+struct Reader<'a> {
+    file: &'a str,
+    env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+impl Reader<'_> {
+    fn invalid(&self, key: Option<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::new(self.file, key, ConfigErrorKind::Invalid, message)
+    }
+
+    fn server(&self, name: &Value, server: &Value) -> Result<ServerConfig, ConfigError> {
+        let name = match name {
+            Value::String(name) if !name.trim().is_empty() => name.clone(),
+            Value::Number(n) => n.to_string(),
+            other => {
+                return Err(self.invalid(
+                    Some("mcp_servers".to_owned()),
+                    format!(
+                        "server names must be non-empty strings; got {}",
+                        kind_of(other)
+                    ),
+                ));
+            }
+        };
+        let base = format!("mcp_servers.{name}");
+        let map = match server {
+            Value::Mapping(map) => map,
+            other => {
+                return Err(self.invalid(
+                    Some(base),
+                    format!(
+                        "expected a mapping with at least `url`; got {}",
+                        kind_of(other)
+                    ),
+                ));
+            }
+        };
+        let s = ServerReader {
+            reader: self,
+            map,
+            name: &name,
+            base: &base,
+        };
+        s.transport()?;
+        let url = s.url()?;
+        let auth = s.auth(&url)?;
+        let static_headers = s.static_headers(&auth)?;
+        Ok(ServerConfig {
+            description: s.plain("description")?,
+            name,
+            url,
+            auth,
+            static_headers,
+        })
+    }
+
+    /// A string value at `key` of `map`, with `os.environ/VAR` resolved; `owner`
+    /// names what the value belongs to in the message for an unset variable.
+    fn string(
+        &self,
+        map: &Mapping,
+        path: &str,
+        key: &str,
+        owner: &str,
+    ) -> Result<Option<String>, ConfigError> {
+        let raw = match map.get(key) {
+            None | Some(Value::Null) => return Ok(None),
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            Some(Value::Bool(b)) => b.to_string(),
+            Some(other) => {
+                return Err(self.invalid(
+                    Some(path.to_owned()),
+                    format!("expected a string; got {}", kind_of(other)),
+                ));
+            }
+        };
+        let Some(var) = raw.trim().strip_prefix(ENV_PREFIX) else {
+            return Ok(Some(raw));
+        };
+        let var = var.trim();
+        if var.is_empty() {
+            return Err(self.invalid(
+                Some(path.to_owned()),
+                "`os.environ/` names no variable; write os.environ/VARIABLE_NAME",
+            ));
+        }
+        match (self.env)(var) {
+            Some(value) => Ok(Some(value)),
+            None => Err(ConfigError::new(
+                self.file,
+                Some(path.to_owned()),
+                ConfigErrorKind::MissingVariable,
+                format!(
+                    "the environment variable {var} is not set (needed by {owner}); set it, or change the value"
+                ),
+            )),
+        }
+    }
+}
+
+struct ServerReader<'a> {
+    reader: &'a Reader<'a>,
+    map: &'a Mapping,
+    name: &'a str,
+    base: &'a str,
+}
+
+impl ServerReader<'_> {
+    fn path(&self, key: &str) -> String {
+        format!("{}.{key}", self.base)
+    }
+
+    fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
+        self.reader.invalid(Some(self.path(key)), message)
+    }
+
+    fn owner(&self) -> String {
+        format!("server `{}`", self.name)
+    }
+
+    /// A value that is not a secret: it may appear in messages and `Debug`.
+    fn plain(&self, key: &str) -> Result<Option<String>, ConfigError> {
+        self.reader
+            .string(self.map, &self.path(key), key, &self.owner())
+    }
+
+    fn required(&self, key: &str, what: &str) -> Result<String, ConfigError> {
+        match self.plain(key)? {
+            Some(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
+            Some(_) => Err(self.invalid(key, format!("is empty; expected {what}"))),
+            None => Err(self.invalid(key, format!("missing; expected {what}"))),
+        }
+    }
+
+    fn secret(&self, key: &str) -> Result<Option<Secret>, ConfigError> {
+        Ok(self.plain(key)?.map(Secret::from))
+    }
+
+    fn transport(&self) -> Result<(), ConfigError> {
+        match self.plain("transport")?.as_deref().map(str::trim) {
+            None | Some("http") => Ok(()),
+            Some(other @ ("sse" | "stdio")) => Err(self.invalid(
+                "transport",
+                format!(
+                    "`{other}` is not supported; mcp-sigv4 reaches servers over streamable HTTP: set transport: http, or remove the server"
+                ),
+            )),
+            Some(other) => Err(self.invalid(
+                "transport",
+                format!("expected one of http, sse, stdio; got {other:?}"),
+            )),
+        }
+    }
+
+    fn url(&self) -> Result<String, ConfigError> {
+        if self.map.get("command").is_some() && self.map.get("url").is_none() {
+            return Err(self.invalid(
+                "command",
+                "stdio servers are not supported; mcp-sigv4 reaches servers over streamable HTTP: give a `url`, or remove the server",
+            ));
+        }
+        let url = self.required(
+            "url",
+            "the server's streamable-HTTP URL, e.g. https://aws-mcp.us-east-1.api.aws/mcp",
+        )?;
+        // The URL can carry a key (some servers put one in the path): say what is
+        // wrong without repeating it.
+        endpoint::check_url(&url).map_err(|e| {
+            let message = e.to_string().replace(&format!("`{url}`"), "the URL");
+            self.invalid("url", message)
+        })?;
+        Ok(url)
+    }
+
+    fn auth(&self, url: &str) -> Result<Auth, ConfigError> {
+        let auth_type = self.plain("auth_type")?;
+        let auth_type = auth_type.as_deref().map(str::trim).unwrap_or("none");
+        let value = |what: &str| -> Result<Secret, ConfigError> {
+            let value = match self.secret("auth_value")? {
+                Some(value) if !value.expose().is_empty() => value,
+                Some(_) => {
+                    return Err(self.invalid(
+                        "auth_value",
+                        format!("is empty; auth_type {auth_type} needs {what}"),
+                    ));
+                }
+                None => {
+                    return Err(self.invalid(
+                        "auth_value",
+                        format!(
+                            "missing; auth_type {auth_type} needs {what} (e.g. auth_value: os.environ/{}_TOKEN)",
+                            env_name(self.name)
+                        ),
+                    ));
+                }
+            };
+            self.check_header_value("auth_value", value.expose())?;
+            Ok(value)
+        };
+        Ok(match auth_type {
+            "none" => Auth::None,
+            "api_key" => Auth::ApiKey(value("the API key")?),
+            "bearer_token" => Auth::Bearer(value("the token")?),
+            "authorization" => Auth::Authorization(value("the Authorization header's value")?),
+            "basic" => self.basic(value("user:password, or its base64")?)?,
+            "aws_sigv4" => self.sigv4(url)?,
+            other => {
+                return Err(self.invalid(
+                    "auth_type",
+                    format!("expected one of {AUTH_TYPES}; got {other:?}"),
+                ));
+            }
+        })
+    }
+
+    fn check_header_value(&self, key: &str, value: &str) -> Result<(), ConfigError> {
+        HeaderValue::from_str(value).map(|_| ()).map_err(|_| {
+            self.invalid(
+                key,
+                "is not a valid HTTP header value (it has a control character or a non-ASCII byte)",
+            )
+        })
+    }
+
+    /// LiteLLM's documentation shows both `user:password` and its base64; a
+    /// base64 string has no `:`, so the two cannot be confused.
+    fn basic(&self, value: Secret) -> Result<Auth, ConfigError> {
+        let decoded;
+        let pair = if value.expose().contains(':') {
+            value.expose()
+        } else {
+            let bytes = BASE64.decode(value.expose().trim()).map_err(|_| {
+                self.invalid(
+                    "auth_value",
+                    "expected user:password, or its base64; this is neither",
+                )
+            })?;
+            decoded = String::from_utf8(bytes).map_err(|_| {
+                self.invalid("auth_value", "the base64 does not decode to UTF-8 text")
+            })?;
+            decoded.as_str()
+        };
+        let (user, password) = pair.split_once(':').ok_or_else(|| {
+            self.invalid("auth_value", "the base64 does not decode to user:password")
+        })?;
+        Ok(Auth::Basic {
+            user: user.to_owned(),
+            password: Secret::new(password),
+        })
+    }
+
+    fn sigv4(&self, url: &str) -> Result<Auth, ConfigError> {
+        let inferred = endpoint::infer(url);
+        let region = match self.plain("aws_region_name")? {
+            Some(region) if !region.trim().is_empty() => region.trim().to_owned(),
+            _ => match &inferred {
+                Some(inferred) => inferred.region.clone(),
+                None => {
+                    return Err(self.invalid(
+                        "aws_region_name",
+                        "missing, and the URL's host names no region; set it, e.g. aws_region_name: us-east-1",
+                    ));
+                }
+            },
+        };
+        let service = match self.plain("aws_service_name")? {
+            Some(service) if !service.trim().is_empty() => service.trim().to_owned(),
+            _ => inferred
+                .map(|inferred| inferred.service.as_str().to_owned())
+                .unwrap_or_else(|| DEFAULT_SERVICE.to_owned()),
+        };
+        Ok(Auth::SigV4 {
+            region,
+            service,
+            credentials: self.credentials()?,
+        })
+    }
+
+    fn credentials(&self) -> Result<CredentialsSource, ConfigError> {
+        let access_key_id = self.plain("aws_access_key_id")?;
+        let secret_access_key = self.secret("aws_secret_access_key")?;
+        let session_token = self.secret("aws_session_token")?;
+        let profile = match (self.plain("aws_profile")?, self.plain("aws_profile_name")?) {
+            (Some(_), Some(_)) => {
+                return Err(self.invalid(
+                    "aws_profile_name",
+                    "set either aws_profile or aws_profile_name, not both",
+                ));
+            }
+            (profile, other) => profile.or(other),
+        };
+        let base = match (access_key_id, secret_access_key) {
+            (Some(access_key_id), Some(secret_access_key)) => {
+                if profile.is_some() {
+                    return Err(self.invalid(
+                        "aws_profile",
+                        "set either static keys (aws_access_key_id, aws_secret_access_key) or a profile, not both",
+                    ));
+                }
+                CredentialsSource::Static {
+                    access_key_id,
+                    secret_access_key,
+                    session_token,
+                }
+            }
+            (Some(_), None) => {
+                return Err(self.invalid(
+                    "aws_secret_access_key",
+                    "missing; aws_access_key_id needs its secret key",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(self.invalid(
+                    "aws_access_key_id",
+                    "missing; aws_secret_access_key needs its access key id",
+                ));
+            }
+            (None, None) if session_token.is_some() => {
+                return Err(self.invalid(
+                    "aws_session_token",
+                    "needs aws_access_key_id and aws_secret_access_key beside it",
+                ));
+            }
+            (None, None) => CredentialsSource::DefaultChain { profile },
+        };
+        Ok(match self.plain("aws_role_name")? {
+            Some(role_arn) if !role_arn.trim().is_empty() => {
+                let role_arn = role_arn.trim().to_owned();
+                if !role_arn.starts_with("arn:") {
+                    return Err(self.invalid(
+                        "aws_role_name",
+                        format!(
+                            "expected a role ARN, e.g. arn:aws:iam::123456789012:role/McpSigner; got {role_arn:?}"
+                        ),
+                    ));
+                }
+                CredentialsSource::AssumeRole {
+                    role_arn,
+                    session_name: self.plain("aws_session_name")?,
+                    base: Box::new(base),
+                }
+            }
+            _ => base,
+        })
+    }
+
+    fn static_headers(&self, auth: &Auth) -> Result<Vec<(HeaderName, Secret)>, ConfigError> {
+        let map = match self.map.get("static_headers") {
+            None | Some(Value::Null) => return Ok(Vec::new()),
+            Some(Value::Mapping(map)) => map,
+            Some(other) => {
+                return Err(self.invalid(
+                    "static_headers",
+                    format!(
+                        "expected a mapping of header names to values; got {}",
+                        kind_of(other)
+                    ),
+                ));
+            }
+        };
+        let mut headers = Vec::with_capacity(map.len());
+        for (name, _) in map {
+            let Value::String(name) = name else {
+                return Err(self.invalid(
+                    "static_headers",
+                    format!("header names must be strings; got {}", kind_of(name)),
+                ));
+            };
+            let key = format!("static_headers.{name}");
+            let header = HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|_| self.invalid(&key, "is not a valid HTTP header name"))?;
+            if reserved(&header, auth) {
+                return Err(self.invalid(
+                    &key,
+                    format!(
+                        "cannot be set here: auth_type {} or the transport sets it",
+                        auth.auth_type()
+                    ),
+                ));
+            }
+            let value = self
+                .reader
+                .string(map, &self.path(&key), name, &self.owner())?
+                .unwrap_or_default();
+            self.check_header_value(&key, &value)?;
+            headers.push((header, Secret::from(value)));
+        }
+        Ok(headers)
+    }
+}
+
+fn reserved(name: &HeaderName, auth: &Auth) -> bool {
+    let always = [
+        "host",
+        "content-length",
+        "content-type",
+        "accept",
+        "mcp-session-id",
+        "last-event-id",
+    ];
+    if always.contains(&name.as_str()) {
+        return true;
+    }
+    match auth {
+        Auth::None => false,
+        Auth::ApiKey(_) => name.as_str() == "x-api-key",
+        Auth::Bearer(_) | Auth::Basic { .. } | Auth::Authorization(_) => {
+            name == http::header::AUTHORIZATION
+        }
+        Auth::SigV4 { .. } => {
+            name == http::header::AUTHORIZATION || name.as_str().starts_with("x-amz-")
+        }
+    }
+}
+
+/// `weather-api` → `WEATHER_API`, for the example in a message.
+fn env_name(server: &str) -> String {
+    server
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_uppercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}

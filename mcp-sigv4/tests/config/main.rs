@@ -1,0 +1,457 @@
+//! The configuration file: a LiteLLM `config.yaml` loads unchanged, every bad
+//! value is reported with the file, the key and what was expected, and secrets
+//! never show.
+
+use std::collections::HashMap;
+
+use mcp_sigv4::config::{Auth, Config, ConfigErrorKind, CredentialsSource, Secret};
+
+const ARN_URL: &str = "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A123456789012%3Aruntime%2Fmy-mcp-server/invocations";
+
+/// LiteLLM's documented `config.yaml` (the MCP overview's config tab and its auth
+/// examples), with the `<url-encoded-ARN>` placeholder filled in. The oauth2 and
+/// stdio servers of those pages are left out: this app refuses them (tested below).
+fn litellm_config() -> String {
+    format!(
+        r#"
+model_list:
+  - model_name: gpt-4o
+    litellm_params:
+      model: openai/gpt-4o
+      api_key: os.environ/OPENAI_API_KEY
+
+litellm_settings:
+  # MCP Aliases - Map aliases to server names for easier tool access
+  mcp_aliases:
+    "github": "github_mcp_server"
+    "zapier": "zapier_mcp_server"
+    "deepwiki": "deepwiki_mcp_server"
+
+router_settings:
+  routing_strategy: simple-shuffle
+
+mcp_servers:
+  # HTTP Streamable Server
+  deepwiki_mcp:
+    url: "https://mcp.deepwiki.com/mcp"
+
+  # Full configuration with all optional fields
+  my_http_server:
+    url: "https://my-mcp-server.com/mcp"
+    transport: "http"
+    description: "My custom MCP server"
+    auth_type: "api_key"
+    auth_value: "abc123"
+
+  bearer_example:
+    url: "https://my-mcp-server.com/mcp"
+    auth_type: "bearer_token"
+    auth_value: os.environ/BEARER_TOKEN
+
+  basic_example:
+    url: "https://my-mcp-server.com/mcp"
+    auth_type: "basic"
+    auth_value: "dXNlcjpwYXNz"  # headers={{"Authorization": "Basic dXNlcjpwYXNz"}}
+
+  custom_auth_example:
+    url: "https://my-mcp-server.com/mcp"
+    auth_type: "authorization"
+    auth_value: "Token example123"  # headers={{"Authorization": "Token example123"}}
+
+  # AWS SigV4 for Bedrock AgentCore MCP servers
+  agentcore_mcp:
+    url: "{ARN_URL}"
+    transport: "http"
+    auth_type: "aws_sigv4"
+    aws_role_name: os.environ/AWS_ROLE_ARN          # optional — IAM role to assume
+    aws_access_key_id: os.environ/AWS_ACCESS_KEY_ID  # optional — falls back to IAM role
+    aws_secret_access_key: os.environ/AWS_SECRET_ACCESS_KEY
+    aws_region_name: us-east-1
+    aws_service_name: bedrock-agentcore
+
+  # Example with extra headers forwarding
+  github_mcp:
+    url: "https://api.githubcopilot.com/mcp"
+    auth_type: "bearer_token"
+    auth_value: "ghp_example_token"
+    extra_headers: ["custom_key", "x-custom-header"]  # These headers will be forwarded from client
+
+  # Example with static headers
+  my_mcp_server:
+    url: "https://my-mcp-server.com/mcp"
+    static_headers: # These headers will be requested to the MCP server
+      X-API-Key: "abc123"
+      X-Custom-Header: "some-value"
+
+general_settings:
+  master_key: os.environ/LITELLM_MASTER_KEY
+"#
+    )
+}
+
+const SECRETS: [(&str, &str); 5] = [
+    ("BEARER_TOKEN", "bearer-secret-0001"),
+    ("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/McpSigner"),
+    ("AWS_ACCESS_KEY_ID", "AKIDCONFIGEXAMPLE"),
+    ("AWS_SECRET_ACCESS_KEY", "aws-secret-key-0002/EXAMPLE"),
+    ("LITELLM_MASTER_KEY", "sk-master-0003"),
+];
+
+fn env_of(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+    let vars: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    move |name: &str| vars.get(name).cloned()
+}
+
+fn load(yaml: &str) -> Result<Config, mcp_sigv4::config::ConfigError> {
+    Config::from_yaml(yaml, "config.yaml", env_of(&SECRETS))
+}
+
+fn error_of(yaml: &str) -> String {
+    load(yaml)
+        .expect_err("the configuration should be refused")
+        .to_string()
+}
+
+#[test]
+fn a_litellm_config_loads_unchanged() {
+    // OPENAI_API_KEY is not set: model_list is not read.
+    let config = load(&litellm_config()).unwrap();
+    let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "deepwiki_mcp",
+            "my_http_server",
+            "bearer_example",
+            "basic_example",
+            "custom_auth_example",
+            "agentcore_mcp",
+            "github_mcp",
+            "my_mcp_server"
+        ]
+    );
+    let server = |name: &str| config.server(name).unwrap();
+    assert_eq!(server("deepwiki_mcp").auth, Auth::None);
+    assert_eq!(
+        server("my_http_server").description.as_deref(),
+        Some("My custom MCP server")
+    );
+    assert!(matches!(&server("my_http_server").auth, Auth::ApiKey(k) if k.expose() == "abc123"));
+    assert!(
+        matches!(&server("bearer_example").auth, Auth::Bearer(t) if t.expose() == "bearer-secret-0001")
+    );
+    assert!(
+        matches!(&server("basic_example").auth, Auth::Basic { user, password } if user == "user" && password.expose() == "pass")
+    );
+    assert!(
+        matches!(&server("custom_auth_example").auth, Auth::Authorization(v) if v.expose() == "Token example123")
+    );
+    match &server("agentcore_mcp").auth {
+        Auth::SigV4 {
+            region,
+            service,
+            credentials:
+                CredentialsSource::AssumeRole {
+                    role_arn,
+                    session_name,
+                    base,
+                },
+        } => {
+            assert_eq!(
+                (region.as_str(), service.as_str()),
+                ("us-east-1", "bedrock-agentcore")
+            );
+            assert_eq!(role_arn, "arn:aws:iam::123456789012:role/McpSigner");
+            assert_eq!(session_name, &None);
+            assert!(
+                matches!(&**base, CredentialsSource::Static { access_key_id, secret_access_key, session_token: None }
+                if access_key_id == "AKIDCONFIGEXAMPLE" && secret_access_key.expose() == "aws-secret-key-0002/EXAMPLE")
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    let statics: Vec<(&str, &str)> = server("my_mcp_server")
+        .static_headers
+        .iter()
+        .map(|(n, v)| (n.as_str(), v.expose()))
+        .collect();
+    assert_eq!(
+        statics,
+        [("x-api-key", "abc123"), ("x-custom-header", "some-value")]
+    );
+    assert!(
+        config
+            .master_key
+            .as_ref()
+            .unwrap()
+            .matches("sk-master-0003")
+    );
+    assert_eq!(config.session_secret, None);
+}
+
+#[test]
+fn headers_carry_each_auth_type() {
+    let config = load(&litellm_config()).unwrap();
+    let header = |server: &str, name: &'static str| {
+        let headers = config.server(server).unwrap().headers().unwrap();
+        headers.get(&http::HeaderName::from_static(name)).map(|v| {
+            assert!(v.is_sensitive());
+            v.to_str().unwrap().to_owned()
+        })
+    };
+    assert_eq!(
+        header("my_http_server", "x-api-key").as_deref(),
+        Some("abc123")
+    );
+    assert_eq!(
+        header("bearer_example", "authorization").as_deref(),
+        Some("Bearer bearer-secret-0001")
+    );
+    assert_eq!(
+        header("basic_example", "authorization").as_deref(),
+        Some("Basic dXNlcjpwYXNz")
+    );
+    assert_eq!(
+        header("custom_auth_example", "authorization").as_deref(),
+        Some("Token example123")
+    );
+    assert_eq!(header("agentcore_mcp", "authorization"), None);
+    assert_eq!(
+        header("my_mcp_server", "x-custom-header").as_deref(),
+        Some("some-value")
+    );
+}
+
+#[tokio::test]
+async fn every_server_builds_its_transport() {
+    // No service or region is needed for a header-authenticated server.
+    let config = load(&litellm_config()).unwrap();
+    for server in &config.servers {
+        server
+            .transport()
+            .unwrap_or_else(|e| panic!("{}: {e}", server.name));
+    }
+}
+
+#[test]
+fn basic_takes_user_and_password_in_clear_too() {
+    let config = load(
+        "mcp_servers:\n  s:\n    url: https://x.example/mcp\n    auth_type: basic\n    auth_value: 'alice:pa:ss'\n",
+    )
+    .unwrap();
+    let headers = config.servers[0].headers().unwrap();
+    // base64("alice:pa:ss")
+    assert_eq!(
+        headers[&http::header::AUTHORIZATION],
+        "Basic YWxpY2U6cGE6c3M="
+    );
+}
+
+#[test]
+fn sigv4_region_and_service_are_inferred_from_the_url() {
+    let config = load(
+        "mcp_servers:\n  aws:\n    url: https://aws-mcp.us-west-2.api.aws/mcp\n    auth_type: aws_sigv4\n    aws_profile: dev\n  local:\n    url: http://127.0.0.1:9000/mcp\n    auth_type: aws_sigv4\n    aws_region_name: eu-west-1\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.servers[0].auth,
+        Auth::SigV4 {
+            region: "us-west-2".into(),
+            service: "aws-mcp".into(),
+            credentials: CredentialsSource::DefaultChain {
+                profile: Some("dev".into())
+            },
+        }
+    );
+    // Nothing to infer from: the service defaults to bedrock-agentcore.
+    assert!(
+        matches!(&config.servers[1].auth, Auth::SigV4 { region, service, .. } if region == "eu-west-1" && service == "bedrock-agentcore")
+    );
+}
+
+#[test]
+fn the_session_secret_comes_from_the_file_or_the_environment() {
+    let from_env = Config::from_yaml(
+        "general_settings: {}\n",
+        "config.yaml",
+        env_of(&[("MCP_SIGV4_SESSION_SECRET", "hmac-key-0004")]),
+    )
+    .unwrap();
+    assert!(from_env.session_secret.unwrap().matches("hmac-key-0004"));
+    let from_file = Config::from_yaml(
+        "general_settings:\n  session_secret: os.environ/MY_HMAC\n",
+        "config.yaml",
+        env_of(&[
+            ("MY_HMAC", "file-key"),
+            ("MCP_SIGV4_SESSION_SECRET", "env-key"),
+        ]),
+    )
+    .unwrap();
+    assert!(from_file.session_secret.unwrap().matches("file-key"));
+    // An empty file is an empty configuration.
+    assert!(load("").unwrap().servers.is_empty());
+}
+
+#[test]
+fn an_unknown_auth_type_is_refused_with_the_expected_values() {
+    assert_eq!(
+        error_of(
+            "mcp_servers:\n  weather:\n    url: https://x.example/mcp\n    auth_type: oauth\n"
+        ),
+        r#"config.yaml: mcp_servers.weather.auth_type: expected one of none, api_key, bearer_token, basic, authorization, aws_sigv4; got "oauth""#
+    );
+}
+
+#[test]
+fn sse_and_stdio_transports_are_refused_naming_the_server() {
+    let sse = error_of(
+        "mcp_servers:\n  zapier:\n    url: https://actions.zapier.com/mcp/sse\n    transport: sse\n",
+    );
+    assert!(
+        sse.starts_with("config.yaml: mcp_servers.zapier.transport: `sse` is not supported"),
+        "{sse}"
+    );
+    let stdio = error_of(
+        "mcp_servers:\n  circleci_mcp:\n    transport: \"stdio\"\n    command: \"npx\"\n    args: [\"-y\", \"@circleci/mcp-server-circleci\"]\n",
+    );
+    assert!(
+        stdio.starts_with(
+            "config.yaml: mcp_servers.circleci_mcp.transport: `stdio` is not supported"
+        ),
+        "{stdio}"
+    );
+    let other =
+        error_of("mcp_servers:\n  w:\n    url: https://x.example/mcp\n    transport: websocket\n");
+    assert!(
+        other.ends_with(r#"transport: expected one of http, sse, stdio; got "websocket""#),
+        "{other}"
+    );
+}
+
+#[test]
+fn an_unset_variable_names_the_variable_and_the_server() {
+    let error = load("mcp_servers:\n  weather:\n    url: https://x.example/mcp\n    auth_type: bearer_token\n    auth_value: os.environ/WEATHER_TOKEN\n").unwrap_err();
+    assert_eq!(error.kind(), ConfigErrorKind::MissingVariable);
+    assert_eq!(error.key(), Some("mcp_servers.weather.auth_value"));
+    let message = error.to_string();
+    assert!(
+        message.starts_with("config.yaml: mcp_servers.weather.auth_value: "),
+        "{message}"
+    );
+    assert!(message.contains("WEATHER_TOKEN is not set"), "{message}");
+    assert!(message.contains("server `weather`"), "{message}");
+}
+
+#[test]
+fn missing_and_malformed_values_say_what_was_expected() {
+    let cases: &[(&str, &str)] = &[
+        (
+            "mcp_servers:\n  w:\n    auth_type: none\n",
+            "config.yaml: mcp_servers.w.url: missing; expected the server's streamable-HTTP URL",
+        ),
+        (
+            "mcp_servers:\n  w:\n    url: http://mcp.example.com/mcp\n",
+            "config.yaml: mcp_servers.w.url: the URL uses plain http://; use https://",
+        ),
+        (
+            "mcp_servers:\n  w:\n    url: https://x.example/mcp\n    auth_type: api_key\n",
+            "config.yaml: mcp_servers.w.auth_value: missing; auth_type api_key needs the API key",
+        ),
+        (
+            "mcp_servers:\n  w:\n    url: https://x.example/mcp\n    auth_type: basic\n    auth_value: '***'\n",
+            "config.yaml: mcp_servers.w.auth_value: expected user:password, or its base64",
+        ),
+        (
+            "mcp_servers:\n  w:\n    url: https://x.example/mcp\n    auth_type: aws_sigv4\n",
+            "config.yaml: mcp_servers.w.aws_region_name: missing, and the URL's host names no region",
+        ),
+        (
+            "mcp_servers:\n  w:\n    url: https://aws-mcp.us-east-1.api.aws/mcp\n    auth_type: aws_sigv4\n    aws_access_key_id: AKID\n",
+            "config.yaml: mcp_servers.w.aws_secret_access_key: missing; aws_access_key_id needs its secret key",
+        ),
+        (
+            "mcp_servers:\n  w:\n    url: https://aws-mcp.us-east-1.api.aws/mcp\n    auth_type: aws_sigv4\n    aws_role_name: McpSigner\n",
+            "config.yaml: mcp_servers.w.aws_role_name: expected a role ARN",
+        ),
+        (
+            "mcp_servers:\n  w:\n    url: [https://x.example/mcp]\n",
+            "config.yaml: mcp_servers.w.url: expected a string; got a list",
+        ),
+        (
+            "mcp_servers: [a, b]\n",
+            "config.yaml: mcp_servers: expected a mapping of server names to servers; got a list",
+        ),
+        (
+            "mcp_servers:\n  w:\n    url: https://x.example/mcp\n    static_headers:\n      Authorization: x\n    auth_type: bearer_token\n    auth_value: t\n",
+            "config.yaml: mcp_servers.w.static_headers.Authorization: cannot be set here",
+        ),
+        ("mcp_servers: {w: [\n", "config.yaml: not valid YAML"),
+    ];
+    for (yaml, expected) in cases {
+        let message = error_of(yaml);
+        assert!(
+            message.starts_with(expected),
+            "{yaml}\n  got: {message}\n  expected: {expected}"
+        );
+    }
+}
+
+#[test]
+fn an_unreadable_file_is_named() {
+    let error = Config::load("/nonexistent/mcp-sigv4/config.yaml").unwrap_err();
+    assert_eq!(error.kind(), ConfigErrorKind::Read);
+    assert!(
+        error
+            .to_string()
+            .starts_with("/nonexistent/mcp-sigv4/config.yaml: cannot read"),
+        "{error}"
+    );
+}
+
+#[test]
+fn secrets_never_show_in_debug_display_or_errors() {
+    let config = load(&litellm_config()).unwrap();
+    let shown = format!("{config:?} {config:#?}");
+    for secret in [
+        "bearer-secret-0001",
+        "aws-secret-key-0002/EXAMPLE",
+        "sk-master-0003",
+        "abc123",
+        "example123",
+        "ghp_example_token",
+        "some-value",
+        "dXNlcjpwYXNz",
+        "pass\"",
+    ] {
+        assert!(!shown.contains(secret), "{secret} shows in {shown}");
+    }
+    for server in &config.servers {
+        let headers = format!("{:?}", server.headers().unwrap());
+        assert!(
+            !headers.contains("abc123") && !headers.contains("bearer-secret"),
+            "{headers}"
+        );
+    }
+    assert_eq!(Secret::new("s3cr3t").to_string(), "***");
+
+    // A secret that is not a valid header value is refused without being repeated.
+    let message = Config::from_yaml(
+        "mcp_servers:\n  w:\n    url: https://x.example/mcp\n    auth_type: bearer_token\n    auth_value: os.environ/T\n",
+        "config.yaml",
+        env_of(&[("T", "tok-0005\nInjected: yes")]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        message.contains("not a valid HTTP header value"),
+        "{message}"
+    );
+    assert!(!message.contains("tok-0005"), "{message}");
+    // A URL that may carry a key is not repeated either.
+    let message =
+        error_of("mcp_servers:\n  z:\n    url: http://actions.example.com/mcp/sk-url-0006/mcp\n");
+    assert!(!message.contains("sk-url-0006"), "{message}");
+}
