@@ -312,10 +312,11 @@ fn server_configs(args: &Args) -> Result<Vec<ServerConfig>, String> {
         configs.push(mcp_server(url, flags)?);
     }
     let mut seen = std::collections::HashSet::new();
+    let count = configs.len();
     for config in &mut configs {
         let base = config.name.clone();
-        // Bounded: each try is a new suffix.
-        for n in 2..=args.flags.mcp.len() + 2 {
+        // Bounded: each try is a new suffix, and at most `count` names are taken.
+        for n in 2..=count + 1 {
             if seen.insert(config.name.clone()) {
                 break;
             }

@@ -64,15 +64,30 @@ pub async fn ask_with_env(
     for (k, v) in env {
         command.env(k, v);
     }
-    let output = tokio::time::timeout(LIMIT, command.output())
-        .await
-        .expect("mcp-sigv4 ask did not finish in time")
-        .expect("running mcp-sigv4");
-    Run {
-        code: output.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    let mut child = command.spawn().expect("running mcp-sigv4");
+    let stdout = tokio::spawn(read_all(child.stdout.take().unwrap()));
+    let stderr = tokio::spawn(read_all(child.stderr.take().unwrap()));
+    let status = tokio::time::timeout(LIMIT, child.wait()).await;
+    if status.is_err() {
+        let _ = child.kill().await;
     }
+    let stdout = stdout.await.unwrap();
+    let stderr = stderr.await.unwrap();
+    let Ok(status) = status else {
+        panic!("mcp-sigv4 ask did not finish in time; stdout:\n{stdout}\nstderr:\n{stderr}");
+    };
+    Run {
+        code: status.unwrap().code().unwrap_or(-1),
+        stdout,
+        stderr,
+    }
+}
+
+async fn read_all(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut bytes = Vec::new();
+    let _ = pipe.read_to_end(&mut bytes).await;
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The `toolResult` blocks of a request's last message, by `toolUseId`.
