@@ -7,6 +7,9 @@
 //! - [`config`]: the configuration file (LiteLLM's `config.yaml` shape) read into
 //!   typed values, and the rmcp transport of each server, signed with SigV4 or
 //!   authenticated with its header.
+//! - [`ask`]: the Bedrock Converse tool loop over MCP servers, every MCP request
+//!   signed or authenticated through `tower-sigv4`, every Bedrock call through
+//!   `aws-sdk-bedrockruntime`.
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -15,6 +18,7 @@
     unreachable_pub
 )]
 
+pub mod ask;
 pub mod config;
 pub mod gateway;
 pub mod logging;

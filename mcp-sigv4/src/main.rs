@@ -30,6 +30,8 @@ enum Command {
     /// Show the canonical request, string to sign and signature of one request,
     /// and compare with an Authorization header from a failing request.
     Explain(explain::Args),
+    /// Ask a Bedrock model a question, with the tools of signed MCP servers (the Converse tool loop).
+    Ask(mcp_sigv4::ask::cli::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,5 +41,6 @@ fn main() -> ExitCode {
         Command::Gateway(args) => gateway_cmd::main(args),
         Command::Sign(args) => sign::main(args),
         Command::Explain(args) => explain::main(args),
+        Command::Ask(args) => mcp_sigv4::ask::cli::main(args),
     }
 }
