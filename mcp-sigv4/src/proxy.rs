@@ -159,10 +159,12 @@ async fn run(args: Args) -> Result<(), String> {
         service: (!args.skip_auth).then(|| signer.service().to_string()),
         region: (!args.skip_auth).then(|| signer.region().to_owned()),
         inferred: endpoint::infer(&args.endpoint),
-        credentials: if args.skip_auth {
-            "nowhere (--skip-auth)".to_owned()
-        } else {
-            signer.credentials().source_name().to_owned()
+        credentials: match (&args.profile, args.skip_auth) {
+            (_, true) => "nowhere (--skip-auth)".to_owned(),
+            (Some(profile), false) => {
+                format!("profile `{profile}` of the default credential chain")
+            }
+            (None, false) => "the default credential chain".to_owned(),
         },
         settings: Settings::cli(),
     };
@@ -170,8 +172,7 @@ async fn run(args: Args) -> Result<(), String> {
         tracing::warn!("--skip-auth: requests are sent unsigned");
     }
     tracing::info!(
-        host = uri.host().unwrap_or_default(),
-        path = uri.path(),
+        endpoint = %endpoint::redact_query(&args.endpoint),
         service = ?signing.service,
         region = ?signing.region,
         "relaying stdio to a SigV4-signed MCP endpoint"

@@ -130,4 +130,3 @@ async fn tunnel(mut client: TcpStream, tunnels: &AtomicUsize) -> std::io::Result
     tokio::io::copy_bidirectional(&mut client, &mut upstream).await?;
     Ok(())
 }
-

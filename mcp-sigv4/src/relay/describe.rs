@@ -75,6 +75,23 @@ pub fn describe(error: &UpstreamError, context: &SigningContext) -> (String, Val
     };
     let reply = &status_error.reply;
     let kind = reply.kind();
+    // Name the provider that supplied the credentials when the recovery layer
+    // knows it ("EnvironmentVariable", "ProfileFile", "Sso", "Imds"...).
+    let named;
+    let context = match status_error
+        .diagnosis
+        .as_ref()
+        .and_then(|d| d.credentials_provider.as_deref())
+    {
+        Some(provider) => {
+            named = SigningContext {
+                credentials: format!("the `{provider}` provider of {}", context.credentials),
+                ..context.clone()
+            };
+            &named
+        }
+        None => context,
+    };
     let hint = hint(reply, kind, context);
     let signed = match (&context.service, &context.region) {
         (Some(service), Some(region)) if matches!(reply.status.as_u16(), 401 | 403) => format!(

@@ -74,6 +74,7 @@ struct State {
 /// A running endpoint.
 pub struct Endpoint {
     pub addr: SocketAddr,
+    scheme: &'static str,
     pub seen: Arc<Seen>,
     state: Arc<State>,
     task: tokio::task::JoinHandle<()>,
@@ -89,7 +90,8 @@ impl Endpoint {
     /// The AgentCore-shaped invocation URL.
     pub fn url(&self) -> String {
         format!(
-            "http://{}{}?qualifier=DEFAULT",
+            "{}://{}{}?qualifier=DEFAULT",
+            self.scheme,
             self.addr,
             crate::server::invocation_path()
         )
@@ -115,6 +117,18 @@ impl Endpoint {
 }
 
 pub async fn start(behaviour: Behaviour) -> Endpoint {
+    start_on(behaviour, None).await
+}
+
+/// [`start`], over TLS with `tls`: `https://127.0.0.1:PORT/...`.
+pub async fn start_tls(
+    behaviour: Behaviour,
+    tls: Arc<tokio_rustls::rustls::ServerConfig>,
+) -> Endpoint {
+    start_on(behaviour, Some(tokio_rustls::TlsAcceptor::from(tls))).await
+}
+
+async fn start_on(behaviour: Behaviour, tls: Option<tokio_rustls::TlsAcceptor>) -> Endpoint {
     let seen = Arc::new(Seen::default());
     let state = Arc::new(State {
         behaviour,
@@ -151,6 +165,7 @@ pub async fn start(behaviour: Behaviour) -> Endpoint {
     let service = verify.layer(handler);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let tls_used = tls.is_some();
     let task = tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
@@ -158,6 +173,7 @@ pub async fn start(behaviour: Behaviour) -> Endpoint {
             };
             let _ = stream.set_nodelay(true);
             let service = service.clone();
+            let tls = tls.clone();
             let hyper_service =
                 TowerToHyperService::new(tower::service_fn(move |request: Request<Incoming>| {
                     let mut service = service.clone();
@@ -169,14 +185,27 @@ pub async fn start(behaviour: Behaviour) -> Endpoint {
                     }
                 }));
             tokio::spawn(async move {
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), hyper_service)
-                    .await;
+                let builder = auto::Builder::new(TokioExecutor::new());
+                match tls {
+                    Some(tls) => {
+                        if let Ok(stream) = tls.accept(stream).await {
+                            let _ = builder
+                                .serve_connection(TokioIo::new(stream), hyper_service)
+                                .await;
+                        }
+                    }
+                    None => {
+                        let _ = builder
+                            .serve_connection(TokioIo::new(stream), hyper_service)
+                            .await;
+                    }
+                }
             });
         }
     });
     Endpoint {
         addr,
+        scheme: if tls_used { "https" } else { "http" },
         seen,
         state,
         task,

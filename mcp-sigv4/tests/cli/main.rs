@@ -5,6 +5,8 @@
 mod server;
 
 mod endpoint;
+#[path = "../../../tests/support/network.rs"]
+mod network;
 mod proxy;
 mod relay;
 mod sign;
@@ -39,6 +41,17 @@ impl Cli {
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .env_remove("AWS_PROFILE")
+            // Hermetic: no proxy or CA bundle of the machine's; tests set their own.
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env_remove("ALL_PROXY")
+            .env_remove("all_proxy")
+            .env_remove("NO_PROXY")
+            .env_remove("no_proxy")
+            .env_remove("AWS_CA_BUNDLE")
+            .env_remove("SSL_CERT_FILE")
             .env("AWS_EC2_METADATA_DISABLED", "true");
         for (k, v) in env {
             command.env(k, v);

@@ -139,6 +139,7 @@ async fn a_refused_signature_becomes_a_json_rpc_error_with_a_hint() {
         "us-east-1",
         "Hint: AWS expects service `bedrock-agentcore`",
         "--service bedrock-agentcore",
+        "`EnvironmentVariable` provider",
     ] {
         assert!(message.contains(needle), "{needle} missing from {message}");
     }

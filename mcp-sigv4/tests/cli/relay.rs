@@ -509,3 +509,74 @@ async fn missing_credentials_and_oversized_bodies_say_what_to_do_at_the_cli() {
     assert!(!message.contains("max_body_size"), "{message}");
     cli.finish().await;
 }
+
+#[tokio::test]
+async fn a_corporate_proxy_and_ca_bundle_from_the_environment_carry_the_session() {
+    let ca = crate::network::test_ca("relay-corporate");
+    let endpoint = endpoint::start_tls(Behaviour::default(), ca.server.clone()).await;
+    let proxy = crate::network::connect_proxy().await;
+    let url = endpoint.url();
+    let bundle = ca.bundle.to_str().unwrap().to_owned();
+    let mut env = credentials_env();
+    env.extend([
+        ("HTTPS_PROXY", proxy.url.as_str()),
+        ("AWS_CA_BUNDLE", bundle.as_str()),
+        ("NO_PROXY", ""),
+    ]);
+    let mut cli = Cli::spawn(
+        &[
+            "proxy",
+            &url,
+            "--service",
+            "bedrock-agentcore",
+            "--region",
+            "us-east-1",
+        ],
+        &env,
+    );
+    cli.send(&request(
+        0,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18",
+        "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
+    ))
+    .await;
+    let (reply, _) = cli.recv_id(0).await;
+    assert_eq!(reply["result"]["protocolVersion"], "2025-06-18", "{reply}");
+    cli.send(&request(1, "tools/list", json!({}))).await;
+    let (listed, _) = cli.recv_id(1).await;
+    assert!(listed["result"]["tools"].is_array(), "{listed}");
+    let (code, stderr) = cli.finish().await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(proxy.tunnels() >= 1, "the proxy saw no CONNECT");
+
+    // Without the bundle the private CA is not trusted: a clear error, not a hang.
+    let mut env = credentials_env();
+    env.extend([("HTTPS_PROXY", proxy.url.as_str()), ("NO_PROXY", "")]);
+    let mut cli = Cli::spawn(
+        &[
+            "proxy",
+            &url,
+            "--service",
+            "bedrock-agentcore",
+            "--region",
+            "us-east-1",
+            "--retries",
+            "0",
+        ],
+        &env,
+    );
+    cli.send(&request(
+        0,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18",
+        "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
+    ))
+    .await;
+    let (reply, _) = cli.recv_id(0).await;
+    let message = reply["error"]["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{reply}"));
+    assert!(message.contains("cannot reach"), "{message}");
+    cli.finish().await;
+}
