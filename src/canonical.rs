@@ -31,7 +31,9 @@ impl Default for CanonicalOptions {
     }
 }
 
-/// A canonical request; `Display` gives AWS's exact text.
+/// A canonical request. [`hash`](Self::hash) covers AWS's exact bytes; `Display`
+/// gives the same text, with any byte that is not UTF-8 (obs-text in a header
+/// value) shown as U+FFFD.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct CanonicalRequest {
     /// The method.
@@ -40,8 +42,9 @@ pub(crate) struct CanonicalRequest {
     pub(crate) canonical_uri: String,
     /// The canonical query string.
     pub(crate) canonical_query: String,
-    /// `name:value` lines, sorted, each ending in `\n`.
-    pub(crate) canonical_headers: String,
+    /// `name:value` lines, sorted, each ending in `\n`. Bytes: a header value may
+    /// hold obs-text that is not UTF-8, and is signed as it is.
+    pub(crate) canonical_headers: Vec<u8>,
     /// Signed header names joined by `;`.
     pub(crate) signed_headers: String,
     /// The hex SHA-256 of the payload.
@@ -56,7 +59,7 @@ impl fmt::Display for CanonicalRequest {
             self.method,
             self.canonical_uri,
             self.canonical_query,
-            self.canonical_headers,
+            String::from_utf8_lossy(&self.canonical_headers),
             self.signed_headers,
             self.payload_hash
         )
@@ -64,9 +67,26 @@ impl fmt::Display for CanonicalRequest {
 }
 
 impl CanonicalRequest {
-    /// Hex SHA-256 of the canonical request's text.
+    /// Hex SHA-256 of the canonical request's bytes.
     pub(crate) fn hash(&self) -> String {
-        hex::encode(Sha256::digest(self.to_string().as_bytes()))
+        let mut hasher = Sha256::new();
+        for (i, part) in [
+            self.method.as_bytes(),
+            self.canonical_uri.as_bytes(),
+            self.canonical_query.as_bytes(),
+            &self.canonical_headers,
+            self.signed_headers.as_bytes(),
+            self.payload_hash.as_bytes(),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                hasher.update(b"\n");
+            }
+            hasher.update(part);
+        }
+        hex::encode(hasher.finalize())
     }
 }
 
@@ -76,7 +96,8 @@ impl CanonicalRequest {
 pub enum CanonicalError {
     /// A signed header is not on the request.
     MissingHeader(String),
-    /// A signed header's value is not visible ASCII.
+    /// A signed header's value holds a control character (CR, LF, NUL, ...), which
+    /// HTTP forbids in a field value.
     InvalidHeaderValue(String),
     /// The Authorization header is not a SigV4 one.
     MalformedAuthorization(String),
@@ -91,7 +112,7 @@ impl fmt::Display for CanonicalError {
             ),
             CanonicalError::InvalidHeaderValue(name) => write!(
                 f,
-                "signed header `{name}` has a value that is not visible ASCII"
+                "signed header `{name}` has a control character in its value, which HTTP forbids in a field value"
             ),
             CanonicalError::MalformedAuthorization(why) => write!(
                 f,
@@ -106,6 +127,10 @@ impl std::error::Error for CanonicalError {}
 /// Build the canonical request for `method`, the path and query of `uri` exactly
 /// as on the wire, the `signed_headers` (lowercase names) taken from `headers`,
 /// and the hex SHA-256 of the payload.
+///
+/// A signed `host` that is not among the headers is taken from the URI's
+/// authority: HTTP/2 carries it in `:authority`, and hyper does not turn that
+/// into a `host` header.
 pub(crate) fn canonical_request(
     method: &str,
     uri: &http::Uri,
@@ -120,22 +145,28 @@ pub(crate) fn canonical_request(
         .collect();
     names.sort();
     names.dedup();
-    let mut canonical_headers = String::new();
+    let mut canonical_headers = Vec::new();
     for name in &names {
-        let mut values = Vec::new();
-        for value in headers.get_all(name.as_str()) {
-            let value = value
-                .to_str()
-                .map_err(|_| CanonicalError::InvalidHeaderValue(name.clone()))?;
-            values.push(trim_all(value));
+        canonical_headers.extend_from_slice(name.as_bytes());
+        canonical_headers.push(b':');
+        let mut values = headers.get_all(name.as_str()).iter().peekable();
+        if values.peek().is_none() {
+            match uri.authority() {
+                Some(authority) if name == "host" => {
+                    canonical_headers.extend_from_slice(host_of(authority).as_bytes());
+                }
+                _ => return Err(CanonicalError::MissingHeader(name.clone())),
+            }
         }
-        if values.is_empty() {
-            return Err(CanonicalError::MissingHeader(name.clone()));
+        for (i, value) in values.enumerate() {
+            if i > 0 {
+                canonical_headers.push(b',');
+            }
+            if !push_canonical_value(&mut canonical_headers, value.as_bytes()) {
+                return Err(CanonicalError::InvalidHeaderValue(name.clone()));
+            }
         }
-        canonical_headers.push_str(name);
-        canonical_headers.push(':');
-        canonical_headers.push_str(&values.join(","));
-        canonical_headers.push('\n');
+        canonical_headers.push(b'\n');
     }
     Ok(CanonicalRequest {
         method: method.to_owned(),
@@ -147,9 +178,42 @@ pub(crate) fn canonical_request(
     })
 }
 
-/// Trim and collapse runs of spaces to one, as SigV4 wants header values.
-fn trim_all(value: &str) -> String {
-    value.split_whitespace().collect::<Vec<_>>().join(" ")
+/// The host of an authority as a client sends it in HTTP/2's `:authority`: the
+/// host and port as given, without user info.
+pub(crate) fn host_of(authority: &http::uri::Authority) -> &str {
+    let text = authority.as_str();
+    text.rsplit_once('@').map_or(text, |(_, host)| host)
+}
+
+/// Append the canonical form of a header value, the rule botocore and AWS CRT
+/// apply: SP and HT (RFC 9110's OWS) trimmed at both ends, each inner run of them
+/// turned into one SP, every other byte kept, obs-text (0x80 to 0xFF, UTF-8 or not)
+/// included. False, with `out` part-written, for a control character other than HT.
+///
+/// Written on bytes, apart from the signer's `canonical_value`, so that the fuzz
+/// targets compare two implementations of the rule.
+fn push_canonical_value(out: &mut Vec<u8>, value: &[u8]) -> bool {
+    let is_ows = |b: u8| b == b' ' || b == b'\t';
+    let Some(first) = value.iter().position(|&b| !is_ows(b)) else {
+        return true;
+    };
+    let last = value.iter().rposition(|&b| !is_ows(b)).unwrap_or(first);
+    let mut in_run = false;
+    for &b in &value[first..=last] {
+        if (b < 0x20 && b != b'\t') || b == 0x7f {
+            return false;
+        }
+        if is_ows(b) {
+            if !in_run {
+                out.push(b' ');
+            }
+            in_run = true;
+        } else {
+            out.push(b);
+            in_run = false;
+        }
+    }
+    true
 }
 
 /// The canonical URI of a wire path.
@@ -454,6 +518,84 @@ mod tests {
         ] {
             assert_eq!(canonical_uri(path, normalized), canonical, "{path}");
         }
+    }
+
+    fn canonical(value: &[u8]) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        push_canonical_value(&mut out, value).then_some(out)
+    }
+
+    #[test]
+    fn header_values_fold_sp_and_ht_only() {
+        for (value, folded) in [
+            (&b"a\tb"[..], &b"a b"[..]),
+            (b"a \t  \t\tb  c", b"a b c"),
+            (b" \t a b \t ", b"a b"),
+            (b"", b""),
+            (b" \t \t", b""),
+            (
+                b"application/json;\tcharset=utf-8",
+                b"application/json; charset=utf-8",
+            ),
+            ("caf\u{e9}".as_bytes(), "caf\u{e9}".as_bytes()),
+            // U+00A0 is not HTTP whitespace: kept as its bytes, as AWS CRT does.
+            ("a\u{a0}b \u{a0}c".as_bytes(), "a\u{a0}b \u{a0}c".as_bytes()),
+            // Not UTF-8: signed as the bytes, as AWS CRT does.
+            (b"caf\xe9 \t cr\xe8me", b"caf\xe9 cr\xe8me"),
+        ] {
+            assert_eq!(canonical(value).as_deref(), Some(folded), "{value:?}");
+        }
+        for value in [&b"a\rb"[..], b"a\nb", b"\0", b"a\x0bb", b"a\x7fb"] {
+            assert_eq!(canonical(value), None, "{value:?}");
+        }
+    }
+
+    #[test]
+    fn a_missing_host_is_taken_from_the_authority() {
+        let uri: http::Uri = "https://user@example.com:8443/a".parse().unwrap();
+        let creq = canonical_request(
+            "GET",
+            &uri,
+            &HeaderMap::new(),
+            &["host"],
+            "e3b0",
+            CanonicalOptions::default(),
+        )
+        .unwrap();
+        assert_eq!(creq.canonical_headers, b"host:example.com:8443\n");
+        let relative: http::Uri = "/a".parse().unwrap();
+        let err = canonical_request(
+            "GET",
+            &relative,
+            &HeaderMap::new(),
+            &["host"],
+            "e3b0",
+            CanonicalOptions::default(),
+        )
+        .unwrap_err();
+        assert_eq!(err, CanonicalError::MissingHeader("host".into()));
+    }
+
+    #[test]
+    fn the_hash_covers_the_bytes() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-note", http::HeaderValue::from_bytes(b"caf\xe9").unwrap());
+        let uri: http::Uri = "/".parse().unwrap();
+        let creq = canonical_request(
+            "GET",
+            &uri,
+            &headers,
+            &["x-note"],
+            "e3b0",
+            CanonicalOptions::default(),
+        )
+        .unwrap();
+        let bytes = b"GET\n/\n\nx-note:caf\xe9\n\nx-note\ne3b0";
+        assert_eq!(creq.hash(), hex::encode(Sha256::digest(bytes)));
+        assert_eq!(
+            creq.to_string(),
+            "GET\n/\n\nx-note:caf\u{fffd}\n\nx-note\ne3b0"
+        );
     }
 
     #[test]

@@ -64,11 +64,16 @@ pub enum Error {
         /// What makes it ambiguous.
         reason: &'static str,
     },
-    /// A header that is to be signed has a value SigV4 cannot sign consistently: not
-    /// visible ASCII, or with a tab (aws-sigv4 keeps it, botocore folds it).
+    /// A header that is to be signed has a value that cannot be signed the way
+    /// botocore and AWS CRT sign it: a control character HTTP forbids in a field
+    /// value, or bytes that are not UTF-8 (aws-sigv4 takes values as `&str`; botocore
+    /// refuses them too). Tabs, runs of whitespace and UTF-8 text are signed, in the
+    /// canonical form botocore and CRT use; the value sent is never changed.
     InvalidHeader {
         /// The header's name.
         name: String,
+        /// What is wrong with the value, and what to do (never the value itself).
+        reason: &'static str,
     },
     /// aws-sigv4 refused to sign the request.
     Signing(Arc<dyn std::error::Error + Send + Sync>),
@@ -110,10 +115,9 @@ impl fmt::Display for Error {
                 f,
                 "cannot sign query `{query}`: {reason}; percent-encode each name and value (a space as %20, a plus as %2B, other reserved characters as %XX of their UTF-8 bytes) so that every SigV4 implementation reads it the same way"
             ),
-            Error::InvalidHeader { name } => write!(
-                f,
-                "cannot sign header `{name}`: its value is not visible ASCII or has a tab (which SigV4 implementations canonicalise differently); percent-encode the value, replace tabs with spaces, or exclude the header from signing"
-            ),
+            Error::InvalidHeader { name, reason } => {
+                write!(f, "cannot sign header `{name}`: {reason}")
+            }
             Error::Signing(e) => write!(f, "SigV4 signing failed: {e}"),
             Error::Config(msg) => f.write_str(msg),
         }

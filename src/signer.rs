@@ -1,5 +1,6 @@
 //! The signing core shared by the tower layer, the reqwest middleware and the CLI.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -219,19 +220,17 @@ impl Signer {
             parts.headers.insert(X_AMZ_CONTENT_SHA256, value);
         }
 
-        let mut signed: Vec<(&str, &str)> = Vec::with_capacity(parts.headers.len());
+        // aws-sigv4 gets each signed value in canonical form; the request keeps the
+        // value as the caller set it.
+        let mut signed: Vec<(&str, Cow<'_, str>)> = Vec::with_capacity(parts.headers.len());
         for (name, value) in &parts.headers {
             if !config.headers.signs_name(name) {
                 continue;
             }
-            // `to_str` lets a tab through; aws-sigv4 signs it as it is, where
-            // botocore (and the verifying layer) fold it into a space.
-            let value = value
-                .to_str()
-                .ok()
-                .filter(|v| !v.contains('\t'))
-                .ok_or_else(|| Error::InvalidHeader {
+            let value =
+                canonical_value(value.as_bytes()).map_err(|reason| Error::InvalidHeader {
                     name: name.as_str().to_owned(),
+                    reason,
                 })?;
             signed.push((name.as_str(), value));
         }
@@ -265,7 +264,7 @@ impl Signer {
         let signable = SignableRequest::new(
             parts.method.as_str(),
             uri.as_str(),
-            signed.into_iter(),
+            signed.iter().map(|(name, value)| (*name, value.as_ref())),
             SignableBody::Precomputed(payload_sha256_hex.to_owned()),
         )
         .map_err(|e| Error::Signing(Arc::new(e)))?;
@@ -349,6 +348,50 @@ pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
         Ok(()) => std::str::from_utf8(&out).map_or_else(|_| hex::encode(out), str::to_owned),
         Err(_) => hex::encode(Sha256::digest(bytes)),
     }
+}
+
+/// The canonical form of a signed header value, as botocore and AWS CRT compute
+/// it: SP and HT trimmed at both ends, each inner run of SP and HT turned into one
+/// SP (RFC 9110's OWS is SP and HTAB). Other bytes are kept as they are, obs-text
+/// (bytes 0x80 to 0xFF) included: U+00A0 and other Unicode whitespace are not HTTP
+/// whitespace, so they are not folded (CRT's rule; botocore folds them).
+///
+/// aws-sigv4 folds runs of spaces only and would sign a tab as it is, so it is
+/// given this form instead of the value on the wire. It takes values as `&str`, so
+/// a value that is not UTF-8 cannot be handed to it: refused, as botocore refuses
+/// it. A control character other than HT is refused because HTTP forbids it in a
+/// field value (`HeaderValue` refuses most of them already).
+///
+/// The verifying layer has its own implementation of this rule on bytes
+/// (`canonical::push_canonical_value`), written separately so that the
+/// `sign_request` fuzz target compares two implementations, not one with itself.
+fn canonical_value(value: &[u8]) -> Result<Cow<'_, str>, &'static str> {
+    if value.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
+        return Err(
+            "its value holds a control character (CR, LF, NUL or another byte HTTP forbids in a field value); remove it, or exclude the header from signing",
+        );
+    }
+    let text = std::str::from_utf8(value).map_err(|_| {
+        "its value has bytes that are not UTF-8 (obs-text such as latin-1), which aws-sigv4 cannot be given and botocore refuses to sign; send the value as UTF-8 or percent-encoded, or exclude the header from signing"
+    })?;
+    let text = text.trim_matches([' ', '\t']);
+    if !text.contains('\t') && !text.contains("  ") {
+        return Ok(Cow::Borrowed(text));
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut in_run = false;
+    for c in text.chars() {
+        if c == ' ' || c == '\t' {
+            if !in_run {
+                out.push(' ');
+            }
+            in_run = true;
+        } else {
+            out.push(c);
+            in_run = false;
+        }
+    }
+    Ok(Cow::Owned(out))
 }
 
 /// Refuse what cannot be signed unambiguously: a relative URI (the host is part
@@ -450,6 +493,38 @@ mod tests {
         assert_eq!(signed_headers_of(auth), "host;x-amz-date");
         assert_eq!(signed_headers_of("AWS4-HMAC-SHA256 Credential=x"), "");
         assert_eq!(signed_headers_of(""), "");
+    }
+
+    #[test]
+    fn signed_values_fold_sp_and_ht_as_botocore_and_crt() {
+        for (value, canonical) in [
+            (&b"plain"[..], "plain"),
+            (b"a\tb", "a b"),
+            (b"a \t  \t\tb  c", "a b c"),
+            (b" \t a b \t ", "a b"),
+            (b"", ""),
+            (b" \t ", ""),
+            ("caf\u{e9}  au\tlait".as_bytes(), "caf\u{e9} au lait"),
+            ("a\u{a0}b \u{a0}c".as_bytes(), "a\u{a0}b \u{a0}c"),
+        ] {
+            assert_eq!(canonical_value(value).unwrap(), canonical, "{value:?}");
+        }
+        assert!(matches!(
+            canonical_value(b" a b "),
+            Ok(Cow::Borrowed("a b"))
+        ));
+        assert!(
+            canonical_value(b"caf\xe9")
+                .unwrap_err()
+                .contains("not UTF-8")
+        );
+        for value in [&b"a\rb"[..], b"a\nb", b"\0", b"a\x1cb", b"a\x7f"] {
+            assert!(
+                canonical_value(value)
+                    .unwrap_err()
+                    .contains("control character")
+            );
+        }
     }
 
     #[test]

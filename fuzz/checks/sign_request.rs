@@ -1,6 +1,6 @@
 //! Arbitrary method, URI, headers and body through the signing layer with fixed
-//! credentials and clock: never a panic, and whatever it signs, the verifying layer
-//! accepts.
+//! credentials and clock: never a panic, whatever it signs the verifying layer
+//! accepts, and it sends every header value as the caller set it.
 //!
 //! Shared by the cargo-fuzz target `fuzz_targets/sign_request.rs` and by
 //! `tests/fuzz_corpus.rs`, which replays the seeds and every regression input under
@@ -53,6 +53,7 @@ async fn run(input: Input) -> bool {
     let Ok(request) = builder.body(Full::new(Bytes::from(input.body))) else {
         return false;
     };
+    let given = request.headers().clone();
     let mut signing = SigV4Layer::builder()
         .region("us-east-1")
         .credentials(Credentials::new(
@@ -79,6 +80,20 @@ async fn run(input: Input) -> bool {
         return false; // A typed error is fine; a panic is not.
     }
     let signed = seen.lock().unwrap().take().unwrap();
+
+    // The signer adds and replaces only its own headers; the rest go out as given.
+    const OWN: [&str; 5] = [
+        "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-amz-content-sha256",
+        "host",
+    ];
+    for name in given.keys().filter(|n| !OWN.contains(&n.as_str())) {
+        let sent: Vec<_> = signed.headers().get_all(name).iter().collect();
+        let set: Vec<_> = given.get_all(name).iter().collect();
+        assert_eq!(sent, set, "`{name}` changed on the way");
+    }
 
     // What was signed must verify.
     let mut key = VerifyingKey::new(SECRET);

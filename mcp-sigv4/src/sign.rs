@@ -19,6 +19,7 @@ use tower_sigv4::clock::parse_amz_date;
   {\"id\": any, \"method\": \"POST\", \"url\": \"https://host/path?query\", \"headers\": [[\"name\",\"value\"], ...],
    \"body_b64\": \"...\", \"access_key\": \"...\", \"secret_key\": \"...\", \"session_token\": null,
    \"region\": \"us-east-1\", \"service\": \"bedrock-agentcore\", \"timestamp\": \"20150830T123600Z\"}
+  (\"headers_b64\": [[\"name\", \"base64 of the value's bytes\"], ...] replaces \"headers\" when present)
 Output, one line per input line:
   {\"id\": same, \"ok\": true, \"authorization\": \"...\", \"x_amz_date\": \"...\", \"x_amz_security_token\": null,
    \"signed_headers\": \"a;b\", \"signature\": \"...\", \"canonical_request\": \"...\", \"string_to_sign\": \"...\",
@@ -71,6 +72,40 @@ fn field<'a>(input: &'a Value, name: &str) -> Result<&'a str, String> {
         .ok_or_else(|| format!("missing string field `{name}`"))
 }
 
+/// The `[name, value]` pairs of `headers`, or of `headers_b64` (values as base64
+/// of their exact bytes, for values that are not UTF-8) when it is there.
+fn header_pairs(input: &Value) -> Result<Vec<(String, Vec<u8>)>, String> {
+    let (field, base64) = match input.get("headers_b64") {
+        Some(Value::Null) | None => ("headers", false),
+        Some(_) => ("headers_b64", true),
+    };
+    let mut pairs = Vec::new();
+    for pair in input
+        .get(field)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        let (Some(name), Some(value)) = (
+            pair.get(0).and_then(Value::as_str),
+            pair.get(1).and_then(Value::as_str),
+        ) else {
+            return Err(format!(
+                "{field}: {pair} is not a [\"name\", \"value\"] pair"
+            ));
+        };
+        let value = if base64 {
+            base64::engine::general_purpose::STANDARD
+                .decode(value)
+                .map_err(|e| format!("{field}: the value of `{name}` is not base64: {e}"))?
+        } else {
+            value.as_bytes().to_vec()
+        };
+        pairs.push((name.to_owned(), value));
+    }
+    Ok(pairs)
+}
+
 fn sign_value(input: &Value) -> Result<Value, String> {
     let method = field(input, "method")?;
     let url = field(input, "url")?;
@@ -95,18 +130,9 @@ fn sign_value(input: &Value) -> Result<Value, String> {
     };
 
     let mut request = http::Request::builder().method(method).uri(url);
-    for pair in input
-        .get("headers")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        let (Some(name), Some(value)) = (
-            pair.get(0).and_then(Value::as_str),
-            pair.get(1).and_then(Value::as_str),
-        ) else {
-            return Err(format!("header {pair} is not a [\"name\", \"value\"] pair"));
-        };
+    for (name, value) in header_pairs(input)? {
+        let value = http::HeaderValue::from_bytes(&value)
+            .map_err(|_| format!("header `{name}` has a value HTTP does not allow"))?;
         request = request.header(name, value);
     }
     let (mut parts, ()) = request

@@ -1,7 +1,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-use http::{StatusCode, request};
+use http::{HeaderName, StatusCode, request};
 use subtle::ConstantTimeEq;
 
 use crate::canonical::{self, CanonicalOptions, CredentialScope, ParsedAuthorization};
@@ -51,12 +51,30 @@ impl fmt::Debug for VerifyingKey {
     }
 }
 
-/// Who signed an accepted request: inserted into its extensions.
+/// Who signed an accepted request, and which of its headers the signature
+/// covers: inserted into its extensions.
+///
+/// A header that is not in [`signed_headers`](Self::signed_headers) reached the
+/// inner service as the client (or anything on the way) set it, unchecked. Refuse
+/// such requests with [`VerifySigV4Layer::require_signed`](super::VerifySigV4Layer::require_signed),
+/// or drop the headers with [`VerifySigV4Layer::strip_unsigned_headers`](super::VerifySigV4Layer::strip_unsigned_headers).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct VerifiedIdentity {
     /// The access key id that signed the request.
     pub access_key_id: String,
+    /// The names of the signed headers: lowercase, sorted, as in the canonical
+    /// request. `host` is among them, also when it came from HTTP/2's `:authority`.
+    pub signed_headers: Vec<String>,
+}
+
+impl VerifiedIdentity {
+    /// Whether the signature covers the header `name` (any case).
+    pub fn is_signed(&self, name: &str) -> bool {
+        self.signed_headers
+            .iter()
+            .any(|signed| signed.eq_ignore_ascii_case(name))
+    }
 }
 
 /// Why a request was refused: the status, the AWS error type and a message that
@@ -116,7 +134,19 @@ pub(crate) struct Expectations<'a> {
     pub(crate) service: &'a str,
     pub(crate) max_skew: Duration,
     pub(crate) now: SystemTime,
+    /// Headers that must be signed whenever a request carries them.
+    pub(crate) require_signed: &'a [HeaderName],
 }
+
+/// Headers a request must not repeat: with two, the first would silently win
+/// here while another reader of the request may take the other.
+const SINGLE: [&str; 5] = [
+    "authorization",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-amz-content-sha256",
+    "host",
+];
 
 /// Check the signature of a request whose body is `body`.
 pub(crate) fn verify(
@@ -125,6 +155,15 @@ pub(crate) fn verify(
     lookup: &(dyn Fn(&str) -> Option<VerifyingKey> + Send + Sync),
     expect: &Expectations<'_>,
 ) -> Result<VerifiedIdentity, Refusal> {
+    for name in SINGLE {
+        let count = parts.headers.get_all(name).iter().count();
+        if count > 1 {
+            return Err(Refusal::forbidden(
+                "IncompleteSignatureException",
+                format!("The request has {count} '{name}' headers; send exactly one."),
+            ));
+        }
+    }
     let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
     let Some(authorization) = header("authorization") else {
         return Err(Refusal::forbidden(
@@ -174,10 +213,23 @@ pub(crate) fn verify(
     }
     check_skew(signed_at, amz_date, expect)?;
 
+    let is_signed = |name: &str| {
+        auth.signed_headers
+            .iter()
+            .any(|h| h.trim().eq_ignore_ascii_case(name))
+    };
     for required in ["host", "x-amz-date"] {
-        if !auth.signed_headers.iter().any(|h| h == required) {
+        if !is_signed(required) {
             return Err(Refusal::invalid_signature(format!(
                 "'{required}' must be a signed header. SignedHeaders: {}",
+                auth.signed_headers.join(";")
+            )));
+        }
+    }
+    for required in expect.require_signed {
+        if parts.headers.contains_key(required) && !is_signed(required.as_str()) {
+            return Err(Refusal::invalid_signature(format!(
+                "'{required}' must be a signed header when the request has it. SignedHeaders: {}",
                 auth.signed_headers.join(";")
             )));
         }
@@ -190,23 +242,20 @@ pub(crate) fn verify(
         ));
     }
     if let Some(expected_token) = &key.session_token {
-        let signed_token = auth
-            .signed_headers
-            .iter()
-            .any(|h| h == "x-amz-security-token");
-        match header("x-amz-security-token") {
-            Some(token) if token == expected_token && signed_token => {}
-            Some(token) if token == expected_token => {
-                return Err(Refusal::invalid_signature(
-                    "'x-amz-security-token' must be a signed header.",
-                ));
-            }
-            _ => {
-                return Err(Refusal::forbidden(
-                    "UnrecognizedClientException",
-                    "The security token included in the request is invalid.",
-                ));
-            }
+        let sent = parts.headers.get("x-amz-security-token");
+        // Constant time: how much of a token matched must not show in the timing.
+        let matches =
+            sent.is_some_and(|token| bool::from(token.as_bytes().ct_eq(expected_token.as_bytes())));
+        if !matches {
+            return Err(Refusal::forbidden(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            ));
+        }
+        if !is_signed("x-amz-security-token") {
+            return Err(Refusal::invalid_signature(
+                "'x-amz-security-token' must be a signed header.",
+            ));
         }
         if key.token_expired {
             return Err(Refusal::forbidden(
@@ -240,9 +289,12 @@ pub(crate) fn verify(
     }
     Ok(VerifiedIdentity {
         access_key_id: auth.access_key_id,
+        signed_headers: creq.signed_headers.split(';').map(str::to_owned).collect(),
     })
 }
 
+/// Refuse a date outside `now ± max_skew`. A bound past what `SystemTime` can
+/// hold (a huge `max_skew`) is no bound.
 fn check_skew(
     signed_at: SystemTime,
     amz_date: &str,
@@ -250,17 +302,21 @@ fn check_skew(
 ) -> Result<(), Refusal> {
     let now = expect.now;
     let skew_minutes = expect.max_skew.as_secs() / 60;
-    if signed_at + expect.max_skew < now {
+    if let Some(earliest) = now.checked_sub(expect.max_skew)
+        && signed_at < earliest
+    {
         return Err(Refusal::invalid_signature(format!(
             "Signature expired: {amz_date} is now earlier than {} ({} - {skew_minutes} min.)",
-            format_amz_date(now - expect.max_skew),
+            format_amz_date(earliest),
             format_amz_date(now)
         )));
     }
-    if signed_at > now + expect.max_skew {
+    if let Some(latest) = now.checked_add(expect.max_skew)
+        && signed_at > latest
+    {
         return Err(Refusal::invalid_signature(format!(
             "Signature not yet current: {amz_date} is still later than {} ({} + {skew_minutes} min.)",
-            format_amz_date(now + expect.max_skew),
+            format_amz_date(latest),
             format_amz_date(now)
         )));
     }

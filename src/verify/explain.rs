@@ -12,7 +12,9 @@ pub use crate::canonical::ParsedAuthorization;
 pub struct Explanation {
     /// The request's `Authorization` header, parsed.
     pub authorization: ParsedAuthorization,
-    /// The canonical request, in AWS's exact text.
+    /// The canonical request, in AWS's exact text. A header value with bytes that
+    /// are not UTF-8 (obs-text, signed as they are) shows them as U+FFFD here;
+    /// `string_to_sign` holds the hash of the exact bytes.
     pub canonical_request: String,
     /// The string to sign, in AWS's exact text.
     pub string_to_sign: String,

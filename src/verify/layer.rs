@@ -6,13 +6,15 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::header::AUTHORIZATION;
+use http::{HeaderMap, HeaderName, Request, Response, StatusCode};
 use http_body::Body;
 use http_body_util::{Either, Full};
+use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::check::{Expectations, Refusal, VerifyingKey, verify};
+use super::check::{Expectations, Refusal, VerifiedIdentity, VerifyingKey, verify};
 use crate::body::collect_body;
 use crate::clock::{Clock, SharedClock};
 use crate::error::BoxError;
@@ -34,6 +36,8 @@ struct Config {
     max_skew: Duration,
     clock: SharedClock,
     max_body_size: usize,
+    require_signed: Vec<HeaderName>,
+    strip_unsigned: bool,
 }
 
 impl VerifySigV4Layer {
@@ -52,6 +56,8 @@ impl VerifySigV4Layer {
                 max_skew: Duration::from_secs(5 * 60),
                 clock: SharedClock::default(),
                 max_body_size: DEFAULT_MAX_BODY_SIZE,
+                require_signed: Vec::new(),
+                strip_unsigned: false,
             }),
         }
     }
@@ -69,7 +75,9 @@ impl VerifySigV4Layer {
         })
     }
 
-    /// How far the signature's date may be from the server's clock (default 5 minutes).
+    /// How far the signature's date may be from the server's clock (default 5
+    /// minutes). A captured request can be replayed for as long as its date stays
+    /// within this window (see the [module docs](super#replay)).
     pub fn max_clock_skew(mut self, skew: Duration) -> Self {
         Arc::make_mut(&mut self.config).max_skew = skew;
         self
@@ -86,6 +94,41 @@ impl VerifySigV4Layer {
         Arc::make_mut(&mut self.config).max_body_size = bytes;
         self
     }
+
+    /// Refuse a request that carries one of these headers without signing it
+    /// (`InvalidSignatureException`). A request without the header passes this
+    /// check (an MCP `initialize` has no `mcp-session-id` yet), so an application
+    /// that needs the header, such as a nonce, checks that it is there. Names that
+    /// are not valid header names are ignored; the list adds to earlier calls.
+    ///
+    /// ```
+    /// use tower_sigv4::verify::{VerifySigV4Layer, VerifyingKey};
+    ///
+    /// let layer = VerifySigV4Layer::with_keys("us-east-1", "aws-mcp", [("AKID", VerifyingKey::new("secret"))])
+    ///     .require_signed(["mcp-session-id", "x-request-nonce"]);
+    /// # let _ = layer;
+    /// ```
+    pub fn require_signed<I, N>(mut self, names: I) -> Self
+    where
+        I: IntoIterator<Item = N>,
+        N: AsRef<str>,
+    {
+        let names = names
+            .into_iter()
+            .filter_map(|n| HeaderName::from_bytes(n.as_ref().trim().as_bytes()).ok());
+        Arc::make_mut(&mut self.config).require_signed.extend(names);
+        self
+    }
+
+    /// Remove every header the signature does not cover, except `authorization`,
+    /// before the inner service sees the request (default: off, every header is
+    /// passed on). The inner service then reads only what the client signed.
+    /// [`VerifiedIdentity::signed_headers`](super::VerifiedIdentity::signed_headers)
+    /// names what is left.
+    pub fn strip_unsigned_headers(mut self, strip: bool) -> Self {
+        Arc::make_mut(&mut self.config).strip_unsigned = strip;
+        self
+    }
 }
 
 impl fmt::Debug for VerifySigV4Layer {
@@ -97,6 +140,8 @@ impl fmt::Debug for VerifySigV4Layer {
             .field("max_skew", &c.max_skew)
             .field("clock", &c.clock)
             .field("max_body_size", &c.max_body_size)
+            .field("require_signed", &c.require_signed)
+            .field("strip_unsigned", &c.strip_unsigned)
             .finish_non_exhaustive()
     }
 }
@@ -151,13 +196,20 @@ where
     type Error = S::Error;
     type Future = BoxFuture<Result<Self::Response, S::Error>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
+    /// Always ready: the inner service's readiness is taken in the response
+    /// future, once the body is read and the signature checked, so that a client
+    /// uploading slowly (or a refused request) holds no concurrency permit or
+    /// other capacity of the inner service.
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, request: Request<B>) -> Self::Future {
+        // The future takes the service `self` held and drives it ready itself
+        // (`oneshot`) after the body is read; `self` keeps a fresh clone. See
+        // tower-service's "Be careful when cloning inner services".
         let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let inner = std::mem::replace(&mut self.inner, clone);
         let config = self.layer.config.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
@@ -183,12 +235,16 @@ where
                 service: &config.service,
                 max_skew: config.max_skew,
                 now: config.clock.now(),
+                require_signed: &config.require_signed,
             };
             match verify(&parts, &body, &*config.lookup, &expect) {
                 Ok(identity) => {
+                    if config.strip_unsigned {
+                        strip_unsigned(&mut parts.headers, &identity);
+                    }
                     parts.extensions.insert(identity);
                     let response = inner
-                        .call(Request::from_parts(parts, Full::new(body)))
+                        .oneshot(Request::from_parts(parts, Full::new(body)))
                         .await?;
                     Ok(response.map(Either::Left))
                 }
@@ -205,6 +261,18 @@ where
                 }
             }
         })
+    }
+}
+
+/// Drop every header the signature does not cover but `authorization`.
+fn strip_unsigned(headers: &mut HeaderMap, identity: &VerifiedIdentity) {
+    let unsigned: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| *name != AUTHORIZATION && !identity.is_signed(name.as_str()))
+        .cloned()
+        .collect();
+    for name in unsigned {
+        headers.remove(name);
     }
 }
 

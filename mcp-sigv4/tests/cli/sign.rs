@@ -103,3 +103,83 @@ async fn sign_reproduces_every_botocore_vector_line_for_line() {
         }
     }
 }
+
+/// AWS CRT's vectors through `mcp-sigv4 sign`: 52 reproduced line for line,
+/// canonical request and string to sign included; the latin-1 one (given as
+/// `headers_b64`) answered with the typed refusal and its reason.
+#[tokio::test]
+async fn sign_reproduces_the_crt_vectors_and_refuses_the_latin1_one() {
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/vectors/crt_mcp.json"
+    ))
+    .unwrap();
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let cases = file["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 53);
+    let mut input = String::new();
+    for case in cases {
+        let mut line = case.clone();
+        line.as_object_mut().unwrap().remove("expected");
+        input.push_str(&line.to_string());
+        input.push('\n');
+    }
+    let mut child = Command::new(binary())
+        .arg("sign")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(crate::LIMIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(output.status.success());
+    let replies: Vec<serde_json::Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(replies.len(), cases.len());
+    let (mut reproduced, mut refused) = (0, Vec::new());
+    for (case, reply) in cases.iter().zip(&replies) {
+        assert_eq!(reply["id"], case["id"]);
+        if case.get("headers_b64").is_some() {
+            assert_eq!(reply["ok"], false, "{reply}");
+            let error = reply["error"].as_str().unwrap();
+            assert!(
+                error.contains("cannot sign header `x-mcp-note`") && error.contains("not UTF-8"),
+                "{error}"
+            );
+            refused.push(case["id"].as_str().unwrap().to_owned());
+            continue;
+        }
+        assert_eq!(reply["ok"], true, "{}: {reply}", case["id"]);
+        let expected = &case["expected"];
+        for field in [
+            "authorization",
+            "signature",
+            "signed_headers",
+            "canonical_request",
+            "string_to_sign",
+            "x_amz_date",
+            "x_amz_security_token",
+        ] {
+            assert!(
+                !expected[field].is_null() || field == "x_amz_security_token",
+                "{}: {field}",
+                case["id"]
+            );
+            assert_eq!(reply[field], expected[field], "{}: {field}", case["id"]);
+        }
+        reproduced += 1;
+    }
+    assert_eq!(
+        (reproduced, refused.as_slice()),
+        (52, &["obs-text-latin1".to_owned()][..])
+    );
+}
