@@ -93,7 +93,7 @@ async fn run(args: Args) -> Result<(), String> {
             Sealer::new(uuid::Uuid::new_v4().as_bytes().repeat(2))
         }
     };
-    let timeout = seconds(args.tool_timeout);
+    let timeout = crate::seconds(args.tool_timeout);
     let servers = config
         .servers
         .iter()
@@ -122,7 +122,7 @@ async fn run(args: Args) -> Result<(), String> {
         gateway,
         listener,
         shutdown::on_signals(),
-        seconds(args.drain_timeout),
+        crate::seconds(args.drain_timeout),
     )
     .await;
     Ok(())
@@ -195,8 +195,4 @@ fn describe_credentials(source: &CredentialsSource) -> String {
         CredentialsSource::AssumeRole { role_arn, .. } => format!("the assumed role {role_arn}"),
         _ => "the config file".to_owned(),
     }
-}
-
-fn seconds(value: f64) -> Duration {
-    Duration::try_from_secs_f64(value.max(0.001)).unwrap_or(Duration::MAX)
 }

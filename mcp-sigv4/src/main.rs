@@ -34,6 +34,12 @@ enum Command {
     Ask(mcp_sigv4::ask::cli::Args),
 }
 
+/// A duration flag in seconds: at least a millisecond, and "forever" past what a
+/// `Duration` holds.
+pub(crate) fn seconds(value: f64) -> std::time::Duration {
+    std::time::Duration::try_from_secs_f64(value.max(0.001)).unwrap_or(std::time::Duration::MAX)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 use mcp_sigv4::relay::{Options, Policy, Relay, Settings, SigningContext, Upstream};
@@ -180,13 +179,13 @@ async fn run(args: Args) -> Result<(), String> {
     let client = TransportBuilder::new(args.endpoint.as_str())
         .signing(configure)
         .retry(RetryPolicy::default().max_attempts(args.retries.saturating_add(1)))
-        .timeout(seconds(args.timeout))
-        .connect_timeout(seconds(args.connect_timeout))
+        .timeout(crate::seconds(args.timeout))
+        .connect_timeout(crate::seconds(args.connect_timeout))
         .sign(!args.skip_auth)
         .build_client()
         .map_err(|e| e.to_string())?;
     let options = Options {
-        request_timeout: seconds(args.tool_timeout),
+        request_timeout: crate::seconds(args.tool_timeout),
         resume_attempts: 3,
         policy,
         signing,
@@ -196,10 +195,6 @@ async fn run(args: Args) -> Result<(), String> {
     let relay = Relay::new(upstream, options, output);
     stdio::serve(relay, output_queue, shutdown::on_signals()).await;
     Ok(())
-}
-
-fn seconds(value: f64) -> Duration {
-    Duration::try_from_secs_f64(value.max(0.001)).unwrap_or(Duration::MAX)
 }
 
 fn parse_headers(raw: &[String]) -> Result<HashMap<HeaderName, HeaderValue>, String> {

@@ -176,7 +176,7 @@ fn per_server(matches: &ArgMatches) -> Vec<ServerFlags> {
 
 /// Run `mcp-sigv4 ask`.
 pub fn main(args: Args) -> ExitCode {
-    init_logging(&args.flags.log_level);
+    crate::logging::init(Some(&args.flags.log_level));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -189,16 +189,6 @@ pub fn main(args: Args) -> ExitCode {
         }
     };
     ExitCode::from(runtime.block_on(run(args)))
-}
-
-fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
 }
 
 async fn run(args: Args) -> u8 {

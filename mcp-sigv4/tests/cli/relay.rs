@@ -580,3 +580,63 @@ async fn a_corporate_proxy_and_ca_bundle_from_the_environment_carry_the_session(
     assert!(message.contains("cannot reach"), "{message}");
     cli.finish().await;
 }
+
+#[tokio::test]
+async fn rust_log_is_honoured_when_mcp_sigv4_log_is_absent() {
+    let endpoint = endpoint::start(Behaviour::default()).await;
+    let url = endpoint.url();
+    let mut env = credentials_env();
+    env.push(("RUST_LOG", "debug"));
+    let mut cli = Cli::spawn(
+        &[
+            "proxy",
+            &url,
+            "--service",
+            "bedrock-agentcore",
+            "--region",
+            "us-east-1",
+        ],
+        &env,
+    );
+    cli.send(&request(1, "ping", json!({}))).await;
+    cli.recv_id(1).await;
+    let (_, stderr) = cli.finish().await;
+    assert!(
+        stderr.contains("DEBUG"),
+        "RUST_LOG=debug was ignored: {stderr}"
+    );
+}
+
+#[tokio::test]
+async fn explain_never_prints_the_session_token_or_the_secret() {
+    let output = tokio::process::Command::new(crate::binary())
+        .args([
+            "explain",
+            "--url",
+            "https://aws-mcp.us-east-1.api.aws/mcp",
+            "--body",
+            "{}",
+            "--timestamp",
+            "20250101T000000Z",
+            "--access-key",
+            ACCESS_KEY,
+        ])
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_SESSION_TOKEN", SESSION_TOKEN)
+        .output()
+        .await
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stdout.contains("x-amz-security-token:<redacted>"),
+        "{stdout}"
+    );
+    for secret in [SECRET_KEY, SESSION_TOKEN] {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "explain printed a secret"
+        );
+    }
+}
