@@ -102,6 +102,11 @@ impl Endpoint {
         self.state.sessions.lock().unwrap().clear();
     }
 
+    /// End every open GET stream, as a server or a proxy that drops idle streams does.
+    pub fn close_streams(&self) {
+        self.state.streams.lock().unwrap().clear();
+    }
+
     /// Send a message on every open GET stream; how many streams got it.
     pub async fn push(&self, message: Value) -> usize {
         let event = Bytes::from(format!("data: {message}\n\n"));

@@ -640,3 +640,34 @@ async fn explain_never_prints_the_session_token_or_the_secret() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_dropped_get_stream_is_reopened_and_server_messages_flow_again() {
+    let endpoint = endpoint::start(Behaviour::default()).await;
+    let mut cli = session(&endpoint, &[]).await;
+    eventually("the GET stream", || {
+        endpoint.seen.gets.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    endpoint.close_streams();
+    eventually("a second GET", || {
+        endpoint.seen.gets.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    let note = json!({"jsonrpc":"2.0","method":"notifications/tools/list_changed"});
+    let mut pushed = 0;
+    for _ in 0..400 {
+        pushed = endpoint.push(note.clone()).await;
+        if pushed > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(pushed, 1, "one reopened stream");
+    let message = cli.recv().await;
+    assert_eq!(
+        message["method"], "notifications/tools/list_changed",
+        "{message}"
+    );
+    cli.finish().await;
+}
