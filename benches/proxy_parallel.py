@@ -22,6 +22,7 @@ Binaries (defaults in parentheses):
     DEMO=path/to/demo                          (target/release/examples/demo)
     MCP_PROXY_FOR_AWS=path/to/mcp-proxy-for-aws (mcp-proxy-for-aws on PATH)
     RUNS=3 ROUNDS=5 BATCH=50 ROUND_TIMEOUT=60  (process runs, rounds per run, ...)
+    PAUSE_MS=200                               (the count tool's pause)
     ONLY=mcp-sigv4|mcp-proxy-for-aws            (measure one proxy only)
 
 Run by hand:
@@ -50,10 +51,11 @@ ROUNDS = int(os.environ.get("ROUNDS", "5"))
 BATCH = int(os.environ.get("BATCH", "50"))
 ROUND_TIMEOUT = float(os.environ.get("ROUND_TIMEOUT", "60"))
 ONLY = os.environ.get("ONLY", "")
+PAUSE_MS = int(os.environ.get("PAUSE_MS", "200"))
 
 WORKLOADS = {
     "add": ("add", lambda i: {"a": i, "b": 1}),
-    "count 200 ms": ("count", lambda i: {"steps": 1, "pause_ms": 200}),
+    f"count {PAUSE_MS} ms": ("count", lambda i: {"steps": 1, "pause_ms": PAUSE_MS}),
 }
 
 
