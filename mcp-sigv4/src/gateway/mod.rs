@@ -10,7 +10,7 @@
 //! - `GET /health`: liveness and readiness.
 //!
 //! A replica keeps no session table. The gateway's `Mcp-Session-Id` is a
-//! [sealed](session::Sealer) [`Session`](session::Session): the upstream session
+//! [sealed](session::Sealer) [`Session`]: the upstream session
 //! ids, their protocol versions, and the client's `initialize` for replay. Any
 //! replica that shares the HMAC key continues any session, so replicas run behind
 //! a plain load balancer without sticky sessions.
