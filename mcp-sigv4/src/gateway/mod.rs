@@ -395,20 +395,7 @@ where
     ) -> Response<Body> {
         let kind = jsonrpc::kind(&message);
         if kind == Kind::Invalid {
-            let id = message
-                .get("id")
-                .filter(|i| i.is_string() || i.is_number())
-                .cloned()
-                .unwrap_or(Value::Null);
-            return http::json(
-                StatusCode::BAD_REQUEST,
-                &jsonrpc::error(
-                    &id,
-                    jsonrpc::INVALID_REQUEST,
-                    "not a JSON-RPC 2.0 request, notification or response",
-                    None,
-                ),
-            );
+            return http::json(StatusCode::BAD_REQUEST, &jsonrpc::invalid(&message));
         }
         if jsonrpc::method(&message) == Some("initialize") {
             return self.initialize(target, message).await;

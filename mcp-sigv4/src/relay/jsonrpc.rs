@@ -51,6 +51,22 @@ fn valid_id(id: &Value) -> bool {
     id.is_string() || id.is_number()
 }
 
+/// The reply to a message that is no JSON-RPC 2.0 request, notification or
+/// response: -32600, with its id when it has a usable one.
+pub fn invalid(message: &Value) -> Value {
+    let id = message
+        .get("id")
+        .filter(|id| valid_id(id))
+        .cloned()
+        .unwrap_or(Value::Null);
+    error(
+        &id,
+        INVALID_REQUEST,
+        "not a JSON-RPC 2.0 request, notification or response: a request needs a `method` and a string or number `id`",
+        None,
+    )
+}
+
 /// The method of a request or notification.
 pub fn method(message: &Value) -> Option<&str> {
     message.get("method").and_then(Value::as_str)

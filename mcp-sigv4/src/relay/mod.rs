@@ -189,19 +189,7 @@ where
                     .await;
                 None
             }
-            Kind::Invalid => {
-                let id = message
-                    .get("id")
-                    .filter(|id| id.is_string() || id.is_number())
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                Some(jsonrpc::error(
-                    &id,
-                    INVALID_REQUEST,
-                    "not a JSON-RPC 2.0 request, notification or response: a request needs a `method` and a string or number `id`",
-                    None,
-                ))
-            }
+            Kind::Invalid => Some(jsonrpc::invalid(&message)),
         }
     }
 

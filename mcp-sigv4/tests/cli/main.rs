@@ -20,6 +20,25 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 /// Every exchange is bounded.
 pub const LIMIT: Duration = Duration::from_secs(30);
 
+/// The stand-in's temporary credentials, as a host passes them in `env`.
+pub fn credentials_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("AWS_ACCESS_KEY_ID", server::ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", server::SECRET_KEY),
+        ("AWS_SESSION_TOKEN", server::SESSION_TOKEN),
+    ]
+}
+
+/// A host's `initialize` request with this id.
+pub fn initialize(id: i64) -> String {
+    serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "test-host", "version": "1.0"}
+    }})
+    .to_string()
+}
+
 pub fn binary() -> &'static str {
     env!("CARGO_BIN_EXE_mcp-sigv4")
 }

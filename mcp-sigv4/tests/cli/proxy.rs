@@ -7,27 +7,9 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use serde_json::json;
 
-use crate::Cli;
 use crate::server;
-
-fn credentials_env() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("AWS_ACCESS_KEY_ID", server::ACCESS_KEY),
-        ("AWS_SECRET_ACCESS_KEY", server::SECRET_KEY),
-        ("AWS_SESSION_TOKEN", server::SESSION_TOKEN),
-    ]
-}
-
-fn initialize(id: i64) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "test-host", "version": "1.0"}
-    }})
-    .to_string()
-}
+use crate::{Cli, credentials_env, initialize};
 
 #[tokio::test]
 async fn relays_a_whole_session_like_an_mcp_host() {

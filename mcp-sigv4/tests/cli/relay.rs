@@ -10,15 +10,7 @@ use serde_json::{Value, json};
 
 use crate::endpoint::{self, Behaviour};
 use crate::server::{ACCESS_KEY, SECRET_KEY, SESSION_TOKEN};
-use crate::{Cli, LIMIT};
-
-fn credentials_env() -> Vec<(&'static str, &'static str)> {
-    vec![
-        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
-        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
-        ("AWS_SESSION_TOKEN", SESSION_TOKEN),
-    ]
-}
+use crate::{Cli, LIMIT, credentials_env, initialize};
 
 fn request(id: i64, method: &str, params: Value) -> String {
     json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()
@@ -475,13 +467,7 @@ async fn missing_credentials_and_oversized_bodies_say_what_to_do_at_the_cli() {
             ("AWS_SHARED_CREDENTIALS_FILE", &missing),
         ],
     );
-    cli.send(&request(
-        0,
-        "initialize",
-        json!({"protocolVersion": "2025-06-18",
-        "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
-    ))
-    .await;
+    cli.send(&initialize(0)).await;
     let (reply, _) = cli.recv_id(0).await;
     let message = reply["error"]["message"]
         .as_str()
@@ -534,13 +520,7 @@ async fn a_corporate_proxy_and_ca_bundle_from_the_environment_carry_the_session(
         ],
         &env,
     );
-    cli.send(&request(
-        0,
-        "initialize",
-        json!({"protocolVersion": "2025-06-18",
-        "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
-    ))
-    .await;
+    cli.send(&initialize(0)).await;
     let (reply, _) = cli.recv_id(0).await;
     assert_eq!(reply["result"]["protocolVersion"], "2025-06-18", "{reply}");
     cli.send(&request(1, "tools/list", json!({}))).await;
@@ -566,13 +546,7 @@ async fn a_corporate_proxy_and_ca_bundle_from_the_environment_carry_the_session(
         ],
         &env,
     );
-    cli.send(&request(
-        0,
-        "initialize",
-        json!({"protocolVersion": "2025-06-18",
-        "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
-    ))
-    .await;
+    cli.send(&initialize(0)).await;
     let (reply, _) = cli.recv_id(0).await;
     let message = reply["error"]["message"]
         .as_str()
