@@ -25,6 +25,7 @@
 //!   answered with one array.
 
 mod describe;
+pub mod era;
 pub mod jsonrpc;
 mod policy;
 mod upstream;
@@ -93,8 +94,13 @@ struct Shared<C> {
     out: mpsc::Sender<Value>,
     // Requests waiting for a reply that may arrive on another stream.
     pending: Mutex<HashMap<String, oneshot::Sender<Value>>>,
-    // Requests the host cancelled: they get no reply.
+    // Requests the host cancelled while they were in flight: they get no reply.
     cancelled: Mutex<HashSet<String>>,
+    // The relay's own requests to the host (a modern server's input requests
+    // bridged to a legacy host), waiting for the host's answer.
+    asked: Mutex<HashMap<String, oneshot::Sender<Value>>>,
+    // Whether the host has shown itself modern (2026-07-28).
+    host_modern: AtomicBool,
     options: Options,
     tasks: TaskTracker,
     events_started: AtomicBool,
@@ -120,6 +126,8 @@ where
                 out,
                 pending: Mutex::default(),
                 cancelled: Mutex::default(),
+                asked: Mutex::default(),
+                host_modern: AtomicBool::new(false),
                 options,
                 tasks: TaskTracker::new(),
                 events_started: AtomicBool::new(false),
@@ -185,8 +193,17 @@ where
                 None
             }
             Kind::Response => {
-                self.forward(message, "the reply to the server's request")
-                    .await;
+                let key = jsonrpc::id_key(&message["id"]);
+                let waiter = lock(&self.shared.asked).remove(&key);
+                match waiter {
+                    Some(waiter) => {
+                        let _ = waiter.send(message);
+                    }
+                    None => {
+                        self.forward(message, "the reply to the server's request")
+                            .await
+                    }
+                }
                 None
             }
             Kind::Invalid => Some(jsonrpc::invalid(&message)),
@@ -207,6 +224,23 @@ where
                 Err(_) => self.timeout_reply(&id, timeout),
             });
         }
+        let host_era = era::Era::of_message(&message);
+        if host_era == Some(era::Era::Modern) {
+            shared.host_modern.store(true, Ordering::SeqCst);
+            let envelope = era::Envelope::from_request(&message).unwrap_or(era::Envelope {
+                capabilities: json!({}),
+                client_info: None,
+            });
+            match tokio::time::timeout(timeout, shared.upstream.probe(&envelope)).await {
+                Ok(Ok(era::Era::Legacy)) if method == "server/discover" => {
+                    let result = shared.upstream.legacy_discover_result();
+                    return Some(json!({"jsonrpc": "2.0", "id": id, "result": result}));
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => return Some(self.error_reply(&id, &Failure::Upstream(e))),
+                Err(_) => return Some(self.timeout_reply(&id, timeout)),
+            }
+        }
         if method == "tools/call"
             && let Some(refusal) = self.refuse_call(&message).await
         {
@@ -223,12 +257,23 @@ where
                 None,
             ));
         }
-        let outcome =
-            tokio::time::timeout(timeout, self.exchange(&message, &id, &mut receiver)).await;
+        let bridge_inputs =
+            host_era != Some(era::Era::Modern) && shared.upstream.era() == Some(era::Era::Modern);
+        let outcome = tokio::time::timeout(timeout, async {
+            let reply = self.exchange(&message, &id, &mut receiver).await?;
+            if bridge_inputs {
+                return self
+                    .fulfil_inputs(&message, &id, reply, &mut receiver)
+                    .await;
+            }
+            Ok(reply)
+        })
+        .await;
         lock(&shared.pending).remove(&key);
         let reply = match outcome {
             Ok(Ok(mut reply)) => {
                 if method == "tools/list" {
+                    shared.upstream.tool_headers().learn(&reply);
                     shared.options.policy.filter_tool_list(&mut reply);
                 }
                 reply
@@ -280,6 +325,62 @@ where
         })
     }
 
+    /// A modern server's `InputRequiredResult` for a legacy host: each input
+    /// request goes to the host as the server-to-client request it was in the
+    /// legacy protocol (elicitation, sampling, roots), and the host's answers go
+    /// back as the re-sent request's `inputResponses`, with the `requestState`.
+    async fn fulfil_inputs(
+        &self,
+        request: &Value,
+        id: &Value,
+        mut reply: Value,
+        receiver: &mut oneshot::Receiver<Value>,
+    ) -> Result<Value, Failure> {
+        // The rounds a client drives at most (rmcp's and the other SDKs' default).
+        for _round in 0..10 {
+            let Some(inputs) = era::input_required(&reply) else {
+                return Ok(reply);
+            };
+            let mut answers = serde_json::Map::new();
+            for (key, input) in inputs.requests {
+                answers.insert(key, self.ask_host(input).await);
+            }
+            let retry = era::with_input_responses(request, answers, inputs.request_state);
+            reply = self.exchange(&retry, id, receiver).await?;
+        }
+        Ok(jsonrpc::error(
+            id,
+            jsonrpc::UPSTREAM_ERROR,
+            "the MCP server asked for input more than 10 times for one request; giving up",
+            Some(json!({"source": "relay"})),
+        ))
+    }
+
+    /// Send the host one request of the relay's own and wait for its answer: the
+    /// result, or the error object when the host refused.
+    async fn ask_host(&self, input: Value) -> Value {
+        let id = format!("mcp-sigv4-input-{}", uuid::Uuid::new_v4());
+        let (sender, receiver) = oneshot::channel();
+        lock(&self.shared.asked).insert(jsonrpc::id_key(&json!(id)), sender);
+        let mut request = json!({"jsonrpc": "2.0", "id": id});
+        if let (Some(object), Some(input)) = (request.as_object_mut(), input.as_object()) {
+            for key in ["method", "params"] {
+                if let Some(value) = input.get(key) {
+                    object.insert(key.to_owned(), value.clone());
+                }
+            }
+        }
+        self.emit(request).await;
+        match receiver.await {
+            Ok(answer) => answer
+                .get("result")
+                .or_else(|| answer.get("error"))
+                .cloned()
+                .unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        }
+    }
+
     /// Read a POST's stream until the reply to `id`, forwarding everything else.
     async fn drive(&self, events: Events, id: &Value) -> Result<Value, Failure> {
         self.shared
@@ -307,15 +408,55 @@ where
         if jsonrpc::method(&message) == Some("notifications/tools/list_changed") {
             shared.options.policy.forget_tools();
         }
+        if shared.host_modern.load(Ordering::SeqCst) && jsonrpc::kind(&message) == Kind::Request {
+            return self.refuse_server_request(&message);
+        }
         self.emit(message).await;
+    }
+
+    /// A legacy server's request to a modern host, which has no way to answer
+    /// one outside a multi-round-trip result: the server gets an error saying so.
+    fn refuse_server_request(&self, message: &Value) {
+        let method = jsonrpc::method(message).unwrap_or_default();
+        tracing::warn!(
+            method,
+            "the legacy server sent a request the 2026-07-28 host cannot receive; refused"
+        );
+        let refusal = jsonrpc::error(
+            &message["id"],
+            jsonrpc::METHOD_NOT_FOUND,
+            &format!(
+                "`{method}` cannot reach the client: it speaks MCP {}, which has no server-to-client requests, and mcp-sigv4 does not carry them across protocol eras",
+                era::MODERN_VERSION
+            ),
+            None,
+        );
+        let relay = self.clone();
+        self.shared.tasks.spawn(async move {
+            relay
+                .forward(refusal, "the refusal of the server's request")
+                .await;
+        });
     }
 
     async fn notify(&self, message: Value) {
         match jsonrpc::method(&message) {
             Some("notifications/cancelled") => {
                 if let Some(id) = message.pointer("/params/requestId") {
-                    lock(&self.shared.cancelled).insert(jsonrpc::id_key(id));
+                    let key = jsonrpc::id_key(id);
+                    // Only a request still in flight can be cancelled: a late or
+                    // unknown id is not remembered, so the set stays bounded and a
+                    // reused id still gets its reply.
+                    if lock(&self.shared.pending).contains_key(&key) {
+                        lock(&self.shared.cancelled).insert(key);
+                    }
                 }
+            }
+            Some("notifications/initialized")
+                if self.shared.upstream.era() == Some(era::Era::Modern) =>
+            {
+                // A bridged legacy host: a modern server has no handshake to finish.
+                return;
             }
             Some("notifications/initialized") => {
                 self.forward(message, "notifications/initialized").await;
@@ -395,8 +536,9 @@ where
     /// List every tool once (all pages), so that the policy knows their annotations.
     async fn learn_tools(&self) {
         let mut cursor: Option<String> = None;
-        for page in 0..100 {
-            let id = json!(format!("mcp-sigv4-tools-{page}"));
+        for _page in 0..100 {
+            // A fresh id each time: ids are never reused within a session.
+            let id = json!(format!("mcp-sigv4-tools-{}", uuid::Uuid::new_v4()));
             let mut request = json!({"jsonrpc": "2.0", "id": id, "method": "tools/list"});
             if let Some(cursor) = &cursor {
                 request["params"] = json!({"cursor": cursor});

@@ -12,28 +12,33 @@ use rmcp::model::ClientJsonRpcMessage;
 use rmcp::transport::streamable_http_client::{
     SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
 };
-use serde_json::Value;
+use serde_json::{Value, json};
 use sse_stream::Sse;
 use tokio::sync::watch;
 use tower_sigv4::rmcp::HttpClientError;
 
+use super::era::{self, Envelope, Era, PROTOCOL_VERSION, ToolHeaders};
 use super::jsonrpc;
-
-/// The header that carries the negotiated protocol version on every request after
-/// `initialize` (MCP 2025-06-18).
-const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
 
 /// What went wrong talking to the upstream endpoint.
 pub type UpstreamError = StreamableHttpError<HttpClientError>;
 
 /// The session as the server knows it.
+///
+/// `protocol_version` also says which era the server is spoken to in: a legacy
+/// version means an `initialize`d session; [`era::MODERN_VERSION`] means
+/// stateless requests (stamped with the envelope of `initialize` when a legacy
+/// host is bridged to a modern server); `None` means not known yet.
 #[derive(Clone, Debug, Default)]
 pub struct SessionState {
-    /// `Mcp-Session-Id`, once the server gave one.
+    /// `Mcp-Session-Id`, once the server gave one (a modern server may set one
+    /// too, to pin later requests to one instance; it is sent back).
     pub session_id: Option<Arc<str>>,
-    /// The protocol version the server answered `initialize` with.
+    /// The protocol version the server answered `initialize` with, or
+    /// [`era::MODERN_VERSION`] for a modern server.
     pub protocol_version: Option<String>,
-    /// The host's `initialize` request, replayed to start a new session.
+    /// The host's `initialize` request, replayed to start a new session (or the
+    /// one the relay sent on a modern host's behalf).
     pub initialize: Option<Value>,
     /// Bumped each time a new session replaces a lost one.
     pub generation: u64,
@@ -110,6 +115,11 @@ pub struct Upstream<C> {
     // Held while a lost session is replaced, so concurrent 404s start one session.
     recovering: tokio::sync::Mutex<()>,
     generation: watch::Sender<u64>,
+    // The `x-mcp-header` annotations of the tools the server listed.
+    tool_headers: ToolHeaders,
+    // A legacy server's `InitializeResult`, when the relay opened the session for
+    // a modern host: its `server/discover` is answered from it.
+    legacy_result: Mutex<Option<Value>>,
 }
 
 impl<C> std::fmt::Debug for Upstream<C> {
@@ -154,7 +164,19 @@ where
             state: Mutex::new(state),
             recovering: tokio::sync::Mutex::new(()),
             generation,
+            tool_headers: ToolHeaders::default(),
+            legacy_result: Mutex::new(None),
         }
+    }
+
+    /// The era the server is spoken to in, once known.
+    pub fn era(&self) -> Option<Era> {
+        self.lock().protocol_version.as_deref().map(Era::of_version)
+    }
+
+    /// The `x-mcp-header` annotations learnt from the server's `tools/list`.
+    pub fn tool_headers(&self) -> &ToolHeaders {
+        &self.tool_headers
     }
 
     /// The session as it is now.
@@ -185,9 +207,21 @@ where
 
     /// Send the host's `initialize` and return the server's reply, remembering the
     /// session id, the negotiated version, and the request for replay.
+    ///
+    /// A server that speaks 2026-07-28 only refuses `initialize` with
+    /// `-32022`: the host is then bridged. Its `initialize` is answered from the
+    /// server's `server/discover`, and every later request is sent stateless,
+    /// stamped with the envelope the `initialize` implies.
     pub async fn initialize(&self, request: Value) -> Result<Value, UpstreamError> {
         let id = request.get("id").cloned().unwrap_or(Value::Null);
-        let (reply, session_id) = self.exchange_initialize(&request, &id, None).await?;
+        let (reply, session_id) = self
+            .exchange_once(&request, &id, self.headers.clone(), None)
+            .await?;
+        if era::initialize_shows_modern_only(&reply)
+            && let Some(bridged) = self.bridge_legacy_host(&request, &id).await?
+        {
+            return Ok(bridged);
+        }
         let mut state = self.lock();
         state.session_id = session_id.map(Arc::from);
         state.protocol_version = protocol_version_of(&reply);
@@ -195,21 +229,120 @@ where
         Ok(reply)
     }
 
-    /// POST `initialize` (without a session) and read its reply from JSON or SSE.
-    async fn exchange_initialize(
+    /// Answer a legacy host's `initialize` from a modern server's `server/discover`;
+    /// `None` when the server does not show itself modern after all.
+    async fn bridge_legacy_host(
+        &self,
+        initialize: &Value,
+        id: &Value,
+    ) -> Result<Option<Value>, UpstreamError> {
+        let envelope = Envelope::from_initialize(initialize);
+        let reply = self.discover(&envelope).await?;
+        let Some(result) = reply.get("result") else {
+            return Ok(None);
+        };
+        let requested = initialize
+            .pointer("/params/protocolVersion")
+            .and_then(Value::as_str)
+            .unwrap_or(era::LEGACY_VERSION);
+        let answer = era::initialize_from_discover(result, requested);
+        let mut state = self.lock();
+        state.session_id = None;
+        state.protocol_version = Some(era::MODERN_VERSION.to_owned());
+        state.initialize = Some(initialize.clone());
+        tracing::info!(
+            "the server speaks MCP {} only; bridging the host's {requested} session to it",
+            era::MODERN_VERSION
+        );
+        Ok(Some(json!({"jsonrpc": "2.0", "id": id, "result": answer})))
+    }
+
+    /// Send `server/discover` with `envelope`, with an id of the relay's own.
+    async fn discover(&self, envelope: &Envelope) -> Result<Value, UpstreamError> {
+        let id = Value::String(format!("mcp-sigv4-discover-{}", uuid::Uuid::new_v4()));
+        let mut request =
+            json!({"jsonrpc": "2.0", "id": id, "method": "server/discover", "params": {}});
+        envelope.stamp(&mut request);
+        let mut headers = self.headers.clone();
+        headers.extend(era::request_headers(&request, &self.tool_headers));
+        let (reply, _) = self.exchange_once(&request, &id, headers, None).await?;
+        Ok(reply)
+    }
+
+    /// Learn the era of the server for a modern host whose envelope is
+    /// `envelope`, once: `server/discover`, and when the server shows itself
+    /// legacy (the specification's fallback rule), a legacy session opened on the
+    /// host's behalf with the envelope's capabilities.
+    pub async fn probe(&self, envelope: &Envelope) -> Result<Era, UpstreamError> {
+        if let Some(era) = self.era() {
+            return Ok(era);
+        }
+        let _one_at_a_time = self.recovering.lock().await;
+        if let Some(era) = self.era() {
+            return Ok(era);
+        }
+        let reply = self.discover(envelope).await?;
+        if era::discover_shows_modern(&reply) {
+            self.lock().protocol_version = Some(era::MODERN_VERSION.to_owned());
+            return Ok(Era::Modern);
+        }
+        let id = Value::String(format!("mcp-sigv4-initialize-{}", uuid::Uuid::new_v4()));
+        let initialize = envelope.initialize(id.clone());
+        let (reply, session_id) = self
+            .exchange_once(&initialize, &id, self.headers.clone(), None)
+            .await?;
+        let Some(result) = reply.get("result").cloned() else {
+            return Err(StreamableHttpError::UnexpectedServerResponse(
+                format!(
+                    "the server refused both server/discover and initialize: {}",
+                    reply.get("error").unwrap_or(&reply)
+                )
+                .into(),
+            ));
+        };
+        let state = SessionState {
+            session_id: session_id.map(Arc::from),
+            protocol_version: protocol_version_of(&reply)
+                .or_else(|| Some(era::LEGACY_VERSION.to_owned())),
+            initialize: Some(initialize),
+            generation: self.lock().generation,
+        };
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        self.post(&initialized, &state).await?;
+        tracing::info!(
+            version = state.protocol_version.as_deref().unwrap_or_default(),
+            "the server speaks the legacy protocol only; opened a session for the 2026-07-28 host"
+        );
+        *self.lock() = state;
+        *self
+            .legacy_result
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(result);
+        Ok(Era::Legacy)
+    }
+
+    /// The `server/discover` result of a legacy server the relay opened a session
+    /// with, from its `InitializeResult`.
+    pub fn legacy_discover_result(&self) -> Option<Value> {
+        self.legacy_result
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(era::discover_from_initialize)
+    }
+
+    /// POST one request outside any session and read its reply from JSON or SSE.
+    async fn exchange_once(
         &self,
         request: &Value,
         id: &Value,
-        protocol_headers: Option<&SessionState>,
+        headers: HashMap<HeaderName, HeaderValue>,
+        session_id: Option<Arc<str>>,
     ) -> Result<(Value, Option<String>), UpstreamError> {
         let message = to_client_message(request)?;
-        let headers = match protocol_headers {
-            Some(state) => self.headers_for(state),
-            None => self.headers.clone(),
-        };
         let response = self
             .client
-            .post_message(self.uri.clone(), message, None, None, headers)
+            .post_message(self.uri.clone(), message, session_id, None, headers)
             .await?;
         match response {
             StreamableHttpPostResponse::Json(reply, session_id) => {
@@ -234,8 +367,23 @@ where
     /// request that carried a session id, the session is gone: a new one is started
     /// by replaying the host's `initialize` and `notifications/initialized`, and the
     /// message is sent once more.
+    ///
+    /// To a modern server the message goes stateless, with the modern headers.
+    /// To a legacy session a modern host's message goes without its envelope.
     pub async fn send(&self, message: &Value) -> Result<Reply, UpstreamError> {
         let state = self.state();
+        if state.protocol_version.as_deref().map(Era::of_version) == Some(Era::Modern) {
+            return self.send_modern(message, state).await;
+        }
+        let stripped;
+        let message = if Era::of_message(message) == Some(Era::Modern) {
+            let mut copy = message.clone();
+            era::strip_envelope(&mut copy);
+            stripped = copy;
+            &stripped
+        } else {
+            message
+        };
         match self.post(message, &state).await {
             Err(StreamableHttpError::SessionExpired) if state.session_id.is_some() => {
                 self.recover(state.generation).await?;
@@ -243,6 +391,56 @@ where
             }
             other => other,
         }
+    }
+
+    /// One stateless request. A bridged legacy host's requests get the envelope
+    /// of its `initialize`. A session id the server set is sent back; when the
+    /// server no longer knows it (404), the request goes once more without it.
+    async fn send_modern(
+        &self,
+        message: &Value,
+        state: SessionState,
+    ) -> Result<Reply, UpstreamError> {
+        let stamped;
+        let message = match &state.initialize {
+            Some(initialize)
+                if jsonrpc::kind(message) == jsonrpc::Kind::Request
+                    && era::envelope_version(message).is_none() =>
+            {
+                let mut copy = message.clone();
+                Envelope::from_initialize(initialize).stamp(&mut copy);
+                stamped = copy;
+                &stamped
+            }
+            _ => message,
+        };
+        let mut headers = self.headers.clone();
+        headers.extend(era::request_headers(message, &self.tool_headers));
+        let client_message = to_client_message(message)?;
+        let post = |session_id: Option<Arc<str>>| {
+            self.client.post_message(
+                self.uri.clone(),
+                client_message.clone(),
+                session_id,
+                None,
+                headers.clone(),
+            )
+        };
+        let response = match post(state.session_id.clone()).await {
+            Err(StreamableHttpError::SessionExpired) if state.session_id.is_some() => {
+                self.lock().session_id = None;
+                post(None).await?
+            }
+            other => other?,
+        };
+        let (reply, session_id) = into_reply(response)?;
+        if let Some(session_id) = session_id {
+            let mut current = self.lock();
+            if current.session_id.as_deref() != Some(session_id.as_str()) {
+                current.session_id = Some(session_id.into());
+            }
+        }
+        Ok(reply)
     }
 
     async fn post(&self, message: &Value, state: &SessionState) -> Result<Reply, UpstreamError> {
@@ -256,12 +454,7 @@ where
                 self.headers_for(state),
             )
             .await?;
-        Ok(match response {
-            StreamableHttpPostResponse::Json(reply, _) => Reply::Json(serde_json::to_value(reply)?),
-            StreamableHttpPostResponse::Sse(stream, _) => Reply::Stream(Events::new(stream)),
-            // 202, and shapes a newer rmcp may add.
-            _ => Reply::Accepted,
-        })
+        Ok(into_reply(response)?.0)
     }
 
     /// Replace a lost session, once per lost generation however many requests saw
@@ -279,7 +472,9 @@ where
         let id = Value::String(format!("mcp-sigv4-reinitialize-{}", lost_generation + 1));
         let mut replay = initialize.clone();
         replay["id"] = id.clone();
-        let (reply, session_id) = self.exchange_initialize(&replay, &id, None).await?;
+        let (reply, session_id) = self
+            .exchange_once(&replay, &id, self.headers.clone(), None)
+            .await?;
         if let Some(error) = reply.get("error") {
             return Err(StreamableHttpError::UnexpectedServerResponse(
                 format!("the server refused the replayed initialize: {error}").into(),
@@ -322,11 +517,15 @@ where
     }
 
     /// End the session (DELETE), if there is one.
+    /// A modern server has no session to end, whatever id it set.
     pub async fn end(&self) -> Result<(), UpstreamError> {
         let state = self.state();
         let Some(session_id) = state.session_id.clone() else {
             return Ok(());
         };
+        if self.era() == Some(Era::Modern) {
+            return Ok(());
+        }
         match self
             .client
             .delete_session(self.uri.clone(), session_id, None, self.headers_for(&state))
@@ -438,4 +637,18 @@ fn protocol_version_of(reply: &Value) -> Option<String> {
 
 fn to_client_message(message: &Value) -> Result<ClientJsonRpcMessage, UpstreamError> {
     Ok(serde_json::from_value(message.clone())?)
+}
+
+/// A POST's response as the relay reads it, with the session id the server set.
+fn into_reply(
+    response: StreamableHttpPostResponse,
+) -> Result<(Reply, Option<String>), UpstreamError> {
+    Ok(match response {
+        StreamableHttpPostResponse::Json(reply, id) => {
+            (Reply::Json(serde_json::to_value(reply)?), id)
+        }
+        StreamableHttpPostResponse::Sse(stream, id) => (Reply::Stream(Events::new(stream)), id),
+        // 202, and shapes a newer rmcp may add.
+        _ => (Reply::Accepted, None),
+    })
 }

@@ -5,6 +5,9 @@
 mod server;
 
 mod endpoint;
+#[path = "../support/era_server.rs"]
+mod era_server;
+mod eras;
 #[path = "../../../tests/support/network.rs"]
 mod network;
 mod proxy;

@@ -1,0 +1,653 @@
+//! The two MCP protocol eras, and everything that translates between them.
+//!
+//! - **Legacy** (2025-03-26 … 2025-11-25): an `initialize` handshake,
+//!   `Mcp-Session-Id`, a GET stream for server messages, server-to-client requests.
+//! - **Modern** (2026-07-28): stateless. Every request carries its protocol
+//!   version and the client's capabilities in `params._meta` (the envelope),
+//!   `server/discover` replaces the handshake, and every HTTP request carries
+//!   `MCP-Protocol-Version`, `Mcp-Method` and, for named methods, `Mcp-Name`.
+//!   Server-to-client requests come back as an `InputRequiredResult` that the
+//!   client answers by re-sending its request with `inputResponses`.
+//!
+//! This module is the only one that knows these rules: the relay and the gateway
+//! ask it what era a message is, which headers a request needs, and how to turn
+//! one era's message into the other's.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use http::{HeaderMap, HeaderName, HeaderValue};
+use serde_json::{Map, Value, json};
+
+/// The stateless protocol revision.
+pub const MODERN_VERSION: &str = "2026-07-28";
+/// The legacy revision the relay asks for when it opens a session for a modern
+/// host (the newest legacy one).
+pub const LEGACY_VERSION: &str = "2025-11-25";
+/// Every revision the relay carries, newest first.
+pub const SUPPORTED_VERSIONS: [&str; 5] = [
+    MODERN_VERSION,
+    "2025-11-25",
+    "2025-06-18",
+    "2025-03-26",
+    "2024-11-05",
+];
+
+/// The HTTP headers don't match the body (HTTP 400).
+pub const HEADER_MISMATCH: i64 = -32020;
+/// The request needs a client capability the envelope does not declare.
+pub const MISSING_CAPABILITY: i64 = -32021;
+/// The protocol version is not supported (HTTP 400, with the supported list).
+pub const UNSUPPORTED_VERSION: i64 = -32022;
+
+const META_VERSION: &str = "io.modelcontextprotocol/protocolVersion";
+const META_CAPABILITIES: &str = "io.modelcontextprotocol/clientCapabilities";
+const META_CLIENT_INFO: &str = "io.modelcontextprotocol/clientInfo";
+const META_PREFIX: &str = "io.modelcontextprotocol/";
+
+/// `MCP-Protocol-Version`.
+pub const PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+/// `Mcp-Method`.
+pub const METHOD: HeaderName = HeaderName::from_static("mcp-method");
+/// `Mcp-Name`.
+pub const NAME: HeaderName = HeaderName::from_static("mcp-name");
+const PARAM_PREFIX: &str = "mcp-param-";
+const BASE64_PREFIX: &str = "=?base64?";
+const BASE64_SUFFIX: &str = "?=";
+
+/// The era a peer speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Era {
+    /// 2025-03-26 … 2025-11-25: `initialize` and sessions.
+    Legacy,
+    /// 2026-07-28: stateless requests.
+    Modern,
+}
+
+impl Era {
+    /// The era a host's message shows: modern when it carries the envelope or is
+    /// `server/discover`, legacy when it is `initialize`; `None` for messages
+    /// that don't tell (notifications, responses, requests without `_meta`).
+    pub fn of_message(message: &Value) -> Option<Self> {
+        match message.get("method").and_then(Value::as_str) {
+            Some("server/discover") => Some(Self::Modern),
+            Some("initialize") => Some(Self::Legacy),
+            _ if envelope_version(message).is_some() => Some(Self::Modern),
+            _ => None,
+        }
+    }
+
+    /// The era of a negotiated protocol version.
+    pub fn of_version(version: &str) -> Self {
+        if version >= MODERN_VERSION {
+            Self::Modern
+        } else {
+            Self::Legacy
+        }
+    }
+}
+
+/// The protocol version in a request's envelope.
+pub fn envelope_version(message: &Value) -> Option<&str> {
+    message
+        .pointer("/params/_meta")
+        .and_then(|meta| meta.get(META_VERSION))
+        .and_then(Value::as_str)
+}
+
+/// The client's side of a modern request: what a legacy host's `initialize`
+/// said, carried on every request it makes to a modern server.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Envelope {
+    /// The client's capabilities.
+    pub capabilities: Value,
+    /// The client's name and version.
+    pub client_info: Option<Value>,
+}
+
+impl Envelope {
+    /// The envelope a legacy host's `initialize` request implies.
+    pub fn from_initialize(initialize: &Value) -> Self {
+        let params = initialize.get("params");
+        Self {
+            capabilities: params
+                .and_then(|p| p.get("capabilities"))
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+            client_info: params.and_then(|p| p.get("clientInfo")).cloned(),
+        }
+    }
+
+    /// The envelope a modern request carries, if it carries one.
+    pub fn from_request(message: &Value) -> Option<Self> {
+        let meta = message.pointer("/params/_meta")?;
+        meta.get(META_VERSION)?;
+        Some(Self {
+            capabilities: meta
+                .get(META_CAPABILITIES)
+                .cloned()
+                .unwrap_or_else(|| json!({})),
+            client_info: meta.get(META_CLIENT_INFO).cloned(),
+        })
+    }
+
+    /// Put this envelope (at [`MODERN_VERSION`]) into a request's `params._meta`,
+    /// keeping whatever else `_meta` holds (a progress token, say).
+    pub fn stamp(&self, message: &mut Value) {
+        let Some(object) = message.as_object_mut() else {
+            return;
+        };
+        let params = object.entry("params").or_insert_with(|| json!({}));
+        let Some(params) = params.as_object_mut() else {
+            return;
+        };
+        let meta = params.entry("_meta").or_insert_with(|| json!({}));
+        let Some(meta) = meta.as_object_mut() else {
+            return;
+        };
+        meta.insert(META_VERSION.into(), json!(MODERN_VERSION));
+        meta.insert(META_CAPABILITIES.into(), self.capabilities.clone());
+        if let Some(info) = &self.client_info {
+            meta.insert(META_CLIENT_INFO.into(), info.clone());
+        }
+    }
+
+    /// The legacy `initialize` a relay sends on a modern host's behalf.
+    pub fn initialize(&self, id: Value) -> Value {
+        json!({"jsonrpc": "2.0", "id": id, "method": "initialize", "params": {
+            "protocolVersion": LEGACY_VERSION,
+            "capabilities": self.capabilities,
+            "clientInfo": self.client_info.clone().unwrap_or_else(|| json!({
+                "name": "mcp-sigv4", "version": env!("CARGO_PKG_VERSION")
+            })),
+        }})
+    }
+
+    /// Whether the client declared `capability` (`sampling`, `elicitation`, `roots`).
+    pub fn declares(&self, capability: &str) -> bool {
+        self.capabilities.get(capability).is_some()
+    }
+}
+
+/// A modern request made fit for a legacy session: the envelope keys leave
+/// `_meta` (a legacy server has no use for them), everything else stays.
+pub fn strip_envelope(message: &mut Value) {
+    let Some(params) = message.get_mut("params").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if let Some(meta) = params.get_mut("_meta").and_then(Value::as_object_mut) {
+        meta.retain(|key, _| !key.starts_with(META_PREFIX));
+        if meta.is_empty() {
+            params.remove("_meta");
+        }
+    }
+}
+
+/// The `Mcp-Name` of a request: the tool or prompt name, the resource URI, or
+/// the task id.
+fn name_of(method: &str, params: Option<&Value>) -> Option<String> {
+    let key = match method {
+        "tools/call" | "prompts/get" => "name",
+        "resources/read" | "resources/subscribe" | "resources/unsubscribe" => "uri",
+        "tasks/get" | "tasks/update" | "tasks/cancel" | "tasks/result" => "taskId",
+        _ => return None,
+    };
+    params?.get(key)?.as_str().map(str::to_owned)
+}
+
+/// A value as a header carries it: as is when it survives, otherwise in the
+/// `=?base64?…?=` form (leading or trailing blanks, control or non-ASCII
+/// characters, or a value that already looks encoded).
+pub fn encode_header_value(value: &str) -> String {
+    let needs_base64 = value.starts_with([' ', '\t'])
+        || value.ends_with([' ', '\t'])
+        || value.chars().any(|c| !(' '..='~').contains(&c))
+        || (value.starts_with(BASE64_PREFIX) && value.ends_with(BASE64_SUFFIX));
+    if needs_base64 {
+        format!("{BASE64_PREFIX}{}{BASE64_SUFFIX}", STANDARD.encode(value))
+    } else {
+        value.to_owned()
+    }
+}
+
+/// Reverse [`encode_header_value`]; `None` when the base64 form is broken.
+pub fn decode_header_value(value: &str) -> Option<String> {
+    match value
+        .strip_prefix(BASE64_PREFIX)
+        .and_then(|inner| inner.strip_suffix(BASE64_SUFFIX))
+    {
+        Some(inner) => String::from_utf8(STANDARD.decode(inner).ok()?).ok(),
+        None => Some(value.to_owned()),
+    }
+}
+
+/// The `x-mcp-header` annotations of the tools a server listed: for each tool,
+/// the argument paths mirrored as `Mcp-Param-{header}`.
+#[derive(Debug, Default)]
+pub struct ToolHeaders {
+    tools: Mutex<HashMap<String, Vec<ParamHeader>>>,
+}
+
+/// An annotated argument: its path from the arguments' root, and the header
+/// name after `Mcp-Param-`.
+type ParamHeader = (Vec<String>, String);
+
+impl ToolHeaders {
+    /// Learn the annotations from a `tools/list` reply (one page of it).
+    pub fn learn(&self, reply: &Value) {
+        let Some(tools) = reply.pointer("/result/tools").and_then(Value::as_array) else {
+            return;
+        };
+        let mut known = self.tools.lock().unwrap_or_else(PoisonError::into_inner);
+        for tool in tools {
+            let Some(name) = tool.get("name").and_then(Value::as_str) else {
+                continue;
+            };
+            let mut annotations = Vec::new();
+            if let Some(schema) = tool.get("inputSchema") {
+                collect_annotations(schema.get("properties"), &mut Vec::new(), &mut annotations);
+            }
+            if annotations.is_empty() {
+                known.remove(name);
+            } else {
+                known.insert(name.to_owned(), annotations);
+            }
+        }
+    }
+
+    fn params_of(&self, tool: &str) -> Vec<ParamHeader> {
+        self.tools
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(tool)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+fn collect_annotations(
+    properties: Option<&Value>,
+    path: &mut Vec<String>,
+    out: &mut Vec<ParamHeader>,
+) {
+    let Some(Value::Object(properties)) = properties else {
+        return;
+    };
+    for (name, schema) in properties {
+        path.push(name.clone());
+        if let Some(header) = schema
+            .get("x-mcp-header")
+            .and_then(Value::as_str)
+            .filter(|h| !h.is_empty() && HeaderName::from_bytes(h.as_bytes()).is_ok())
+        {
+            out.push((path.clone(), header.to_owned()));
+        }
+        // Bounded by the schema the server sent, which rmcp already bounded in size.
+        if path.len() < 16 {
+            collect_annotations(schema.get("properties"), path, out);
+        }
+        path.pop();
+    }
+}
+
+/// The headers a modern POST of `message` carries: `MCP-Protocol-Version` (the
+/// envelope's, or [`MODERN_VERSION`]), `Mcp-Method`, `Mcp-Name` where the method
+/// names something, and `Mcp-Param-*` for a tool's annotated arguments.
+pub fn request_headers(message: &Value, tools: &ToolHeaders) -> HashMap<HeaderName, HeaderValue> {
+    let mut headers = HashMap::new();
+    let version = envelope_version(message).unwrap_or(MODERN_VERSION);
+    if let Ok(version) = HeaderValue::from_str(version) {
+        headers.insert(PROTOCOL_VERSION, version);
+    }
+    let Some(method) = message.get("method").and_then(Value::as_str) else {
+        return headers;
+    };
+    if let Ok(value) = HeaderValue::from_str(&encode_header_value(method)) {
+        headers.insert(METHOD, value);
+    }
+    let params = message.get("params");
+    if let Some(name) = name_of(method, params)
+        && let Ok(value) = HeaderValue::from_str(&encode_header_value(&name))
+    {
+        headers.insert(NAME, value.clone());
+        if method == "tools/call"
+            && let Some(arguments) = params.and_then(|p| p.get("arguments"))
+        {
+            for (path, header) in tools.params_of(&name) {
+                let Some(argument) = path.iter().try_fold(arguments, |v, key| v.get(key)) else {
+                    continue;
+                };
+                let text = match argument {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    Value::Bool(b) => b.to_string(),
+                    _ => continue,
+                };
+                if let (Ok(name), Ok(value)) = (
+                    HeaderName::from_bytes(format!("{PARAM_PREFIX}{header}").as_bytes()),
+                    HeaderValue::from_str(&encode_header_value(&text)),
+                ) {
+                    headers.insert(name, value);
+                }
+            }
+        }
+    }
+    headers
+}
+
+/// Check a modern request's headers against its body, as a modern server must:
+/// `MCP-Protocol-Version` equals the envelope's version, `Mcp-Method` the method,
+/// and `Mcp-Name` the named parameter. The error says which one differs.
+pub fn check_headers(headers: &HeaderMap, message: &Value) -> Result<(), String> {
+    let header = |name: &HeaderName| -> Result<Option<String>, String> {
+        match headers.get(name) {
+            None => Ok(None),
+            Some(value) => value
+                .to_str()
+                .ok()
+                .and_then(decode_header_value)
+                .map(Some)
+                .ok_or_else(|| format!("the {name} header is not a valid value")),
+        }
+    };
+    let Some(method) = message.get("method").and_then(Value::as_str) else {
+        return Ok(());
+    };
+    if let Some(version) = envelope_version(message) {
+        match header(&PROTOCOL_VERSION)? {
+            Some(sent) if sent == version => {}
+            Some(sent) => {
+                return Err(format!(
+                    "MCP-Protocol-Version is `{sent}` but the request's _meta says `{version}`"
+                ));
+            }
+            None => return Err("a 2026-07-28 request needs the MCP-Protocol-Version header".into()),
+        }
+    }
+    match header(&METHOD)? {
+        Some(sent) if sent == method => {}
+        Some(sent) => {
+            return Err(format!(
+                "Mcp-Method is `{sent}` but the body's method is `{method}`"
+            ));
+        }
+        None => return Err(format!("the Mcp-Method header is missing (`{method}`)")),
+    }
+    if let Some(name) = name_of(method, message.get("params")) {
+        match header(&NAME)? {
+            Some(sent) if sent == name => {}
+            Some(sent) => {
+                return Err(format!("Mcp-Name is `{sent}` but the body names `{name}`"));
+            }
+            None => return Err(format!("the Mcp-Name header is missing (`{name}`)")),
+        }
+    }
+    Ok(())
+}
+
+/// What a legacy server's `InitializeResult` says, as a `server/discover` result.
+pub fn discover_from_initialize(initialize_result: &Value) -> Value {
+    let mut meta = Map::new();
+    if let Some(info) = initialize_result.get("serverInfo") {
+        meta.insert("io.modelcontextprotocol/serverInfo".into(), info.clone());
+    }
+    let mut result = json!({
+        "resultType": "complete",
+        "supportedVersions": [MODERN_VERSION],
+        "capabilities": initialize_result.get("capabilities").cloned().unwrap_or_else(|| json!({})),
+        "ttlMs": 0,
+        "cacheScope": "private",
+        "_meta": meta,
+    });
+    if let Some(instructions) = initialize_result.get("instructions") {
+        result["instructions"] = instructions.clone();
+    }
+    result
+}
+
+/// What a modern server's `server/discover` result says, as the
+/// `InitializeResult` a legacy host asked for with `requested` as its version.
+pub fn initialize_from_discover(discover_result: &Value, requested: &str) -> Value {
+    let server_info = discover_result
+        .pointer("/_meta/io.modelcontextprotocol~1serverInfo")
+        .cloned()
+        .unwrap_or_else(|| json!({"name": "mcp-sigv4", "version": env!("CARGO_PKG_VERSION")}));
+    // The host gets the version it asked for when the relay carries it.
+    let version = SUPPORTED_VERSIONS
+        .iter()
+        .skip(1)
+        .find(|v| **v == requested)
+        .copied()
+        .unwrap_or(LEGACY_VERSION);
+    let mut result = json!({
+        "protocolVersion": version,
+        "capabilities": discover_result.get("capabilities").cloned().unwrap_or_else(|| json!({})),
+        "serverInfo": server_info,
+    });
+    if let Some(instructions) = discover_result.get("instructions") {
+        result["instructions"] = instructions.clone();
+    }
+    result
+}
+
+/// Whether a reply to `server/discover` shows a modern server: a result with
+/// supported versions, or an `UNSUPPORTED_VERSION` error (a modern server that
+/// wants another version). Any other error is the specification's sign of a
+/// legacy server.
+pub fn discover_shows_modern(reply: &Value) -> bool {
+    reply.pointer("/result/supportedVersions").is_some()
+        || error_code(reply) == Some(UNSUPPORTED_VERSION)
+}
+
+/// Whether a reply to `initialize` shows a server that speaks 2026-07-28 only.
+pub fn initialize_shows_modern_only(reply: &Value) -> bool {
+    error_code(reply) == Some(UNSUPPORTED_VERSION)
+}
+
+fn error_code(reply: &Value) -> Option<i64> {
+    reply.pointer("/error/code").and_then(Value::as_i64)
+}
+
+/// What an `InputRequiredResult` asks of the client.
+#[derive(Debug)]
+pub struct InputRequired {
+    /// The server-to-client requests, by the key their answers go under.
+    pub requests: Vec<(String, Value)>,
+    /// The opaque state to send back with the answers.
+    pub request_state: Option<Value>,
+}
+
+/// The input requests of an `InputRequiredResult`; `None` for any other reply.
+pub fn input_required(reply: &Value) -> Option<InputRequired> {
+    let result = reply.get("result")?;
+    if result.get("resultType").and_then(Value::as_str) != Some("input_required") {
+        return None;
+    }
+    let requests = result
+        .get("inputRequests")
+        .and_then(Value::as_object)
+        .map(|requests| {
+            requests
+                .iter()
+                .map(|(key, request)| (key.clone(), request.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(InputRequired {
+        requests,
+        request_state: result.get("requestState").cloned(),
+    })
+}
+
+/// The request re-sent with the host's answers to an `InputRequiredResult`.
+pub fn with_input_responses(
+    request: &Value,
+    responses: Map<String, Value>,
+    request_state: Option<Value>,
+) -> Value {
+    let mut retry = request.clone();
+    if let Some(params) = retry.get_mut("params").and_then(Value::as_object_mut) {
+        params.insert("inputResponses".into(), Value::Object(responses));
+        match request_state {
+            Some(state) => params.insert("requestState".into(), state),
+            None => params.remove("requestState"),
+        };
+    }
+    retry
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tools_call(name: &str, arguments: Value) -> Value {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": name, "arguments": arguments,
+            "_meta": {META_VERSION: MODERN_VERSION, META_CAPABILITIES: {}},
+        }})
+    }
+
+    #[test]
+    fn eras_of_messages() {
+        assert_eq!(
+            Era::of_message(&json!({"method": "server/discover", "id": 1})),
+            Some(Era::Modern)
+        );
+        assert_eq!(
+            Era::of_message(&json!({"method": "initialize", "id": 1})),
+            Some(Era::Legacy)
+        );
+        assert_eq!(
+            Era::of_message(&tools_call("a", json!({}))),
+            Some(Era::Modern)
+        );
+        assert_eq!(
+            Era::of_message(&json!({"method": "tools/list", "id": 1})),
+            None
+        );
+        assert_eq!(Era::of_version("2025-06-18"), Era::Legacy);
+        assert_eq!(Era::of_version(MODERN_VERSION), Era::Modern);
+    }
+
+    #[test]
+    fn headers_name_the_method_and_encode_what_would_not_survive() {
+        let tools = ToolHeaders::default();
+        tools.learn(
+            &json!({"result": {"tools": [{"name": "wetter-ü", "inputSchema": {
+                "type": "object",
+                "properties": {"region": {"type": "string", "x-mcp-header": "Region"},
+                               "n": {"type": "integer"}}
+            }}]}}),
+        );
+        let headers = request_headers(
+            &tools_call("wetter-ü", json!({"region": "eu-west-1", "n": 3})),
+            &tools,
+        );
+        assert_eq!(headers[&PROTOCOL_VERSION], MODERN_VERSION);
+        assert_eq!(headers[&METHOD], "tools/call");
+        let name = headers[&NAME].to_str().unwrap();
+        assert!(name.starts_with("=?base64?"), "{name}");
+        assert_eq!(decode_header_value(name).unwrap(), "wetter-ü");
+        assert_eq!(
+            headers[&HeaderName::from_static("mcp-param-region")],
+            "eu-west-1"
+        );
+        assert_eq!(headers.len(), 4);
+    }
+
+    #[test]
+    fn header_checks_find_each_mismatch() {
+        let message = tools_call("add", json!({}));
+        let good: HeaderMap = request_headers(&message, &ToolHeaders::default())
+            .into_iter()
+            .collect();
+        assert_eq!(check_headers(&good, &message), Ok(()));
+        for (name, value, expected) in [
+            (PROTOCOL_VERSION, "2025-06-18", "MCP-Protocol-Version"),
+            (METHOD, "tools/list", "Mcp-Method"),
+            (NAME, "echo", "Mcp-Name"),
+        ] {
+            let mut headers = good.clone();
+            headers.insert(name, HeaderValue::from_static(value));
+            let error = check_headers(&headers, &message).unwrap_err();
+            assert!(error.contains(expected), "{error}");
+        }
+        let mut missing = good.clone();
+        missing.remove(METHOD);
+        assert!(check_headers(&missing, &message).is_err());
+    }
+
+    #[test]
+    fn an_envelope_round_trips_through_initialize() {
+        let initialize = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {"elicitation": {}},
+            "clientInfo": {"name": "host", "version": "1"},
+        }});
+        let envelope = Envelope::from_initialize(&initialize);
+        let mut request = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list",
+            "params": {"_meta": {"progressToken": 7}}});
+        envelope.stamp(&mut request);
+        assert_eq!(envelope_version(&request), Some(MODERN_VERSION));
+        assert_eq!(request["params"]["_meta"]["progressToken"], 7);
+        assert_eq!(Envelope::from_request(&request), Some(envelope.clone()));
+        assert!(envelope.declares("elicitation"));
+        strip_envelope(&mut request);
+        assert_eq!(request["params"]["_meta"], json!({"progressToken": 7}));
+        let init = envelope.initialize(json!("x"));
+        assert_eq!(init["params"]["capabilities"], json!({"elicitation": {}}));
+    }
+
+    #[test]
+    fn discover_and_initialize_translate() {
+        let init = json!({"protocolVersion": "2025-06-18", "capabilities": {"tools": {}},
+            "serverInfo": {"name": "s", "version": "1"}, "instructions": "hi"});
+        let discover = discover_from_initialize(&init);
+        assert_eq!(discover["capabilities"], json!({"tools": {}}));
+        let back = initialize_from_discover(&discover, "2025-06-18");
+        assert_eq!(back["protocolVersion"], "2025-06-18");
+        assert_eq!(back["serverInfo"]["name"], "s");
+        assert_eq!(back["instructions"], "hi");
+        assert_eq!(
+            initialize_from_discover(&discover, "1999-01-01")["protocolVersion"],
+            LEGACY_VERSION
+        );
+    }
+
+    #[test]
+    fn fallback_rule() {
+        assert!(discover_shows_modern(
+            &json!({"id": 1, "result": {"supportedVersions": [MODERN_VERSION]}})
+        ));
+        assert!(discover_shows_modern(
+            &json!({"id": 1, "error": {"code": UNSUPPORTED_VERSION, "message": "x"}})
+        ));
+        for legacy in [-32601, -32600, -32602] {
+            assert!(!discover_shows_modern(
+                &json!({"id": 1, "error": {"code": legacy, "message": "x"}})
+            ));
+        }
+    }
+
+    #[test]
+    fn input_required_and_its_retry() {
+        let reply = json!({"id": 5, "result": {"resultType": "input_required",
+            "inputRequests": {"ask": {"method": "elicitation/create", "params": {}}},
+            "requestState": "opaque"}});
+        let InputRequired {
+            requests,
+            request_state: state,
+        } = input_required(&reply).unwrap();
+        assert_eq!(requests[0].0, "ask");
+        let retry = with_input_responses(
+            &tools_call("t", json!({})),
+            Map::from_iter([("ask".to_owned(), json!({"action": "accept"}))]),
+            state,
+        );
+        assert_eq!(retry["params"]["requestState"], "opaque");
+        assert_eq!(retry["params"]["inputResponses"]["ask"]["action"], "accept");
+        assert!(input_required(&json!({"id": 1, "result": {"content": []}})).is_none());
+    }
+}

@@ -1,0 +1,316 @@
+//! Hosts and servers of both MCP protocol eras, through the real `mcp-sigv4
+//! proxy`: a 2026-07-28 host as raw stdio JSON-RPC with the `_meta` envelope, a
+//! 2025 host with `initialize`, against rmcp servers that speak both eras, only
+//! the legacy one, or only 2026-07-28. What each request carried is asserted at
+//! the server: the modern headers, and that they were signed.
+
+use serde_json::{Value, json};
+
+use crate::era_server::{self, EraStandIn, Kind};
+use crate::{Cli, credentials_env, initialize};
+
+const MODERN: &str = "2026-07-28";
+
+/// A 2026-07-28 request: the envelope in `params._meta`.
+fn modern(id: i64, method: &str, mut params: Value) -> String {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "modern-host", "version": "1"},
+    });
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()
+}
+
+fn legacy(id: i64, method: &str, params: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()
+}
+
+fn proxy(server: &EraStandIn) -> Cli {
+    let url = server.url();
+    Cli::spawn(
+        &[
+            "proxy",
+            url.as_str(),
+            "--service",
+            "bedrock-agentcore",
+            "--region",
+            "us-east-1",
+        ],
+        &credentials_env(),
+    )
+}
+
+fn text_of(reply: &Value) -> &str {
+    reply["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no text content in {reply}"))
+}
+
+/// Every request the server got from a modern host: the modern headers, equal
+/// to the body, and each of them signed.
+fn assert_modern_headers(server: &EraStandIn) {
+    let seen = server.seen();
+    assert!(!seen.is_empty());
+    for request in seen {
+        let Some(method) = request.method.as_deref() else {
+            continue;
+        };
+        assert_eq!(
+            request.header("mcp-protocol-version"),
+            Some(MODERN),
+            "{method}"
+        );
+        assert_eq!(request.header("mcp-method"), Some(method));
+        for header in ["mcp-protocol-version", "mcp-method"] {
+            assert!(request.is_signed(header), "{header} unsigned on {method}");
+        }
+        if method == "tools/call" {
+            assert!(request.is_signed("mcp-name"), "Mcp-Name unsigned");
+        }
+        assert_eq!(request.http_method, http::Method::POST, "{method}");
+        assert_ne!(method, "initialize");
+    }
+}
+
+#[tokio::test]
+async fn a_modern_host_reaches_a_dual_era_server_statelessly_with_signed_headers() {
+    let server = era_server::start(Kind::Dual).await;
+    let mut cli = proxy(&server);
+
+    cli.send(&modern(1, "server/discover", json!({}))).await;
+    let (discover, _) = cli.recv_id(1).await;
+    let versions = discover["result"]["supportedVersions"].as_array().unwrap();
+    assert!(versions.contains(&json!(MODERN)), "{discover}");
+
+    cli.send(&modern(2, "tools/list", json!({}))).await;
+    let (list, _) = cli.recv_id(2).await;
+    assert_eq!(
+        list["result"]["tools"].as_array().unwrap().len(),
+        5,
+        "{list}"
+    );
+
+    // Three calls in flight at once: each its own signed POST.
+    cli.send(&modern(
+        3,
+        "tools/call",
+        json!({"name": "wetter-ä", "arguments": {}}),
+    ))
+    .await;
+    cli.send(&modern(
+        4,
+        "tools/call",
+        json!({"name": "lookup", "arguments": {"region": "eu-west-1", "key": "k"}}),
+    ))
+    .await;
+    let mut count_request: Value =
+        serde_json::from_str(&modern(5, "tools/call", json!({}))).unwrap();
+    count_request["params"]["name"] = json!("count");
+    count_request["params"]["arguments"] = json!({"steps": 3});
+    count_request["params"]["_meta"]["progressToken"] = json!("p");
+    cli.send(&count_request.to_string()).await;
+
+    let mut replies = std::collections::HashMap::new();
+    let mut progress = 0;
+    while replies.len() < 3 {
+        let message = cli.recv().await;
+        if message["method"] == "notifications/progress" {
+            assert_eq!(message["params"]["progressToken"], "p");
+            progress += 1;
+        } else {
+            replies.insert(message["id"].as_i64().unwrap(), message);
+        }
+    }
+    assert_eq!(text_of(&replies[&3]), "sonnig");
+    assert_eq!(text_of(&replies[&4]), "k@eu-west-1");
+    assert_eq!(text_of(&replies[&5]), "counted to 3");
+    assert_eq!(progress, 3, "every progress notification reached the host");
+
+    let (code, _) = cli.finish().await;
+    assert_eq!(code, 0);
+
+    assert_modern_headers(&server);
+    let calls = server.seen_method("tools/call");
+    let wetter = calls
+        .iter()
+        .find(|c| c.body["params"]["name"] == "wetter-ä")
+        .unwrap();
+    let name = wetter.header("mcp-name").unwrap();
+    assert!(name.starts_with("=?base64?"), "non-ASCII Mcp-Name: {name}");
+    let lookup = calls
+        .iter()
+        .find(|c| c.body["params"]["name"] == "lookup")
+        .unwrap();
+    assert_eq!(lookup.header("mcp-param-region"), Some("eu-west-1"));
+    assert!(lookup.is_signed("mcp-param-region"));
+    // No session: no initialize, no GET stream, no DELETE at exit.
+    assert!(
+        server
+            .seen()
+            .iter()
+            .all(|s| s.http_method == http::Method::POST && s.header("mcp-session-id").is_none())
+    );
+}
+
+#[tokio::test]
+async fn a_legacy_host_is_bridged_to_a_modern_only_server_with_an_elicitation_both_ways() {
+    let server = era_server::start(Kind::ModernOnly).await;
+    let mut cli = proxy(&server);
+
+    cli.send(&legacy(
+        0,
+        "initialize",
+        json!({
+            "protocolVersion": "2025-06-18",
+            "capabilities": {"elicitation": {}},
+            "clientInfo": {"name": "legacy-host", "version": "1"}
+        }),
+    ))
+    .await;
+    let (init, _) = cli.recv_id(0).await;
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18", "{init}");
+    assert!(
+        init["result"]["capabilities"]["tools"].is_object(),
+        "{init}"
+    );
+    cli.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+
+    cli.send(&legacy(1, "tools/list", json!({}))).await;
+    let (list, _) = cli.recv_id(1).await;
+    assert_eq!(
+        list["result"]["tools"].as_array().unwrap().len(),
+        5,
+        "{list}"
+    );
+
+    cli.send(&legacy(
+        2,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "hi"}}),
+    ))
+    .await;
+    let (echo, _) = cli.recv_id(2).await;
+    assert_eq!(text_of(&echo), "hi");
+
+    // The server's InputRequiredResult reaches the host as elicitation/create.
+    cli.send(&legacy(
+        3,
+        "tools/call",
+        json!({"name": "confirm", "arguments": {}}),
+    ))
+    .await;
+    let ask = cli.recv().await;
+    assert_eq!(ask["method"], "elicitation/create", "{ask}");
+    assert_eq!(ask["params"]["message"], "Proceed?");
+    let answer = json!({"jsonrpc": "2.0", "id": ask["id"], "result": {
+        "action": "accept", "content": {"ok": true}
+    }});
+    cli.send(&answer.to_string()).await;
+    let (confirmed, _) = cli.recv_id(3).await;
+    assert_eq!(text_of(&confirmed), "the user answered true");
+
+    let (code, _) = cli.finish().await;
+    assert_eq!(code, 0);
+
+    // The host's initialize was tried once; everything after went stateless,
+    // stamped with the host's capabilities, and the retry carried the answer.
+    assert_eq!(server.seen_method("initialize").len(), 1);
+    let calls = server.seen_method("tools/call");
+    for call in &calls {
+        let meta = &call.body["params"]["_meta"];
+        assert_eq!(meta["io.modelcontextprotocol/protocolVersion"], MODERN);
+        assert_eq!(
+            meta["io.modelcontextprotocol/clientCapabilities"],
+            json!({"elicitation": {}})
+        );
+        assert_eq!(
+            meta["io.modelcontextprotocol/clientInfo"]["name"],
+            "legacy-host"
+        );
+        assert_eq!(call.header("mcp-protocol-version"), Some(MODERN));
+        assert!(call.is_signed("mcp-method") && call.is_signed("mcp-name"));
+    }
+    let retry = calls
+        .iter()
+        .find(|c| c.body["params"]["inputResponses"].is_object())
+        .expect("the retried request");
+    assert_eq!(retry.body["params"]["requestState"], "state-1");
+    assert_eq!(
+        retry.body["params"]["inputResponses"]["confirm"]["content"]["ok"],
+        true
+    );
+    assert!(
+        server
+            .seen()
+            .iter()
+            .all(|s| s.http_method == http::Method::POST)
+    );
+}
+
+#[tokio::test]
+async fn a_modern_host_reaches_a_legacy_only_server_through_a_session_opened_for_it() {
+    let server = era_server::start(Kind::LegacyOnly).await;
+    let mut cli = proxy(&server);
+
+    cli.send(&modern(1, "server/discover", json!({}))).await;
+    let (discover, _) = cli.recv_id(1).await;
+    assert_eq!(
+        discover["result"]["supportedVersions"],
+        json!([MODERN]),
+        "{discover}"
+    );
+    assert!(discover["result"]["capabilities"]["tools"].is_object());
+
+    cli.send(&modern(
+        2,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "old"}}),
+    ))
+    .await;
+    let (echo, _) = cli.recv_id(2).await;
+    assert_eq!(text_of(&echo), "old");
+    cli.send(&modern(3, "tools/list", json!({}))).await;
+    let (list, _) = cli.recv_id(3).await;
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 5);
+
+    let (code, _) = cli.finish().await;
+    assert_eq!(code, 0);
+
+    // One discover probe refused, one initialize with the envelope's client
+    // info, then the host's requests inside that session without the envelope.
+    assert_eq!(server.seen_method("server/discover").len(), 1);
+    let inits = server.seen_method("initialize");
+    assert_eq!(inits.len(), 1);
+    assert_eq!(inits[0].body["params"]["clientInfo"]["name"], "modern-host");
+    for call in server.seen_method("tools/call") {
+        assert!(call.header("mcp-session-id").is_some());
+        assert!(call.body["params"]["_meta"].is_null(), "{}", call.body);
+        assert!(call.status.is_success());
+    }
+}
+
+#[tokio::test]
+async fn a_legacy_host_and_a_dual_era_server_keep_the_legacy_session() {
+    let server = era_server::start(Kind::Dual).await;
+    let mut cli = proxy(&server);
+    cli.send(&initialize(0)).await;
+    let (init, _) = cli.recv_id(0).await;
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18");
+    cli.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
+        .await;
+    cli.send(&legacy(
+        1,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "x"}}),
+    ))
+    .await;
+    let (echo, _) = cli.recv_id(1).await;
+    assert_eq!(text_of(&echo), "x");
+    let (code, _) = cli.finish().await;
+    assert_eq!(code, 0);
+    let calls = server.seen_method("tools/call");
+    assert!(calls[0].header("mcp-session-id").is_some());
+    assert_eq!(calls[0].header("mcp-protocol-version"), Some("2025-06-18"));
+    assert!(calls[0].header("mcp-method").is_none());
+}

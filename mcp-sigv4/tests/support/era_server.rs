@@ -1,0 +1,358 @@
+//! MCP servers of each protocol era on 127.0.0.1, for the tests that drive hosts
+//! of either era through the proxy and the gateway. Each is an rmcp 3.11 server
+//! behind `VerifySigV4Layer` (the demo stand-in's credentials), at
+//! `http://127.0.0.1:PORT/mcp`, and records what every request carried.
+//!
+//! - [`Kind::Dual`]: rmcp as shipped, legacy sessions and stateless 2026-07-28
+//!   requests both.
+//! - [`Kind::LegacyOnly`]: refuses `server/discover` and any request that carries
+//!   the 2026-07-28 envelope or header, as a 2025 server does.
+//! - [`Kind::ModernOnly`]: `legacy_session_mode(false)`, and `initialize`
+//!   refused with HTTP 400 / `-32022`.
+
+#![allow(dead_code)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::handler::server::tool::InputResponses;
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{
+    CallToolResponse, CallToolResult, ContentBlock, InputRequiredResult, ProgressNotificationParam,
+    RequestMetaObject, ServerCapabilities, ServerConfig,
+};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tower::{BoxError, Layer, Service};
+use tower_sigv4::verify::{VerifySigV4Layer, VerifyingKey};
+
+use crate::server::{ACCESS_KEY, REGION, SECRET_KEY, SERVICE, SESSION_TOKEN};
+
+/// Which protocol eras a server speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Dual,
+    LegacyOnly,
+    ModernOnly,
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct EchoRequest {
+    pub text: String,
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct LookupRequest {
+    /// Mirrored as the `Mcp-Param-Region` header by 2026-07-28 clients.
+    #[schemars(extend("x-mcp-header" = "Region"))]
+    pub region: String,
+    pub key: String,
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub struct CountRequest {
+    pub steps: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct EraServer {
+    #[allow(dead_code)] // read by the `tool_handler` macro
+    tool_router: ToolRouter<Self>,
+}
+
+#[tool_router]
+impl EraServer {
+    #[tool(description = "Send the text back")]
+    fn echo(&self, Parameters(EchoRequest { text }): Parameters<EchoRequest>) -> String {
+        text
+    }
+
+    #[tool(name = "wetter-ä", description = "A tool whose name is not ASCII")]
+    fn wetter(&self) -> String {
+        "sonnig".to_owned()
+    }
+
+    #[tool(description = "Look a key up in a region (the region travels as a header)")]
+    fn lookup(
+        &self,
+        Parameters(LookupRequest { region, key }): Parameters<LookupRequest>,
+    ) -> String {
+        format!("{key}@{region}")
+    }
+
+    #[tool(description = "Send progress notifications, then finish")]
+    async fn count(
+        &self,
+        Parameters(CountRequest { steps }): Parameters<CountRequest>,
+        meta: RequestMetaObject,
+        peer: Peer<RoleServer>,
+    ) -> Result<String, ErrorData> {
+        for step in 1..=steps.min(20) {
+            if let Some(token) = meta.get_progress_token() {
+                peer.notify_progress(
+                    ProgressNotificationParam::new(token, f64::from(step))
+                        .with_total(f64::from(steps)),
+                )
+                .await
+                .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+            }
+        }
+        Ok(format!("counted to {steps}"))
+    }
+
+    #[tool(description = "Ask the user to confirm (an elicitation, as a multi-round-trip result)")]
+    fn confirm(&self, InputResponses(responses): InputResponses) -> CallToolResponse {
+        match responses.and_then(|r| r.get("confirm").cloned()) {
+            Some(answer) => CallToolResult::success(vec![ContentBlock::text(format!(
+                "the user answered {}",
+                answer["content"]["ok"]
+            ))])
+            .into(),
+            None => {
+                let requests = serde_json::from_value(json!({"confirm": {
+                    "method": "elicitation/create",
+                    "params": {
+                        "mode": "form",
+                        "message": "Proceed?",
+                        "requestedSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}
+                    }
+                }}))
+                .expect("a valid elicitation request");
+                InputRequiredResult::new(Some(requests), Some("state-1".to_owned())).into()
+            }
+        }
+    }
+}
+
+#[tool_handler]
+impl ServerHandler for EraServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+    }
+}
+
+/// What one request carried.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub http_method: Method,
+    /// The JSON-RPC method, if the body had one.
+    pub method: Option<String>,
+    pub body: Value,
+    pub headers: HeaderMap,
+    /// The lower-case names in `SignedHeaders`.
+    pub signed: Vec<String>,
+    pub status: StatusCode,
+}
+
+impl Seen {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn is_signed(&self, name: &str) -> bool {
+        self.signed.iter().any(|s| s == name)
+    }
+}
+
+pub struct EraStandIn {
+    pub addr: SocketAddr,
+    pub kind: Kind,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for EraStandIn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl EraStandIn {
+    pub fn url(&self) -> String {
+        format!("http://{}/mcp", self.addr)
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// The requests with this JSON-RPC method.
+    pub fn seen_method(&self, method: &str) -> Vec<Seen> {
+        self.seen()
+            .into_iter()
+            .filter(|s| s.method.as_deref() == Some(method))
+            .collect()
+    }
+}
+
+type ResBody = BoxBody<Bytes, BoxError>;
+
+pub async fn start(kind: Kind) -> EraStandIn {
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(kind != Kind::ModernOnly)
+        .with_sse_keep_alive(None);
+    let mcp: StreamableHttpService<EraServer, LocalSessionManager> = StreamableHttpService::new(
+        || {
+            Ok(EraServer {
+                tool_router: EraServer::tool_router(),
+            })
+        },
+        Default::default(),
+        config,
+    );
+    let verified = VerifySigV4Layer::with_keys(
+        REGION,
+        SERVICE,
+        [(
+            ACCESS_KEY,
+            VerifyingKey::new(SECRET_KEY).with_session_token(SESSION_TOKEN),
+        )],
+    )
+    .layer(mcp);
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let front = {
+        let seen = seen.clone();
+        tower::service_fn(move |request: Request<Incoming>| {
+            let verified = verified.clone();
+            let seen = seen.clone();
+            async move { Ok::<_, Infallible>(front(kind, verified, seen, request).await) }
+        })
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let service = TowerToHyperService::new(front.clone());
+            tokio::spawn(async move {
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    EraStandIn {
+        addr,
+        kind,
+        seen,
+        task,
+    }
+}
+
+/// Refuse what this kind of server does not speak, verify and serve the rest,
+/// and record the request (before the response head leaves).
+async fn front<S, B>(
+    kind: Kind,
+    mut verified: S,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    request: Request<Incoming>,
+) -> Response<ResBody>
+where
+    S: Service<Request<Full<Bytes>>, Response = Response<B>>,
+    S::Error: std::fmt::Debug,
+    B: http_body::Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    let (parts, body) = request.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    let message: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let method = message
+        .get("method")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let modern_signal = message
+        .pointer("/params/_meta/io.modelcontextprotocol~1protocolVersion")
+        .is_some()
+        || parts
+            .headers
+            .get("mcp-protocol-version")
+            .is_some_and(|v| v == "2026-07-28");
+    let refusal = match (kind, method.as_deref()) {
+        (Kind::LegacyOnly, Some("server/discover")) => Some((
+            StatusCode::BAD_REQUEST,
+            json!({"code": -32601, "message": "Method not found: server/discover"}),
+        )),
+        (Kind::LegacyOnly, Some(_)) if modern_signal => Some((
+            StatusCode::BAD_REQUEST,
+            json!({"code": -32600, "message": "Bad Request: Missing session ID"}),
+        )),
+        (Kind::ModernOnly, Some("initialize")) => Some((
+            StatusCode::BAD_REQUEST,
+            json!({"code": -32022, "message": "Unsupported protocol version",
+                   "data": {"supported": ["2026-07-28"]}}),
+        )),
+        _ => None,
+    };
+    let response = match refusal {
+        Some((status, error)) => json_response(
+            status,
+            json!({"jsonrpc": "2.0", "id": message.get("id").cloned().unwrap_or(Value::Null), "error": error}),
+        ),
+        None => {
+            let request = Request::from_parts(parts.clone(), Full::new(body));
+            match verified.call(request).await {
+                Ok(response) => response.map(|b| b.map_err(Into::into).boxed()),
+                Err(e) => json_response(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    json!({"error": format!("{e:?}")}),
+                ),
+            }
+        }
+    };
+    seen.lock().unwrap().push(Seen {
+        http_method: parts.method.clone(),
+        method,
+        body: message,
+        signed: signed_headers(&parts.headers),
+        headers: parts.headers,
+        status: response.status(),
+    });
+    response
+}
+
+fn signed_headers(headers: &HeaderMap) -> Vec<String> {
+    headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split("SignedHeaders=").nth(1))
+        .map(|rest| {
+            rest.split([',', ' '])
+                .next()
+                .unwrap_or_default()
+                .split(';')
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response<ResBody> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(
+            Full::new(Bytes::from(body.to_string()))
+                .map_err(|never| match never {})
+                .boxed(),
+        )
+        .unwrap()
+}
