@@ -19,13 +19,14 @@
 //! event by event.
 
 pub mod http;
+mod modern;
 mod serve;
 pub mod session;
 
 pub use serve::serve;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ::http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
@@ -38,7 +39,9 @@ use subtle::ConstantTimeEq;
 use tower_sigv4::rmcp::HttpClientError;
 
 use self::http::{Body, SESSION_HEADER};
+use self::modern::{Cache, Via};
 use self::session::{Sealer, Session};
+use crate::relay::era::{self, Era, ToolHeaders};
 use crate::relay::jsonrpc::{self, Kind};
 use crate::relay::{self, Reply, SigningContext, Upstream, describe};
 
@@ -135,6 +138,12 @@ struct Inner<C> {
     sealer: Sealer,
     options: Options,
     master_key_digest: Option<[u8; 32]>,
+    // One upstream per server for 2026-07-28 clients, shared by all of them on
+    // this replica: its era probed once, and for a legacy server the one
+    // session opened for them.
+    modern: Mutex<HashMap<String, Arc<Upstream<C>>>>,
+    // What each server's `tools/list` said about `x-mcp-header` arguments.
+    tool_headers: HashMap<String, Arc<ToolHeaders>>,
 }
 
 impl<C> Gateway<C>
@@ -144,12 +153,18 @@ where
     /// A gateway in front of `servers`, sealing sessions with `sealer`.
     pub fn new(servers: Vec<Server<C>>, sealer: Sealer, options: Options) -> Self {
         let master_key_digest = options.master_key.as_deref().map(digest);
+        let tool_headers = servers
+            .iter()
+            .map(|s| (s.name.clone(), Arc::default()))
+            .collect();
         Self {
             inner: Arc::new(Inner {
+                tool_headers,
                 servers: servers.into_iter().map(Arc::new).collect(),
                 sealer,
                 options,
                 master_key_digest,
+                modern: Mutex::default(),
             }),
         }
     }
@@ -275,12 +290,23 @@ where
         let state = session
             .map(|s| s.state_for(&server.name))
             .unwrap_or_default();
-        Arc::new(Upstream::with_state(
-            server.client.clone(),
-            server.url.clone(),
-            server.headers.clone(),
-            state,
-        ))
+        Arc::new(
+            Upstream::with_state(
+                server.client.clone(),
+                server.url.clone(),
+                server.headers.clone(),
+                state,
+            )
+            .with_tool_headers(self.tool_headers_of(server)),
+        )
+    }
+
+    fn tool_headers_of(&self, server: &Server<C>) -> Arc<ToolHeaders> {
+        self.inner
+            .tool_headers
+            .get(&server.name)
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn session(&self, headers: &HeaderMap) -> Result<Session, Refused> {
@@ -400,13 +426,24 @@ where
         if jsonrpc::method(&message) == Some("initialize") {
             return self.initialize(target, message).await;
         }
+        let modern_client = Era::of_message(&message) == Some(Era::Modern)
+            || (headers.get(SESSION_HEADER).is_none()
+                && headers.contains_key(era::PROTOCOL_VERSION)
+                && headers
+                    .get(era::PROTOCOL_VERSION)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| Era::of_version(v) == Era::Modern));
+        if modern_client {
+            return self.modern(target, message, headers).await;
+        }
         let session = match self.session(headers) {
             Ok(session) => session,
             Err(refused) => return refused.response(),
         };
+        let via = Via::Legacy(session);
         match target {
-            Target::One(server) => self.forward(server, message, session, false).await,
-            Target::All(servers) => self.aggregate(servers, message, session).await,
+            Target::One(server) => self.forward(server, message, via, false).await,
+            Target::All(servers) => self.aggregate(servers, message, via).await,
         }
     }
 
@@ -479,24 +516,11 @@ where
 
     /// One `initialize` result for several servers.
     fn merged_initialize(&self, id: &Value, replies: &[(Arc<Server<C>>, Value)]) -> Value {
-        let mut capabilities = Map::new();
-        for (_, reply) in replies {
-            if let Some(caps) = reply
-                .pointer("/result/capabilities")
-                .and_then(Value::as_object)
-            {
-                for key in ["tools", "prompts", "resources", "logging", "completions"] {
-                    if caps.contains_key(key) {
-                        let value = if key == "logging" || key == "completions" {
-                            json!({})
-                        } else {
-                            json!({"listChanged": true})
-                        };
-                        capabilities.insert(key.to_owned(), value);
-                    }
-                }
-            }
-        }
+        let capabilities = merged_capabilities(
+            replies
+                .iter()
+                .filter_map(|(_, reply)| reply.pointer("/result/capabilities")),
+        );
         let version = replies[0]
             .1
             .pointer("/result/protocolVersion")
@@ -530,17 +554,33 @@ where
     async fn forward(
         &self,
         server: &Arc<Server<C>>,
-        message: Value,
-        session: Session,
+        mut message: Value,
+        via: Via,
         tag: bool,
     ) -> Response<Body> {
-        let upstream = self.upstream(server, Some(&session));
+        let upstream = match &via {
+            Via::Legacy(session) => self.upstream(server, Some(session)),
+            Via::Modern(envelope) => {
+                if jsonrpc::kind(&message) == Kind::Request
+                    && era::envelope_version(&message).is_none()
+                {
+                    envelope.stamp(&mut message);
+                }
+                match self.modern_upstream(server, envelope).await {
+                    Ok(upstream) => upstream,
+                    Err(e) => return self.upstream_error(server, message.get("id"), &e),
+                }
+            }
+        };
         let id = message.get("id").cloned();
         let is_request = jsonrpc::kind(&message) == Kind::Request;
         let timeout = self.inner.options.request_timeout;
         let started = tokio::time::Instant::now();
         let sent = tokio::time::timeout(timeout, upstream.send(&message)).await;
-        let token = self.resealed(&session, &server.name, &upstream);
+        let token = match &via {
+            Via::Legacy(session) => self.resealed(session, &server.name, &upstream),
+            Via::Modern(_) => None,
+        };
         let response = match sent {
             Err(_) => self.timeout_error(server, id.as_ref(), timeout),
             Ok(Err(e)) => self.upstream_error(server, id.as_ref(), &e),
@@ -654,7 +694,7 @@ where
         &self,
         servers: &[Arc<Server<C>>],
         mut message: Value,
-        session: Session,
+        via: Via,
     ) -> Response<Body> {
         let separator = self.inner.options.separator.clone();
         let id = message.get("id").cloned().unwrap_or(Value::Null);
@@ -669,12 +709,12 @@ where
                     );
                 };
                 message["id"] = original;
-                return self.forward(&server, message, session, true).await;
+                return self.forward(&server, message, via, true).await;
             }
             _ => {
                 for server in servers {
                     let response = self
-                        .forward(server, message.clone(), session.clone(), true)
+                        .forward(server, message.clone(), via.clone(), true)
                         .await;
                     drop(response);
                 }
@@ -688,7 +728,7 @@ where
                 &json!({"jsonrpc": "2.0", "id": id, "result": {}}),
             ),
             "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
-                self.fan_out_list(servers, &method, &id, &session).await
+                self.fan_out_list(servers, &method, &id, &via).await
             }
             "tools/call" | "prompts/get" => {
                 let name = message
@@ -712,12 +752,12 @@ where
                     return http::json(StatusCode::OK, &error);
                 };
                 message["params"]["name"] = Value::String(inner);
-                self.forward(&server, message, session, true).await
+                self.forward(&server, message, via, true).await
             }
             "resources/read" => {
                 for server in servers {
                     let response = self
-                        .forward(server, message.clone(), session.clone(), true)
+                        .forward(server, message.clone(), via.clone(), true)
                         .await;
                     let token = response.headers().get(SESSION_HEADER).cloned();
                     if let Some(reply) = collect_reply(response).await
@@ -760,7 +800,7 @@ where
         servers: &[Arc<Server<C>>],
         method: &str,
         id: &Value,
-        session: &Session,
+        via: &Via,
     ) -> Response<Body> {
         let key = match method {
             "tools/list" => "tools",
@@ -771,18 +811,31 @@ where
         let separator = &self.inner.options.separator;
         let lists = servers.iter().map(|server| async move {
             let mut items = Vec::new();
+            let mut cache = Cache::default();
             let mut cursor: Option<Value> = None;
-            for page in 0..100 {
-                let mut request = json!({"jsonrpc": "2.0", "id": format!("gateway-list-{page}"), "method": method});
+            for _page in 0..100 {
+                // A fresh id for each page: ids are never reused within a session.
+                let id = format!("gateway-list-{}", uuid::Uuid::new_v4());
+                let mut request = json!({"jsonrpc": "2.0", "id": id, "method": method});
                 if let Some(cursor) = &cursor {
                     request["params"] = json!({"cursor": cursor});
                 }
-                let response = self.forward(server, request, session.clone(), true).await;
+                let response = self.forward(server, request, via.clone(), true).await;
                 let reply = collect_reply(response).await.unwrap_or(Value::Null);
                 let Some(result) = reply.get("result") else {
-                    return Err(format!("server `{}`: {}", server.name, reply.get("error").unwrap_or(&reply)));
+                    return Err(format!(
+                        "server `{}`: {}",
+                        server.name,
+                        reply.get("error").unwrap_or(&reply)
+                    ));
                 };
-                for mut item in result.get(key).and_then(Value::as_array).cloned().unwrap_or_default() {
+                cache.merge(result);
+                for mut item in result
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
                     if let Some(name) = item.get("name").and_then(Value::as_str) {
                         item["name"] = Value::String(format!("{}{separator}{name}", server.name));
                     }
@@ -793,13 +846,17 @@ where
                     break;
                 }
             }
-            Ok(items)
+            Ok((items, cache))
         });
         let mut merged = Vec::new();
         let mut failures = Vec::new();
+        let mut cache = Cache::default();
         for list in futures_util::future::join_all(lists).await {
             match list {
-                Ok(items) => merged.extend(items),
+                Ok((items, part)) => {
+                    merged.extend(items);
+                    cache.combine(&part);
+                }
                 Err(failure) => failures.push(failure),
             }
         }
@@ -812,14 +869,19 @@ where
                 &jsonrpc::error(id, jsonrpc::UPSTREAM_ERROR, &failures.join("; "), None),
             );
         }
+        let mut result = json!({key: merged});
+        cache.apply(&mut result);
         http::json(
             StatusCode::OK,
-            &json!({"jsonrpc": "2.0", "id": id, "result": {key: merged}}),
+            &json!({"jsonrpc": "2.0", "id": id, "result": result}),
         )
     }
 
     /// The servers' GET event streams, merged into one.
     async fn get(&self, target: Target<C>, headers: &HeaderMap) -> Response<Body> {
+        if let Some(refusal) = modern::no_session(headers) {
+            return refusal;
+        }
         let session = match self.session(headers) {
             Ok(session) => session,
             Err(refused) => return refused.response(),
@@ -867,6 +929,9 @@ where
     }
 
     async fn delete(&self, target: Target<C>, headers: &HeaderMap) -> Response<Body> {
+        if let Some(refusal) = modern::no_session(headers) {
+            return refusal;
+        }
         let session = match self.session(headers) {
             Ok(session) => session,
             Err(refused) => return refused.response(),
@@ -886,6 +951,24 @@ where
         futures_util::future::join_all(ends).await;
         http::empty(StatusCode::OK)
     }
+}
+
+/// The capabilities of several servers as one: what any of them offers.
+fn merged_capabilities<'a>(all: impl Iterator<Item = &'a Value>) -> Map<String, Value> {
+    let mut capabilities = Map::new();
+    for caps in all.filter_map(Value::as_object) {
+        for key in ["tools", "prompts", "resources", "logging", "completions"] {
+            if caps.contains_key(key) {
+                let value = if key == "logging" || key == "completions" {
+                    json!({})
+                } else {
+                    json!({"listChanged": true})
+                };
+                capabilities.insert(key.to_owned(), value);
+            }
+        }
+    }
+    capabilities
 }
 
 fn digest(key: &str) -> [u8; 32] {

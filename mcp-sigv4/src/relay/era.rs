@@ -249,12 +249,16 @@ impl ToolHeaders {
             if let Some(schema) = tool.get("inputSchema") {
                 collect_annotations(schema.get("properties"), &mut Vec::new(), &mut annotations);
             }
-            if annotations.is_empty() {
-                known.remove(name);
-            } else {
-                known.insert(name.to_owned(), annotations);
-            }
+            known.insert(name.to_owned(), annotations);
         }
+    }
+
+    /// Whether a `tools/list` named this tool (annotated or not).
+    pub fn knows(&self, tool: &str) -> bool {
+        self.tools
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(tool)
     }
 
     fn params_of(&self, tool: &str) -> Vec<ParamHeader> {
@@ -555,6 +559,7 @@ mod tests {
             "eu-west-1"
         );
         assert_eq!(headers.len(), 4);
+        assert!(tools.knows("wetter-ü") && !tools.knows("other"));
     }
 
     #[test]

@@ -115,8 +115,9 @@ pub struct Upstream<C> {
     // Held while a lost session is replaced, so concurrent 404s start one session.
     recovering: tokio::sync::Mutex<()>,
     generation: watch::Sender<u64>,
-    // The `x-mcp-header` annotations of the tools the server listed.
-    tool_headers: ToolHeaders,
+    // The `x-mcp-header` annotations of the tools the server listed (shared by
+    // the gateway's upstreams of one server).
+    tool_headers: Arc<ToolHeaders>,
     // A legacy server's `InitializeResult`, when the relay opened the session for
     // a modern host: its `server/discover` is answered from it.
     legacy_result: Mutex<Option<Value>>,
@@ -164,9 +165,16 @@ where
             state: Mutex::new(state),
             recovering: tokio::sync::Mutex::new(()),
             generation,
-            tool_headers: ToolHeaders::default(),
+            tool_headers: Arc::default(),
             legacy_result: Mutex::new(None),
         }
+    }
+
+    /// Share `tool_headers` with other sessions of the same server, so that what
+    /// one learnt from `tools/list` serves all.
+    pub fn with_tool_headers(mut self, tool_headers: Arc<ToolHeaders>) -> Self {
+        self.tool_headers = tool_headers;
+        self
     }
 
     /// The era the server is spoken to in, once known.
@@ -414,6 +422,14 @@ where
             }
             _ => message,
         };
+        if let Some(tool) = jsonrpc::method(message)
+            .filter(|m| *m == "tools/call")
+            .and(message.pointer("/params/name"))
+            .and_then(Value::as_str)
+            && !self.tool_headers.knows(tool)
+        {
+            self.learn_tools(message, &state).await;
+        }
         let mut headers = self.headers.clone();
         headers.extend(era::request_headers(message, &self.tool_headers));
         let client_message = to_client_message(message)?;
@@ -441,6 +457,47 @@ where
             }
         }
         Ok(reply)
+    }
+
+    /// List the server's tools (every page) with the envelope of `call`, to learn
+    /// which arguments a 2026-07-28 server wants mirrored as `Mcp-Param-*`.
+    async fn learn_tools(&self, call: &Value, state: &SessionState) {
+        let envelope = Envelope::from_request(call);
+        let mut cursor: Option<Value> = None;
+        for _page in 0..100 {
+            let id = Value::String(format!("mcp-sigv4-tools-{}", uuid::Uuid::new_v4()));
+            let mut request =
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/list", "params": {}});
+            if let Some(cursor) = cursor.take() {
+                request["params"]["cursor"] = cursor;
+            }
+            if let Some(envelope) = &envelope {
+                envelope.stamp(&mut request);
+            }
+            let mut headers = self.headers.clone();
+            headers.extend(era::request_headers(&request, &self.tool_headers));
+            let reply = match self
+                .exchange_once(&request, &id, headers, state.session_id.clone())
+                .await
+            {
+                Ok((reply, _)) => reply,
+                Err(e) => {
+                    tracing::warn!(
+                        "listing tools to learn their x-mcp-header arguments failed: {}",
+                        tower_sigv4::ErrorChain(&e)
+                    );
+                    return;
+                }
+            };
+            self.tool_headers.learn(&reply);
+            cursor = reply
+                .pointer("/result/nextCursor")
+                .filter(|c| !c.is_null())
+                .cloned();
+            if cursor.is_none() {
+                return;
+            }
+        }
     }
 
     async fn post(&self, message: &Value, state: &SessionState) -> Result<Reply, UpstreamError> {

@@ -2,6 +2,9 @@
 //! the demo's AgentCore stand-in (SigV4 with temporary credentials, an
 //! AgentCore-shaped runtime URL) and an rmcp server behind a bearer check.
 
+#[path = "../support/era_server.rs"]
+mod era_server;
+mod eras;
 #[path = "../../../examples/demo/server.rs"]
 mod server;
 mod upstream;

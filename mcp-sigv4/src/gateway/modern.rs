@@ -1,0 +1,276 @@
+//! The gateway's 2026-07-28 clients: no session and no handshake. Each request is
+//! checked as a modern server must check it (its headers against its body, its
+//! version), then sent to each upstream in the era that upstream speaks, probed
+//! once per replica. A modern client needs no sealed session, so any replica
+//! answers any of its requests.
+
+use std::sync::{Arc, PoisonError};
+
+use ::http::{HeaderMap, Response, StatusCode};
+use rmcp::transport::streamable_http_client::StreamableHttpClient;
+use serde_json::{Value, json};
+use tower_sigv4::rmcp::HttpClientError;
+
+use super::http::{self, Body, SESSION_HEADER};
+use super::session::Session;
+use super::{Gateway, Server, Target, merged_capabilities};
+use crate::relay::era::{self, Envelope, Era};
+use crate::relay::jsonrpc;
+use crate::relay::{Upstream, UpstreamError};
+
+/// How a request reaches its upstreams: in a client's sealed legacy session, or
+/// stateless for a 2026-07-28 client with its envelope.
+#[derive(Clone, Debug)]
+pub(super) enum Via {
+    Legacy(Session),
+    Modern(Envelope),
+}
+
+/// GET and DELETE without a legacy session: 2026-07-28 has neither (405).
+pub(super) fn no_session(headers: &HeaderMap) -> Option<Response<Body>> {
+    if headers.contains_key(SESSION_HEADER) {
+        return None;
+    }
+    let mut refusal = http::error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "GET and DELETE need a session (Mcp-Session-Id from initialize); MCP 2026-07-28 clients use POST only, and subscriptions/listen for server events",
+    );
+    refusal.headers_mut().insert(
+        ::http::header::ALLOW,
+        ::http::HeaderValue::from_static("POST"),
+    );
+    Some(refusal)
+}
+
+/// A 400 with a JSON-RPC error, as a modern server refuses a request.
+fn refuse(id: &Value, code: i64, message: &str, data: Option<Value>) -> Response<Body> {
+    http::json(
+        StatusCode::BAD_REQUEST,
+        &jsonrpc::error(id, code, message, data),
+    )
+}
+
+impl<C> Gateway<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    /// One request of a 2026-07-28 client.
+    pub(super) async fn modern(
+        &self,
+        target: &Target<C>,
+        message: Value,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
+        let id = message.get("id").cloned().unwrap_or(Value::Null);
+        if let Some(version) = era::envelope_version(&message)
+            && version != era::MODERN_VERSION
+        {
+            return refuse(
+                &id,
+                era::UNSUPPORTED_VERSION,
+                &format!(
+                    "protocol version `{version}` is not supported; use one of the supported versions"
+                ),
+                Some(json!({"supported": era::SUPPORTED_VERSIONS, "requested": version})),
+            );
+        }
+        if let Err(why) = era::check_headers(headers, &message) {
+            tracing::info!("refused a 2026-07-28 request: {why}");
+            return refuse(&id, era::HEADER_MISMATCH, &why, None);
+        }
+        let envelope = Envelope::from_request(&message).unwrap_or(Envelope {
+            capabilities: json!({}),
+            client_info: None,
+        });
+        let is_discover = jsonrpc::method(&message) == Some("server/discover");
+        match target {
+            Target::All(servers) if is_discover => self.discover_all(servers, &id, &envelope).await,
+            Target::One(server) if is_discover => {
+                match self.modern_upstream(server, &envelope).await {
+                    Ok(upstream) if upstream.era() == Some(Era::Legacy) => http::json(
+                        StatusCode::OK,
+                        &json!({"jsonrpc": "2.0", "id": id, "result": upstream.legacy_discover_result()}),
+                    ),
+                    Ok(_) => {
+                        self.forward(server, message, Via::Modern(envelope), false)
+                            .await
+                    }
+                    Err(e) => self.upstream_error(server, Some(&id), &e),
+                }
+            }
+            Target::One(server) => {
+                self.forward(server, message, Via::Modern(envelope), false)
+                    .await
+            }
+            Target::All(servers) => {
+                self.aggregate(servers, message, Via::Modern(envelope))
+                    .await
+            }
+        }
+    }
+
+    /// This replica's upstream for `server`'s 2026-07-28 clients, its era known.
+    pub(super) async fn modern_upstream(
+        &self,
+        server: &Server<C>,
+        envelope: &Envelope,
+    ) -> Result<Arc<Upstream<C>>, UpstreamError> {
+        let upstream = self
+            .inner
+            .modern
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(server.name.clone())
+            .or_insert_with(|| {
+                Arc::new(
+                    Upstream::new(
+                        server.client.clone(),
+                        server.url.clone(),
+                        server.headers.clone(),
+                    )
+                    .with_tool_headers(self.tool_headers_of(server)),
+                )
+            })
+            .clone();
+        upstream.probe(envelope).await?;
+        Ok(upstream)
+    }
+
+    /// `server/discover` on the aggregated endpoint, answered by the gateway: the
+    /// versions every upstream can be reached with (the gateway bridges eras),
+    /// what any upstream offers, and the gateway's own `serverInfo`.
+    async fn discover_all(
+        &self,
+        servers: &[Arc<Server<C>>],
+        id: &Value,
+        envelope: &Envelope,
+    ) -> Response<Body> {
+        let timeout = self.inner.options.request_timeout;
+        let probes = servers.iter().map(|server| async move {
+            let upstream =
+                tokio::time::timeout(timeout, self.modern_upstream(server, envelope)).await;
+            let capabilities = match upstream {
+                Ok(Ok(upstream)) if upstream.era() == Some(Era::Legacy) => upstream
+                    .legacy_discover_result()
+                    .and_then(|r| r.get("capabilities").cloned()),
+                Ok(Ok(upstream)) => {
+                    let request = json!({"jsonrpc": "2.0",
+                        "id": format!("gateway-discover-{}", uuid::Uuid::new_v4()),
+                        "method": "server/discover", "params": {}});
+                    let mut request = request;
+                    envelope.stamp(&mut request);
+                    match tokio::time::timeout(timeout, upstream.send(&request)).await {
+                        Ok(Ok(crate::relay::Reply::Json(reply))) => {
+                            reply.pointer("/result/capabilities").cloned()
+                        }
+                        _ => None,
+                    }
+                }
+                _ => None,
+            };
+            (server.name.clone(), capabilities)
+        });
+        let results = futures_util::future::join_all(probes).await;
+        let failed: Vec<&str> = results
+            .iter()
+            .filter(|(_, caps)| caps.is_none())
+            .map(|(name, _)| name.as_str())
+            .collect();
+        for name in &failed {
+            tracing::warn!(server = %name, "server/discover: the server could not be reached");
+        }
+        let capabilities = merged_capabilities(results.iter().filter_map(|(_, c)| c.as_ref()));
+        let mut meta = json!({"io.modelcontextprotocol/serverInfo": {
+            "name": "mcp-sigv4 gateway", "version": env!("CARGO_PKG_VERSION")
+        }});
+        if !failed.is_empty() {
+            meta["mcp-sigv4/unreachable"] = json!(failed);
+        }
+        http::json(
+            StatusCode::OK,
+            &json!({"jsonrpc": "2.0", "id": id, "result": {
+                "resultType": "complete",
+                "supportedVersions": era::SUPPORTED_VERSIONS,
+                "capabilities": capabilities,
+                "ttlMs": 0,
+                "cacheScope": "private",
+                "_meta": meta,
+            }}),
+        )
+    }
+}
+
+/// The cache hints of list results (`ttlMs`, `cacheScope`) across pages and
+/// servers: the smallest freshness, and `private` if any part is.
+#[derive(Debug, Default)]
+pub(super) struct Cache {
+    ttl_ms: Option<u64>,
+    private: bool,
+    seen: bool,
+}
+
+impl Cache {
+    /// Take in one result's hints.
+    pub(super) fn merge(&mut self, result: &Value) {
+        let ttl = result.get("ttlMs").and_then(Value::as_u64);
+        let scope = result.get("cacheScope").and_then(Value::as_str);
+        if ttl.is_none() && scope.is_none() {
+            return;
+        }
+        self.combine(&Cache {
+            ttl_ms: ttl,
+            private: scope != Some("public"),
+            seen: true,
+        });
+    }
+
+    /// Take in another part's hints.
+    pub(super) fn combine(&mut self, other: &Cache) {
+        if !other.seen {
+            return;
+        }
+        self.ttl_ms = match (self.ttl_ms, other.ttl_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.private |= other.private;
+        self.seen = true;
+    }
+
+    /// Put the combined hints on a merged result, when any part had them.
+    pub(super) fn apply(&self, result: &mut Value) {
+        if !self.seen {
+            return;
+        }
+        result["ttlMs"] = json!(self.ttl_ms.unwrap_or(0));
+        result["cacheScope"] = json!(if self.private { "private" } else { "public" });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_hints_take_the_smallest_ttl_and_private_wins() {
+        let mut cache = Cache::default();
+        cache.merge(&json!({"ttlMs": 60000, "cacheScope": "public"}));
+        let mut other = Cache::default();
+        other.merge(&json!({"ttlMs": 5000, "cacheScope": "private"}));
+        cache.combine(&other);
+        let mut result = json!({"tools": []});
+        cache.apply(&mut result);
+        assert_eq!(result["ttlMs"], 5000);
+        assert_eq!(result["cacheScope"], "private");
+
+        let mut public = Cache::default();
+        public.merge(&json!({"ttlMs": 1000, "cacheScope": "public"}));
+        let mut result = json!({});
+        public.apply(&mut result);
+        assert_eq!(result["cacheScope"], "public");
+
+        let mut none = json!({"tools": []});
+        Cache::default().apply(&mut none);
+        assert!(none.get("ttlMs").is_none());
+    }
+}

@@ -1,0 +1,310 @@
+//! Clients and upstreams of both MCP protocol eras through the gateway: a
+//! 2026-07-28 client (no session, the `_meta` envelope and the modern headers)
+//! and a 2025 one, in front of rmcp servers that speak both eras (`dual`), only
+//! the legacy one (`old`), or only 2026-07-28 (`new`).
+
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::era_server::{self, EraStandIn, Kind};
+use crate::{Answer, Gateway, initialize, rpc, send, server, text, tool_names};
+
+const MODERN: &str = "2026-07-28";
+
+struct Eras {
+    dual: EraStandIn,
+    old: EraStandIn,
+    new: EraStandIn,
+    config: std::path::PathBuf,
+}
+
+async fn eras() -> Eras {
+    let dual = era_server::start(Kind::Dual).await;
+    let old = era_server::start(Kind::LegacyOnly).await;
+    let new = era_server::start(Kind::ModernOnly).await;
+    let mut yaml = String::from("mcp_servers:\n");
+    for (name, server) in [("dual", &dual), ("old", &old), ("new", &new)] {
+        yaml.push_str(&format!(
+            "  {name}:\n    url: \"{}\"\n    auth_type: aws_sigv4\n    aws_region_name: {}\n    aws_service_name: {}\n    aws_access_key_id: os.environ/AGENT_AKID\n    aws_secret_access_key: os.environ/AGENT_SECRET\n    aws_session_token: os.environ/AGENT_TOKEN\n",
+            server.url(),
+            server::REGION,
+            server::SERVICE,
+        ));
+    }
+    yaml.push_str("general_settings:\n  session_secret: era-test-secret-0123456789abcdef0123\n");
+    let dir = std::env::temp_dir().join(format!(
+        "mcp-sigv4-gateway-eras-{}-{}",
+        std::process::id(),
+        crate::NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    Eras {
+        dual,
+        old,
+        new,
+        config,
+    }
+}
+
+/// A 2026-07-28 request: the envelope in `params._meta`.
+fn modern(id: i64, method: &str, mut params: Value) -> Value {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": {"name": "modern-client", "version": "1"},
+    });
+    rpc(id, method, params)
+}
+
+/// POST `message` as a 2026-07-28 client does: its headers equal to its body.
+async fn post_modern(gateway: &Gateway, path: &str, message: &Value) -> Answer {
+    let method = message["method"].as_str().unwrap().to_owned();
+    let name = message["params"]["name"].as_str().map(str::to_owned);
+    let mut headers = vec![
+        ("mcp-protocol-version", MODERN.to_owned()),
+        ("mcp-method", method),
+    ];
+    if let Some(name) = name {
+        headers.push(("mcp-name", name));
+    }
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let url = format!("{}{path}", gateway.base);
+    let answer = send("POST", &url, &headers, Some(message)).await;
+    assert!(answer.session.is_none(), "a modern client got a session id");
+    answer
+}
+
+#[tokio::test]
+async fn a_modern_client_reaches_every_kind_of_upstream_routed_and_aggregated() {
+    let eras = eras().await;
+    let gateway = Gateway::start(&eras.config, &[]).await;
+
+    for name in ["dual", "old", "new"] {
+        let path = format!("/mcp/{name}");
+        let discover = post_modern(&gateway, &path, &modern(1, "server/discover", json!({}))).await;
+        assert_eq!(discover.status, StatusCode::OK, "{name}: {discover:?}");
+        let versions = &discover.reply()["result"]["supportedVersions"];
+        assert!(
+            versions.as_array().unwrap().contains(&json!(MODERN)),
+            "{name}: {discover:?}"
+        );
+        let list = post_modern(&gateway, &path, &modern(2, "tools/list", json!({}))).await;
+        assert_eq!(tool_names(&list).len(), 5, "{name}: {list:?}");
+        for id in 3..6 {
+            let call = post_modern(
+                &gateway,
+                &path,
+                &modern(
+                    id,
+                    "tools/call",
+                    json!({"name": "echo", "arguments": {"text": name}}),
+                ),
+            )
+            .await;
+            assert_eq!(text(&call), name);
+        }
+    }
+
+    // Aggregated: the gateway answers discover itself, and routes by prefix.
+    let discover = post_modern(&gateway, "/mcp", &modern(7, "server/discover", json!({}))).await;
+    let result = &discover.reply()["result"];
+    assert_eq!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+        "mcp-sigv4 gateway"
+    );
+    assert!(result["capabilities"]["tools"].is_object(), "{discover:?}");
+    assert!(
+        result["supportedVersions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(MODERN))
+    );
+    let list = post_modern(&gateway, "/mcp", &modern(8, "tools/list", json!({}))).await;
+    let names = tool_names(&list);
+    assert_eq!(names.len(), 15, "{names:?}");
+    assert!(names.contains(&"new-echo".to_owned()) && names.contains(&"old-lookup".to_owned()));
+    for server in ["dual", "old", "new"] {
+        let call = post_modern(
+            &gateway,
+            "/mcp",
+            &modern(
+                9,
+                "tools/call",
+                json!({"name": format!("{server}-echo"), "arguments": {"text": "agg"}}),
+            ),
+        )
+        .await;
+        assert_eq!(text(&call), "agg", "{server}");
+    }
+
+    // The modern-only server never got a session; the dual one was spoken to
+    // stateless; the legacy one got one session for all of the replica's
+    // modern clients, not a handshake per call.
+    for server in [&eras.new, &eras.dual] {
+        for seen in server.seen() {
+            assert!(seen.header("mcp-session-id").is_none());
+            if let Some(method) = seen.method.as_deref() {
+                assert_eq!(seen.header("mcp-method"), Some(method));
+                assert!(seen.is_signed("mcp-method") && seen.is_signed("mcp-protocol-version"));
+            }
+        }
+    }
+    assert_eq!(eras.old.seen_method("initialize").len(), 1);
+    assert_eq!(eras.old.seen_method("server/discover").len(), 1);
+    assert!(eras.old.seen_method("tools/call").len() >= 4);
+}
+
+#[tokio::test]
+async fn a_legacy_client_is_bridged_to_a_modern_only_upstream() {
+    let eras = eras().await;
+    let gateway = Gateway::start(&eras.config, &[]).await;
+    let url = format!("{}/mcp/new", gateway.base);
+    let init = send("POST", &url, &[], Some(&initialize())).await;
+    assert_eq!(
+        init.reply()["result"]["protocolVersion"],
+        "2025-06-18",
+        "{init:?}"
+    );
+    let session = init.session.clone().expect("a sealed session");
+    let headers = [("mcp-session-id", session.as_str())];
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let answer = send("POST", &url, &headers, Some(&initialized)).await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED);
+    let call = send(
+        "POST",
+        &url,
+        &headers,
+        Some(&rpc(
+            1,
+            "tools/call",
+            json!({"name": "lookup", "arguments": {"region": "eu-west-1", "key": "k"}}),
+        )),
+    )
+    .await;
+    assert_eq!(text(&call), "k@eu-west-1");
+    let calls = eras.new.seen_method("tools/call");
+    assert_eq!(calls.len(), 1);
+    let meta = &calls[0].body["params"]["_meta"];
+    assert_eq!(
+        meta["io.modelcontextprotocol/clientInfo"]["name"],
+        "gateway-test"
+    );
+    assert_eq!(
+        meta["io.modelcontextprotocol/clientCapabilities"],
+        json!({"sampling": {}})
+    );
+    assert_eq!(calls[0].header("mcp-name"), Some("lookup"));
+    assert_eq!(
+        eras.new.seen_method("initialize").len(),
+        1,
+        "tried once, then bridged"
+    );
+}
+
+#[tokio::test]
+async fn the_gateway_checks_modern_headers_and_versions_before_any_upstream_call() {
+    let eras = eras().await;
+    let gateway = Gateway::start(&eras.config, &[]).await;
+    let url = format!("{}/mcp/dual", gateway.base);
+    let call = modern(
+        1,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "x"}}),
+    );
+    for (headers, expected) in [
+        (
+            vec![
+                ("mcp-protocol-version", MODERN),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "add"),
+            ],
+            "Mcp-Name",
+        ),
+        (
+            vec![
+                ("mcp-protocol-version", MODERN),
+                ("mcp-method", "tools/list"),
+                ("mcp-name", "echo"),
+            ],
+            "Mcp-Method",
+        ),
+        (
+            vec![
+                ("mcp-protocol-version", "2025-06-18"),
+                ("mcp-method", "tools/call"),
+                ("mcp-name", "echo"),
+            ],
+            "MCP-Protocol-Version",
+        ),
+        (
+            vec![("mcp-protocol-version", MODERN), ("mcp-name", "echo")],
+            "Mcp-Method",
+        ),
+    ] {
+        let answer = send("POST", &url, &headers, Some(&call)).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{answer:?}");
+        let error = &answer.reply()["error"];
+        assert_eq!(error["code"], -32020, "{answer:?}");
+        assert!(
+            error["message"].as_str().unwrap().contains(expected),
+            "{answer:?}"
+        );
+    }
+    let mut future = call.clone();
+    future["params"]["_meta"]["io.modelcontextprotocol/protocolVersion"] = json!("2099-01-01");
+    let answer = send(
+        "POST",
+        &url,
+        &[
+            ("mcp-protocol-version", "2099-01-01"),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "echo"),
+        ],
+        Some(&future),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert_eq!(answer.reply()["error"]["code"], -32022);
+    assert!(
+        answer.reply()["error"]["data"]["supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(MODERN))
+    );
+    for method in ["GET", "DELETE"] {
+        let answer = send(method, &url, &[], None).await;
+        assert_eq!(answer.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
+    }
+    assert!(
+        eras.dual.seen().is_empty(),
+        "a refused request reached the upstream"
+    );
+}
+
+#[tokio::test]
+async fn two_replicas_serve_one_modern_client_alternately_without_a_session() {
+    let eras = eras().await;
+    let first = Gateway::start(&eras.config, &[]).await;
+    let second = Gateway::start(&eras.config, &[]).await;
+    for id in 0..6 {
+        let replica = if id % 2 == 0 { &first } else { &second };
+        for path in ["/mcp/old", "/mcp/new"] {
+            let call = post_modern(
+                replica,
+                path,
+                &modern(
+                    id,
+                    "tools/call",
+                    json!({"name": "echo", "arguments": {"text": format!("{id}")}}),
+                ),
+            )
+            .await;
+            assert_eq!(text(&call), format!("{id}"));
+        }
+    }
+    // One legacy session per replica for the legacy-only upstream, none for the other.
+    assert_eq!(eras.old.seen_method("initialize").len(), 2);
+    assert_eq!(eras.new.seen_method("tools/call").len(), 6);
+}
