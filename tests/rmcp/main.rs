@@ -2,6 +2,7 @@
 //! rmcp server on 127.0.0.1 at an AgentCore-shaped path, plain and signed; and the
 //! HTTP edge cases of the `StreamableHttpClient` contract against a scripted endpoint.
 
+mod eras;
 #[path = "../support/network.rs"]
 mod net;
 mod network;
