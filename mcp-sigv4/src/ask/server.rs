@@ -4,9 +4,9 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
-use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject, Tool};
-use rmcp::service::RunningService;
-use rmcp::{RoleClient, ServiceExt};
+use rmcp::RoleClient;
+use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject, ProtocolVersion, Tool};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService};
 use tower_sigv4::{BoxError, ErrorChain};
 
 use crate::config::ServerConfig;
@@ -95,8 +95,10 @@ pub struct RmcpServer {
 }
 
 impl RmcpServer {
-    /// Connect to `server` (signed for `aws_sigv4`, with its header otherwise) and
-    /// initialize the MCP session. `configure` can set timeouts and retries.
+    /// Connect to `server` (signed for `aws_sigv4`, with its header otherwise) in
+    /// rmcp's auto mode: `server/discover` first, and MCP 2026-07-28 where the
+    /// server speaks it; the legacy `initialize` session otherwise. `configure`
+    /// can set timeouts and retries.
     pub async fn connect(
         server: &ServerConfig,
         configure: impl FnOnce(
@@ -104,7 +106,11 @@ impl RmcpServer {
         ) -> tower_sigv4::rmcp::TransportBuilder,
     ) -> Result<Self, McpError> {
         let transport = server.transport_with(configure).map_err(McpError::new)?;
-        let client = ().serve(transport).await.map_err(McpError::new)?;
+        let lifecycle = ClientLifecycleMode::Auto {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            legacy_version: None,
+        };
+        let client = ().serve_with_lifecycle(transport, lifecycle).await.map_err(McpError::new)?;
         Ok(Self {
             name: server.name.clone(),
             client,
