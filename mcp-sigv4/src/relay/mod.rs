@@ -37,7 +37,7 @@ pub use upstream::{
     Events, Reply, SessionState, StreamEnded, Upstream, UpstreamError, is_session_gone,
 };
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -94,8 +94,9 @@ struct Shared<C> {
     out: mpsc::Sender<Value>,
     // Requests waiting for a reply that may arrive on another stream.
     pending: Mutex<HashMap<String, oneshot::Sender<Value>>>,
-    // Requests the host cancelled while they were in flight: they get no reply.
-    cancelled: Mutex<HashSet<String>>,
+    // The requests in flight, each with the token the host's cancellation
+    // triggers: a cancelled request gets no reply, and its upstream work stops.
+    cancels: Mutex<HashMap<String, CancellationToken>>,
     // The relay's own requests to the host (a modern server's input requests
     // bridged to a legacy host), waiting for the host's answer.
     asked: Mutex<HashMap<String, oneshot::Sender<Value>>>,
@@ -125,7 +126,7 @@ where
                 upstream,
                 out,
                 pending: Mutex::default(),
-                cancelled: Mutex::default(),
+                cancels: Mutex::default(),
                 asked: Mutex::default(),
                 host_modern: AtomicBool::new(false),
                 options,
@@ -259,17 +260,52 @@ where
         }
         let bridge_inputs =
             host_era != Some(era::Era::Modern) && shared.upstream.era() == Some(era::Era::Modern);
-        let outcome = tokio::time::timeout(timeout, async {
-            let reply = self.exchange(&message, &id, &mut receiver).await?;
+        // A subscription lasts until the host cancels it: no per-request timeout,
+        // and a stream that breaks is re-sent (2026-07-28 streams don't resume).
+        let listen = method == "subscriptions/listen";
+        let cancel = CancellationToken::new();
+        lock(&shared.cancels).insert(key.clone(), cancel.clone());
+        let work = async {
+            let mut resent = 0;
+            let reply = loop {
+                match self.exchange(&message, &id, &mut receiver).await {
+                    Err(Failure::StreamEnded(ended))
+                        if listen && resent < shared.options.resume_attempts =>
+                    {
+                        resent += 1;
+                        tracing::info!(
+                            attempt = resent,
+                            "the subscription stream broke ({ended}); sending subscriptions/listen again"
+                        );
+                    }
+                    other => break other?,
+                }
+            };
             if bridge_inputs {
                 return self
                     .fulfil_inputs(&message, &id, reply, &mut receiver)
                     .await;
             }
             Ok(reply)
-        })
-        .await;
+        };
+        let outcome = tokio::select! {
+            // The host cancelled: its upstream request (and stream) is dropped
+            // here, after the cancellation went upstream.
+            () = cancel.cancelled() => None,
+            outcome = async {
+                if listen {
+                    Ok(work.await)
+                } else {
+                    tokio::time::timeout(timeout, work).await
+                }
+            } => Some(outcome),
+        };
         lock(&shared.pending).remove(&key);
+        lock(&shared.cancels).remove(&key);
+        let Some(outcome) = outcome.filter(|_| !cancel.is_cancelled()) else {
+            tracing::debug!(id = %key, "the host cancelled the request; its reply is dropped");
+            return None;
+        };
         let reply = match outcome {
             Ok(Ok(mut reply)) => {
                 if method == "tools/list" {
@@ -284,10 +320,6 @@ where
                 self.timeout_reply(&id, timeout)
             }
         };
-        if lock(&shared.cancelled).remove(&key) {
-            tracing::debug!(id = %key, "the host cancelled the request; its reply is dropped");
-            return None;
-        }
         Some(reply)
     }
 
@@ -443,13 +475,17 @@ where
         match jsonrpc::method(&message) {
             Some("notifications/cancelled") => {
                 if let Some(id) = message.pointer("/params/requestId") {
-                    let key = jsonrpc::id_key(id);
                     // Only a request still in flight can be cancelled: a late or
-                    // unknown id is not remembered, so the set stays bounded and a
-                    // reused id still gets its reply.
-                    if lock(&self.shared.pending).contains_key(&key) {
-                        lock(&self.shared.cancelled).insert(key);
+                    // unknown id is not remembered, so nothing grows and a reused
+                    // id still gets its reply. The server hears of it first.
+                    let cancel = lock(&self.shared.cancels)
+                        .get(&jsonrpc::id_key(id))
+                        .cloned();
+                    self.forward(message, "a notification").await;
+                    if let Some(cancel) = cancel {
+                        cancel.cancel();
                     }
+                    return;
                 }
             }
             Some("notifications/initialized")

@@ -314,3 +314,108 @@ async fn a_legacy_host_and_a_dual_era_server_keep_the_legacy_session() {
     assert_eq!(calls[0].header("mcp-protocol-version"), Some("2025-06-18"));
     assert!(calls[0].header("mcp-method").is_none());
 }
+
+#[tokio::test]
+async fn a_subscription_is_relayed_event_by_event_and_re_sent_when_it_breaks() {
+    let server = era_server::start(Kind::Dual).await;
+    let mut cli = proxy(&server);
+    cli.send(&modern(
+        1,
+        "subscriptions/listen",
+        json!({"notifications": {"toolsListChanged": true}}),
+    ))
+    .await;
+    let (end, events) = cli.recv_id(1).await;
+    assert_eq!(end["result"]["resultType"], "complete", "{end}");
+    // The event of the broken stream, then the event of the re-sent one.
+    let nths: Vec<i64> = events
+        .iter()
+        .filter(|e| e["method"] == "notifications/tools/list_changed")
+        .map(|e| e["params"]["nth"].as_i64().unwrap())
+        .collect();
+    assert_eq!(nths, [0, 1]);
+    assert_eq!(server.listens(), 2);
+    let (code, _) = cli.finish().await;
+    assert_eq!(code, 0);
+}
+
+#[tokio::test]
+async fn late_and_unknown_cancellations_are_forgotten_and_a_reused_id_is_answered() {
+    let server = era_server::start(Kind::Dual).await;
+    let mut cli = proxy(&server);
+    cli.send(&modern(
+        5,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "first"}}),
+    ))
+    .await;
+    let (first, _) = cli.recv_id(5).await;
+    assert_eq!(text_of(&first), "first");
+    // A late cancel for 5, and a thousand for ids never sent.
+    for id in std::iter::once(5).chain(1_000..2_000) {
+        let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+            "params": {"requestId": id, "reason": "late"}});
+        cli.send(&cancel.to_string()).await;
+    }
+    cli.send(&modern(
+        5,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "again"}}),
+    ))
+    .await;
+    let (again, _) = cli.recv_id(5).await;
+    assert_eq!(text_of(&again), "again", "a reused id still gets its reply");
+    let (code, _) = cli.finish().await;
+    assert_eq!(code, 0);
+}
+
+#[tokio::test]
+async fn a_cancelled_subscription_ends_without_a_reply_and_the_server_hears_of_it() {
+    let server = era_server::start(Kind::ModernOnly).await;
+    let mut cli = proxy(&server);
+    // A subscription the server holds open; the host cancels it after its event.
+    cli.send(&modern(1, "subscriptions/listen", json!({"hold": true})))
+        .await;
+    let event = cli.recv().await;
+    assert_eq!(event["method"], "notifications/tools/list_changed");
+    let cancel = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": 1, "reason": "host closed the view"}});
+    cli.send(&cancel.to_string()).await;
+    cli.send(&modern(
+        2,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "next"}}),
+    ))
+    .await;
+    let (next, before) = cli.recv_id(2).await;
+    assert_eq!(text_of(&next), "next");
+    assert!(
+        before.iter().all(|m| m["id"] != 1),
+        "a cancelled request got a reply: {before:?}"
+    );
+    // The upstream stream is closed while the proxy runs on (bounded wait).
+    for _ in 0..200 {
+        if server.listens_closed() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(
+        server.listens_closed(),
+        1,
+        "the upstream listen stream is still open"
+    );
+    assert_eq!(server.listens(), 1);
+    let (code, _) = cli.finish().await;
+    assert_eq!(code, 0);
+    let cancels: Vec<_> = server
+        .seen_method("notifications/cancelled")
+        .into_iter()
+        .filter(|s| s.body["params"]["requestId"] == 1)
+        .collect();
+    assert_eq!(cancels.len(), 1, "the server was told");
+    assert_eq!(
+        cancels[0].header("mcp-method"),
+        Some("notifications/cancelled")
+    );
+}

@@ -14,13 +14,14 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -171,6 +172,8 @@ pub struct EraStandIn {
     pub addr: SocketAddr,
     pub kind: Kind,
     seen: Arc<Mutex<Vec<Seen>>>,
+    listens: Arc<AtomicUsize>,
+    closed: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -183,6 +186,16 @@ impl Drop for EraStandIn {
 impl EraStandIn {
     pub fn url(&self) -> String {
         format!("http://{}/mcp", self.addr)
+    }
+
+    /// How many `subscriptions/listen` streams were closed by the client.
+    pub fn listens_closed(&self) -> usize {
+        self.closed.load(Ordering::SeqCst)
+    }
+
+    /// How many `subscriptions/listen` requests arrived.
+    pub fn listens(&self) -> usize {
+        self.listens.load(Ordering::SeqCst)
     }
 
     pub fn seen(&self) -> Vec<Seen> {
@@ -223,12 +236,16 @@ pub async fn start(kind: Kind) -> EraStandIn {
     )
     .layer(mcp);
     let seen = Arc::new(Mutex::new(Vec::new()));
+    let listens = Arc::new(AtomicUsize::new(0));
+    let closed = Arc::new(AtomicUsize::new(0));
     let front = {
         let seen = seen.clone();
+        let listens = (listens.clone(), closed.clone());
         tower::service_fn(move |request: Request<Incoming>| {
             let verified = verified.clone();
             let seen = seen.clone();
-            async move { Ok::<_, Infallible>(front(kind, verified, seen, request).await) }
+            let listens = listens.clone();
+            async move { Ok::<_, Infallible>(front(kind, verified, seen, listens, request).await) }
         })
     };
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -250,6 +267,8 @@ pub async fn start(kind: Kind) -> EraStandIn {
         addr,
         kind,
         seen,
+        listens,
+        closed,
         task,
     }
 }
@@ -260,6 +279,7 @@ async fn front<S, B>(
     kind: Kind,
     mut verified: S,
     seen: Arc<Mutex<Vec<Seen>>>,
+    (listens, closed): (Arc<AtomicUsize>, Arc<AtomicUsize>),
     request: Request<Incoming>,
 ) -> Response<ResBody>
 where
@@ -302,7 +322,13 @@ where
         )),
         _ => None,
     };
+    let listen = method.as_deref() == Some("subscriptions/listen") && kind != Kind::LegacyOnly;
     let response = match refusal {
+        None if listen => listen_stream(
+            &message,
+            listens.fetch_add(1, Ordering::SeqCst),
+            Closed(closed.clone()),
+        ),
         Some((status, error)) => json_response(
             status,
             json!({"jsonrpc": "2.0", "id": message.get("id").cloned().unwrap_or(Value::Null), "error": error}),
@@ -327,6 +353,54 @@ where
         status: response.status(),
     });
     response
+}
+
+/// Counts a listen stream as closed when its body is dropped (the client went).
+struct Closed(Arc<AtomicUsize>);
+
+impl Drop for Closed {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A `subscriptions/listen` stream, answered by the front: one
+/// `notifications/tools/list_changed` event, then with `"hold": true` nothing
+/// more (it stays open), on the first listen a broken stream, and on later ones
+/// the subscription's end.
+fn listen_stream(request: &Value, nth: usize, closed: Closed) -> Response<ResBody> {
+    let hold = request["params"]["hold"] == true;
+    let event = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed", "params": {"nth": nth}});
+    let mut frames: Vec<Result<Frame<Bytes>, BoxError>> =
+        vec![Ok(Frame::data(Bytes::from(format!("data: {event}\n\n"))))];
+    if hold {
+    } else if nth == 0 {
+        frames.push(Err("the stream broke".into()));
+    } else {
+        let end =
+            json!({"jsonrpc": "2.0", "id": request["id"], "result": {"resultType": "complete"}});
+        frames.push(Ok(Frame::data(Bytes::from(format!("data: {end}\n\n")))));
+    }
+    // The break comes after the event is on the wire, as a dropped connection does.
+    let frames = futures_util::stream::unfold(
+        (frames.into_iter(), closed),
+        move |(mut frames, closed)| async move {
+            let Some(frame) = frames.next() else {
+                if hold {
+                    std::future::pending::<()>().await;
+                }
+                return None;
+            };
+            if frame.is_err() {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Some((frame, (frames, closed)))
+        },
+    );
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(BodyExt::boxed(StreamBody::new(frames)))
+        .unwrap()
 }
 
 fn signed_headers(headers: &HeaderMap) -> Vec<String> {
