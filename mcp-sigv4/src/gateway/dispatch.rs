@@ -1,0 +1,297 @@
+//! Requests by HTTP method: POST carries JSON-RPC messages (one or a batch),
+//! GET opens the servers' event streams, DELETE ends the session.
+
+use ::http::{HeaderMap, Method, Request, Response, StatusCode};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use rmcp::transport::streamable_http_client::{StreamableHttpClient, StreamableHttpError};
+use serde_json::{Value, json};
+use tower_sigv4::rmcp::HttpClientError;
+
+use super::forward::tag_request;
+use super::http::{self, Body, SESSION_HEADER, collect_reply};
+use super::server::{Gateway, Target};
+use super::session::Session;
+use crate::relay::describe;
+use crate::relay::jsonrpc::{self, Kind};
+
+impl<C> Gateway<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    /// Answer one HTTP request.
+    pub async fn handle<B>(&self, request: Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let path = request.uri().path().trim_end_matches('/').to_owned();
+        if path == "/health" {
+            return self.health();
+        }
+        if path != "/mcp" && !path.starts_with("/mcp/") {
+            return http::error(
+                StatusCode::NOT_FOUND,
+                "not found; MCP is served at /mcp and /mcp/{server}",
+            );
+        }
+        if let Some(refusal) = self.authorize(request.headers()) {
+            return refusal;
+        }
+        let target = match self.target(&path, request.headers(), request.uri().query()) {
+            Ok(target) => target,
+            Err(refused) => return refused.response(),
+        };
+        match *request.method() {
+            Method::POST => self.post(target, request).await,
+            Method::GET => self.get(target, request.headers()).await,
+            Method::DELETE => self.delete(target, request.headers()).await,
+            _ => http::error(StatusCode::METHOD_NOT_ALLOWED, "use POST, GET or DELETE"),
+        }
+    }
+
+    pub(super) async fn post<B>(&self, target: Target<C>, request: Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let limit = self.inner.options.max_body_size;
+        let (parts, body) = request.into_parts();
+        let declared = parts
+            .headers
+            .get(::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let too_large = || {
+            http::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body over the gateway's limit of {limit} bytes"),
+            )
+        };
+        if declared.is_some_and(|length| length > limit as u64) {
+            return too_large();
+        }
+        let bytes = match Limited::new(body, limit).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+            Err(_) => {
+                return http::error(
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read",
+                );
+            }
+        };
+        let message: Value = match serde_json::from_slice(&bytes) {
+            Ok(message) => message,
+            Err(e) => {
+                return http::json(
+                    StatusCode::BAD_REQUEST,
+                    &jsonrpc::error(
+                        &Value::Null,
+                        jsonrpc::PARSE_ERROR,
+                        &format!("parse error: {e}"),
+                        None,
+                    ),
+                );
+            }
+        };
+        if let Value::Array(batch) = message {
+            return self.batch(&target, batch, &parts.headers).await;
+        }
+        self.message(&target, message, &parts.headers).await
+    }
+
+    pub(super) async fn batch(
+        &self,
+        target: &Target<C>,
+        batch: Vec<Value>,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
+        if batch.is_empty() {
+            let error = jsonrpc::error(
+                &Value::Null,
+                jsonrpc::INVALID_REQUEST,
+                "an empty batch is not a valid request",
+                None,
+            );
+            return http::json(StatusCode::BAD_REQUEST, &error);
+        }
+        let mut replies = Vec::new();
+        let mut token = None;
+        for message in batch {
+            let response = self.message(target, message, headers).await;
+            token = response.headers().get(SESSION_HEADER).cloned().or(token);
+            if let Some(reply) = collect_reply(response).await {
+                replies.push(reply);
+            }
+        }
+        let mut response = if replies.is_empty() {
+            http::empty(StatusCode::ACCEPTED)
+        } else {
+            http::json(StatusCode::OK, &Value::Array(replies))
+        };
+        if let Some(token) = token {
+            response.headers_mut().insert(SESSION_HEADER, token);
+        }
+        response
+    }
+
+    pub(super) async fn message(
+        &self,
+        target: &Target<C>,
+        message: Value,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
+        let kind = jsonrpc::kind(&message);
+        if kind == Kind::Invalid {
+            return http::json(StatusCode::BAD_REQUEST, &jsonrpc::invalid(&message));
+        }
+        if jsonrpc::method(&message) == Some("initialize") {
+            return self.initialize(target, message).await;
+        }
+        let session = match self.session(headers) {
+            Ok(session) => session,
+            Err(refused) => return refused.response(),
+        };
+        match target {
+            Target::One(server) => self.forward(server, message, session, false).await,
+            Target::All(servers) => self.aggregate(servers, message, session).await,
+        }
+    }
+
+    pub(super) async fn initialize(&self, target: &Target<C>, request: Value) -> Response<Body> {
+        let id = request["id"].clone();
+        let servers = match target {
+            Target::One(server) => vec![server.clone()],
+            Target::All(servers) => servers.clone(),
+        };
+        let timeout = self.inner.options.request_timeout;
+        let attempts = servers.iter().map(|server| {
+            let upstream = self.upstream(server, None);
+            let request = request.clone();
+            async move {
+                let reply = tokio::time::timeout(timeout, upstream.initialize(request)).await;
+                (server.clone(), upstream, reply)
+            }
+        });
+        let results = futures_util::future::join_all(attempts).await;
+        let mut session = Session {
+            initialize: request.clone(),
+            ..Session::default()
+        };
+        let mut replies = Vec::new();
+        let mut failures = Vec::new();
+        for (server, upstream, reply) in results {
+            match reply {
+                Ok(Ok(reply)) if reply.get("result").is_some() => {
+                    session.record(&server.name, &upstream.state());
+                    replies.push((server, reply));
+                }
+                Ok(Ok(reply)) => failures.push(format!(
+                    "server `{}` refused initialize: {}",
+                    server.name, reply["error"]
+                )),
+                Ok(Err(e)) => failures.push(format!(
+                    "server `{}`: {}",
+                    server.name,
+                    describe(&e, &server.signing).0
+                )),
+                Err(_) => failures.push(format!(
+                    "server `{}` did not answer initialize within {} s",
+                    server.name,
+                    timeout.as_secs_f64()
+                )),
+            }
+        }
+        for failure in &failures {
+            tracing::warn!("{failure}");
+        }
+        let reply = match (target, replies.as_slice()) {
+            (_, []) => {
+                let message = failures.join("; ");
+                return http::json(
+                    StatusCode::OK,
+                    &jsonrpc::error(
+                        &id,
+                        jsonrpc::UPSTREAM_ERROR,
+                        &message,
+                        Some(json!({"source": "upstream"})),
+                    ),
+                );
+            }
+            (Target::One(_), [(_, reply)]) => reply.clone(),
+            _ => self.merged_initialize(&id, &replies),
+        };
+        let token = self.inner.sealer.seal(&session);
+        http::with_session(http::json(StatusCode::OK, &reply), Some(&token))
+    }
+
+    /// The servers' GET event streams, merged into one.
+    pub(super) async fn get(&self, target: Target<C>, headers: &HeaderMap) -> Response<Body> {
+        let session = match self.session(headers) {
+            Ok(session) => session,
+            Err(refused) => return refused.response(),
+        };
+        let (servers, tag) = match target {
+            Target::One(server) => (vec![server], false),
+            Target::All(servers) => (servers, true),
+        };
+        let mut opened = Vec::new();
+        for server in &servers {
+            let upstream = self.upstream(server, Some(&session));
+            match upstream.open_events(None).await {
+                Ok(events) => opened.push((server.name.clone(), events)),
+                Err(StreamableHttpError::ServerDoesNotSupportSse) => {}
+                Err(e) => {
+                    tracing::warn!(server = %server.name, "opening the event stream failed: {}", tower_sigv4::ErrorChain(&e))
+                }
+            }
+        }
+        if opened.is_empty() {
+            return http::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "no server offers an event stream",
+            );
+        }
+        let (sender, response) = http::sse();
+        let separator = self.inner.options.separator.clone();
+        for (name, mut events) in opened {
+            let sender = sender.clone();
+            let separator = separator.clone();
+            tokio::spawn(async move {
+                while let Ok(Some(message)) = events.next().await {
+                    let message = if tag {
+                        tag_request(&name, &separator, message)
+                    } else {
+                        message
+                    };
+                    if sender.send(message).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        response
+    }
+
+    pub(super) async fn delete(&self, target: Target<C>, headers: &HeaderMap) -> Response<Body> {
+        let session = match self.session(headers) {
+            Ok(session) => session,
+            Err(refused) => return refused.response(),
+        };
+        let servers = match target {
+            Target::One(server) => vec![server],
+            Target::All(servers) => servers,
+        };
+        let ends = servers.iter().filter(|s| session.upstreams.contains_key(&s.name)).map(|server| {
+            let upstream = self.upstream(server, Some(&session));
+            async move {
+                if let Err(e) = upstream.end().await {
+                    tracing::warn!(server = %server.name, "ending the session failed: {}", tower_sigv4::ErrorChain(&e));
+                }
+            }
+        });
+        futures_util::future::join_all(ends).await;
+        http::empty(StatusCode::OK)
+    }
+}
