@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mcp_sigv4::config::{Auth, Config, CredentialsSource, ServerConfig};
 use mcp_sigv4::gateway::session::Sealer;
-use mcp_sigv4::gateway::{self, Gateway, Options, Server};
+use mcp_sigv4::gateway::{self, AllowedHosts, Gateway, Options, Server};
 use mcp_sigv4::relay::{Settings, SigningContext};
 use mcp_sigv4::{logging, shutdown};
 use tower_sigv4::endpoint;
@@ -31,6 +31,11 @@ pub(crate) struct Args {
     /// Listen on a non-loopback address without a master key.
     #[arg(long)]
     allow_unauthenticated: bool,
+    /// A host name clients reach the gateway by (its `Host` and browser `Origin`),
+    /// besides the loopback names; repeat it, or list them in
+    /// general_settings.allowed_hosts. Needed behind a load balancer.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
     /// Between a server's name and a tool's when several servers share /mcp.
     #[arg(long, env = "MCP_TOOL_PREFIX_SEPARATOR", default_value = "-")]
     separator: String,
@@ -105,7 +110,17 @@ async fn run(args: Args) -> Result<(), String> {
         max_body_size: args.max_body_size,
         request_timeout: timeout,
         resume_attempts: 3,
+        allowed_hosts: AllowedHosts::new(
+            args.listen.ip().is_loopback(),
+            config.allowed_hosts.iter().chain(&args.allowed_hosts),
+        ),
     };
+    if !options.allowed_hosts.checks_host() {
+        tracing::warn!(
+            "no allowed_hosts: any Host header is accepted on {}; list the names clients use in general_settings.allowed_hosts or --allowed-host",
+            args.listen
+        );
+    }
     let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
     let gateway = Gateway::new(servers, sealer, options);
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
 use super::forward::tag_request;
+use super::guard;
 use super::http::{self, Body, SESSION_HEADER, collect_reply};
 use super::server::{Gateway, Target};
 use super::session::Session;
@@ -35,8 +36,20 @@ where
                 "not found; MCP is served at /mcp and /mcp/{server}",
             );
         }
+        // Cheapest first; nothing below reads the body or reaches an upstream.
+        if let Err(refused) =
+            guard::check_host_and_origin(request.headers(), &self.inner.options.allowed_hosts)
+        {
+            tracing::info!("refused a request: {}", refused.1);
+            return refused.response();
+        }
         if let Some(refusal) = self.authorize(request.headers()) {
             return refusal;
+        }
+        if let Err(refused) =
+            guard::check_method_and_content_type(request.method(), request.headers())
+        {
+            return refused.response();
         }
         let target = match self.target(&path, request.headers(), request.uri().query()) {
             Ok(target) => target,
@@ -45,8 +58,7 @@ where
         match *request.method() {
             Method::POST => self.post(target, request).await,
             Method::GET => self.get(target, request.headers()).await,
-            Method::DELETE => self.delete(target, request.headers()).await,
-            _ => http::error(StatusCode::METHOD_NOT_ALLOWED, "use POST, GET or DELETE"),
+            _ => self.delete(target, request.headers()).await,
         }
     }
 

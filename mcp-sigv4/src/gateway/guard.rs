@@ -1,6 +1,11 @@
-//! Cheap checks made before any body is read or any upstream is touched.
+//! Cheap checks made before any body is read or any upstream is touched: the
+//! `Host` and `Origin` (against DNS rebinding and cross-site requests), the
+//! method and content type, the master key, and the routing names.
+//!
+//! The checks are plain functions over the request head, so that a fuzz target
+//! drives them without a running gateway.
 
-use ::http::{HeaderMap, StatusCode};
+use ::http::{HeaderMap, Method, StatusCode};
 use rmcp::transport::streamable_http_client::StreamableHttpClient;
 use subtle::ConstantTimeEq;
 use tower_sigv4::rmcp::HttpClientError;
@@ -8,6 +13,136 @@ use tower_sigv4::rmcp::HttpClientError;
 use super::http::{self, Body, Refused};
 use super::server::{Gateway, Target, digest};
 use ::http::Response;
+
+/// The names a loopback listener answers to.
+const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+/// Which `Host` and `Origin` names the gateway answers to: the loopback names
+/// when it listens on loopback, plus the configured names (`allowed_hosts`,
+/// `--allowed-host`) of a deployment behind a load balancer.
+#[derive(Clone, Debug, Default)]
+pub struct AllowedHosts {
+    loopback: bool,
+    names: Vec<String>,
+}
+
+impl AllowedHosts {
+    /// The loopback names if `loopback`, plus `names` (host names without a port;
+    /// compared without case).
+    pub fn new<I, S>(loopback: bool, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let names = names
+            .into_iter()
+            .map(|name| {
+                name.as_ref()
+                    .trim()
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase()
+            })
+            .filter(|name| !name.is_empty())
+            .collect();
+        Self { loopback, names }
+    }
+
+    /// Whether `Host` is checked at all: on loopback, or with configured names. A
+    /// gateway off loopback with no names takes any `Host` (it needs a master key).
+    pub fn checks_host(&self) -> bool {
+        self.loopback || !self.names.is_empty()
+    }
+
+    fn allows_name(&self, name: &str) -> bool {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        (self.loopback && LOOPBACK_NAMES.contains(&name.as_str())) || self.names.contains(&name)
+    }
+
+    /// Whether a `Host` header value (`name`, `name:port`, `[v6]:port`) is allowed.
+    pub fn allows_host(&self, host: &str) -> bool {
+        !self.checks_host() || host_name(host).is_some_and(|name| self.allows_name(name))
+    }
+
+    /// Whether an `Origin` header value (`scheme://host[:port]`) is allowed: an
+    /// `http` or `https` origin whose host is an allowed name. `null` never is.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        let Some((scheme, authority)) = origin.split_once("://") else {
+            return false;
+        };
+        matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
+            && !authority.contains(['/', '@', '?', '#'])
+            && host_name(authority).is_some_and(|name| self.allows_name(name))
+    }
+}
+
+/// The host name of `name[:port]` or `[v6][:port]`, if well formed.
+fn host_name(authority: &str) -> Option<&str> {
+    let authority = authority.trim();
+    let (name, port) = if authority.starts_with('[') {
+        let end = authority.find(']')?;
+        let (name, rest) = authority.split_at(end + 1);
+        (name, rest.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    (!name.is_empty() && port_ok).then_some(name)
+}
+
+/// 403 for a `Host` or a present `Origin` that is not allowed (a page that
+/// rebinds a name to 127.0.0.1, or posts across sites). A request without
+/// `Origin` is not from a browser page and passes that part.
+pub fn check_host_and_origin(headers: &HeaderMap, allowed: &AllowedHosts) -> Result<(), Refused> {
+    let host = headers
+        .get(::http::header::HOST)
+        .map(|v| v.to_str().unwrap_or_default());
+    if allowed.checks_host() && !host.is_some_and(|host| allowed.allows_host(host)) {
+        return Err(Refused(
+            StatusCode::FORBIDDEN,
+            "the Host header names no host this gateway answers to; behind a load balancer, add its name to general_settings.allowed_hosts or --allowed-host".into(),
+        ));
+    }
+    if let Some(origin) = headers.get(::http::header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        if !allowed.allows_origin(origin) {
+            return Err(Refused(
+                StatusCode::FORBIDDEN,
+                "requests from this Origin are refused: a browser page may reach the gateway only from an allowed host (general_settings.allowed_hosts or --allowed-host)".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// 405 for a method other than POST, GET and DELETE; 415 for a POST that is not
+/// `application/json` (a cross-site "simple" request is `text/plain`).
+pub fn check_method_and_content_type(method: &Method, headers: &HeaderMap) -> Result<(), Refused> {
+    if ![Method::POST, Method::GET, Method::DELETE].contains(method) {
+        return Err(Refused(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "use POST, GET or DELETE".into(),
+        ));
+    }
+    if *method == Method::POST && !is_json(headers) {
+        return Err(Refused(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a POST must have `Content-Type: application/json`".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
 
 impl<C> Gateway<C>
 where

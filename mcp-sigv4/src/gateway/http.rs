@@ -90,11 +90,14 @@ pub(crate) async fn collect_reply(response: Response<Body>) -> Option<Value> {
         .rfind(|message| message.get("method").is_none())
 }
 
-/// An HTTP-level refusal (not a JSON-RPC error).
-pub(crate) struct Refused(pub(crate) StatusCode, pub(crate) String);
+/// An HTTP-level refusal (not a JSON-RPC error): the status and a message for
+/// the client.
+#[derive(Debug)]
+pub struct Refused(pub StatusCode, pub String);
 
 impl Refused {
-    pub(crate) fn response(self) -> Response<Body> {
+    /// The refusal as a JSON error response.
+    pub fn response(self) -> Response<Body> {
         error(self.0, &self.1)
     }
 }

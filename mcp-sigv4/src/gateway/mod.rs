@@ -21,13 +21,14 @@
 mod aggregate;
 mod dispatch;
 mod forward;
-mod guard;
+pub mod guard;
 mod health;
 pub mod http;
 mod serve;
 mod server;
 pub mod session;
 
+pub use guard::AllowedHosts;
 pub use serve::serve;
 pub use server::{Gateway, Options, Server};
 pub use session::Session;

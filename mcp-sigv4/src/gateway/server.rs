@@ -10,6 +10,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClient;
 use sha2::{Digest, Sha256};
 use tower_sigv4::rmcp::HttpClientError;
 
+use super::guard::AllowedHosts;
 use super::http::{Refused, SESSION_HEADER};
 use super::session::{Sealer, Session};
 use crate::relay::{SigningContext, Upstream};
@@ -50,6 +51,8 @@ pub struct Options {
     pub request_timeout: Duration,
     /// How often a broken SSE stream is resumed before giving up.
     pub resume_attempts: u32,
+    /// The `Host` and `Origin` names requests may carry.
+    pub allowed_hosts: AllowedHosts,
 }
 
 impl std::fmt::Debug for Options {
@@ -62,6 +65,7 @@ impl std::fmt::Debug for Options {
             .field("separator", &self.separator)
             .field("max_body_size", &self.max_body_size)
             .field("request_timeout", &self.request_timeout)
+            .field("allowed_hosts", &self.allowed_hosts)
             .finish_non_exhaustive()
     }
 }

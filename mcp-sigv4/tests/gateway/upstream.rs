@@ -70,6 +70,8 @@ impl ServerHandler for Tools {
 pub struct Running {
     pub addr: SocketAddr,
     pub refused: Arc<AtomicUsize>,
+    /// Every request that arrived, refused or not.
+    pub seen: Arc<AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -97,11 +99,14 @@ pub async fn start() -> Running {
         config,
     );
     let refused = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(AtomicUsize::new(0));
     let front = {
         let refused = refused.clone();
+        let seen = seen.clone();
         tower::service_fn(move |request: Request<Incoming>| {
             let mut mcp = mcp.clone();
             let refused = refused.clone();
+            seen.fetch_add(1, Ordering::SeqCst);
             async move {
                 let authorized = request
                     .headers()
@@ -145,6 +150,7 @@ pub async fn start() -> Running {
     Running {
         addr,
         refused,
+        seen,
         task,
     }
 }

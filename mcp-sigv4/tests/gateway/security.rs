@@ -1,0 +1,83 @@
+//! The gateway's security checks (issue #18), each driven against the real
+//! gateway process and counted at the upstreams.
+
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+use http::{Request, StatusCode};
+use http_body_util::Full;
+
+use super::{Gateway, SESSION_SECRET, Upstreams, client, initialize, send, upstreams};
+
+fn secret() -> String {
+    format!("  session_secret: {SESSION_SECRET}")
+}
+
+/// Requests that reached either upstream, refused or not.
+fn upstream_requests(up: &Upstreams) -> usize {
+    up.agent.stats.accepted() + up.agent.stats.refused() + up.tools.seen.load(Ordering::SeqCst)
+}
+
+#[tokio::test]
+async fn foreign_host_or_origin_and_text_plain_posts_are_refused_before_any_upstream_request() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(
+        &up.config(&secret()),
+        &["--allowed-host", "mcp.internal.example"],
+    )
+    .await;
+    let url = format!("{}/mcp", gateway.base);
+    // DNS rebinding: a page's own name, resolved to 127.0.0.1.
+    let rebound = send(
+        "POST",
+        &url,
+        &[
+            ("host", "attacker.example:4000"),
+            ("origin", "http://attacker.example:4000"),
+        ],
+        Some(&initialize()),
+    )
+    .await;
+    assert_eq!(rebound.status, StatusCode::FORBIDDEN, "{rebound:?}");
+    for origin in [
+        "https://attacker.example",
+        "null",
+        "http://localhost.attacker.example",
+    ] {
+        let cross_site = send("POST", &url, &[("origin", origin)], Some(&initialize())).await;
+        assert_eq!(
+            cross_site.status,
+            StatusCode::FORBIDDEN,
+            "{origin}: {cross_site:?}"
+        );
+    }
+    // A cross-site "simple" POST needs no preflight: text/plain.
+    let simple = Request::post(&url)
+        .header("content-type", "text/plain")
+        .body(Full::new(Bytes::from(initialize().to_string())))
+        .unwrap();
+    let simple = client().request(simple).await.unwrap();
+    assert_eq!(simple.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        upstream_requests(&up),
+        0,
+        "a refused request reached an upstream"
+    );
+
+    // The loopback names, and the configured name behind a load balancer, pass.
+    let port = gateway.base.rsplit(':').next().unwrap().to_owned();
+    let local = format!("http://localhost:{port}");
+    let same_host = send("POST", &url, &[("origin", &local)], Some(&initialize())).await;
+    assert_eq!(same_host.status, StatusCode::OK, "{same_host:?}");
+    let balanced = send(
+        "POST",
+        &url,
+        &[
+            ("host", "mcp.internal.example"),
+            ("origin", "https://mcp.internal.example"),
+        ],
+        Some(&initialize()),
+    )
+    .await;
+    assert_eq!(balanced.status, StatusCode::OK, "{balanced:?}");
+}
