@@ -181,51 +181,101 @@ where
         query: Option<&str>,
     ) -> Result<Target<C>, Refused> {
         let servers = &self.inner.servers;
-        let named = path
-            .strip_prefix("/mcp/")
-            .map(str::to_owned)
-            .or_else(|| {
-                headers
-                    .get("x-litellm-mcp-server")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned)
-            })
-            .or_else(|| {
-                query.and_then(|q| {
-                    q.split('&')
-                        .find_map(|pair| pair.strip_prefix("server="))
-                        .map(|v| {
-                            percent_encoding::percent_decode_str(v)
-                                .decode_utf8_lossy()
-                                .into_owned()
-                        })
-                })
-            });
-        let Some(named) = named else {
-            return Ok(match servers.as_slice() {
-                [only] => Target::One(only.clone()),
-                all => Target::All(all.to_vec()),
-            });
-        };
-        let mut chosen = Vec::new();
-        for name in named.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-            match servers.iter().find(|s| s.name == name) {
-                Some(server) => chosen.push(server.clone()),
-                None => {
-                    let known: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
-                    return Err(Refused(
-                        StatusCode::NOT_FOUND,
-                        format!(
-                            "no MCP server named `{name}`; known servers: {}",
-                            known.join(", ")
-                        ),
-                    ));
-                }
+        let known: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+        let chosen = match routing_names(path, headers, query, &known)? {
+            None => {
+                return Ok(match servers.as_slice() {
+                    [only] => Target::One(only.clone()),
+                    all => Target::All(all.to_vec()),
+                });
             }
-        }
-        Ok(match chosen.len() {
-            1 => Target::One(chosen.remove(0)),
-            _ => Target::All(chosen),
+            Some(chosen) => chosen,
+        };
+        Ok(match chosen.as_slice() {
+            [one] => Target::One(servers[*one].clone()),
+            many => Target::All(many.iter().map(|i| servers[*i].clone()).collect()),
         })
     }
+}
+
+/// The largest `x-litellm-mcp-server` header or `?server=` value, in bytes.
+pub const MAX_ROUTING_NAMES_LEN: usize = 4096;
+
+/// The servers a request names, as indices into `known` without repeats: by the
+/// path (`/mcp/{server}`), the `x-litellm-mcp-server` header or `?server=`
+/// (comma-separated). `None` when it names none. A list longer than `known` is
+/// refused (400), so one request can never fan out to more upstream calls than
+/// there are servers; so is an oversized header (431) or query value (400).
+pub fn routing_names(
+    path: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    known: &[&str],
+) -> Result<Option<Vec<usize>>, Refused> {
+    let too_long = |status: StatusCode, what: &str| {
+        Refused(
+            status,
+            format!(
+                "the {what} is longer than {MAX_ROUTING_NAMES_LEN} bytes; name at most the {} configured servers",
+                known.len()
+            ),
+        )
+    };
+    let named = if let Some(name) = path.strip_prefix("/mcp/") {
+        name.to_owned()
+    } else if let Some(header) = headers.get("x-litellm-mcp-server") {
+        if header.len() > MAX_ROUTING_NAMES_LEN {
+            return Err(too_long(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "x-litellm-mcp-server header",
+            ));
+        }
+        header.to_str().unwrap_or_default().to_owned()
+    } else if let Some(value) =
+        query.and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("server=")))
+    {
+        if value.len() > MAX_ROUTING_NAMES_LEN {
+            return Err(too_long(StatusCode::BAD_REQUEST, "?server= value"));
+        }
+        percent_encoding::percent_decode_str(value)
+            .decode_utf8_lossy()
+            .into_owned()
+    } else {
+        return Ok(None);
+    };
+    let names: Vec<&str> = named
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Ok(None);
+    }
+    if names.len() > known.len() {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the request names {} servers, more than the {} this gateway has; name each at most once",
+                names.len(),
+                known.len()
+            ),
+        ));
+    }
+    let mut chosen = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(index) = known.iter().position(|k| *k == name) else {
+            return Err(Refused(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no MCP server named `{}`; known servers: {}",
+                    name.escape_debug(),
+                    known.join(", ")
+                ),
+            ));
+        };
+        if !chosen.contains(&index) {
+            chosen.push(index);
+        }
+    }
+    Ok(Some(chosen))
 }

@@ -81,3 +81,51 @@ async fn foreign_host_or_origin_and_text_plain_posts_are_refused_before_any_upst
     .await;
     assert_eq!(balanced.status, StatusCode::OK, "{balanced:?}");
 }
+
+#[tokio::test]
+async fn repeated_or_oversized_routing_names_cause_no_fan_out() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(&up.config(&secret()), &[]).await;
+    let url = format!("{}/mcp", gateway.base);
+    let thousand = vec!["agent"; 1000].join(",");
+    let header = send(
+        "POST",
+        &url,
+        &[("x-litellm-mcp-server", &thousand)],
+        Some(&initialize()),
+    )
+    .await;
+    assert_eq!(
+        header.status,
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        "{header:?}"
+    );
+    let query = send(
+        "POST",
+        &format!("{url}?server={thousand}"),
+        &[],
+        Some(&initialize()),
+    )
+    .await;
+    assert_eq!(query.status, StatusCode::BAD_REQUEST, "{query:?}");
+    let three = send(
+        "POST",
+        &url,
+        &[("x-litellm-mcp-server", "agent,agent,tools")],
+        Some(&initialize()),
+    )
+    .await;
+    assert_eq!(three.status, StatusCode::BAD_REQUEST, "{three:?}");
+    assert_eq!(upstream_requests(&up), 0);
+    // A name given twice is one server: one upstream initialize.
+    let twice = send(
+        "POST",
+        &url,
+        &[("x-litellm-mcp-server", "agent, agent")],
+        Some(&initialize()),
+    )
+    .await;
+    assert_eq!(twice.status, StatusCode::OK, "{twice:?}");
+    assert_eq!(up.agent.stats.accepted(), 1);
+    assert_eq!(upstream_requests(&up), 1);
+}
