@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mcp_sigv4::config::{Auth, Config, CredentialsSource, ServerConfig};
+use mcp_sigv4::config::{Auth, Config, CredentialsSource, Secret, ServerConfig};
 use mcp_sigv4::gateway::session::Sealer;
 use mcp_sigv4::gateway::{self, AllowedHosts, Gateway, Options, Server};
 use mcp_sigv4::relay::{Settings, SigningContext};
@@ -82,6 +82,16 @@ async fn run(args: Args) -> Result<(), String> {
             args.config.display()
         ));
     }
+    if let Some(key) = &config.master_key {
+        check_key_length(key, "general_settings.master_key", MIN_MASTER_KEY_LEN)?;
+    }
+    if let Some(secret) = &config.session_secret {
+        check_key_length(
+            secret,
+            "general_settings.session_secret (or MCP_SIGV4_SESSION_SECRET)",
+            MIN_SESSION_SECRET_LEN,
+        )?;
+    }
     if config.master_key.is_none() && !args.listen.ip().is_loopback() && !args.allow_unauthenticated
     {
         return Err(format!(
@@ -141,6 +151,29 @@ async fn run(args: Args) -> Result<(), String> {
     )
     .await;
     Ok(())
+}
+
+/// The shortest master key accepted: a key clients present on every request.
+const MIN_MASTER_KEY_LEN: usize = 16;
+/// The shortest session secret accepted: the key that seals every session.
+const MIN_SESSION_SECRET_LEN: usize = 32;
+
+/// Refuse an empty or short key at start (an empty `os.environ/` value is set,
+/// and would otherwise admit an empty presented key), naming the key and never
+/// showing its value.
+fn check_key_length(key: &Secret, name: &str, min: usize) -> Result<(), String> {
+    let length = key.expose().trim().len();
+    if length >= min {
+        return Ok(());
+    }
+    let what = if length == 0 {
+        "is empty".to_owned()
+    } else {
+        format!("has {length} characters")
+    };
+    Err(format!(
+        "{name} {what}; it must have at least {min}: generate one with `openssl rand -hex 32`"
+    ))
 }
 
 /// The client, headers and signing context of one configured server.

@@ -279,7 +279,11 @@ fn text(answer: &Answer) -> String {
 #[tokio::test]
 async fn each_server_at_its_own_path_signed_or_with_its_bearer_token() {
     let up = upstreams().await;
-    let gateway = Gateway::start(&up.config("  session_secret: x"), &[]).await;
+    let gateway = Gateway::start(
+        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
+        &[],
+    )
+    .await;
     let session = open(&gateway, "/mcp/agent", &[]).await;
     let url = format!("{}/mcp/agent", gateway.base);
     let headers = [("mcp-session-id", session.as_str())];
@@ -357,7 +361,11 @@ async fn each_server_at_its_own_path_signed_or_with_its_bearer_token() {
 #[tokio::test]
 async fn all_servers_at_mcp_with_prefixed_names_and_routed_calls() {
     let up = upstreams().await;
-    let gateway = Gateway::start(&up.config("  session_secret: x"), &[]).await;
+    let gateway = Gateway::start(
+        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
+        &[],
+    )
+    .await;
     let session = open(&gateway, "/mcp", &[]).await;
     let url = format!("{}/mcp", gateway.base);
     let headers = [("mcp-session-id", session.as_str())];
@@ -413,7 +421,11 @@ async fn all_servers_at_mcp_with_prefixed_names_and_routed_calls() {
 #[tokio::test]
 async fn progress_streams_through_as_it_arrives() {
     let up = upstreams().await;
-    let gateway = Gateway::start(&up.config("  session_secret: x"), &[]).await;
+    let gateway = Gateway::start(
+        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
+        &[],
+    )
+    .await;
     let session = open(&gateway, "/mcp", &[]).await;
     let request = Request::post(format!("{}/mcp", gateway.base))
         .header("accept", "application/json, text/event-stream")
@@ -449,7 +461,11 @@ async fn progress_streams_through_as_it_arrives() {
 #[tokio::test]
 async fn a_server_request_reaches_the_client_and_its_reply_the_server() {
     let up = upstreams().await;
-    let gateway = Gateway::start(&up.config("  session_secret: x"), &[]).await;
+    let gateway = Gateway::start(
+        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
+        &[],
+    )
+    .await;
     let session = open(&gateway, "/mcp", &[]).await;
     let url = format!("{}/mcp", gateway.base);
     let request = Request::post(&url)
@@ -495,7 +511,9 @@ async fn a_server_request_reaches_the_client_and_its_reply_the_server() {
 async fn the_master_key_is_required_and_nothing_reaches_an_upstream_without_it() {
     let up = upstreams().await;
     let gateway = Gateway::start(
-        &up.config("  master_key: os.environ/MASTER\n  session_secret: x"),
+        &up.config(&format!(
+            "  master_key: os.environ/MASTER\n  session_secret: {SESSION_SECRET}"
+        )),
         &[],
     )
     .await;
@@ -533,7 +551,7 @@ async fn the_master_key_is_required_and_nothing_reaches_an_upstream_without_it()
 async fn bad_requests_get_clear_errors() {
     let up = upstreams().await;
     let gateway = Gateway::start(
-        &up.config("  session_secret: x"),
+        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
         &["--max-body-size", "2048"],
     )
     .await;
@@ -664,7 +682,11 @@ async fn a_session_started_on_one_replica_continues_on_another() {
     .await;
     assert_eq!(text(&call), "the bearer-protected server");
     // A replica with another key refuses the session instead of trusting it.
-    let stranger = Gateway::start(&up.config("  session_secret: another"), &[]).await;
+    let stranger = Gateway::start(
+        &up.config("  session_secret: another-replica-secret-fedcba9876543210"),
+        &[],
+    )
+    .await;
     let refused = send(
         "POST",
         &format!("{}/mcp", stranger.base),
@@ -686,7 +708,9 @@ async fn without_a_master_key_only_loopback_is_served_unless_allowed() {
         .args([
             "gateway",
             "--config",
-            up.config("  session_secret: x").to_str().unwrap(),
+            up.config(&format!("  session_secret: {SESSION_SECRET}"))
+                .to_str()
+                .unwrap(),
             "--listen",
             "0.0.0.0:0",
         ])
@@ -744,7 +768,11 @@ async fn config_errors_stop_the_start_and_name_file_server_and_key() {
 #[tokio::test]
 async fn sigterm_lets_a_call_in_flight_finish() {
     let up = upstreams().await;
-    let mut gateway = Gateway::start(&up.config("  session_secret: x"), &[]).await;
+    let mut gateway = Gateway::start(
+        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
+        &[],
+    )
+    .await;
     let session = open(&gateway, "/mcp/agent", &[]).await;
     let url = format!("{}/mcp/agent", gateway.base);
     let call = {

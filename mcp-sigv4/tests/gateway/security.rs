@@ -129,3 +129,76 @@ async fn repeated_or_oversized_routing_names_cause_no_fan_out() {
     assert_eq!(up.agent.stats.accepted(), 1);
     assert_eq!(upstream_requests(&up), 1);
 }
+
+/// Start the gateway with `general` as general_settings and `env`; its exit code
+/// and stderr when it refuses to start.
+async fn refused_start(
+    up: &Upstreams,
+    general: &str,
+    env: &[(&str, &str)],
+) -> (Option<i32>, String) {
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-sigv4"));
+    command
+        .args([
+            "gateway",
+            "--config",
+            up.config(general).to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .env("AGENT_AKID", "a")
+        .env("AGENT_SECRET", "b")
+        .env("AGENT_TOKEN", "c")
+        .env("TOOLS_TOKEN", "d")
+        .env_remove("MCP_SIGV4_SESSION_SECRET")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = tokio::time::timeout(super::LIMIT, command.output())
+        .await
+        .expect("the gateway refused to start in time instead of listening")
+        .unwrap();
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn empty_or_short_master_key_and_session_secret_stop_the_start() {
+    let up = upstreams().await;
+    // Set but empty, as compose files leave it.
+    let (code, stderr) = refused_start(
+        &up,
+        &format!("  master_key: os.environ/GATEWAY_MASTER_KEY\n{}", secret()),
+        &[("GATEWAY_MASTER_KEY", "")],
+    )
+    .await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("general_settings.master_key is empty")
+            && stderr.contains("at least 16")
+            && stderr.contains("openssl rand -hex 32"),
+        "{stderr}"
+    );
+    let (code, stderr) = refused_start(&up, "  session_secret: short-secret", &[]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("session_secret")
+            && stderr.contains("has 12 characters")
+            && stderr.contains("at least 32"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("short-secret"),
+        "the secret reached stderr: {stderr}"
+    );
+    let (code, stderr) = refused_start(&up, "  {}", &[("MCP_SIGV4_SESSION_SECRET", "")]).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("MCP_SIGV4_SESSION_SECRET") && stderr.contains("is empty"),
+        "{stderr}"
+    );
+}
