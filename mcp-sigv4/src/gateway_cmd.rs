@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mcp_sigv4::config::{Auth, Config, CredentialsSource, Secret, ServerConfig};
 use mcp_sigv4::gateway::session::Sealer;
-use mcp_sigv4::gateway::{self, AllowedHosts, Gateway, Options, Server};
+use mcp_sigv4::gateway::{self, AllowedHosts, Gateway, Limits, Options, Server};
 use mcp_sigv4::relay::{Settings, SigningContext};
 use mcp_sigv4::{logging, shutdown};
 use tower_sigv4::endpoint;
@@ -45,6 +45,20 @@ pub(crate) struct Args {
     /// Seconds one request may wait for its reply.
     #[arg(long, default_value_t = 300.0)]
     tool_timeout: f64,
+    /// Seconds a client may take to send a request's headers (and, on HTTP/1.1,
+    /// the idle time a kept-alive connection may wait for its next request).
+    #[arg(long, default_value_t = 10.0)]
+    header_read_timeout: f64,
+    /// Seconds a new connection may stay silent; HTTP/2 connections are pinged
+    /// at this interval.
+    #[arg(long, default_value_t = 60.0)]
+    idle_timeout: f64,
+    /// Seconds a client may take to send a request body.
+    #[arg(long, default_value_t = 30.0)]
+    body_read_timeout: f64,
+    /// Connections served at once; past it a few more are let in for /health only.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
     /// Seconds in-flight requests may take to finish after SIGTERM or Ctrl-C.
     #[arg(long, default_value_t = 30.0)]
     drain_timeout: f64,
@@ -120,6 +134,7 @@ async fn run(args: Args) -> Result<(), String> {
         max_body_size: args.max_body_size,
         request_timeout: timeout,
         resume_attempts: 3,
+        body_read_timeout: crate::seconds(args.body_read_timeout),
         allowed_hosts: AllowedHosts::new(
             args.listen.ip().is_loopback(),
             config.allowed_hosts.iter().chain(&args.allowed_hosts),
@@ -147,7 +162,12 @@ async fn run(args: Args) -> Result<(), String> {
         gateway,
         listener,
         shutdown::on_signals(),
-        crate::seconds(args.drain_timeout),
+        Limits {
+            header_read_timeout: crate::seconds(args.header_read_timeout),
+            idle_timeout: crate::seconds(args.idle_timeout),
+            max_connections: args.max_connections,
+            drain: crate::seconds(args.drain_timeout),
+        },
     )
     .await;
     Ok(())

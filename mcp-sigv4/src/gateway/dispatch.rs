@@ -83,10 +83,21 @@ where
         if declared.is_some_and(|length| length > limit as u64) {
             return too_large();
         }
-        let bytes = match Limited::new(body, limit).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(e) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+        let deadline = self.inner.options.body_read_timeout;
+        let read = tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await;
+        let bytes = match read {
             Err(_) => {
+                return http::error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!(
+                        "the request body did not arrive within {} s (--body-read-timeout)",
+                        deadline.as_secs_f64()
+                    ),
+                );
+            }
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+            Ok(Err(_)) => {
                 return http::error(
                     StatusCode::BAD_REQUEST,
                     "the request body could not be read",

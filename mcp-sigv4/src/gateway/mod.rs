@@ -29,6 +29,6 @@ mod server;
 pub mod session;
 
 pub use guard::AllowedHosts;
-pub use serve::serve;
+pub use serve::{Limits, serve};
 pub use server::{Gateway, Options, Server};
 pub use session::Session;

@@ -202,3 +202,104 @@ async fn empty_or_short_master_key_and_session_secret_stop_the_start() {
         "{stderr}"
     );
 }
+
+/// Read from `stream` until the gateway closes it; what it sent. Panics when it
+/// stays open past the test's limit.
+async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> String {
+    use tokio::io::AsyncReadExt;
+    let mut received = Vec::new();
+    tokio::time::timeout(super::LIMIT, stream.read_to_end(&mut received))
+        .await
+        .expect("the gateway kept the connection open")
+        .ok();
+    String::from_utf8_lossy(&received).into_owned()
+}
+
+#[tokio::test]
+async fn half_sent_requests_silent_connections_and_slow_bodies_are_cut_off() {
+    use tokio::io::AsyncWriteExt;
+    let up = upstreams().await;
+    let gateway = Gateway::start(
+        &up.config(&secret()),
+        &[
+            "--header-read-timeout",
+            "1",
+            "--idle-timeout",
+            "1",
+            "--body-read-timeout",
+            "1",
+        ],
+    )
+    .await;
+    let addr = gateway.base.trim_start_matches("http://").to_owned();
+    let mut half = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    half.write_all(b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: appl")
+        .await
+        .unwrap();
+    read_until_closed(&mut half).await;
+    let mut silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert_eq!(read_until_closed(&mut silent).await, "");
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    slow.write_all(
+        b"POST /mcp/agent HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{\"jsonrpc\"",
+    )
+    .await
+    .unwrap();
+    let answer = read_until_closed(&mut slow).await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("--body-read-timeout"), "{answer}");
+    assert_eq!(upstream_requests(&up), 0);
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_only_health_is_answered() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(
+        &up.config(&secret()),
+        &[
+            "--max-connections",
+            "2",
+            "--idle-timeout",
+            "60",
+            "--header-read-timeout",
+            "60",
+        ],
+    )
+    .await;
+    let addr = gateway.base.trim_start_matches("http://").to_owned();
+    // Two connections that send nothing hold both places.
+    let idle: Vec<_> = [
+        tokio::net::TcpStream::connect(&addr).await.unwrap(),
+        tokio::net::TcpStream::connect(&addr).await.unwrap(),
+    ]
+    .into();
+    let health = send("GET", &format!("{}/health", gateway.base), &[], None).await;
+    assert_eq!(health.status, StatusCode::OK, "{health:?}");
+    let busy = send(
+        "POST",
+        &format!("{}/mcp/agent", gateway.base),
+        &[],
+        Some(&initialize()),
+    )
+    .await;
+    assert_eq!(busy.status, StatusCode::SERVICE_UNAVAILABLE, "{busy:?}");
+    assert_eq!(upstream_requests(&up), 0);
+    drop(idle);
+    // The places come back once the idle connections go.
+    let mut status = StatusCode::SERVICE_UNAVAILABLE;
+    for _ in 0..100 {
+        status = send(
+            "POST",
+            &format!("{}/mcp/agent", gateway.base),
+            &[],
+            Some(&initialize()),
+        )
+        .await
+        .status;
+        if status != StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, StatusCode::OK);
+}
