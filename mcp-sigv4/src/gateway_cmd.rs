@@ -56,6 +56,9 @@ pub(crate) struct Args {
     /// Seconds a client may take to send a request body.
     #[arg(long, default_value_t = 30.0)]
     body_read_timeout: f64,
+    /// The most messages in one JSON-RPC batch.
+    #[arg(long = "max-batch", default_value_t = 50)]
+    max_batch_len: usize,
     /// Connections served at once; past it a few more are let in for /health only.
     #[arg(long, default_value_t = 1024)]
     max_connections: usize,
@@ -135,6 +138,7 @@ async fn run(args: Args) -> Result<(), String> {
         request_timeout: timeout,
         resume_attempts: 3,
         body_read_timeout: crate::seconds(args.body_read_timeout),
+        max_batch_len: args.max_batch_len,
         allowed_hosts: AllowedHosts::new(
             args.listen.ip().is_loopback(),
             config.allowed_hosts.iter().chain(&args.allowed_hosts),

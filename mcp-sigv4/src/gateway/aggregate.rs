@@ -13,6 +13,22 @@ use super::server::{Gateway, Server};
 use super::session::Session;
 use crate::relay::jsonrpc::{self, Kind};
 
+/// The `_meta` key of an aggregated list that misses a server's items: a list of
+/// `{"server", "cause"}`.
+pub const PARTIAL_META: &str = "mcp-sigv4/failures";
+
+/// Pages read from one server for one aggregated list.
+const MAX_LIST_PAGES: usize = 100;
+
+/// An id for a request the gateway makes on a client's upstream session, unique
+/// so that it never collides with the client's ids or another such request.
+pub(super) fn internal_id(purpose: &str) -> Value {
+    Value::String(format!(
+        "mcp-sigv4-{purpose}-{}",
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
 impl<C> Gateway<C>
 where
     C: StreamableHttpClient<Error = HttpClientError> + Sync,
@@ -182,17 +198,28 @@ where
         let lists = servers.iter().map(|server| async move {
             let mut items = Vec::new();
             let mut cursor: Option<Value> = None;
-            for page in 0..100 {
-                let mut request = json!({"jsonrpc": "2.0", "id": format!("gateway-list-{page}"), "method": method});
+            for _page in 0..MAX_LIST_PAGES {
+                // Ids are never reused within a session, even by concurrent lists.
+                let mut request =
+                    json!({"jsonrpc": "2.0", "id": internal_id("list"), "method": method});
                 if let Some(cursor) = &cursor {
                     request["params"] = json!({"cursor": cursor});
                 }
                 let response = self.forward(server, request, session.clone(), true).await;
                 let reply = collect_reply(response).await.unwrap_or(Value::Null);
                 let Some(result) = reply.get("result") else {
-                    return Err(format!("server `{}`: {}", server.name, reply.get("error").unwrap_or(&reply)));
+                    let cause = reply
+                        .pointer("/error/message")
+                        .and_then(Value::as_str)
+                        .map_or_else(|| format!("no list in its reply: {reply}"), str::to_owned);
+                    return Err((server.name.clone(), cause));
                 };
-                for mut item in result.get(key).and_then(Value::as_array).cloned().unwrap_or_default() {
+                for mut item in result
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
                     if let Some(name) = item.get("name").and_then(Value::as_str) {
                         item["name"] = Value::String(format!("{}{separator}{name}", server.name));
                     }
@@ -213,18 +240,32 @@ where
                 Err(failure) => failures.push(failure),
             }
         }
-        for failure in &failures {
-            tracing::warn!("listing failed: {failure}");
+        for (server, cause) in &failures {
+            tracing::warn!(server = %server, "listing {key} failed; the list is partial: {cause}");
         }
         if merged.is_empty() && !failures.is_empty() {
+            let message = failures
+                .iter()
+                .map(|(server, cause)| format!("server `{server}`: {cause}"))
+                .collect::<Vec<_>>()
+                .join("; ");
             return http::json(
                 StatusCode::OK,
-                &jsonrpc::error(id, jsonrpc::UPSTREAM_ERROR, &failures.join("; "), None),
+                &jsonrpc::error(id, jsonrpc::UPSTREAM_ERROR, &message, None),
             );
+        }
+        let mut result = json!({key: merged});
+        if !failures.is_empty() {
+            // A partial list says so, and which server failed and why.
+            let failed: Vec<Value> = failures
+                .iter()
+                .map(|(server, cause)| json!({"server": server, "cause": cause}))
+                .collect();
+            result["_meta"] = json!({PARTIAL_META: failed});
         }
         http::json(
             StatusCode::OK,
-            &json!({"jsonrpc": "2.0", "id": id, "result": {key: merged}}),
+            &json!({"jsonrpc": "2.0", "id": id, "result": result}),
         )
     }
 }

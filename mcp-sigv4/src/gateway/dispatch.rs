@@ -139,13 +139,49 @@ where
             );
             return http::json(StatusCode::BAD_REQUEST, &error);
         }
+        let cap = self.inner.options.max_batch_len;
+        if batch.len() > cap {
+            let error = jsonrpc::error(
+                &Value::Null,
+                jsonrpc::INVALID_REQUEST,
+                &format!(
+                    "a batch of {} messages is over the gateway's limit of {cap} (--max-batch); send fewer per request",
+                    batch.len()
+                ),
+                None,
+            );
+            return http::json(StatusCode::BAD_REQUEST, &error);
+        }
+        // One deadline for the whole batch; what is unanswered by then gets a
+        // timeout error.
+        let timeout = self.inner.options.request_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
         let mut replies = Vec::new();
         let mut token = None;
         for message in batch {
-            let response = self.message(target, message, headers).await;
-            token = response.headers().get(SESSION_HEADER).cloned().or(token);
-            if let Some(reply) = collect_reply(response).await {
-                replies.push(reply);
+            let id = message.get("id").cloned();
+            let answered = tokio::time::timeout_at(deadline, async {
+                let response = self.message(target, message, headers).await;
+                let token = response.headers().get(SESSION_HEADER).cloned();
+                (token, collect_reply(response).await)
+            })
+            .await;
+            match answered {
+                Ok((new_token, reply)) => {
+                    token = new_token.or(token);
+                    replies.extend(reply);
+                }
+                Err(_) => replies.extend(id.map(|id| {
+                    jsonrpc::error(
+                        &id,
+                        jsonrpc::TIMEOUT_ERROR,
+                        &format!(
+                            "the batch did not finish within {} s (--tool-timeout); this message was not answered",
+                            timeout.as_secs_f64()
+                        ),
+                        Some(json!({"source": "gateway"})),
+                    )
+                })),
             }
         }
         let mut response = if replies.is_empty() {

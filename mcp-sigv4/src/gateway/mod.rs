@@ -28,6 +28,7 @@ mod serve;
 mod server;
 pub mod session;
 
+pub use aggregate::PARTIAL_META;
 pub use guard::AllowedHosts;
 pub use serve::{Limits, serve};
 pub use server::{Gateway, Options, Server};

@@ -51,6 +51,8 @@ pub struct Options {
     pub request_timeout: Duration,
     /// How often a broken SSE stream is resumed before giving up.
     pub resume_attempts: u32,
+    /// The most messages in one JSON-RPC batch; longer batches get 400.
+    pub max_batch_len: usize,
     /// How long reading a request body may take; slower ones get 408.
     pub body_read_timeout: Duration,
     /// The `Host` and `Origin` names requests may carry.

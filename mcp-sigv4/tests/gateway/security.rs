@@ -303,3 +303,97 @@ async fn past_the_connection_cap_only_health_is_answered() {
     }
     assert_eq!(status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn concurrent_aggregated_lists_on_one_session_each_get_every_tool() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(&up.config(&secret()), &["--tool-timeout", "10"]).await;
+    let session = super::open(&gateway, "/mcp", &[]).await;
+    let url = format!("{}/mcp", gateway.base);
+    let lists = (0..6).map(|i| {
+        let (url, session) = (url.clone(), session.clone());
+        tokio::spawn(async move {
+            send(
+                "POST",
+                &url,
+                &[("mcp-session-id", &session)],
+                Some(&super::rpc(i, "tools/list", serde_json::json!({}))),
+            )
+            .await
+        })
+    });
+    for list in futures_util::future::join_all(lists).await {
+        let list = list.unwrap();
+        assert_eq!(super::tool_names(&list).len(), 5, "{list:?}");
+        assert!(list.reply()["result"].get("_meta").is_none(), "{list:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_partial_aggregated_list_names_the_failed_server_in_meta() {
+    let up = upstreams().await;
+    let yaml = format!(
+        "mcp_servers:\n  agent:\n    url: \"{}\"\n    auth_type: aws_sigv4\n    aws_region_name: us-east-1\n    aws_service_name: bedrock-agentcore\n    aws_access_key_id: os.environ/AGENT_AKID\n    aws_secret_access_key: os.environ/AGENT_SECRET\n    aws_session_token: os.environ/AGENT_TOKEN\n  gone:\n    url: http://127.0.0.1:9/mcp\ngeneral_settings:\n{}\n",
+        up.agent.url(),
+        secret()
+    );
+    let path = up.dir.join("partial.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let gateway = Gateway::start(&path, &[]).await;
+    let session = super::open(&gateway, "/mcp", &[]).await;
+    let list = send(
+        "POST",
+        &format!("{}/mcp", gateway.base),
+        &[("mcp-session-id", &session)],
+        Some(&super::rpc(1, "tools/list", serde_json::json!({}))),
+    )
+    .await;
+    assert_eq!(
+        super::tool_names(&list),
+        ["agent-add", "agent-count", "agent-echo"]
+    );
+    let failed = &list.reply()["result"]["_meta"]["mcp-sigv4/failures"];
+    assert_eq!(failed[0]["server"], "gone", "{list:?}");
+    assert!(
+        failed[0]["cause"].as_str().is_some_and(|c| !c.is_empty()),
+        "{list:?}"
+    );
+    assert!(gateway.stderr().contains("the list is partial"));
+}
+
+#[tokio::test]
+async fn an_oversized_batch_is_refused_and_a_batch_is_answered_whole() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(&up.config(&secret()), &["--max-batch", "3"]).await;
+    let session = super::open(&gateway, "/mcp/agent", &[]).await;
+    let before = upstream_requests(&up);
+    let url = format!("{}/mcp/agent", gateway.base);
+    let call = |id| {
+        super::rpc(
+            id,
+            "tools/call",
+            serde_json::json!({"name":"add","arguments":{"a":id,"b":1}}),
+        )
+    };
+    let four = serde_json::json!([call(1), call(2), call(3), call(4)]);
+    let refused = send("POST", &url, &[("mcp-session-id", &session)], Some(&four)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
+    assert_eq!(refused.messages[0]["error"]["code"], -32600);
+    assert!(
+        refused.messages[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--max-batch")
+    );
+    assert_eq!(
+        upstream_requests(&up),
+        before,
+        "part of a refused batch reached the upstream"
+    );
+    let three = serde_json::json!([call(1), call(2), call(3)]);
+    let answered = send("POST", &url, &[("mcp-session-id", &session)], Some(&three)).await;
+    assert_eq!(answered.status, StatusCode::OK, "{answered:?}");
+    let replies = answered.messages[0].as_array().unwrap();
+    assert_eq!(replies.len(), 3, "{answered:?}");
+    assert_eq!(upstream_requests(&up), before + 3);
+}
