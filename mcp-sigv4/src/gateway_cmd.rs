@@ -56,6 +56,9 @@ pub(crate) struct Args {
     /// Seconds a client may take to send a request body.
     #[arg(long, default_value_t = 30.0)]
     body_read_timeout: f64,
+    /// Seconds a session lasts from its initialize; then the client initializes anew.
+    #[arg(long, default_value_t = 86_400.0)]
+    session_ttl: f64,
     /// The most messages in one JSON-RPC batch.
     #[arg(long = "max-batch", default_value_t = 50)]
     max_batch_len: usize,
@@ -117,12 +120,14 @@ async fn run(args: Args) -> Result<(), String> {
         ));
     }
     let sealer = match &config.session_secret {
-        Some(secret) => Sealer::new(secret.expose().as_bytes()),
+        Some(secret) => Sealer::new(secret.expose().trim().as_bytes()).map_err(|e| {
+            format!("general_settings.session_secret (or MCP_SIGV4_SESSION_SECRET): {e}")
+        })?,
         None => {
             tracing::warn!(
                 "no session_secret: sessions continue only on this process; give every replica the same general_settings.session_secret or MCP_SIGV4_SESSION_SECRET"
             );
-            Sealer::new(uuid::Uuid::new_v4().as_bytes().repeat(2))
+            Sealer::random()
         }
     };
     let timeout = crate::seconds(args.tool_timeout);
@@ -139,6 +144,7 @@ async fn run(args: Args) -> Result<(), String> {
         resume_attempts: 3,
         body_read_timeout: crate::seconds(args.body_read_timeout),
         max_batch_len: args.max_batch_len,
+        session_ttl: crate::seconds(args.session_ttl),
         allowed_hosts: AllowedHosts::new(
             args.listen.ip().is_loopback(),
             config.allowed_hosts.iter().chain(&args.allowed_hosts),

@@ -8,9 +8,8 @@ use rmcp::transport::streamable_http_client::StreamableHttpClient;
 use serde_json::{Map, Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
-use super::http::{self, Body, SESSION_HEADER, collect_reply};
-use super::server::{Gateway, Server};
-use super::session::Session;
+use super::http::{self, Body, collect_reply};
+use super::server::{Gateway, LiveSession, Server};
 use crate::relay::jsonrpc::{self, Kind};
 
 /// The `_meta` key of an aggregated list that misses a server's items: a list of
@@ -80,7 +79,7 @@ where
         &self,
         servers: &[Arc<Server<C>>],
         mut message: Value,
-        session: Session,
+        live: &LiveSession,
     ) -> Response<Body> {
         let separator = self.inner.options.separator.clone();
         let id = message.get("id").cloned().unwrap_or(Value::Null);
@@ -95,13 +94,11 @@ where
                     );
                 };
                 message["id"] = original;
-                return self.forward(&server, message, session, true).await;
+                return self.forward(&server, message, live, true).await;
             }
             _ => {
                 for server in servers {
-                    let response = self
-                        .forward(server, message.clone(), session.clone(), true)
-                        .await;
+                    let response = self.forward(server, message.clone(), live, true).await;
                     drop(response);
                 }
                 return http::empty(StatusCode::ACCEPTED);
@@ -114,7 +111,7 @@ where
                 &json!({"jsonrpc": "2.0", "id": id, "result": {}}),
             ),
             "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
-                self.fan_out_list(servers, &method, &id, &session).await
+                self.fan_out_list(servers, &method, &id, live).await
             }
             "tools/call" | "prompts/get" => {
                 let name = message
@@ -138,22 +135,15 @@ where
                     return http::json(StatusCode::OK, &error);
                 };
                 message["params"]["name"] = Value::String(inner);
-                self.forward(&server, message, session, true).await
+                self.forward(&server, message, live, true).await
             }
             "resources/read" => {
                 for server in servers {
-                    let response = self
-                        .forward(server, message.clone(), session.clone(), true)
-                        .await;
-                    let token = response.headers().get(SESSION_HEADER).cloned();
+                    let response = self.forward(server, message.clone(), live, true).await;
                     if let Some(reply) = collect_reply(response).await
                         && reply.get("result").is_some()
                     {
-                        let mut response = http::json(StatusCode::OK, &reply);
-                        if let Some(token) = token {
-                            response.headers_mut().insert(SESSION_HEADER, token);
-                        }
-                        return response;
+                        return http::json(StatusCode::OK, &reply);
                     }
                 }
                 http::json(
@@ -186,7 +176,7 @@ where
         servers: &[Arc<Server<C>>],
         method: &str,
         id: &Value,
-        session: &Session,
+        live: &LiveSession,
     ) -> Response<Body> {
         let key = match method {
             "tools/list" => "tools",
@@ -205,7 +195,7 @@ where
                 if let Some(cursor) = &cursor {
                     request["params"] = json!({"cursor": cursor});
                 }
-                let response = self.forward(server, request, session.clone(), true).await;
+                let response = self.forward(server, request, live, true).await;
                 let reply = collect_reply(response).await.unwrap_or(Value::Null);
                 let Some(result) = reply.get("result") else {
                     let cause = reply

@@ -11,8 +11,8 @@ use tower_sigv4::rmcp::HttpClientError;
 use super::forward::tag_request;
 use super::guard;
 use super::http::{self, Body, SESSION_HEADER, collect_reply};
-use super::server::{Gateway, Target};
-use super::session::Session;
+use super::server::{Gateway, LiveSession, Target};
+use super::session::{self, Session};
 use crate::relay::describe;
 use crate::relay::jsonrpc::{self, Kind};
 
@@ -157,18 +157,34 @@ where
         let timeout = self.inner.options.request_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
         let mut replies = Vec::new();
-        let mut token = None;
+        let mut live: Option<LiveSession> = None;
+        let mut initialized = None;
         for message in batch {
             let id = message.get("id").cloned();
+            if jsonrpc::kind(&message) == Kind::Invalid {
+                replies.push(jsonrpc::invalid(&message));
+                continue;
+            }
+            if live.is_none() && jsonrpc::method(&message) != Some("initialize") {
+                match self.session(headers) {
+                    Ok(session) => live = Some(LiveSession::new(session)),
+                    Err(refused) => return refused.response(),
+                }
+            }
             let answered = tokio::time::timeout_at(deadline, async {
-                let response = self.message(target, message, headers).await;
+                let response = match &live {
+                    Some(live) if jsonrpc::method(&message) != Some("initialize") => {
+                        self.in_session(target, message, live).await
+                    }
+                    _ => self.initialize(target, message).await,
+                };
                 let token = response.headers().get(SESSION_HEADER).cloned();
                 (token, collect_reply(response).await)
             })
             .await;
             match answered {
-                Ok((new_token, reply)) => {
-                    token = new_token.or(token);
+                Ok((token, reply)) => {
+                    initialized = token.or(initialized);
                     replies.extend(reply);
                 }
                 Err(_) => replies.extend(id.map(|id| {
@@ -189,32 +205,48 @@ where
         } else {
             http::json(StatusCode::OK, &Value::Array(replies))
         };
-        if let Some(token) = token {
+        if let Some(token) = initialized {
             response.headers_mut().insert(SESSION_HEADER, token);
         }
-        response
+        // Every server's new state, from any message of the batch, in one id.
+        match &live {
+            Some(live) => self.with_resealed(response, live),
+            None => response,
+        }
     }
 
+    /// One message: `initialize` starts a session; anything else continues the
+    /// one its `Mcp-Session-Id` names.
     pub(super) async fn message(
         &self,
         target: &Target<C>,
         message: Value,
         headers: &HeaderMap,
     ) -> Response<Body> {
-        let kind = jsonrpc::kind(&message);
-        if kind == Kind::Invalid {
+        if jsonrpc::kind(&message) == Kind::Invalid {
             return http::json(StatusCode::BAD_REQUEST, &jsonrpc::invalid(&message));
         }
         if jsonrpc::method(&message) == Some("initialize") {
             return self.initialize(target, message).await;
         }
-        let session = match self.session(headers) {
-            Ok(session) => session,
+        let live = match self.session(headers) {
+            Ok(session) => LiveSession::new(session),
             Err(refused) => return refused.response(),
         };
+        let response = self.in_session(target, message, &live).await;
+        self.with_resealed(response, &live)
+    }
+
+    /// A message in a session, to its one server or to the aggregate.
+    async fn in_session(
+        &self,
+        target: &Target<C>,
+        message: Value,
+        live: &LiveSession,
+    ) -> Response<Body> {
         match target {
-            Target::One(server) => self.forward(server, message, session, false).await,
-            Target::All(servers) => self.aggregate(servers, message, session).await,
+            Target::One(server) => self.forward(server, message, live, false).await,
+            Target::All(servers) => self.aggregate(servers, message, live).await,
         }
     }
 
@@ -234,16 +266,13 @@ where
             }
         });
         let results = futures_util::future::join_all(attempts).await;
-        let mut session = Session {
-            initialize: request.clone(),
-            ..Session::default()
-        };
+        let mut session = Session::new(request.clone(), self.inner.options.session_ttl);
         let mut replies = Vec::new();
         let mut failures = Vec::new();
         for (server, upstream, reply) in results {
             match reply {
                 Ok(Ok(reply)) if reply.get("result").is_some() => {
-                    session.record(&server.name, &upstream.state());
+                    session.record(&server.name, &server.url, &upstream.state());
                     replies.push((server, reply));
                 }
                 Ok(Ok(reply)) => failures.push(format!(
@@ -338,6 +367,10 @@ where
             Ok(session) => session,
             Err(refused) => return refused.response(),
         };
+        // This replica refuses the id from now on, whatever the upstreams answer.
+        self.inner
+            .tombstones
+            .bury(&session.nonce, session.expires, session::now());
         let servers = match target {
             Target::One(server) => vec![server],
             Target::All(servers) => servers,

@@ -9,47 +9,30 @@ use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
 use super::http::{self, Body};
-use super::server::{Gateway, Server};
-use super::session::Session;
+use super::server::{Gateway, LiveSession, Server};
 use crate::relay::jsonrpc::{self, Kind};
-use crate::relay::{self, Reply, Upstream, describe};
+use crate::relay::{self, Reply, describe};
 
 impl<C> Gateway<C>
 where
     C: StreamableHttpClient<Error = HttpClientError> + Sync,
 {
-    /// A new session id when an upstream started a new session on the way.
-    pub(super) fn resealed(
-        &self,
-        session: &Session,
-        server: &str,
-        upstream: &Upstream<C>,
-    ) -> Option<String> {
-        let state = upstream.state();
-        if state.generation == 0 {
-            return None;
-        }
-        let mut session = session.clone();
-        session.record(server, &state);
-        Some(self.inner.sealer.seal(&session))
-    }
-
     /// Send one message to one server and answer with what it answers, streamed.
     pub(super) async fn forward(
         &self,
         server: &Arc<Server<C>>,
         message: Value,
-        session: Session,
+        live: &LiveSession,
         tag: bool,
     ) -> Response<Body> {
-        let upstream = self.upstream(server, Some(&session));
+        let upstream = self.upstream(server, Some(&live.snapshot()));
         let id = message.get("id").cloned();
         let is_request = jsonrpc::kind(&message) == Kind::Request;
         let timeout = self.inner.options.request_timeout;
         let started = tokio::time::Instant::now();
         let sent = tokio::time::timeout(timeout, upstream.send(&message)).await;
-        let token = self.resealed(&session, &server.name, &upstream);
-        let response = match sent {
+        live.record(&server.name, &server.url, &upstream.state());
+        match sent {
             Err(_) => self.timeout_error(server, id.as_ref(), timeout),
             Ok(Err(e)) => self.upstream_error(server, id.as_ref(), &e),
             Ok(Ok(Reply::Accepted)) => http::empty(StatusCode::ACCEPTED),
@@ -106,8 +89,7 @@ where
                 });
                 response
             }
-        };
-        http::with_session(response, token.as_deref())
+        }
     }
 
     pub(super) fn upstream_error(

@@ -11,10 +11,12 @@ use sha2::{Digest, Sha256};
 use tower_sigv4::rmcp::HttpClientError;
 
 use super::guard::AllowedHosts;
-use super::http::{Refused, SESSION_HEADER};
-use super::session::{Sealer, Session};
-use crate::relay::{SigningContext, Upstream};
-use ::http::StatusCode;
+use super::http::{self, Body, Refused, SESSION_HEADER};
+use super::session::{self, Sealer, Session, Tombstones, Unsealed};
+use crate::relay::{SessionState, SigningContext, Upstream};
+use ::http::{Response, StatusCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 /// One MCP server behind the gateway.
 pub struct Server<C> {
@@ -53,6 +55,8 @@ pub struct Options {
     pub resume_attempts: u32,
     /// The most messages in one JSON-RPC batch; longer batches get 400.
     pub max_batch_len: usize,
+    /// How long a session lasts from its `initialize`.
+    pub session_ttl: Duration,
     /// How long reading a request body may take; slower ones get 408.
     pub body_read_timeout: Duration,
     /// The `Host` and `Origin` names requests may carry.
@@ -107,6 +111,7 @@ pub(super) struct Inner<C> {
     pub(super) sealer: Sealer,
     pub(super) options: Options,
     pub(super) master_key_digest: Option<[u8; 32]>,
+    pub(super) tombstones: Tombstones,
 }
 
 impl<C> Gateway<C>
@@ -122,6 +127,7 @@ where
                 sealer,
                 options,
                 master_key_digest,
+                tombstones: Tombstones::default(),
             }),
         }
     }
@@ -152,12 +158,94 @@ where
                     "missing Mcp-Session-Id: send initialize first".into(),
                 )
             })?;
-        self.inner.sealer.unseal(token).map_err(|_| {
-            Refused(
-                StatusCode::NOT_FOUND,
-                "unknown or altered Mcp-Session-Id (or sealed with another session key): initialize a new session".into(),
-            )
-        })
+        let gone = |message: &str| Refused(StatusCode::NOT_FOUND, message.into());
+        let session = self
+            .inner
+            .sealer
+            .unseal(token, session::now())
+            .map_err(|e| match e {
+                Unsealed::Expired => gone(
+                    "the Mcp-Session-Id has expired (--session-ttl): initialize a new session",
+                ),
+                _ => gone(
+                    "unknown or altered Mcp-Session-Id (or sealed with another session key): initialize a new session",
+                ),
+            })?;
+        if self.inner.tombstones.is_buried(&session.nonce) {
+            return Err(gone(
+                "this session was ended (DELETE): initialize a new session",
+            ));
+        }
+        let url_of = |name: &str| {
+            self.inner
+                .servers
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| &*s.url)
+        };
+        if let Some(server) = session.moved_upstream(url_of) {
+            tracing::info!(server = %server, "refused a session begun before the server's URL changed");
+            return Err(gone(
+                "the gateway's servers changed since this session began: initialize a new session",
+            ));
+        }
+        Ok(session)
+    }
+
+    /// `response` with the session id resealed when an upstream's session
+    /// changed on the way.
+    pub(super) fn with_resealed(
+        &self,
+        response: Response<Body>,
+        live: &LiveSession,
+    ) -> Response<Body> {
+        match live.changed() {
+            Some(session) => {
+                let token = self.inner.sealer.seal(&session);
+                http::with_session(response, Some(&token))
+            }
+            None => response,
+        }
+    }
+}
+
+/// The session of one client request while it runs: every upstream whose
+/// session was replaced on the way records its new state here, so that the
+/// request answers with one resealed id however many servers it reached.
+#[derive(Debug)]
+pub(super) struct LiveSession {
+    session: Mutex<Session>,
+    changed: AtomicBool,
+}
+
+impl LiveSession {
+    pub(super) fn new(session: Session) -> Self {
+        Self {
+            session: Mutex::new(session),
+            changed: AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn snapshot(&self) -> Session {
+        self.lock().clone()
+    }
+
+    /// Record `server`'s state if its session was replaced (a new generation).
+    pub(super) fn record(&self, server: &str, url: &str, state: &SessionState) {
+        if state.generation == 0 {
+            return;
+        }
+        self.lock().record(server, url, state);
+        self.changed.store(true, Ordering::SeqCst);
+    }
+
+    /// The session, if an upstream changed it.
+    pub(super) fn changed(&self) -> Option<Session> {
+        self.changed.load(Ordering::SeqCst).then(|| self.snapshot())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 

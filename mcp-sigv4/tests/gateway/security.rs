@@ -397,3 +397,150 @@ async fn an_oversized_batch_is_refused_and_a_batch_is_answered_whole() {
     assert_eq!(replies.len(), 3, "{answered:?}");
     assert_eq!(upstream_requests(&up), before + 3);
 }
+
+/// A tools/list at `path` with `session`.
+async fn list(gateway: &Gateway, path: &str, session: &str) -> super::Answer {
+    send(
+        "POST",
+        &format!("{}{path}", gateway.base),
+        &[("mcp-session-id", session)],
+        Some(&super::rpc(7, "tools/list", serde_json::json!({}))),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn session_ids_are_unreadable_and_deleted_forged_expired_or_moved_ones_are_refused() {
+    use base64::Engine;
+    let up = upstreams().await;
+    let config = up.config(&secret());
+    let gateway = Gateway::start(&config, &[]).await;
+    let session = super::open(&gateway, "/mcp/tools", &[]).await;
+    let sealed = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(session.strip_prefix("v2.").expect("a v2 id"))
+        .unwrap();
+    let sealed = String::from_utf8_lossy(&sealed);
+    assert!(
+        !sealed.contains("gateway-test") && !sealed.contains("initialize"),
+        "{sealed}"
+    );
+
+    // Forged with a guessed key.
+    let guessed = mcp_sigv4::gateway::session::Sealer::new(&[b'x'; 32]).unwrap();
+    let forged = guessed.seal(&mcp_sigv4::gateway::Session::new(
+        super::initialize(),
+        std::time::Duration::from_secs(600),
+    ));
+    assert_eq!(
+        list(&gateway, "/mcp/tools", &forged).await.status,
+        StatusCode::NOT_FOUND
+    );
+
+    // Bound to the upstream URLs: a replica whose `tools` is elsewhere refuses it.
+    let elsewhere = upstreams().await;
+    let moved = Gateway::start(&elsewhere.config(&secret()), &[]).await;
+    let answer = list(&moved, "/mcp/tools", &session).await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND, "{answer:?}");
+    assert_eq!(elsewhere.tools.seen.load(Ordering::SeqCst), 0);
+
+    // DELETE: the id is refused after, and no upstream session is started for it.
+    assert_eq!(
+        list(&gateway, "/mcp/tools", &session).await.status,
+        StatusCode::OK
+    );
+    let deleted = send(
+        "DELETE",
+        &format!("{}/mcp/tools", gateway.base),
+        &[("mcp-session-id", &session)],
+        None,
+    )
+    .await;
+    assert_eq!(deleted.status, StatusCode::OK);
+    let (seen, started) = (up.tools.seen.load(Ordering::SeqCst), up.tools.started());
+    let after = list(&gateway, "/mcp/tools", &session).await;
+    assert_eq!(after.status, StatusCode::NOT_FOUND, "{after:?}");
+    assert!(
+        after.messages[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("DELETE")
+    );
+    assert_eq!(up.tools.seen.load(Ordering::SeqCst), seen);
+    assert_eq!(up.tools.started(), started);
+
+    // Expired.
+    let short = Gateway::start(&config, &["--session-ttl", "1"]).await;
+    let session = super::open(&short, "/mcp/tools", &[]).await;
+    let mut answer = list(&short, "/mcp/tools", &session).await;
+    for _ in 0..100 {
+        if answer.status != StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        answer = list(&short, "/mcp/tools", &session).await;
+    }
+    assert_eq!(answer.status, StatusCode::NOT_FOUND, "{answer:?}");
+    assert!(
+        answer.messages[0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
+}
+
+#[tokio::test]
+async fn after_upstream_session_loss_aggregated_calls_and_batches_return_one_resealed_id() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(&up.config(&secret()), &[]).await;
+    let mut session = super::open(&gateway, "/mcp", &[]).await;
+    let started = up.tools.started();
+    up.tools.forget_sessions();
+    let answer = list(&gateway, "/mcp", &session).await;
+    assert_eq!(super::tool_names(&answer).len(), 5, "{answer:?}");
+    session = answer
+        .session
+        .clone()
+        .expect("a resealed id after the upstream's new session");
+    assert_eq!(up.tools.started(), started + 1);
+    for _ in 0..3 {
+        let answer = list(&gateway, "/mcp", &session).await;
+        assert_eq!(super::tool_names(&answer).len(), 5, "{answer:?}");
+        assert!(answer.session.is_none(), "{answer:?}");
+    }
+    assert_eq!(
+        up.tools.started(),
+        started + 1,
+        "the resealed id carried the new session"
+    );
+
+    up.tools.forget_sessions();
+    let batch = serde_json::json!([
+        super::rpc(1, "tools/list", serde_json::json!({})),
+        super::rpc(2, "tools/call", serde_json::json!({"name": "tools-whoami"})),
+    ]);
+    let url = format!("{}/mcp", gateway.base);
+    let answer = send("POST", &url, &[("mcp-session-id", &session)], Some(&batch)).await;
+    assert_eq!(
+        answer.messages[0].as_array().unwrap().len(),
+        2,
+        "{answer:?}"
+    );
+    session = answer
+        .session
+        .clone()
+        .expect("a batch returns the resealed id");
+    assert_eq!(up.tools.started(), started + 2);
+    let call = send(
+        "POST",
+        &url,
+        &[("mcp-session-id", &session)],
+        Some(&super::rpc(
+            3,
+            "tools/call",
+            serde_json::json!({"name": "tools-whoami"}),
+        )),
+    )
+    .await;
+    assert_eq!(super::text(&call), "the bearer-protected server");
+    assert_eq!(up.tools.started(), started + 2);
+}

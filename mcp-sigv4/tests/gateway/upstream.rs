@@ -72,6 +72,10 @@ pub struct Running {
     pub refused: Arc<AtomicUsize>,
     /// Every request that arrived, refused or not.
     pub seen: Arc<AtomicUsize>,
+    /// POSTs without a session id: new sessions (initialize) and no more.
+    pub started: Arc<AtomicUsize>,
+    /// The session ids still honoured; the rest get 404, as after a restart.
+    known: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -82,6 +86,15 @@ impl Drop for Running {
 }
 
 impl Running {
+    /// Answer 404 to every session started so far, as a restarted server does.
+    pub fn forget_sessions(&self) {
+        self.known.lock().unwrap().clear();
+    }
+
+    pub fn started(&self) -> usize {
+        self.started.load(Ordering::SeqCst)
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}/mcp", self.addr)
     }
@@ -100,14 +113,33 @@ pub async fn start() -> Running {
     );
     let refused = Arc::new(AtomicUsize::new(0));
     let seen = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let known = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
     let front = {
         let refused = refused.clone();
         let seen = seen.clone();
+        let started = started.clone();
+        let known = known.clone();
         tower::service_fn(move |request: Request<Incoming>| {
             let mut mcp = mcp.clone();
             let refused = refused.clone();
+            let known = known.clone();
             seen.fetch_add(1, Ordering::SeqCst);
+            let session = request
+                .headers()
+                .get("mcp-session-id")
+                .map(|v| v.to_str().unwrap().to_owned());
+            if session.is_none() && request.method() == http::Method::POST {
+                started.fetch_add(1, Ordering::SeqCst);
+            }
             async move {
+                if session.is_some_and(|id| !known.lock().unwrap().contains(&id)) {
+                    let response = Response::builder()
+                        .status(StatusCode::NOT_FOUND)
+                        .body(Full::new(Bytes::new()).map_err(|n| match n {}).boxed())
+                        .unwrap();
+                    return Ok::<_, Infallible>(response);
+                }
                 let authorized = request
                     .headers()
                     .get("authorization")
@@ -128,6 +160,12 @@ pub async fn start() -> Running {
                     Ok(response) => response,
                     Err(never) => match never {},
                 };
+                if let Some(id) = response.headers().get("mcp-session-id") {
+                    known
+                        .lock()
+                        .unwrap()
+                        .insert(id.to_str().unwrap().to_owned());
+                }
                 Ok(response.map(|body| body.map_err(|e| match e {}).boxed()))
             }
         })
@@ -151,6 +189,8 @@ pub async fn start() -> Running {
         addr,
         refused,
         seen,
+        started,
+        known,
         task,
     }
 }
