@@ -8,12 +8,11 @@ use rmcp::transport::streamable_http_client::{StreamableHttpClient, StreamableHt
 use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
-use super::forward::tag_request;
+use super::forward::{for_client, tag_request};
 use super::guard;
 use super::http::{self, Body, SESSION_HEADER, collect_reply};
 use super::server::{Gateway, LiveSession, Target};
 use super::session::{self, Session};
-use crate::relay::describe;
 use crate::relay::jsonrpc::{self, Kind};
 
 impl<C> Gateway<C>
@@ -279,11 +278,7 @@ where
                     "server `{}` refused initialize: {}",
                     server.name, reply["error"]
                 )),
-                Ok(Err(e)) => failures.push(format!(
-                    "server `{}`: {}",
-                    server.name,
-                    describe(&e, &server.signing).0
-                )),
+                Ok(Err(e)) => failures.push(for_client(&server, &e).0),
                 Err(_) => failures.push(format!(
                     "server `{}` did not answer initialize within {} s",
                     server.name,

@@ -98,10 +98,7 @@ where
         id: Option<&Value>,
         error: &relay::UpstreamError,
     ) -> Response<Body> {
-        let (message, mut data) = describe(error, &server.signing);
-        data["server"] = json!(server.name);
-        let message = format!("server `{}`: {message}", server.name);
-        tracing::warn!(server = %server.name, "{message}");
+        let (message, data) = for_client(server, error);
         match id {
             Some(id) => http::json(
                 StatusCode::OK,
@@ -149,4 +146,32 @@ pub(super) fn tag_request(server: &str, separator: &str, mut message: Value) -> 
         message["id"] = Value::String(format!("{server}{separator}{id}"));
     }
     message
+}
+
+/// What a gateway client is told of an upstream failure. The full explanation
+/// (access key id, role, profile, region) goes to the gateway's log only: the
+/// client is not the operator. A refused signature gets a generic cause; other
+/// failures keep their message, without the credential fields.
+pub(super) fn for_client<C>(server: &Server<C>, error: &relay::UpstreamError) -> (String, Value) {
+    let (detail, data) = describe(error, &server.signing);
+    tracing::warn!(server = %server.name, "server `{}`: {detail}", server.name);
+    let status = data.get("status").and_then(Value::as_u64);
+    let signing_failed =
+        matches!(error, relay::UpstreamError::Client(e) if e.signing_error().is_some());
+    let message = match status {
+        Some(status @ (401 | 403)) => format!(
+            "upstream `{}` refused the signature ({status}); see the gateway log",
+            server.name
+        ),
+        _ if signing_failed => format!(
+            "upstream `{}`: the gateway could not sign the request; see the gateway log",
+            server.name
+        ),
+        _ => format!("server `{}`: {detail}", server.name),
+    };
+    let mut shown = json!({"source": data.get("source").cloned().unwrap_or(Value::Null), "server": server.name});
+    if let Some(status) = status {
+        shown["status"] = json!(status);
+    }
+    (message, shown)
 }
