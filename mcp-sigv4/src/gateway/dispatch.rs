@@ -29,10 +29,11 @@ where
         if path == "/health" {
             return self.health();
         }
-        if path != "/mcp" && !path.starts_with("/mcp/") {
+        let readiness = path == "/health/readiness";
+        if path != "/mcp" && !path.starts_with("/mcp/") && !readiness {
             return http::error(
                 StatusCode::NOT_FOUND,
-                "not found; MCP is served at /mcp and /mcp/{server}",
+                "not found; MCP is served at /mcp and /mcp/{server}, health at /health and /health/readiness",
             );
         }
         // Cheapest first; nothing below reads the body or reaches an upstream.
@@ -44,6 +45,9 @@ where
         }
         if let Some(refusal) = self.authorize(request.headers()) {
             return refusal;
+        }
+        if readiness {
+            return self.readiness().await;
         }
         if let Err(refused) =
             guard::check_method_and_content_type(request.method(), request.headers())

@@ -544,3 +544,39 @@ async fn after_upstream_session_loss_aggregated_calls_and_batches_return_one_res
     assert_eq!(super::text(&call), "the bearer-protected server");
     assert_eq!(up.tools.started(), started + 2);
 }
+
+#[tokio::test]
+async fn liveness_names_nothing_and_readiness_needs_the_key_and_gives_each_cause() {
+    let up = upstreams().await;
+    let yaml = format!(
+        "mcp_servers:\n  agent:\n    url: \"{}\"\n    auth_type: aws_sigv4\n    aws_region_name: us-east-1\n    aws_service_name: bedrock-agentcore\n    aws_access_key_id: os.environ/AGENT_AKID\n    aws_secret_access_key: os.environ/AGENT_SECRET\n    aws_session_token: os.environ/AGENT_TOKEN\n  gone:\n    url: http://127.0.0.1:9/mcp\ngeneral_settings:\n  master_key: os.environ/MASTER\n{}\n",
+        up.agent.url(),
+        secret()
+    );
+    let path = up.dir.join("health.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    let gateway = Gateway::start(&path, &[]).await;
+    let live = send("GET", &format!("{}/health", gateway.base), &[], None).await;
+    assert_eq!(live.status, StatusCode::OK);
+    let body = live.messages[0].to_string();
+    assert!(!body.contains("agent") && !body.contains("gone"), "{body}");
+    let url = format!("{}/health/readiness", gateway.base);
+    let anonymous = send("GET", &url, &[], None).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(up.agent.stats.accepted(), 0);
+    let bearer = format!("Bearer {}", super::MASTER_KEY);
+    let ready = send("GET", &url, &[("authorization", &bearer)], None).await;
+    assert_eq!(ready.status, StatusCode::SERVICE_UNAVAILABLE, "{ready:?}");
+    let servers = &ready.messages[0]["servers"];
+    assert_eq!(servers["agent"]["ready"], true, "{ready:?}");
+    assert_eq!(servers["gone"]["ready"], false, "{ready:?}");
+    assert!(
+        servers["gone"]["cause"]
+            .as_str()
+            .unwrap()
+            .contains("cannot reach"),
+        "{ready:?}"
+    );
+    // The probe's session was ended.
+    assert_eq!(up.agent.stats.deletes(), 1);
+}
