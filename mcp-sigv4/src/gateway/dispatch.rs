@@ -13,7 +13,7 @@ use super::guard;
 use super::http::{self, Body, SESSION_HEADER, collect_reply};
 use super::server::{Gateway, LiveSession, Target};
 use super::session::{self, Session};
-use crate::relay::jsonrpc::{self, Kind};
+use crate::relay::jsonrpc;
 
 impl<C> Gateway<C>
 where
@@ -115,7 +115,9 @@ where
                     &jsonrpc::error(
                         &Value::Null,
                         jsonrpc::PARSE_ERROR,
-                        &format!("parse error: {e}"),
+                        &format!(
+                            "the request body is not valid JSON ({e}); send one JSON-RPC message or a batch"
+                        ),
                         None,
                     ),
                 );
@@ -164,8 +166,8 @@ where
         let mut initialized = None;
         for message in batch {
             let id = message.get("id").cloned();
-            if jsonrpc::kind(&message) == Kind::Invalid {
-                replies.push(jsonrpc::invalid(&message));
+            if let Err(error) = guard::check_message(&message) {
+                replies.push(error);
                 continue;
             }
             if live.is_none() && jsonrpc::method(&message) != Some("initialize") {
@@ -226,8 +228,8 @@ where
         message: Value,
         headers: &HeaderMap,
     ) -> Response<Body> {
-        if jsonrpc::kind(&message) == Kind::Invalid {
-            return http::json(StatusCode::BAD_REQUEST, &jsonrpc::invalid(&message));
+        if let Err(error) = guard::check_message(&message) {
+            return http::json(StatusCode::BAD_REQUEST, &error);
         }
         if jsonrpc::method(&message) == Some("initialize") {
             return self.initialize(target, message).await;

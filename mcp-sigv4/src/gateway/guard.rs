@@ -6,12 +6,16 @@
 //! drives them without a running gateway.
 
 use ::http::{HeaderMap, Method, StatusCode};
+use rmcp::model::ClientJsonRpcMessage;
 use rmcp::transport::streamable_http_client::StreamableHttpClient;
+use serde::Deserialize;
+use serde_json::Value;
 use subtle::ConstantTimeEq;
 use tower_sigv4::rmcp::HttpClientError;
 
 use super::http::{self, Body, Refused};
 use super::server::{Gateway, Target, digest};
+use crate::relay::jsonrpc::{self, Kind};
 use ::http::Response;
 
 /// The names a loopback listener answers to.
@@ -142,6 +146,42 @@ fn is_json(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Check one JSON-RPC message from the client before it goes anywhere: a
+/// JSON-RPC 2.0 request, notification or response that MCP knows the shape of.
+/// The error reply (-32600) says what is wrong with the client's input.
+pub fn check_message(message: &Value) -> Result<(), Value> {
+    if !message.is_object() {
+        return Err(jsonrpc::error(
+            &Value::Null,
+            jsonrpc::INVALID_REQUEST,
+            "the message is not a JSON object; send a JSON-RPC 2.0 request, notification or response",
+            None,
+        ));
+    }
+    if jsonrpc::kind(message) == Kind::Invalid {
+        return Err(jsonrpc::invalid(message));
+    }
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(jsonrpc::error(
+            &id,
+            jsonrpc::INVALID_REQUEST,
+            "the message lacks `\"jsonrpc\": \"2.0\"`; every JSON-RPC 2.0 message carries it",
+            None,
+        ));
+    }
+    // Borrowing the value: no copy of the message is made.
+    if let Err(e) = ClientJsonRpcMessage::deserialize(message) {
+        return Err(jsonrpc::error(
+            &id,
+            jsonrpc::INVALID_REQUEST,
+            &format!("the message does not have the shape MCP gives it: {e}; check its params"),
+            None,
+        ));
+    }
+    Ok(())
 }
 
 impl<C> Gateway<C>

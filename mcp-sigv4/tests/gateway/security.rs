@@ -580,3 +580,56 @@ async fn liveness_names_nothing_and_readiness_needs_the_key_and_gives_each_cause
     // The probe's session was ended.
     assert_eq!(up.agent.stats.deletes(), 1);
 }
+
+#[tokio::test]
+async fn malformed_json_rpc_is_a_400_about_the_clients_input() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(&up.config(&secret()), &[]).await;
+    let session = super::open(&gateway, "/mcp/agent", &[]).await;
+    let before = upstream_requests(&up);
+    let url = format!("{}/mcp/agent", gateway.base);
+    for (message, code) in [
+        (serde_json::json!({"id": 1, "method": "tools/list"}), -32600),
+        (
+            serde_json::json!({"jsonrpc": "1.0", "id": 1, "method": "tools/list"}),
+            -32600,
+        ),
+        (
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": "add"}),
+            -32600,
+        ),
+        (serde_json::json!("tools/list"), -32600),
+    ] {
+        let answer = send(
+            "POST",
+            &url,
+            &[("mcp-session-id", &session)],
+            Some(&message),
+        )
+        .await;
+        assert_eq!(
+            answer.status,
+            StatusCode::BAD_REQUEST,
+            "{message}: {answer:?}"
+        );
+        let error = &answer.messages[0]["error"];
+        assert_eq!(error["code"], code, "{message}: {answer:?}");
+        let text = error["message"].as_str().unwrap();
+        assert!(
+            !text.contains("server") && !text.contains("upstream"),
+            "{text}"
+        );
+    }
+    let not_json = Request::post(&url)
+        .header("content-type", "application/json")
+        .header("mcp-session-id", &session)
+        .body(Full::new(Bytes::from_static(b"{\"jsonrpc\":")))
+        .unwrap();
+    let not_json = client().request(not_json).await.unwrap();
+    assert_eq!(not_json.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        upstream_requests(&up),
+        before,
+        "malformed input reached the upstream"
+    );
+}
