@@ -213,7 +213,9 @@ fn upstream(
 ) -> Result<Server<TowerHttpClient<SignedHttpService>>, String> {
     let client = server
         .transport_builder()
-        .timeout(timeout)
+        // Past the gateway's own --tool-timeout, so that a slow reply reads as
+        // the timeout it is (and is cancelled upstream), not as a transport error.
+        .timeout(timeout.saturating_add(Duration::from_secs(5)))
         .retry(RetryPolicy::default())
         .build_client()
         .map_err(|e| format!("MCP server `{}`: {e}", server.name))?;

@@ -348,7 +348,14 @@ where
             let sender = sender.clone();
             let separator = separator.clone();
             tokio::spawn(async move {
-                while let Ok(Some(message)) = events.next().await {
+                loop {
+                    // A client that leaves closes the upstream stream (dropped
+                    // with `events`), even when the server sends nothing.
+                    let next = tokio::select! {
+                        () = sender.closed() => return,
+                        next = events.next() => next,
+                    };
+                    let Ok(Some(message)) = next else { return };
                     let message = if tag {
                         tag_request(&name, &separator, message)
                     } else {

@@ -11,13 +11,19 @@ use tower_sigv4::rmcp::HttpClientError;
 use super::http::{self, Body};
 use super::server::{Gateway, LiveSession, Server};
 use crate::relay::jsonrpc::{self, Kind};
-use crate::relay::{self, Reply, describe};
+use crate::relay::{self, Reply, Upstream, describe};
 
 impl<C> Gateway<C>
 where
     C: StreamableHttpClient<Error = HttpClientError> + Sync,
 {
     /// Send one message to one server and answer with what it answers, streamed.
+    ///
+    /// A request the client stops waiting for is cancelled upstream with
+    /// `notifications/cancelled` (a dropped connection alone is no cancellation
+    /// to an MCP server), and its upstream stream is closed: when the client
+    /// leaves the reply stream, when this future is dropped (the client's
+    /// connection closed while the reply was pending), and at the timeout.
     pub(super) async fn forward(
         &self,
         server: &Arc<Server<C>>,
@@ -26,70 +32,99 @@ where
         tag: bool,
     ) -> Response<Body> {
         let upstream = self.upstream(server, Some(&live.snapshot()));
-        let id = message.get("id").cloned();
-        let is_request = jsonrpc::kind(&message) == Kind::Request;
+        let id = message
+            .get("id")
+            .cloned()
+            .filter(|_| jsonrpc::kind(&message) == Kind::Request);
         let timeout = self.inner.options.request_timeout;
         let started = tokio::time::Instant::now();
+        let mut pending = Pending::new(&upstream, &server.name, id.as_ref());
         let sent = tokio::time::timeout(timeout, upstream.send(&message)).await;
         live.record(&server.name, &server.url, &upstream.state());
-        match sent {
-            Err(_) => self.timeout_error(server, id.as_ref(), timeout),
-            Ok(Err(e)) => self.upstream_error(server, id.as_ref(), &e),
-            Ok(Ok(Reply::Accepted)) => http::empty(StatusCode::ACCEPTED),
-            Ok(Ok(Reply::Json(reply))) => http::json(StatusCode::OK, &reply),
-            Ok(Ok(Reply::Stream(events))) => {
-                let (sender, response) = http::sse();
-                let name = server.name.clone();
-                let separator = self.inner.options.separator.clone();
-                let attempts = self.inner.options.resume_attempts;
-                let remaining = timeout.saturating_sub(started.elapsed());
-                tokio::spawn(async move {
-                    let pass = |message: Value| {
-                        let sender = sender.clone();
-                        let message = if tag {
-                            tag_request(&name, &separator, message)
-                        } else {
-                            message
-                        };
-                        async move {
-                            let _ = sender.send(message).await;
-                        }
+        let (id, reply) = match sent {
+            Err(_) => {
+                pending
+                    .cancel("the request timed out (--tool-timeout)")
+                    .await;
+                return self.timeout_error(server, id.as_ref(), timeout);
+            }
+            Ok(Err(e)) => {
+                pending.disarm();
+                return self.upstream_error(server, id.as_ref(), &e);
+            }
+            Ok(Ok(reply)) => (id, reply),
+        };
+        pending.disarm();
+        let events = match reply {
+            Reply::Accepted => return http::empty(StatusCode::ACCEPTED),
+            Reply::Json(reply) => return http::json(StatusCode::OK, &reply),
+            Reply::Stream(events) => events,
+        };
+        let (sender, response) = http::sse();
+        let name = server.name.clone();
+        let separator = self.inner.options.separator.clone();
+        let attempts = self.inner.options.resume_attempts;
+        let remaining = timeout.saturating_sub(started.elapsed());
+        tokio::spawn(async move {
+            let pass = |message: Value| {
+                let sender = sender.clone();
+                let message = if tag {
+                    tag_request(&name, &separator, message)
+                } else {
+                    message
+                };
+                async move {
+                    let _ = sender.send(message).await;
+                }
+            };
+            let Some(id) = id else {
+                let mut events = events;
+                loop {
+                    let next = tokio::select! {
+                        () = sender.closed() => return,
+                        next = events.next() => next,
                     };
-                    let Some(id) = id.filter(|_| is_request) else {
-                        let mut events = events;
-                        while let Ok(Some(message)) = events.next().await {
-                            pass(message).await;
-                        }
-                        return;
-                    };
-                    let followed = tokio::time::timeout(
-                        remaining,
-                        upstream.follow(events, &id, attempts, pass),
+                    match next {
+                        Ok(Some(message)) => pass(message).await,
+                        _ => return,
+                    }
+                }
+            };
+            let followed = tokio::select! {
+                // Dropping `follow` closes the upstream stream.
+                () = sender.closed() => {
+                    cancel(&upstream, &name, &id, "the client went away").await;
+                    return;
+                }
+                followed = tokio::time::timeout(remaining, upstream.follow(events, &id, attempts, pass)) => followed,
+            };
+            let last = match followed {
+                Ok(Ok(reply)) => reply,
+                Ok(Err(ended)) => jsonrpc::error(
+                    &id,
+                    jsonrpc::UPSTREAM_ERROR,
+                    &format!("server `{name}`: {ended}"),
+                    Some(json!({"source": "upstream", "server": name})),
+                ),
+                Err(_) => {
+                    cancel(
+                        &upstream,
+                        &name,
+                        &id,
+                        "the request timed out (--tool-timeout)",
                     )
                     .await;
-                    let last = match followed {
-                        Ok(Ok(reply)) => reply,
-                        Ok(Err(ended)) => jsonrpc::error(
-                            &id,
-                            jsonrpc::UPSTREAM_ERROR,
-                            &format!("server `{name}`: {ended}"),
-                            Some(json!({"source": "upstream", "server": name})),
-                        ),
-                        Err(_) => jsonrpc::error(
-                            &id,
-                            jsonrpc::TIMEOUT_ERROR,
-                            &format!(
-                                "server `{name}` did not answer within {} s",
-                                timeout.as_secs_f64()
-                            ),
-                            Some(json!({"source": "gateway", "server": name})),
-                        ),
-                    };
-                    let _ = sender.send(last).await;
-                });
-                response
-            }
-        }
+                    jsonrpc::error(
+                        &id,
+                        jsonrpc::TIMEOUT_ERROR,
+                        &timed_out(&name, timeout),
+                        Some(json!({"source": "gateway", "server": name})),
+                    )
+                }
+            };
+            let _ = sender.send(last).await;
+        });
+        response
     }
 
     pub(super) fn upstream_error(
@@ -117,11 +152,7 @@ where
         id: Option<&Value>,
         timeout: Duration,
     ) -> Response<Body> {
-        let message = format!(
-            "server `{}` did not answer within {} s",
-            server.name,
-            timeout.as_secs_f64()
-        );
+        let message = timed_out(&server.name, timeout);
         match id {
             Some(id) => http::json(
                 StatusCode::OK,
@@ -133,6 +164,78 @@ where
                 ),
             ),
             None => http::error(StatusCode::GATEWAY_TIMEOUT, &message),
+        }
+    }
+}
+
+/// The longest the gateway waits for an upstream to accept a cancellation.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn timed_out(server: &str, timeout: Duration) -> String {
+    format!(
+        "timeout: server `{server}` did not answer within {} s (--tool-timeout); the request was cancelled upstream",
+        timeout.as_secs_f64()
+    )
+}
+
+/// Tell the upstream that the request `id` is no longer wanted.
+async fn cancel<C>(upstream: &Upstream<C>, server: &str, id: &Value, reason: &str)
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": id, "reason": reason}});
+    match tokio::time::timeout(CANCEL_TIMEOUT, upstream.send(&note)).await {
+        Ok(Ok(_)) => tracing::info!(server = %server, "cancelled request {id} upstream: {reason}"),
+        Ok(Err(e)) => {
+            tracing::warn!(server = %server, "cancelling request {id} upstream failed: {}", tower_sigv4::ErrorChain(&e))
+        }
+        Err(_) => {
+            tracing::warn!(server = %server, "cancelling request {id} upstream got no answer")
+        }
+    }
+}
+
+/// A request sent upstream and not yet answered. Dropped while armed (the
+/// client's connection closed and hyper dropped the request's future), it
+/// cancels the request upstream from a task of its own.
+struct Pending<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    armed: Option<(Arc<Upstream<C>>, String, Value)>,
+}
+
+impl<C> Pending<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    fn new(upstream: &Arc<Upstream<C>>, server: &str, id: Option<&Value>) -> Self {
+        Self {
+            armed: id.map(|id| (upstream.clone(), server.to_owned(), id.clone())),
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.armed = None;
+    }
+
+    async fn cancel(&mut self, reason: &str) {
+        if let Some((upstream, server, id)) = self.armed.take() {
+            cancel(&upstream, &server, &id, reason).await;
+        }
+    }
+}
+
+impl<C> Drop for Pending<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    fn drop(&mut self) {
+        if let Some((upstream, server, id)) = self.armed.take() {
+            tokio::spawn(async move {
+                cancel(&upstream, &server, &id, "the client went away").await;
+            });
         }
     }
 }

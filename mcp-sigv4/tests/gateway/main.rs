@@ -323,7 +323,7 @@ async fn each_server_at_its_own_path_signed_or_with_its_bearer_token() {
         Some(&rpc(1, "tools/list", json!({}))),
     )
     .await;
-    assert_eq!(tool_names(&list), ["ask_client", "whoami"]);
+    assert_eq!(tool_names(&list), ["ask_client", "wait", "whoami"]);
     let call = send(
         "POST",
         &url,
@@ -383,6 +383,7 @@ async fn all_servers_at_mcp_with_prefixed_names_and_routed_calls() {
             "agent-count",
             "agent-echo",
             "tools-ask_client",
+            "tools-wait",
             "tools-whoami"
         ]
     );

@@ -324,7 +324,7 @@ async fn concurrent_aggregated_lists_on_one_session_each_get_every_tool() {
     });
     for list in futures_util::future::join_all(lists).await {
         let list = list.unwrap();
-        assert_eq!(super::tool_names(&list).len(), 5, "{list:?}");
+        assert_eq!(super::tool_names(&list).len(), 6, "{list:?}");
         assert!(list.reply()["result"].get("_meta").is_none(), "{list:?}");
     }
 }
@@ -496,7 +496,7 @@ async fn after_upstream_session_loss_aggregated_calls_and_batches_return_one_res
     let started = up.tools.started();
     up.tools.forget_sessions();
     let answer = list(&gateway, "/mcp", &session).await;
-    assert_eq!(super::tool_names(&answer).len(), 5, "{answer:?}");
+    assert_eq!(super::tool_names(&answer).len(), 6, "{answer:?}");
     session = answer
         .session
         .clone()
@@ -504,7 +504,7 @@ async fn after_upstream_session_loss_aggregated_calls_and_batches_return_one_res
     assert_eq!(up.tools.started(), started + 1);
     for _ in 0..3 {
         let answer = list(&gateway, "/mcp", &session).await;
-        assert_eq!(super::tool_names(&answer).len(), 5, "{answer:?}");
+        assert_eq!(super::tool_names(&answer).len(), 6, "{answer:?}");
         assert!(answer.session.is_none(), "{answer:?}");
     }
     assert_eq!(
@@ -632,4 +632,105 @@ async fn malformed_json_rpc_is_a_400_about_the_clients_input() {
         before,
         "malformed input reached the upstream"
     );
+}
+
+/// Wait (bounded) until `count()` is `expected`; its last value.
+async fn settle(count: impl Fn() -> usize, expected: usize) -> usize {
+    for _ in 0..200 {
+        if count() == expected {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    count()
+}
+
+#[tokio::test]
+async fn a_client_that_leaves_cancels_its_upstream_call_and_closes_its_upstream_streams() {
+    use http_body_util::BodyExt;
+    let up = upstreams().await;
+    let gateway = Gateway::start(&up.config(&secret()), &[]).await;
+    let url = format!("{}/mcp/tools", gateway.base);
+    let session = super::open(&gateway, "/mcp/tools", &[]).await;
+    let call = Request::post(&url)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json")
+        .header("mcp-session-id", &session)
+        .body(Full::new(Bytes::from(
+            super::rpc(
+                1,
+                "tools/call",
+                serde_json::json!({"name": "wait", "_meta": {"progressToken": "w"}}),
+            )
+            .to_string(),
+        )))
+        .unwrap();
+    let response = client().request(call).await.unwrap();
+    let mut body = response.into_body();
+    let first = tokio::time::timeout(super::LIMIT, body.frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert!(String::from_utf8_lossy(first.data_ref().unwrap()).contains("notifications/progress"));
+    drop(body);
+    let cancel_notes = || up.tools.cancel_notes.load(Ordering::SeqCst);
+    assert_eq!(
+        settle(cancel_notes, 1).await,
+        1,
+        "no notifications/cancelled upstream"
+    );
+    let cancelled = || up.tools.cancelled.load(Ordering::SeqCst);
+    assert_eq!(settle(cancelled, 1).await, 1, "the upstream call ran on");
+
+    // Event streams (GET): three clients open one each, then leave.
+    let mut streams = Vec::new();
+    for _ in 0..3 {
+        let session = super::open(&gateway, "/mcp/tools", &[]).await;
+        let get = Request::get(&url)
+            .header("accept", "text/event-stream")
+            .header("mcp-session-id", &session)
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let response = client().request(get).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        streams.push(response);
+    }
+    let open = || up.tools.open_streams.load(Ordering::SeqCst);
+    assert_eq!(settle(open, 3).await, 3);
+    drop(streams);
+    assert_eq!(
+        settle(open, 0).await,
+        0,
+        "upstream streams stayed open after their clients left"
+    );
+}
+
+#[tokio::test]
+async fn the_tool_timeout_cancels_upstream_and_says_timeout() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(&up.config(&secret()), &["--tool-timeout", "1"]).await;
+    let session = super::open(&gateway, "/mcp/tools", &[]).await;
+    let answer = send(
+        "POST",
+        &format!("{}/mcp/tools", gateway.base),
+        &[("mcp-session-id", &session)],
+        Some(&super::rpc(
+            1,
+            "tools/call",
+            serde_json::json!({"name": "wait"}),
+        )),
+    )
+    .await;
+    let error = &answer.reply()["error"];
+    assert_eq!(error["code"], -32001, "{answer:?}");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.contains("timeout") && !message.contains("HTTPS_PROXY"),
+        "{message}"
+    );
+    let cancel_notes = || up.tools.cancel_notes.load(Ordering::SeqCst);
+    assert_eq!(settle(cancel_notes, 1).await, 1);
+    let cancelled = || up.tools.cancelled.load(Ordering::SeqCst);
+    assert_eq!(settle(cancelled, 1).await, 1);
 }
