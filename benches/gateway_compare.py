@@ -64,7 +64,7 @@ CALL_TIMEOUT = float(os.environ.get("CALL_TIMEOUT", "60"))
 LISTEN_TIMEOUT = float(os.environ.get("LISTEN_TIMEOUT", "300"))
 ONLY = os.environ.get("ONLY", "")
 VERBOSE = "-v" in sys.argv
-MASTER_KEY = "sk-bench-1234"
+MASTER_KEY = "sk-bench-0123456789abcdef"
 
 CONFIG = """\
 model_list: []

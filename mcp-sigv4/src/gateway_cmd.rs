@@ -6,9 +6,9 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mcp_sigv4::config::{Auth, Config, CredentialsSource, ServerConfig};
+use mcp_sigv4::config::{Auth, Config, CredentialsSource, Secret, ServerConfig};
 use mcp_sigv4::gateway::session::Sealer;
-use mcp_sigv4::gateway::{self, Gateway, Options, Server};
+use mcp_sigv4::gateway::{self, AllowedHosts, Gateway, Limits, Options, Server};
 use mcp_sigv4::relay::{Settings, SigningContext};
 use mcp_sigv4::{logging, shutdown};
 use tower_sigv4::endpoint;
@@ -31,6 +31,11 @@ pub(crate) struct Args {
     /// Listen on a non-loopback address without a master key.
     #[arg(long)]
     allow_unauthenticated: bool,
+    /// A host name clients reach the gateway by (its `Host` and browser `Origin`),
+    /// besides the loopback names; repeat it, or list them in
+    /// general_settings.allowed_hosts. Needed behind a load balancer.
+    #[arg(long = "allowed-host", value_name = "NAME")]
+    allowed_hosts: Vec<String>,
     /// Between a server's name and a tool's when several servers share /mcp.
     #[arg(long, env = "MCP_TOOL_PREFIX_SEPARATOR", default_value = "-")]
     separator: String,
@@ -40,6 +45,26 @@ pub(crate) struct Args {
     /// Seconds one request may wait for its reply.
     #[arg(long, default_value_t = 300.0)]
     tool_timeout: f64,
+    /// Seconds a client may take to send a request's headers (and, on HTTP/1.1,
+    /// the idle time a kept-alive connection may wait for its next request).
+    #[arg(long, default_value_t = 10.0)]
+    header_read_timeout: f64,
+    /// Seconds a new connection may stay silent; HTTP/2 connections are pinged
+    /// at this interval.
+    #[arg(long, default_value_t = 60.0)]
+    idle_timeout: f64,
+    /// Seconds a client may take to send a request body.
+    #[arg(long, default_value_t = 30.0)]
+    body_read_timeout: f64,
+    /// Seconds a session lasts from its initialize; then the client initializes anew.
+    #[arg(long, default_value_t = 86_400.0)]
+    session_ttl: f64,
+    /// The most messages in one JSON-RPC batch.
+    #[arg(long = "max-batch", default_value_t = 50)]
+    max_batch_len: usize,
+    /// Connections served at once; past it a few more are let in for /health only.
+    #[arg(long, default_value_t = 1024)]
+    max_connections: usize,
     /// Seconds in-flight requests may take to finish after SIGTERM or Ctrl-C.
     #[arg(long, default_value_t = 30.0)]
     drain_timeout: f64,
@@ -77,6 +102,16 @@ async fn run(args: Args) -> Result<(), String> {
             args.config.display()
         ));
     }
+    if let Some(key) = &config.master_key {
+        check_key_length(key, "general_settings.master_key", MIN_MASTER_KEY_LEN)?;
+    }
+    if let Some(secret) = &config.session_secret {
+        check_key_length(
+            secret,
+            "general_settings.session_secret (or MCP_SIGV4_SESSION_SECRET)",
+            MIN_SESSION_SECRET_LEN,
+        )?;
+    }
     if config.master_key.is_none() && !args.listen.ip().is_loopback() && !args.allow_unauthenticated
     {
         return Err(format!(
@@ -85,12 +120,14 @@ async fn run(args: Args) -> Result<(), String> {
         ));
     }
     let sealer = match &config.session_secret {
-        Some(secret) => Sealer::new(secret.expose().as_bytes()),
+        Some(secret) => Sealer::new(secret.expose().trim().as_bytes()).map_err(|e| {
+            format!("general_settings.session_secret (or MCP_SIGV4_SESSION_SECRET): {e}")
+        })?,
         None => {
             tracing::warn!(
                 "no session_secret: sessions continue only on this process; give every replica the same general_settings.session_secret or MCP_SIGV4_SESSION_SECRET"
             );
-            Sealer::new(uuid::Uuid::new_v4().as_bytes().repeat(2))
+            Sealer::random()
         }
     };
     let timeout = crate::seconds(args.tool_timeout);
@@ -105,7 +142,20 @@ async fn run(args: Args) -> Result<(), String> {
         max_body_size: args.max_body_size,
         request_timeout: timeout,
         resume_attempts: 3,
+        body_read_timeout: crate::seconds(args.body_read_timeout),
+        max_batch_len: args.max_batch_len,
+        session_ttl: crate::seconds(args.session_ttl),
+        allowed_hosts: AllowedHosts::new(
+            args.listen.ip().is_loopback(),
+            config.allowed_hosts.iter().chain(&args.allowed_hosts),
+        ),
     };
+    if !options.allowed_hosts.checks_host() {
+        tracing::warn!(
+            "no allowed_hosts: any Host header is accepted on {}; list the names clients use in general_settings.allowed_hosts or --allowed-host",
+            args.listen
+        );
+    }
     let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
     let gateway = Gateway::new(servers, sealer, options);
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -122,10 +172,38 @@ async fn run(args: Args) -> Result<(), String> {
         gateway,
         listener,
         shutdown::on_signals(),
-        crate::seconds(args.drain_timeout),
+        Limits {
+            header_read_timeout: crate::seconds(args.header_read_timeout),
+            idle_timeout: crate::seconds(args.idle_timeout),
+            max_connections: args.max_connections,
+            drain: crate::seconds(args.drain_timeout),
+        },
     )
     .await;
     Ok(())
+}
+
+/// The shortest master key accepted: a key clients present on every request.
+const MIN_MASTER_KEY_LEN: usize = 16;
+/// The shortest session secret accepted: the key that seals every session.
+const MIN_SESSION_SECRET_LEN: usize = 32;
+
+/// Refuse an empty or short key at start (an empty `os.environ/` value is set,
+/// and would otherwise admit an empty presented key), naming the key and never
+/// showing its value.
+fn check_key_length(key: &Secret, name: &str, min: usize) -> Result<(), String> {
+    let length = key.expose().trim().len();
+    if length >= min {
+        return Ok(());
+    }
+    let what = if length == 0 {
+        "is empty".to_owned()
+    } else {
+        format!("has {length} characters")
+    };
+    Err(format!(
+        "{name} {what}; it must have at least {min}: generate one with `openssl rand -hex 32`"
+    ))
 }
 
 /// The client, headers and signing context of one configured server.
@@ -135,7 +213,9 @@ fn upstream(
 ) -> Result<Server<TowerHttpClient<SignedHttpService>>, String> {
     let client = server
         .transport_builder()
-        .timeout(timeout)
+        // Past the gateway's own --tool-timeout, so that a slow reply reads as
+        // the timeout it is (and is cancelled upstream), not as a transport error.
+        .timeout(timeout.saturating_add(Duration::from_secs(5)))
         .retry(RetryPolicy::default())
         .build_client()
         .map_err(|e| format!("MCP server `{}`: {e}", server.name))?;

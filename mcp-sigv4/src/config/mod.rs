@@ -47,7 +47,8 @@
 //! `general_settings.master_key` is the key clients present to the gateway.
 //! `general_settings.session_secret` (or the environment variable
 //! `MCP_SIGV4_SESSION_SECRET`) is the HMAC key the gateway signs its session
-//! tokens with.
+//! tokens with. `general_settings.allowed_hosts` lists the host names the
+//! gateway answers to behind a load balancer (besides the loopback names).
 //!
 //! # Environment variables
 //!
@@ -118,6 +119,10 @@ pub struct Config {
     /// `general_settings.session_secret`, or `MCP_SIGV4_SESSION_SECRET`: the HMAC
     /// key for the gateway's session tokens.
     pub session_secret: Option<Secret>,
+    /// `general_settings.allowed_hosts`: the `Host` (and `Origin`) names the
+    /// gateway answers to besides the loopback names, as a list or a
+    /// comma-separated string.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// One entry of `mcp_servers`.

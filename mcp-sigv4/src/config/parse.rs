@@ -80,10 +80,39 @@ pub(super) fn parse(
         Some(secret) => Some(Secret::from(secret)),
         None => env(SESSION_SECRET_ENV).map(Secret::from),
     };
+    let allowed_hosts = match general.get("allowed_hosts") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Sequence(names)) => {
+            let mut hosts = Vec::new();
+            for (i, name) in names.iter().enumerate() {
+                let Value::String(name) = name else {
+                    return Err(reader.invalid(
+                        Some(format!("general_settings.allowed_hosts[{i}]")),
+                        format!("expected a host name; got {}", kind_of(name)),
+                    ));
+                };
+                hosts.push(name.clone());
+            }
+            hosts
+        }
+        Some(_) => reader
+            .string(
+                &general,
+                &at("allowed_hosts"),
+                "allowed_hosts",
+                "the gateway",
+            )?
+            .unwrap_or_default()
+            .split(',')
+            .map(|name| name.trim().to_owned())
+            .filter(|name| !name.is_empty())
+            .collect(),
+    };
     Ok(Config {
         servers,
         master_key,
         session_secret,
+        allowed_hosts,
     })
 }
 

@@ -72,3 +72,32 @@ pub fn with_session(mut response: Response<Body>, token: Option<&str>) -> Respon
     }
     response
 }
+
+/// The reply a response carries (JSON, or the last message of an SSE stream).
+pub(crate) async fn collect_reply(response: Response<Body>) -> Option<Value> {
+    let is_sse = response
+        .headers()
+        .get("content-type")
+        .is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
+    let bytes = response.into_body().collect().await.ok()?.to_bytes();
+    if !is_sse {
+        return serde_json::from_slice(&bytes).ok();
+    }
+    String::from_utf8_lossy(&bytes)
+        .lines()
+        .filter_map(|line| line.strip_prefix("data: "))
+        .filter_map(|data| serde_json::from_str::<Value>(data).ok())
+        .rfind(|message| message.get("method").is_none())
+}
+
+/// An HTTP-level refusal (not a JSON-RPC error): the status and a message for
+/// the client.
+#[derive(Debug)]
+pub struct Refused(pub StatusCode, pub String);
+
+impl Refused {
+    /// The refusal as a JSON error response.
+    pub fn response(self) -> Response<Body> {
+        error(self.0, &self.1)
+    }
+}

@@ -11,19 +11,31 @@ use rmcp::transport::streamable_http_client::StreamableHttpClient;
 use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
+use super::aggregate::merged_capabilities;
 use super::http::{self, Body, SESSION_HEADER};
-use super::session::Session;
-use super::{Gateway, Server, Target, merged_capabilities};
+use super::server::{Gateway, LiveSession, Server, Target};
 use crate::relay::era::{self, Envelope, Era};
 use crate::relay::jsonrpc;
 use crate::relay::{Upstream, UpstreamError};
 
 /// How a request reaches its upstreams: in a client's sealed legacy session, or
 /// stateless for a 2026-07-28 client with its envelope.
-#[derive(Clone, Debug)]
-pub(super) enum Via {
-    Legacy(Session),
-    Modern(Envelope),
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Via<'a> {
+    Legacy(&'a LiveSession),
+    Modern(&'a Envelope),
+}
+
+/// Whether a message comes from a 2026-07-28 client: it carries the envelope or
+/// is `server/discover`, or it carries a modern `MCP-Protocol-Version` and no
+/// legacy session (a notification, say).
+pub(super) fn is_modern_client(message: &Value, headers: &HeaderMap) -> bool {
+    Era::of_message(message) == Some(Era::Modern)
+        || (!headers.contains_key(SESSION_HEADER)
+            && headers
+                .get(era::PROTOCOL_VERSION)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|v| Era::of_version(v) == Era::Modern))
 }
 
 /// GET and DELETE without a legacy session: 2026-07-28 has neither (405).
@@ -92,18 +104,18 @@ where
                         &json!({"jsonrpc": "2.0", "id": id, "result": upstream.legacy_discover_result()}),
                     ),
                     Ok(_) => {
-                        self.forward(server, message, Via::Modern(envelope), false)
+                        self.forward(server, message, Via::Modern(&envelope), false)
                             .await
                     }
                     Err(e) => self.upstream_error(server, Some(&id), &e),
                 }
             }
             Target::One(server) => {
-                self.forward(server, message, Via::Modern(envelope), false)
+                self.forward(server, message, Via::Modern(&envelope), false)
                     .await
             }
             Target::All(servers) => {
-                self.aggregate(servers, message, Via::Modern(envelope))
+                self.aggregate(servers, message, Via::Modern(&envelope))
                     .await
             }
         }

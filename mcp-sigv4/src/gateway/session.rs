@@ -1,19 +1,41 @@
 //! The gateway's `Mcp-Session-Id`: everything a replica needs to continue a
-//! session, carried by the client and authenticated with an HMAC key the replicas
-//! share, so that no replica keeps a session table.
+//! session, carried by the client and sealed with a key the replicas share, so
+//! that no replica keeps a session table.
+//!
+//! A sealed id is `v2.` and the base64url of a random 24-byte nonce and the
+//! XChaCha20-Poly1305 encryption of the session (the upstream session ids, the
+//! client's `initialize`): the client can neither read nor alter it. The key is
+//! derived from the secret with HMAC-SHA256. A session carries its expiry, a
+//! digest of each upstream's URL (an id from before a configuration change is
+//! refused rather than sent to a new endpoint), and a random session nonce that
+//! every id resealed from it keeps, so that one DELETE ends them all on the
+//! replica that served it ([`Tombstones`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 
 use crate::relay::SessionState;
 
-const VERSION: &str = "v1";
+const VERSION: &str = "v2";
+const NONCE_LEN: usize = 24;
+/// What the key is derived for, so that the secret's other uses never share it.
+const KEY_CONTEXT: &[u8] = b"mcp-sigv4 gateway session seal v2";
+
+/// The shortest secret a [`Sealer`] takes, in bytes.
+pub const MIN_SECRET_LEN: usize = 32;
+
+/// The longest session id opened, in characters; longer ones are refused unread.
+pub const MAX_TOKEN_LEN: usize = 32 * 1024;
 
 /// One upstream's part of a gateway session.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
@@ -24,10 +46,14 @@ pub struct UpstreamSession {
     /// The protocol version the upstream negotiated.
     #[serde(rename = "v", skip_serializing_if = "Option::is_none")]
     pub protocol_version: Option<String>,
+    /// A digest of the upstream's URL when the session began ([`url_digest`]).
+    #[serde(rename = "u", default)]
+    pub url: String,
 }
 
-/// A gateway session: the upstream sessions by server name, and the client's
-/// `initialize` (replayed when an upstream forgets its session).
+/// A gateway session: the upstream sessions by server name, the client's
+/// `initialize` (replayed when an upstream forgets its session), its nonce and
+/// its expiry.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub struct Session {
     /// Upstream sessions by server name.
@@ -36,9 +62,27 @@ pub struct Session {
     /// The client's `initialize` request.
     #[serde(rename = "i")]
     pub initialize: Value,
+    /// Random, the same in every id resealed from this session: what a DELETE
+    /// tombstones.
+    #[serde(rename = "n", default)]
+    pub nonce: String,
+    /// Seconds since the Unix epoch after which the session is refused.
+    #[serde(rename = "e", default)]
+    pub expires: u64,
 }
 
 impl Session {
+    /// A new session for the client's `initialize`, with a fresh nonce, that
+    /// expires after `ttl`.
+    pub fn new(initialize: Value, ttl: Duration) -> Self {
+        Self {
+            upstreams: BTreeMap::new(),
+            initialize,
+            nonce: hex::encode(random::<16>()),
+            expires: now().saturating_add(ttl.as_secs().max(1)),
+        }
+    }
+
     /// The relay's view of one upstream's session.
     pub fn state_for(&self, server: &str) -> SessionState {
         let upstream = self.upstreams.get(server).cloned().unwrap_or_default();
@@ -50,22 +94,56 @@ impl Session {
         }
     }
 
-    /// Record an upstream's session as the relay left it.
-    pub fn record(&mut self, server: &str, state: &SessionState) {
+    /// Record an upstream's session as the relay left it, bound to its URL.
+    pub fn record(&mut self, server: &str, url: &str, state: &SessionState) {
         self.upstreams.insert(
             server.to_owned(),
             UpstreamSession {
                 session_id: state.session_id.as_deref().map(str::to_owned),
                 protocol_version: state.protocol_version.clone(),
+                url: url_digest(url),
             },
         );
     }
+
+    /// The server whose recorded URL differs from `url_of(server)` (or which is
+    /// no longer configured), if any.
+    pub fn moved_upstream<'a>(
+        &'a self,
+        url_of: impl Fn(&str) -> Option<&'a str>,
+    ) -> Option<&'a str> {
+        self.upstreams
+            .iter()
+            .find(|(server, upstream)| {
+                url_of(server).is_none_or(|url| url_digest(url) != upstream.url)
+            })
+            .map(|(server, _)| server.as_str())
+    }
 }
 
-/// Signs and checks session tokens.
+/// A short digest of an upstream URL, to bind a session to it without carrying it.
+pub fn url_digest(url: &str) -> String {
+    hex::encode(&Sha256::digest(url.as_bytes())[..12])
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    // The operating system's generator failing is not something to go on from.
+    getrandom::fill(&mut bytes).unwrap_or_else(|e| panic!("no randomness from the OS: {e}"));
+    bytes
+}
+
+/// Seals and opens session ids.
 #[derive(Clone)]
 pub struct Sealer {
-    key: Vec<u8>,
+    cipher: XChaCha20Poly1305,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -76,51 +154,143 @@ impl std::fmt::Debug for Sealer {
 
 /// Why a session id was not accepted.
 #[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Unsealed {
     /// Not a gateway session id, or altered, or sealed with another key.
     Invalid,
+    /// Sealed by this gateway, but past its expiry.
+    Expired,
 }
 
+/// A secret too short to seal sessions with.
+#[derive(Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ShortSecret {
+    /// Its length in bytes.
+    pub len: usize,
+}
+
+impl std::fmt::Display for ShortSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the session secret has {} bytes; it needs at least {MIN_SECRET_LEN}: generate one with `openssl rand -hex 32`",
+            self.len
+        )
+    }
+}
+
+impl std::error::Error for ShortSecret {}
+
 impl Sealer {
-    /// A sealer with this key (any length; 32 random bytes or more is right).
-    pub fn new(key: impl Into<Vec<u8>>) -> Self {
-        Self { key: key.into() }
-    }
-
-    fn mac(&self, payload: &str) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.key)
+    /// A sealer whose key is derived from `secret` (at least [`MIN_SECRET_LEN`]
+    /// bytes; `openssl rand -hex 32` makes one).
+    pub fn new(secret: &[u8]) -> Result<Self, ShortSecret> {
+        if secret.len() < MIN_SECRET_LEN {
+            return Err(ShortSecret { len: secret.len() });
+        }
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
             .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(VERSION.as_bytes());
-        mac.update(b".");
-        mac.update(payload.as_bytes());
-        mac
+        mac.update(KEY_CONTEXT);
+        let key = mac.finalize().into_bytes();
+        Ok(Self {
+            cipher: XChaCha20Poly1305::new(&key),
+        })
     }
 
-    /// The session as a session id: `v1.<payload>.<hmac>`, base64url.
+    /// A sealer with a random key: sessions continue only on this process.
+    pub fn random() -> Self {
+        Self::new(&random::<32>()).unwrap_or_else(|_| unreachable!("32 bytes is long enough"))
+    }
+
+    /// The session as a session id: `v2.<base64url(nonce ‖ ciphertext)>`.
     pub fn seal(&self, session: &Session) -> String {
         let json = serde_json::to_vec(session).unwrap_or_default();
-        let payload = URL_SAFE_NO_PAD.encode(json);
-        let tag = URL_SAFE_NO_PAD.encode(self.mac(&payload).finalize().into_bytes());
-        format!("{VERSION}.{payload}.{tag}")
+        let nonce = random::<NONCE_LEN>();
+        let payload = Payload {
+            msg: &json,
+            aad: VERSION.as_bytes(),
+        };
+        let sealed = self
+            .cipher
+            .encrypt(XNonce::from_slice(&nonce), payload)
+            .unwrap_or_else(|_| unreachable!("encryption fails only past 256 GiB"));
+        let mut bytes = Vec::with_capacity(NONCE_LEN + sealed.len());
+        bytes.extend_from_slice(&nonce);
+        bytes.extend_from_slice(&sealed);
+        format!("{VERSION}.{}", URL_SAFE_NO_PAD.encode(bytes))
     }
 
-    /// The session a session id carries, if this gateway sealed it unaltered.
-    pub fn unseal(&self, token: &str) -> Result<Session, Unsealed> {
-        let mut parts = token.trim().split('.');
-        let (Some(VERSION), Some(payload), Some(tag), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+    /// The session a session id carries, if this gateway sealed it unaltered and
+    /// it has not expired at `now` (seconds since the Unix epoch).
+    pub fn unseal(&self, token: &str, now: u64) -> Result<Session, Unsealed> {
+        let token = token.trim();
+        if token.len() > MAX_TOKEN_LEN {
             return Err(Unsealed::Invalid);
+        }
+        let encoded = token
+            .strip_prefix(VERSION)
+            .and_then(|rest| rest.strip_prefix('.'))
+            .ok_or(Unsealed::Invalid)?;
+        let bytes = URL_SAFE_NO_PAD
+            .decode(encoded)
+            .map_err(|_| Unsealed::Invalid)?;
+        if bytes.len() < NONCE_LEN {
+            return Err(Unsealed::Invalid);
+        }
+        let (nonce, sealed) = bytes.split_at(NONCE_LEN);
+        let payload = Payload {
+            msg: sealed,
+            aad: VERSION.as_bytes(),
         };
-        let tag = URL_SAFE_NO_PAD.decode(tag).map_err(|_| Unsealed::Invalid)?;
-        // verify_slice compares in constant time.
-        self.mac(payload)
-            .verify_slice(&tag)
+        let json = self
+            .cipher
+            .decrypt(XNonce::from_slice(nonce), payload)
             .map_err(|_| Unsealed::Invalid)?;
-        let json = URL_SAFE_NO_PAD
-            .decode(payload)
-            .map_err(|_| Unsealed::Invalid)?;
-        serde_json::from_slice(&json).map_err(|_| Unsealed::Invalid)
+        let session: Session = serde_json::from_slice(&json).map_err(|_| Unsealed::Invalid)?;
+        if session.expires <= now {
+            return Err(Unsealed::Expired);
+        }
+        Ok(session)
+    }
+}
+
+/// The session nonces DELETEd on this replica, each kept until its session
+/// expires (at most [`Tombstones::CAPACITY`]; past that the soonest to expire
+/// are forgotten first). Replicas share nothing: another replica does not know
+/// of a DELETE it did not serve.
+#[derive(Debug, Default)]
+pub struct Tombstones {
+    buried: Mutex<HashMap<String, u64>>,
+}
+
+impl Tombstones {
+    /// The most nonces remembered.
+    pub const CAPACITY: usize = 100_000;
+
+    /// Remember that the session `nonce`, expiring at `expires`, was ended.
+    pub fn bury(&self, nonce: &str, expires: u64, now: u64) {
+        let mut buried = self.buried.lock().unwrap_or_else(PoisonError::into_inner);
+        if buried.len() >= Self::CAPACITY {
+            buried.retain(|_, expires| *expires > now);
+        }
+        if buried.len() >= Self::CAPACITY
+            && let Some(soonest) = buried
+                .iter()
+                .min_by_key(|(_, expires)| **expires)
+                .map(|(nonce, _)| nonce.clone())
+        {
+            buried.remove(&soonest);
+        }
+        buried.insert(nonce.to_owned(), expires);
+    }
+
+    /// Whether the session `nonce` was ended here.
+    pub fn is_buried(&self, nonce: &str) -> bool {
+        self.buried
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .contains_key(nonce)
     }
 }
 
@@ -130,47 +300,91 @@ mod tests {
     use serde_json::json;
 
     fn session() -> Session {
-        let mut session = Session {
-            initialize: json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}),
-            ..Session::default()
-        };
+        let mut session = Session::new(
+            json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"clientInfo":{"name":"visible-name"}}}),
+            Duration::from_secs(60),
+        );
         session.upstreams.insert(
             "weather".into(),
             UpstreamSession {
-                session_id: Some("abc".into()),
+                session_id: Some("upstream-session-abc".into()),
                 protocol_version: Some("2025-06-18".into()),
+                url: url_digest("https://example.com/mcp"),
             },
         );
         session
     }
 
-    #[test]
-    fn a_sealed_session_round_trips() {
-        let sealer = Sealer::new(b"k".repeat(32));
-        let token = sealer.seal(&session());
-        assert!(token.starts_with("v1."));
-        assert_eq!(sealer.unseal(&token), Ok(session()));
-        let state = sealer.unseal(&token).unwrap().state_for("weather");
-        assert_eq!(state.session_id.as_deref(), Some("abc"));
+    fn sealer(byte: u8) -> Sealer {
+        Sealer::new(&[byte; 32]).unwrap()
     }
 
     #[test]
-    fn altered_forged_or_foreign_tokens_are_refused() {
-        let sealer = Sealer::new(b"k".repeat(32));
-        let token = sealer.seal(&session());
-        let (head, tag) = token.rsplit_once('.').unwrap();
-        let mut forged = session();
-        forged.upstreams.get_mut("weather").unwrap().session_id = Some("someone-else".into());
-        let forged_payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+    fn a_sealed_session_round_trips_and_is_not_readable() {
+        let session = session();
+        let token = sealer(b'k').seal(&session);
+        assert!(token.starts_with("v2."));
+        let bytes = URL_SAFE_NO_PAD.decode(&token[3..]).unwrap();
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("upstream-session-abc") && !text.contains("visible-name"));
+        assert_eq!(sealer(b'k').unseal(&token, now()), Ok(session.clone()));
+        assert_ne!(
+            sealer(b'k').seal(&session),
+            token,
+            "a fresh nonce each time"
+        );
+    }
+
+    #[test]
+    fn altered_foreign_expired_or_v1_tokens_are_refused() {
+        let session = session();
+        let token = sealer(b'k').seal(&session);
+        let mut altered = URL_SAFE_NO_PAD.decode(&token[3..]).unwrap();
+        let last = altered.len() - 1;
+        altered[last] ^= 1;
         for bad in [
-            format!("v1.{forged_payload}.{tag}"),
-            format!("{head}.{}", URL_SAFE_NO_PAD.encode([0u8; 32])),
-            Sealer::new(b"other".to_vec()).seal(&session()),
-            "v2.x.y".into(),
-            "not a token".into(),
+            format!("v2.{}", URL_SAFE_NO_PAD.encode(&altered)),
+            sealer(b'o').seal(&session),
+            "v1.e30.AAAA".into(),
+            "v2.".into(),
+            "v2.AAAA".into(),
+            format!("v2.{}", "A".repeat(MAX_TOKEN_LEN)),
             String::new(),
         ] {
-            assert_eq!(sealer.unseal(&bad), Err(Unsealed::Invalid), "{bad}");
+            assert_eq!(
+                sealer(b'k').unseal(&bad, now()),
+                Err(Unsealed::Invalid),
+                "{bad}"
+            );
         }
+        let expires = session.expires;
+        assert_eq!(sealer(b'k').unseal(&token, expires), Err(Unsealed::Expired));
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert_eq!(Sealer::new(b"").unwrap_err(), ShortSecret { len: 0 });
+        assert!(Sealer::new(&[1; 31]).is_err());
+    }
+
+    #[test]
+    fn a_moved_upstream_is_found() {
+        let session = session();
+        assert_eq!(
+            session.moved_upstream(|_| Some("https://example.com/mcp")),
+            None
+        );
+        assert_eq!(
+            session.moved_upstream(|_| Some("https://example.org/mcp")),
+            Some("weather")
+        );
+        assert_eq!(session.moved_upstream(|_| None), Some("weather"));
+    }
+
+    #[test]
+    fn tombstones_are_bounded() {
+        let tombstones = Tombstones::default();
+        tombstones.bury("a", 10, 0);
+        assert!(tombstones.is_buried("a") && !tombstones.is_buried("b"));
     }
 }

@@ -5,6 +5,7 @@
 #[path = "../support/era_server.rs"]
 mod era_server;
 mod eras;
+mod security;
 #[path = "../../../examples/demo/server.rs"]
 mod server;
 mod upstream;
@@ -281,7 +282,11 @@ fn text(answer: &Answer) -> String {
 #[tokio::test]
 async fn each_server_at_its_own_path_signed_or_with_its_bearer_token() {
     let up = upstreams().await;
-    let gateway = Gateway::start(&up.config("  session_secret: x"), &[]).await;
+    let gateway = Gateway::start(
+        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
+        &[],
+    )
+    .await;
     let session = open(&gateway, "/mcp/agent", &[]).await;
     let url = format!("{}/mcp/agent", gateway.base);
     let headers = [("mcp-session-id", session.as_str())];
@@ -321,7 +326,7 @@ async fn each_server_at_its_own_path_signed_or_with_its_bearer_token() {
         Some(&rpc(1, "tools/list", json!({}))),
     )
     .await;
-    assert_eq!(tool_names(&list), ["ask_client", "whoami"]);
+    assert_eq!(tool_names(&list), ["ask_client", "wait", "whoami"]);
     let call = send(
         "POST",
         &url,
@@ -359,7 +364,11 @@ async fn each_server_at_its_own_path_signed_or_with_its_bearer_token() {
 #[tokio::test]
 async fn all_servers_at_mcp_with_prefixed_names_and_routed_calls() {
     let up = upstreams().await;
-    let gateway = Gateway::start(&up.config("  session_secret: x"), &[]).await;
+    let gateway = Gateway::start(
+        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
+        &[],
+    )
+    .await;
     let session = open(&gateway, "/mcp", &[]).await;
     let url = format!("{}/mcp", gateway.base);
     let headers = [("mcp-session-id", session.as_str())];
@@ -377,6 +386,7 @@ async fn all_servers_at_mcp_with_prefixed_names_and_routed_calls() {
             "agent-count",
             "agent-echo",
             "tools-ask_client",
+            "tools-wait",
             "tools-whoami"
         ]
     );
@@ -415,7 +425,11 @@ async fn all_servers_at_mcp_with_prefixed_names_and_routed_calls() {
 #[tokio::test]
 async fn progress_streams_through_as_it_arrives() {
     let up = upstreams().await;
-    let gateway = Gateway::start(&up.config("  session_secret: x"), &[]).await;
+    let gateway = Gateway::start(
+        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
+        &[],
+    )
+    .await;
     let session = open(&gateway, "/mcp", &[]).await;
     let request = Request::post(format!("{}/mcp", gateway.base))
         .header("accept", "application/json, text/event-stream")
@@ -451,7 +465,11 @@ async fn progress_streams_through_as_it_arrives() {
 #[tokio::test]
 async fn a_server_request_reaches_the_client_and_its_reply_the_server() {
     let up = upstreams().await;
-    let gateway = Gateway::start(&up.config("  session_secret: x"), &[]).await;
+    let gateway = Gateway::start(
+        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
+        &[],
+    )
+    .await;
     let session = open(&gateway, "/mcp", &[]).await;
     let url = format!("{}/mcp", gateway.base);
     let request = Request::post(&url)
@@ -497,7 +515,9 @@ async fn a_server_request_reaches_the_client_and_its_reply_the_server() {
 async fn the_master_key_is_required_and_nothing_reaches_an_upstream_without_it() {
     let up = upstreams().await;
     let gateway = Gateway::start(
-        &up.config("  master_key: os.environ/MASTER\n  session_secret: x"),
+        &up.config(&format!(
+            "  master_key: os.environ/MASTER\n  session_secret: {SESSION_SECRET}"
+        )),
         &[],
     )
     .await;
@@ -535,7 +555,7 @@ async fn the_master_key_is_required_and_nothing_reaches_an_upstream_without_it()
 async fn bad_requests_get_clear_errors() {
     let up = upstreams().await;
     let gateway = Gateway::start(
-        &up.config("  session_secret: x"),
+        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
         &["--max-body-size", "2048"],
     )
     .await;
@@ -612,14 +632,19 @@ async fn upstream_failures_name_the_server_and_the_cause() {
     let message = refused.reply()["error"]["message"]
         .as_str()
         .unwrap_or_else(|| panic!("{refused:?}"));
-    assert!(message.contains("server `agent`"), "{message}");
-    assert!(
-        message.contains("AWS expects service `bedrock-agentcore`"),
-        "{message}"
+    // The client sees a generic cause; the details are the operator's, in the log.
+    assert_eq!(
+        message, "upstream `agent` refused the signature (403); see the gateway log",
+        "{refused:?}"
     );
+    let reply = refused.reply().to_string();
+    assert!(!reply.contains(server::ACCESS_KEY), "{reply}");
+    let log = gateway.stderr();
     assert!(
-        message.contains("aws_service_name of server `agent`"),
-        "{message}"
+        log.contains("AWS expects service `bedrock-agentcore`")
+            && log.contains("aws_service_name of server `agent`")
+            && log.contains(server::ACCESS_KEY),
+        "{log}"
     );
     let gone = send(
         "POST",
@@ -666,7 +691,11 @@ async fn a_session_started_on_one_replica_continues_on_another() {
     .await;
     assert_eq!(text(&call), "the bearer-protected server");
     // A replica with another key refuses the session instead of trusting it.
-    let stranger = Gateway::start(&up.config("  session_secret: another"), &[]).await;
+    let stranger = Gateway::start(
+        &up.config("  session_secret: another-replica-secret-fedcba9876543210"),
+        &[],
+    )
+    .await;
     let refused = send(
         "POST",
         &format!("{}/mcp", stranger.base),
@@ -688,7 +717,9 @@ async fn without_a_master_key_only_loopback_is_served_unless_allowed() {
         .args([
             "gateway",
             "--config",
-            up.config("  session_secret: x").to_str().unwrap(),
+            up.config(&format!("  session_secret: {SESSION_SECRET}"))
+                .to_str()
+                .unwrap(),
             "--listen",
             "0.0.0.0:0",
         ])
@@ -746,7 +777,11 @@ async fn config_errors_stop_the_start_and_name_file_server_and_key() {
 #[tokio::test]
 async fn sigterm_lets_a_call_in_flight_finish() {
     let up = upstreams().await;
-    let mut gateway = Gateway::start(&up.config("  session_secret: x"), &[]).await;
+    let mut gateway = Gateway::start(
+        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
+        &[],
+    )
+    .await;
     let session = open(&gateway, "/mcp/agent", &[]).await;
     let url = format!("{}/mcp/agent", gateway.base);
     let call = {

@@ -20,6 +20,7 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
     CreateMessageRequestParams, Role, SamplingMessage, ServerCapabilities, ServerConfig,
 };
+use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, tool, tool_handler, tool_router};
@@ -32,6 +33,8 @@ pub const TOKEN: &str = "tools-bearer-token-EXAMPLE";
 pub struct Tools {
     #[allow(dead_code)] // read by the `tool_handler` macro
     tool_router: ToolRouter<Self>,
+    /// `wait` calls that saw their cancellation.
+    cancelled: Arc<AtomicUsize>,
 }
 
 #[tool_router]
@@ -39,6 +42,29 @@ impl Tools {
     #[tool(description = "Say who answered")]
     fn whoami(&self) -> String {
         "the bearer-protected server".to_owned()
+    }
+
+    #[tool(description = "Send progress every 50 ms until cancelled (at most 30 s)")]
+    async fn wait(&self, context: RequestContext<RoleServer>) -> String {
+        for step in 1..=600u32 {
+            tokio::select! {
+                () = context.ct.cancelled() => {
+                    self.cancelled.fetch_add(1, Ordering::SeqCst);
+                    return "cancelled".to_owned();
+                }
+                () = tokio::time::sleep(std::time::Duration::from_millis(50)) => {}
+            }
+            if let Some(token) = context.meta.get_progress_token() {
+                let _ = context
+                    .peer
+                    .notify_progress(rmcp::model::ProgressNotificationParam::new(
+                        token,
+                        f64::from(step),
+                    ))
+                    .await;
+            }
+        }
+        "waited".to_owned()
     }
 
     #[tool(description = "Ask the client's model a question (sampling) and return its answer")]
@@ -70,6 +96,18 @@ impl ServerHandler for Tools {
 pub struct Running {
     pub addr: SocketAddr,
     pub refused: Arc<AtomicUsize>,
+    /// Every request that arrived, refused or not.
+    pub seen: Arc<AtomicUsize>,
+    /// POSTs without a session id: new sessions (initialize) and no more.
+    pub started: Arc<AtomicUsize>,
+    /// `notifications/cancelled` received.
+    pub cancel_notes: Arc<AtomicUsize>,
+    /// `wait` calls that saw their cancellation.
+    pub cancelled: Arc<AtomicUsize>,
+    /// GET event streams open now.
+    pub open_streams: Arc<AtomicUsize>,
+    /// The session ids still honoured; the rest get 404, as after a restart.
+    known: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -80,6 +118,15 @@ impl Drop for Running {
 }
 
 impl Running {
+    /// Answer 404 to every session started so far, as a restarted server does.
+    pub fn forget_sessions(&self) {
+        self.known.lock().unwrap().clear();
+    }
+
+    pub fn started(&self) -> usize {
+        self.started.load(Ordering::SeqCst)
+    }
+
     pub fn url(&self) -> String {
         format!("http://{}/mcp", self.addr)
     }
@@ -87,22 +134,53 @@ impl Running {
 
 pub async fn start() -> Running {
     let config = StreamableHttpServerConfig::default().with_sse_keep_alive(None);
+    let cancelled = Arc::new(AtomicUsize::new(0));
+    let cancel_notes = Arc::new(AtomicUsize::new(0));
+    let open_streams = Arc::new(AtomicUsize::new(0));
+    let tools_cancelled = cancelled.clone();
     let mcp: StreamableHttpService<Tools, LocalSessionManager> = StreamableHttpService::new(
-        || {
+        move || {
             Ok(Tools {
                 tool_router: Tools::tool_router(),
+                cancelled: tools_cancelled.clone(),
             })
         },
         Default::default(),
         config,
     );
     let refused = Arc::new(AtomicUsize::new(0));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let known = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
     let front = {
         let refused = refused.clone();
+        let seen = seen.clone();
+        let started = started.clone();
+        let known = known.clone();
+        let cancel_notes = cancel_notes.clone();
+        let open_streams = open_streams.clone();
         tower::service_fn(move |request: Request<Incoming>| {
             let mut mcp = mcp.clone();
             let refused = refused.clone();
+            let known = known.clone();
+            let cancel_notes = cancel_notes.clone();
+            let open_streams = open_streams.clone();
+            seen.fetch_add(1, Ordering::SeqCst);
+            let session = request
+                .headers()
+                .get("mcp-session-id")
+                .map(|v| v.to_str().unwrap().to_owned());
+            if session.is_none() && request.method() == http::Method::POST {
+                started.fetch_add(1, Ordering::SeqCst);
+            }
             async move {
+                if session.is_some_and(|id| !known.lock().unwrap().contains(&id)) {
+                    let response = Response::builder()
+                        .status(StatusCode::NOT_FOUND)
+                        .body(Full::new(Bytes::new()).map_err(|n| match n {}).boxed())
+                        .unwrap();
+                    return Ok::<_, Infallible>(response);
+                }
                 let authorized = request
                     .headers()
                     .get("authorization")
@@ -119,10 +197,36 @@ pub async fn start() -> Running {
                         .unwrap();
                     return Ok::<_, Infallible>(response);
                 }
+                let is_get = request.method() == http::Method::GET;
+                let (parts, body) = request.into_parts();
+                let body = body.collect().await.unwrap().to_bytes();
+                if String::from_utf8_lossy(&body).contains("notifications/cancelled") {
+                    cancel_notes.fetch_add(1, Ordering::SeqCst);
+                }
+                let request = Request::from_parts(parts, Full::new(body));
                 let response = match mcp.call(request).await {
                     Ok(response) => response,
                     Err(never) => match never {},
                 };
+                let response = if is_get && response.status() == StatusCode::OK {
+                    // Counted open until the server drops the stream.
+                    let open = OpenStream::new(open_streams);
+                    response.map(|body| {
+                        body.map_frame(move |frame| {
+                            let _ = &open;
+                            frame
+                        })
+                        .boxed()
+                    })
+                } else {
+                    response
+                };
+                if let Some(id) = response.headers().get("mcp-session-id") {
+                    known
+                        .lock()
+                        .unwrap()
+                        .insert(id.to_str().unwrap().to_owned());
+                }
                 Ok(response.map(|body| body.map_err(|e| match e {}).boxed()))
             }
         })
@@ -145,6 +249,28 @@ pub async fn start() -> Running {
     Running {
         addr,
         refused,
+        seen,
+        started,
+        cancel_notes,
+        cancelled,
+        open_streams,
+        known,
         task,
+    }
+}
+
+/// One open event stream, counted until dropped.
+struct OpenStream(Arc<AtomicUsize>);
+
+impl OpenStream {
+    fn new(count: Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Self(count)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }

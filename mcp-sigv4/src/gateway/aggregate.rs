@@ -1,0 +1,301 @@
+//! Several servers behind one endpoint: merged `initialize`, lists fanned out
+//! to every server, calls routed by their `{server}{separator}` prefix.
+
+use std::sync::Arc;
+
+use ::http::{Response, StatusCode};
+use rmcp::transport::streamable_http_client::StreamableHttpClient;
+use serde_json::{Map, Value, json};
+use tower_sigv4::rmcp::HttpClientError;
+
+use super::http::{self, Body, collect_reply};
+use super::modern::{Cache, Via};
+use super::server::{Gateway, Server};
+use crate::relay::jsonrpc::{self, Kind};
+
+/// The `_meta` key of an aggregated list that misses a server's items: a list of
+/// `{"server", "cause"}`.
+pub const PARTIAL_META: &str = "mcp-sigv4/failures";
+
+/// Pages read from one server for one aggregated list.
+const MAX_LIST_PAGES: usize = 100;
+
+/// An id for a request the gateway makes on a client's upstream session, unique
+/// so that it never collides with the client's ids or another such request.
+pub(super) fn internal_id(purpose: &str) -> Value {
+    Value::String(format!(
+        "mcp-sigv4-{purpose}-{}",
+        uuid::Uuid::new_v4().simple()
+    ))
+}
+
+impl<C> Gateway<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    /// One `initialize` result for several servers.
+    pub(super) fn merged_initialize(
+        &self,
+        id: &Value,
+        replies: &[(Arc<Server<C>>, Value)],
+    ) -> Value {
+        let capabilities = merged_capabilities(
+            replies
+                .iter()
+                .filter_map(|(_, reply)| reply.pointer("/result/capabilities")),
+        );
+        let version = replies[0]
+            .1
+            .pointer("/result/protocolVersion")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let names: Vec<&str> = replies.iter().map(|(s, _)| s.name.as_str()).collect();
+        let separator = &self.inner.options.separator;
+        json!({"jsonrpc": "2.0", "id": id, "result": {
+            "protocolVersion": version,
+            "capabilities": capabilities,
+            "serverInfo": {"name": "mcp-sigv4 gateway", "version": env!("CARGO_PKG_VERSION")},
+            "instructions": format!(
+                "Tools, prompts and resources of the MCP servers {} are named {{server}}{separator}{{name}}.",
+                names.join(", ")
+            ),
+        }})
+    }
+
+    /// Several servers behind one endpoint.
+    pub(super) async fn aggregate(
+        &self,
+        servers: &[Arc<Server<C>>],
+        mut message: Value,
+        via: Via<'_>,
+    ) -> Response<Body> {
+        let separator = self.inner.options.separator.clone();
+        let id = message.get("id").cloned().unwrap_or(Value::Null);
+        match jsonrpc::kind(&message) {
+            Kind::Request => {}
+            Kind::Response => {
+                // A reply to a server's request: its id says which server asked.
+                let Some((server, original)) = untag_id(servers, &separator, &id) else {
+                    return http::error(
+                        StatusCode::BAD_REQUEST,
+                        "a response whose id names no server of this gateway",
+                    );
+                };
+                message["id"] = original;
+                return self.forward(&server, message, via, true).await;
+            }
+            _ => {
+                for server in servers {
+                    let response = self.forward(server, message.clone(), via, true).await;
+                    drop(response);
+                }
+                return http::empty(StatusCode::ACCEPTED);
+            }
+        }
+        let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
+        match method.as_str() {
+            "ping" => http::json(
+                StatusCode::OK,
+                &json!({"jsonrpc": "2.0", "id": id, "result": {}}),
+            ),
+            "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
+                self.fan_out_list(servers, &method, &id, via).await
+            }
+            "tools/call" | "prompts/get" => {
+                let name = message
+                    .pointer("/params/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let Some((server, inner)) = split_prefixed(servers, &separator, name) else {
+                    let error = jsonrpc::error(
+                        &id,
+                        jsonrpc::INVALID_PARAMS,
+                        &format!(
+                            "`{name}` names no server of this gateway; names are {{server}}{separator}{{name}} with a server among {}",
+                            servers
+                                .iter()
+                                .map(|s| s.name.as_str())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                        None,
+                    );
+                    return http::json(StatusCode::OK, &error);
+                };
+                message["params"]["name"] = Value::String(inner);
+                self.forward(&server, message, via, true).await
+            }
+            "resources/read" => {
+                for server in servers {
+                    let response = self.forward(server, message.clone(), via, true).await;
+                    if let Some(reply) = collect_reply(response).await
+                        && reply.get("result").is_some()
+                    {
+                        return http::json(StatusCode::OK, &reply);
+                    }
+                }
+                http::json(
+                    StatusCode::OK,
+                    &jsonrpc::error(
+                        &id,
+                        jsonrpc::INVALID_PARAMS,
+                        "no server of this gateway has that resource",
+                        None,
+                    ),
+                )
+            }
+            other => http::json(
+                StatusCode::OK,
+                &jsonrpc::error(
+                    &id,
+                    jsonrpc::METHOD_NOT_FOUND,
+                    &format!(
+                        "`{other}` is not served when several servers are aggregated; address one server at /mcp/{{server}}"
+                    ),
+                    None,
+                ),
+            ),
+        }
+    }
+
+    /// List from every server, names prefixed with the server's.
+    pub(super) async fn fan_out_list(
+        &self,
+        servers: &[Arc<Server<C>>],
+        method: &str,
+        id: &Value,
+        via: Via<'_>,
+    ) -> Response<Body> {
+        let key = match method {
+            "tools/list" => "tools",
+            "prompts/list" => "prompts",
+            "resources/list" => "resources",
+            _ => "resourceTemplates",
+        };
+        let separator = &self.inner.options.separator;
+        let lists = servers.iter().map(|server| async move {
+            let mut items = Vec::new();
+            let mut cache = Cache::default();
+            let mut cursor: Option<Value> = None;
+            for _page in 0..MAX_LIST_PAGES {
+                // Ids are never reused within a session, even by concurrent lists.
+                let mut request =
+                    json!({"jsonrpc": "2.0", "id": internal_id("list"), "method": method});
+                if let Some(cursor) = &cursor {
+                    request["params"] = json!({"cursor": cursor});
+                }
+                let response = self.forward(server, request, via, true).await;
+                let reply = collect_reply(response).await.unwrap_or(Value::Null);
+                let Some(result) = reply.get("result") else {
+                    let cause = reply
+                        .pointer("/error/message")
+                        .and_then(Value::as_str)
+                        .map_or_else(|| format!("no list in its reply: {reply}"), str::to_owned);
+                    return Err((server.name.clone(), cause));
+                };
+                cache.merge(result);
+                for mut item in result
+                    .get(key)
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                {
+                    if let Some(name) = item.get("name").and_then(Value::as_str) {
+                        item["name"] = Value::String(format!("{}{separator}{name}", server.name));
+                    }
+                    items.push(item);
+                }
+                cursor = result.get("nextCursor").filter(|c| !c.is_null()).cloned();
+                if cursor.is_none() {
+                    break;
+                }
+            }
+            Ok((items, cache))
+        });
+        let mut merged = Vec::new();
+        let mut failures = Vec::new();
+        let mut cache = Cache::default();
+        for list in futures_util::future::join_all(lists).await {
+            match list {
+                Ok((items, part)) => {
+                    merged.extend(items);
+                    cache.combine(&part);
+                }
+                Err(failure) => failures.push(failure),
+            }
+        }
+        for (server, cause) in &failures {
+            tracing::warn!(server = %server, "listing {key} failed; the list is partial: {cause}");
+        }
+        if merged.is_empty() && !failures.is_empty() {
+            let message = failures
+                .iter()
+                .map(|(server, cause)| format!("server `{server}`: {cause}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            return http::json(
+                StatusCode::OK,
+                &jsonrpc::error(id, jsonrpc::UPSTREAM_ERROR, &message, None),
+            );
+        }
+        let mut result = json!({key: merged});
+        cache.apply(&mut result);
+        if !failures.is_empty() {
+            // A partial list says so, and which server failed and why.
+            let failed: Vec<Value> = failures
+                .iter()
+                .map(|(server, cause)| json!({"server": server, "cause": cause}))
+                .collect();
+            result["_meta"] = json!({PARTIAL_META: failed});
+        }
+        http::json(
+            StatusCode::OK,
+            &json!({"jsonrpc": "2.0", "id": id, "result": result}),
+        )
+    }
+}
+
+/// The capabilities of several servers as one: what any of them offers.
+pub(super) fn merged_capabilities<'a>(all: impl Iterator<Item = &'a Value>) -> Map<String, Value> {
+    let mut capabilities = Map::new();
+    for caps in all.filter_map(Value::as_object) {
+        for key in ["tools", "prompts", "resources", "logging", "completions"] {
+            if caps.contains_key(key) {
+                let value = if key == "logging" || key == "completions" {
+                    json!({})
+                } else {
+                    json!({"listChanged": true})
+                };
+                capabilities.insert(key.to_owned(), value);
+            }
+        }
+    }
+    capabilities
+}
+
+pub(super) fn untag_id<C>(
+    servers: &[Arc<Server<C>>],
+    separator: &str,
+    id: &Value,
+) -> Option<(Arc<Server<C>>, Value)> {
+    let (server, rest) = split_prefixed(servers, separator, id.as_str()?)?;
+    Some((server, serde_json::from_str(&rest).ok()?))
+}
+
+/// `{server}{separator}{rest}` → the server and `rest`; the longest server name
+/// wins, since names may contain the separator.
+pub(super) fn split_prefixed<C>(
+    servers: &[Arc<Server<C>>],
+    separator: &str,
+    name: &str,
+) -> Option<(Arc<Server<C>>, String)> {
+    servers
+        .iter()
+        .filter_map(|server| {
+            let rest = name
+                .strip_prefix(server.name.as_str())?
+                .strip_prefix(separator)?;
+            Some((server.clone(), rest.to_owned()))
+        })
+        .max_by_key(|(server, _)| server.name.len())
+}

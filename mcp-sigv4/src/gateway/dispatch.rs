@@ -1,0 +1,408 @@
+//! Requests by HTTP method: POST carries JSON-RPC messages (one or a batch),
+//! GET opens the servers' event streams, DELETE ends the session.
+
+use ::http::{HeaderMap, Method, Request, Response, StatusCode};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use rmcp::transport::streamable_http_client::{StreamableHttpClient, StreamableHttpError};
+use serde_json::{Value, json};
+use tower_sigv4::rmcp::HttpClientError;
+
+use super::forward::{for_client, tag_request};
+use super::guard;
+use super::http::{self, Body, SESSION_HEADER, collect_reply};
+use super::modern::{self, Via};
+use super::server::{Gateway, LiveSession, Target};
+use super::session::{self, Session};
+use crate::relay::jsonrpc;
+
+impl<C> Gateway<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    /// Answer one HTTP request.
+    pub async fn handle<B>(&self, request: Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let path = request.uri().path().trim_end_matches('/').to_owned();
+        if path == "/health" {
+            return self.health();
+        }
+        let readiness = path == "/health/readiness";
+        if path != "/mcp" && !path.starts_with("/mcp/") && !readiness {
+            return http::error(
+                StatusCode::NOT_FOUND,
+                "not found; MCP is served at /mcp and /mcp/{server}, health at /health and /health/readiness",
+            );
+        }
+        // Cheapest first; nothing below reads the body or reaches an upstream.
+        if let Err(refused) =
+            guard::check_host_and_origin(request.headers(), &self.inner.options.allowed_hosts)
+        {
+            tracing::info!("refused a request: {}", refused.1);
+            return refused.response();
+        }
+        if let Some(refusal) = self.authorize(request.headers()) {
+            return refusal;
+        }
+        if readiness {
+            return self.readiness().await;
+        }
+        if let Err(refused) =
+            guard::check_method_and_content_type(request.method(), request.headers())
+        {
+            return refused.response();
+        }
+        let target = match self.target(&path, request.headers(), request.uri().query()) {
+            Ok(target) => target,
+            Err(refused) => return refused.response(),
+        };
+        match *request.method() {
+            Method::POST => self.post(target, request).await,
+            Method::GET => self.get(target, request.headers()).await,
+            _ => self.delete(target, request.headers()).await,
+        }
+    }
+
+    pub(super) async fn post<B>(&self, target: Target<C>, request: Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let limit = self.inner.options.max_body_size;
+        let (parts, body) = request.into_parts();
+        let declared = parts
+            .headers
+            .get(::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        let too_large = || {
+            http::error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("request body over the gateway's limit of {limit} bytes"),
+            )
+        };
+        if declared.is_some_and(|length| length > limit as u64) {
+            return too_large();
+        }
+        let deadline = self.inner.options.body_read_timeout;
+        let read = tokio::time::timeout(deadline, Limited::new(body, limit).collect()).await;
+        let bytes = match read {
+            Err(_) => {
+                return http::error(
+                    StatusCode::REQUEST_TIMEOUT,
+                    &format!(
+                        "the request body did not arrive within {} s (--body-read-timeout)",
+                        deadline.as_secs_f64()
+                    ),
+                );
+            }
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => return too_large(),
+            Ok(Err(_)) => {
+                return http::error(
+                    StatusCode::BAD_REQUEST,
+                    "the request body could not be read",
+                );
+            }
+        };
+        let message: Value = match serde_json::from_slice(&bytes) {
+            Ok(message) => message,
+            Err(e) => {
+                return http::json(
+                    StatusCode::BAD_REQUEST,
+                    &jsonrpc::error(
+                        &Value::Null,
+                        jsonrpc::PARSE_ERROR,
+                        &format!(
+                            "the request body is not valid JSON ({e}); send one JSON-RPC message or a batch"
+                        ),
+                        None,
+                    ),
+                );
+            }
+        };
+        if let Value::Array(batch) = message {
+            return self.batch(&target, batch, &parts.headers).await;
+        }
+        self.message(&target, message, &parts.headers).await
+    }
+
+    pub(super) async fn batch(
+        &self,
+        target: &Target<C>,
+        batch: Vec<Value>,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
+        if batch.is_empty() {
+            let error = jsonrpc::error(
+                &Value::Null,
+                jsonrpc::INVALID_REQUEST,
+                "an empty batch is not a valid request",
+                None,
+            );
+            return http::json(StatusCode::BAD_REQUEST, &error);
+        }
+        let cap = self.inner.options.max_batch_len;
+        if batch.len() > cap {
+            let error = jsonrpc::error(
+                &Value::Null,
+                jsonrpc::INVALID_REQUEST,
+                &format!(
+                    "a batch of {} messages is over the gateway's limit of {cap} (--max-batch); send fewer per request",
+                    batch.len()
+                ),
+                None,
+            );
+            return http::json(StatusCode::BAD_REQUEST, &error);
+        }
+        // One deadline for the whole batch; what is unanswered by then gets a
+        // timeout error.
+        let timeout = self.inner.options.request_timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut replies = Vec::new();
+        let mut live: Option<LiveSession> = None;
+        let mut initialized = None;
+        for message in batch {
+            let id = message.get("id").cloned();
+            if let Err(error) = guard::check_message(&message) {
+                replies.push(error);
+                continue;
+            }
+            if live.is_none() && jsonrpc::method(&message) != Some("initialize") {
+                match self.session(headers) {
+                    Ok(session) => live = Some(LiveSession::new(session)),
+                    Err(refused) => return refused.response(),
+                }
+            }
+            let answered = tokio::time::timeout_at(deadline, async {
+                let response = match &live {
+                    Some(live) if jsonrpc::method(&message) != Some("initialize") => {
+                        self.in_session(target, message, live).await
+                    }
+                    _ => self.initialize(target, message).await,
+                };
+                let token = response.headers().get(SESSION_HEADER).cloned();
+                (token, collect_reply(response).await)
+            })
+            .await;
+            match answered {
+                Ok((token, reply)) => {
+                    initialized = token.or(initialized);
+                    replies.extend(reply);
+                }
+                Err(_) => replies.extend(id.map(|id| {
+                    jsonrpc::error(
+                        &id,
+                        jsonrpc::TIMEOUT_ERROR,
+                        &format!(
+                            "the batch did not finish within {} s (--tool-timeout); this message was not answered",
+                            timeout.as_secs_f64()
+                        ),
+                        Some(json!({"source": "gateway"})),
+                    )
+                })),
+            }
+        }
+        let mut response = if replies.is_empty() {
+            http::empty(StatusCode::ACCEPTED)
+        } else {
+            http::json(StatusCode::OK, &Value::Array(replies))
+        };
+        if let Some(token) = initialized {
+            response.headers_mut().insert(SESSION_HEADER, token);
+        }
+        // Every server's new state, from any message of the batch, in one id.
+        match &live {
+            Some(live) => self.with_resealed(response, live),
+            None => response,
+        }
+    }
+
+    /// One message: `initialize` starts a session; anything else continues the
+    /// one its `Mcp-Session-Id` names.
+    pub(super) async fn message(
+        &self,
+        target: &Target<C>,
+        message: Value,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
+        if let Err(error) = guard::check_message(&message) {
+            return http::json(StatusCode::BAD_REQUEST, &error);
+        }
+        if jsonrpc::method(&message) == Some("initialize") {
+            return self.initialize(target, message).await;
+        }
+        if modern::is_modern_client(&message, headers) {
+            return self.modern(target, message, headers).await;
+        }
+        let live = match self.session(headers) {
+            Ok(session) => LiveSession::new(session),
+            Err(refused) => return refused.response(),
+        };
+        let response = self.in_session(target, message, &live).await;
+        self.with_resealed(response, &live)
+    }
+
+    /// A message in a session, to its one server or to the aggregate.
+    async fn in_session(
+        &self,
+        target: &Target<C>,
+        message: Value,
+        live: &LiveSession,
+    ) -> Response<Body> {
+        let via = Via::Legacy(live);
+        match target {
+            Target::One(server) => self.forward(server, message, via, false).await,
+            Target::All(servers) => self.aggregate(servers, message, via).await,
+        }
+    }
+
+    pub(super) async fn initialize(&self, target: &Target<C>, request: Value) -> Response<Body> {
+        let id = request["id"].clone();
+        let servers = match target {
+            Target::One(server) => vec![server.clone()],
+            Target::All(servers) => servers.clone(),
+        };
+        let timeout = self.inner.options.request_timeout;
+        let attempts = servers.iter().map(|server| {
+            let upstream = self.upstream(server, None);
+            let request = request.clone();
+            async move {
+                let reply = tokio::time::timeout(timeout, upstream.initialize(request)).await;
+                (server.clone(), upstream, reply)
+            }
+        });
+        let results = futures_util::future::join_all(attempts).await;
+        let mut session = Session::new(request.clone(), self.inner.options.session_ttl);
+        let mut replies = Vec::new();
+        let mut failures = Vec::new();
+        for (server, upstream, reply) in results {
+            match reply {
+                Ok(Ok(reply)) if reply.get("result").is_some() => {
+                    session.record(&server.name, &server.url, &upstream.state());
+                    replies.push((server, reply));
+                }
+                Ok(Ok(reply)) => failures.push(format!(
+                    "server `{}` refused initialize: {}",
+                    server.name, reply["error"]
+                )),
+                Ok(Err(e)) => failures.push(for_client(&server, &e).0),
+                Err(_) => failures.push(format!(
+                    "server `{}` did not answer initialize within {} s",
+                    server.name,
+                    timeout.as_secs_f64()
+                )),
+            }
+        }
+        for failure in &failures {
+            tracing::warn!("{failure}");
+        }
+        let reply = match (target, replies.as_slice()) {
+            (_, []) => {
+                let message = failures.join("; ");
+                return http::json(
+                    StatusCode::OK,
+                    &jsonrpc::error(
+                        &id,
+                        jsonrpc::UPSTREAM_ERROR,
+                        &message,
+                        Some(json!({"source": "upstream"})),
+                    ),
+                );
+            }
+            (Target::One(_), [(_, reply)]) => reply.clone(),
+            _ => self.merged_initialize(&id, &replies),
+        };
+        let token = self.inner.sealer.seal(&session);
+        http::with_session(http::json(StatusCode::OK, &reply), Some(&token))
+    }
+
+    /// The servers' GET event streams, merged into one.
+    pub(super) async fn get(&self, target: Target<C>, headers: &HeaderMap) -> Response<Body> {
+        if let Some(refusal) = modern::no_session(headers) {
+            return refusal;
+        }
+        let session = match self.session(headers) {
+            Ok(session) => session,
+            Err(refused) => return refused.response(),
+        };
+        let (servers, tag) = match target {
+            Target::One(server) => (vec![server], false),
+            Target::All(servers) => (servers, true),
+        };
+        let mut opened = Vec::new();
+        for server in &servers {
+            let upstream = self.upstream(server, Some(&session));
+            match upstream.open_events(None).await {
+                Ok(events) => opened.push((server.name.clone(), events)),
+                Err(StreamableHttpError::ServerDoesNotSupportSse) => {}
+                Err(e) => {
+                    tracing::warn!(server = %server.name, "opening the event stream failed: {}", tower_sigv4::ErrorChain(&e))
+                }
+            }
+        }
+        if opened.is_empty() {
+            return http::error(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "no server offers an event stream",
+            );
+        }
+        let (sender, response) = http::sse();
+        let separator = self.inner.options.separator.clone();
+        for (name, mut events) in opened {
+            let sender = sender.clone();
+            let separator = separator.clone();
+            tokio::spawn(async move {
+                loop {
+                    // A client that leaves closes the upstream stream (dropped
+                    // with `events`), even when the server sends nothing.
+                    let next = tokio::select! {
+                        () = sender.closed() => return,
+                        next = events.next() => next,
+                    };
+                    let Ok(Some(message)) = next else { return };
+                    let message = if tag {
+                        tag_request(&name, &separator, message)
+                    } else {
+                        message
+                    };
+                    if sender.send(message).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        response
+    }
+
+    pub(super) async fn delete(&self, target: Target<C>, headers: &HeaderMap) -> Response<Body> {
+        if let Some(refusal) = modern::no_session(headers) {
+            return refusal;
+        }
+        let session = match self.session(headers) {
+            Ok(session) => session,
+            Err(refused) => return refused.response(),
+        };
+        // This replica refuses the id from now on, whatever the upstreams answer.
+        self.inner
+            .tombstones
+            .bury(&session.nonce, session.expires, session::now());
+        let servers = match target {
+            Target::One(server) => vec![server],
+            Target::All(servers) => servers,
+        };
+        let ends = servers.iter().filter(|s| session.upstreams.contains_key(&s.name)).map(|server| {
+            let upstream = self.upstream(server, Some(&session));
+            async move {
+                if let Err(e) = upstream.end().await {
+                    tracing::warn!(server = %server.name, "ending the session failed: {}", tower_sigv4::ErrorChain(&e));
+                }
+            }
+        });
+        futures_util::future::join_all(ends).await;
+        http::empty(StatusCode::OK)
+    }
+}

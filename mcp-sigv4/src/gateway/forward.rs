@@ -1,0 +1,297 @@
+//! One message to one server, its reply streamed back.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::http::{Response, StatusCode};
+use rmcp::transport::streamable_http_client::StreamableHttpClient;
+use serde_json::{Value, json};
+use tower_sigv4::rmcp::HttpClientError;
+
+use super::http::{self, Body};
+use super::modern::Via;
+use super::server::{Gateway, Server};
+use crate::relay::era;
+use crate::relay::jsonrpc::{self, Kind};
+use crate::relay::{self, Reply, Upstream, describe};
+
+impl<C> Gateway<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    /// Send one message to one server and answer with what it answers, streamed.
+    ///
+    /// A request the client stops waiting for is cancelled upstream with
+    /// `notifications/cancelled` (a dropped connection alone is no cancellation
+    /// to an MCP server), and its upstream stream is closed: when the client
+    /// leaves the reply stream, when this future is dropped (the client's
+    /// connection closed while the reply was pending), and at the timeout.
+    pub(super) async fn forward(
+        &self,
+        server: &Arc<Server<C>>,
+        mut message: Value,
+        via: Via<'_>,
+        tag: bool,
+    ) -> Response<Body> {
+        let upstream = match via {
+            Via::Legacy(live) => self.upstream(server, Some(&live.snapshot())),
+            Via::Modern(envelope) => {
+                if jsonrpc::kind(&message) == Kind::Request
+                    && era::envelope_version(&message).is_none()
+                {
+                    envelope.stamp(&mut message);
+                }
+                match self.modern_upstream(server, envelope).await {
+                    Ok(upstream) => upstream,
+                    Err(e) => return self.upstream_error(server, message.get("id"), &e),
+                }
+            }
+        };
+        let id = message
+            .get("id")
+            .cloned()
+            .filter(|_| jsonrpc::kind(&message) == Kind::Request);
+        let timeout = self.inner.options.request_timeout;
+        let started = tokio::time::Instant::now();
+        let mut pending = Pending::new(&upstream, &server.name, id.as_ref());
+        let sent = tokio::time::timeout(timeout, upstream.send(&message)).await;
+        if let Via::Legacy(live) = via {
+            live.record(&server.name, &server.url, &upstream.state());
+        }
+        let (id, reply) = match sent {
+            Err(_) => {
+                pending
+                    .cancel("the request timed out (--tool-timeout)")
+                    .await;
+                return self.timeout_error(server, id.as_ref(), timeout);
+            }
+            Ok(Err(e)) => {
+                pending.disarm();
+                return self.upstream_error(server, id.as_ref(), &e);
+            }
+            Ok(Ok(reply)) => (id, reply),
+        };
+        pending.disarm();
+        let events = match reply {
+            Reply::Accepted => return http::empty(StatusCode::ACCEPTED),
+            Reply::Json(reply) => return http::json(StatusCode::OK, &reply),
+            Reply::Stream(events) => events,
+        };
+        let (sender, response) = http::sse();
+        let name = server.name.clone();
+        let separator = self.inner.options.separator.clone();
+        let attempts = self.inner.options.resume_attempts;
+        let remaining = timeout.saturating_sub(started.elapsed());
+        tokio::spawn(async move {
+            let pass = |message: Value| {
+                let sender = sender.clone();
+                let message = if tag {
+                    tag_request(&name, &separator, message)
+                } else {
+                    message
+                };
+                async move {
+                    let _ = sender.send(message).await;
+                }
+            };
+            let Some(id) = id else {
+                let mut events = events;
+                loop {
+                    let next = tokio::select! {
+                        () = sender.closed() => return,
+                        next = events.next() => next,
+                    };
+                    match next {
+                        Ok(Some(message)) => pass(message).await,
+                        _ => return,
+                    }
+                }
+            };
+            let followed = tokio::select! {
+                // Dropping `follow` closes the upstream stream.
+                () = sender.closed() => {
+                    cancel(&upstream, &name, &id, "the client went away").await;
+                    return;
+                }
+                followed = tokio::time::timeout(remaining, upstream.follow(events, &id, attempts, pass)) => followed,
+            };
+            let last = match followed {
+                Ok(Ok(reply)) => reply,
+                Ok(Err(ended)) => jsonrpc::error(
+                    &id,
+                    jsonrpc::UPSTREAM_ERROR,
+                    &format!("server `{name}`: {ended}"),
+                    Some(json!({"source": "upstream", "server": name})),
+                ),
+                Err(_) => {
+                    cancel(
+                        &upstream,
+                        &name,
+                        &id,
+                        "the request timed out (--tool-timeout)",
+                    )
+                    .await;
+                    jsonrpc::error(
+                        &id,
+                        jsonrpc::TIMEOUT_ERROR,
+                        &timed_out(&name, timeout),
+                        Some(json!({"source": "gateway", "server": name})),
+                    )
+                }
+            };
+            let _ = sender.send(last).await;
+        });
+        response
+    }
+
+    pub(super) fn upstream_error(
+        &self,
+        server: &Server<C>,
+        id: Option<&Value>,
+        error: &relay::UpstreamError,
+    ) -> Response<Body> {
+        let (message, data) = for_client(server, error);
+        match id {
+            Some(id) => http::json(
+                StatusCode::OK,
+                &jsonrpc::error(id, jsonrpc::UPSTREAM_ERROR, &message, Some(data)),
+            ),
+            None => http::json(
+                StatusCode::BAD_GATEWAY,
+                &json!({"error": {"message": message, "data": data}}),
+            ),
+        }
+    }
+
+    pub(super) fn timeout_error(
+        &self,
+        server: &Server<C>,
+        id: Option<&Value>,
+        timeout: Duration,
+    ) -> Response<Body> {
+        let message = timed_out(&server.name, timeout);
+        match id {
+            Some(id) => http::json(
+                StatusCode::OK,
+                &jsonrpc::error(
+                    id,
+                    jsonrpc::TIMEOUT_ERROR,
+                    &message,
+                    Some(json!({"source": "gateway", "server": server.name})),
+                ),
+            ),
+            None => http::error(StatusCode::GATEWAY_TIMEOUT, &message),
+        }
+    }
+}
+
+/// The longest the gateway waits for an upstream to accept a cancellation.
+const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn timed_out(server: &str, timeout: Duration) -> String {
+    format!(
+        "timeout: server `{server}` did not answer within {} s (--tool-timeout); the request was cancelled upstream",
+        timeout.as_secs_f64()
+    )
+}
+
+/// Tell the upstream that the request `id` is no longer wanted.
+async fn cancel<C>(upstream: &Upstream<C>, server: &str, id: &Value, reason: &str)
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
+        "params": {"requestId": id, "reason": reason}});
+    match tokio::time::timeout(CANCEL_TIMEOUT, upstream.send(&note)).await {
+        Ok(Ok(_)) => tracing::info!(server = %server, "cancelled request {id} upstream: {reason}"),
+        Ok(Err(e)) => {
+            tracing::warn!(server = %server, "cancelling request {id} upstream failed: {}", tower_sigv4::ErrorChain(&e))
+        }
+        Err(_) => {
+            tracing::warn!(server = %server, "cancelling request {id} upstream got no answer")
+        }
+    }
+}
+
+/// A request sent upstream and not yet answered. Dropped while armed (the
+/// client's connection closed and hyper dropped the request's future), it
+/// cancels the request upstream from a task of its own.
+struct Pending<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    armed: Option<(Arc<Upstream<C>>, String, Value)>,
+}
+
+impl<C> Pending<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    fn new(upstream: &Arc<Upstream<C>>, server: &str, id: Option<&Value>) -> Self {
+        Self {
+            armed: id.map(|id| (upstream.clone(), server.to_owned(), id.clone())),
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.armed = None;
+    }
+
+    async fn cancel(&mut self, reason: &str) {
+        if let Some((upstream, server, id)) = self.armed.take() {
+            cancel(&upstream, &server, &id, reason).await;
+        }
+    }
+}
+
+impl<C> Drop for Pending<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    fn drop(&mut self) {
+        if let Some((upstream, server, id)) = self.armed.take() {
+            tokio::spawn(async move {
+                cancel(&upstream, &server, &id, "the client went away").await;
+            });
+        }
+    }
+}
+
+/// A server's request to the client gets an id that names the server, so that
+/// the client's reply finds its way back: `{server}{separator}{original id as JSON}`.
+pub(super) fn tag_request(server: &str, separator: &str, mut message: Value) -> Value {
+    if message.get("method").is_some()
+        && let Some(id) = message.get("id").cloned()
+    {
+        message["id"] = Value::String(format!("{server}{separator}{id}"));
+    }
+    message
+}
+
+/// What a gateway client is told of an upstream failure. The full explanation
+/// (access key id, role, profile, region) goes to the gateway's log only: the
+/// client is not the operator. A refused signature gets a generic cause; other
+/// failures keep their message, without the credential fields.
+pub(super) fn for_client<C>(server: &Server<C>, error: &relay::UpstreamError) -> (String, Value) {
+    let (detail, data) = describe(error, &server.signing);
+    tracing::warn!(server = %server.name, "server `{}`: {detail}", server.name);
+    let status = data.get("status").and_then(Value::as_u64);
+    let signing_failed =
+        matches!(error, relay::UpstreamError::Client(e) if e.signing_error().is_some());
+    let message = match status {
+        Some(status @ (401 | 403)) => format!(
+            "upstream `{}` refused the signature ({status}); see the gateway log",
+            server.name
+        ),
+        _ if signing_failed => format!(
+            "upstream `{}`: the gateway could not sign the request; see the gateway log",
+            server.name
+        ),
+        _ => format!("server `{}`: {detail}", server.name),
+    };
+    let mut shown = json!({"source": data.get("source").cloned().unwrap_or(Value::Null), "server": server.name});
+    if let Some(status) = status {
+        shown["status"] = json!(status);
+    }
+    (message, shown)
+}

@@ -1,0 +1,321 @@
+//! Cheap checks made before any body is read or any upstream is touched: the
+//! `Host` and `Origin` (against DNS rebinding and cross-site requests), the
+//! method and content type, the master key, and the routing names.
+//!
+//! The checks are plain functions over the request head, so that a fuzz target
+//! drives them without a running gateway.
+
+use ::http::{HeaderMap, Method, StatusCode};
+use rmcp::model::ClientJsonRpcMessage;
+use rmcp::transport::streamable_http_client::StreamableHttpClient;
+use serde::Deserialize;
+use serde_json::Value;
+use subtle::ConstantTimeEq;
+use tower_sigv4::rmcp::HttpClientError;
+
+use super::http::{self, Body, Refused};
+use super::server::{Gateway, Target, digest};
+use crate::relay::jsonrpc::{self, Kind};
+use ::http::Response;
+
+/// The names a loopback listener answers to.
+const LOOPBACK_NAMES: [&str; 3] = ["localhost", "127.0.0.1", "[::1]"];
+
+/// Which `Host` and `Origin` names the gateway answers to: the loopback names
+/// when it listens on loopback, plus the configured names (`allowed_hosts`,
+/// `--allowed-host`) of a deployment behind a load balancer.
+#[derive(Clone, Debug, Default)]
+pub struct AllowedHosts {
+    loopback: bool,
+    names: Vec<String>,
+}
+
+impl AllowedHosts {
+    /// The loopback names if `loopback`, plus `names` (host names without a port;
+    /// compared without case).
+    pub fn new<I, S>(loopback: bool, names: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let names = names
+            .into_iter()
+            .map(|name| {
+                name.as_ref()
+                    .trim()
+                    .trim_end_matches('.')
+                    .to_ascii_lowercase()
+            })
+            .filter(|name| !name.is_empty())
+            .collect();
+        Self { loopback, names }
+    }
+
+    /// Whether `Host` is checked at all: on loopback, or with configured names. A
+    /// gateway off loopback with no names takes any `Host` (it needs a master key).
+    pub fn checks_host(&self) -> bool {
+        self.loopback || !self.names.is_empty()
+    }
+
+    fn allows_name(&self, name: &str) -> bool {
+        let name = name.trim_end_matches('.').to_ascii_lowercase();
+        (self.loopback && LOOPBACK_NAMES.contains(&name.as_str())) || self.names.contains(&name)
+    }
+
+    /// Whether a `Host` header value (`name`, `name:port`, `[v6]:port`) is allowed.
+    pub fn allows_host(&self, host: &str) -> bool {
+        !self.checks_host() || host_name(host).is_some_and(|name| self.allows_name(name))
+    }
+
+    /// Whether an `Origin` header value (`scheme://host[:port]`) is allowed: an
+    /// `http` or `https` origin whose host is an allowed name. `null` never is.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        let Some((scheme, authority)) = origin.split_once("://") else {
+            return false;
+        };
+        matches!(scheme.to_ascii_lowercase().as_str(), "http" | "https")
+            && !authority.contains(['/', '@', '?', '#'])
+            && host_name(authority).is_some_and(|name| self.allows_name(name))
+    }
+}
+
+/// The host name of `name[:port]` or `[v6][:port]`, if well formed.
+fn host_name(authority: &str) -> Option<&str> {
+    let authority = authority.trim();
+    let (name, port) = if authority.starts_with('[') {
+        let end = authority.find(']')?;
+        let (name, rest) = authority.split_at(end + 1);
+        (name, rest.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((name, port)) => (name, Some(port)),
+            None => (authority, None),
+        }
+    };
+    let port_ok =
+        port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.bytes().all(|b| b.is_ascii_digit()));
+    (!name.is_empty() && port_ok).then_some(name)
+}
+
+/// 403 for a `Host` or a present `Origin` that is not allowed (a page that
+/// rebinds a name to 127.0.0.1, or posts across sites). A request without
+/// `Origin` is not from a browser page and passes that part.
+pub fn check_host_and_origin(headers: &HeaderMap, allowed: &AllowedHosts) -> Result<(), Refused> {
+    let host = headers
+        .get(::http::header::HOST)
+        .map(|v| v.to_str().unwrap_or_default());
+    if allowed.checks_host() && !host.is_some_and(|host| allowed.allows_host(host)) {
+        return Err(Refused(
+            StatusCode::FORBIDDEN,
+            "the Host header names no host this gateway answers to; behind a load balancer, add its name to general_settings.allowed_hosts or --allowed-host".into(),
+        ));
+    }
+    if let Some(origin) = headers.get(::http::header::ORIGIN) {
+        let origin = origin.to_str().unwrap_or_default();
+        if !allowed.allows_origin(origin) {
+            return Err(Refused(
+                StatusCode::FORBIDDEN,
+                "requests from this Origin are refused: a browser page may reach the gateway only from an allowed host (general_settings.allowed_hosts or --allowed-host)".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// 405 for a method other than POST, GET and DELETE; 415 for a POST that is not
+/// `application/json` (a cross-site "simple" request is `text/plain`).
+pub fn check_method_and_content_type(method: &Method, headers: &HeaderMap) -> Result<(), Refused> {
+    if ![Method::POST, Method::GET, Method::DELETE].contains(method) {
+        return Err(Refused(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "use POST, GET or DELETE".into(),
+        ));
+    }
+    if *method == Method::POST && !is_json(headers) {
+        return Err(Refused(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "a POST must have `Content-Type: application/json`".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| mime.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// Check one JSON-RPC message from the client before it goes anywhere: a
+/// JSON-RPC 2.0 request, notification or response that MCP knows the shape of.
+/// The error reply (-32600) says what is wrong with the client's input.
+pub fn check_message(message: &Value) -> Result<(), Value> {
+    if !message.is_object() {
+        return Err(jsonrpc::error(
+            &Value::Null,
+            jsonrpc::INVALID_REQUEST,
+            "the message is not a JSON object; send a JSON-RPC 2.0 request, notification or response",
+            None,
+        ));
+    }
+    if jsonrpc::kind(message) == Kind::Invalid {
+        return Err(jsonrpc::invalid(message));
+    }
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    if message.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
+        return Err(jsonrpc::error(
+            &id,
+            jsonrpc::INVALID_REQUEST,
+            "the message lacks `\"jsonrpc\": \"2.0\"`; every JSON-RPC 2.0 message carries it",
+            None,
+        ));
+    }
+    // Borrowing the value: no copy of the message is made.
+    if let Err(e) = ClientJsonRpcMessage::deserialize(message) {
+        return Err(jsonrpc::error(
+            &id,
+            jsonrpc::INVALID_REQUEST,
+            &format!("the message does not have the shape MCP gives it: {e}; check its params"),
+            None,
+        ));
+    }
+    Ok(())
+}
+
+impl<C> Gateway<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    /// 401 unless the request carries the master key (compared in constant time).
+    pub(super) fn authorize(&self, headers: &HeaderMap) -> Option<Response<Body>> {
+        let expected = self.inner.master_key_digest?;
+        let presented = headers
+            .get(::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .or_else(|| {
+                headers
+                    .get("x-litellm-api-key")
+                    .and_then(|v| v.to_str().ok())
+            });
+        let accepted = presented.is_some_and(|key| bool::from(digest(key.trim()).ct_eq(&expected)));
+        if accepted {
+            return None;
+        }
+        tracing::info!("refused a request without the master key");
+        Some(http::error(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong master key: send `Authorization: Bearer <master_key>`",
+        ))
+    }
+
+    pub(super) fn target(
+        &self,
+        path: &str,
+        headers: &HeaderMap,
+        query: Option<&str>,
+    ) -> Result<Target<C>, Refused> {
+        let servers = &self.inner.servers;
+        let known: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
+        let chosen = match routing_names(path, headers, query, &known)? {
+            None => {
+                return Ok(match servers.as_slice() {
+                    [only] => Target::One(only.clone()),
+                    all => Target::All(all.to_vec()),
+                });
+            }
+            Some(chosen) => chosen,
+        };
+        Ok(match chosen.as_slice() {
+            [one] => Target::One(servers[*one].clone()),
+            many => Target::All(many.iter().map(|i| servers[*i].clone()).collect()),
+        })
+    }
+}
+
+/// The largest `x-litellm-mcp-server` header or `?server=` value, in bytes.
+pub const MAX_ROUTING_NAMES_LEN: usize = 4096;
+
+/// The servers a request names, as indices into `known` without repeats: by the
+/// path (`/mcp/{server}`), the `x-litellm-mcp-server` header or `?server=`
+/// (comma-separated). `None` when it names none. A list longer than `known` is
+/// refused (400), so one request can never fan out to more upstream calls than
+/// there are servers; so is an oversized header (431) or query value (400).
+pub fn routing_names(
+    path: &str,
+    headers: &HeaderMap,
+    query: Option<&str>,
+    known: &[&str],
+) -> Result<Option<Vec<usize>>, Refused> {
+    let too_long = |status: StatusCode, what: &str| {
+        Refused(
+            status,
+            format!(
+                "the {what} is longer than {MAX_ROUTING_NAMES_LEN} bytes; name at most the {} configured servers",
+                known.len()
+            ),
+        )
+    };
+    let named = if let Some(name) = path.strip_prefix("/mcp/") {
+        name.to_owned()
+    } else if let Some(header) = headers.get("x-litellm-mcp-server") {
+        if header.len() > MAX_ROUTING_NAMES_LEN {
+            return Err(too_long(
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "x-litellm-mcp-server header",
+            ));
+        }
+        header.to_str().unwrap_or_default().to_owned()
+    } else if let Some(value) =
+        query.and_then(|q| q.split('&').find_map(|pair| pair.strip_prefix("server=")))
+    {
+        if value.len() > MAX_ROUTING_NAMES_LEN {
+            return Err(too_long(StatusCode::BAD_REQUEST, "?server= value"));
+        }
+        percent_encoding::percent_decode_str(value)
+            .decode_utf8_lossy()
+            .into_owned()
+    } else {
+        return Ok(None);
+    };
+    let names: Vec<&str> = named
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Ok(None);
+    }
+    if names.len() > known.len() {
+        return Err(Refused(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the request names {} servers, more than the {} this gateway has; name each at most once",
+                names.len(),
+                known.len()
+            ),
+        ));
+    }
+    let mut chosen = Vec::with_capacity(names.len());
+    for name in names {
+        let Some(index) = known.iter().position(|k| *k == name) else {
+            return Err(Refused(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no MCP server named `{}`; known servers: {}",
+                    name.escape_debug(),
+                    known.join(", ")
+                ),
+            ));
+        };
+        if !chosen.contains(&index) {
+            chosen.push(index);
+        }
+    }
+    Ok(Some(chosen))
+}

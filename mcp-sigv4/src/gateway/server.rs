@@ -1,0 +1,280 @@
+//! The gateway's shared state: the servers, the options, and what every
+//! request needs of them (an upstream session, the unsealed client session).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ::http::{HeaderMap, HeaderName, HeaderValue};
+use rmcp::transport::streamable_http_client::StreamableHttpClient;
+use sha2::{Digest, Sha256};
+use tower_sigv4::rmcp::HttpClientError;
+
+use super::guard::AllowedHosts;
+use super::http::{self, Body, Refused, SESSION_HEADER};
+use super::session::{self, Sealer, Session, Tombstones, Unsealed};
+use crate::relay::era::ToolHeaders;
+use crate::relay::{SessionState, SigningContext, Upstream};
+use ::http::{Response, StatusCode};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, PoisonError};
+
+/// One MCP server behind the gateway.
+pub struct Server<C> {
+    /// The name clients address it by (`/mcp/{name}`, the tool prefix).
+    pub name: String,
+    /// Its streamable HTTP endpoint.
+    pub url: Arc<str>,
+    /// The signed (or authenticated) HTTP client for it.
+    pub client: C,
+    /// Headers sent on every request to it.
+    pub headers: HashMap<HeaderName, HeaderValue>,
+    /// What requests to it are signed with, to explain refusals.
+    pub signing: SigningContext,
+}
+
+impl<C> std::fmt::Debug for Server<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("name", &self.name)
+            .field("url", &tower_sigv4::endpoint::redact_query(&self.url))
+            .finish_non_exhaustive()
+    }
+}
+
+/// How the gateway behaves.
+pub struct Options {
+    /// With a master key, every MCP endpoint requires `Authorization: Bearer KEY`.
+    pub master_key: Option<String>,
+    /// Between a server's name and a tool's when aggregating (`-`, as LiteLLM).
+    pub separator: String,
+    /// Largest request body, in bytes; larger ones get 413.
+    pub max_body_size: usize,
+    /// How long one request may wait for its reply.
+    pub request_timeout: Duration,
+    /// How often a broken SSE stream is resumed before giving up.
+    pub resume_attempts: u32,
+    /// The most messages in one JSON-RPC batch; longer batches get 400.
+    pub max_batch_len: usize,
+    /// How long a session lasts from its `initialize`.
+    pub session_ttl: Duration,
+    /// How long reading a request body may take; slower ones get 408.
+    pub body_read_timeout: Duration,
+    /// The `Host` and `Origin` names requests may carry.
+    pub allowed_hosts: AllowedHosts,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field("separator", &self.separator)
+            .field("max_body_size", &self.max_body_size)
+            .field("request_timeout", &self.request_timeout)
+            .field("allowed_hosts", &self.allowed_hosts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which servers a request addresses.
+pub(super) enum Target<C> {
+    One(Arc<Server<C>>),
+    All(Vec<Arc<Server<C>>>),
+}
+
+/// The gateway. Cheap to clone.
+pub struct Gateway<C> {
+    pub(super) inner: Arc<Inner<C>>,
+}
+
+impl<C> Clone for Gateway<C> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<C> std::fmt::Debug for Gateway<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("servers", &self.inner.servers)
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(super) struct Inner<C> {
+    pub(super) servers: Vec<Arc<Server<C>>>,
+    pub(super) sealer: Sealer,
+    pub(super) options: Options,
+    pub(super) master_key_digest: Option<[u8; 32]>,
+    pub(super) tombstones: Tombstones,
+    // One upstream per server for 2026-07-28 clients, shared by all of them on
+    // this replica: its era probed once, and for a legacy server the one
+    // session opened for them.
+    pub(super) modern: Mutex<HashMap<String, Arc<Upstream<C>>>>,
+    // What each server's `tools/list` said about `x-mcp-header` arguments.
+    pub(super) tool_headers: HashMap<String, Arc<ToolHeaders>>,
+}
+
+impl<C> Gateway<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    /// A gateway in front of `servers`, sealing sessions with `sealer`.
+    pub fn new(servers: Vec<Server<C>>, sealer: Sealer, options: Options) -> Self {
+        let master_key_digest = options.master_key.as_deref().map(digest);
+        let tool_headers = servers
+            .iter()
+            .map(|s| (s.name.clone(), Arc::default()))
+            .collect();
+        Self {
+            inner: Arc::new(Inner {
+                modern: Mutex::default(),
+                tool_headers,
+                servers: servers.into_iter().map(Arc::new).collect(),
+                sealer,
+                options,
+                master_key_digest,
+                tombstones: Tombstones::default(),
+            }),
+        }
+    }
+
+    pub(super) fn upstream(
+        &self,
+        server: &Server<C>,
+        session: Option<&Session>,
+    ) -> Arc<Upstream<C>> {
+        let state = session
+            .map(|s| s.state_for(&server.name))
+            .unwrap_or_default();
+        Arc::new(
+            Upstream::with_state(
+                server.client.clone(),
+                server.url.clone(),
+                server.headers.clone(),
+                state,
+            )
+            .with_tool_headers(self.tool_headers_of(server)),
+        )
+    }
+
+    /// The `x-mcp-header` annotations learnt from `server`'s tools, shared by
+    /// every upstream session of it on this replica.
+    pub(super) fn tool_headers_of(&self, server: &Server<C>) -> Arc<ToolHeaders> {
+        self.inner
+            .tool_headers
+            .get(&server.name)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub(super) fn session(&self, headers: &HeaderMap) -> Result<Session, Refused> {
+        let token = headers
+            .get(SESSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| {
+                Refused(
+                    StatusCode::BAD_REQUEST,
+                    "missing Mcp-Session-Id: send initialize first".into(),
+                )
+            })?;
+        let gone = |message: &str| Refused(StatusCode::NOT_FOUND, message.into());
+        let session = self
+            .inner
+            .sealer
+            .unseal(token, session::now())
+            .map_err(|e| match e {
+                Unsealed::Expired => gone(
+                    "the Mcp-Session-Id has expired (--session-ttl): initialize a new session",
+                ),
+                _ => gone(
+                    "unknown or altered Mcp-Session-Id (or sealed with another session key): initialize a new session",
+                ),
+            })?;
+        if self.inner.tombstones.is_buried(&session.nonce) {
+            return Err(gone(
+                "this session was ended (DELETE): initialize a new session",
+            ));
+        }
+        let url_of = |name: &str| {
+            self.inner
+                .servers
+                .iter()
+                .find(|s| s.name == name)
+                .map(|s| &*s.url)
+        };
+        if let Some(server) = session.moved_upstream(url_of) {
+            tracing::info!(server = %server, "refused a session begun before the server's URL changed");
+            return Err(gone(
+                "the gateway's servers changed since this session began: initialize a new session",
+            ));
+        }
+        Ok(session)
+    }
+
+    /// `response` with the session id resealed when an upstream's session
+    /// changed on the way.
+    pub(super) fn with_resealed(
+        &self,
+        response: Response<Body>,
+        live: &LiveSession,
+    ) -> Response<Body> {
+        match live.changed() {
+            Some(session) => {
+                let token = self.inner.sealer.seal(&session);
+                http::with_session(response, Some(&token))
+            }
+            None => response,
+        }
+    }
+}
+
+/// The session of one client request while it runs: every upstream whose
+/// session was replaced on the way records its new state here, so that the
+/// request answers with one resealed id however many servers it reached.
+#[derive(Debug)]
+pub(super) struct LiveSession {
+    session: Mutex<Session>,
+    changed: AtomicBool,
+}
+
+impl LiveSession {
+    pub(super) fn new(session: Session) -> Self {
+        Self {
+            session: Mutex::new(session),
+            changed: AtomicBool::new(false),
+        }
+    }
+
+    pub(super) fn snapshot(&self) -> Session {
+        self.lock().clone()
+    }
+
+    /// Record `server`'s state if its session was replaced (a new generation).
+    pub(super) fn record(&self, server: &str, url: &str, state: &SessionState) {
+        if state.generation == 0 {
+            return;
+        }
+        self.lock().record(server, url, state);
+        self.changed.store(true, Ordering::SeqCst);
+    }
+
+    /// The session, if an upstream changed it.
+    pub(super) fn changed(&self) -> Option<Session> {
+        self.changed.load(Ordering::SeqCst).then(|| self.snapshot())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+pub(super) fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
