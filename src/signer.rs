@@ -77,6 +77,7 @@ pub(crate) struct Config {
     pub(crate) content_sha256_header: bool,
     pub(crate) normalize_path: bool,
     pub(crate) missing_credentials: MissingCredentials,
+    pub(crate) allow_plain_http: bool,
     pub(crate) checked_host: OnceLock<String>,
     pub(crate) warned_unsigned: AtomicBool,
 }
@@ -115,6 +116,12 @@ impl Signer {
         &self.inner.credentials
     }
 
+    /// Whether requests over plain `http://` to hosts that are not loopback are
+    /// signed ([`allow_plain_http`](crate::SigV4Builder::allow_plain_http)).
+    pub fn allows_plain_http(&self) -> bool {
+        self.inner.allow_plain_http
+    }
+
     /// The maximum body size, in bytes.
     pub fn max_body_size(&self) -> usize {
         self.inner.max_body_size
@@ -142,6 +149,11 @@ impl Signer {
     /// Returns `Ok(None)` when no credentials could be loaded and the layer is
     /// configured to send unsigned.
     ///
+    /// A request to plain `http://` on a host that is not loopback is refused with
+    /// [`Error::Config`] before credentials are loaded, unless the signer was
+    /// built with [`allow_plain_http`](crate::SigV4Builder::allow_plain_http):
+    /// the session token would cross the network in clear text.
+    ///
     /// ```
     /// # async fn demo() -> Result<(), tower_sigv4::Error> {
     /// use aws_credential_types::Credentials;
@@ -165,6 +177,9 @@ impl Signer {
         body: &[u8],
     ) -> Result<Option<Signature>, Error> {
         check_signable(&parts.uri)?;
+        if !self.inner.allow_plain_http {
+            endpoint::refuse_plain_http(&parts.uri)?;
+        }
         let payload_hash = sha256_hex(body);
         let credentials = match self.inner.credentials.get_with_generation().await {
             Ok((credentials, generation)) => {
@@ -198,7 +213,8 @@ impl Signer {
 
     /// Sign with the given credentials and time and a precomputed hex SHA-256 of
     /// the body. Pure and synchronous: used by [`sign`](Self::sign), test vectors
-    /// and the CLI's `sign` command.
+    /// and the CLI's `sign` command. It sends nothing, so unlike `sign` it signs
+    /// plain `http://` URIs to any host.
     pub fn sign_with(
         &self,
         parts: &mut request::Parts,
@@ -335,6 +351,7 @@ impl fmt::Debug for Signer {
             .field("clock", &c.clock)
             .field("content_sha256_header", &c.content_sha256_header)
             .field("missing_credentials", &c.missing_credentials)
+            .field("allow_plain_http", &c.allow_plain_http)
             .finish()
     }
 }
