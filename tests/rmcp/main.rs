@@ -348,6 +348,83 @@ async fn a_wrong_secret_is_refused_and_diagnosed() {
 }
 
 #[tokio::test]
+async fn find_in_a_failed_serve_finds_a_wrong_region_with_its_diagnosis() {
+    tokio::time::timeout(LIMIT, async {
+        let endpoint = server::start(Options {
+            sessions: false,
+            verify_sigv4: true,
+        })
+        .await;
+        // The service is inferred from the runtime path; the region is wrong.
+        let transport = TransportBuilder::new(endpoint.url())
+            .region("eu-west-1")
+            .credentials(sigv4::credentials())
+            .build()
+            .unwrap();
+        let error = ().serve(transport).await.expect_err("the wrong region");
+        let http = HttpClientError::find_in(&error).expect("an HttpClientError");
+        assert_eq!(http.status(), Some(http::StatusCode::FORBIDDEN));
+        assert_eq!(http.kind(), Some(RejectionKind::InvalidSignature));
+        let diagnosis = http.status_error().unwrap().diagnosis.as_ref().unwrap();
+        assert!(diagnosis.is_wrong_endpoint(), "{diagnosis}");
+        assert_eq!(diagnosis.signing_region, "eu-west-1");
+        let message = http.to_string();
+        assert!(
+            message.starts_with("HTTP 403 Forbidden: InvalidSignatureException: Credential should be scoped to a valid region"),
+            "{message}"
+        );
+        assert_eq!(endpoint.log.all().len(), 1, "a wrong region is not retried");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn find_in_a_failed_serve_finds_missing_credentials() {
+    #[derive(Debug)]
+    struct NoCredentials;
+    impl aws_credential_types::provider::ProvideCredentials for NoCredentials {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+                aws_credential_types::provider::error::CredentialsError::not_loaded(
+                    "no profile, no environment variables",
+                ),
+            ))
+        }
+    }
+    tokio::time::timeout(LIMIT, async {
+        let endpoint = server::start(Options {
+            sessions: false,
+            verify_sigv4: true,
+        })
+        .await;
+        let transport = TransportBuilder::new(endpoint.url())
+            .credentials_provider(NoCredentials)
+            .build()
+            .unwrap();
+        let error = ().serve(transport).await.expect_err("no credentials");
+        let http = HttpClientError::find_in(&error).expect("an HttpClientError");
+        let signing = http.signing_error().expect("the signing layer's error");
+        assert!(
+            matches!(signing, tower_sigv4::Error::Credentials(_)),
+            "{signing:?}"
+        );
+        assert!(
+            http.to_string().starts_with("the request was not sent: "),
+            "{http}"
+        );
+        assert!(endpoint.log.all().is_empty(), "nothing was sent");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
 async fn a_refused_signature_reports_status_error_type_and_message() {
     tokio::time::timeout(LIMIT, async {
         let aws = Scripted::start(|_| {
