@@ -29,7 +29,11 @@
 //!
 //! # Versions
 //!
-//! Feature `reqwest` is for reqwest 0.13 with reqwest-middleware 0.5.
+//! Feature `reqwest` is for reqwest 0.13 with reqwest-middleware 0.5. The same
+//! [`SigV4Middleware`] also implements reqwest-middleware 0.4's `Middleware`, for
+//! reqwest 0.12, with feature `reqwest-012`; both features may be enabled at once.
+//! A `Middleware is not satisfied` error from the compiler means the feature for
+//! the reqwest version in use is not enabled.
 //!
 //! # Note
 //!
@@ -259,103 +263,6 @@ impl SigV4MiddlewareBuilder {
     }
 }
 
-/// Implements one reqwest-middleware version's `Middleware` for [`SigV4Middleware`]:
-/// the request and response types differ between versions, the steps do not.
-macro_rules! middleware_for {
-    ($reqwest:ident, $middleware:ident) => {
-        impl SigV4Middleware {
-            /// Buffer the body (bounded), sign, and put the bytes back.
-            async fn sign_request(
-                &self,
-                request: &mut $reqwest::Request,
-                signed_with: &SignedWith,
-            ) -> Result<(), Error> {
-                // A bytes body yields its `Bytes` as one frame, so collecting it
-                // moves the bytes without a copy; a streaming body is buffered up
-                // to the limit.
-                let body = match request.body_mut().take() {
-                    None => Bytes::new(),
-                    Some(body) => {
-                        crate::body::collect_body(
-                            request.headers(),
-                            body,
-                            self.signer.max_body_size(),
-                        )
-                        .await?
-                    }
-                };
-                let mut head = Head {
-                    method: request.method().clone(),
-                    url: request.url().as_str().to_owned(),
-                    headers: std::mem::take(request.headers_mut()),
-                };
-                let signed = self.sign(&mut head, &body, signed_with).await;
-                *request.headers_mut() = head.headers;
-                *request.body_mut() = Some($reqwest::Body::from(body));
-                signed
-            }
-
-            async fn send_signed(
-                &self,
-                mut request: $reqwest::Request,
-                extensions: &mut http::Extensions,
-                next: $middleware::Next<'_>,
-                signed_with: &SignedWith,
-            ) -> $middleware::Result<$reqwest::Response> {
-                self.sign_request(&mut request, signed_with)
-                    .await
-                    .map_err($middleware::Error::middleware)?;
-                next.run(request, extensions).await
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $middleware::Middleware for SigV4Middleware {
-            async fn handle(
-                &self,
-                mut request: $reqwest::Request,
-                extensions: &mut http::Extensions,
-                next: $middleware::Next<'_>,
-            ) -> $middleware::Result<$reqwest::Response> {
-                let first = SignedWith::default();
-                if !self.recover {
-                    return self.send_signed(request, extensions, next, &first).await;
-                }
-                // Buffer the body first, so that the request can be cloned for
-                // the retry before it is signed.
-                self.sign_request(&mut request, &first)
-                    .await
-                    .map_err($middleware::Error::middleware)?;
-                let again = request.try_clone();
-                let host = host_of(request.headers(), request.url().as_str());
-                let response = next.clone().run(request, extensions).await?;
-                if !recover::is_refusal(response.status()) {
-                    return Ok(response);
-                }
-                let url = response.url().clone();
-                let (parts, body) = http::Response::from(response).into_parts();
-                let (bytes, diagnosis, retry) =
-                    self.classify(&parts, body, host.as_deref(), &first).await;
-                let Some(again) = again.filter(|_| retry) else {
-                    return Ok(rebuild!($reqwest, parts, bytes, diagnosis, url));
-                };
-                drop((parts, bytes));
-                let second = SignedWith::default();
-                let response = self.send_signed(again, extensions, next, &second).await?;
-                if !recover::is_refusal(response.status()) {
-                    return Ok(response);
-                }
-                let url = response.url().clone();
-                let (parts, body) = http::Response::from(response).into_parts();
-                let (bytes, mut again_diagnosis, _) =
-                    self.classify(&parts, body, host.as_deref(), &second).await;
-                recover::refused_again(&diagnosis, &mut again_diagnosis, &self.signer, &second);
-                Ok(rebuild!($reqwest, parts, bytes, again_diagnosis, url))
-            }
-        }
-    };
-}
-
 /// A reqwest response from a refused reply's head and the bytes read of its
 /// body, with the diagnosis in its extensions and its URL kept.
 macro_rules! rebuild {
@@ -373,6 +280,110 @@ macro_rules! rebuild {
     }};
 }
 
+/// Implements one reqwest-middleware version's `Middleware` for [`SigV4Middleware`]:
+/// the request and response types differ between versions, the steps do not.
+macro_rules! middleware_for {
+    ($version:ident, $reqwest:ident, $middleware:ident) => {
+        mod $version {
+            use bytes::Bytes;
+
+            use super::{Head, SigV4Middleware, host_of};
+            use crate::Error;
+            use crate::recover;
+            use crate::signer::SignedWith;
+
+            /// Buffer the body (bounded), sign, and put the bytes back.
+            async fn sign_request(
+                middleware: &SigV4Middleware,
+                request: &mut $reqwest::Request,
+                signed_with: &SignedWith,
+            ) -> Result<(), Error> {
+                // A bytes body yields its `Bytes` as one frame, so collecting it
+                // moves the bytes without a copy; a streaming body is buffered up
+                // to the limit.
+                let body = match request.body_mut().take() {
+                    None => Bytes::new(),
+                    Some(body) => {
+                        crate::body::collect_body(
+                            request.headers(),
+                            body,
+                            middleware.signer.max_body_size(),
+                        )
+                        .await?
+                    }
+                };
+                let mut head = Head {
+                    method: request.method().clone(),
+                    url: request.url().as_str().to_owned(),
+                    headers: std::mem::take(request.headers_mut()),
+                };
+                let signed = middleware.sign(&mut head, &body, signed_with).await;
+                *request.headers_mut() = head.headers;
+                *request.body_mut() = Some($reqwest::Body::from(body));
+                signed
+            }
+
+            async fn send_signed(
+                middleware: &SigV4Middleware,
+                mut request: $reqwest::Request,
+                extensions: &mut http::Extensions,
+                next: $middleware::Next<'_>,
+                signed_with: &SignedWith,
+            ) -> $middleware::Result<$reqwest::Response> {
+                sign_request(middleware, &mut request, signed_with)
+                    .await
+                    .map_err($middleware::Error::middleware)?;
+                next.run(request, extensions).await
+            }
+
+            #[async_trait::async_trait]
+            impl $middleware::Middleware for SigV4Middleware {
+                async fn handle(
+                    &self,
+                    mut request: $reqwest::Request,
+                    extensions: &mut http::Extensions,
+                    next: $middleware::Next<'_>,
+                ) -> $middleware::Result<$reqwest::Response> {
+                    let first = SignedWith::default();
+                    if !self.recover {
+                        return send_signed(self, request, extensions, next, &first).await;
+                    }
+                    // Signing buffers the body, so the signed request can be
+                    // cloned for the retry (which is signed afresh).
+                    sign_request(self, &mut request, &first)
+                        .await
+                        .map_err($middleware::Error::middleware)?;
+                    let again = request.try_clone();
+                    let host = host_of(request.headers(), request.url().as_str());
+                    let response = next.clone().run(request, extensions).await?;
+                    if !recover::is_refusal(response.status()) {
+                        return Ok(response);
+                    }
+                    let url = response.url().clone();
+                    let (parts, body) = http::Response::from(response).into_parts();
+                    let (bytes, diagnosis, retry) =
+                        self.classify(&parts, body, host.as_deref(), &first).await;
+                    let Some(again) = again.filter(|_| retry) else {
+                        return Ok(rebuild!($reqwest, parts, bytes, diagnosis, url));
+                    };
+                    drop((parts, bytes));
+                    let second = SignedWith::default();
+                    let response = send_signed(self, again, extensions, next, &second).await?;
+                    if !recover::is_refusal(response.status()) {
+                        return Ok(response);
+                    }
+                    let url = response.url().clone();
+                    let (parts, body) = http::Response::from(response).into_parts();
+                    let (bytes, mut again_diagnosis, _) =
+                        self.classify(&parts, body, host.as_deref(), &second).await;
+                    recover::refused_again(&diagnosis, &mut again_diagnosis, &self.signer, &second);
+                    Ok(rebuild!($reqwest, parts, bytes, again_diagnosis, url))
+                }
+            }
+        }
+    };
+}
+
 /// The host the request goes to, for comparing with the signing scope.
 fn host_of(headers: &HeaderMap, url: &str) -> Option<String> {
     let uri: http::Uri = url.parse().ok()?;
@@ -380,4 +391,7 @@ fn host_of(headers: &HeaderMap, url: &str) -> Option<String> {
 }
 
 #[cfg(feature = "reqwest")]
-middleware_for!(reqwest, reqwest_middleware);
+middleware_for!(v0_13, reqwest, reqwest_middleware);
+
+#[cfg(feature = "reqwest-012")]
+middleware_for!(v0_12, reqwest012, reqwest_middleware04);

@@ -128,12 +128,19 @@ impl Signer {
     }
 
     /// The clock-skew correction learned from AWS replies; shared by clones.
-    pub fn skew(&self) -> &SkewCorrection {
+    pub(crate) fn skew(&self) -> &SkewCorrection {
         &self.inner.skew
     }
 
+    /// The offset added to the clock when dating signatures, in nanoseconds
+    /// (server time minus local time): learned from the server's `Date` header
+    /// when AWS refuses a signature as expired, 0 until then. Shared by clones.
+    pub fn clock_skew_nanos(&self) -> i64 {
+        self.inner.skew.offset()
+    }
+
     /// The configured clock's time, without skew correction.
-    pub fn clock_now(&self) -> SystemTime {
+    pub(crate) fn clock_now(&self) -> SystemTime {
         self.inner.clock.now()
     }
 

@@ -220,3 +220,6 @@ macro_rules! middleware_tests {
 
 #[cfg(feature = "reqwest")]
 middleware_tests!(reqwest_013, reqwest, reqwest_middleware);
+
+#[cfg(feature = "reqwest-012")]
+middleware_tests!(reqwest_012, reqwest012, reqwest_middleware04);

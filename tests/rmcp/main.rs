@@ -8,6 +8,8 @@ mod network;
 mod scripted;
 mod server;
 mod sigv4;
+#[path = "../../examples/demo/server.rs"]
+mod stand_in;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -342,6 +344,35 @@ async fn a_wrong_secret_is_refused_and_diagnosed() {
         }
         // Static credentials cannot be reloaded: one attempt only.
         assert_eq!(endpoint.log.all().len(), 1);
+    })
+    .await
+    .unwrap();
+}
+
+/// The README's rmcp quick start against the demo stand-in, changed as the README
+/// says: the stand-in's URL and credentials, nothing else (no service, no region).
+#[tokio::test]
+async fn the_readme_rmcp_quick_start_runs_against_the_stand_in() {
+    tokio::time::timeout(LIMIT, async {
+        let stand_in = stand_in::start(false).await;
+        let transport = TransportBuilder::new(stand_in.url())
+            .credentials(stand_in::credentials())
+            .build()
+            .unwrap();
+        let client = ().serve(transport).await.unwrap();
+        let mut tools: Vec<String> = client
+            .list_all_tools()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        tools.sort();
+        assert_eq!(tools, ["add", "count", "echo"]);
+        client.cancel().await.unwrap();
+        assert_eq!(stand_in.stats.refused(), 0);
+        assert!(stand_in.stats.accepted() >= 2);
+        assert!(stand_in::verifies().contains("`bedrock-agentcore` in region `us-east-1`"));
     })
     .await
     .unwrap();
