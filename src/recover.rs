@@ -66,7 +66,8 @@ use crate::{ServiceName, Signer};
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// What AWS said when it refused a request, with what was signed: inserted into
-/// the extensions of every 401/403 response that passes a [`Recover`] service.
+/// the extensions of every 401/403 response that passes a [`Recover`] service,
+/// or a `SigV4Middleware` (feature `reqwest`) with recovery on.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Diagnosis {

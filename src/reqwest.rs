@@ -52,8 +52,7 @@
 //! read (up to 64 KiB) and classified, one warning is logged, and the request is
 //! signed and sent once more when new credentials or a corrected clock can help;
 //! the [`Diagnosis`] is put in the response's extensions. The reply's body is
-//! then the bytes that were read, and [`Response::url`](::reqwest::Response::url)
-//! is kept.
+//! then the bytes that were read, and the response's `url()` is kept.
 
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials;

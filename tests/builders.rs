@@ -156,6 +156,9 @@ fn builders_and_errors_are_clone_send_sync() {
     clone_send_sync::<tower_sigv4::rmcp::StatusError>();
     clone_send_sync::<tower_sigv4::recover::Diagnosis>();
     clone_send_sync::<tower_sigv4::endpoint::ArnError>();
+    clone_send_sync::<tower_sigv4::credentials::CredentialsError>();
+    clone_send_sync::<tower_sigv4::rejection::AwsErrorReply>();
+    clone_send_sync::<tower_sigv4::CredentialsCache>();
 }
 
 #[tokio::test]
