@@ -137,24 +137,24 @@ impl Clock for SharedClock {
 /// A clock offset learned from the server's `Date` header, applied on top of
 /// another clock (the AWS SDKs correct clock skew the same way).
 #[derive(Clone, Debug, Default)]
-pub struct SkewCorrection {
+pub(crate) struct SkewCorrection {
     offset_nanos: Arc<AtomicI64>,
 }
 
 impl SkewCorrection {
     /// The offset currently applied (server time minus local time).
-    pub fn offset(&self) -> i64 {
+    pub(crate) fn offset(&self) -> i64 {
         self.offset_nanos.load(Ordering::SeqCst)
     }
 
     /// Record that the server's clock read `server_time` when ours read `local_time`.
-    pub fn observe(&self, server_time: SystemTime, local_time: SystemTime) {
+    pub(crate) fn observe(&self, server_time: SystemTime, local_time: SystemTime) {
         let offset = to_nanos(server_time).saturating_sub(to_nanos(local_time));
         self.offset_nanos.store(offset, Ordering::SeqCst);
     }
 
     /// `time` shifted by the learned offset.
-    pub fn apply(&self, time: SystemTime) -> SystemTime {
+    pub(crate) fn apply(&self, time: SystemTime) -> SystemTime {
         from_nanos(to_nanos(time).saturating_add(self.offset()))
     }
 }

@@ -44,7 +44,12 @@ pub struct Endpoint {
 /// (`aws-mcp.{region}.api.aws`), the generic `{service}.{region}.amazonaws.com` and
 /// `{service}.{region}.api.aws` forms with their FIPS and dual-stack variants, China
 /// (`amazonaws.com.cn`), API Gateway (`{id}.execute-api.{region}.amazonaws.com`) and
-/// Lambda function URLs (`{id}.lambda-url.{region}.on.aws`). Anything else is `None`.
+/// Lambda function URLs (`{id}.lambda-url.{region}.on.aws`).
+///
+/// A loopback host (a local server, a test stand-in, a port forward) names
+/// neither, except when the path is an AgentCore Runtime invocation path
+/// (`/runtimes/{ARN}/invocations`): then the service is `bedrock-agentcore` and
+/// the region the ARN's. Anything else is `None`.
 ///
 /// ```
 /// use tower_sigv4::{ServiceName, endpoint::infer};
@@ -52,9 +57,25 @@ pub struct Endpoint {
 /// let gw = infer("https://mygw-1a2b.gateway.bedrock-agentcore.eu-central-1.amazonaws.com/mcp").unwrap();
 /// assert_eq!((gw.service, gw.region.as_str()), (ServiceName::BEDROCK_AGENTCORE, "eu-central-1"));
 /// assert_eq!(infer("http://127.0.0.1:8080/mcp"), None);
+///
+/// let local = infer("http://127.0.0.1:8080/runtimes/\
+///     arn%3Aaws%3Abedrock-agentcore%3Aeu-west-1%3A123456789012%3Aruntime%2Fagent-1\
+///     /invocations?qualifier=DEFAULT").unwrap();
+/// assert_eq!((local.service, local.region.as_str()), (ServiceName::BEDROCK_AGENTCORE, "eu-west-1"));
 /// ```
 pub fn infer(url: &str) -> Option<Endpoint> {
-    infer_host(host_of(url)?)
+    let host = host_of(url)?;
+    if is_loopback(host) {
+        return infer_loopback_runtime(url);
+    }
+    infer_host(host)
+}
+
+/// The service and region of an AgentCore Runtime invocation URL on a loopback
+/// host: its path names the runtime's ARN, and so its region.
+fn infer_loopback_runtime(url: &str) -> Option<Endpoint> {
+    let (arn, _) = RuntimeArn::from_invocation_url(url)?;
+    Some(endpoint("bedrock-agentcore", arn.region()))
 }
 
 /// Check that `url` is one a signed request may go to: an absolute `https://` URL
@@ -71,6 +92,12 @@ pub fn infer(url: &str) -> Option<Endpoint> {
 /// assert!(err.to_string().contains("add https://"));
 /// ```
 pub fn check_url(url: &str) -> Result<http::Uri, Error> {
+    check_url_with(url, false)
+}
+
+/// [`check_url`], with plain `http://` to any host allowed when
+/// `allow_plain_http` is set.
+pub(crate) fn check_url_with(url: &str, allow_plain_http: bool) -> Result<http::Uri, Error> {
     let shown = redact_query(url);
     let example = "e.g. https://aws-mcp.us-east-1.api.aws/mcp";
     let uri: http::Uri = match url.parse() {
@@ -89,10 +116,8 @@ pub fn check_url(url: &str) -> Result<http::Uri, Error> {
     let host = uri.host().unwrap_or_default();
     match uri.scheme_str() {
         Some("https") if !host.is_empty() => Ok(uri),
-        Some("http") if is_loopback(host) => Ok(uri),
-        Some("http") => Err(Error::Config(format!(
-            "`{shown}` uses plain http://; use https:// (plain http is allowed only for 127.0.0.1, localhost and ::1)"
-        ))),
+        Some("http") if is_loopback(host) || (allow_plain_http && !host.is_empty()) => Ok(uri),
+        Some("http") if !host.is_empty() => Err(plain_http_error(&shown)),
         None if !url.contains("://") => Err(Error::Config(format!(
             "`{shown}` has no scheme; add https:// in front of it ({example})"
         ))),
@@ -100,6 +125,23 @@ pub fn check_url(url: &str) -> Result<http::Uri, Error> {
             "`{shown}` is not an absolute https:// URL; give the full endpoint, {example}"
         ))),
     }
+}
+
+/// Refuse a request URI with plain `http://` to a host that is not loopback,
+/// with the same error as [`check_url`].
+pub(crate) fn refuse_plain_http(uri: &http::Uri) -> Result<(), Error> {
+    match (uri.scheme_str(), uri.host()) {
+        (Some(scheme), Some(host)) if scheme.eq_ignore_ascii_case("http") && !is_loopback(host) => {
+            Err(plain_http_error(&redact_query(&uri.to_string())))
+        }
+        _ => Ok(()),
+    }
+}
+
+fn plain_http_error(shown: &str) -> Error {
+    Error::Config(format!(
+        "`{shown}` uses plain http://; use https:// (plain http is allowed only for 127.0.0.1, localhost and ::1: elsewhere it shows the session token to the network; a builder's `allow_plain_http()` opts out)"
+    ))
 }
 
 /// `url` as it may be shown in errors and logs: every query value replaced by
@@ -578,6 +620,31 @@ mod tests {
         ];
         for (url, expected) in cases {
             assert_eq!(inferred(url), expected, "{url}");
+        }
+    }
+
+    #[test]
+    fn loopback_runtime_paths_name_agentcore_and_the_arns_region() {
+        let path = "/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aap-south-1%3A123456789012%3Aruntime%2Fa-1/invocations";
+        for base in [
+            "http://127.0.0.1:9000",
+            "http://localhost",
+            "http://[::1]:3000",
+        ] {
+            let url = format!("{base}{path}?qualifier=DEFAULT");
+            assert_eq!(
+                inferred(&url),
+                pair("bedrock-agentcore", "ap-south-1"),
+                "{url}"
+            );
+        }
+        // Other paths on loopback, and runtime paths on other unknown hosts, stay unknown.
+        for url in [
+            "http://127.0.0.1:9000/mcp",
+            "http://127.0.0.1:9000/runtimes/not-an-arn/invocations",
+            &format!("https://example.com{path}"),
+        ] {
+            assert_eq!(inferred(url), None, "{url}");
         }
     }
 

@@ -45,7 +45,8 @@
 //! | `verify` | no | `verify`: a server layer that checks SigV4 signatures |
 //! | `rmcp` | no | `rmcp`: rmcp's streamable HTTP client over any tower HTTP service (no TLS stack) |
 //! | `rmcp-connect` | no | `rmcp::connect` and `rmcp::TransportBuilder`: a ready-made transport over hyper-util and rustls |
-//! | `reqwest` | no | `reqwest`: a reqwest-middleware `Middleware` |
+//! | `reqwest` | no | `reqwest`: a reqwest-middleware `Middleware` (reqwest 0.13, reqwest-middleware 0.5) |
+//! | `reqwest-012` | no | the same `Middleware` for reqwest 0.12 and reqwest-middleware 0.4 |
 //!
 //! The `mcp-sigv4` command lives in its own package of the same workspace.
 #![forbid(unsafe_code)]
@@ -69,7 +70,7 @@ pub mod headers;
 pub mod recover;
 pub mod rejection;
 pub mod retry;
-pub mod service_name;
+mod service_name;
 pub mod sign;
 mod signer;
 
@@ -79,7 +80,7 @@ pub mod verify;
 #[cfg(feature = "rmcp")]
 pub mod rmcp;
 
-#[cfg(feature = "reqwest")]
+#[cfg(any(feature = "reqwest", feature = "reqwest-012"))]
 pub mod reqwest;
 
 pub use credentials::CredentialsCache;

@@ -66,7 +66,8 @@ use crate::{ServiceName, Signer};
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
 /// What AWS said when it refused a request, with what was signed: inserted into
-/// the extensions of every 401/403 response that passes a [`Recover`] service.
+/// the extensions of every 401/403 response that passes a [`Recover`] service,
+/// or a `SigV4Middleware` (feature `reqwest`) with recovery on.
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Diagnosis {
@@ -200,6 +201,46 @@ impl<S> Layer<S> for RecoverLayer {
 
 /// Classifies 401/403 replies and retries once after reloading credentials or
 /// correcting the clock. See the [module docs](self).
+///
+/// # Response body
+///
+/// A reply that was classified has had (up to 64 KiB of) its body read, so the
+/// response's body is [`Either`]: the inner service's body, untouched, for every
+/// other reply, or the bytes that were read. `Either`'s error is [`BoxError`]
+/// (`Box<dyn Error + Send + Sync>`), which `?` does not convert into a plain
+/// `Box<dyn Error>`; in a function that returns one, drop the `Send + Sync` with
+/// `map_err`:
+///
+/// ```
+/// use std::error::Error;
+/// use aws_credential_types::Credentials;
+/// use bytes::Bytes;
+/// use http_body_util::{BodyExt, Full};
+/// use tower::{Layer, ServiceExt};
+/// use tower_sigv4::SigV4Layer;
+/// use tower_sigv4::recover::RecoverLayer;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn Error>> {
+/// let signing = SigV4Layer::for_endpoint("https://aws-mcp.us-east-1.api.aws/mcp")
+///     .credentials(Credentials::new("AKID", "SECRET", None, None, "example"))
+///     .build()?;
+/// let echo = tower::service_fn(|req: http::Request<Full<Bytes>>| async move {
+///     Ok::<_, tower_sigv4::BoxError>(http::Response::new(req.into_body()))
+/// });
+/// let service = RecoverLayer::new(signing.signer().clone()).layer(signing.layer(echo));
+/// let request = http::Request::post("https://aws-mcp.us-east-1.api.aws/mcp")
+///     .body(Full::new(Bytes::from_static(b"{}")))?;
+/// let response = service.oneshot(request).await.map_err(|e| e as Box<dyn Error>)?;
+/// let body = response
+///     .into_body()
+///     .collect()
+///     .await
+///     .map_err(|e| e as Box<dyn Error>)?
+///     .to_bytes();
+/// assert_eq!(body, "{}");
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct Recover<S> {
     inner: S,
@@ -252,61 +293,60 @@ where
             let mut again = request.clone();
             let second = SignedWith::default();
             again.extensions_mut().insert(second.clone());
-            let host = request
-                .headers()
-                .get(http::header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .map(str::to_owned)
-                .or_else(|| request.uri().host().map(str::to_owned));
+            let host = request_host(request.headers(), request.uri());
             let response = inner.call(request).await.map_err(Into::into)?;
-            let (response, diagnosis) = match diagnose(response, &signer, host.as_deref()).await {
-                Passed(response) => return Ok(response),
-                Refused(response, diagnosis) => (response, diagnosis),
-            };
-            if !should_retry(&diagnosis, &signer, &response, first.generation()) {
-                return Ok(with_diagnosis(response, diagnosis));
+            if !is_refusal(response.status()) {
+                return Ok(response.map(Either::Left));
             }
-            drop(response);
+            let (parts, body) = response.into_parts();
+            let (body, diagnosis) = diagnose(&parts, body, &signer, host.as_deref()).await;
+            if !should_retry(&diagnosis, &signer, &parts.headers, first.generation()) {
+                return Ok(with_diagnosis(parts, body, diagnosis));
+            }
+            drop((parts, body));
             tower::ServiceExt::ready(&mut inner)
                 .await
                 .map_err(Into::into)?;
             let response = inner.call(again).await.map_err(Into::into)?;
-            match diagnose(response, &signer, host.as_deref()).await {
-                Passed(response) => Ok(response),
-                Refused(response, mut again_diagnosis) => {
-                    if is_about_credentials(diagnosis.kind())
-                        && is_about_credentials(again_diagnosis.kind())
-                        && let Some(generation) = second.generation()
-                    {
-                        signer.credentials().refused_after_reload(generation);
-                    }
-                    again_diagnosis.retried = true;
-                    Ok(with_diagnosis(response, again_diagnosis))
-                }
+            if !is_refusal(response.status()) {
+                return Ok(response.map(Either::Left));
             }
+            let (parts, body) = response.into_parts();
+            let (body, mut again_diagnosis) =
+                diagnose(&parts, body, &signer, host.as_deref()).await;
+            refused_again(&diagnosis, &mut again_diagnosis, &signer, &second);
+            Ok(with_diagnosis(parts, body, again_diagnosis))
         })
     }
 }
 
-enum Outcome<B> {
-    Passed(Response<Either<B, Full<Bytes>>>),
-    Refused(Response<Full<Bytes>>, Box<Diagnosis>),
+/// Whether a response is one [`Recover`] classifies: 401 or 403.
+pub(crate) fn is_refusal(status: StatusCode) -> bool {
+    matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN)
 }
-use Outcome::{Passed, Refused};
 
-/// Pass non-auth responses through untouched; read and classify 401/403.
-async fn diagnose<B>(response: Response<B>, signer: &Signer, host: Option<&str>) -> Outcome<B>
+/// The host a request goes to, for comparing with the signing scope: the
+/// `Host` header if set, else the URI's.
+pub(crate) fn request_host(headers: &http::HeaderMap, uri: &http::Uri) -> Option<String> {
+    headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| uri.host().map(str::to_owned))
+}
+
+/// Read (a bounded prefix of) a 401/403 reply's body, classify it and log one
+/// warning that says what to do. Returns the bytes read, to pass on.
+pub(crate) async fn diagnose<B>(
+    parts: &http::response::Parts,
+    body: B,
+    signer: &Signer,
+    host: Option<&str>,
+) -> (Bytes, Box<Diagnosis>)
 where
     B: Body<Data = Bytes>,
     B::Error: Into<BoxError>,
 {
-    if !matches!(
-        response.status(),
-        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
-    ) {
-        return Passed(response.map(Either::Left));
-    }
-    let (parts, body) = response.into_parts();
     // An unreadable error body still leaves the status and headers to classify.
     let bytes = crate::body::prefix(body, MAX_ERROR_BODY).await;
     let reply = AwsErrorReply::parse(parts.status, &parts.headers, &bytes);
@@ -332,10 +372,25 @@ where
         "AWS refused the request: {}",
         diagnosis.hint()
     );
-    Refused(
-        Response::from_parts(parts, Full::new(bytes)),
-        Box::new(diagnosis),
-    )
+    (bytes, Box::new(diagnosis))
+}
+
+/// After the retry was refused too: mark the diagnosis as retried, and when both
+/// refusals were about credentials, remember that reloading did not help the
+/// generation the retry was signed with.
+pub(crate) fn refused_again(
+    first: &Diagnosis,
+    again: &mut Diagnosis,
+    signer: &Signer,
+    signed_with: &SignedWith,
+) {
+    if is_about_credentials(first.kind())
+        && is_about_credentials(again.kind())
+        && let Some(generation) = signed_with.generation()
+    {
+        signer.credentials().refused_after_reload(generation);
+    }
+    again.retried = true;
 }
 
 /// Whether new credentials may fix a refusal of this kind.
@@ -350,10 +405,10 @@ fn is_about_credentials(kind: RejectionKind) -> bool {
 
 /// Whether to retry the refused request, after invalidating the credentials it
 /// was signed with (`signed_with`, their generation) or correcting the clock.
-fn should_retry<B>(
+pub(crate) fn should_retry(
     diagnosis: &Diagnosis,
     signer: &Signer,
-    response: &Response<B>,
+    headers: &http::HeaderMap,
     signed_with: Option<u64>,
 ) -> bool {
     match diagnosis.kind() {
@@ -381,8 +436,7 @@ fn should_retry<B>(
             true
         }
         RejectionKind::SignatureExpired => {
-            let server_time = response
-                .headers()
+            let server_time = headers
                 .get(http::header::DATE)
                 .and_then(|d| d.to_str().ok())
                 .and_then(|d| httpdate::parse_http_date(d).ok());
@@ -403,10 +457,11 @@ fn should_retry<B>(
 }
 
 fn with_diagnosis<B>(
-    response: Response<Full<Bytes>>,
+    parts: http::response::Parts,
+    body: Bytes,
     diagnosis: Box<Diagnosis>,
 ) -> Response<Either<B, Full<Bytes>>> {
-    let mut response = response.map(Either::Right);
+    let mut response = Response::from_parts(parts, Either::Right(Full::new(body)));
     response.extensions_mut().insert(*diagnosis);
     response
 }

@@ -272,7 +272,7 @@ pub fn is_interrupted_error(err: &(dyn std::error::Error + 'static)) -> bool {
 }
 
 /// `Retry-After` as a delay: delta-seconds or an HTTP date.
-pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+pub(crate) fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers
         .get(http::header::RETRY_AFTER)?
         .to_str()

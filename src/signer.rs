@@ -77,6 +77,7 @@ pub(crate) struct Config {
     pub(crate) content_sha256_header: bool,
     pub(crate) normalize_path: bool,
     pub(crate) missing_credentials: MissingCredentials,
+    pub(crate) allow_plain_http: bool,
     pub(crate) checked_host: OnceLock<String>,
     pub(crate) warned_unsigned: AtomicBool,
 }
@@ -115,18 +116,31 @@ impl Signer {
         &self.inner.credentials
     }
 
+    /// Whether requests over plain `http://` to hosts that are not loopback are
+    /// signed ([`allow_plain_http`](crate::SigV4Builder::allow_plain_http)).
+    pub fn allows_plain_http(&self) -> bool {
+        self.inner.allow_plain_http
+    }
+
     /// The maximum body size, in bytes.
     pub fn max_body_size(&self) -> usize {
         self.inner.max_body_size
     }
 
     /// The clock-skew correction learned from AWS replies; shared by clones.
-    pub fn skew(&self) -> &SkewCorrection {
+    pub(crate) fn skew(&self) -> &SkewCorrection {
         &self.inner.skew
     }
 
+    /// The offset added to the clock when dating signatures, in nanoseconds
+    /// (server time minus local time): learned from the server's `Date` header
+    /// when AWS refuses a signature as expired, 0 until then. Shared by clones.
+    pub fn clock_skew_nanos(&self) -> i64 {
+        self.inner.skew.offset()
+    }
+
     /// The configured clock's time, without skew correction.
-    pub fn clock_now(&self) -> SystemTime {
+    pub(crate) fn clock_now(&self) -> SystemTime {
         self.inner.clock.now()
     }
 
@@ -141,6 +155,11 @@ impl Signer {
     ///
     /// Returns `Ok(None)` when no credentials could be loaded and the layer is
     /// configured to send unsigned.
+    ///
+    /// A request to plain `http://` on a host that is not loopback is refused with
+    /// [`Error::Config`] before credentials are loaded, unless the signer was
+    /// built with [`allow_plain_http`](crate::SigV4Builder::allow_plain_http):
+    /// the session token would cross the network in clear text.
     ///
     /// ```
     /// # async fn demo() -> Result<(), tower_sigv4::Error> {
@@ -165,6 +184,9 @@ impl Signer {
         body: &[u8],
     ) -> Result<Option<Signature>, Error> {
         check_signable(&parts.uri)?;
+        if !self.inner.allow_plain_http {
+            endpoint::refuse_plain_http(&parts.uri)?;
+        }
         let payload_hash = sha256_hex(body);
         let credentials = match self.inner.credentials.get_with_generation().await {
             Ok((credentials, generation)) => {
@@ -198,7 +220,8 @@ impl Signer {
 
     /// Sign with the given credentials and time and a precomputed hex SHA-256 of
     /// the body. Pure and synchronous: used by [`sign`](Self::sign), test vectors
-    /// and the CLI's `sign` command.
+    /// and the CLI's `sign` command. It sends nothing, so unlike `sign` it signs
+    /// plain `http://` URIs to any host.
     pub fn sign_with(
         &self,
         parts: &mut request::Parts,
@@ -335,6 +358,7 @@ impl fmt::Debug for Signer {
             .field("clock", &c.clock)
             .field("content_sha256_header", &c.content_sha256_header)
             .field("missing_credentials", &c.missing_credentials)
+            .field("allow_plain_http", &c.allow_plain_http)
             .finish()
     }
 }

@@ -104,10 +104,12 @@ async fn serve(port: u16, json_response: bool) -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    // Scripts read the URL and the three variables from stdout, in this order.
     println!("{}", stand_in.url());
     println!("AWS_ACCESS_KEY_ID={}", server::ACCESS_KEY);
     println!("AWS_SECRET_ACCESS_KEY={}", server::SECRET_KEY);
     println!("AWS_SESSION_TOKEN={}", server::SESSION_TOKEN);
+    eprintln!("{}", server::verifies());
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let _ = tokio::signal::ctrl_c().await;
@@ -127,7 +129,10 @@ async fn local() -> Result<(), String> {
     let mut steps = Steps { failed: Vec::new() };
     let stand_in = server::start(false).await;
     let url = stand_in.url();
-    println!("A local stand-in for an AgentCore Runtime verifies SigV4 at\n  {url}\n");
+    println!(
+        "A local stand-in for an AgentCore Runtime at\n  {url}\n{}\n",
+        server::verifies()
+    );
 
     // 1. An rmcp client, every request signed for bedrock-agentcore / us-east-1.
     let transport = TransportBuilder::new(url.as_str())

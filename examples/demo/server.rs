@@ -39,6 +39,14 @@ pub const ACCESS_KEY: &str = "AKIDDEMOEXAMPLE";
 pub const SECRET_KEY: &str = "demo/secret+key/not-a-real-one/EXAMPLEKEY";
 pub const SESSION_TOKEN: &str = "demo-session-token/EXAMPLE+==";
 
+/// What the stand-in checks, in one line: the service and region a signature
+/// must be scoped to, and that a client infers both from its URL.
+pub fn verifies() -> String {
+    format!(
+        "verifies SigV4 for service `{SERVICE}` in region `{REGION}` (a client infers both from the runtime ARN in the URL)"
+    )
+}
+
 /// The demo's credentials (fake; the stand-in knows them).
 pub fn credentials() -> Credentials {
     Credentials::new(

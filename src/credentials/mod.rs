@@ -524,10 +524,20 @@ impl CredentialsCacheBuilder {
 
     /// A cache around `provider`.
     pub fn build(self, provider: impl ProvideCredentials + 'static) -> CredentialsCache {
-        let source_name = self.source_name.unwrap_or_else(|| provider_name(&provider));
+        let source_name = self.source_name.clone();
+        let source_name = source_name.unwrap_or_else(|| provider_name(&provider));
+        self.source_name(source_name)
+            .build_shared(SharedCredentialsProvider::new(provider))
+    }
+
+    /// A cache around a provider that is already shared.
+    pub(crate) fn build_shared(self, provider: SharedCredentialsProvider) -> CredentialsCache {
+        let source_name = self
+            .source_name
+            .unwrap_or_else(|| provider_name(provider.as_ref()));
         CredentialsCache {
             inner: Inner::Loading(Arc::new(Loader {
-                provider: SharedCredentialsProvider::new(provider),
+                provider,
                 source_name: source_name.into(),
                 refresh_before_expiry: self.refresh_before_expiry,
                 load_timeout: self.load_timeout,
@@ -539,7 +549,7 @@ impl CredentialsCacheBuilder {
     }
 }
 
-fn provider_name(provider: &dyn ProvideCredentials) -> String {
+pub(crate) fn provider_name(provider: &dyn ProvideCredentials) -> String {
     // Debug of a provider may print whatever it holds; keep only the type-ish prefix
     // so a secret in a hand-written provider's Debug never reaches a log.
     let debug = format!("{provider:?}");

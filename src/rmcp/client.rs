@@ -284,7 +284,7 @@ where
     B::Error: Into<BoxError>,
 {
     let body = serde_json::to_vec(&post.message)
-        .map_err(|e| StreamableHttpError::Client(HttpClientError::InvalidRequest(e.into())))?;
+        .map_err(|e| StreamableHttpError::Client(HttpClientError::invalid_request(e)))?;
     let request = RequestHead::new(Method::POST, &post.uri)
         .header(ACCEPT, accept_both())
         .header(CONTENT_TYPE, HeaderValue::from_static(JSON_MIME_TYPE))
@@ -530,9 +530,9 @@ impl RequestHead {
     fn optional(mut self, name: &'static str, value: Option<&str>) -> Result<Self, Error> {
         if let Some(value) = value {
             let value = HeaderValue::from_str(value).map_err(|e| {
-                StreamableHttpError::Client(HttpClientError::InvalidRequest(
-                    format!("the {name} value cannot be sent as a header: {e}").into(),
-                ))
+                StreamableHttpError::Client(HttpClientError::invalid_request(format!(
+                    "the {name} value cannot be sent as a header: {e}"
+                )))
             })?;
             self.builder = self.builder.header(name, value);
         }
@@ -542,7 +542,7 @@ impl RequestHead {
     fn body(self, body: Bytes) -> Result<Request<Full<Bytes>>, Error> {
         self.builder
             .body(Full::new(body))
-            .map_err(|e| StreamableHttpError::Client(HttpClientError::InvalidRequest(e.into())))
+            .map_err(|e| StreamableHttpError::Client(HttpClientError::invalid_request(e)))
     }
 }
 

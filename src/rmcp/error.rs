@@ -1,7 +1,9 @@
 use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
 
 use http::{Method, StatusCode, response};
+use rmcp::service::ClientInitializeError;
 use rmcp::transport::streamable_http_client::StreamableHttpError;
 
 use crate::error::BoxError;
@@ -36,7 +38,9 @@ const MAX_RETRY_AFTER_LEN: usize = 128;
 /// }
 /// # }
 /// ```
-#[derive(Debug)]
+///
+/// `Clone`: the errors it wraps are shared, not copied.
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub enum HttpClientError {
     /// The server answered with an HTTP error status (and not with a JSON-RPC
@@ -44,9 +48,9 @@ pub enum HttpClientError {
     Status(Box<StatusError>),
     /// The inner service failed: no response was received. This is where the
     /// signing layer's [`crate::Error`] and connection errors end up.
-    Transport(BoxError),
+    Transport(SharedError),
     /// The response body failed while it was read.
-    Body(BoxError),
+    Body(SharedError),
     /// One Server-Sent Event was larger than the transport's
     /// `max_sse_event_size`; the stream was ended.
     SseEventTooLarge {
@@ -54,8 +58,11 @@ pub enum HttpClientError {
         limit: usize,
     },
     /// The request could not be built (a URI or header value that HTTP cannot carry).
-    InvalidRequest(BoxError),
+    InvalidRequest(SharedError),
 }
+
+/// An error shared by the clones of an [`HttpClientError`].
+pub type SharedError = Arc<dyn StdError + Send + Sync>;
 
 /// An HTTP error status and what the server said with it.
 #[derive(Clone, Debug)]
@@ -118,11 +125,15 @@ impl fmt::Display for StatusError {
 
 impl HttpClientError {
     pub(crate) fn transport(error: impl Into<BoxError>) -> Self {
-        Self::Transport(error.into())
+        Self::Transport(Arc::from(error.into()))
     }
 
     pub(crate) fn body(error: impl Into<BoxError>) -> Self {
-        Self::Body(error.into())
+        Self::Body(Arc::from(error.into()))
+    }
+
+    pub(crate) fn invalid_request(error: impl Into<BoxError>) -> Self {
+        Self::InvalidRequest(Arc::from(error.into()))
     }
 
     /// The HTTP status, for [`Status`](Self::Status).
@@ -169,8 +180,34 @@ impl HttpClientError {
         None
     }
 
-    /// Find this error in an rmcp error's chain of sources (for example in a
-    /// `ServiceError`, a `DynamicTransportError` or a [`StreamableHttpError`]).
+    /// Find this error in an rmcp error's chain of sources: in what
+    /// `().serve(transport)` returns (a [`ClientInitializeError`], where a wrong
+    /// region or missing credentials first show), a `ServiceError`, a
+    /// `DynamicTransportError` or a [`StreamableHttpError`].
+    ///
+    /// ```no_run
+    /// use rmcp::ServiceExt;
+    /// use tower_sigv4::rmcp::HttpClientError;
+    ///
+    /// # #[cfg(feature = "rmcp-connect")]
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let transport = tower_sigv4::rmcp::connect("https://aws-mcp.us-east-1.api.aws/mcp")?;
+    /// let client = match ().serve(transport).await {
+    ///     Ok(client) => client,
+    ///     Err(error) => {
+    ///         if let Some(http) = HttpClientError::find_in(&error) {
+    ///             // Our message, without rmcp's type names in front of it.
+    ///             eprintln!("cannot connect: {http}");
+    ///             if let Some(signing) = http.signing_error() {
+    ///                 eprintln!("(not sent: {signing})");
+    ///             }
+    ///         }
+    ///         return Err(error.into());
+    ///     }
+    /// };
+    /// # let _ = client;
+    /// # Ok(()) }
+    /// ```
     pub fn find_in<'a>(error: &'a (dyn StdError + 'static)) -> Option<&'a HttpClientError> {
         let mut current = Some(error);
         while let Some(error) = current {
@@ -182,6 +219,13 @@ impl HttpClientError {
                 error.downcast_ref::<StreamableHttpError<HttpClientError>>()
             {
                 return Some(found);
+            }
+            // Nor does `ClientInitializeError::TransportError`.
+            if let Some(ClientInitializeError::TransportError { error, .. }) =
+                error.downcast_ref::<ClientInitializeError>()
+            {
+                current = Some(error);
+                continue;
             }
             current = error.source();
         }

@@ -106,4 +106,4 @@ mod sse;
 pub use client::TowerHttpClient;
 #[cfg(feature = "rmcp-connect")]
 pub use connect::{SignedHttpService, SignedTransport, TransportBuilder, connect};
-pub use error::{HttpClientError, StatusError};
+pub use error::{HttpClientError, SharedError, StatusError};

@@ -3,7 +3,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use aws_credential_types::Credentials;
-use aws_credential_types::provider::ProvideCredentials;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 
 use super::{DEFAULT_MAX_BODY_SIZE, SigV4Layer};
 use crate::clock::{Clock, SharedClock, SkewCorrection};
@@ -31,7 +31,12 @@ use crate::{Error, ServiceName, SignedHeaders, Signer, endpoint};
 ///     .unwrap();
 /// # let _ = layer;
 /// ```
-#[derive(Debug, Default)]
+///
+/// The builder is `Clone`, `Send` and `Sync`: configure it once and build a
+/// signer per client. Signers built from clones share a credentials provider
+/// given with [`credentials_provider`](Self::credentials_provider), but each has
+/// its own cache of it.
+#[derive(Clone, Debug, Default)]
 pub struct SigV4Builder {
     region: Option<String>,
     service: Option<ServiceName>,
@@ -44,24 +49,31 @@ pub struct SigV4Builder {
     content_sha256_header: bool,
     normalize_path: Option<bool>,
     missing_credentials: MissingCredentials,
+    allow_plain_http: bool,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 enum CredentialsChoice {
     #[default]
     Default,
     #[cfg(feature = "default-credentials")]
     Profile(String),
     Static(Credentials),
-    Provider(Box<ProviderBox>),
+    Provider(ProviderChoice),
     Cache(CredentialsCache),
 }
 
-struct ProviderBox(Box<dyn FnOnce(CredentialsCacheBuilder) -> CredentialsCache + Send>);
+/// A provider given to the builder, shared by its clones, with the name it is
+/// shown by (taken before wrapping: the wrapper's `Debug` would hide it).
+#[derive(Clone)]
+struct ProviderChoice {
+    provider: SharedCredentialsProvider,
+    name: String,
+}
 
-impl std::fmt::Debug for ProviderBox {
+impl std::fmt::Debug for ProviderChoice {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ProvideCredentials")
+        f.write_str(&self.name)
     }
 }
 
@@ -79,6 +91,13 @@ impl SigV4Builder {
     }
 
     /// Infer service and region from this URL where they are not set explicitly.
+    ///
+    /// [`build`](Self::build) checks the URL as every request is checked: it must
+    /// be an absolute `https://` URL, or plain `http://` to a loopback host
+    /// (`127.0.0.0/8`, `::1`, `localhost`), unless
+    /// [`allow_plain_http`](Self::allow_plain_http) is set. A loopback URL names
+    /// no service or region, except an AgentCore Runtime invocation path
+    /// (`/runtimes/{ARN}/invocations`), whose ARN gives both; set them otherwise.
     pub fn endpoint(mut self, url: impl Into<String>) -> Self {
         self.endpoint = Some(url.into());
         self
@@ -92,9 +111,10 @@ impl SigV4Builder {
 
     /// Load credentials from `provider`, cached and refreshed ahead of expiry.
     pub fn credentials_provider(mut self, provider: impl ProvideCredentials + 'static) -> Self {
-        self.credentials = CredentialsChoice::Provider(Box::new(ProviderBox(Box::new(
-            move |cache: CredentialsCacheBuilder| cache.build(provider),
-        ))));
+        self.credentials = CredentialsChoice::Provider(ProviderChoice {
+            name: crate::credentials::provider_name(&provider),
+            provider: SharedCredentialsProvider::new(provider),
+        });
         self
     }
 
@@ -161,8 +181,55 @@ impl SigV4Builder {
         self
     }
 
+    /// Sign and send requests over plain `http://` to any host, not only to
+    /// loopback ones.
+    ///
+    /// By default a request to `http://` on a host other than `127.0.0.0/8`,
+    /// `::1` or `localhost` is refused with [`Error::Config`] before it is
+    /// signed, and so is an [`endpoint`](Self::endpoint) of that form when the
+    /// signer is built. This is for private networks where TLS ends in front of
+    /// the server (a sidecar, a VPC endpoint behind a proxy).
+    ///
+    /// # Warning
+    ///
+    /// SigV4 authenticates a request but does not hide it. Over plain HTTP,
+    /// anyone on the path reads the body and every header, and with temporary
+    /// credentials that includes the **session token** (`x-amz-security-token`):
+    /// with the access key id it can be replayed until it expires. A captured
+    /// signed request can also be replayed for up to 15 minutes. AWS endpoints
+    /// accept HTTPS only.
+    ///
+    /// ```
+    /// use aws_credential_types::Credentials;
+    /// use tower_sigv4::SigV4Layer;
+    ///
+    /// let credentials = Credentials::new("AKID", "SECRET", None, None, "example");
+    /// let url = "http://mcp.internal.example:8080/mcp";
+    /// let refused = SigV4Layer::for_endpoint(url)
+    ///     .service("execute-api")
+    ///     .region("us-east-1")
+    ///     .credentials(credentials.clone())
+    ///     .build();
+    /// assert!(refused.unwrap_err().to_string().contains("uses plain http://"));
+    ///
+    /// let layer = SigV4Layer::for_endpoint(url)
+    ///     .service("execute-api")
+    ///     .region("us-east-1")
+    ///     .credentials(credentials)
+    ///     .allow_plain_http()
+    ///     .build();
+    /// assert!(layer.is_ok());
+    /// ```
+    pub fn allow_plain_http(mut self) -> Self {
+        self.allow_plain_http = true;
+        self
+    }
+
     /// Build the signer without wrapping it in a layer.
     pub fn build_signer(self) -> Result<Signer, Error> {
+        if let Some(url) = &self.endpoint {
+            endpoint::check_url_with(url, self.allow_plain_http)?;
+        }
         let inferred = self.endpoint.as_deref().and_then(endpoint::infer);
         let service = match (self.service, &inferred, &self.endpoint) {
             (Some(service), _, _) => service,
@@ -197,7 +264,9 @@ impl SigV4Builder {
         let cache = self.cache.clock(clock.clone());
         let credentials = match self.credentials {
             CredentialsChoice::Static(credentials) => CredentialsCache::fixed(credentials),
-            CredentialsChoice::Provider(provider) => (provider.0)(cache),
+            CredentialsChoice::Provider(choice) => {
+                cache.source_name(choice.name).build_shared(choice.provider)
+            }
             CredentialsChoice::Cache(cache) => cache,
             #[cfg(feature = "default-credentials")]
             CredentialsChoice::Default => default_chain(cache, None, &region),
@@ -221,6 +290,7 @@ impl SigV4Builder {
             skew: SkewCorrection::default(),
             content_sha256_header: self.content_sha256_header,
             missing_credentials: self.missing_credentials,
+            allow_plain_http: self.allow_plain_http,
             checked_host: OnceLock::new(),
             warned_unsigned: AtomicBool::new(false),
         }))

@@ -9,6 +9,8 @@ mod network;
 mod scripted;
 mod server;
 mod sigv4;
+#[path = "../../examples/demo/server.rs"]
+mod stand_in;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -343,6 +345,112 @@ async fn a_wrong_secret_is_refused_and_diagnosed() {
         }
         // Static credentials cannot be reloaded: one attempt only.
         assert_eq!(endpoint.log.all().len(), 1);
+    })
+    .await
+    .unwrap();
+}
+
+/// The README's rmcp quick start against the demo stand-in, changed as the README
+/// says: the stand-in's URL and credentials, nothing else (no service, no region).
+#[tokio::test]
+async fn the_readme_rmcp_quick_start_runs_against_the_stand_in() {
+    tokio::time::timeout(LIMIT, async {
+        let stand_in = stand_in::start(false).await;
+        let transport = TransportBuilder::new(stand_in.url())
+            .credentials(stand_in::credentials())
+            .build()
+            .unwrap();
+        let client = ().serve(transport).await.unwrap();
+        let mut tools: Vec<String> = client
+            .list_all_tools()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        tools.sort();
+        assert_eq!(tools, ["add", "count", "echo"]);
+        client.cancel().await.unwrap();
+        assert_eq!(stand_in.stats.refused(), 0);
+        assert!(stand_in.stats.accepted() >= 2);
+        assert!(stand_in::verifies().contains("`bedrock-agentcore` in region `us-east-1`"));
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn find_in_a_failed_serve_finds_a_wrong_region_with_its_diagnosis() {
+    tokio::time::timeout(LIMIT, async {
+        let endpoint = server::start(Options {
+            sessions: false,
+            verify_sigv4: true,
+        })
+        .await;
+        // The service is inferred from the runtime path; the region is wrong.
+        let transport = TransportBuilder::new(endpoint.url())
+            .region("eu-west-1")
+            .credentials(sigv4::credentials())
+            .build()
+            .unwrap();
+        let error = ().serve(transport).await.expect_err("the wrong region");
+        let http = HttpClientError::find_in(&error).expect("an HttpClientError");
+        assert_eq!(http.status(), Some(http::StatusCode::FORBIDDEN));
+        assert_eq!(http.kind(), Some(RejectionKind::InvalidSignature));
+        let diagnosis = http.status_error().unwrap().diagnosis.as_ref().unwrap();
+        assert!(diagnosis.is_wrong_endpoint(), "{diagnosis}");
+        assert_eq!(diagnosis.signing_region, "eu-west-1");
+        let message = http.to_string();
+        assert!(
+            message.starts_with("HTTP 403 Forbidden: InvalidSignatureException: Credential should be scoped to a valid region"),
+            "{message}"
+        );
+        assert_eq!(endpoint.log.all().len(), 1, "a wrong region is not retried");
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn find_in_a_failed_serve_finds_missing_credentials() {
+    #[derive(Debug)]
+    struct NoCredentials;
+    impl aws_credential_types::provider::ProvideCredentials for NoCredentials {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            aws_credential_types::provider::future::ProvideCredentials::ready(Err(
+                aws_credential_types::provider::error::CredentialsError::not_loaded(
+                    "no profile, no environment variables",
+                ),
+            ))
+        }
+    }
+    tokio::time::timeout(LIMIT, async {
+        let endpoint = server::start(Options {
+            sessions: false,
+            verify_sigv4: true,
+        })
+        .await;
+        let transport = TransportBuilder::new(endpoint.url())
+            .credentials_provider(NoCredentials)
+            .build()
+            .unwrap();
+        let error = ().serve(transport).await.expect_err("no credentials");
+        let http = HttpClientError::find_in(&error).expect("an HttpClientError");
+        let signing = http.signing_error().expect("the signing layer's error");
+        assert!(
+            matches!(signing, tower_sigv4::Error::Credentials(_)),
+            "{signing:?}"
+        );
+        assert!(
+            http.to_string().starts_with("the request was not sent: "),
+            "{http}"
+        );
+        assert!(endpoint.log.all().is_empty(), "nothing was sent");
     })
     .await
     .unwrap();

@@ -63,8 +63,15 @@ async fn host_header_carries_non_default_port_and_drops_default_one() {
         ("http://example.com:80/mcp", "example.com"),
         ("http://[::1]:3000/mcp", "[::1]:3000"),
     ] {
+        // Plain http to example.com is refused unless allowed.
+        let layer = SigV4Layer::builder()
+            .region("us-east-1")
+            .credentials(credentials(false))
+            .allow_plain_http()
+            .build()
+            .unwrap();
         let request = post(uri).body(Full::new(Bytes::new())).unwrap();
-        let (result, seen) = send(&layer(false), request).await;
+        let (result, seen) = send(&layer, request).await;
         result.unwrap();
         assert_eq!(header(&seen.requests()[0], "host"), host, "{uri}");
     }

@@ -138,7 +138,9 @@ pub fn connect(url: &str) -> Result<SignedTransport, Error> {
 /// # let _ = transport;
 /// # Ok(()) }
 /// ```
-#[derive(Debug)]
+///
+/// The builder is `Clone`, `Send` and `Sync`.
+#[derive(Clone, Debug)]
 pub struct TransportBuilder {
     url: String,
     signing: SigV4Builder,
@@ -152,6 +154,7 @@ pub struct TransportBuilder {
     no_proxy: Option<String>,
     ca_bundle: Option<PathBuf>,
     env: net::Env,
+    allow_plain_http: bool,
 }
 
 impl TransportBuilder {
@@ -181,6 +184,7 @@ impl TransportBuilder {
             no_proxy: None,
             ca_bundle: None,
             env: net::Env::process(),
+            allow_plain_http: false,
         }
     }
 
@@ -215,6 +219,15 @@ impl TransportBuilder {
     pub fn signing(mut self, configure: impl FnOnce(SigV4Builder) -> SigV4Builder) -> Self {
         self.signing = configure(self.signing);
         self
+    }
+
+    /// Connect and sign over plain `http://` to any host, not only to loopback
+    /// ones (127.0.0.0/8, `::1`, `localhost`). See
+    /// [`SigV4Builder::allow_plain_http`] for what this exposes: with temporary
+    /// credentials, the session token crosses the network in clear text.
+    pub fn allow_plain_http(mut self) -> Self {
+        self.allow_plain_http = true;
+        self.signing(SigV4Builder::allow_plain_http)
     }
 
     /// How throttling and transient failures are retried (default
@@ -321,7 +334,7 @@ impl TransportBuilder {
     /// hyper-util, for requests of your own (`http::Request<Full<Bytes>>` with an
     /// absolute URI).
     pub fn build_service(self) -> Result<SignedHttpService, Error> {
-        endpoint::check_url(&self.url)?;
+        endpoint::check_url_with(&self.url, self.allow_plain_http)?;
         let connector = self.connector()?;
         let client = hyper_client(connector, self.keepalive).map_err(BoxError::from);
         let client = tower::util::option_layer(self.timeout.map(TimeoutLayer::new)).layer(client);
