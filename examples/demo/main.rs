@@ -110,10 +110,37 @@ async fn serve(port: u16, json_response: bool) -> std::process::ExitCode {
     println!("AWS_SECRET_ACCESS_KEY={}", server::SECRET_KEY);
     println!("AWS_SESSION_TOKEN={}", server::SESSION_TOKEN);
     eprintln!("{}", server::verifies());
+    println!("\n{}", host_json(&stand_in.url()));
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let _ = tokio::signal::ctrl_c().await;
     std::process::ExitCode::SUCCESS
+}
+
+/// An MCP host's configuration for the stand-in, ready to paste: through an
+/// installed `mcp-sigv4`, and through `uvx` (the PyPI package).
+fn host_json(url: &str) -> String {
+    let proxy = [
+        "proxy",
+        url,
+        "--service",
+        "bedrock-agentcore",
+        "--region",
+        server::REGION,
+    ];
+    let args =
+        |prefix: Option<&'static str>| -> Vec<&str> { prefix.into_iter().chain(proxy).collect() };
+    let env = serde_json::json!({
+        "AWS_ACCESS_KEY_ID": server::ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": server::SECRET_KEY,
+        "AWS_SESSION_TOKEN": server::SESSION_TOKEN,
+    });
+    let config = serde_json::json!({ "mcpServers": {
+        "stand-in": { "command": "mcp-sigv4", "args": args(None), "env": env },
+        "stand-in-uvx": { "command": "uvx", "args": args(Some("mcp-sigv4")), "env": env },
+    }});
+    let json = serde_json::to_string_pretty(&config).unwrap_or_default();
+    format!("An MCP host's configuration for it (keep one of the two):\n{json}")
 }
 
 fn text(result: &rmcp::model::CallToolResult) -> String {
