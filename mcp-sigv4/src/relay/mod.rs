@@ -242,6 +242,11 @@ where
                 Err(_) => return Some(self.timeout_reply(&id, timeout)),
             }
         }
+        if method == "ping" && host_era.is_none() && shared.upstream.era() == Some(era::Era::Modern)
+        {
+            // 2026-07-28 has no ping; a bridged legacy host is answered here.
+            return Some(json!({"jsonrpc": "2.0", "id": id, "result": {}}));
+        }
         if method == "tools/call"
             && let Some(refusal) = self.refuse_call(&message).await
         {

@@ -176,6 +176,10 @@ async fn a_legacy_host_is_bridged_to_a_modern_only_server_with_an_elicitation_bo
     cli.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
         .await;
 
+    // 2026-07-28 has no ping: the relay answers the bridged host itself.
+    cli.send(&legacy(9, "ping", json!({}))).await;
+    let (pong, _) = cli.recv_id(9).await;
+    assert_eq!(pong["result"], json!({}), "{pong}");
     cli.send(&legacy(1, "tools/list", json!({}))).await;
     let (list, _) = cli.recv_id(1).await;
     assert_eq!(
@@ -245,6 +249,10 @@ async fn a_legacy_host_is_bridged_to_a_modern_only_server_with_an_elicitation_bo
             .seen()
             .iter()
             .all(|s| s.http_method == http::Method::POST)
+    );
+    assert!(
+        server.seen_method("ping").is_empty(),
+        "no ping reached the server"
     );
 }
 

@@ -308,3 +308,45 @@ async fn two_replicas_serve_one_modern_client_alternately_without_a_session() {
     assert_eq!(eras.old.seen_method("initialize").len(), 2);
     assert_eq!(eras.new.seen_method("tools/call").len(), 6);
 }
+
+/// rmcp's own 2026-07-28 client (discover mode), unsigned over hyper, against
+/// the gateway: routed to each kind of upstream and aggregated.
+#[tokio::test]
+async fn rmcp_s_modern_client_through_the_gateway() {
+    use rmcp::model::{CallToolRequestParams, ProtocolVersion};
+    use rmcp::object;
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let eras = eras().await;
+    let gateway = Gateway::start(&eras.config, &[]).await;
+    for (path, tool, count) in [
+        ("/mcp/dual", "echo", 5),
+        ("/mcp/old", "echo", 5),
+        ("/mcp/new", "echo", 5),
+        ("/mcp", "new-echo", 15),
+    ] {
+        let transport = StreamableHttpClientTransport::with_client(
+            tower_sigv4::rmcp::TowerHttpClient::new(crate::client()),
+            StreamableHttpClientTransportConfig::with_uri(format!("{}{path}", gateway.base)),
+        );
+        let lifecycle = ClientLifecycleMode::Discover {
+            preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        };
+        let client =
+            tokio::time::timeout(crate::LIMIT, ().serve_with_lifecycle(transport, lifecycle))
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{path}: {e}"));
+        let tools = client.list_all_tools().await.unwrap();
+        assert_eq!(tools.len(), count, "{path}");
+        let reply = client
+            .call_tool(CallToolRequestParams::new(tool).with_arguments(object!({ "text": path })))
+            .await
+            .unwrap();
+        let reply = serde_json::to_value(&reply).unwrap();
+        assert_eq!(reply["content"][0]["text"], path, "{path}");
+        client.cancel().await.unwrap();
+    }
+}
