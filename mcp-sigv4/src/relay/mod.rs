@@ -24,6 +24,7 @@
 //! - JSON-RPC batches (protocol 2025-03-26) are relayed element by element and
 //!   answered with one array.
 
+mod asks;
 mod describe;
 pub mod era;
 pub mod jsonrpc;
@@ -102,6 +103,9 @@ struct Shared<C> {
     asked: Mutex<HashMap<String, oneshot::Sender<Value>>>,
     // Whether the host has shown itself modern (2026-07-28).
     host_modern: AtomicBool,
+    // A modern host's requests to a legacy server that wait for the host's
+    // answers to the server's requests, by the `requestState` it was given.
+    parked: Mutex<HashMap<String, asks::Parked>>,
     options: Options,
     tasks: TaskTracker,
     events_started: AtomicBool,
@@ -129,6 +133,7 @@ where
                 cancels: Mutex::default(),
                 asked: Mutex::default(),
                 host_modern: AtomicBool::new(false),
+                parked: Mutex::default(),
                 options,
                 tasks: TaskTracker::new(),
                 events_started: AtomicBool::new(false),
@@ -270,10 +275,25 @@ where
         let listen = method == "subscriptions/listen";
         let cancel = CancellationToken::new();
         lock(&shared.cancels).insert(key.clone(), cancel.clone());
+        let modern_to_legacy =
+            host_era == Some(era::Era::Modern) && shared.upstream.era() == Some(era::Era::Legacy);
+        let parked = modern_to_legacy.then(|| self.unpark(&message)).flatten();
+        let asking = modern_to_legacy
+            && era::Envelope::from_request(&message).is_some_and(|e| {
+                ["sampling", "elicitation", "roots"]
+                    .iter()
+                    .any(|c| e.declares(c))
+            });
         let work = async {
+            if let Some(parked) = parked {
+                return self.resume(parked, &message, &id).await;
+            }
+            if asking {
+                return self.exchange_asking(&message, &id).await;
+            }
             let mut resent = 0;
             let reply = loop {
-                match self.exchange(&message, &id, &mut receiver).await {
+                match self.exchange(&message, &id, &mut receiver, None).await {
                     Err(Failure::StreamEnded(ended))
                         if listen && resent < shared.options.resume_attempts =>
                     {
@@ -329,11 +349,15 @@ where
     }
 
     /// Send one request and wait for its reply, on its own stream or another one.
+    ///
+    /// With `asks`, the server's requests on the request's own stream go there
+    /// (to become a modern host's input requests) instead of to the host.
     async fn exchange(
         &self,
         message: &Value,
         id: &Value,
         receiver: &mut oneshot::Receiver<Value>,
+        asks: Option<&mpsc::Sender<Value>>,
     ) -> Result<Value, Failure> {
         match self
             .shared
@@ -349,7 +373,7 @@ where
                 return tokio::select! {
                     biased;
                     Ok(reply) = &mut *receiver => Ok(reply),
-                    reply = self.drive(events, id) => reply,
+                    reply = self.drive(events, id, asks) => reply,
                 };
             }
         }
@@ -383,7 +407,7 @@ where
                 answers.insert(key, self.ask_host(input).await);
             }
             let retry = era::with_input_responses(request, answers, inputs.request_state);
-            reply = self.exchange(&retry, id, receiver).await?;
+            reply = self.exchange(&retry, id, receiver, None).await?;
         }
         Ok(jsonrpc::error(
             id,
@@ -418,13 +442,29 @@ where
         }
     }
 
-    /// Read a POST's stream until the reply to `id`, forwarding everything else.
-    async fn drive(&self, events: Events, id: &Value) -> Result<Value, Failure> {
+    /// Read a POST's stream until the reply to `id`, forwarding everything else
+    /// (the server's requests to `asks`, when given).
+    async fn drive(
+        &self,
+        events: Events,
+        id: &Value,
+        asks: Option<&mpsc::Sender<Value>>,
+    ) -> Result<Value, Failure> {
         self.shared
             .upstream
-            .follow(events, id, self.shared.options.resume_attempts, |message| {
-                self.route(message)
-            })
+            .follow(
+                events,
+                id,
+                self.shared.options.resume_attempts,
+                |message| async move {
+                    match asks {
+                        Some(asks) if jsonrpc::kind(&message) == Kind::Request => {
+                            let _ = asks.send(message).await;
+                        }
+                        _ => self.route(message).await,
+                    }
+                },
+            )
             .await
             .map_err(Failure::StreamEnded)
     }
@@ -451,8 +491,9 @@ where
         self.emit(message).await;
     }
 
-    /// A legacy server's request to a modern host, which has no way to answer
-    /// one outside a multi-round-trip result: the server gets an error saying so.
+    /// A legacy server's request to a modern host that cannot take it as an
+    /// input request (it declared no capability for it, or the request came
+    /// outside any of the host's requests): the server gets an error saying so.
     fn refuse_server_request(&self, message: &Value) {
         let method = jsonrpc::method(message).unwrap_or_default();
         tracing::warn!(
@@ -463,7 +504,7 @@ where
             &message["id"],
             jsonrpc::METHOD_NOT_FOUND,
             &format!(
-                "`{method}` cannot reach the client: it speaks MCP {}, which has no server-to-client requests, and mcp-sigv4 does not carry them across protocol eras",
+                "`{method}` cannot reach the client: it speaks MCP {}, which has no server-to-client requests, and it declared no sampling, elicitation or roots capability to answer them as input requests",
                 era::MODERN_VERSION
             ),
             None,
@@ -587,7 +628,7 @@ where
             let (_, mut receiver) = oneshot::channel();
             let Ok(Ok(mut reply)) = tokio::time::timeout(
                 self.shared.options.request_timeout,
-                self.exchange(&request, &id, &mut receiver),
+                self.exchange(&request, &id, &mut receiver, None),
             )
             .await
             else {

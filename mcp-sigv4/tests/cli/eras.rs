@@ -86,7 +86,7 @@ async fn a_modern_host_reaches_a_dual_era_server_statelessly_with_signed_headers
     let (list, _) = cli.recv_id(2).await;
     assert_eq!(
         list["result"]["tools"].as_array().unwrap().len(),
-        5,
+        6,
         "{list}"
     );
 
@@ -184,7 +184,7 @@ async fn a_legacy_host_is_bridged_to_a_modern_only_server_with_an_elicitation_bo
     let (list, _) = cli.recv_id(1).await;
     assert_eq!(
         list["result"]["tools"].as_array().unwrap().len(),
-        5,
+        6,
         "{list}"
     );
 
@@ -280,7 +280,7 @@ async fn a_modern_host_reaches_a_legacy_only_server_through_a_session_opened_for
     assert_eq!(text_of(&echo), "old");
     cli.send(&modern(3, "tools/list", json!({}))).await;
     let (list, _) = cli.recv_id(3).await;
-    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 5);
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 6);
 
     let (code, _) = cli.finish().await;
     assert_eq!(code, 0);
@@ -425,5 +425,94 @@ async fn a_cancelled_subscription_ends_without_a_reply_and_the_server_hears_of_i
     assert_eq!(
         cancels[0].header("mcp-method"),
         Some("notifications/cancelled")
+    );
+}
+
+#[tokio::test]
+async fn a_legacy_server_s_sampling_request_reaches_a_modern_host_as_an_input_request() {
+    let server = era_server::start(Kind::LegacyOnly).await;
+    let mut cli = proxy(&server);
+    let with_sampling = |id: i64, method: &str, params: Value| {
+        let mut request: Value = serde_json::from_str(&modern(id, method, params)).unwrap();
+        request["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
+            json!({"sampling": {}});
+        request
+    };
+    cli.send(&with_sampling(1, "server/discover", json!({})).to_string())
+        .await;
+    let (discover, _) = cli.recv_id(1).await;
+    assert!(discover["result"]["capabilities"]["tools"].is_object());
+
+    cli.send(
+        &with_sampling(
+            2,
+            "tools/call",
+            json!({"name": "ask_model", "arguments": {}}),
+        )
+        .to_string(),
+    )
+    .await;
+    let (asked, before) = cli.recv_id(2).await;
+    assert!(
+        before.is_empty(),
+        "no server request reached the modern host: {before:?}"
+    );
+    let result = &asked["result"];
+    assert_eq!(result["resultType"], "input_required", "{asked}");
+    let requests = result["inputRequests"].as_object().unwrap();
+    assert_eq!(requests.len(), 1);
+    let (key, request) = requests.iter().next().unwrap();
+    assert_eq!(request["method"], "sampling/createMessage");
+    let state = result["requestState"].as_str().unwrap().to_owned();
+
+    let mut retry = with_sampling(
+        3,
+        "tools/call",
+        json!({"name": "ask_model", "arguments": {}}),
+    );
+    retry["params"]["inputResponses"] = json!({key.as_str(): {
+        "role": "assistant", "content": {"type": "text", "text": "42"},
+        "model": "test-model", "stopReason": "endTurn"
+    }});
+    retry["params"]["requestState"] = json!(state);
+    cli.send(&retry.to_string()).await;
+    let (answered, _) = cli.recv_id(3).await;
+    assert_eq!(text_of(&answered), "the model said 42", "{answered}");
+
+    // Without the capability, the server is told why, and the host gets the
+    // server's error carrying that reason, not a request it cannot take.
+    cli.send(&modern(
+        4,
+        "tools/call",
+        json!({"name": "ask_model", "arguments": {}}),
+    ))
+    .await;
+    let (refused, before) = cli.recv_id(4).await;
+    assert!(before.is_empty(), "{before:?}");
+    let message = refused["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("declared no sampling"), "{refused}");
+
+    let (code, _) = cli.finish().await;
+    assert_eq!(code, 0);
+    // The retry continued the parked call: the server ran ask_model once for it.
+    let calls: Vec<_> = server
+        .seen_method("tools/call")
+        .into_iter()
+        .filter(|c| c.body["params"]["name"] == "ask_model")
+        .collect();
+    assert_eq!(
+        calls.len(),
+        2,
+        "one for the answered call, one for the refused"
+    );
+    let answers: Vec<_> = server
+        .seen()
+        .into_iter()
+        .filter(|s| s.method.is_none() && s.body["result"]["content"]["text"] == "42")
+        .collect();
+    assert_eq!(
+        answers.len(),
+        1,
+        "the host's answer reached the server once"
     );
 }

@@ -91,7 +91,7 @@ async fn a_modern_client_reaches_every_kind_of_upstream_routed_and_aggregated() 
             "{name}: {discover:?}"
         );
         let list = post_modern(&gateway, &path, &modern(2, "tools/list", json!({}))).await;
-        assert_eq!(tool_names(&list).len(), 5, "{name}: {list:?}");
+        assert_eq!(tool_names(&list).len(), 6, "{name}: {list:?}");
         for id in 3..6 {
             let call = post_modern(
                 &gateway,
@@ -123,7 +123,7 @@ async fn a_modern_client_reaches_every_kind_of_upstream_routed_and_aggregated() 
     );
     let list = post_modern(&gateway, "/mcp", &modern(8, "tools/list", json!({}))).await;
     let names = tool_names(&list);
-    assert_eq!(names.len(), 15, "{names:?}");
+    assert_eq!(names.len(), 18, "{names:?}");
     assert!(names.contains(&"new-echo".to_owned()) && names.contains(&"old-lookup".to_owned()));
     for server in ["dual", "old", "new"] {
         let call = post_modern(
@@ -322,10 +322,10 @@ async fn rmcp_s_modern_client_through_the_gateway() {
     let eras = eras().await;
     let gateway = Gateway::start(&eras.config, &[]).await;
     for (path, tool, count) in [
-        ("/mcp/dual", "echo", 5),
-        ("/mcp/old", "echo", 5),
-        ("/mcp/new", "echo", 5),
-        ("/mcp", "new-echo", 15),
+        ("/mcp/dual", "echo", 6),
+        ("/mcp/old", "echo", 6),
+        ("/mcp/new", "echo", 6),
+        ("/mcp", "new-echo", 18),
     ] {
         let transport = StreamableHttpClientTransport::with_client(
             tower_sigv4::rmcp::TowerHttpClient::new(crate::client()),

@@ -11,6 +11,9 @@
 //!   refused with HTTP 400 / `-32022`.
 
 #![allow(dead_code)]
+// Sampling is deprecated by SEP-2577, but legacy servers in the field still send
+// it, and it is the server-to-client request the relay must carry across eras.
+#![allow(deprecated)]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -29,8 +32,9 @@ use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::tool::InputResponses;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{
-    CallToolResponse, CallToolResult, ContentBlock, InputRequiredResult, ProgressNotificationParam,
-    RequestMetaObject, ServerCapabilities, ServerConfig,
+    CallToolResponse, CallToolResult, ContentBlock, CreateMessageRequestParams,
+    InputRequiredResult, ProgressNotificationParam, RequestMetaObject, Role, SamplingMessage,
+    ServerCapabilities, ServerConfig,
 };
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
@@ -112,6 +116,23 @@ impl EraServer {
             }
         }
         Ok(format!("counted to {steps}"))
+    }
+
+    #[tool(description = "Ask the client's model a question (a legacy sampling request)")]
+    async fn ask_model(&self, peer: Peer<RoleServer>) -> Result<String, ErrorData> {
+        let params = CreateMessageRequestParams::new(
+            vec![SamplingMessage::new(Role::User, "What is the answer?")],
+            16,
+        );
+        let reply = peer
+            .create_message(params)
+            .await
+            .map_err(|e| ErrorData::internal_error(e.to_string(), None))?;
+        let reply = serde_json::to_value(&reply).unwrap_or_default();
+        Ok(format!(
+            "the model said {}",
+            reply["content"]["text"].as_str().unwrap_or("?")
+        ))
     }
 
     #[tool(description = "Ask the user to confirm (an elicitation, as a multi-round-trip result)")]
