@@ -6,6 +6,11 @@
 //! the same bytes as an [`http_body_util::Full`](https://docs.rs/http-body-util/0.1/http_body_util/struct.Full.html). Responses pass through untouched
 //! and unbuffered, so Server-Sent Events stream as they arrive.
 //!
+//! A request to plain `http://` on a host other than 127.0.0.0/8, `::1` or
+//! `localhost` is refused with [`Error::Config`](crate::Error::Config) before it is
+//! signed: the session token would cross the network in clear text. See
+//! [`allow_plain_http`](SigV4Builder::allow_plain_http) to opt out.
+//!
 //! # Layer order
 //!
 //! The signer must be the innermost layer that changes the request: anything
