@@ -12,19 +12,28 @@
 //! - [`HttpClientError`]: what failed, with AWS's error type and message for
 //!   HTTP errors (`HTTP 403 Forbidden: InvalidSignatureException: ...`).
 //!
-//! # Example: an AgentCore Runtime (feature `rmcp-connect`)
+//! MCP 2026-07-28 clients work as well as the `initialize` handshake: every
+//! header rmcp sets (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`,
+//! `Mcp-Param-*`) is sent and signed.
+//!
+//! # Example: an AgentCore Runtime, 2026-07-28 where it is spoken (feature `rmcp-connect`)
 //!
 //! ```no_run
 //! # #[cfg(feature = "rmcp-connect")] mod example {
-//! use rmcp::ServiceExt;
-//! use rmcp::model::CallToolRequestParams;
+//! use rmcp::model::{CallToolRequestParams, ProtocolVersion};
+//! use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
 //! use tower_sigv4::endpoint::RuntimeArn;
 //!
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! let arn: RuntimeArn = "arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/my_agent-abc123".parse()?;
 //! // https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3A.../invocations?qualifier=DEFAULT
 //! let transport = tower_sigv4::rmcp::connect(&arn.invocation_url(None))?;
-//! let client = ().serve(transport).await?;
+//! // `server/discover` first; the `initialize` handshake if the server is older.
+//! let auto = ClientLifecycleMode::Auto {
+//!     preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+//!     legacy_version: None,
+//! };
+//! let client = ().serve_with_lifecycle(transport, auto).await?;
 //! let tools = client.list_all_tools().await?;
 //! let result = client.call_tool(CallToolRequestParams::new("echo")).await?;
 //! # let _ = (tools, result);

@@ -360,7 +360,13 @@ async fn the_readme_rmcp_quick_start_runs_against_the_stand_in() {
             .credentials(stand_in::credentials())
             .build()
             .unwrap();
-        let client = ().serve(transport).await.unwrap();
+        let auto = rmcp::service::ClientLifecycleMode::Auto {
+            preferred_versions: vec![rmcp::model::ProtocolVersion::V_2026_07_28],
+            legacy_version: None,
+        };
+        let client = rmcp::service::ClientServiceExt::serve_with_lifecycle((), transport, auto)
+            .await
+            .unwrap();
         let mut tools: Vec<String> = client
             .list_all_tools()
             .await
