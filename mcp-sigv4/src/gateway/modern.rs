@@ -16,7 +16,7 @@ use super::http::{self, Body, SESSION_HEADER};
 use super::server::{Gateway, LiveSession, Server, Target};
 use crate::relay::era::{self, Envelope, Era};
 use crate::relay::jsonrpc;
-use crate::relay::{Upstream, UpstreamError};
+use crate::relay::{Reply, Upstream, UpstreamError};
 
 /// How a request reaches its upstreams: in a client's sealed legacy session, or
 /// stateless for a 2026-07-28 client with its envelope.
@@ -95,6 +95,13 @@ where
             client_info: None,
         });
         let is_discover = jsonrpc::method(&message) == Some("server/discover");
+        if jsonrpc::method(&message) == Some("subscriptions/listen") {
+            let servers = match target {
+                Target::One(server) => vec![server.clone()],
+                Target::All(servers) => servers.clone(),
+            };
+            return self.listen(&servers, message, &envelope).await;
+        }
         match target {
             Target::All(servers) if is_discover => self.discover_all(servers, &id, &envelope).await,
             Target::One(server) if is_discover => {
@@ -119,6 +126,84 @@ where
                     .await
             }
         }
+    }
+
+    /// `subscriptions/listen` to every addressed server, their events merged into
+    /// one stream for the client. A subscription has no per-request timeout; it
+    /// ends when every upstream stream has ended (then the client gets the
+    /// result) or when the client goes away (then every upstream stream is
+    /// closed). A server that cannot subscribe is logged and left out.
+    async fn listen(
+        &self,
+        servers: &[Arc<Server<C>>],
+        message: Value,
+        envelope: &Envelope,
+    ) -> Response<Body> {
+        let id = message.get("id").cloned().unwrap_or(Value::Null);
+        let (sender, response) = http::sse();
+        let mut streams = Vec::new();
+        for server in servers {
+            let upstream = match self.modern_upstream(server, envelope).await {
+                Ok(upstream) => upstream,
+                Err(e) => {
+                    tracing::warn!(server = %server.name, "subscriptions/listen: {}", tower_sigv4::ErrorChain(&e));
+                    continue;
+                }
+            };
+            if upstream.era() == Some(Era::Legacy) {
+                tracing::info!(server = %server.name, "subscriptions/listen: a legacy server has no subscriptions; left out");
+                continue;
+            }
+            let mut events = match upstream.send(&message).await {
+                Ok(Reply::Stream(events)) => events,
+                Ok(other) => {
+                    tracing::warn!(server = %server.name, "subscriptions/listen answered without a stream: {other:?}");
+                    continue;
+                }
+                Err(e) => {
+                    tracing::warn!(server = %server.name, "subscriptions/listen: {}", tower_sigv4::ErrorChain(&e));
+                    continue;
+                }
+            };
+            let sender = sender.clone();
+            let id = id.clone();
+            streams.push(tokio::spawn(async move {
+                loop {
+                    // The client leaving drops `events`, closing the upstream stream.
+                    let next = tokio::select! {
+                        () = sender.closed() => return,
+                        next = events.next() => next,
+                    };
+                    match next {
+                        Ok(Some(event)) if jsonrpc::is_response_to(&event, &id) => return,
+                        Ok(Some(event)) => {
+                            if sender.send(event).await.is_err() {
+                                return;
+                            }
+                        }
+                        _ => return,
+                    }
+                }
+            }));
+        }
+        if streams.is_empty() {
+            return http::json(
+                StatusCode::OK,
+                &jsonrpc::error(
+                    &id,
+                    jsonrpc::UPSTREAM_ERROR,
+                    "no addressed server accepted subscriptions/listen; see the gateway log",
+                    None,
+                ),
+            );
+        }
+        // The result goes last, once every upstream stream has ended.
+        tokio::spawn(async move {
+            futures_util::future::join_all(streams).await;
+            let end = json!({"jsonrpc": "2.0", "id": id, "result": {"resultType": "complete"}});
+            let _ = sender.send(end).await;
+        });
+        response
     }
 
     /// This replica's upstream for `server`'s 2026-07-28 clients, its era known.

@@ -350,3 +350,54 @@ async fn rmcp_s_modern_client_through_the_gateway() {
         client.cancel().await.unwrap();
     }
 }
+
+/// `subscriptions/listen` on `/mcp`: every modern upstream subscribed, their
+/// events merged into one stream, and every upstream stream closed when the
+/// client goes away.
+#[tokio::test]
+async fn a_subscription_on_mcp_fans_out_merges_and_closes_upstream_when_the_client_leaves() {
+    use http_body_util::BodyExt;
+
+    let eras = eras().await;
+    let gateway = Gateway::start(&eras.config, &[]).await;
+    let listen = modern(1, "subscriptions/listen", json!({"hold": true}));
+    let request = http::Request::post(format!("{}/mcp", gateway.base))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", MODERN)
+        .header("mcp-method", "subscriptions/listen")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            listen.to_string(),
+        )))
+        .unwrap();
+    let response = tokio::time::timeout(crate::LIMIT, crate::client().request(request))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let mut body = response.into_body();
+    let mut text = String::new();
+    while text.matches("notifications/tools/list_changed").count() < 2 {
+        let frame = tokio::time::timeout(crate::LIMIT, body.frame())
+            .await
+            .expect("an event in time")
+            .expect("the stream is open")
+            .unwrap();
+        if let Some(data) = frame.data_ref() {
+            text.push_str(&String::from_utf8_lossy(data));
+        }
+    }
+    // One event from each server that speaks 2026-07-28; the legacy one is left out.
+    assert_eq!(eras.dual.listens(), 1);
+    assert_eq!(eras.new.listens(), 1);
+    assert_eq!(eras.old.listens(), 0);
+    drop(body);
+    for _ in 0..200 {
+        if eras.dual.listens_closed() == 1 && eras.new.listens_closed() == 1 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(eras.dual.listens_closed(), 1, "dual's stream is still open");
+    assert_eq!(eras.new.listens_closed(), 1, "new's stream is still open");
+}
