@@ -58,6 +58,41 @@
 )]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+/// The signing setters a builder that wraps a [`SigV4Builder`] offers, each
+/// forwarded to its `signing` closure: one definition for the reqwest
+/// middleware's builder and rmcp's `TransportBuilder`.
+#[cfg(any(feature = "reqwest", feature = "reqwest-012", feature = "rmcp-connect"))]
+macro_rules! forward_signing_setters {
+    () => {
+        /// The region to sign for, e.g. `us-east-1`.
+        pub fn region(self, region: impl Into<String>) -> Self {
+            self.signing(|s| s.region(region))
+        }
+
+        /// The service to sign for, e.g. [`ServiceName::BEDROCK_AGENTCORE`] or
+        /// [`ServiceName::AWS_MCP`].
+        pub fn service(self, service: impl Into<ServiceName>) -> Self {
+            self.signing(|s| s.service(service))
+        }
+
+        /// Sign with these static credentials instead of the default chain.
+        pub fn credentials(self, credentials: Credentials) -> Self {
+            self.signing(|s| s.credentials(credentials))
+        }
+
+        /// Load credentials from `provider` (cached, refreshed ahead of expiry).
+        pub fn credentials_provider(self, provider: impl ProvideCredentials + 'static) -> Self {
+            self.signing(|s| s.credentials_provider(provider))
+        }
+
+        /// Use the default credential chain with this profile instead of `AWS_PROFILE`.
+        #[cfg(feature = "default-credentials")]
+        pub fn profile(self, profile: impl Into<String>) -> Self {
+            self.signing(|s| s.profile(profile))
+        }
+    };
+}
+
 mod body;
 #[cfg_attr(not(feature = "verify"), allow(dead_code, unreachable_pub))]
 mod canonical;

@@ -188,31 +188,7 @@ impl TransportBuilder {
         }
     }
 
-    /// The region to sign for, e.g. `us-east-1`.
-    pub fn region(self, region: impl Into<String>) -> Self {
-        self.signing(|s| s.region(region))
-    }
-
-    /// The service to sign for, e.g. [`ServiceName::BEDROCK_AGENTCORE`].
-    pub fn service(self, service: impl Into<ServiceName>) -> Self {
-        self.signing(|s| s.service(service))
-    }
-
-    /// Sign with these static credentials instead of the default chain.
-    pub fn credentials(self, credentials: Credentials) -> Self {
-        self.signing(|s| s.credentials(credentials))
-    }
-
-    /// Load credentials from `provider` (cached, refreshed ahead of expiry).
-    pub fn credentials_provider(self, provider: impl ProvideCredentials + 'static) -> Self {
-        self.signing(|s| s.credentials_provider(provider))
-    }
-
-    /// Use the default credential chain with this profile instead of `AWS_PROFILE`.
-    #[cfg(feature = "default-credentials")]
-    pub fn profile(self, profile: impl Into<String>) -> Self {
-        self.signing(|s| s.profile(profile))
-    }
+    forward_signing_setters!();
 
     /// Change anything else about signing, such as the body limit or the signed
     /// headers.
