@@ -245,7 +245,7 @@ where
         id: &Value,
     ) -> Result<Option<Value>, UpstreamError> {
         let envelope = Envelope::from_initialize(initialize);
-        let reply = self.discover(&envelope).await?;
+        let (reply, session_id) = self.discover(&envelope).await?;
         let Some(result) = reply.get("result") else {
             return Ok(None);
         };
@@ -255,7 +255,8 @@ where
             .unwrap_or(era::LEGACY_VERSION);
         let answer = era::initialize_from_discover(result, requested);
         let mut state = self.lock();
-        state.session_id = None;
+        // No session; a pin the server set (AgentCore's microVM) goes back.
+        state.session_id = session_id.map(Arc::from);
         state.protocol_version = Some(era::MODERN_VERSION.to_owned());
         state.initialize = Some(initialize.clone());
         tracing::info!(
@@ -265,16 +266,19 @@ where
         Ok(Some(json!({"jsonrpc": "2.0", "id": id, "result": answer})))
     }
 
-    /// Send `server/discover` with `envelope`, with an id of the relay's own.
-    async fn discover(&self, envelope: &Envelope) -> Result<Value, UpstreamError> {
+    /// Send `server/discover` with `envelope`, with an id of the relay's own;
+    /// the reply, and the session id the server set on it, if any.
+    async fn discover(
+        &self,
+        envelope: &Envelope,
+    ) -> Result<(Value, Option<String>), UpstreamError> {
         let id = Value::String(format!("mcp-sigv4-discover-{}", uuid::Uuid::new_v4()));
         let mut request =
             json!({"jsonrpc": "2.0", "id": id, "method": "server/discover", "params": {}});
         envelope.stamp(&mut request);
         let mut headers = self.headers.clone();
         headers.extend(era::request_headers(&request, &self.tool_headers));
-        let (reply, _) = self.exchange_once(&request, &id, headers, None).await?;
-        Ok(reply)
+        self.exchange_once(&request, &id, headers, None).await
     }
 
     /// Learn the era of the server for a modern host whose envelope is
@@ -289,9 +293,11 @@ where
         if let Some(era) = self.era() {
             return Ok(era);
         }
-        let reply = self.discover(envelope).await?;
+        let (reply, pin) = self.discover(envelope).await?;
         if era::discover_shows_modern(&reply) {
-            self.lock().protocol_version = Some(era::MODERN_VERSION.to_owned());
+            let mut state = self.lock();
+            state.protocol_version = Some(era::MODERN_VERSION.to_owned());
+            state.session_id = pin.map(Arc::from);
             return Ok(Era::Modern);
         }
         let id = Value::String(format!("mcp-sigv4-initialize-{}", uuid::Uuid::new_v4()));

@@ -235,6 +235,18 @@ async fn a_legacy_host_is_bridged_to_a_modern_only_server_with_an_elicitation_bo
         assert_eq!(call.header("mcp-protocol-version"), Some(MODERN));
         assert!(call.is_signed("mcp-method") && call.is_signed("mcp-name"));
     }
+    // The instance pin the server set on its first answer went back on every
+    // later request (AgentCore Runtime routes to a microVM by it).
+    let seen = server.seen();
+    assert!(
+        seen.iter()
+            .skip(2)
+            .all(|s| s.header("mcp-session-id") == Some(era_server::PIN)),
+        "{:?}",
+        seen.iter()
+            .map(|s| s.header("mcp-session-id"))
+            .collect::<Vec<_>>()
+    );
     let retry = calls
         .iter()
         .find(|c| c.body["params"]["inputResponses"].is_object())

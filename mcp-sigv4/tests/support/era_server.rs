@@ -46,6 +46,9 @@ use tower_sigv4::verify::{VerifySigV4Layer, VerifyingKey};
 
 use crate::server::{ACCESS_KEY, REGION, SECRET_KEY, SERVICE, SESSION_TOKEN};
 
+/// The session id a modern-only server sets, to pin later requests.
+pub const PIN: &str = "pinned-instance-1";
+
 /// Which protocol eras a server speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -344,7 +347,7 @@ where
         _ => None,
     };
     let listen = method.as_deref() == Some("subscriptions/listen") && kind != Kind::LegacyOnly;
-    let response = match refusal {
+    let mut response = match refusal {
         None if listen => listen_stream(
             &message,
             listens.fetch_add(1, Ordering::SeqCst),
@@ -365,6 +368,13 @@ where
             }
         }
     };
+    // A modern-only server pins its instance as AgentCore Runtime does: a
+    // session id on every answer, which clients should send back.
+    if kind == Kind::ModernOnly && response.status().is_success() {
+        response
+            .headers_mut()
+            .insert("mcp-session-id", http::HeaderValue::from_static(PIN));
+    }
     seen.lock().unwrap().push(Seen {
         http_method: parts.method.clone(),
         method,
