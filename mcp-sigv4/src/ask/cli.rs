@@ -91,8 +91,9 @@ struct Flags {
     /// Bedrock Runtime endpoint (default: the SDK's, or AWS_ENDPOINT_URL_BEDROCK_RUNTIME).
     #[arg(long, value_name = "URL")]
     endpoint_url: Option<String>,
-    /// Log level for stderr: error, warn, info, debug, trace.
-    #[arg(long, default_value = "warn", env = "MCP_SIGV4_LOG")]
+    /// Log level for stderr: off, error, warn, info, debug, trace, or a filter
+    /// such as `info,tower_sigv4=debug`.
+    #[arg(long, default_value = "warn", env = "MCP_SIGV4_LOG", value_parser = crate::logging::parse_level)]
     log_level: String,
     /// The question.
     question: String,
@@ -295,7 +296,11 @@ fn outcome(stop: &Stop, flags: &Flags) -> (u8, Option<String>) {
 /// The servers of `--config` and of each `--mcp`, with unique names.
 fn server_configs(args: &Args) -> Result<Vec<ServerConfig>, String> {
     let mut configs = match &args.flags.config {
-        Some(path) => Config::load(path).map_err(|e| e.to_string())?.servers,
+        Some(path) => {
+            let config = Config::load(path).map_err(|e| e.to_string())?;
+            config.log_notes();
+            config.servers
+        }
         None => Vec::new(),
     };
     for (url, flags) in args.flags.mcp.iter().zip(&args.per_server) {
@@ -364,7 +369,7 @@ async fn connect_all(configs: &[ServerConfig]) -> Result<Vec<Arc<RmcpServer>>, S
         })
         .await
         .map_err(|e| {
-            tracing::error!(source = "mcp", server = %config.name, "connecting failed: {e}");
+            tracing::debug!(source = "mcp", server = %config.name, "connecting failed: {e}");
             format!("MCP server `{}`: cannot connect: {e}", config.name)
         })
     });

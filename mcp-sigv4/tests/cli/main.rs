@@ -5,6 +5,7 @@
 mod server;
 
 mod endpoint;
+mod front_door;
 #[path = "../../../tests/support/network.rs"]
 mod network;
 mod proxy;

@@ -183,3 +183,108 @@ async fn sign_reproduces_the_crt_vectors_and_refuses_the_latin1_one() {
         (52, &["obs-text-latin1".to_owned()][..])
     );
 }
+
+/// `mcp-sigv4 sign` with these lines on stdin and only these AWS variables set;
+/// the reply of each line.
+async fn sign_lines(lines: &[&str], env: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    let mut command = Command::new(binary());
+    command
+        .arg("sign")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(lines.join("\n").as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(crate::LIMIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn sign_infers_service_and_region_from_the_url_and_credentials_from_the_environment() {
+    let replies = sign_lines(
+        &[
+            r#"{"id": 1, "method": "POST", "url": "https://bedrock-agentcore.us-west-2.amazonaws.com/runtimes/x/invocations", "timestamp": "20250101T000000Z"}"#,
+            r#"{"id": 2, "method": "POST", "url": "https://aws-mcp.eu-central-1.api.aws/mcp"}"#,
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDFROMENV"),
+            ("AWS_SECRET_ACCESS_KEY", "secret-from-env"),
+            ("AWS_SESSION_TOKEN", "token-from-env"),
+        ],
+    )
+    .await;
+    let first = &replies[0];
+    assert_eq!(first["ok"], true, "{first}");
+    assert!(
+        first["string_to_sign"]
+            .as_str()
+            .unwrap()
+            .contains("20250101/us-west-2/bedrock-agentcore/aws4_request"),
+        "{first}"
+    );
+    assert!(
+        first["authorization"]
+            .as_str()
+            .unwrap()
+            .contains("Credential=AKIDFROMENV/"),
+        "{first}"
+    );
+    assert_eq!(first["x_amz_security_token"], "token-from-env");
+    // No timestamp: now.
+    let second = &replies[1];
+    assert_eq!(second["ok"], true, "{second}");
+    assert!(
+        second["string_to_sign"]
+            .as_str()
+            .unwrap()
+            .contains("/eu-central-1/aws-mcp/aws4_request"),
+        "{second}"
+    );
+    assert_eq!(second["x_amz_date"].as_str().unwrap().len(), 16);
+}
+
+#[tokio::test]
+async fn sign_names_every_missing_field_at_once() {
+    let replies = sign_lines(
+        &[
+            r#"{"id": 1}"#,
+            r#"{"id": 2, "method": "POST", "url": "https://mcp.example.com/mcp"}"#,
+        ],
+        &[],
+    )
+    .await;
+    let error = replies[0]["error"].as_str().unwrap();
+    for field in [
+        "`method`",
+        "`url`",
+        "`service`",
+        "`region`",
+        "`access_key` (or AWS_ACCESS_KEY_ID)",
+        "`secret_key` (or AWS_SECRET_ACCESS_KEY)",
+    ] {
+        assert!(error.contains(field), "{field} missing from {error}");
+    }
+    let error = replies[1]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("missing `service` (the URL's host names none), `region` (the URL's host names none), `access_key`"),
+        "{error}"
+    );
+}
