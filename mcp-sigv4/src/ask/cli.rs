@@ -395,11 +395,64 @@ async fn bedrock_client(
             "no AWS region for Bedrock: set AWS_REGION, or a region in your AWS profile".to_owned(),
         );
     }
+    // Loaded once up front, so that a missing profile or empty chain is one line
+    // that says what to do, not the SDK's list of providers per failed call.
+    if let Some(provider) = sdk.credentials_provider() {
+        use aws_credential_types::provider::ProvideCredentials;
+        if provider.provide_credentials().await.is_err() {
+            return Err(no_credentials(&|name| std::env::var(name).ok()));
+        }
+    }
     let mut config = aws_sdk_bedrockruntime::config::Builder::from(&sdk);
     if let Some(url) = endpoint_url {
         config = config.endpoint_url(url);
     }
     Ok(aws_sdk_bedrockruntime::Client::from_conf(config.build()))
+}
+
+/// What to say when the default chain found no credentials for Bedrock: the
+/// profile by name when one is chosen, and whether the profile files have it.
+fn no_credentials(env: &dyn Fn(&str) -> Option<String>) -> String {
+    let home = env("HOME")
+        .or_else(|| env("USERPROFILE"))
+        .unwrap_or_default();
+    let config = env("AWS_CONFIG_FILE").unwrap_or_else(|| format!("{home}/.aws/config"));
+    let credentials =
+        env("AWS_SHARED_CREDENTIALS_FILE").unwrap_or_else(|| format!("{home}/.aws/credentials"));
+    match env("AWS_PROFILE").filter(|p| !p.trim().is_empty()) {
+        Some(profile) if !has_profile(&config, &credentials, profile.trim()) => format!(
+            "no AWS credentials for Bedrock: profile `{profile}` (AWS_PROFILE) was not found in {config} or {credentials}; create it (`aws configure --profile {profile}` or `aws configure sso`), or set AWS_PROFILE to a profile that exists"
+        ),
+        Some(profile) => format!(
+            "no AWS credentials for Bedrock from profile `{profile}` (AWS_PROFILE): it has no keys, role or SSO session that worked; for SSO run `aws sso login --profile {profile}`"
+        ),
+        None => "no AWS credentials for Bedrock: tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the default profile, web identity, ECS and EC2 instance metadata; set AWS_PROFILE (after `aws sso login` for SSO), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_owned(),
+    }
+}
+
+/// Whether `[profile NAME]` (or `[NAME]`) heads a section of the config file, or
+/// `[NAME]` one of the credentials file.
+fn has_profile(config: &str, credentials: &str, name: &str) -> bool {
+    let sections = |path: &str| -> Vec<String> {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|line| {
+                line.trim()
+                    .strip_prefix('[')?
+                    .strip_suffix(']')
+                    .map(str::trim)
+                    .map(str::to_owned)
+            })
+            .collect()
+    };
+    let in_config = sections(config).iter().any(|section| {
+        section.as_str() == name
+            || section
+                .strip_prefix("profile")
+                .is_some_and(|rest| rest.starts_with(char::is_whitespace) && rest.trim() == name)
+    });
+    in_config || sections(credentials).iter().any(|section| section == name)
 }
 
 /// Prints streamed text to stdout and one line per tool call to stderr.

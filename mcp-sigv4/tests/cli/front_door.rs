@@ -295,3 +295,59 @@ async fn completions_and_man_pages_come_from_the_command_line_definition() {
         "{help}"
     );
 }
+
+#[tokio::test]
+async fn missing_credentials_for_ask_are_one_line_that_names_the_profile() {
+    let home =
+        std::env::temp_dir().join(format!("mcp-sigv4-front-door-home-{}", std::process::id()));
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(
+        home.join(".aws/config"),
+        "[profile dev]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let home = home.to_str().unwrap();
+    // Only HOME's profile files and AWS_PROFILE: no keys, no other provider.
+    let ask = |profile: Option<&'static str>| async move {
+        let mut command = Command::new(binary());
+        command
+            .args([
+                "ask",
+                "--model",
+                "m",
+                "--endpoint-url",
+                "http://127.0.0.1:9",
+                "hi",
+            ])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .env_clear()
+            .env("HOME", home)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        if let Some(profile) = profile {
+            command.env("AWS_PROFILE", profile);
+        }
+        let output = tokio::time::timeout(LIMIT, command.output())
+            .await
+            .unwrap()
+            .unwrap();
+        (output.status.code(), text(&output.stderr))
+    };
+    let (code, stderr) = ask(Some("nope")).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("profile `nope` (AWS_PROFILE) was not found"),
+        "{stderr}"
+    );
+    let (_, stderr) = ask(Some("dev")).await;
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("from profile `dev`"), "{stderr}");
+    let (_, stderr) = ask(None).await;
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("no AWS credentials for Bedrock: tried"),
+        "{stderr}"
+    );
+}
