@@ -21,15 +21,35 @@ use tower_sigv4::clock::parse_amz_date;
    \"region\": \"us-east-1\", \"service\": \"bedrock-agentcore\", \"timestamp\": \"20150830T123600Z\"}
   (\"headers_b64\": [[\"name\", \"base64 of the value's bytes\"], ...] replaces \"headers\" when present)
   Left out: service and region come from the URL's host, access_key, secret_key and session_token from
-  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, timestamp is now.
+  --profile, else AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, timestamp is now.
 Output, one line per input line:
   {\"id\": same, \"ok\": true, \"authorization\": \"...\", \"x_amz_date\": \"...\", \"x_amz_security_token\": null,
    \"signed_headers\": \"a;b\", \"signature\": \"...\", \"canonical_request\": \"...\", \"string_to_sign\": \"...\",
    \"headers\": [[\"name\",\"value\"], ...]}
   or {\"id\": same, \"ok\": false, \"error\": \"...\"}")]
-pub(crate) struct Args {}
+pub(crate) struct Args {
+    /// An AWS profile (keys, SSO, assumed role or credential_process) whose
+    /// credentials sign the lines that carry none.
+    #[arg(long, value_name = "NAME")]
+    profile: Option<String>,
+}
 
-pub(crate) fn main(_args: Args) -> ExitCode {
+pub(crate) fn main(args: Args) -> ExitCode {
+    let from_profile = match args.profile.as_deref().map(profile_credentials) {
+        None => None,
+        Some(Ok(credentials)) => Some(credentials),
+        Some(Err(message)) => {
+            eprintln!("mcp-sigv4 sign: {message}");
+            return ExitCode::from(2);
+        }
+    };
+    // The profile's credentials stand in for the AWS_* variables.
+    let env = |name: &str| match (&from_profile, name) {
+        (Some(c), "AWS_ACCESS_KEY_ID") => Some(c.access_key_id().to_owned()),
+        (Some(c), "AWS_SECRET_ACCESS_KEY") => Some(c.secret_access_key().to_owned()),
+        (Some(c), "AWS_SESSION_TOKEN") => c.session_token().map(str::to_owned),
+        _ => std::env::var(name).ok(),
+    };
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -41,7 +61,7 @@ pub(crate) fn main(_args: Args) -> ExitCode {
         if line.trim().is_empty() {
             continue;
         }
-        let reply = sign_line(&line);
+        let reply = sign_line_with(&line, &env);
         if writeln!(out, "{reply}").and_then(|()| out.flush()).is_err() {
             return ExitCode::FAILURE;
         }
@@ -49,8 +69,49 @@ pub(crate) fn main(_args: Args) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Sign one input line; never panics, always answers.
+/// The credentials of `profile`, loaded once, or what went wrong on one line.
+fn profile_credentials(profile: &str) -> Result<Credentials, String> {
+    use aws_credential_types::provider::ProvideCredentials;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async {
+        aws_config::profile::ProfileFileCredentialsProvider::builder()
+            .profile_name(profile)
+            .build()
+            .provide_credentials()
+            .await
+            .map_err(|e| {
+                let env = |name: &str| std::env::var(name).ok();
+                if !mcp_sigv4::aws_profile::exists(profile, &env) {
+                    let (config, credentials) = mcp_sigv4::aws_profile::files(&env);
+                    return format!(
+                        "profile `{profile}` was not found in {config} or {credentials}; create it (`aws configure --profile {profile}` or `aws configure sso`), or name one that exists"
+                    );
+                }
+                let mut causes = vec![e.to_string()];
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    causes.push(cause.to_string());
+                    source = cause.source();
+                }
+                format!(
+                    "no credentials from profile `{profile}`: {}; check ~/.aws/config and ~/.aws/credentials (AWS_CONFIG_FILE, AWS_SHARED_CREDENTIALS_FILE), or run `aws sso login --profile {profile}`",
+                    causes.join(": ").split_whitespace().collect::<Vec<_>>().join(" ")
+                )
+            })
+    })
+}
+
+/// Sign one input line, credentials left out taken from the AWS_* variables;
+/// never panics, always answers.
 pub(crate) fn sign_line(line: &str) -> Value {
+    sign_line_with(line, &|name| std::env::var(name).ok())
+}
+
+/// Sign one input line, with `env` for what the line leaves out.
+fn sign_line_with(line: &str, env: &dyn Fn(&str) -> Option<String>) -> Value {
     let input: Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => {
@@ -58,7 +119,7 @@ pub(crate) fn sign_line(line: &str) -> Value {
         }
     };
     let id = input.get("id").cloned().unwrap_or(Value::Null);
-    match sign_value(&input) {
+    match sign_value(&input, env) {
         Ok(mut reply) => {
             reply["id"] = id;
             reply
@@ -192,11 +253,11 @@ impl Fields {
         );
         need(
             access_key.is_some(),
-            "`access_key` (or AWS_ACCESS_KEY_ID)".to_owned(),
+            "`access_key` (or --profile, or AWS_ACCESS_KEY_ID)".to_owned(),
         );
         need(
             secret_key.is_some(),
-            "`secret_key` (or AWS_SECRET_ACCESS_KEY)".to_owned(),
+            "`secret_key` (or --profile, or AWS_SECRET_ACCESS_KEY)".to_owned(),
         );
         match (method, url, region, service, access_key, secret_key) {
             (
@@ -221,8 +282,8 @@ impl Fields {
     }
 }
 
-fn sign_value(input: &Value) -> Result<Value, String> {
-    let fields = Fields::read(input, &|name| std::env::var(name).ok())?;
+fn sign_value(input: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Value, String> {
+    let fields = Fields::read(input, env)?;
     let Fields {
         method,
         url,

@@ -413,14 +413,9 @@ async fn bedrock_client(
 /// What to say when the default chain found no credentials for Bedrock: the
 /// profile by name when one is chosen, and whether the profile files have it.
 fn no_credentials(env: &dyn Fn(&str) -> Option<String>) -> String {
-    let home = env("HOME")
-        .or_else(|| env("USERPROFILE"))
-        .unwrap_or_default();
-    let config = env("AWS_CONFIG_FILE").unwrap_or_else(|| format!("{home}/.aws/config"));
-    let credentials =
-        env("AWS_SHARED_CREDENTIALS_FILE").unwrap_or_else(|| format!("{home}/.aws/credentials"));
+    let (config, credentials) = crate::aws_profile::files(env);
     match env("AWS_PROFILE").filter(|p| !p.trim().is_empty()) {
-        Some(profile) if !has_profile(&config, &credentials, profile.trim()) => format!(
+        Some(profile) if !crate::aws_profile::exists(profile.trim(), env) => format!(
             "no AWS credentials for Bedrock: profile `{profile}` (AWS_PROFILE) was not found in {config} or {credentials}; create it (`aws configure --profile {profile}` or `aws configure sso`), or set AWS_PROFILE to a profile that exists"
         ),
         Some(profile) => format!(
@@ -428,31 +423,6 @@ fn no_credentials(env: &dyn Fn(&str) -> Option<String>) -> String {
         ),
         None => "no AWS credentials for Bedrock: tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the default profile, web identity, ECS and EC2 instance metadata; set AWS_PROFILE (after `aws sso login` for SSO), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_owned(),
     }
-}
-
-/// Whether `[profile NAME]` (or `[NAME]`) heads a section of the config file, or
-/// `[NAME]` one of the credentials file.
-fn has_profile(config: &str, credentials: &str, name: &str) -> bool {
-    let sections = |path: &str| -> Vec<String> {
-        std::fs::read_to_string(path)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|line| {
-                line.trim()
-                    .strip_prefix('[')?
-                    .strip_suffix(']')
-                    .map(str::trim)
-                    .map(str::to_owned)
-            })
-            .collect()
-    };
-    let in_config = sections(config).iter().any(|section| {
-        section.as_str() == name
-            || section
-                .strip_prefix("profile")
-                .is_some_and(|rest| rest.starts_with(char::is_whitespace) && rest.trim() == name)
-    });
-    in_config || sections(credentials).iter().any(|section| section == name)
 }
 
 /// Prints streamed text to stdout and one line per tool call to stderr.
