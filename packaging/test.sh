@@ -7,7 +7,8 @@
 #    SDK, against the demo's verifying stand-in: tools/list and tools/call;
 # 4. the npm packages (launcher + this platform's binary, the same binary as the
 #    wheel's), packed, installed from the tarballs into an empty folder, and run
-#    through `npx`: `--version`, then the same MCP session.
+#    through `npx`: `--version`, then the same MCP session; and the launcher
+#    alone, which must say that this platform's package is missing.
 #
 # Needs Python 3.9+ with venv and pip, Node 18+ with npm, and the Rust toolchain;
 # maturin, uv and the MCP SDK are installed into a throwaway venv. Honours
@@ -116,5 +117,21 @@ got="$(npx --no-install mcp-sigv4 --version)"
 echo "$got"
 [[ "$got" == "mcp-sigv4 $version" ]] || { echo "expected mcp-sigv4 $version" >&2; exit 1; }
 "$work/tools/bin/python" "$here/host.py" npx --no-install mcp-sigv4 "${proxy_args[@]}"
+
+say "npm without this platform's package: a clear error"
+mkdir "$work/bare"
+cd "$work/bare"
+echo '{ "private": true }' > package.json
+npm install --offline --no-audit --no-fund --loglevel=error "$work"/tarballs/mcp-sigv4-"$version".tgz
+if npx --no-install mcp-sigv4 --version > "$work/bare.out" 2>&1; then
+  echo "the launcher ran without a platform package" >&2
+  exit 1
+fi
+cat "$work/bare.out"
+if ! grep -q "is not installed" "$work/bare.out" || ! grep -q MCP_SIGV4_BINARY "$work/bare.out"; then
+  echo "the launcher's error should name the missing package and MCP_SIGV4_BINARY" >&2
+  exit 1
+fi
+MCP_SIGV4_BINARY="$binary" npx --no-install mcp-sigv4 --version
 
 say "all packaging tests passed"

@@ -17,16 +17,23 @@ use tower_sigv4::rmcp::{SignedHttpService, TowerHttpClient};
 
 /// Arguments of `mcp-sigv4 gateway`.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "The config file is LiteLLM's config.yaml shape (mcp_servers, general_settings.master_key); see the README.
-Replicas: give every replica the same general_settings.session_secret (or MCP_SIGV4_SESSION_SECRET) and put them behind any HTTP load balancer; no sticky sessions are needed."
-)]
+#[command(after_help = "Routes:
+  POST|GET|DELETE /mcp/{server}  one server of the config file, its tools under their own names
+  POST|GET|DELETE /mcp           the server named by the x-litellm-mcp-server header or ?server=NAME,
+                                 the only server when there is one, otherwise all of them, with tools,
+                                 prompts and resources named {server}-{name} (see --separator)
+  GET /health                    liveness and readiness
+Clients send Authorization: Bearer <general_settings.master_key> when the config file sets one.
+
+The config file is LiteLLM's config.yaml shape (mcp_servers, general_settings.master_key); see the README.
+Replicas: give every replica the same general_settings.session_secret (or MCP_SIGV4_SESSION_SECRET) and put them behind any HTTP load balancer; no sticky sessions are needed.")]
 pub(crate) struct Args {
     /// The configuration file.
     #[arg(long, value_name = "FILE")]
     config: std::path::PathBuf,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:4000")]
+    /// Address to listen on: HOST:PORT, localhost:PORT, :PORT (every interface) or
+    /// PORT (127.0.0.1).
+    #[arg(long, default_value = "127.0.0.1:4000", value_parser = parse_listen)]
     listen: SocketAddr,
     /// Listen on a non-loopback address without a master key.
     #[arg(long)]
@@ -68,8 +75,9 @@ pub(crate) struct Args {
     /// Seconds in-flight requests may take to finish after SIGTERM or Ctrl-C.
     #[arg(long, default_value_t = 30.0)]
     drain_timeout: f64,
-    /// Log level or filter for stderr (error, warn, info, debug, trace).
-    #[arg(long)]
+    /// Log level for stderr: off, error, warn, info, debug, trace, or a filter
+    /// such as `info,tower_sigv4=debug`.
+    #[arg(long, value_parser = logging::parse_level)]
     log_level: Option<String>,
 }
 
@@ -96,6 +104,7 @@ pub(crate) fn main(args: Args) -> ExitCode {
 
 async fn run(args: Args) -> Result<(), String> {
     let config = Config::load(&args.config).map_err(|e| e.to_string())?;
+    config.log_notes();
     if config.servers.is_empty() {
         return Err(format!(
             "{}: mcp_servers lists no server; add at least one",
@@ -204,6 +213,41 @@ fn check_key_length(key: &Secret, name: &str, min: usize) -> Result<(), String> 
     Err(format!(
         "{name} {what}; it must have at least {min}: generate one with `openssl rand -hex 32`"
     ))
+}
+
+/// `--listen`: `HOST:PORT` (a name is resolved, `localhost` without asking DNS),
+/// `[IPv6]:PORT`, `:PORT` for every interface, or `PORT` alone for 127.0.0.1.
+fn parse_listen(value: &str) -> Result<SocketAddr, String> {
+    use std::net::{Ipv4Addr, ToSocketAddrs};
+    let value = value.trim();
+    let port = |text: &str| {
+        text.parse::<u16>().map_err(|_| {
+            format!("`{text}` is not a port (0 to 65535); expected HOST:PORT, :PORT or PORT")
+        })
+    };
+    if let Ok(address) = value.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    if !value.contains(':') {
+        return Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port(value)?)));
+    }
+    let (host, text) = value.rsplit_once(':').unwrap_or_default();
+    let port = port(text)?;
+    match host {
+        "" | "*" => Ok(SocketAddr::from((Ipv4Addr::UNSPECIFIED, port))),
+        "localhost" => Ok(SocketAddr::from((Ipv4Addr::LOCALHOST, port))),
+        host => (host, port)
+            .to_socket_addrs()
+            .map_err(|e| {
+                format!("cannot resolve `{host}`: {e}; give an IP address, e.g. 127.0.0.1:{port}")
+            })?
+            .next()
+            .ok_or_else(|| {
+                format!(
+                    "`{host}` resolves to no address; give an IP address, e.g. 127.0.0.1:{port}"
+                )
+            }),
+    }
 }
 
 /// The client, headers and signing context of one configured server.

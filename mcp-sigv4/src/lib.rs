@@ -19,6 +19,7 @@
 )]
 
 pub mod ask;
+pub mod aws_profile;
 pub mod config;
 pub mod gateway;
 pub mod logging;

@@ -2,14 +2,75 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Log to stderr at `level` (a level or a `tracing` filter such as
-/// `info,tower_sigv4=debug`); when absent, `MCP_SIGV4_LOG`, then `RUST_LOG`, then
-/// `info`.
+/// The levels `--log-level` takes, from quiet to chatty.
+pub const LEVELS: &str = "off, error, warn, info, debug, trace";
+
+/// The `--log-level` value parser: a level (any case; `warning` is `warn`), or a
+/// `tracing` filter such as `info,tower_sigv4=debug` whose every part ends in a
+/// level.
+///
+/// A bare word that is not a level (`verbose`) is refused: `tracing` would read it
+/// as the name of a module to trace, and log nothing at all.
+///
+/// ```
+/// use mcp_sigv4::logging::parse_level;
+/// assert_eq!(parse_level("WARNING").unwrap(), "warn");
+/// assert_eq!(parse_level("info,tower_sigv4=debug").unwrap(), "info,tower_sigv4=debug");
+/// assert!(parse_level("verbose").unwrap_err().contains("off, error, warn, info, debug, trace"));
+/// ```
+pub fn parse_level(spec: &str) -> Result<String, String> {
+    let directives = spec
+        .split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(directive)
+        .collect::<Result<Vec<_>, _>>()?;
+    if directives.is_empty() {
+        return Err(format!("no log level given; expected one of {LEVELS}"));
+    }
+    let filter = directives.join(",");
+    EnvFilter::try_new(&filter)
+        .map_err(|e| format!("`{spec}` is not a log filter ({e}); expected one of {LEVELS}, or a filter such as info,tower_sigv4=debug"))?;
+    Ok(filter)
+}
+
+/// One part of a filter: `LEVEL` or `TARGET=LEVEL`, the level normalised.
+fn directive(part: &str) -> Result<String, String> {
+    match part.rsplit_once('=') {
+        Some((target, level)) => Ok(format!("{target}={}", level_name(level)?)),
+        None => level_name(part).map(str::to_owned),
+    }
+}
+
+fn level_name(word: &str) -> Result<&'static str, String> {
+    match word.trim().to_ascii_lowercase().as_str() {
+        "off" | "none" => Ok("off"),
+        "error" => Ok("error"),
+        "warn" | "warning" => Ok("warn"),
+        "info" => Ok("info"),
+        "debug" => Ok("debug"),
+        "trace" => Ok("trace"),
+        _ => Err(format!(
+            "unknown log level `{}`; expected one of {LEVELS}, or a filter such as info,tower_sigv4=debug",
+            word.trim()
+        )),
+    }
+}
+
+/// Log to stderr at `level` (already checked by [`parse_level`]); when absent,
+/// `MCP_SIGV4_LOG`, then `RUST_LOG`, then `info`.
 pub fn init(level: Option<&str>) {
     let from_env = || {
-        ["MCP_SIGV4_LOG", "RUST_LOG"]
-            .iter()
-            .find_map(|name| std::env::var(name).ok().filter(|v| !v.trim().is_empty()))
+        ["MCP_SIGV4_LOG", "RUST_LOG"].iter().find_map(|name| {
+            let value = std::env::var(name).ok().filter(|v| !v.trim().is_empty())?;
+            match parse_level(&value) {
+                Ok(filter) => Some(filter),
+                Err(e) => {
+                    eprintln!("mcp-sigv4: {name}: {e}; logging at info");
+                    Some("info".to_owned())
+                }
+            }
+        })
     };
     let spec = level
         .map(str::to_owned)

@@ -9,11 +9,26 @@ mod sign;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
-/// Sign MCP traffic for AWS (Bedrock AgentCore, the AWS MCP Server) with SigV4.
+/// Who each command is for, after the list of commands in `--help`.
+const AFTER_HELP: &str = "\
+Which command:
+  proxy     for a desktop MCP host (Claude Desktop, Cursor, VS Code): one signed server over stdio
+  gateway   for a team: one HTTP endpoint in front of many MCP servers, each with its own credentials
+  ask       for a model with tools: a Bedrock model answers a question with the tools of MCP servers
+  sign      for debugging: sign JSON lines, to compare with another SigV4 implementation
+  explain   for debugging: the canonical request and signature of one request, and why a 403's differs
+From Rust code, use the tower-sigv4 crate instead: https://docs.rs/tower-sigv4
+
+Shell completions: `mcp-sigv4 completions bash|zsh|fish|powershell|elvish`; a man page: `mcp-sigv4 man [COMMAND]`.
+
+Try it with no AWS account: `cargo run --example demo --all-features -- --serve` in a
+checkout starts a verifying stand-in and prints the host JSON for it.";
+
+// `about` is the package description, which names every command.
 #[derive(Debug, Parser)]
-#[command(name = "mcp-sigv4", version, about)]
+#[command(name = "mcp-sigv4", version, about, after_help = AFTER_HELP)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -32,6 +47,19 @@ enum Command {
     Explain(explain::Args),
     /// Ask a Bedrock model a question, with the tools of signed MCP servers (the Converse tool loop).
     Ask(mcp_sigv4::ask::cli::Args),
+    /// Print a shell completion script, e.g. `mcp-sigv4 completions bash > ~/.local/share/bash-completion/completions/mcp-sigv4`.
+    #[command(hide = true)]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) of mcp-sigv4, or of one of its commands, e.g.
+    /// `mcp-sigv4 man > ~/.local/share/man/man1/mcp-sigv4.1`.
+    #[command(hide = true)]
+    Man {
+        /// A command, for its own page (`mcp-sigv4-proxy.1`).
+        command: Option<String>,
+    },
 }
 
 /// A duration flag in seconds: at least a millisecond, and "forever" past what a
@@ -48,5 +76,52 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::main(args),
         Command::Explain(args) => explain::main(args),
         Command::Ask(args) => mcp_sigv4::ask::cli::main(args),
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "mcp-sigv4",
+                &mut std::io::stdout(),
+            );
+            ExitCode::SUCCESS
+        }
+        Command::Man { command } => man(command.as_deref()),
+    }
+}
+
+/// One of the five commands: not `help`, nor a hidden one.
+fn is_listed(command: &clap::Command) -> bool {
+    !command.is_hide_set() && command.get_name() != "help"
+}
+
+/// `mcp-sigv4 man [COMMAND]`: the roff page of the command line or of one command.
+fn man(command: Option<&str>) -> ExitCode {
+    let mut cli = Cli::command();
+    cli.build();
+    let page = match command {
+        None => cli,
+        Some(name) => match cli.find_subcommand(name) {
+            // Built, a subcommand's display name is `mcp-sigv4-NAME`, the page's title.
+            Some(sub) if is_listed(sub) => sub.clone(),
+            _ => {
+                let names: Vec<&str> = cli
+                    .get_subcommands()
+                    .filter(|c| is_listed(c))
+                    .map(|c| c.get_name())
+                    .collect();
+                eprintln!(
+                    "mcp-sigv4 man: no command `{name}`; one of {}",
+                    names.join(", ")
+                );
+                return ExitCode::from(2);
+            }
+        },
+    };
+    match clap_mangen::Man::new(page).render(&mut std::io::stdout()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mcp-sigv4 man: cannot write the page: {e}");
+            ExitCode::FAILURE
+        }
     }
 }

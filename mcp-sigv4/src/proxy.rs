@@ -66,8 +66,9 @@ pub(crate) struct Args {
     /// Send requests unsigned (for public endpoints during development).
     #[arg(long)]
     skip_auth: bool,
-    /// Log level or filter for stderr (error, warn, info, debug, trace).
-    #[arg(long)]
+    /// Log level for stderr: off, error, warn, info, debug, trace, or a filter
+    /// such as `info,tower_sigv4=debug`.
+    #[arg(long, value_parser = logging::parse_level)]
     log_level: Option<String>,
     /// Refused: secrets on the command line show in `ps`.
     #[arg(long, hide = true)]
@@ -172,8 +173,8 @@ async fn run(args: Args) -> Result<(), String> {
     }
     tracing::info!(
         endpoint = %endpoint::redact_query(&args.endpoint),
-        service = ?signing.service,
-        region = ?signing.region,
+        service = %signing.service.as_deref().unwrap_or("none (--skip-auth)"),
+        region = %signing.region.as_deref().unwrap_or("none (--skip-auth)"),
         "relaying stdio to a SigV4-signed MCP endpoint"
     );
     let client = TransportBuilder::new(args.endpoint.as_str())

@@ -91,8 +91,9 @@ struct Flags {
     /// Bedrock Runtime endpoint (default: the SDK's, or AWS_ENDPOINT_URL_BEDROCK_RUNTIME).
     #[arg(long, value_name = "URL")]
     endpoint_url: Option<String>,
-    /// Log level for stderr: error, warn, info, debug, trace.
-    #[arg(long, default_value = "warn", env = "MCP_SIGV4_LOG")]
+    /// Log level for stderr: off, error, warn, info, debug, trace, or a filter
+    /// such as `info,tower_sigv4=debug`.
+    #[arg(long, default_value = "warn", env = "MCP_SIGV4_LOG", value_parser = crate::logging::parse_level)]
     log_level: String,
     /// The question.
     question: String,
@@ -295,7 +296,11 @@ fn outcome(stop: &Stop, flags: &Flags) -> (u8, Option<String>) {
 /// The servers of `--config` and of each `--mcp`, with unique names.
 fn server_configs(args: &Args) -> Result<Vec<ServerConfig>, String> {
     let mut configs = match &args.flags.config {
-        Some(path) => Config::load(path).map_err(|e| e.to_string())?.servers,
+        Some(path) => {
+            let config = Config::load(path).map_err(|e| e.to_string())?;
+            config.log_notes();
+            config.servers
+        }
         None => Vec::new(),
     };
     for (url, flags) in args.flags.mcp.iter().zip(&args.per_server) {
@@ -364,7 +369,7 @@ async fn connect_all(configs: &[ServerConfig]) -> Result<Vec<Arc<RmcpServer>>, S
         })
         .await
         .map_err(|e| {
-            tracing::error!(source = "mcp", server = %config.name, "connecting failed: {e}");
+            tracing::debug!(source = "mcp", server = %config.name, "connecting failed: {e}");
             format!("MCP server `{}`: cannot connect: {e}", config.name)
         })
     });
@@ -390,11 +395,34 @@ async fn bedrock_client(
             "no AWS region for Bedrock: set AWS_REGION, or a region in your AWS profile".to_owned(),
         );
     }
+    // Loaded once up front, so that a missing profile or empty chain is one line
+    // that says what to do, not the SDK's list of providers per failed call.
+    if let Some(provider) = sdk.credentials_provider() {
+        use aws_credential_types::provider::ProvideCredentials;
+        if provider.provide_credentials().await.is_err() {
+            return Err(no_credentials(&|name| std::env::var(name).ok()));
+        }
+    }
     let mut config = aws_sdk_bedrockruntime::config::Builder::from(&sdk);
     if let Some(url) = endpoint_url {
         config = config.endpoint_url(url);
     }
     Ok(aws_sdk_bedrockruntime::Client::from_conf(config.build()))
+}
+
+/// What to say when the default chain found no credentials for Bedrock: the
+/// profile by name when one is chosen, and whether the profile files have it.
+fn no_credentials(env: &dyn Fn(&str) -> Option<String>) -> String {
+    let (config, credentials) = crate::aws_profile::files(env);
+    match env("AWS_PROFILE").filter(|p| !p.trim().is_empty()) {
+        Some(profile) if !crate::aws_profile::exists(profile.trim(), env) => format!(
+            "no AWS credentials for Bedrock: profile `{profile}` (AWS_PROFILE) was not found in {config} or {credentials}; create it (`aws configure --profile {profile}` or `aws configure sso`), or set AWS_PROFILE to a profile that exists"
+        ),
+        Some(profile) => format!(
+            "no AWS credentials for Bedrock from profile `{profile}` (AWS_PROFILE): it has no keys, role or SSO session that worked; for SSO run `aws sso login --profile {profile}`"
+        ),
+        None => "no AWS credentials for Bedrock: tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the default profile, web identity, ECS and EC2 instance metadata; set AWS_PROFILE (after `aws sso login` for SSO), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_owned(),
+    }
 }
 
 /// Prints streamed text to stdout and one line per tool call to stderr.

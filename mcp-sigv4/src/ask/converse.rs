@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_bedrockruntime::Client;
-use aws_sdk_bedrockruntime::error::DisplayErrorContext;
+use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ContentBlockDelta, ContentBlockStart, ConversationRole, ConverseOutput,
@@ -35,13 +35,20 @@ impl Request<'_> {
         (!self.system.is_empty()).then(|| self.system.to_vec())
     }
 
-    fn failed(&self, operation: &str, error: impl std::error::Error) -> AskError {
-        let message = format!(
-            "{operation} on model `{}` failed: {}",
-            self.model,
-            DisplayErrorContext(error)
-        );
-        tracing::error!(source = "bedrock", model = %self.model, operation, "{message}");
+    /// The error is returned, and logged only at debug level: the command prints
+    /// it once. AWS's answer is its code and message; a failure to reach Bedrock
+    /// is the chain of causes.
+    fn failed<E>(&self, operation: &str, error: E) -> AskError
+    where
+        E: std::error::Error + ProvideErrorMetadata,
+    {
+        let detail = match (error.code(), error.message()) {
+            (Some(code), Some(message)) => format!("{code}: {message}"),
+            (Some(code), None) => code.to_owned(),
+            _ => chain(&error),
+        };
+        let message = format!("{operation} on model `{}` failed: {detail}", self.model);
+        tracing::debug!(source = "bedrock", model = %self.model, operation, "{message}");
         AskError::bedrock(message)
     }
 
@@ -127,9 +134,24 @@ impl Request<'_> {
 
     fn malformed(&self, message: String) -> AskError {
         let message = format!("ConverseStream on model `{}`: {message}", self.model);
-        tracing::error!(source = "bedrock", model = %self.model, "{message}");
+        tracing::debug!(source = "bedrock", model = %self.model, "{message}");
         AskError::bedrock(message)
     }
+}
+
+/// An error and its sources on one line, `a: b: c`, each message once. The SDK's
+/// `DisplayErrorContext` ends with the whole `Debug` tree, which is no message.
+pub(crate) fn chain(error: &dyn std::error::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(error) = next {
+        let text = error.to_string();
+        if !text.is_empty() && !parts.last().is_some_and(|last| last.contains(&text)) {
+            parts.push(text);
+        }
+        next = error.source();
+    }
+    parts.join(": ")
 }
 
 /// Content blocks of a streamed message, by index, as they are built.

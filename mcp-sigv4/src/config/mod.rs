@@ -2,7 +2,11 @@
 //!
 //! A LiteLLM `config.yaml` works unchanged. This module reads `mcp_servers` and
 //! `general_settings`; everything else (`model_list`, `litellm_settings`,
-//! `router_settings`, keys inside a server that this app does not use) is ignored.
+//! `router_settings`, keys inside a server that LiteLLM uses and this app does not)
+//! is ignored, the server keys listed in [`Config::ignored`]. A key that is a near
+//! miss of one this module reads (`aws_srevice_name`, `mcp_server`) is refused with
+//! the key it most likely means; any other unknown key inside a server is ignored
+//! with a warning ([`Config::warnings`]).
 //! The rest of the application sees [`Config`], [`ServerConfig`] and [`Auth`], never
 //! YAML or environment variables.
 //!
@@ -123,6 +127,12 @@ pub struct Config {
     /// gateway answers to besides the loopback names, as a list or a
     /// comma-separated string.
     pub allowed_hosts: Vec<String>,
+    /// Keys that were ignored and may be mistakes (an unknown key inside a
+    /// server), one message each; [`Config::log_notes`] logs them as warnings.
+    pub warnings: Vec<String>,
+    /// Keys LiteLLM uses that this application ignores (`extra_headers`,
+    /// `allowed_tools`, ...), as dotted paths; logged once at info level.
+    pub ignored: Vec<String>,
 }
 
 /// One entry of `mcp_servers`.
@@ -253,6 +263,19 @@ impl Config {
     /// The server listed under `name`.
     pub fn server(&self, name: &str) -> Option<&ServerConfig> {
         self.servers.iter().find(|server| server.name == name)
+    }
+
+    /// Log [`Config::warnings`] at warn level and [`Config::ignored`] once at info.
+    pub fn log_notes(&self) {
+        for warning in &self.warnings {
+            tracing::warn!("{warning}");
+        }
+        if !self.ignored.is_empty() {
+            tracing::info!(
+                "ignored, as keys LiteLLM uses and mcp-sigv4 does not: {}",
+                self.ignored.join(", ")
+            );
+        }
     }
 }
 

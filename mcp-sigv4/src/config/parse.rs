@@ -14,6 +14,53 @@ const ENV_PREFIX: &str = "os.environ/";
 const AUTH_TYPES: &str = "none, api_key, bearer_token, basic, authorization, aws_sigv4";
 const DEFAULT_SERVICE: &str = "bedrock-agentcore";
 
+/// The top-level keys this module reads; LiteLLM's others (`model_list`,
+/// `litellm_settings`, `router_settings`, ...) are left alone.
+const TOP_KEYS: &[&str] = &["mcp_servers", "general_settings"];
+/// The keys of `general_settings` this module reads. LiteLLM has dozens more;
+/// only near misses of these are refused.
+const GENERAL_KEYS: &[&str] = &["master_key", "session_secret"];
+/// The keys of a server this module reads.
+const SERVER_KEYS: &[&str] = &[
+    "url",
+    "transport",
+    "description",
+    "auth_type",
+    "auth_value",
+    "static_headers",
+    "aws_region_name",
+    "aws_service_name",
+    "aws_access_key_id",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "aws_profile",
+    "aws_profile_name",
+    "aws_role_name",
+    "aws_session_name",
+    "command",
+];
+/// Keys LiteLLM documents for a server that this application does not use.
+const SERVER_KEYS_IGNORED: &[&str] = &[
+    "access_groups",
+    "alias",
+    "allow_all_keys",
+    "allowed_params",
+    "allowed_tools",
+    "args",
+    "authorization_url",
+    "client_id",
+    "client_secret",
+    "disallowed_tools",
+    "env",
+    "extra_headers",
+    "mcp_info",
+    "registration_url",
+    "scopes",
+    "server_name",
+    "spec_path",
+    "token_url",
+];
+
 pub(super) fn parse(
     text: &str,
     file: &str,
@@ -27,7 +74,11 @@ pub(super) fn parse(
             format!("not valid YAML: {e}"),
         )
     })?;
-    let reader = Reader { file, env };
+    let reader = Reader {
+        file,
+        env,
+        notes: std::cell::RefCell::default(),
+    };
     let root = match root {
         Value::Null => Mapping::new(),
         Value::Mapping(map) => map,
@@ -41,6 +92,7 @@ pub(super) fn parse(
             ));
         }
     };
+    reader.check_keys(&root, None, TOP_KEYS, &[], Unknown::Ignore)?;
     let servers = match root.get("mcp_servers") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Mapping(servers)) => servers
@@ -67,6 +119,13 @@ pub(super) fn parse(
             ));
         }
     };
+    reader.check_keys(
+        &general,
+        Some("general_settings"),
+        GENERAL_KEYS,
+        &[],
+        Unknown::Ignore,
+    )?;
     let at = |key: &str| format!("general_settings.{key}");
     let master_key = reader
         .string(&general, &at("master_key"), "master_key", "the gateway")?
@@ -108,20 +167,84 @@ pub(super) fn parse(
             .filter(|name| !name.is_empty())
             .collect(),
     };
+    let Notes { warnings, ignored } = reader.notes.into_inner();
     Ok(Config {
         servers,
         master_key,
         session_secret,
         allowed_hosts,
+        warnings,
+        ignored,
     })
 }
 
 struct Reader<'a> {
     file: &'a str,
     env: &'a dyn Fn(&str) -> Option<String>,
+    notes: std::cell::RefCell<Notes>,
+}
+
+/// What the file has that this application does not use.
+#[derive(Default)]
+struct Notes {
+    warnings: Vec<String>,
+    ignored: Vec<String>,
+}
+
+/// What to do with a key that is neither read nor a near miss of one that is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Unknown {
+    /// LiteLLM has many more keys here: leave it alone.
+    Ignore,
+    /// Warn: it is ignored, and may be a mistake.
+    Warn,
 }
 
 impl Reader<'_> {
+    /// Refuse a key that is a near miss of one this module reads (a misspelt key
+    /// would silently leave its default in force), note the keys LiteLLM uses and
+    /// this application ignores, and warn about the rest when `unknown` says so.
+    fn check_keys(
+        &self,
+        map: &Mapping,
+        at: Option<&str>,
+        known: &[&str],
+        litellm: &[&str],
+        unknown: Unknown,
+    ) -> Result<(), ConfigError> {
+        let path = |key: &str| match at {
+            Some(at) => format!("{at}.{key}"),
+            None => key.to_owned(),
+        };
+        for key in map.keys() {
+            let Value::String(key) = key else { continue };
+            if known.contains(&key.as_str()) {
+                continue;
+            }
+            if litellm.contains(&key.as_str()) {
+                self.notes.borrow_mut().ignored.push(path(key));
+                continue;
+            }
+            if let Some(nearest) = nearest(key, known) {
+                return Err(self.invalid(
+                    Some(path(key)),
+                    format!(
+                        "unknown key; did you mean `{nearest}`? (a misspelt key would be ignored and its default used)"
+                    ),
+                ));
+            }
+            if unknown == Unknown::Warn {
+                self.notes.borrow_mut().warnings.push(format!(
+                    "{}: {}: unknown key, ignored; the keys read here are {}",
+                    self.file,
+                    path(key),
+                    known.join(", ")
+                ));
+            }
+        }
+        Ok(())
+    }
+
     fn invalid(&self, key: Option<String>, message: impl Into<String>) -> ConfigError {
         ConfigError::new(self.file, key, ConfigErrorKind::Invalid, message)
     }
@@ -153,6 +276,13 @@ impl Reader<'_> {
                 ));
             }
         };
+        self.check_keys(
+            map,
+            Some(&base),
+            SERVER_KEYS,
+            SERVER_KEYS_IGNORED,
+            Unknown::Warn,
+        )?;
         let s = ServerReader {
             reader: self,
             map,
@@ -544,6 +674,44 @@ fn env_name(server: &str) -> String {
             }
         })
         .collect()
+}
+
+/// The key of `known` that `key` most likely misspells: at most two edits away
+/// (a swap of neighbours counts as one), and fewer than a third of its length.
+fn nearest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    let key = key.trim().to_ascii_lowercase();
+    known
+        .iter()
+        .map(|candidate| (distance(&key, candidate), *candidate))
+        .filter(|(d, candidate)| *d <= 2 && *d * 3 < candidate.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and
+/// swaps of neighbouring characters.
+fn distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut rows = vec![vec![0; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 fn kind_of(value: &Value) -> &'static str {

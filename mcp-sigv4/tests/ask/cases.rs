@@ -504,11 +504,23 @@ async fn bedrock_failures_name_bedrock() {
     let bedrock = bedrock::scripted(vec![Turn::text("unused")]).await;
     let run = ask_with_env(&bedrock, &["Hi"], &[("AWS_ACCESS_KEY_ID", "AKIDUNKNOWN")]).await;
     assert_eq!(run.code, 1, "{run:?}");
-    assert!(
-        run.stderr.contains("mcp-sigv4: Bedrock: Converse on model"),
+    // Printed once, as AWS's code and message (not the SDK's Debug form).
+    assert_eq!(
+        run.stderr.trim(),
+        format!(
+            "mcp-sigv4: Bedrock: Converse on model `{}` failed: UnrecognizedClientException: The security token included in the request is invalid.",
+            crate::MODEL
+        ),
         "{}",
         run.stderr
     );
+    // The log event names the side too, at debug level.
+    let run = ask_with_env(
+        &bedrock,
+        &["--log-level", "debug", "Hi"],
+        &[("AWS_ACCESS_KEY_ID", "AKIDUNKNOWN")],
+    )
+    .await;
     assert!(run.stderr.contains("source=\"bedrock\""), "{}", run.stderr);
     assert!(!run.stderr.contains(crate::SECRET_KEY));
 }

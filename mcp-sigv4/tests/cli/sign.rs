@@ -183,3 +183,166 @@ async fn sign_reproduces_the_crt_vectors_and_refuses_the_latin1_one() {
         (52, &["obs-text-latin1".to_owned()][..])
     );
 }
+
+/// `mcp-sigv4 sign` with these lines on stdin and only these AWS variables set;
+/// the reply of each line.
+async fn sign_lines(lines: &[&str], env: &[(&str, &str)]) -> Vec<serde_json::Value> {
+    sign_lines_with(&[], lines, env).await.1
+}
+
+/// `mcp-sigv4 sign ARGS`: the exit code and the reply of each line.
+async fn sign_lines_with(
+    args: &[&str],
+    lines: &[&str],
+    env: &[(&str, &str)],
+) -> (Option<i32>, Vec<serde_json::Value>, String) {
+    let mut command = Command::new(binary());
+    command
+        .arg("sign")
+        .args(args)
+        .stderr(Stdio::piped())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    for name in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_CONFIG_FILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+    ] {
+        command.env_remove(name);
+    }
+    command.envs(env.iter().copied());
+    let mut child = command.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(lines.join("\n").as_bytes()).await.unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(crate::LIMIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let replies = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    (
+        output.status.code(),
+        replies,
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn sign_infers_service_and_region_from_the_url_and_credentials_from_the_environment() {
+    let replies = sign_lines(
+        &[
+            r#"{"id": 1, "method": "POST", "url": "https://bedrock-agentcore.us-west-2.amazonaws.com/runtimes/x/invocations", "timestamp": "20250101T000000Z"}"#,
+            r#"{"id": 2, "method": "POST", "url": "https://aws-mcp.eu-central-1.api.aws/mcp"}"#,
+        ],
+        &[
+            ("AWS_ACCESS_KEY_ID", "AKIDFROMENV"),
+            ("AWS_SECRET_ACCESS_KEY", "secret-from-env"),
+            ("AWS_SESSION_TOKEN", "token-from-env"),
+        ],
+    )
+    .await;
+    let first = &replies[0];
+    assert_eq!(first["ok"], true, "{first}");
+    assert!(
+        first["string_to_sign"]
+            .as_str()
+            .unwrap()
+            .contains("20250101/us-west-2/bedrock-agentcore/aws4_request"),
+        "{first}"
+    );
+    assert!(
+        first["authorization"]
+            .as_str()
+            .unwrap()
+            .contains("Credential=AKIDFROMENV/"),
+        "{first}"
+    );
+    assert_eq!(first["x_amz_security_token"], "token-from-env");
+    // No timestamp: now.
+    let second = &replies[1];
+    assert_eq!(second["ok"], true, "{second}");
+    assert!(
+        second["string_to_sign"]
+            .as_str()
+            .unwrap()
+            .contains("/eu-central-1/aws-mcp/aws4_request"),
+        "{second}"
+    );
+    assert_eq!(second["x_amz_date"].as_str().unwrap().len(), 16);
+}
+
+#[tokio::test]
+async fn sign_names_every_missing_field_at_once() {
+    let replies = sign_lines(
+        &[
+            r#"{"id": 1}"#,
+            r#"{"id": 2, "method": "POST", "url": "https://mcp.example.com/mcp"}"#,
+        ],
+        &[],
+    )
+    .await;
+    let error = replies[0]["error"].as_str().unwrap();
+    for field in [
+        "`method`",
+        "`url`",
+        "`service`",
+        "`region`",
+        "`access_key` (or --profile, or AWS_ACCESS_KEY_ID)",
+        "`secret_key` (or --profile, or AWS_SECRET_ACCESS_KEY)",
+    ] {
+        assert!(error.contains(field), "{field} missing from {error}");
+    }
+    let error = replies[1]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("missing `service` (the URL's host names none), `region` (the URL's host names none), `access_key`"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn sign_takes_credentials_from_a_profile_and_names_an_unknown_one() {
+    let dir = std::env::temp_dir().join(format!("mcp-sigv4-sign-profile-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let credentials = dir.join("credentials");
+    std::fs::write(
+        &credentials,
+        "[dev]\naws_access_key_id = AKIDFROMPROFILE\naws_secret_access_key = secret-from-profile\n",
+    )
+    .unwrap();
+    let config = dir.join("config");
+    std::fs::write(&config, "").unwrap();
+    let env = [
+        ("AWS_SHARED_CREDENTIALS_FILE", credentials.to_str().unwrap()),
+        ("AWS_CONFIG_FILE", config.to_str().unwrap()),
+        // The profile wins over the variables.
+        ("AWS_ACCESS_KEY_ID", "AKIDFROMENV"),
+        ("AWS_SECRET_ACCESS_KEY", "secret-from-env"),
+    ];
+    let line = r#"{"id": 1, "method": "POST", "url": "https://aws-mcp.us-east-1.api.aws/mcp"}"#;
+    let (code, replies, stderr) = sign_lines_with(&["--profile", "dev"], &[line], &env).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        replies[0]["authorization"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Credential=AKIDFROMPROFILE/"),
+        "{}",
+        replies[0]
+    );
+    let (code, replies, stderr) = sign_lines_with(&["--profile", "nope"], &[line], &env).await;
+    assert_eq!(code, Some(2));
+    assert!(replies.is_empty());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.starts_with("mcp-sigv4 sign: profile `nope` was not found in "),
+        "{stderr}"
+    );
+}

@@ -455,3 +455,58 @@ fn secrets_never_show_in_debug_display_or_errors() {
         error_of("mcp_servers:\n  z:\n    url: http://actions.example.com/mcp/sk-url-0006/mcp\n");
     assert!(!message.contains("sk-url-0006"), "{message}");
 }
+
+#[test]
+fn a_misspelt_key_is_refused_with_the_key_it_means() {
+    for (yaml, key, meant) in [
+        (
+            "mcp_servers:\n  w:\n    url: https://aws-mcp.us-east-1.api.aws/mcp\n    auth_type: aws_sigv4\n    aws_srevice_name: aws-mcp\n",
+            "mcp_servers.w.aws_srevice_name",
+            "aws_service_name",
+        ),
+        (
+            "mcp_servers:\n  w:\n    url: https://x.example/mcp\n    auth_tpye: bearer_token\n",
+            "mcp_servers.w.auth_tpye",
+            "auth_type",
+        ),
+        (
+            "mcp_server:\n  w:\n    url: https://x.example/mcp\n",
+            "mcp_server",
+            "mcp_servers",
+        ),
+        (
+            "general_settings:\n  mastr_key: k\n",
+            "general_settings.mastr_key",
+            "master_key",
+        ),
+    ] {
+        let error = load(yaml).expect_err(key);
+        assert_eq!(error.kind(), ConfigErrorKind::Invalid);
+        assert_eq!(error.key(), Some(key));
+        assert!(
+            error
+                .to_string()
+                .contains(&format!("did you mean `{meant}`?")),
+            "{error}"
+        );
+    }
+}
+
+#[test]
+fn keys_litellm_uses_are_listed_once_and_other_unknown_keys_warned_about() {
+    let config = load(&litellm_config()).unwrap();
+    assert_eq!(config.ignored, ["mcp_servers.github_mcp.extra_headers"]);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+
+    let config = load(
+        "mcp_servers:\n  w:\n    url: https://x.example/mcp\n    allowed_tools: [a]\n    colour: blue\ngeneral_settings:\n  database_url: postgres://x\n",
+    )
+    .unwrap();
+    assert_eq!(config.ignored, ["mcp_servers.w.allowed_tools"]);
+    assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
+    assert!(
+        config.warnings[0].starts_with("config.yaml: mcp_servers.w.colour: unknown key, ignored"),
+        "{:?}",
+        config.warnings
+    );
+}

@@ -1,0 +1,353 @@
+//! The first ten minutes at the terminal (issue #20): help that names every
+//! command, log levels that log, listen addresses as people write them, config
+//! typos refused, readable `ask` errors, completions and a man page.
+
+use std::process::{Output, Stdio};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
+
+use crate::{Cli, LIMIT, binary};
+
+/// Run to completion with stdin closed and no AWS set-up of the machine's.
+async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(binary());
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .env_remove("AWS_PROFILE")
+        .env_remove("MCP_SIGV4_LOG")
+        .env_remove("RUST_LOG")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    for (k, v) in env {
+        command.env(k, v);
+    }
+    tokio::time::timeout(LIMIT, command.output())
+        .await
+        .expect("mcp-sigv4 did not exit in time")
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[tokio::test]
+async fn help_names_every_command_and_who_it_is_for() {
+    let output = run(&["--help"], &[]).await;
+    assert!(output.status.success());
+    let help = text(&output.stdout);
+    for needle in [
+        "proxy",
+        "gateway",
+        "ask",
+        "sign",
+        "explain",
+        "desktop",
+        "for a team",
+        "model with tools",
+        "debugging",
+        "tower-sigv4",
+        "completions",
+    ] {
+        assert!(
+            help.contains(needle),
+            "`{needle}` missing from --help:\n{help}"
+        );
+    }
+    // The package description (the first line) names all five too.
+    let first = help.lines().next().unwrap();
+    for command in ["proxy", "gateway", "ask", "sign", "explain"] {
+        assert!(first.contains(command), "{first}");
+    }
+
+    let output = run(&["gateway", "--help"], &[]).await;
+    let help = text(&output.stdout);
+    for route in ["/mcp/{server}", "POST|GET|DELETE /mcp ", "GET /health"] {
+        assert!(help.contains(route), "`{route}` missing:\n{help}");
+    }
+    let output = run(&["--version"], &[]).await;
+    assert_eq!(
+        text(&output.stdout).trim(),
+        concat!("mcp-sigv4 ", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[tokio::test]
+async fn an_unknown_log_level_is_refused_with_the_levels() {
+    for command in [
+        &["proxy", "http://127.0.0.1:9/mcp", "--log-level", "verbose"][..],
+        &["gateway", "--config", "x.yaml", "--log-level", "verbose"],
+        &["ask", "--model", "m", "--log-level", "verbose", "hi"],
+    ] {
+        let output = run(command, &[]).await;
+        assert_eq!(output.status.code(), Some(2), "{command:?}");
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains("unknown log level `verbose`")
+                && stderr.contains("off, error, warn, info, debug, trace"),
+            "{command:?}: {stderr}"
+        );
+    }
+}
+
+/// A proxy that starts, logs and ends at stdin EOF, at this level.
+async fn proxy_log(level: &str, extra: &[&str]) -> String {
+    let mut args = vec![
+        "proxy",
+        "http://127.0.0.1:9/mcp",
+        "--service",
+        "bedrock-agentcore",
+        "--region",
+        "us-east-1",
+        "--log-level",
+        level,
+    ];
+    args.extend(extra);
+    let (code, stderr) = Cli::spawn(&args, &[]).finish().await;
+    assert_eq!(code, 0, "{level}: {stderr}");
+    stderr
+}
+
+#[tokio::test]
+async fn every_accepted_log_level_logs_and_fields_print_as_values() {
+    for level in ["info", "INFO", "debug", "trace", "warn,mcp_sigv4=info"] {
+        let stderr = proxy_log(level, &[]).await;
+        assert!(
+            stderr.contains("relaying stdio to a SigV4-signed MCP endpoint"),
+            "{level}: {stderr}"
+        );
+        assert!(
+            stderr.contains("service=bedrock-agentcore region=us-east-1"),
+            "{level}: {stderr}"
+        );
+        assert!(!stderr.contains("Some("), "{level}: {stderr}");
+    }
+    for level in ["warn", "WARNING"] {
+        let stderr = proxy_log(level, &["--skip-auth"]).await;
+        assert!(
+            stderr.contains("--skip-auth: requests are sent unsigned"),
+            "{level}: {stderr}"
+        );
+        assert!(!stderr.contains("relaying stdio"), "{level}: {stderr}");
+    }
+}
+
+/// A config file with one unsigned server, under a fresh name.
+fn config_file(name: &str, yaml: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!(
+        "mcp-sigv4-front-door-{name}-{}.yaml",
+        std::process::id()
+    ));
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+const ONE_SERVER: &str = "mcp_servers:\n  local:\n    url: http://127.0.0.1:9/mcp\n";
+
+/// Start the gateway and wait for its first log line that contains `until`,
+/// or for it to exit; returns its stderr so far.
+async fn gateway_until(listen: &str, until: &str) -> String {
+    let config = config_file("listen", ONE_SERVER);
+    let mut child = Command::new(binary())
+        .args([
+            "gateway",
+            "--config",
+            config.to_str().unwrap(),
+            "--listen",
+            listen,
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut seen = String::new();
+    let _ = tokio::time::timeout(LIMIT, async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push_str(&line);
+            seen.push('\n');
+            if line.contains(until) {
+                break;
+            }
+        }
+    })
+    .await;
+    let _ = child.kill().await;
+    seen
+}
+
+#[tokio::test]
+async fn listen_takes_host_port_localhost_port_colon_port_and_port() {
+    for listen in ["127.0.0.1:0", "localhost:0", "0"] {
+        let stderr = gateway_until(listen, "listening on").await;
+        assert!(
+            stderr.contains("listening on http://127.0.0.1:"),
+            "{listen}: {stderr}"
+        );
+    }
+    // `:PORT` is every interface, which without a master key is refused: by the
+    // gateway's own check, not as a malformed address.
+    let stderr = gateway_until(":0", "refusing").await;
+    assert!(
+        stderr.contains("refusing to listen on 0.0.0.0:0 without a master key"),
+        "{stderr}"
+    );
+    let output = run(
+        &[
+            "gateway",
+            "--config",
+            "x.yaml",
+            "--listen",
+            "localhost:http",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("`http` is not a port"),
+        "{}",
+        text(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_misspelt_config_key_is_refused_with_the_key_it_means() {
+    let config = config_file(
+        "typo",
+        "mcp_servers:\n  agent:\n    url: https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/x/invocations\n    auth_type: aws_sigv4\n    aws_srevice_name: aws-mcp\n",
+    );
+    let output = run(&["gateway", "--config", config.to_str().unwrap()], &[]).await;
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains(
+            "mcp_servers.agent.aws_srevice_name: unknown key; did you mean `aws_service_name`?"
+        ),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_bedrock_is_one_readable_line() {
+    let output = run(
+        &[
+            "ask",
+            "--model",
+            "us.anthropic.claude-sonnet-4-20250514-v1:0",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "what time is it?",
+        ],
+        &[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "not-a-secret"),
+            ("AWS_MAX_ATTEMPTS", "1"),
+        ],
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert_eq!(stderr.lines().count(), 1, "printed once: {stderr}");
+    assert!(
+        stderr.starts_with("mcp-sigv4: Bedrock: Converse on model `us.anthropic.claude-sonnet-4-20250514-v1:0` failed: dispatch failure"),
+        "{stderr}"
+    );
+    for debug in ["DispatchFailure", "ConnectorError", "{", "Some("] {
+        assert!(!stderr.contains(debug), "a Debug dump: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn completions_and_man_pages_come_from_the_command_line_definition() {
+    for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
+        let output = run(&["completions", shell], &[]).await;
+        assert!(output.status.success(), "{shell}");
+        let script = text(&output.stdout);
+        assert!(
+            script.contains("gateway") && script.contains("log-level"),
+            "{shell}: {script}"
+        );
+    }
+    let output = run(&["man"], &[]).await;
+    let page = text(&output.stdout);
+    assert!(page.contains(".TH mcp-sigv4 1"), "{page}");
+    assert!(
+        page.contains("gateway") && page.contains("for a team"),
+        "{page}"
+    );
+    let output = run(&["man", "proxy"], &[]).await;
+    assert!(text(&output.stdout).contains(".TH mcp-sigv4-proxy 1"));
+    let output = run(&["man", "nope"], &[]).await;
+    assert_eq!(output.status.code(), Some(2));
+    assert!(text(&output.stderr).contains("one of proxy, gateway, sign, explain, ask"));
+    // Hidden from the list of commands, which stays the five.
+    let help = text(&run(&["--help"], &[]).await.stdout);
+    assert!(
+        !help
+            .lines()
+            .any(|l| l.trim_start().starts_with("completions ")),
+        "{help}"
+    );
+}
+
+#[tokio::test]
+async fn missing_credentials_for_ask_are_one_line_that_names_the_profile() {
+    let home =
+        std::env::temp_dir().join(format!("mcp-sigv4-front-door-home-{}", std::process::id()));
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(
+        home.join(".aws/config"),
+        "[profile dev]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let home = home.to_str().unwrap();
+    // Only HOME's profile files and AWS_PROFILE: no keys, no other provider.
+    let ask = |profile: Option<&'static str>| async move {
+        let mut command = Command::new(binary());
+        command
+            .args([
+                "ask",
+                "--model",
+                "m",
+                "--endpoint-url",
+                "http://127.0.0.1:9",
+                "hi",
+            ])
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .env_clear()
+            .env("HOME", home)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        if let Some(profile) = profile {
+            command.env("AWS_PROFILE", profile);
+        }
+        let output = tokio::time::timeout(LIMIT, command.output())
+            .await
+            .unwrap()
+            .unwrap();
+        (output.status.code(), text(&output.stderr))
+    };
+    let (code, stderr) = ask(Some("nope")).await;
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("profile `nope` (AWS_PROFILE) was not found"),
+        "{stderr}"
+    );
+    let (_, stderr) = ask(Some("dev")).await;
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(stderr.contains("from profile `dev`"), "{stderr}");
+    let (_, stderr) = ask(None).await;
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("no AWS credentials for Bedrock: tried"),
+        "{stderr}"
+    );
+}
