@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mcp_sigv4::config::{Auth, Config, CredentialsSource, Secret, ServerConfig};
+use mcp_sigv4::config::{Auth, Config, CredentialsSource, Secret, ServerConfig, Transport};
 use mcp_sigv4::gateway::session::Sealer;
 use mcp_sigv4::gateway::{self, AllowedHosts, Gateway, Limits, Options, Server};
 use mcp_sigv4::relay::{Settings, SigningContext};
@@ -131,8 +131,24 @@ async fn run(args: Args) -> Result<(), String> {
         }
     };
     let timeout = crate::seconds(args.tool_timeout);
-    let servers = config
+    let served: Vec<&ServerConfig> = config
         .servers
+        .iter()
+        .filter(|server| match not_served(server) {
+            Some(why) => {
+                tracing::warn!(server = %server.name, "server `{}` is skipped: {why}", server.name);
+                false
+            }
+            None => true,
+        })
+        .collect();
+    if served.is_empty() {
+        return Err(format!(
+            "{}: no server of mcp_servers can be served by this gateway yet (see the warnings above)",
+            args.config.display()
+        ));
+    }
+    let servers = served
         .iter()
         .map(|server| upstream(server, timeout))
         .collect::<Result<Vec<_>, _>>()?;
@@ -156,7 +172,7 @@ async fn run(args: Args) -> Result<(), String> {
             args.listen
         );
     }
-    let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = served.iter().map(|s| s.name.as_str()).collect();
     let gateway = Gateway::new(servers, sealer, options);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -206,6 +222,22 @@ fn check_key_length(key: &Secret, name: &str, min: usize) -> Result<(), String> 
     ))
 }
 
+/// Why the gateway cannot serve `server` yet, if it cannot: the configuration
+/// reads these servers, so that a LiteLLM file starts, and the gateway names
+/// them in its log.
+fn not_served(server: &ServerConfig) -> Option<String> {
+    match (&server.transport, &server.auth) {
+        (Transport::Http, Auth::OAuth2(_)) => Some(
+            "auth_type oauth2 (client credentials) is read but the gateway does not fetch tokens yet".to_owned(),
+        ),
+        (Transport::Http, _) => None,
+        (other, _) => Some(format!(
+            "transport {} is read but the gateway reaches servers over streamable HTTP only so far",
+            other.name()
+        )),
+    }
+}
+
 /// The client, headers and signing context of one configured server.
 fn upstream(
     server: &ServerConfig,
@@ -251,6 +283,10 @@ fn upstream(
         url: server.url.as_str().into(),
         client,
         headers,
+        auth_type: server.auth.auth_type(),
+        description: server.description.clone(),
+        tools: server.tools.clone(),
+        extra_headers: server.extra_headers.clone(),
         signing: SigningContext {
             service,
             region,

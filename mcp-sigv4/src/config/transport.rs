@@ -12,7 +12,7 @@ use tower_sigv4::Error;
 use tower_sigv4::rmcp::{SignedTransport, TransportBuilder};
 
 use super::assume_role::AssumeRole;
-use super::{Auth, CredentialsSource, ServerConfig};
+use super::{Auth, CredentialsSource, ServerConfig, Transport};
 
 /// Names the static credentials in logs and diagnoses.
 const STATIC_SOURCE: &str = "mcp-sigv4 configuration file";
@@ -44,7 +44,12 @@ impl ServerConfig {
     pub fn headers(&self) -> Result<HashMap<HeaderName, HeaderValue>, Error> {
         let mut headers = HashMap::new();
         let auth = match &self.auth {
-            Auth::None | Auth::SigV4 { .. } => None,
+            // An OAuth2 token is fetched at run time; the gateway adds it per request.
+            Auth::None | Auth::SigV4 { .. } | Auth::OAuth2(_) => None,
+            Auth::Token(token) => Some((
+                http::header::AUTHORIZATION,
+                format!("token {}", token.expose()),
+            )),
             Auth::ApiKey(key) => Some((
                 HeaderName::from_static("x-api-key"),
                 key.expose().to_owned(),
@@ -92,6 +97,13 @@ impl ServerConfig {
         &self,
         configure: impl FnOnce(TransportBuilder) -> TransportBuilder,
     ) -> Result<SignedTransport, Error> {
+        if self.transport != Transport::Http {
+            return Err(Error::Config(format!(
+                "MCP server `{}`: transport {} has no streamable-HTTP client; only transport http servers build one",
+                self.name,
+                self.transport.name()
+            )));
+        }
         let client = configure(self.transport_builder()).build_client()?;
         let config = StreamableHttpClientTransportConfig::with_uri(self.url.as_str())
             .custom_headers(self.headers()?);

@@ -25,6 +25,7 @@ pub mod guard;
 mod health;
 pub mod http;
 mod modern;
+mod rest;
 mod serve;
 mod server;
 pub mod session;
