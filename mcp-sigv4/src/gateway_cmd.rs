@@ -226,12 +226,9 @@ fn check_key_length(key: &Secret, name: &str, min: usize) -> Result<(), String> 
 /// reads these servers, so that a LiteLLM file starts, and the gateway names
 /// them in its log.
 fn not_served(server: &ServerConfig) -> Option<String> {
-    match (&server.transport, &server.auth) {
-        (Transport::Http, Auth::OAuth2(_)) => Some(
-            "auth_type oauth2 (client credentials) is read but the gateway does not fetch tokens yet".to_owned(),
-        ),
-        (Transport::Http, _) => None,
-        (other, _) => Some(format!(
+    match &server.transport {
+        Transport::Http => None,
+        other => Some(format!(
             "transport {} is read but the gateway reaches servers over streamable HTTP only so far",
             other.name()
         )),
@@ -244,12 +241,13 @@ fn upstream(
     timeout: Duration,
 ) -> Result<Server<TowerHttpClient<SignedHttpService>>, String> {
     let client = server
-        .transport_builder()
-        // Past the gateway's own --tool-timeout, so that a slow reply reads as
-        // the timeout it is (and is cancelled upstream), not as a transport error.
-        .timeout(timeout.saturating_add(Duration::from_secs(5)))
-        .retry(RetryPolicy::default())
-        .build_client()
+        .http_client_with(|builder| {
+            // Past the gateway's own --tool-timeout, so that a slow reply reads as
+            // the timeout it is (and is cancelled upstream), not as a transport error.
+            builder
+                .timeout(timeout.saturating_add(Duration::from_secs(5)))
+                .retry(RetryPolicy::default())
+        })
         .map_err(|e| format!("MCP server `{}`: {e}", server.name))?;
     let headers = server.headers().map_err(|e| e.to_string())?;
     let (service, region, credentials) = match &server.auth {

@@ -100,6 +100,7 @@
 
 mod assume_role;
 mod error;
+mod oauth2;
 mod parse;
 mod secret;
 mod transport;

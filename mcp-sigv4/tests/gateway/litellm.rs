@@ -24,6 +24,10 @@ fn key() -> String {
 /// tool filters, one whose users bring their own token, `token`, and the
 /// stdio, SSE and OAuth2 servers the gateway reads but does not serve yet.
 fn config(up: &Upstreams) -> std::path::PathBuf {
+    config_with(up, "http://127.0.0.1:9/no-token-endpoint")
+}
+
+fn config_with(up: &Upstreams, token_url: &str) -> std::path::PathBuf {
     let yaml = format!(
         r#"mcp_servers:
   agent:
@@ -59,10 +63,10 @@ fn config(up: &Upstreams) -> std::path::PathBuf {
     url: "https://actions.zapier.com/mcp/sk-ak-EXAMPLE/sse"
     transport: sse
   m2m:
-    url: "https://m2m.example.com/mcp"
+    url: "{tools}"
     auth_type: oauth2
     oauth2_flow: client_credentials
-    token_url: "https://auth.example.com/oauth2/token"
+    token_url: "{token_url}"
     client_id: "gateway"
     client_secret: "oauth-secret-EXAMPLE"
     scopes: ["mcp:read"]
@@ -124,7 +128,7 @@ async fn a_litellm_config_of_every_kind_starts_and_names_what_it_skips() {
     let up = upstreams().await;
     let gateway = Gateway::start(&config(&up), &[]).await;
     let log = gateway.stderr();
-    for skipped in ["circleci_mcp", "zapier", "m2m"] {
+    for skipped in ["circleci_mcp", "zapier"] {
         assert!(
             log.contains(&format!("server `{skipped}` is skipped")),
             "{skipped}: {log}"
@@ -140,6 +144,7 @@ async fn a_litellm_config_of_every_kind_starts_and_names_what_it_skips() {
         upstream::TOKEN,
         "configured-but-wrong",
         "classic-token-EXAMPLE",
+        "oauth-secret-EXAMPLE",
         server::SECRET_KEY,
         MASTER_KEY,
     ] {
@@ -425,4 +430,106 @@ async fn per_request_credentials_reach_only_their_server_and_hints_match_the_aut
     assert_eq!(status, StatusCode::OK, "{added}");
     assert_eq!(added["result"]["content"][0]["text"], "3", "{added}");
     assert_eq!(up.agent.stats.refused(), 0);
+}
+
+/// An OAuth2 token endpoint on 127.0.0.1: the first token it issues is one the
+/// upstream refuses (revoked early), then tokens the upstream takes, each
+/// valid for 2 s. It keeps every request body.
+struct TokenEndpoint {
+    url: String,
+    bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for TokenEndpoint {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl TokenEndpoint {
+    fn requests(&self) -> usize {
+        self.bodies.lock().unwrap().len()
+    }
+}
+
+async fn token_endpoint() -> TokenEndpoint {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/oauth2/token", listener.local_addr().unwrap());
+    let kept = bodies.clone();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                return;
+            };
+            let kept = kept.clone();
+            let service =
+                hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let kept = kept.clone();
+                    async move {
+                        let body = request.into_body().collect().await.unwrap().to_bytes();
+                        let issued = {
+                            let mut kept = kept.lock().unwrap();
+                            kept.push(String::from_utf8_lossy(&body).into_owned());
+                            kept.len()
+                        };
+                        let token = if issued == 1 {
+                            "revoked-early"
+                        } else {
+                            upstream::TOKEN
+                        };
+                        let reply =
+                            json!({"access_token": token, "token_type": "Bearer", "expires_in": 2});
+                        Ok::<_, std::convert::Infallible>(
+                            http::Response::builder()
+                                .header("content-type", "application/json")
+                                .body(Full::new(Bytes::from(reply.to_string())))
+                                .unwrap(),
+                        )
+                    }
+                });
+            tokio::spawn(async move {
+                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    TokenEndpoint { url, bodies, task }
+}
+
+#[tokio::test]
+async fn oauth2_client_credentials_tokens_are_reused_refreshed_and_renewed_after_a_401() {
+    let up = upstreams().await;
+    let tokens = token_endpoint().await;
+    let gateway = Gateway::start(&config_with(&up, &tokens.url), &[]).await;
+    let call = json!({"server_id": "m2m", "name": "whoami", "arguments": {}});
+    let (status, called) = post(&gateway, "/mcp-rest/tools/call", &[(BEARER, &key())], &call).await;
+    assert_eq!(status, StatusCode::OK, "{called}");
+    assert_eq!(called["content"][0]["text"], "the bearer-protected server");
+    // The first token was refused (401): one more fetch, one retry.
+    assert_eq!(tokens.requests(), 2, "{:?}", tokens.bodies.lock().unwrap());
+    let form = tokens.bodies.lock().unwrap()[0].clone();
+    for part in [
+        "grant_type=client_credentials",
+        "client_id=gateway",
+        "client_secret=oauth-secret-EXAMPLE",
+        "scope=mcp%3Aread",
+    ] {
+        assert!(form.contains(part), "{part} not in {form}");
+    }
+    // Reused while fresh.
+    for _ in 0..3 {
+        let (status, called) =
+            post(&gateway, "/mcp-rest/tools/call", &[(BEARER, &key())], &call).await;
+        assert_eq!(status, StatusCode::OK, "{called}");
+    }
+    assert_eq!(tokens.requests(), 2, "a token fetched per call");
+    // Fetched again ahead of its expiry (2 s, refreshed a quarter before).
+    tokio::time::sleep(std::time::Duration::from_millis(1700)).await;
+    let (status, called) = post(&gateway, "/mcp-rest/tools/call", &[(BEARER, &key())], &call).await;
+    assert_eq!(status, StatusCode::OK, "{called}");
+    assert_eq!(tokens.requests(), 3);
 }
