@@ -227,9 +227,9 @@ fn check_key_length(key: &Secret, name: &str, min: usize) -> Result<(), String> 
 /// them in its log.
 fn not_served(server: &ServerConfig) -> Option<String> {
     match &server.transport {
-        Transport::Http => None,
+        Transport::Http | Transport::Stdio(_) => None,
         other => Some(format!(
-            "transport {} is read but the gateway reaches servers over streamable HTTP only so far",
+            "transport {} is read but the gateway reaches servers over streamable HTTP and stdio only so far",
             other.name()
         )),
     }
@@ -281,6 +281,7 @@ fn upstream(
         url: server.url.as_str().into(),
         client,
         headers,
+        transport: server.transport.name(),
         auth_type: server.auth.auth_type(),
         description: server.description.clone(),
         tools: server.tools.clone(),

@@ -103,6 +103,7 @@ mod error;
 mod oauth2;
 mod parse;
 mod secret;
+mod stdio;
 mod transport;
 
 use std::path::Path;

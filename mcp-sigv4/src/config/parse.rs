@@ -164,8 +164,9 @@ impl Reader<'_> {
             base: &base,
         };
         let transport = s.transport()?;
+        // A stdio server's "URL" only names it (in logs, the server list, sessions).
         let url = match transport {
-            Transport::Stdio(_) => String::new(),
+            Transport::Stdio(_) => format!("stdio://{}", env_name(&name).to_ascii_lowercase()),
             _ => s.url()?,
         };
         let auth = s.auth(&url)?;

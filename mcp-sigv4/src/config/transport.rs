@@ -15,6 +15,7 @@ use tower_sigv4::rmcp::{SignedHttpService, SignedTransport, TowerHttpClient, Tra
 
 use super::assume_role::AssumeRole;
 use super::oauth2::{self, TokenSource};
+use super::stdio;
 use super::{Auth, CredentialsSource, ServerConfig, Transport};
 
 /// The longest a token endpoint may take to answer.
@@ -100,6 +101,9 @@ impl ServerConfig {
         &self,
         configure: impl FnOnce(TransportBuilder) -> TransportBuilder,
     ) -> Result<TowerHttpClient<SignedHttpService>, Error> {
+        if let Transport::Stdio(command) = &self.transport {
+            return Ok(TowerHttpClient::new(stdio::service(&self.name, command)));
+        }
         let service = configure(self.transport_builder()).build_service()?;
         let service = match &self.auth {
             Auth::OAuth2(grant) => {
@@ -124,9 +128,9 @@ impl ServerConfig {
         &self,
         configure: impl FnOnce(TransportBuilder) -> TransportBuilder,
     ) -> Result<SignedTransport, Error> {
-        if self.transport != Transport::Http {
+        if self.transport == Transport::Sse {
             return Err(Error::Config(format!(
-                "MCP server `{}`: transport {} has no streamable-HTTP client; only transport http servers build one",
+                "MCP server `{}`: transport {} has no client yet; only http and stdio servers build one",
                 self.name,
                 self.transport.name()
             )));

@@ -214,7 +214,7 @@ where
                     "alias": server.name,
                     "description": server.description,
                     "url": tower_sigv4::endpoint::redact_query(&server.url),
-                    "transport": "http",
+                    "transport": server.transport,
                     "auth_type": server.auth_type,
                     "allowed_tools": server.tools.allowed,
                     "disallowed_tools": server.tools.disallowed,

@@ -32,6 +32,8 @@ pub struct Server<C> {
     pub headers: HashMap<HeaderName, HeaderValue>,
     /// What requests to it are signed with, to explain refusals.
     pub signing: SigningContext,
+    /// Its `transport`, for the server list.
+    pub transport: &'static str,
     /// Its `auth_type`, for hints and the server list.
     pub auth_type: &'static str,
     /// Its `description`, if any.

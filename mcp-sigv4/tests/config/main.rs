@@ -407,13 +407,10 @@ fn stdio_sse_token_oauth2_filters_and_extra_headers_load() {
     assert!(
         matches!(&server("implied_m2m").auth, Auth::OAuth2(g) if g.scopes == ["mcp:read", "mcp:write"])
     );
-    // No transport for what is not streamable HTTP, with the reason.
-    let stdio = server("circleci_mcp")
-        .transport()
-        .err()
-        .unwrap()
-        .to_string();
-    assert!(stdio.contains("transport stdio"), "{stdio}");
+    // No client yet for SSE, with the reason.
+    let sse = server("zapier_mcp").transport().err().unwrap().to_string();
+    assert!(sse.contains("transport sse"), "{sse}");
+    assert_eq!(server("circleci_mcp").url, "stdio://circleci_mcp");
     // Secrets never show.
     let debug = format!("{config:?}");
     for secret in [

@@ -53,12 +53,15 @@ fn config_with(up: &Upstreams, token_url: &str) -> std::path::PathBuf {
     url: "{tools}"
     auth_type: token
     auth_value: "classic-token-EXAMPLE"
-  circleci_mcp:
+  local:
     transport: "stdio"
-    command: "npx"
-    args: ["-y", "@circleci/mcp-server-circleci"]
+    command: "{bin}"
+    args: ["proxy", "{agent}", "--service", "bedrock-agentcore", "--region", "us-east-1", "--log-level", "debug"]
     env:
-      CIRCLECI_TOKEN: "circle-secret-EXAMPLE"
+      AWS_ACCESS_KEY_ID: os.environ/AGENT_AKID
+      AWS_SECRET_ACCESS_KEY: os.environ/AGENT_SECRET
+      AWS_SESSION_TOKEN: os.environ/AGENT_TOKEN
+      AWS_EC2_METADATA_DISABLED: "true"
   zapier:
     url: "https://actions.zapier.com/mcp/sk-ak-EXAMPLE/sse"
     transport: sse
@@ -75,6 +78,7 @@ general_settings:
 "#,
         agent = up.agent.url(),
         tools = up.tools.url(),
+        bin = env!("CARGO_BIN_EXE_mcp-sigv4"),
     );
     let path = up.dir.join(format!(
         "litellm-{}.yaml",
@@ -128,12 +132,7 @@ async fn a_litellm_config_of_every_kind_starts_and_names_what_it_skips() {
     let up = upstreams().await;
     let gateway = Gateway::start(&config(&up), &[]).await;
     let log = gateway.stderr();
-    for skipped in ["circleci_mcp", "zapier"] {
-        assert!(
-            log.contains(&format!("server `{skipped}` is skipped")),
-            "{skipped}: {log}"
-        );
-    }
+    assert!(log.contains("server `zapier` is skipped"), "{log}");
     // The REST server list: LiteLLM's shape, and no secret in it.
     let (status, _) = get(&gateway, "/v1/mcp/server", &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -164,6 +163,13 @@ async fn a_litellm_config_of_every_kind_starts_and_names_what_it_skips() {
         "the bearer-protected server"
     );
     assert_eq!(tools["allowed_tools"], json!(["whoami", "wait"]));
+    let local = servers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["server_name"] == "local")
+        .unwrap();
+    assert_eq!(local["transport"], "stdio");
 }
 
 #[tokio::test]
@@ -532,4 +538,48 @@ async fn oauth2_client_credentials_tokens_are_reused_refreshed_and_renewed_after
     let (status, called) = post(&gateway, "/mcp-rest/tools/call", &[(BEARER, &key())], &call).await;
     assert_eq!(status, StatusCode::OK, "{called}");
     assert_eq!(tokens.requests(), 3);
+}
+
+#[tokio::test]
+async fn a_stdio_server_is_served_logged_and_restarted_after_a_kill() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(&config(&up), &[]).await;
+    let add = r#"{"method":"tools/call","params":{"name":"add","arguments":{"a":40,"b":2}}}"#;
+    let (status, added) = curl(&gateway, "/mcp/local", add, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{added}");
+    assert_eq!(added["result"]["content"][0]["text"], "42", "{added}");
+    let (_, list) = curl(&gateway, "/local/mcp", r#"{"method":"tools/list"}"#, &[]).await;
+    assert_eq!(names(&list["result"]["tools"]), ["add", "count", "echo"]);
+    // Its stderr is in the gateway's log, with its name.
+    let log = gateway.stderr();
+    let pid: u32 = log
+        .lines()
+        .find(|l| l.contains("started the stdio server"))
+        .and_then(|l| l.split("pid=").nth(1))
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {log}"));
+    assert!(
+        log.lines()
+            .any(|l| l.contains("stderr:") && l.contains("local")),
+        "{log}"
+    );
+
+    // Killed, it is started again and answers.
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let mut answered = None;
+    for _ in 0..50 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let (_, added) = curl(&gateway, "/mcp/local", add, &[]).await;
+        if added["result"]["content"][0]["text"] == "42" {
+            answered = Some(added);
+            break;
+        }
+    }
+    assert!(answered.is_some(), "{}", gateway.stderr());
+    assert!(gateway.stderr().contains("starting it again"));
 }
