@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mcp_sigv4::config::{Auth, Config, CredentialsSource, Secret, ServerConfig, Transport};
+use mcp_sigv4::config::{Auth, Config, CredentialsSource, Secret, ServerConfig};
 use mcp_sigv4::gateway::session::Sealer;
 use mcp_sigv4::gateway::{self, AllowedHosts, Gateway, Limits, Options, Server};
 use mcp_sigv4::relay::{Settings, SigningContext};
@@ -131,23 +131,7 @@ async fn run(args: Args) -> Result<(), String> {
         }
     };
     let timeout = crate::seconds(args.tool_timeout);
-    let served: Vec<&ServerConfig> = config
-        .servers
-        .iter()
-        .filter(|server| match not_served(server) {
-            Some(why) => {
-                tracing::warn!(server = %server.name, "server `{}` is skipped: {why}", server.name);
-                false
-            }
-            None => true,
-        })
-        .collect();
-    if served.is_empty() {
-        return Err(format!(
-            "{}: no server of mcp_servers can be served by this gateway yet (see the warnings above)",
-            args.config.display()
-        ));
-    }
+    let served: Vec<&ServerConfig> = config.servers.iter().collect();
     let servers = served
         .iter()
         .map(|server| upstream(server, timeout))
@@ -220,19 +204,6 @@ fn check_key_length(key: &Secret, name: &str, min: usize) -> Result<(), String> 
     Err(format!(
         "{name} {what}; it must have at least {min}: generate one with `openssl rand -hex 32`"
     ))
-}
-
-/// Why the gateway cannot serve `server` yet, if it cannot: the configuration
-/// reads these servers, so that a LiteLLM file starts, and the gateway names
-/// them in its log.
-fn not_served(server: &ServerConfig) -> Option<String> {
-    match &server.transport {
-        Transport::Http | Transport::Stdio(_) => None,
-        other => Some(format!(
-            "transport {} is read but the gateway reaches servers over streamable HTTP and stdio only so far",
-            other.name()
-        )),
-    }
 }
 
 /// The client, headers and signing context of one configured server.

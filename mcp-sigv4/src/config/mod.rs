@@ -28,7 +28,7 @@
 //! | key | meaning |
 //! |---|---|
 //! | `url` | the streamable-HTTP (or SSE) endpoint; `https://`, or `http://` on loopback |
-//! | `transport` | `http` (the default), `sse`, `stdio` (implied by a `command` without `url`) |
+//! | `transport` | `http` (the default), `sse` (2024-11-05), `stdio` (implied by a `command` without `url`; its `url` is then `stdio://{name}`) |
 //! | `command`, `args`, `env` | the process of a `stdio` server |
 //! | `auth_type` | `none` (default), `api_key`, `bearer_token`, `basic`, `authorization`, `token`, `oauth2`, `aws_sigv4` |
 //! | `auth_value` | the key, token, `user:password` (or its base64) or raw `Authorization` value |
@@ -103,6 +103,7 @@ mod error;
 mod oauth2;
 mod parse;
 mod secret;
+mod sse;
 mod stdio;
 mod transport;
 

@@ -15,8 +15,8 @@ use tower_sigv4::rmcp::{SignedHttpService, SignedTransport, TowerHttpClient, Tra
 
 use super::assume_role::AssumeRole;
 use super::oauth2::{self, TokenSource};
-use super::stdio;
 use super::{Auth, CredentialsSource, ServerConfig, Transport};
+use super::{sse, stdio};
 
 /// The longest a token endpoint may take to answer.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -114,6 +114,10 @@ impl ServerConfig {
             }
             _ => service,
         };
+        let service = match self.transport {
+            Transport::Sse => sse::service(&self.name, &self.url, service),
+            _ => service,
+        };
         Ok(TowerHttpClient::new(service))
     }
 
@@ -128,13 +132,6 @@ impl ServerConfig {
         &self,
         configure: impl FnOnce(TransportBuilder) -> TransportBuilder,
     ) -> Result<SignedTransport, Error> {
-        if self.transport == Transport::Sse {
-            return Err(Error::Config(format!(
-                "MCP server `{}`: transport {} has no client yet; only http and stdio servers build one",
-                self.name,
-                self.transport.name()
-            )));
-        }
         let client = self.http_client_with(configure)?;
         let config = StreamableHttpClientTransportConfig::with_uri(self.url.as_str())
             .custom_headers(self.headers()?);

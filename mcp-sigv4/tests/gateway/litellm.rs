@@ -11,7 +11,7 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
-use super::{Gateway, server};
+use super::{Gateway, server, sse_server};
 use super::{LIMIT, MASTER_KEY, NEXT, Upstreams, client, send, upstream, upstreams};
 
 const BEARER: &str = "Authorization";
@@ -24,10 +24,14 @@ fn key() -> String {
 /// tool filters, one whose users bring their own token, `token`, and the
 /// stdio, SSE and OAuth2 servers the gateway reads but does not serve yet.
 fn config(up: &Upstreams) -> std::path::PathBuf {
-    config_with(up, "http://127.0.0.1:9/no-token-endpoint")
+    config_with(
+        up,
+        "http://127.0.0.1:9/no-token-endpoint",
+        "http://127.0.0.1:9/no-sse-server",
+    )
 }
 
-fn config_with(up: &Upstreams, token_url: &str) -> std::path::PathBuf {
+fn config_with(up: &Upstreams, token_url: &str, sse_url: &str) -> std::path::PathBuf {
     let yaml = format!(
         r#"mcp_servers:
   agent:
@@ -62,9 +66,11 @@ fn config_with(up: &Upstreams, token_url: &str) -> std::path::PathBuf {
       AWS_SECRET_ACCESS_KEY: os.environ/AGENT_SECRET
       AWS_SESSION_TOKEN: os.environ/AGENT_TOKEN
       AWS_EC2_METADATA_DISABLED: "true"
-  zapier:
-    url: "https://actions.zapier.com/mcp/sk-ak-EXAMPLE/sse"
+  legacy_sse:
+    url: "{sse_url}"
     transport: sse
+    auth_type: api_key
+    auth_value: "{sse_key}"
   m2m:
     url: "{tools}"
     auth_type: oauth2
@@ -79,6 +85,7 @@ general_settings:
         agent = up.agent.url(),
         tools = up.tools.url(),
         bin = env!("CARGO_BIN_EXE_mcp-sigv4"),
+        sse_key = sse_server::KEY,
     );
     let path = up.dir.join(format!(
         "litellm-{}.yaml",
@@ -128,11 +135,11 @@ fn seen(up: &Upstreams) -> usize {
 }
 
 #[tokio::test]
-async fn a_litellm_config_of_every_kind_starts_and_names_what_it_skips() {
+async fn a_litellm_config_of_every_kind_starts_and_lists_its_servers_without_secrets() {
     let up = upstreams().await;
     let gateway = Gateway::start(&config(&up), &[]).await;
     let log = gateway.stderr();
-    assert!(log.contains("server `zapier` is skipped"), "{log}");
+    assert!(!log.contains("skipped"), "{log}");
     // The REST server list: LiteLLM's shape, and no secret in it.
     let (status, _) = get(&gateway, "/v1/mcp/server", &[]).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
@@ -144,6 +151,7 @@ async fn a_litellm_config_of_every_kind_starts_and_names_what_it_skips() {
         "configured-but-wrong",
         "classic-token-EXAMPLE",
         "oauth-secret-EXAMPLE",
+        sse_server::KEY,
         server::SECRET_KEY,
         MASTER_KEY,
     ] {
@@ -510,7 +518,11 @@ async fn token_endpoint() -> TokenEndpoint {
 async fn oauth2_client_credentials_tokens_are_reused_refreshed_and_renewed_after_a_401() {
     let up = upstreams().await;
     let tokens = token_endpoint().await;
-    let gateway = Gateway::start(&config_with(&up, &tokens.url), &[]).await;
+    let gateway = Gateway::start(
+        &config_with(&up, &tokens.url, "http://127.0.0.1:9/no-sse-server"),
+        &[],
+    )
+    .await;
     let call = json!({"server_id": "m2m", "name": "whoami", "arguments": {}});
     let (status, called) = post(&gateway, "/mcp-rest/tools/call", &[(BEARER, &key())], &call).await;
     assert_eq!(status, StatusCode::OK, "{called}");
@@ -582,4 +594,51 @@ async fn a_stdio_server_is_served_logged_and_restarted_after_a_kill() {
     }
     assert!(answered.is_some(), "{}", gateway.stderr());
     assert!(gateway.stderr().contains("starting it again"));
+}
+
+#[tokio::test]
+async fn a_2024_11_05_sse_server_is_served_with_its_auth_on_one_shared_stream() {
+    let up = upstreams().await;
+    let sse = sse_server::start().await;
+    let gateway = Gateway::start(
+        &config_with(&up, "http://127.0.0.1:9/no-token-endpoint", &sse.url),
+        &[],
+    )
+    .await;
+    let (status, list) = curl(
+        &gateway,
+        "/mcp/legacy_sse",
+        r#"{"method":"tools/list"}"#,
+        &[],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(names(&list["result"]["tools"]), ["shout"]);
+    let (status, shouted) = post(
+        &gateway,
+        "/mcp-rest/tools/call",
+        &[(BEARER, &key())],
+        &json!({"name": "legacy_sse-shout", "arguments": {"text": "hello"}}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{shouted}");
+    assert_eq!(shouted["content"][0]["text"], "HELLO");
+    // A legacy client's own session reaches it too.
+    let session = super::open(&gateway, "/mcp/legacy_sse", &[(BEARER, &key())]).await;
+    let answer = send(
+        "POST",
+        &format!("{}/mcp/legacy_sse", gateway.base),
+        &[(BEARER, &key()), ("mcp-session-id", &session)],
+        Some(&super::rpc(
+            7,
+            "tools/call",
+            json!({"name": "shout", "arguments": {"text": "hi"}}),
+        )),
+    )
+    .await;
+    assert_eq!(super::text(&answer), "HI", "{answer:?}");
+    // Every request carried the key, and they shared one event stream.
+    assert_eq!(sse.counts.refused.load(Ordering::SeqCst), 0);
+    assert_eq!(sse.counts.streams.load(Ordering::SeqCst), 1);
+    assert!(sse.counts.posts.load(Ordering::SeqCst) >= 3);
 }

@@ -9,6 +9,7 @@ mod litellm;
 mod security;
 #[path = "../../../examples/demo/server.rs"]
 mod server;
+mod sse_server;
 mod upstream;
 
 use std::process::Stdio;
