@@ -112,6 +112,9 @@ where
         via: Via<'_>,
         tag: bool,
     ) -> Response<Body> {
+        // A request's own upstream session (per-request credentials) is ended
+        // when the request is done with it.
+        let mut ended: Option<EndOnDrop<C>> = None;
         let upstream = match via {
             Via::Legacy(live) => self.upstream(server, Some(&live.snapshot())),
             Via::Modern(envelope) => {
@@ -129,6 +132,7 @@ where
                             Upstream::new(server.client.clone(), server.url.clone(), headers)
                                 .with_tool_headers(self.tool_headers_of(server)),
                         );
+                        ended = Some(EndOnDrop(own.clone(), server.name.clone()));
                         own.probe(envelope).await.map(|_| own)
                     }
                     None => self.modern_upstream(server, envelope).await,
@@ -175,6 +179,7 @@ where
         let attempts = self.inner.options.resume_attempts;
         let remaining = timeout.saturating_sub(started.elapsed());
         tokio::spawn(async move {
+            let _ended = ended;
             let pass = |message: Value| {
                 let sender = sender.clone();
                 let message = if tag {
@@ -274,6 +279,30 @@ where
             ),
             None => http::error(StatusCode::GATEWAY_TIMEOUT, &message),
         }
+    }
+}
+
+/// An upstream session opened for one request, ended (DELETE, for a legacy
+/// server) from a task of its own once the request is done with it.
+struct EndOnDrop<C>(Arc<Upstream<C>>, String)
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync;
+
+impl<C> Drop for EndOnDrop<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    fn drop(&mut self) {
+        let upstream = self.0.clone();
+        let server = std::mem::take(&mut self.1);
+        tokio::spawn(async move {
+            if let Err(e) = tokio::time::timeout(CANCEL_TIMEOUT, upstream.end())
+                .await
+                .unwrap_or(Ok(()))
+            {
+                tracing::debug!(server = %server, "ending a per-request session failed: {}", tower_sigv4::ErrorChain(&e));
+            }
+        });
     }
 }
 
