@@ -562,6 +562,27 @@ async fn a_stdio_server_is_served_logged_and_restarted_after_a_kill() {
     assert_eq!(added["result"]["content"][0]["text"], "42", "{added}");
     let (_, list) = curl(&gateway, "/local/mcp", r#"{"method":"tools/list"}"#, &[]).await;
     assert_eq!(names(&list["result"]["tools"]), ["add", "count", "echo"]);
+    // One shared process, and a slow call blocks no other client's.
+    let slow = curl(
+        &gateway,
+        "/mcp/local",
+        r#"{"method":"tools/call","params":{"name":"count","arguments":{"steps":10,"pause_ms":200}}}"#,
+        &[],
+    );
+    let quick = async {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let started = std::time::Instant::now();
+        let (_, added) = curl(&gateway, "/mcp/local", add, &[]).await;
+        (added, started.elapsed())
+    };
+    let ((status, counted), (added, took)) = tokio::join!(slow, quick);
+    assert_eq!(status, StatusCode::OK, "{counted}");
+    assert!(counted.get("result").is_some(), "{counted}");
+    assert_eq!(added["result"]["content"][0]["text"], "42", "{added}");
+    assert!(
+        took < std::time::Duration::from_millis(1200),
+        "a quick call waited {took:?} behind a 2 s one"
+    );
     // Its stderr is in the gateway's log, with its name.
     let log = gateway.stderr();
     let pid: u32 = log
