@@ -553,9 +553,9 @@ async fn oauth2_client_credentials_tokens_are_reused_refreshed_and_renewed_after
 }
 
 #[tokio::test]
-async fn a_stdio_server_is_served_logged_and_restarted_after_a_kill() {
+async fn a_stdio_server_is_served_logged_restarted_after_a_kill_and_stopped_with_the_gateway() {
     let up = upstreams().await;
-    let gateway = Gateway::start(&config(&up), &[]).await;
+    let mut gateway = Gateway::start(&config(&up), &[]).await;
     let add = r#"{"method":"tools/call","params":{"name":"add","arguments":{"a":40,"b":2}}}"#;
     let (status, added) = curl(&gateway, "/mcp/local", add, &[]).await;
     assert_eq!(status, StatusCode::OK, "{added}");
@@ -615,6 +615,45 @@ async fn a_stdio_server_is_served_logged_and_restarted_after_a_kill() {
     }
     assert!(answered.is_some(), "{}", gateway.stderr());
     assert!(gateway.stderr().contains("starting it again"));
+
+    // Stopped with the gateway.
+    let log = gateway.stderr();
+    let restarted: u32 = log
+        .lines()
+        .filter(|l| l.contains("started the stdio server"))
+        .filter_map(|l| l.split("pid=").nth(1))
+        .filter_map(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .filter_map(|pid| pid.parse().ok())
+        .next_back()
+        .unwrap();
+    assert_ne!(restarted, pid);
+    let gateway_pid = gateway.child.id().unwrap().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &gateway_pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::timeout(LIMIT, gateway.child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    let mut gone = false;
+    for _ in 0..50 {
+        let alive = std::process::Command::new("kill")
+            .args(["-0", &restarted.to_string()])
+            .stderr(std::process::Stdio::null())
+            .status()
+            .unwrap()
+            .success();
+        if !alive {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(gone, "the stdio server outlived the gateway");
 }
 
 #[tokio::test]
