@@ -108,22 +108,41 @@ async fn supervise(server: String, command: StdioCommand, mut queue: mpsc::Recei
     let mut backoff = FIRST_BACKOFF;
     loop {
         let started = tokio::time::Instant::now();
+        // Why the process could not even start: what arrives until the next
+        // attempt is answered with it at once, not left to time out.
+        let mut cannot_start = None;
         match spawn(&server, &command) {
             Ok(child) => {
                 let stopped = run(&server, child, &mut queue, &mut handshake).await;
                 if stopped {
                     return;
                 }
+                tracing::warn!(server = %server, "the stdio server stopped; starting it again in {} ms", backoff.as_millis());
             }
             Err(e) => {
-                tracing::warn!(server = %server, "cannot start the stdio server `{}`: {e}", command.command)
+                let why = format!(
+                    "server `{server}`: cannot start the stdio server `{}`: {e}; check its command and args",
+                    command.command
+                );
+                tracing::warn!(server = %server, "{why}; trying again in {} ms", backoff.as_millis());
+                cannot_start = Some(why);
             }
         }
         if started.elapsed() > STABLE {
             backoff = FIRST_BACKOFF;
         }
-        tracing::warn!(server = %server, "the stdio server stopped; starting it again in {} ms", backoff.as_millis());
-        tokio::time::sleep(backoff).await;
+        let wake = tokio::time::Instant::now() + backoff;
+        loop {
+            let job = tokio::select! {
+                () = tokio::time::sleep_until(wake) => break,
+                job = queue.recv(), if cannot_start.is_some() => job,
+            };
+            let Some((message, reply)) = job else { return };
+            if let (Some(reply), Some(id), Some(why)) = (reply, message.get("id"), &cannot_start) {
+                let _ = reply.send(json!({"jsonrpc": "2.0", "id": id,
+                    "error": {"code": -32603, "message": why}}));
+            }
+        }
         backoff = (backoff * 2).min(MAX_BACKOFF);
     }
 }

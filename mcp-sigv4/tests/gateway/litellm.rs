@@ -66,6 +66,8 @@ fn config_with(up: &Upstreams, token_url: &str, sse_url: &str) -> std::path::Pat
       AWS_SECRET_ACCESS_KEY: os.environ/AGENT_SECRET
       AWS_SESSION_TOKEN: os.environ/AGENT_TOKEN
       AWS_EC2_METADATA_DISABLED: "true"
+  broken:
+    command: "/nonexistent/mcp-server-EXAMPLE"
   legacy_sse:
     url: "{sse_url}"
     transport: sse
@@ -654,6 +656,31 @@ async fn a_stdio_server_is_served_logged_restarted_after_a_kill_and_stopped_with
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert!(gone, "the stdio server outlived the gateway");
+}
+
+#[tokio::test]
+async fn a_stdio_server_that_cannot_start_is_named_and_does_not_stop_the_gateway() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(&config(&up), &[]).await;
+    // Late enough that the retries have backed off past a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1600)).await;
+    let started = std::time::Instant::now();
+    let (status, answer) = curl(&gateway, "/mcp/broken", r#"{"method":"tools/list"}"#, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("cannot start the stdio server `/nonexistent/mcp-server-EXAMPLE`"),
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(500),
+        "waited {:?} for the next attempt",
+        started.elapsed()
+    );
+    // The other servers answer all the while.
+    let (status, list) = curl(&gateway, "/mcp/tools", r#"{"method":"tools/list"}"#, &[]).await;
+    assert_eq!(status, StatusCode::OK, "{list}");
+    assert_eq!(names(&list["result"]["tools"]), ["whoami"]);
 }
 
 #[tokio::test]
