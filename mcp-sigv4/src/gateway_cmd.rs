@@ -140,8 +140,8 @@ async fn run(args: Args) -> Result<(), String> {
         }
     };
     let timeout = crate::seconds(args.tool_timeout);
-    let servers = config
-        .servers
+    let served: Vec<&ServerConfig> = config.servers.iter().collect();
+    let servers = served
         .iter()
         .map(|server| upstream(server, timeout))
         .collect::<Result<Vec<_>, _>>()?;
@@ -165,7 +165,7 @@ async fn run(args: Args) -> Result<(), String> {
             args.listen
         );
     }
-    let names: Vec<&str> = config.servers.iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = served.iter().map(|s| s.name.as_str()).collect();
     let gateway = Gateway::new(servers, sealer, options);
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -256,12 +256,13 @@ fn upstream(
     timeout: Duration,
 ) -> Result<Server<TowerHttpClient<SignedHttpService>>, String> {
     let client = server
-        .transport_builder()
-        // Past the gateway's own --tool-timeout, so that a slow reply reads as
-        // the timeout it is (and is cancelled upstream), not as a transport error.
-        .timeout(timeout.saturating_add(Duration::from_secs(5)))
-        .retry(RetryPolicy::default())
-        .build_client()
+        .http_client_with(|builder| {
+            // Past the gateway's own --tool-timeout, so that a slow reply reads as
+            // the timeout it is (and is cancelled upstream), not as a transport error.
+            builder
+                .timeout(timeout.saturating_add(Duration::from_secs(5)))
+                .retry(RetryPolicy::default())
+        })
         .map_err(|e| format!("MCP server `{}`: {e}", server.name))?;
     let headers = server.headers().map_err(|e| e.to_string())?;
     let (service, region, credentials) = match &server.auth {
@@ -295,6 +296,11 @@ fn upstream(
         url: server.url.as_str().into(),
         client,
         headers,
+        transport: server.transport.name(),
+        auth_type: server.auth.auth_type(),
+        description: server.description.clone(),
+        tools: server.tools.clone(),
+        extra_headers: server.extra_headers.clone(),
         signing: SigningContext {
             service,
             region,

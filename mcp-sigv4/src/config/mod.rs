@@ -31,17 +31,22 @@
 //!
 //! | key | meaning |
 //! |---|---|
-//! | `url` | the streamable-HTTP endpoint; `https://`, or `http://` on loopback |
-//! | `transport` | `http` (the default here); `sse` and `stdio` are refused |
-//! | `auth_type` | `none` (default), `api_key`, `bearer_token`, `basic`, `authorization`, `aws_sigv4` |
+//! | `url` | the streamable-HTTP (or SSE) endpoint; `https://`, or `http://` on loopback |
+//! | `transport` | `http` (the default), `sse` (2024-11-05), `stdio` (implied by a `command` without `url`; its `url` is then `stdio://{name}`) |
+//! | `command`, `args`, `env` | the process of a `stdio` server |
+//! | `auth_type` | `none` (default), `api_key`, `bearer_token`, `basic`, `authorization`, `token`, `oauth2`, `aws_sigv4` |
 //! | `auth_value` | the key, token, `user:password` (or its base64) or raw `Authorization` value |
+//! | `oauth2_flow`, `token_url`, `client_id`, `client_secret`, `scopes` | `oauth2` with `client_credentials`; the interactive flow is refused |
 //! | `static_headers` | a map of extra headers sent on every request |
+//! | `extra_headers` | the client's headers (by name) passed on to the server |
+//! | `allowed_tools`, `disallowed_tools` | which tools clients may list and call |
 //! | `aws_region_name`, `aws_service_name` | what to sign for; inferred from the URL, the service defaulting to `bedrock-agentcore` |
 //! | `aws_access_key_id`, `aws_secret_access_key`, `aws_session_token` | static keys; without them the default credential chain applies |
 //! | `aws_profile` (or `aws_profile_name`) | a profile for the default chain (an extension to LiteLLM) |
 //! | `aws_role_name`, `aws_session_name` | a role ARN to assume with STS, refreshed before expiry |
 //!
 //! `api_key` is sent as `x-api-key`, `bearer_token` as `Authorization: Bearer`,
+//! `token` as `Authorization: token`,
 //! `basic` as `Authorization: Basic` (a value with a `:` is `user:password` and is
 //! encoded; one without is taken as already encoded), `authorization` as the raw
 //! `Authorization` value.
@@ -99,8 +104,11 @@
 
 mod assume_role;
 mod error;
+mod oauth2;
 mod parse;
 mod secret;
+mod sse;
+mod stdio;
 mod transport;
 
 use std::path::Path;
@@ -149,6 +157,73 @@ pub struct ServerConfig {
     pub auth: Auth,
     /// `static_headers`: sent on every request.
     pub static_headers: Vec<(http::HeaderName, Secret)>,
+    /// `transport`: how the server is reached.
+    pub transport: Transport,
+    /// `extra_headers`: the client's headers (by name) forwarded to this server.
+    pub extra_headers: Vec<http::HeaderName>,
+    /// `allowed_tools` and `disallowed_tools`.
+    pub tools: ToolFilter,
+}
+
+/// How a server is reached (`transport`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Transport {
+    /// `http`: streamable HTTP at `url` (the default).
+    Http,
+    /// `sse`: the 2024-11-05 HTTP+SSE transport, its event stream at `url`.
+    Sse,
+    /// `stdio`: a child process speaking MCP on its standard input and output.
+    Stdio(StdioCommand),
+}
+
+impl Transport {
+    /// The `transport` value this is.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Transport::Http => "http",
+            Transport::Sse => "sse",
+            Transport::Stdio(_) => "stdio",
+        }
+    }
+}
+
+/// The process of a `transport: stdio` server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StdioCommand {
+    /// `command`: the program to run.
+    pub command: String,
+    /// `args`.
+    pub args: Vec<String>,
+    /// `env`: set for the process; values may hold secrets.
+    pub env: Vec<(String, Secret)>,
+}
+
+/// `allowed_tools` and `disallowed_tools`: which of a server's tools clients
+/// may list and call, by the server's own (unprefixed) names.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ToolFilter {
+    /// `allowed_tools`: when set, only these.
+    pub allowed: Option<Vec<String>>,
+    /// `disallowed_tools`: never these.
+    pub disallowed: Vec<String>,
+}
+
+impl ToolFilter {
+    /// Whether `tool` (the server's own name for it) may be listed and called.
+    pub fn allows(&self, tool: &str) -> bool {
+        self.allowed
+            .as_ref()
+            .is_none_or(|allowed| allowed.iter().any(|a| a == tool))
+            && !self.disallowed.iter().any(|d| d == tool)
+    }
+
+    /// Whether the filter lets every tool through.
+    pub fn is_open(&self) -> bool {
+        self.allowed.is_none() && self.disallowed.is_empty()
+    }
 }
 
 /// How requests to an MCP server are authenticated (`auth_type`).
@@ -170,6 +245,11 @@ pub enum Auth {
     },
     /// `authorization`: `Authorization: VALUE`, as given.
     Authorization(Secret),
+    /// `token`: `Authorization: token VALUE` (GitHub's classic form), as LiteLLM sends it.
+    Token(Secret),
+    /// `oauth2` with `oauth2_flow: client_credentials`: a bearer token from the
+    /// token endpoint.
+    OAuth2(OAuth2ClientCredentials),
     /// `aws_sigv4`: every request signed with SigV4.
     SigV4 {
         /// The region to sign for.
@@ -190,9 +270,25 @@ impl Auth {
             Auth::Bearer(_) => "bearer_token",
             Auth::Basic { .. } => "basic",
             Auth::Authorization(_) => "authorization",
+            Auth::Token(_) => "token",
+            Auth::OAuth2(_) => "oauth2",
             Auth::SigV4 { .. } => "aws_sigv4",
         }
     }
+}
+
+/// The OAuth 2.0 client-credentials grant of an `auth_type: oauth2` server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OAuth2ClientCredentials {
+    /// `token_url`: the authorization server's token endpoint.
+    pub token_url: String,
+    /// `client_id`.
+    pub client_id: String,
+    /// `client_secret`.
+    pub client_secret: Secret,
+    /// `scopes`, sent space-separated; none when empty.
+    pub scopes: Vec<String>,
 }
 
 /// Where SigV4 credentials come from.
@@ -288,6 +384,9 @@ impl ServerConfig {
             description: None,
             auth,
             static_headers: Vec::new(),
+            transport: Transport::Http,
+            extra_headers: Vec::new(),
+            tools: ToolFilter::default(),
         }
     }
 }

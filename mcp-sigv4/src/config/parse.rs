@@ -8,10 +8,14 @@ use serde_norway::{Mapping, Value};
 use tower_sigv4::endpoint;
 
 use super::error::{ConfigError, ConfigErrorKind};
-use super::{Auth, Config, CredentialsSource, SESSION_SECRET_ENV, Secret, ServerConfig};
+use super::{
+    Auth, Config, CredentialsSource, OAuth2ClientCredentials, SESSION_SECRET_ENV, Secret,
+    ServerConfig, StdioCommand, ToolFilter, Transport,
+};
 
 const ENV_PREFIX: &str = "os.environ/";
-const AUTH_TYPES: &str = "none, api_key, bearer_token, basic, authorization, aws_sigv4";
+const AUTH_TYPES: &str =
+    "none, api_key, bearer_token, basic, authorization, token, oauth2, aws_sigv4";
 const DEFAULT_SERVICE: &str = "bedrock-agentcore";
 
 /// The top-level keys this module reads; LiteLLM's others (`model_list`,
@@ -289,16 +293,38 @@ impl Reader<'_> {
             name: &name,
             base: &base,
         };
-        s.transport()?;
-        let url = s.url()?;
+        let transport = s.transport()?;
+        // A stdio server's "URL" only names it (in logs, the server list, sessions).
+        let url = match transport {
+            Transport::Stdio(_) => format!("stdio://{}", env_name(&name).to_ascii_lowercase()),
+            _ => s.url()?,
+        };
         let auth = s.auth(&url)?;
+        if matches!(transport, Transport::Stdio(_)) && auth != Auth::None {
+            return Err(s.invalid(
+                "auth_type",
+                format!(
+                    "a stdio server is not reached over HTTP, so auth_type {} has nothing to sign or send; remove it, and pass credentials in `env`",
+                    auth.auth_type()
+                ),
+            ));
+        }
         let static_headers = s.static_headers(&auth)?;
+        let extra_headers = s.extra_headers()?;
+        let tools = ToolFilter {
+            allowed: s.list("allowed_tools")?,
+            disallowed: s.list("disallowed_tools")?.unwrap_or_default(),
+        };
+        let description = s.plain("description")?;
         Ok(ServerConfig {
-            description: s.plain("description")?,
+            description,
             name,
             url,
             auth,
             static_headers,
+            transport,
+            extra_headers,
+            tools,
         })
     }
 
@@ -385,15 +411,18 @@ impl ServerReader<'_> {
         Ok(self.plain(key)?.map(Secret::from))
     }
 
-    fn transport(&self) -> Result<(), ConfigError> {
-        match self.plain("transport")?.as_deref().map(str::trim) {
-            None | Some("http") => Ok(()),
-            Some(other @ ("sse" | "stdio")) => Err(self.invalid(
-                "transport",
-                format!(
-                    "`{other}` is not supported; mcp-sigv4 reaches servers over streamable HTTP: set transport: http, or remove the server"
-                ),
-            )),
+    fn transport(&self) -> Result<Transport, ConfigError> {
+        let named = self.plain("transport")?;
+        let named = named.as_deref().map(str::trim);
+        // LiteLLM takes a server with a `command` and no `url` as stdio.
+        let stdio = named == Some("stdio")
+            || (named.is_none()
+                && self.map.get("command").is_some()
+                && self.map.get("url").is_none());
+        match named {
+            _ if stdio => Ok(Transport::Stdio(self.stdio()?)),
+            None | Some("http" | "streamable_http" | "streamable-http") => Ok(Transport::Http),
+            Some("sse") => Ok(Transport::Sse),
             Some(other) => Err(self.invalid(
                 "transport",
                 format!("expected one of http, sse, stdio; got {other:?}"),
@@ -401,13 +430,88 @@ impl ServerReader<'_> {
         }
     }
 
-    fn url(&self) -> Result<String, ConfigError> {
-        if self.map.get("command").is_some() && self.map.get("url").is_none() {
-            return Err(self.invalid(
-                "command",
-                "stdio servers are not supported; mcp-sigv4 reaches servers over streamable HTTP: give a `url`, or remove the server",
-            ));
+    fn stdio(&self) -> Result<StdioCommand, ConfigError> {
+        let command = self.required("command", "the program to run, e.g. command: npx")?;
+        let args = self.list("args")?.unwrap_or_default();
+        let env = match self.map.get("env") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Mapping(map)) => {
+                let mut env = Vec::with_capacity(map.len());
+                for (name, _) in map {
+                    let Value::String(name) = name else {
+                        return Err(self.invalid(
+                            "env",
+                            format!("variable names must be strings; got {}", kind_of(name)),
+                        ));
+                    };
+                    let key = format!("env.{name}");
+                    let value = self
+                        .reader
+                        .string(map, &self.path(&key), name, &self.owner())?
+                        .unwrap_or_default();
+                    env.push((name.clone(), Secret::from(value)));
+                }
+                env
+            }
+            Some(other) => {
+                return Err(self.invalid(
+                    "env",
+                    format!(
+                        "expected a mapping of variable names to values; got {}",
+                        kind_of(other)
+                    ),
+                ));
+            }
+        };
+        Ok(StdioCommand { command, args, env })
+    }
+
+    /// A list of strings at `key`; a single string is a list of one.
+    fn list(&self, key: &str) -> Result<Option<Vec<String>>, ConfigError> {
+        match self.map.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Sequence(items)) => {
+                let mut list = Vec::with_capacity(items.len());
+                for (i, item) in items.iter().enumerate() {
+                    let value = match item {
+                        Value::String(s) => s.clone(),
+                        Value::Number(n) => n.to_string(),
+                        other => {
+                            return Err(self.invalid(
+                                &format!("{key}[{i}]"),
+                                format!("expected a string; got {}", kind_of(other)),
+                            ));
+                        }
+                    };
+                    list.push(value);
+                }
+                Ok(Some(list))
+            }
+            Some(Value::String(_)) => Ok(self.plain(key)?.map(|one| vec![one])),
+            Some(other) => Err(self.invalid(
+                key,
+                format!("expected a list of strings; got {}", kind_of(other)),
+            )),
         }
+    }
+
+    fn extra_headers(&self) -> Result<Vec<HeaderName>, ConfigError> {
+        let names = self.list("extra_headers")?.unwrap_or_default();
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, name)| {
+                HeaderName::from_bytes(name.trim().as_bytes()).map_err(|_| {
+                    self.invalid(
+                        &format!("extra_headers[{i}]"),
+                        format!("{name:?} is not a valid HTTP header name"),
+                    )
+                })
+            })
+            .collect()
+    }
+
+    fn url(&self) -> Result<String, ConfigError> {
         let url = self.required(
             "url",
             "the server's streamable-HTTP URL, e.g. https://aws-mcp.us-east-1.api.aws/mcp",
@@ -451,6 +555,17 @@ impl ServerReader<'_> {
             "api_key" => Auth::ApiKey(value("the API key")?),
             "bearer_token" => Auth::Bearer(value("the token")?),
             "authorization" => Auth::Authorization(value("the Authorization header's value")?),
+            "token" => Auth::Token(value("the token")?),
+            "oauth2" => self.oauth2()?,
+            passthrough @ ("true_passthrough" | "oauth_delegate" | "oauth2_token_exchange") => {
+                return Err(self.invalid(
+                    "auth_type",
+                    format!(
+                        "{passthrough} is not supported yet: the gateway does not pass on or exchange the client's own token; send the upstream credential per request as x-mcp-{}-authorization, or use oauth2 with oauth2_flow: client_credentials",
+                        self.name
+                    ),
+                ));
+            }
             "basic" => self.basic(value("user:password, or its base64")?)?,
             "aws_sigv4" => self.sigv4(url)?,
             other => {
@@ -460,6 +575,75 @@ impl ServerReader<'_> {
                 ));
             }
         })
+    }
+
+    /// LiteLLM's keys for the client-credentials grant; the interactive flows
+    /// (authorization code with PKCE, dynamic client registration) are refused.
+    fn oauth2(&self) -> Result<Auth, ConfigError> {
+        let flow = self.plain("oauth2_flow")?;
+        let token_url = self.plain("token_url")?;
+        let machine = match flow.as_deref().map(str::trim) {
+            Some("client_credentials") => true,
+            Some("authorization_code") => false,
+            Some(other) => {
+                return Err(self.invalid(
+                    "oauth2_flow",
+                    format!("expected client_credentials or authorization_code; got {other:?}"),
+                ));
+            }
+            // Without a flow, LiteLLM takes a token URL with a client id and secret
+            // as machine-to-machine.
+            None => {
+                token_url.is_some()
+                    && self.map.get("client_id").is_some()
+                    && self.map.get("client_secret").is_some()
+            }
+        };
+        if !machine {
+            return Err(self.invalid(
+                "oauth2_flow",
+                "the interactive OAuth flow (authorization code with PKCE, a browser per user) is not supported yet; use oauth2_flow: client_credentials with token_url, client_id and client_secret, or send the user's token per request as x-mcp-{server}-authorization",
+            ));
+        }
+        let token_url = self.required(
+            "token_url",
+            "the token endpoint, e.g. https://auth.example.com/oauth2/token",
+        )?;
+        endpoint::check_url(&token_url).map_err(|e| {
+            self.invalid(
+                "token_url",
+                e.to_string().replace(&format!("`{token_url}`"), "the URL"),
+            )
+        })?;
+        let client_id = self.required("client_id", "the OAuth client id")?;
+        let client_secret = match self.secret("client_secret")? {
+            Some(secret) if !secret.expose().trim().is_empty() => secret,
+            _ => {
+                return Err(self.invalid(
+                    "client_secret",
+                    format!(
+                        "missing or empty; the client-credentials grant needs it (e.g. client_secret: os.environ/{}_CLIENT_SECRET)",
+                        env_name(self.name)
+                    ),
+                ));
+            }
+        };
+        let scopes = match self.map.get("scopes") {
+            Some(Value::String(_)) => self
+                .plain("scopes")?
+                .unwrap_or_default()
+                .split([' ', ','])
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            _ => self.list("scopes")?.unwrap_or_default(),
+        };
+        Ok(Auth::OAuth2(OAuth2ClientCredentials {
+            token_url,
+            client_id,
+            client_secret,
+            scopes,
+        }))
     }
 
     fn check_header_value(&self, key: &str, value: &str) -> Result<(), ConfigError> {
@@ -653,9 +837,11 @@ fn reserved(name: &HeaderName, auth: &Auth) -> bool {
     match auth {
         Auth::None => false,
         Auth::ApiKey(_) => name.as_str() == "x-api-key",
-        Auth::Bearer(_) | Auth::Basic { .. } | Auth::Authorization(_) => {
-            name == http::header::AUTHORIZATION
-        }
+        Auth::Bearer(_)
+        | Auth::Basic { .. }
+        | Auth::Authorization(_)
+        | Auth::Token(_)
+        | Auth::OAuth2(_) => name == http::header::AUTHORIZATION,
         Auth::SigV4 { .. } => {
             name == http::header::AUTHORIZATION || name.as_str().starts_with("x-amz-")
         }

@@ -1,6 +1,8 @@
 //! From a [`ServerConfig`] to an rmcp client transport.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use base64::Engine;
@@ -9,10 +11,15 @@ use http::{HeaderName, HeaderValue};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use tower_sigv4::Error;
-use tower_sigv4::rmcp::{SignedTransport, TransportBuilder};
+use tower_sigv4::rmcp::{SignedHttpService, SignedTransport, TowerHttpClient, TransportBuilder};
 
 use super::assume_role::AssumeRole;
-use super::{Auth, CredentialsSource, ServerConfig};
+use super::oauth2::{self, TokenSource};
+use super::{Auth, CredentialsSource, ServerConfig, Transport};
+use super::{sse, stdio};
+
+/// The longest a token endpoint may take to answer.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Names the static credentials in logs and diagnoses.
 const STATIC_SOURCE: &str = "mcp-sigv4 configuration file";
@@ -44,7 +51,12 @@ impl ServerConfig {
     pub fn headers(&self) -> Result<HashMap<HeaderName, HeaderValue>, Error> {
         let mut headers = HashMap::new();
         let auth = match &self.auth {
-            Auth::None | Auth::SigV4 { .. } => None,
+            // An OAuth2 token is fetched at run time; the gateway adds it per request.
+            Auth::None | Auth::SigV4 { .. } | Auth::OAuth2(_) => None,
+            Auth::Token(token) => Some((
+                http::header::AUTHORIZATION,
+                format!("token {}", token.expose()),
+            )),
             Auth::ApiKey(key) => Some((
                 HeaderName::from_static("x-api-key"),
                 key.expose().to_owned(),
@@ -81,6 +93,34 @@ impl ServerConfig {
         Ok(headers)
     }
 
+    /// The HTTP client for this server, after `configure` has had its say on the
+    /// builder: signed for `aws_sigv4`, with a client-credentials token on
+    /// every request for `oauth2`, plain otherwise (the auth header is in
+    /// [`headers`](Self::headers)).
+    pub fn http_client_with(
+        &self,
+        configure: impl FnOnce(TransportBuilder) -> TransportBuilder,
+    ) -> Result<TowerHttpClient<SignedHttpService>, Error> {
+        if let Transport::Stdio(command) = &self.transport {
+            return Ok(TowerHttpClient::new(stdio::service(&self.name, command)));
+        }
+        let service = configure(self.transport_builder()).build_service()?;
+        let service = match &self.auth {
+            Auth::OAuth2(grant) => {
+                let tokens = TokenSource::new(&self.name, grant.clone(), |builder| {
+                    builder.timeout(TOKEN_TIMEOUT)
+                })?;
+                oauth2::with_token(service, Arc::new(tokens))
+            }
+            _ => service,
+        };
+        let service = match self.transport {
+            Transport::Sse => sse::service(&self.name, &self.url, service),
+            _ => service,
+        };
+        Ok(TowerHttpClient::new(service))
+    }
+
     /// The rmcp transport to this server, signed or with its auth header.
     pub fn transport(&self) -> Result<SignedTransport, Error> {
         self.transport_with(|builder| builder)
@@ -92,7 +132,7 @@ impl ServerConfig {
         &self,
         configure: impl FnOnce(TransportBuilder) -> TransportBuilder,
     ) -> Result<SignedTransport, Error> {
-        let client = configure(self.transport_builder()).build_client()?;
+        let client = self.http_client_with(configure)?;
         let config = StreamableHttpClientTransportConfig::with_uri(self.url.as_str())
             .custom_headers(self.headers()?);
         Ok(StreamableHttpClientTransport::with_client(client, config))

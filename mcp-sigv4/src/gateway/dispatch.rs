@@ -12,7 +12,8 @@ use super::forward::{for_client, tag_request};
 use super::guard;
 use super::http::{self, Body, SESSION_HEADER, collect_reply};
 use super::modern::{self, Via};
-use super::server::{Gateway, LiveSession, Target};
+use super::rest;
+use super::server::{CLIENT_HEADERS, Gateway, LiveSession, Target};
 use super::session::{self, Session};
 use crate::relay::jsonrpc;
 
@@ -26,15 +27,33 @@ where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
-        let path = request.uri().path().trim_end_matches('/').to_owned();
+        let headers = request.headers().clone();
+        CLIENT_HEADERS.scope(headers, self.route(request)).await
+    }
+
+    async fn route<B>(&self, request: Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
+        let mut path = request.uri().path().trim_end_matches('/').to_owned();
         if path == "/health" {
             return self.health();
         }
+        // LiteLLM's `/{server}/mcp` is `/mcp/{server}`.
+        if let Some(server) = path
+            .strip_suffix("/mcp")
+            .and_then(|rest| rest.strip_prefix('/'))
+            .filter(|server| !server.is_empty() && !server.contains('/'))
+        {
+            path = format!("/mcp/{server}");
+        }
         let readiness = path == "/health/readiness";
-        if path != "/mcp" && !path.starts_with("/mcp/") && !readiness {
+        let rest = rest::Route::of(&path);
+        if path != "/mcp" && !path.starts_with("/mcp/") && !readiness && rest.is_none() {
             return http::error(
                 StatusCode::NOT_FOUND,
-                "not found; MCP is served at /mcp and /mcp/{server}, health at /health and /health/readiness",
+                "not found; MCP is served at /mcp and /mcp/{server} (or /{server}/mcp), the REST API at /mcp-rest/tools/list, /mcp-rest/tools/call and /v1/mcp/server, health at /health and /health/readiness",
             );
         }
         // Cheapest first; nothing below reads the body or reaches an upstream.
@@ -49,6 +68,9 @@ where
         }
         if readiness {
             return self.readiness().await;
+        }
+        if let Some(route) = rest {
+            return self.rest(route, request).await;
         }
         if let Err(refused) =
             guard::check_method_and_content_type(request.method(), request.headers())
@@ -229,6 +251,9 @@ where
         message: Value,
         headers: &HeaderMap,
     ) -> Response<Body> {
+        if rest::is_one_shot(&message, headers) {
+            return self.one_shot(target, message).await;
+        }
         if let Err(error) = guard::check_message(&message) {
             return http::json(StatusCode::BAD_REQUEST, &error);
         }

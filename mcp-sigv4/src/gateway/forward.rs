@@ -8,7 +8,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClient;
 use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
-use super::http::{self, Body};
+use super::http::{self, Body, collect_reply};
 use super::modern::Via;
 use super::server::{Gateway, Server};
 use crate::relay::era;
@@ -33,6 +33,88 @@ where
         via: Via<'_>,
         tag: bool,
     ) -> Response<Body> {
+        let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
+        if matches!(method.as_str(), "tools/call" | "prompts/get") && !tag {
+            // On a server's own route its tools answer to the plain name and to
+            // the prefixed name it has on the aggregated route, as in LiteLLM.
+            let prefix = format!("{}{}", server.name, self.inner.options.separator);
+            if let Some(plain) = message
+                .pointer("/params/name")
+                .and_then(Value::as_str)
+                .and_then(|name| name.strip_prefix(&prefix))
+                .filter(|plain| !plain.is_empty())
+                .map(str::to_owned)
+            {
+                message["params"]["name"] = Value::String(plain);
+            }
+        }
+        if method == "tools/call"
+            && let Some(refusal) = self.refuse_filtered(server, &message)
+        {
+            return refusal;
+        }
+        if method == "tools/list" && !server.tools.is_open() {
+            let id = message.get("id").cloned().unwrap_or(Value::Null);
+            let response = Box::pin(self.forward_unfiltered(server, message, via, tag)).await;
+            let Some(mut reply) = collect_reply(response).await else {
+                return http::json(
+                    StatusCode::OK,
+                    &jsonrpc::error(
+                        &id,
+                        jsonrpc::UPSTREAM_ERROR,
+                        &format!("server `{}` sent no reply to tools/list", server.name),
+                        Some(json!({"source": "upstream", "server": server.name})),
+                    ),
+                );
+            };
+            if let Some(tools) = reply
+                .pointer_mut("/result/tools")
+                .and_then(Value::as_array_mut)
+            {
+                tools.retain(|tool| {
+                    tool.get("name")
+                        .and_then(Value::as_str)
+                        .is_some_and(|name| server.tools.allows(name))
+                });
+            }
+            return http::json(StatusCode::OK, &reply);
+        }
+        self.forward_unfiltered(server, message, via, tag).await
+    }
+
+    /// A `tools/call` of a tool that `allowed_tools` or `disallowed_tools`
+    /// keeps from clients, answered here: it never reaches the server.
+    fn refuse_filtered(&self, server: &Server<C>, message: &Value) -> Option<Response<Body>> {
+        let name = message.pointer("/params/name").and_then(Value::as_str)?;
+        if server.tools.allows(name) {
+            return None;
+        }
+        tracing::info!(server = %server.name, tool = %name, "refused a call of a filtered tool");
+        let id = message.get("id").cloned().unwrap_or(Value::Null);
+        Some(http::json(
+            StatusCode::OK,
+            &jsonrpc::error(
+                &id,
+                jsonrpc::INVALID_PARAMS,
+                &format!(
+                    "tool `{name}` of server `{}` is not available through this gateway (allowed_tools / disallowed_tools)",
+                    server.name
+                ),
+                Some(json!({"source": "gateway", "server": server.name})),
+            ),
+        ))
+    }
+
+    async fn forward_unfiltered(
+        &self,
+        server: &Arc<Server<C>>,
+        mut message: Value,
+        via: Via<'_>,
+        tag: bool,
+    ) -> Response<Body> {
+        // A request's own upstream session (per-request credentials) is ended
+        // when the request is done with it.
+        let mut ended: Option<EndOnDrop<C>> = None;
         let upstream = match via {
             Via::Legacy(live) => self.upstream(server, Some(&live.snapshot())),
             Via::Modern(envelope) => {
@@ -41,7 +123,21 @@ where
                 {
                     envelope.stamp(&mut message);
                 }
-                match self.modern_upstream(server, envelope).await {
+                // A request with its own credentials gets an upstream session of
+                // its own: the pooled one was opened with the configured
+                // credentials, and one user's session never serves another.
+                let upstream = match self.request_headers(server) {
+                    Some(headers) => {
+                        let own = Arc::new(
+                            Upstream::new(server.client.clone(), server.url.clone(), headers)
+                                .with_tool_headers(self.tool_headers_of(server)),
+                        );
+                        ended = Some(EndOnDrop(own.clone(), server.name.clone()));
+                        own.probe(envelope).await.map(|_| own)
+                    }
+                    None => self.modern_upstream(server, envelope).await,
+                };
+                match upstream {
                     Ok(upstream) => upstream,
                     Err(e) => return self.upstream_error(server, message.get("id"), &e),
                 }
@@ -83,6 +179,7 @@ where
         let attempts = self.inner.options.resume_attempts;
         let remaining = timeout.saturating_sub(started.elapsed());
         tokio::spawn(async move {
+            let _ended = ended;
             let pass = |message: Value| {
                 let sender = sender.clone();
                 let message = if tag {
@@ -185,6 +282,30 @@ where
     }
 }
 
+/// An upstream session opened for one request, ended (DELETE, for a legacy
+/// server) from a task of its own once the request is done with it.
+struct EndOnDrop<C>(Arc<Upstream<C>>, String)
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync;
+
+impl<C> Drop for EndOnDrop<C>
+where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    fn drop(&mut self) {
+        let upstream = self.0.clone();
+        let server = std::mem::take(&mut self.1);
+        tokio::spawn(async move {
+            if let Err(e) = tokio::time::timeout(CANCEL_TIMEOUT, upstream.end())
+                .await
+                .unwrap_or(Ok(()))
+            {
+                tracing::debug!(server = %server, "ending a per-request session failed: {}", tower_sigv4::ErrorChain(&e));
+            }
+        });
+    }
+}
+
 /// The longest the gateway waits for an upstream to accept a cancellation.
 const CANCEL_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -257,6 +378,25 @@ where
     }
 }
 
+/// What to do about an upstream's 401 or 403, for the server's `auth_type`.
+fn refused_hint<C>(server: &Server<C>, status: u64) -> String {
+    let name = &server.name;
+    match server.auth_type {
+        "aws_sigv4" => {
+            format!("upstream `{name}` refused the signature ({status}); see the gateway log")
+        }
+        "none" => format!(
+            "upstream `{name}` answered {status}: it wants credentials and its auth_type is none; set auth_type and auth_value for it, or send one per request as x-mcp-{name}-authorization"
+        ),
+        "api_key" => format!(
+            "upstream `{name}` refused the configured API key ({status}); check its auth_value, or send one per request as x-mcp-{name}-x-api-key"
+        ),
+        other => format!(
+            "upstream `{name}` refused the configured {other} credential ({status}); check its auth_value, or send one per request as x-mcp-{name}-authorization"
+        ),
+    }
+}
+
 /// A server's request to the client gets an id that names the server, so that
 /// the client's reply finds its way back: `{server}{separator}{original id as JSON}`.
 pub(super) fn tag_request(server: &str, separator: &str, mut message: Value) -> Value {
@@ -279,10 +419,7 @@ pub(super) fn for_client<C>(server: &Server<C>, error: &relay::UpstreamError) ->
     let signing_failed =
         matches!(error, relay::UpstreamError::Client(e) if e.signing_error().is_some());
     let message = match status {
-        Some(status @ (401 | 403)) => format!(
-            "upstream `{}` refused the signature ({status}); see the gateway log",
-            server.name
-        ),
+        Some(status @ (401 | 403)) => refused_hint(server, status),
         _ if signing_failed => format!(
             "upstream `{}`: the gateway could not sign the request; see the gateway log",
             server.name

@@ -131,7 +131,11 @@ pub fn check_method_and_content_type(method: &Method, headers: &HeaderMap) -> Re
             "use POST, GET or DELETE".into(),
         ));
     }
-    if *method == Method::POST && !is_json(headers) {
+    // A request with a credential header is never a browser's "simple" request
+    // (it needs a CORS preflight), so curl's default form type is let through.
+    let credentialed = headers.contains_key(::http::header::AUTHORIZATION)
+        || headers.contains_key("x-litellm-api-key");
+    if *method == Method::POST && !is_json(headers) && !credentialed {
         return Err(Refused(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "a POST must have `Content-Type: application/json`".into(),
@@ -191,17 +195,23 @@ where
     /// 401 unless the request carries the master key (compared in constant time).
     pub(super) fn authorize(&self, headers: &HeaderMap) -> Option<Response<Body>> {
         let expected = self.inner.master_key_digest?;
+        // LiteLLM's own header first: beside it, `Authorization` may carry a
+        // credential meant for an upstream.
+        let bearer = |v: &str| {
+            let v = v.trim();
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+                .map(str::to_owned)
+        };
         let presented = headers
-            .get(::http::header::AUTHORIZATION)
+            .get("x-litellm-api-key")
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
+            .map(|v| bearer(v).unwrap_or_else(|| v.to_owned()))
             .or_else(|| {
                 headers
-                    .get("x-litellm-api-key")
+                    .get(::http::header::AUTHORIZATION)
                     .and_then(|v| v.to_str().ok())
+                    .and_then(bearer)
             });
         let accepted = presented.is_some_and(|key| bool::from(digest(key.trim()).ct_eq(&expected)));
         if accepted {
@@ -210,7 +220,7 @@ where
         tracing::info!("refused a request without the master key");
         Some(http::error(
             StatusCode::UNAUTHORIZED,
-            "missing or wrong master key: send `Authorization: Bearer <master_key>`",
+            "missing or wrong master key: send `Authorization: Bearer <master_key>` or `x-litellm-api-key: <master_key>`",
         ))
     }
 
@@ -263,7 +273,10 @@ pub fn routing_names(
     };
     let named = if let Some(name) = path.strip_prefix("/mcp/") {
         name.to_owned()
-    } else if let Some(header) = headers.get("x-litellm-mcp-server") {
+    } else if let Some(header) = headers
+        .get("x-litellm-mcp-server")
+        .or_else(|| headers.get("x-mcp-servers"))
+    {
         if header.len() > MAX_ROUTING_NAMES_LEN {
             return Err(too_long(
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

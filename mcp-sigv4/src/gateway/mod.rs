@@ -1,13 +1,19 @@
 //! The gateway: one HTTP endpoint in front of many MCP servers, each reached
 //! through its own signed (or otherwise authenticated) upstream session.
 //!
-//! - `POST|GET|DELETE /mcp/{server}`: one server, its tools, prompts and resources
-//!   under their own names.
-//! - `/mcp`: the server named by the `x-litellm-mcp-server` header or `?server=`,
-//!   the only server when there is one, and otherwise all of them at once: tools,
-//!   prompts and resources listed as `{server}{separator}{name}` and calls routed
-//!   by that prefix.
+//! - `POST|GET|DELETE /mcp/{server}` (or `/{server}/mcp`): one server, its tools,
+//!   prompts and resources under their own names (the prefixed name is taken too).
+//! - `/mcp`: the server named by the `x-litellm-mcp-server` (or `x-mcp-servers`)
+//!   header or `?server=`, the only server when there is one, and otherwise all of
+//!   them at once: tools, prompts and resources listed as `{server}{separator}{name}`
+//!   and calls routed by that prefix.
+//! - LiteLLM's REST API (`/mcp-rest/tools/list`, `/mcp-rest/tools/call`,
+//!   `/v1/mcp/server`) and one-shot JSON-RPC without a session: see `rest`.
 //! - `GET /health`: liveness and readiness.
+//!
+//! `allowed_tools` and `disallowed_tools` hold on every route: a filtered tool is
+//! never listed, and a call of it never reaches its server. A client's
+//! `x-mcp-{server}-{header}` replaces that server's `header` for its request only.
 //!
 //! A replica keeps no session table. The gateway's `Mcp-Session-Id` is a
 //! [sealed](session::Sealer) [`Session`]: the upstream session
@@ -25,6 +31,7 @@ pub mod guard;
 mod health;
 pub mod http;
 mod modern;
+mod rest;
 mod serve;
 mod server;
 pub mod session;

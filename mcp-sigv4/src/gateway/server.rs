@@ -13,6 +13,7 @@ use tower_sigv4::rmcp::HttpClientError;
 use super::guard::AllowedHosts;
 use super::http::{self, Body, Refused, SESSION_HEADER};
 use super::session::{self, Sealer, Session, Tombstones, Unsealed};
+use crate::config::ToolFilter;
 use crate::relay::era::ToolHeaders;
 use crate::relay::{SessionState, SigningContext, Upstream};
 use ::http::{Response, StatusCode};
@@ -31,6 +32,16 @@ pub struct Server<C> {
     pub headers: HashMap<HeaderName, HeaderValue>,
     /// What requests to it are signed with, to explain refusals.
     pub signing: SigningContext,
+    /// Its `transport`, for the server list.
+    pub transport: &'static str,
+    /// Its `auth_type`, for hints and the server list.
+    pub auth_type: &'static str,
+    /// Its `description`, if any.
+    pub description: Option<String>,
+    /// `allowed_tools` and `disallowed_tools`.
+    pub tools: ToolFilter,
+    /// `extra_headers`: the client headers forwarded to it.
+    pub extra_headers: Vec<HeaderName>,
 }
 
 impl<C> std::fmt::Debug for Server<C> {
@@ -41,6 +52,25 @@ impl<C> std::fmt::Debug for Server<C> {
             .finish_non_exhaustive()
     }
 }
+
+tokio::task_local! {
+    /// The headers of the client request being answered. Per-request credentials
+    /// (`x-mcp-{server}-{header}`, `extra_headers`) are read from here where an
+    /// upstream is made, however deep in the fan-out, without threading the
+    /// client's headers through every route.
+    pub(super) static CLIENT_HEADERS: HeaderMap;
+}
+
+/// Headers a client may not set on an upstream request: the transport owns them.
+const RESERVED: [&str; 7] = [
+    "host",
+    "content-length",
+    "content-type",
+    "accept",
+    "mcp-session-id",
+    "last-event-id",
+    "mcp-protocol-version",
+];
 
 /// How the gateway behaves.
 pub struct Options {
@@ -153,15 +183,46 @@ where
         let state = session
             .map(|s| s.state_for(&server.name))
             .unwrap_or_default();
+        let headers = self
+            .request_headers(server)
+            .unwrap_or_else(|| server.headers.clone());
         Arc::new(
-            Upstream::with_state(
-                server.client.clone(),
-                server.url.clone(),
-                server.headers.clone(),
-                state,
-            )
-            .with_tool_headers(self.tool_headers_of(server)),
+            Upstream::with_state(server.client.clone(), server.url.clone(), headers, state)
+                .with_tool_headers(self.tool_headers_of(server)),
         )
+    }
+
+    /// `server`'s headers for the request being answered, when its client sent
+    /// its own: `x-mcp-{server}-{header}` replaces (or adds) `header`, and each
+    /// of the server's `extra_headers` is passed on. `None` when the client sent
+    /// none of them.
+    pub(super) fn request_headers(
+        &self,
+        server: &Server<C>,
+    ) -> Option<HashMap<HeaderName, HeaderValue>> {
+        CLIENT_HEADERS
+            .try_with(|client| {
+                let prefix = format!("x-mcp-{}-", server.name.to_ascii_lowercase());
+                let mut headers = server.headers.clone();
+                let mut changed = false;
+                for (name, value) in client.iter() {
+                    let own = name
+                        .as_str()
+                        .strip_prefix(&prefix)
+                        .and_then(|header| HeaderName::from_bytes(header.as_bytes()).ok());
+                    let passed =
+                        own.or_else(|| server.extra_headers.contains(name).then(|| name.clone()));
+                    if let Some(header) = passed.filter(|h| !RESERVED.contains(&h.as_str())) {
+                        let mut value = value.clone();
+                        value.set_sensitive(true);
+                        headers.insert(header, value);
+                        changed = true;
+                    }
+                }
+                changed.then_some(headers)
+            })
+            .ok()
+            .flatten()
     }
 
     /// The `x-mcp-header` annotations learnt from `server`'s tools, shared by

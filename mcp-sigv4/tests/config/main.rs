@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use mcp_sigv4::config::{Auth, Config, ConfigErrorKind, CredentialsSource, Secret};
+use mcp_sigv4::config::{Auth, Config, ConfigErrorKind, CredentialsSource, Secret, Transport};
 
 const ARN_URL: &str = "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A123456789012%3Aruntime%2Fmy-mcp-server/invocations";
 
@@ -301,33 +301,161 @@ fn an_unknown_auth_type_is_refused_with_the_expected_values() {
         error_of(
             "mcp_servers:\n  weather:\n    url: https://x.example/mcp\n    auth_type: oauth\n"
         ),
-        r#"config.yaml: mcp_servers.weather.auth_type: expected one of none, api_key, bearer_token, basic, authorization, aws_sigv4; got "oauth""#
-    );
-}
-
-#[test]
-fn sse_and_stdio_transports_are_refused_naming_the_server() {
-    let sse = error_of(
-        "mcp_servers:\n  zapier:\n    url: https://actions.zapier.com/mcp/sse\n    transport: sse\n",
-    );
-    assert!(
-        sse.starts_with("config.yaml: mcp_servers.zapier.transport: `sse` is not supported"),
-        "{sse}"
-    );
-    let stdio = error_of(
-        "mcp_servers:\n  circleci_mcp:\n    transport: \"stdio\"\n    command: \"npx\"\n    args: [\"-y\", \"@circleci/mcp-server-circleci\"]\n",
-    );
-    assert!(
-        stdio.starts_with(
-            "config.yaml: mcp_servers.circleci_mcp.transport: `stdio` is not supported"
-        ),
-        "{stdio}"
+        r#"config.yaml: mcp_servers.weather.auth_type: expected one of none, api_key, bearer_token, basic, authorization, token, oauth2, aws_sigv4; got "oauth""#
     );
     let other =
         error_of("mcp_servers:\n  w:\n    url: https://x.example/mcp\n    transport: websocket\n");
     assert!(
         other.ends_with(r#"transport: expected one of http, sse, stdio; got "websocket""#),
         "{other}"
+    );
+}
+
+/// The servers of LiteLLM's pages this app once refused: stdio, SSE, `token`,
+/// OAuth2 client credentials, tool filters and forwarded client headers.
+const LITELLM_MORE: &str = r#"
+mcp_servers:
+  circleci_mcp:
+    transport: "stdio"
+    command: "npx"
+    args: ["-y", "@circleci/mcp-server-circleci"]
+    env:
+      CIRCLECI_TOKEN: os.environ/CIRCLECI_TOKEN
+      CIRCLECI_BASE_URL: "https://circleci.com"
+  implied_stdio:
+    command: "uvx"
+    args: ["mcp-server-time"]
+  zapier_mcp:
+    url: "https://actions.zapier.com/mcp/sk-ak-2ew3bofIeQIkNoeKIdXrF1Hhldo/sse"
+    transport: sse
+  github_classic:
+    url: "https://api.githubcopilot.com/mcp"
+    auth_type: "token"
+    auth_value: os.environ/GITHUB_TOKEN
+    extra_headers: ["X-GitHub-Api-Version", "custom_key"]
+    allowed_tools: ["list_issues", "get_issue"]
+    disallowed_tools: ["delete_repo"]
+  m2m_server:
+    url: "https://my-mcp-server.com/mcp"
+    auth_type: oauth2
+    oauth2_flow: client_credentials
+    client_id: os.environ/MCP_CLIENT_ID
+    client_secret: os.environ/MCP_CLIENT_SECRET
+    token_url: "https://auth.example.com/oauth/token"
+    scopes: ["mcp:read", "mcp:write"]
+  implied_m2m:
+    url: "https://my-mcp-server.com/mcp"
+    auth_type: oauth2
+    client_id: "gateway"
+    client_secret: "implied-secret-EXAMPLE"
+    token_url: "https://auth.example.com/oauth/token"
+    scopes: "mcp:read mcp:write"
+"#;
+
+#[test]
+fn stdio_sse_token_oauth2_filters_and_extra_headers_load() {
+    let env = env_of(&[
+        ("CIRCLECI_TOKEN", "circle-secret-0004"),
+        ("GITHUB_TOKEN", "ghp-secret-0005"),
+        ("MCP_CLIENT_ID", "gateway-client"),
+        ("MCP_CLIENT_SECRET", "oauth-secret-0006"),
+    ]);
+    let config = Config::from_yaml(LITELLM_MORE, "config.yaml", env).unwrap();
+    let server = |name: &str| config.server(name).unwrap();
+    match &server("circleci_mcp").transport {
+        Transport::Stdio(stdio) => {
+            assert_eq!(stdio.command, "npx");
+            assert_eq!(stdio.args, ["-y", "@circleci/mcp-server-circleci"]);
+            let env: Vec<(&str, &str)> = stdio
+                .env
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.expose()))
+                .collect();
+            assert_eq!(
+                env,
+                [
+                    ("CIRCLECI_TOKEN", "circle-secret-0004"),
+                    ("CIRCLECI_BASE_URL", "https://circleci.com")
+                ]
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(&server("implied_stdio").transport, Transport::Stdio(s) if s.command == "uvx")
+    );
+    assert_eq!(server("zapier_mcp").transport, Transport::Sse);
+    let github = server("github_classic");
+    assert_eq!(github.transport, Transport::Http);
+    let authorization = github.headers().unwrap()[&http::header::AUTHORIZATION].clone();
+    assert_eq!(authorization.to_str().unwrap(), "token ghp-secret-0005");
+    assert!(authorization.is_sensitive());
+    let extra: Vec<&str> = github.extra_headers.iter().map(|h| h.as_str()).collect();
+    assert_eq!(extra, ["x-github-api-version", "custom_key"]);
+    assert!(github.tools.allows("list_issues"));
+    assert!(!github.tools.allows("create_issue"), "not in allowed_tools");
+    assert!(!github.tools.allows("delete_repo"));
+    match &server("m2m_server").auth {
+        Auth::OAuth2(grant) => {
+            assert_eq!(grant.token_url, "https://auth.example.com/oauth/token");
+            assert_eq!(grant.client_id, "gateway-client");
+            assert_eq!(grant.client_secret.expose(), "oauth-secret-0006");
+            assert_eq!(grant.scopes, ["mcp:read", "mcp:write"]);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(&server("implied_m2m").auth, Auth::OAuth2(g) if g.scopes == ["mcp:read", "mcp:write"])
+    );
+    assert_eq!(server("circleci_mcp").url, "stdio://circleci_mcp");
+    // Secrets never show.
+    let debug = format!("{config:?}");
+    for secret in [
+        "circle-secret-0004",
+        "ghp-secret-0005",
+        "oauth-secret-0006",
+        "implied-secret-EXAMPLE",
+    ] {
+        assert!(!debug.contains(secret), "{secret} in {debug}");
+    }
+}
+
+#[test]
+fn interactive_oauth_and_passthrough_are_refused_with_what_to_do() {
+    // LiteLLM's interactive example: a client id and secret, no token URL.
+    let interactive = error_of(
+        "mcp_servers:\n  github_mcp:\n    url: https://api.githubcopilot.com/mcp\n    auth_type: oauth2\n    client_id: a\n    client_secret: b\n",
+    );
+    assert!(
+        interactive.starts_with(
+            "config.yaml: mcp_servers.github_mcp.oauth2_flow: the interactive OAuth flow"
+        ) && interactive.contains("client_credentials"),
+        "{interactive}"
+    );
+    let code = error_of(
+        "mcp_servers:\n  g:\n    url: https://x.example/mcp\n    auth_type: oauth2\n    oauth2_flow: authorization_code\n",
+    );
+    assert!(code.contains("not supported yet"), "{code}");
+    let no_secret = error_of(
+        "mcp_servers:\n  g:\n    url: https://x.example/mcp\n    auth_type: oauth2\n    oauth2_flow: client_credentials\n    token_url: https://auth.example.com/token\n    client_id: a\n",
+    );
+    assert!(
+        no_secret.starts_with("config.yaml: mcp_servers.g.client_secret: missing"),
+        "{no_secret}"
+    );
+    let passthrough = error_of(
+        "mcp_servers:\n  g:\n    url: https://x.example/mcp\n    auth_type: true_passthrough\n",
+    );
+    assert!(
+        passthrough.contains("x-mcp-g-authorization"),
+        "{passthrough}"
+    );
+    let stdio_auth = error_of(
+        "mcp_servers:\n  s:\n    transport: stdio\n    command: npx\n    auth_type: bearer_token\n    auth_value: x\n",
+    );
+    assert!(
+        stdio_auth.contains("a stdio server is not reached over HTTP"),
+        "{stdio_auth}"
     );
 }
 

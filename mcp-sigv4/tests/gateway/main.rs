@@ -5,9 +5,11 @@
 #[path = "../support/era_server.rs"]
 mod era_server;
 mod eras;
+mod litellm;
 mod security;
 #[path = "../../../examples/demo/server.rs"]
 mod server;
+mod sse_server;
 mod upstream;
 
 use std::process::Stdio;

@@ -102,6 +102,8 @@ pub struct Running {
     pub started: Arc<AtomicUsize>,
     /// `notifications/cancelled` received.
     pub cancel_notes: Arc<AtomicUsize>,
+    /// `initialize` requests received: upstream handshakes.
+    pub initializes: Arc<AtomicUsize>,
     /// `wait` calls that saw their cancellation.
     pub cancelled: Arc<AtomicUsize>,
     /// GET event streams open now.
@@ -149,6 +151,7 @@ pub async fn start() -> Running {
         config,
     );
     let refused = Arc::new(AtomicUsize::new(0));
+    let initializes = Arc::new(AtomicUsize::new(0));
     let seen = Arc::new(AtomicUsize::new(0));
     let started = Arc::new(AtomicUsize::new(0));
     let known = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
@@ -159,12 +162,14 @@ pub async fn start() -> Running {
         let known = known.clone();
         let cancel_notes = cancel_notes.clone();
         let open_streams = open_streams.clone();
+        let initializes = initializes.clone();
         tower::service_fn(move |request: Request<Incoming>| {
             let mut mcp = mcp.clone();
             let refused = refused.clone();
             let known = known.clone();
             let cancel_notes = cancel_notes.clone();
             let open_streams = open_streams.clone();
+            let initializes = initializes.clone();
             seen.fetch_add(1, Ordering::SeqCst);
             let session = request
                 .headers()
@@ -200,8 +205,12 @@ pub async fn start() -> Running {
                 let is_get = request.method() == http::Method::GET;
                 let (parts, body) = request.into_parts();
                 let body = body.collect().await.unwrap().to_bytes();
-                if String::from_utf8_lossy(&body).contains("notifications/cancelled") {
+                let text = String::from_utf8_lossy(&body);
+                if text.contains("notifications/cancelled") {
                     cancel_notes.fetch_add(1, Ordering::SeqCst);
+                }
+                if text.contains("\"method\":\"initialize\"") {
+                    initializes.fetch_add(1, Ordering::SeqCst);
                 }
                 let request = Request::from_parts(parts, Full::new(body));
                 let response = match mcp.call(request).await {
@@ -252,6 +261,7 @@ pub async fn start() -> Running {
         seen,
         started,
         cancel_notes,
+        initializes,
         cancelled,
         open_streams,
         known,
