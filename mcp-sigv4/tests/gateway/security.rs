@@ -734,3 +734,22 @@ async fn the_tool_timeout_cancels_upstream_and_says_timeout() {
     let cancelled = || up.tools.cancelled.load(Ordering::SeqCst);
     assert_eq!(settle(cancelled, 1).await, 1);
 }
+
+#[tokio::test]
+async fn a_reply_stream_longer_than_the_header_timeout_is_not_cut() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(&up.config(&secret()), &["--header-read-timeout", "1"]).await;
+    let session = super::open(&gateway, "/mcp/agent", &[]).await;
+    let call = send(
+        "POST",
+        &format!("{}/mcp/agent", gateway.base),
+        &[("mcp-session-id", &session)],
+        Some(&super::rpc(
+            1,
+            "tools/call",
+            serde_json::json!({"name": "count", "arguments": {"steps": 4, "pause_ms": 500}, "_meta": {"progressToken": "t"}}),
+        )),
+    )
+    .await;
+    assert_eq!(super::text(&call), "counted to 4", "{call:?}");
+}
