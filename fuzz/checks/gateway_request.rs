@@ -57,7 +57,7 @@ pub fn check(input: Input) {
     set("content-type", &input.content_type);
     set("x-litellm-mcp-server", &input.routing_header);
 
-    if guard::check_host_and_origin(&headers, &allowed).is_ok() {
+    if guard::check_host_and_origin(&headers, None, &allowed).is_ok() {
         // A loopback gateway with no names answers only to the loopback names.
         if input.loopback && input.allowed.iter().all(|n| n.trim().is_empty()) {
             let host = headers

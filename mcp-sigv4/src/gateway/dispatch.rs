@@ -37,9 +37,11 @@ where
             );
         }
         // Cheapest first; nothing below reads the body or reaches an upstream.
-        if let Err(refused) =
-            guard::check_host_and_origin(request.headers(), &self.inner.options.allowed_hosts)
-        {
+        if let Err(refused) = guard::check_host_and_origin(
+            request.headers(),
+            request.uri().authority().map(|a| a.as_str()),
+            &self.inner.options.allowed_hosts,
+        ) {
             tracing::info!("refused a request: {}", refused.1);
             return refused.response();
         }
