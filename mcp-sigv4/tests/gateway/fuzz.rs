@@ -1,4 +1,5 @@
-//! The `gateway_request` fuzz target's properties under `cargo test`: pseudo-random
+//! The `gateway_request` fuzz target's properties under `cargo test`: every input
+//! that once made it fail (`fuzz/regressions/gateway_request/`) and pseudo-random
 //! inputs through the same checks (`fuzz/checks/gateway_request.rs`).
 
 use arbitrary::{Arbitrary, Unstructured};
@@ -25,4 +26,19 @@ fn pseudo_random_inputs_hold_the_gateway_request_properties() {
         }
     }
     assert!(checked > 100, "only {checked} inputs decoded");
+}
+
+#[test]
+fn every_gateway_request_regression_input_holds_the_properties() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../fuzz/regressions/gateway_request");
+    let mut replayed = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+        let input = gateway_request::Input::arbitrary_take_rest(Unstructured::new(&bytes))
+            .expect("a regression input decodes");
+        gateway_request::check(input);
+        replayed += 1;
+    }
+    assert!(replayed >= 1);
 }
