@@ -29,16 +29,28 @@ fn pseudo_random_inputs_hold_the_gateway_request_properties() {
 }
 
 #[test]
-fn every_gateway_request_regression_input_holds_the_properties() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../fuzz/regressions/gateway_request");
+fn every_committed_gateway_request_input_holds_the_properties() {
+    let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let mut inputs = Vec::new();
+    for dir in [
+        fuzz.join("regressions/gateway_request"),
+        fuzz.join("corpus/gateway_request"),
+    ] {
+        for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if dir.ends_with("regressions/gateway_request") || name.starts_with("seed-") {
+                inputs.push(path);
+            }
+        }
+    }
     let mut replayed = 0;
-    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
-        let bytes = std::fs::read(entry.unwrap().path()).unwrap();
+    for path in inputs {
+        let bytes = std::fs::read(path).unwrap();
         let input = gateway_request::Input::arbitrary_take_rest(Unstructured::new(&bytes))
             .expect("a regression input decodes");
         gateway_request::check(input);
         replayed += 1;
     }
-    assert!(replayed >= 1);
+    assert!(replayed >= 4, "the regression and the three seeds");
 }
