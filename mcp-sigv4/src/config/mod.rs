@@ -55,8 +55,8 @@
 //!
 //! `general_settings.master_key` is the key clients present to the gateway.
 //! `general_settings.session_secret` (or the environment variable
-//! `MCP_SIGV4_SESSION_SECRET`) is the HMAC key the gateway signs its session
-//! tokens with. `general_settings.allowed_hosts` lists the host names the
+//! `MCP_SIGV4_SESSION_SECRET`) is the secret the gateway derives its session
+//! sealing key from. `general_settings.allowed_hosts` lists the host names the
 //! gateway answers to behind a load balancer (besides the loopback names).
 //!
 //! # Environment variables
@@ -128,8 +128,8 @@ pub struct Config {
     pub servers: Vec<ServerConfig>,
     /// `general_settings.master_key`: the key clients present to the gateway.
     pub master_key: Option<Secret>,
-    /// `general_settings.session_secret`, or `MCP_SIGV4_SESSION_SECRET`: the HMAC
-    /// key for the gateway's session tokens.
+    /// `general_settings.session_secret`, or `MCP_SIGV4_SESSION_SECRET`: the
+    /// secret the gateway's session sealing key is derived from.
     pub session_secret: Option<Secret>,
     /// `general_settings.allowed_hosts`: the `Host` (and `Origin`) names the
     /// gateway answers to besides the loopback names, as a list or a

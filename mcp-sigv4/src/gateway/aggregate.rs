@@ -8,7 +8,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClient;
 use serde_json::{Map, Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
-use super::http::{self, Body, collect_reply};
+use super::http::{self, Body, Budget, collect_reply};
 use super::modern::{Cache, Via};
 use super::server::{Gateway, Server};
 use crate::relay::jsonrpc::{self, Kind};
@@ -126,9 +126,24 @@ where
                 self.forward(&server, message, via, true).await
             }
             "resources/read" => {
+                let budget = Budget::new();
                 for server in servers {
                     let response = self.forward(server, message.clone(), via, true).await;
-                    if let Some(reply) = collect_reply(response).await
+                    let reply = match collect_reply(response, &budget).await {
+                        Ok(reply) => reply,
+                        Err(over) => {
+                            return http::json(
+                                StatusCode::OK,
+                                &jsonrpc::error(
+                                    &id,
+                                    jsonrpc::UPSTREAM_ERROR,
+                                    &over.to_string(),
+                                    None,
+                                ),
+                            );
+                        }
+                    };
+                    if let Some(reply) = reply
                         && reply.get("result").is_some()
                     {
                         return http::json(StatusCode::OK, &reply);
@@ -173,6 +188,7 @@ where
             _ => "resourceTemplates",
         };
         let separator = &self.inner.options.separator;
+        let budget = &Budget::new();
         let lists = servers.iter().map(|server| async move {
             let mut items = Vec::new();
             let mut cache = Cache::default();
@@ -185,7 +201,10 @@ where
                     request["params"] = json!({"cursor": cursor});
                 }
                 let response = self.forward(server, request, via, true).await;
-                let reply = collect_reply(response).await.unwrap_or(Value::Null);
+                let reply = match collect_reply(response, budget).await {
+                    Ok(reply) => reply.unwrap_or(Value::Null),
+                    Err(over) => return Err((server.name.clone(), over.to_string())),
+                };
                 let Some(result) = reply.get("result") else {
                     let cause = reply
                         .pointer("/error/message")

@@ -10,7 +10,7 @@ use tower_sigv4::rmcp::HttpClientError;
 
 use super::forward::{for_client, tag_request};
 use super::guard;
-use super::http::{self, Body, SESSION_HEADER, collect_reply};
+use super::http::{self, Body, Budget, SESSION_HEADER, collect_reply};
 use super::modern::{self, Via};
 use super::rest;
 use super::server::{CLIENT_HEADERS, Gateway, LiveSession, Target};
@@ -57,9 +57,11 @@ where
             );
         }
         // Cheapest first; nothing below reads the body or reaches an upstream.
-        if let Err(refused) =
-            guard::check_host_and_origin(request.headers(), &self.inner.options.allowed_hosts)
-        {
+        if let Err(refused) = guard::check_host_and_origin(
+            request.headers(),
+            request.uri().authority().map(|a| a.as_str()),
+            &self.inner.options.allowed_hosts,
+        ) {
             tracing::info!("refused a request: {}", refused.1);
             return refused.response();
         }
@@ -184,6 +186,7 @@ where
         // timeout error.
         let timeout = self.inner.options.request_timeout;
         let deadline = tokio::time::Instant::now() + timeout;
+        let budget = Budget::new();
         let mut replies = Vec::new();
         let mut live: Option<LiveSession> = None;
         let mut initialized = None;
@@ -207,13 +210,19 @@ where
                     _ => self.initialize(target, message).await,
                 };
                 let token = response.headers().get(SESSION_HEADER).cloned();
-                (token, collect_reply(response).await)
+                (token, collect_reply(response, &budget).await)
             })
             .await;
             match answered {
-                Ok((token, reply)) => {
+                Ok((token, Ok(reply))) => {
                     initialized = token.or(initialized);
                     replies.extend(reply);
+                }
+                Ok((token, Err(over))) => {
+                    initialized = token.or(initialized);
+                    replies.extend(id.map(|id| {
+                        jsonrpc::error(&id, jsonrpc::UPSTREAM_ERROR, &over.to_string(), None)
+                    }));
                 }
                 Err(_) => replies.extend(id.map(|id| {
                     jsonrpc::error(

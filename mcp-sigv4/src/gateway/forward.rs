@@ -8,7 +8,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClient;
 use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
-use super::http::{self, Body, collect_reply};
+use super::http::{self, Body, Budget, collect_reply};
 use super::modern::Via;
 use super::server::{Gateway, Server};
 use crate::relay::era;
@@ -56,7 +56,16 @@ where
         if method == "tools/list" && !server.tools.is_open() {
             let id = message.get("id").cloned().unwrap_or(Value::Null);
             let response = Box::pin(self.forward_unfiltered(server, message, via, tag)).await;
-            let Some(mut reply) = collect_reply(response).await else {
+            let reply = match collect_reply(response, &Budget::new()).await {
+                Ok(reply) => reply,
+                Err(over) => {
+                    return http::json(
+                        StatusCode::OK,
+                        &jsonrpc::error(&id, jsonrpc::UPSTREAM_ERROR, &over.to_string(), None),
+                    );
+                }
+            };
+            let Some(mut reply) = reply else {
                 return http::json(
                     StatusCode::OK,
                     &jsonrpc::error(

@@ -99,11 +99,17 @@ fn host_name(authority: &str) -> Option<&str> {
 
 /// 403 for a `Host` or a present `Origin` that is not allowed (a page that
 /// rebinds a name to 127.0.0.1, or posts across sites). A request without
-/// `Origin` is not from a browser page and passes that part.
-pub fn check_host_and_origin(headers: &HeaderMap, allowed: &AllowedHosts) -> Result<(), Refused> {
+/// `Origin` is not from a browser page and passes that part. HTTP/2 carries the
+/// host in the URI's authority (`authority`) rather than a `Host` header.
+pub fn check_host_and_origin(
+    headers: &HeaderMap,
+    authority: Option<&str>,
+    allowed: &AllowedHosts,
+) -> Result<(), Refused> {
     let host = headers
         .get(::http::header::HOST)
-        .map(|v| v.to_str().unwrap_or_default());
+        .map(|v| v.to_str().unwrap_or_default())
+        .or(authority);
     if allowed.checks_host() && !host.is_some_and(|host| allowed.allows_host(host)) {
         return Err(Refused(
             StatusCode::FORBIDDEN,

@@ -5,7 +5,9 @@ use std::convert::Infallible;
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::Frame;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -73,21 +75,72 @@ pub fn with_session(mut response: Response<Body>, token: Option<&str>) -> Respon
     response
 }
 
-/// The reply a response carries (JSON, or the last message of an SSE stream).
-pub(crate) async fn collect_reply(response: Response<Body>) -> Option<Value> {
+/// The most bytes one client request may buffer from upstream replies (a batch,
+/// an aggregated list, `resources/read` across servers), all replies together.
+pub const MAX_COLLECTED_BYTES: usize = 64 * 1024 * 1024;
+
+/// What a client request may still buffer from upstream replies.
+#[derive(Debug)]
+pub(crate) struct Budget(AtomicUsize);
+
+impl Budget {
+    pub(crate) fn new() -> Self {
+        Self::of(MAX_COLLECTED_BYTES)
+    }
+
+    fn of(bytes: usize) -> Self {
+        Self(AtomicUsize::new(bytes))
+    }
+
+    /// Take `bytes` from the budget, or fail without taking any.
+    fn take(&self, bytes: usize) -> Result<(), OverBudget> {
+        self.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| {
+                left.checked_sub(bytes)
+            })
+            .map(drop)
+            .map_err(|_| OverBudget)
+    }
+}
+
+/// Buffering a reply would pass [`MAX_COLLECTED_BYTES`] for the request.
+#[derive(Debug)]
+pub(crate) struct OverBudget;
+
+impl std::fmt::Display for OverBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the replies to this request exceed the gateway's {} MiB per request; ask for less at a time (fewer messages per batch, or one server)",
+            MAX_COLLECTED_BYTES / (1024 * 1024)
+        )
+    }
+}
+
+/// The reply a response carries (JSON, or the last message of an SSE stream),
+/// buffered within `budget`.
+pub(crate) async fn collect_reply(
+    response: Response<Body>,
+    budget: &Budget,
+) -> Result<Option<Value>, OverBudget> {
     let is_sse = response
         .headers()
         .get("content-type")
         .is_some_and(|ct| ct.as_bytes().starts_with(b"text/event-stream"));
-    let bytes = response.into_body().collect().await.ok()?.to_bytes();
+    let left = budget.0.load(Ordering::SeqCst);
+    let Ok(collected) = Limited::new(response.into_body(), left).collect().await else {
+        return Err(OverBudget);
+    };
+    let bytes = collected.to_bytes();
+    budget.take(bytes.len())?;
     if !is_sse {
-        return serde_json::from_slice(&bytes).ok();
+        return Ok(serde_json::from_slice(&bytes).ok());
     }
-    String::from_utf8_lossy(&bytes)
+    Ok(String::from_utf8_lossy(&bytes)
         .lines()
         .filter_map(|line| line.strip_prefix("data: "))
         .filter_map(|data| serde_json::from_str::<Value>(data).ok())
-        .rfind(|message| message.get("method").is_none())
+        .rfind(|message| message.get("method").is_none()))
 }
 
 /// An HTTP-level refusal (not a JSON-RPC error): the status and a message for
@@ -99,5 +152,24 @@ impl Refused {
     /// The refusal as a JSON error response.
     pub fn response(self) -> Response<Body> {
         error(self.0, &self.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn replies_are_buffered_within_one_budget_for_the_request() {
+        let budget = Budget::of(40);
+        let reply = json!({"jsonrpc": "2.0", "id": 1, "result": {}});
+        let first = collect_reply(json(StatusCode::OK, &reply), &budget).await;
+        assert_eq!(first.unwrap(), Some(reply.clone()));
+        // 36 bytes taken: the next reply does not fit in what is left.
+        assert!(
+            collect_reply(json(StatusCode::OK, &reply), &budget)
+                .await
+                .is_err()
+        );
     }
 }

@@ -9,17 +9,27 @@
 //!   and calls routed by that prefix.
 //! - LiteLLM's REST API (`/mcp-rest/tools/list`, `/mcp-rest/tools/call`,
 //!   `/v1/mcp/server`) and one-shot JSON-RPC without a session: see `rest`.
-//! - `GET /health`: liveness and readiness.
+//! - `GET /health`: liveness; `GET /health/readiness` (with the master key):
+//!   each upstream, ready or failing.
+//!
+//! Each request passes the [`guard`] checks (`Host`, `Origin`, master key,
+//! method, content type, routing names) before its body is read or an upstream
+//! is touched.
 //!
 //! `allowed_tools` and `disallowed_tools` hold on every route: a filtered tool is
 //! never listed, and a call of it never reaches its server. A client's
 //! `x-mcp-{server}-{header}` replaces that server's `header` for its request only.
 //!
 //! A replica keeps no session table. The gateway's `Mcp-Session-Id` is a
-//! [sealed](session::Sealer) [`Session`]: the upstream session
-//! ids, their protocol versions, and the client's `initialize` for replay. Any
-//! replica that shares the HMAC key continues any session, so replicas run behind
-//! a plain load balancer without sticky sessions.
+//! [sealed](session::Sealer) [`Session`] (encrypted and authenticated): the
+//! upstream session ids, their protocol versions, and the client's `initialize`
+//! for replay. Any replica that shares the session secret continues any session,
+//! so replicas run behind a plain load balancer without sticky sessions.
+//!
+//! The modules depend one way: `http` and `session` below `server` (the shared
+//! state), then `guard`, `forward` and `health`, then `aggregate`, then
+//! `dispatch` (requests by method; a second protocol era branches there) and
+//! `serve`.
 //!
 //! Responses are never buffered whole: an upstream's SSE stream passes through
 //! event by event.

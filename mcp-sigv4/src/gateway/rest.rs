@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
 use super::aggregate::{internal_id, split_prefixed};
-use super::http::{self, Body, SESSION_HEADER, collect_reply};
+use super::http::{self, Body, Budget, SESSION_HEADER, collect_reply};
 use super::modern::Via;
 use super::server::{Gateway, Server, Target};
 use crate::relay::era::Envelope;
@@ -107,9 +107,10 @@ where
                     .await
             }
         };
-        match collect_reply(response).await {
-            Some(reply) => http::json(StatusCode::OK, &reply),
-            None => http::empty(StatusCode::ACCEPTED),
+        match collect_reply(response, &Budget::new()).await {
+            Ok(Some(reply)) => http::json(StatusCode::OK, &reply),
+            Ok(None) => http::empty(StatusCode::ACCEPTED),
+            Err(over) => http::error(StatusCode::BAD_GATEWAY, &over.to_string()),
         }
     }
 
@@ -256,7 +257,11 @@ where
                     let response = self
                         .forward(server, request, Via::Modern(envelope), false)
                         .await;
-                    let reply = collect_reply(response).await.unwrap_or(Value::Null);
+                    let reply = collect_reply(response, &Budget::new())
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or(Value::Null);
                     let Some(result) = reply.get("result") else {
                         let cause = reply
                             .pointer("/error/message")
@@ -355,7 +360,11 @@ where
         let response = self
             .forward(&server, request, Via::Modern(&envelope), false)
             .await;
-        let reply = collect_reply(response).await.unwrap_or(Value::Null);
+        let reply = collect_reply(response, &Budget::new())
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(Value::Null);
         if let Some(result) = reply.get("result") {
             return http::json(StatusCode::OK, result);
         }

@@ -248,7 +248,9 @@ impl Sealer {
             .decrypt(XNonce::from_slice(nonce), payload)
             .map_err(|_| Unsealed::Invalid)?;
         let session: Session = serde_json::from_slice(&json).map_err(|_| Unsealed::Invalid)?;
-        if session.expires <= now {
+        // Valid through its expiry second: a session of `ttl` seconds lasts at
+        // least `ttl` seconds, however close to a second's end it was sealed.
+        if now > session.expires {
             return Err(Unsealed::Expired);
         }
         Ok(session)
@@ -358,7 +360,11 @@ mod tests {
             );
         }
         let expires = session.expires;
-        assert_eq!(sealer(b'k').unseal(&token, expires), Err(Unsealed::Expired));
+        assert!(sealer(b'k').unseal(&token, expires).is_ok());
+        assert_eq!(
+            sealer(b'k').unseal(&token, expires + 1),
+            Err(Unsealed::Expired)
+        );
     }
 
     #[test]

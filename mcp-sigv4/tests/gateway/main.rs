@@ -5,6 +5,7 @@
 #[path = "../support/era_server.rs"]
 mod era_server;
 mod eras;
+mod fuzz;
 mod litellm;
 mod security;
 #[path = "../../../examples/demo/server.rs"]

@@ -734,3 +734,62 @@ async fn the_tool_timeout_cancels_upstream_and_says_timeout() {
     let cancelled = || up.tools.cancelled.load(Ordering::SeqCst);
     assert_eq!(settle(cancelled, 1).await, 1);
 }
+
+#[tokio::test]
+async fn a_reply_stream_longer_than_the_header_timeout_is_not_cut() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(&up.config(&secret()), &["--header-read-timeout", "1"]).await;
+    let session = super::open(&gateway, "/mcp/agent", &[]).await;
+    let call = send(
+        "POST",
+        &format!("{}/mcp/agent", gateway.base),
+        &[("mcp-session-id", &session)],
+        Some(&super::rpc(
+            1,
+            "tools/call",
+            serde_json::json!({"name": "count", "arguments": {"steps": 4, "pause_ms": 500}, "_meta": {"progressToken": "t"}}),
+        )),
+    )
+    .await;
+    assert_eq!(super::text(&call), "counted to 4", "{call:?}");
+}
+
+#[tokio::test]
+async fn http2_requests_pass_the_host_check_by_their_authority() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(&up.config(&secret()), &[]).await;
+    let h2 = hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+        .http2_only(true)
+        .build_http::<Full<Bytes>>();
+    let request = |authority: &str| {
+        Request::post(format!("http://{authority}/mcp/agent"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(Full::new(Bytes::from(initialize().to_string())))
+            .unwrap()
+    };
+    let addr = gateway.base.trim_start_matches("http://").to_owned();
+    let local = h2.request(request(&addr)).await.unwrap();
+    assert_eq!(local.version(), http::Version::HTTP_2);
+    assert_eq!(local.status(), StatusCode::OK);
+    // The same connection target under a foreign name.
+    let port = addr.rsplit(':').next().unwrap();
+    let mut foreign = request(&addr);
+    *foreign.uri_mut() = format!("http://attacker.example:{port}/mcp/agent")
+        .parse()
+        .unwrap();
+    let connector = tower::service_fn(move |_: http::Uri| {
+        let addr = addr.clone();
+        Box::pin(async move {
+            tokio::net::TcpStream::connect(addr)
+                .await
+                .map(hyper_util::rt::TokioIo::new)
+        })
+    });
+    let rebinding =
+        hyper_util::client::legacy::Client::builder(hyper_util::rt::TokioExecutor::new())
+            .http2_only(true)
+            .build::<_, Full<Bytes>>(connector);
+    let refused = rebinding.request(foreign).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+}
