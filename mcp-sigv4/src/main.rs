@@ -15,6 +15,15 @@ use clap::{Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "mcp-sigv4", version, about)]
 struct Cli {
+    /// Log lines on stderr as text, or as one JSON object per line.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "MCP_SIGV4_LOG_FORMAT",
+        default_value_t
+    )]
+    log_format: mcp_sigv4::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -42,6 +51,7 @@ pub(crate) fn seconds(value: f64) -> std::time::Duration {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    mcp_sigv4::logging::set_format(cli.log_format);
     match cli.command {
         Command::Proxy(args) => proxy::main(args),
         Command::Gateway(args) => gateway_cmd::main(args),
