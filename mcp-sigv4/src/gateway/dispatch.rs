@@ -15,6 +15,7 @@ use super::modern::{self, Via};
 use super::server::{Gateway, LiveSession, Target};
 use super::session::{self, Session};
 use crate::relay::jsonrpc;
+use crate::telemetry::{self, Outcome, Route};
 
 impl<C> Gateway<C>
 where
@@ -26,12 +27,25 @@ where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        let metrics = telemetry::metrics();
+        let (route, _in_flight) = (Route::of(request.uri().path()), metrics.in_flight());
+        let response = self.route(request).await;
+        metrics.http_request(route, response.status());
+        response
+    }
+
+    async fn route<B>(&self, request: Request<B>) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
         let path = request.uri().path().trim_end_matches('/').to_owned();
         if path == "/health" {
             return self.health();
         }
         let readiness = path == "/health/readiness";
-        if path != "/mcp" && !path.starts_with("/mcp/") && !readiness {
+        let scrape = path == "/metrics" && !telemetry::metrics().served_apart();
+        if path != "/mcp" && !path.starts_with("/mcp/") && !readiness && !scrape {
             return http::error(
                 StatusCode::NOT_FOUND,
                 "not found; MCP is served at /mcp and /mcp/{server}, health at /health and /health/readiness",
@@ -49,6 +63,9 @@ where
         }
         if readiness {
             return self.readiness().await;
+        }
+        if scrape {
+            return telemetry::metrics().response().map(BodyExt::boxed);
         }
         if let Err(refused) =
             guard::check_method_and_content_type(request.method(), request.headers())
@@ -270,8 +287,14 @@ where
         let attempts = servers.iter().map(|server| {
             let upstream = self.upstream(server, None);
             let request = request.clone();
+            let observed = telemetry::metrics().observe(&server.name, &request, false);
             async move {
                 let reply = tokio::time::timeout(timeout, upstream.initialize(request)).await;
+                match &reply {
+                    Ok(Ok(reply)) => observed.reply(reply),
+                    Ok(Err(_)) => observed.finish(Outcome::upstream_error),
+                    Err(_) => observed.finish(Outcome::timeout),
+                }
                 (server.clone(), upstream, reply)
             }
         });
@@ -282,6 +305,7 @@ where
         for (server, upstream, reply) in results {
             match reply {
                 Ok(Ok(reply)) if reply.get("result").is_some() => {
+                    telemetry::metrics().upstream_status(&server.name, Some(200));
                     session.record(&server.name, &server.url, &upstream.state());
                     replies.push((server, reply));
                 }
@@ -317,6 +341,7 @@ where
             _ => self.merged_initialize(&id, &replies),
         };
         let token = self.inner.sealer.seal(&session);
+        telemetry::metrics().session_started();
         http::with_session(http::json(StatusCode::OK, &reply), Some(&token))
     }
 
@@ -356,6 +381,7 @@ where
             let sender = sender.clone();
             let separator = separator.clone();
             tokio::spawn(async move {
+                let _open = telemetry::metrics().stream();
                 loop {
                     // A client that leaves closes the upstream stream (dropped
                     // with `events`), even when the server sends nothing.
@@ -403,6 +429,7 @@ where
             }
         });
         futures_util::future::join_all(ends).await;
+        telemetry::metrics().session_ended();
         http::empty(StatusCode::OK)
     }
 }

@@ -14,6 +14,7 @@ use super::server::{Gateway, Server};
 use crate::relay::era;
 use crate::relay::jsonrpc::{self, Kind};
 use crate::relay::{self, Reply, Upstream, describe};
+use crate::telemetry::{self, Outcome};
 
 impl<C> Gateway<C>
 where
@@ -33,6 +34,8 @@ where
         via: Via<'_>,
         tag: bool,
     ) -> Response<Body> {
+        let metrics = telemetry::metrics();
+        let observed = metrics.observe(&server.name, &message, matches!(via, Via::Modern(_)));
         let upstream = match via {
             Via::Legacy(live) => self.upstream(server, Some(&live.snapshot())),
             Via::Modern(envelope) => {
@@ -43,7 +46,10 @@ where
                 }
                 match self.modern_upstream(server, envelope).await {
                     Ok(upstream) => upstream,
-                    Err(e) => return self.upstream_error(server, message.get("id"), &e),
+                    Err(e) => {
+                        observed.finish(Outcome::upstream_error);
+                        return self.upstream_error(server, message.get("id"), &e);
+                    }
                 }
             }
         };
@@ -63,18 +69,28 @@ where
                 pending
                     .cancel("the request timed out (--tool-timeout)")
                     .await;
+                observed.finish(Outcome::timeout);
                 return self.timeout_error(server, id.as_ref(), timeout);
             }
             Ok(Err(e)) => {
                 pending.disarm();
+                observed.finish(Outcome::upstream_error);
                 return self.upstream_error(server, id.as_ref(), &e);
             }
             Ok(Ok(reply)) => (id, reply),
         };
         pending.disarm();
+        let accepted = matches!(reply, Reply::Accepted);
+        metrics.upstream_status(&server.name, Some(if accepted { 202 } else { 200 }));
         let events = match reply {
-            Reply::Accepted => return http::empty(StatusCode::ACCEPTED),
-            Reply::Json(reply) => return http::json(StatusCode::OK, &reply),
+            Reply::Accepted => {
+                observed.finish(Outcome::ok);
+                return http::empty(StatusCode::ACCEPTED);
+            }
+            Reply::Json(reply) => {
+                observed.reply(&reply);
+                return http::json(StatusCode::OK, &reply);
+            }
             Reply::Stream(events) => events,
         };
         let (sender, response) = http::sse();
@@ -83,6 +99,7 @@ where
         let attempts = self.inner.options.resume_attempts;
         let remaining = timeout.saturating_sub(started.elapsed());
         tokio::spawn(async move {
+            let _open = metrics.stream();
             let pass = |message: Value| {
                 let sender = sender.clone();
                 let message = if tag {
@@ -103,7 +120,7 @@ where
                     };
                     match next {
                         Ok(Some(message)) => pass(message).await,
-                        _ => return,
+                        _ => return observed.finish(Outcome::ok),
                     }
                 }
             };
@@ -111,19 +128,26 @@ where
                 // Dropping `follow` closes the upstream stream.
                 () = sender.closed() => {
                     cancel(&upstream, &name, &id, "the client went away").await;
-                    return;
+                    return observed.finish(Outcome::cancelled);
                 }
                 followed = tokio::time::timeout(remaining, upstream.follow(events, &id, attempts, pass)) => followed,
             };
             let last = match followed {
-                Ok(Ok(reply)) => reply,
-                Ok(Err(ended)) => jsonrpc::error(
-                    &id,
-                    jsonrpc::UPSTREAM_ERROR,
-                    &format!("server `{name}`: {ended}"),
-                    Some(json!({"source": "upstream", "server": name})),
-                ),
+                Ok(Ok(reply)) => {
+                    observed.reply(&reply);
+                    reply
+                }
+                Ok(Err(ended)) => {
+                    observed.finish(Outcome::upstream_error);
+                    jsonrpc::error(
+                        &id,
+                        jsonrpc::UPSTREAM_ERROR,
+                        &format!("server `{name}`: {ended}"),
+                        Some(json!({"source": "upstream", "server": name})),
+                    )
+                }
                 Err(_) => {
+                    observed.finish(Outcome::timeout);
                     cancel(
                         &upstream,
                         &name,
@@ -278,6 +302,7 @@ pub(super) fn for_client<C>(server: &Server<C>, error: &relay::UpstreamError) ->
     let status = data.get("status").and_then(Value::as_u64);
     let signing_failed =
         matches!(error, relay::UpstreamError::Client(e) if e.signing_error().is_some());
+    telemetry::metrics().upstream_failed(&server.name, &data, signing_failed);
     let message = match status {
         Some(status @ (401 | 403)) => format!(
             "upstream `{}` refused the signature ({status}); see the gateway log",

@@ -8,6 +8,7 @@ mod eras;
 mod security;
 #[path = "../../../examples/demo/server.rs"]
 mod server;
+mod telemetry;
 mod upstream;
 
 use std::process::Stdio;

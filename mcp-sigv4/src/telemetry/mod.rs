@@ -1,0 +1,13 @@
+//! What an operator watches: the gateway's Prometheus [`metrics`], served at
+//! `/metrics` (behind the master key) or on an address of their own
+//! ([`serve_metrics`]).
+//!
+//! Label values are bounded, so that no client can grow the series without end:
+//! server names come from the config, MCP methods from the specification's list
+//! (anything else is `other`), tool names from what each server listed in
+//! `tools/list` (anything else is `other`). No label or value ever holds a
+//! secret, an argument or a session id.
+
+pub mod metrics;
+
+pub use metrics::{Metrics, Outcome, Route, metrics, serve_metrics};
