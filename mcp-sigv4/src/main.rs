@@ -52,11 +52,13 @@ pub(crate) fn seconds(value: f64) -> std::time::Duration {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     mcp_sigv4::logging::set_format(cli.log_format);
-    match cli.command {
+    let code = match cli.command {
         Command::Proxy(args) => proxy::main(args),
         Command::Gateway(args) => gateway_cmd::main(args),
         Command::Sign(args) => sign::main(args),
         Command::Explain(args) => explain::main(args),
         Command::Ask(args) => mcp_sigv4::ask::cli::main(args),
-    }
+    };
+    mcp_sigv4::telemetry::traces::finish();
+    code
 }

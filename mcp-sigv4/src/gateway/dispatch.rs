@@ -15,7 +15,8 @@ use super::modern::{self, Via};
 use super::server::{Gateway, LiveSession, Target};
 use super::session::{self, Session};
 use crate::relay::jsonrpc;
-use crate::telemetry::{self, Outcome, Route};
+use crate::telemetry::{self, Outcome, Route, traces};
+use tracing::Instrument;
 
 impl<C> Gateway<C>
 where
@@ -29,7 +30,9 @@ where
     {
         let metrics = telemetry::metrics();
         let (route, _in_flight) = (Route::of(request.uri().path()), metrics.in_flight());
-        let response = self.route(request).await;
+        let span = traces::client_span(request.method(), route.template(), request.headers());
+        let response = self.route(request).instrument(span.clone()).await;
+        span.record("http.response.status_code", response.status().as_u16());
         metrics.http_request(route, response.status());
         response
     }
@@ -285,9 +288,10 @@ where
         };
         let timeout = self.inner.options.request_timeout;
         let attempts = servers.iter().map(|server| {
-            let upstream = self.upstream(server, None);
             let request = request.clone();
             let observed = telemetry::metrics().observe(&server.name, &request, false);
+            let span = traces::upstream_span(&server.name, &request);
+            let upstream = span.in_scope(|| self.upstream(server, None));
             async move {
                 let reply = tokio::time::timeout(timeout, upstream.initialize(request)).await;
                 match &reply {
@@ -297,6 +301,7 @@ where
                 }
                 (server.clone(), upstream, reply)
             }
+            .instrument(span)
         });
         let results = futures_util::future::join_all(attempts).await;
         let mut session = Session::new(request.clone(), self.inner.options.session_ttl);

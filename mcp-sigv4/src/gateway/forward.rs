@@ -15,6 +15,7 @@ use crate::relay::era;
 use crate::relay::jsonrpc::{self, Kind};
 use crate::relay::{self, Reply, Upstream, describe};
 use crate::telemetry::{self, Outcome};
+use tracing::Instrument;
 
 impl<C> Gateway<C>
 where
@@ -28,6 +29,19 @@ where
     /// leaves the reply stream, when this future is dropped (the client's
     /// connection closed while the reply was pending), and at the timeout.
     pub(super) async fn forward(
+        &self,
+        server: &Arc<Server<C>>,
+        message: Value,
+        via: Via<'_>,
+        tag: bool,
+    ) -> Response<Body> {
+        let span = telemetry::traces::upstream_span(&server.name, &message);
+        self.forward_in_span(server, message, via, tag)
+            .instrument(span)
+            .await
+    }
+
+    async fn forward_in_span(
         &self,
         server: &Arc<Server<C>>,
         mut message: Value,
@@ -98,7 +112,7 @@ where
         let separator = self.inner.options.separator.clone();
         let attempts = self.inner.options.resume_attempts;
         let remaining = timeout.saturating_sub(started.elapsed());
-        tokio::spawn(async move {
+        let relay = async move {
             let _open = metrics.stream();
             let pass = |message: Value| {
                 let sender = sender.clone();
@@ -164,7 +178,9 @@ where
                 }
             };
             let _ = sender.send(last).await;
-        });
+        };
+        // The upstream span lasts as long as its reply stream.
+        tokio::spawn(relay.in_current_span());
         response
     }
 

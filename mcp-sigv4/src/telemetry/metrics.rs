@@ -64,6 +64,17 @@ pub enum Route {
 }
 
 impl Route {
+    /// The path template of the route, as traces name it.
+    pub fn template(self) -> &'static str {
+        match self {
+            Self::mcp => "/mcp",
+            Self::mcp_server => "/mcp/{server}",
+            Self::health => "/health",
+            Self::metrics => "/metrics",
+            Self::other => "other",
+        }
+    }
+
     /// The route of `path`.
     pub fn of(path: &str) -> Self {
         match path.trim_end_matches('/') {
@@ -303,6 +314,9 @@ impl Metrics {
 
     /// Count a server's HTTP reply (`None`: no HTTP reply came).
     pub fn upstream_status(&self, server: &str, status: Option<u16>) {
+        if let Some(status) = status {
+            tracing::Span::current().record("http.response.status_code", status);
+        }
         let status = status.map_or_else(|| "none".to_owned(), |s| s.to_string());
         self.upstream_responses
             .get_or_create(&StatusLabels {

@@ -1,6 +1,6 @@
 //! What an operator watches: the gateway's Prometheus [`metrics`], served at
 //! `/metrics` (behind the master key) or on an address of their own
-//! ([`serve_metrics`]).
+//! ([`serve_metrics`]), and OpenTelemetry [`traces`] over OTLP.
 //!
 //! Label values are bounded, so that no client can grow the series without end:
 //! server names come from the config, MCP methods from the specification's list
@@ -9,5 +9,6 @@
 //! secret, an argument or a session id.
 
 pub mod metrics;
+pub mod traces;
 
 pub use metrics::{Metrics, Outcome, Route, metrics, serve_metrics};

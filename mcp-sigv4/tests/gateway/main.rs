@@ -9,6 +9,7 @@ mod security;
 #[path = "../../../examples/demo/server.rs"]
 mod server;
 mod telemetry;
+mod traces;
 mod upstream;
 
 use std::process::Stdio;
@@ -102,7 +103,20 @@ struct Gateway {
 
 impl Gateway {
     async fn start(config: &std::path::Path, extra: &[&str]) -> Self {
+        Self::start_with_env(config, extra, &[]).await
+    }
+
+    async fn start_with_env(
+        config: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-sigv4"));
+        // Hermetic: traces only when a test asks for them.
+        command
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .envs(env.iter().copied());
         command
             .args([
                 "gateway",
