@@ -45,12 +45,13 @@ pub fn init(level: Option<&str>) {
         eprintln!("mcp-sigv4: log filter `{spec}` is not valid ({e}); logging at info");
         EnvFilter::new("info")
     });
-    // Spans go to the OTLP collector at the same level as the lines.
+    // Spans are exported at info whatever the log level: `ask` logs at warn,
+    // and a trace-level log would otherwise export every library's spans.
     let exported = crate::telemetry::traces::layer().unwrap_or_else(|e| {
         eprintln!("mcp-sigv4: {e}; continuing without traces");
         None
     });
-    let exported_filter = EnvFilter::try_new(&spec).unwrap_or_else(|_| EnvFilter::new("info"));
+    let exported_filter = EnvFilter::new("info");
     let _ = tracing_subscriber::registry()
         .with(lines(FORMAT.get().copied().unwrap_or_default()).with_filter(filter))
         .with(exported.map(|layer| layer.with_filter(exported_filter)))

@@ -5,6 +5,8 @@
 #[path = "../support/era_server.rs"]
 mod era_server;
 mod eras;
+#[path = "../support/otlp.rs"]
+mod otlp;
 mod security;
 #[path = "../../../examples/demo/server.rs"]
 mod server;
