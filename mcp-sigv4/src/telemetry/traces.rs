@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 
 use ::http::{HeaderMap, HeaderName, HeaderValue};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::trace::{TraceContextExt as _, TraceId, TracerProvider as _};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -132,9 +132,23 @@ pub fn client_span(method: &::http::Method, route: &str, headers: &HeaderMap) ->
         http.request.method = %method,
         http.route = route,
         http.response.status_code = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
     );
     continue_from(&span, headers);
+    record_trace_id(&span);
     span
+}
+
+/// Record `span`'s trace id in its `trace_id` field, so that the log lines of
+/// the events in it (`--log-format json`: `span`, `spans`) name the trace.
+fn record_trace_id(span: &tracing::Span) {
+    if PROVIDER.get().is_none() {
+        return;
+    }
+    let trace_id = span.context().span().span_context().trace_id();
+    if trace_id != TraceId::INVALID {
+        span.record("trace_id", tracing::field::display(trace_id));
+    }
 }
 
 /// The span of one MCP request to one server, named as OpenTelemetry's MCP
@@ -162,13 +176,16 @@ pub fn upstream_span(server: &str, message: &serde_json::Value) -> tracing::Span
 /// The span of one `mcp-sigv4 ask` run: every Converse call and tool call is
 /// its child.
 pub fn ask_span(model: &str) -> tracing::Span {
-    tracing::info_span!(
+    let span = tracing::info_span!(
         "ask",
         otel.name = %format_args!("invoke_agent {model}"),
         gen_ai.operation.name = "invoke_agent",
         gen_ai.request.model = model,
         turns = tracing::field::Empty,
-    )
+        trace_id = tracing::field::Empty,
+    );
+    record_trace_id(&span);
+    span
 }
 
 /// The span of one Converse (or ConverseStream) call, as OpenTelemetry's GenAI

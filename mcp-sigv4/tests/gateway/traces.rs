@@ -17,7 +17,7 @@ async fn a_call_is_traced_from_the_clients_traceparent_to_the_upstream() {
     let up = upstreams().await;
     let gateway = Gateway::start_with_env(
         &up.config(""),
-        &[],
+        &["--log-format", "json"],
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
             ("OTEL_SERVICE_NAME", "gateway-under-test"),
@@ -92,6 +92,26 @@ async fn a_call_is_traced_from_the_clients_traceparent_to_the_upstream() {
     let expected = format!("00-{TRACE_ID}-{}-01", hex::encode(&call.span_id));
     let seen = up.tools.traceparents.lock().unwrap().clone();
     assert!(seen.contains(&expected), "{expected} not in {seen:?}");
+    // A log line in a request's span names the trace.
+    let refused = send(
+        "POST",
+        &url,
+        &[("traceparent", &traceparent), ("host", "elsewhere.example")],
+        Some(&initialize()),
+    )
+    .await;
+    assert_eq!(refused.status, http::StatusCode::FORBIDDEN, "{refused:?}");
+    let log = gateway.stderr();
+    let line: serde_json::Value = log
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .find(|line: &serde_json::Value| {
+            line["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("refused a request"))
+        })
+        .unwrap_or_else(|| panic!("no refusal in the log:\n{log}"));
+    assert_eq!(line["span"]["trace_id"], TRACE_ID, "{line}");
     // Nothing secret was exported.
     let exported = otlp::exported_text(&received);
     for secret in [upstream::TOKEN, server::SECRET_KEY, server::SESSION_TOKEN] {
