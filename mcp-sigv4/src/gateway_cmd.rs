@@ -232,6 +232,7 @@ fn upstream(
 ) -> Result<Server<TowerHttpClient<SignedHttpService>>, String> {
     let client = server
         .transport_builder()
+        .signing(|s| s.signed_headers(telemetry::traces::signed_headers()))
         // Past the gateway's own --tool-timeout, so that a slow reply reads as
         // the timeout it is (and is cancelled upstream), not as a transport error.
         .timeout(timeout.saturating_add(Duration::from_secs(5)))

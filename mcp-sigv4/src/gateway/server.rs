@@ -153,11 +153,14 @@ where
         let state = session
             .map(|s| s.state_for(&server.name))
             .unwrap_or_default();
-        let mut headers = server.headers.clone();
-        crate::telemetry::traces::inject(&mut headers);
         Arc::new(
-            Upstream::with_state(server.client.clone(), server.url.clone(), headers, state)
-                .with_tool_headers(self.tool_headers_of(server)),
+            Upstream::with_state(
+                server.client.clone(),
+                server.url.clone(),
+                server.headers.clone(),
+                state,
+            )
+            .with_tool_headers(self.tool_headers_of(server)),
         )
     }
 

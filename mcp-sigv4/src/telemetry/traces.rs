@@ -227,3 +227,83 @@ pub fn tool_span(tool: &str, tool_use_id: &str) -> tracing::Span {
         mcp.server = tracing::field::Empty,
     )
 }
+
+/// The span of one request from a proxy's host, continuing the trace of its
+/// `params._meta.traceparent` (and `tracestate`) when the host sent one.
+pub fn host_span(message: &serde_json::Value) -> tracing::Span {
+    let method = message
+        .get("method")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or_default();
+    let tool = message
+        .pointer("/params/name")
+        .and_then(serde_json::Value::as_str)
+        .filter(|_| method == "tools/call");
+    let span = tracing::info_span!(
+        "host request",
+        otel.name = %format_args!("{method} {}", tool.unwrap_or("proxy")),
+        otel.kind = "client",
+        mcp.method.name = method,
+        gen_ai.tool.name = tool,
+        trace_id = tracing::field::Empty,
+    );
+    if PROVIDER.get().is_some()
+        && let Some(meta) = message
+            .pointer("/params/_meta")
+            .and_then(serde_json::Value::as_object)
+        && meta.contains_key("traceparent")
+    {
+        let parent = TraceContextPropagator::new().extract(&Meta(meta));
+        let _ = span.set_parent(parent);
+    }
+    record_trace_id(&span);
+    span
+}
+
+struct Meta<'a>(&'a serde_json::Map<String, serde_json::Value>);
+
+impl Extractor for Meta<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(serde_json::Value::as_str)
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(String::as_str).collect()
+    }
+}
+
+/// The headers signed on upstream requests: the signer's default, plus
+/// `traceparent` and `tracestate`, which the default leaves out (a tracing
+/// proxy may rewrite them) but which AgentCore takes for its own traces when
+/// they are signed.
+pub fn signed_headers() -> tower_sigv4::SignedHeaders {
+    tower_sigv4::SignedHeaders::excluding(
+        tower_sigv4::headers::DEFAULT_EXCLUDED
+            .iter()
+            .filter(|name| !matches!(**name, "traceparent" | "tracestate")),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_context_is_signed_and_the_rest_of_the_default_kept() {
+        let signed = signed_headers();
+        assert!(signed.signs("traceparent") && signed.signs("tracestate"));
+        assert!(!signed.signs("user-agent") && !signed.signs("authorization"));
+        assert!(signed.signs("mcp-session-id"));
+    }
+
+    #[test]
+    fn a_hosts_meta_traceparent_is_read() {
+        let meta = serde_json::json!({"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"});
+        let meta = meta.as_object().unwrap();
+        let context = TraceContextPropagator::new().extract(&Meta(meta));
+        assert_eq!(
+            context.span().span_context().trace_id().to_string(),
+            "0af7651916cd43dd8448eb211c80319c"
+        );
+    }
+}

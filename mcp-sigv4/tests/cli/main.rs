@@ -10,9 +10,12 @@ mod era_server;
 mod eras;
 #[path = "../../../tests/support/network.rs"]
 mod network;
+#[path = "../support/otlp.rs"]
+mod otlp;
 mod proxy;
 mod relay;
 mod sign;
+mod traces;
 
 use std::process::Stdio;
 use std::time::Duration;
