@@ -515,6 +515,8 @@ impl Drop for Observation {
 pub async fn serve_metrics(listener: TcpListener) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, say: wait rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             continue;
         };
         tokio::spawn(async move {
