@@ -1,6 +1,6 @@
-//! What an operator watches: the gateway's Prometheus [`metrics`], served at
+//! What an operator watches: the gateway's Prometheus [metrics](mod@metrics), served at
 //! `/metrics` (behind the master key) or on an address of their own
-//! ([`serve_metrics`]), and OpenTelemetry [`traces`] over OTLP.
+//! ([`serve_metrics`]), and OpenTelemetry [traces](mod@traces) over OTLP.
 //!
 //! Label values are bounded, so that no client can grow the series without end:
 //! server names come from the config, MCP methods from the specification's list
