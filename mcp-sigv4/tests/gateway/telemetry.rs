@@ -9,7 +9,7 @@ use crate::{
 };
 
 /// The value of the sample `series` (name and labels exactly as encoded).
-fn sample(metrics: &str, series: &str) -> Option<f64> {
+pub fn sample(metrics: &str, series: &str) -> Option<f64> {
     metrics.lines().find_map(|line| {
         let value = line.strip_prefix(series)?.strip_prefix(' ')?;
         value.split(' ').next()?.parse().ok()
@@ -24,7 +24,7 @@ fn assert_sample(metrics: &str, series: &str, expected: f64) {
     );
 }
 
-async fn scrape(url: &str, auth: &[(&str, &str)]) -> (StatusCode, String) {
+pub async fn scrape(url: &str, auth: &[(&str, &str)]) -> (StatusCode, String) {
     let response = crate::client().request({
         let mut request = http::Request::get(url);
         for (name, value) in auth {
