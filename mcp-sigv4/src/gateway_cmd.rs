@@ -10,7 +10,7 @@ use mcp_sigv4::config::{Auth, Config, CredentialsSource, Secret, ServerConfig};
 use mcp_sigv4::gateway::session::Sealer;
 use mcp_sigv4::gateway::{self, AllowedHosts, Gateway, Limits, Options, Server};
 use mcp_sigv4::relay::{Settings, SigningContext};
-use mcp_sigv4::{logging, shutdown};
+use mcp_sigv4::{logging, shutdown, telemetry};
 use tower_sigv4::endpoint;
 use tower_sigv4::retry::RetryPolicy;
 use tower_sigv4::rmcp::{SignedHttpService, TowerHttpClient};
@@ -79,6 +79,10 @@ pub(crate) struct Args {
     /// such as `info,tower_sigv4=debug`.
     #[arg(long, value_parser = logging::parse_level)]
     log_level: Option<String>,
+    /// Serve Prometheus metrics at /metrics on this address, without a key,
+    /// instead of at /metrics on --listen behind the master key.
+    #[arg(long, value_name = "ADDR")]
+    metrics_listen: Option<SocketAddr>,
 }
 
 pub(crate) fn main(args: Args) -> ExitCode {
@@ -176,6 +180,9 @@ async fn run(args: Args) -> Result<(), String> {
             )
         })?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    if let Some(metrics) = args.metrics_listen {
+        serve_metrics_apart(metrics).await?;
+    }
     tracing::info!(servers = ?names, "listening on http://{address}/mcp");
     gateway::serve(
         gateway,
@@ -189,6 +196,18 @@ async fn run(args: Args) -> Result<(), String> {
         },
     )
     .await;
+    Ok(())
+}
+
+/// Serve /metrics on `address` only, from a task that lasts as long as the runtime.
+async fn serve_metrics_apart(address: SocketAddr) -> Result<(), String> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| format!("cannot listen on {address}: {e}; choose another --metrics-listen"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    telemetry::metrics().serve_apart();
+    tokio::spawn(telemetry::serve_metrics(listener));
+    tracing::info!("metrics on http://{bound}/metrics");
     Ok(())
 }
 
@@ -260,6 +279,7 @@ fn upstream(
             // Past the gateway's own --tool-timeout, so that a slow reply reads as
             // the timeout it is (and is cancelled upstream), not as a transport error.
             builder
+                .signing(|s| s.signed_headers(telemetry::traces::signed_headers()))
                 .timeout(timeout.saturating_add(Duration::from_secs(5)))
                 .retry(RetryPolicy::default())
         })

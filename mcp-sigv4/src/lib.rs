@@ -26,3 +26,4 @@ pub mod logging;
 pub mod relay;
 pub mod shutdown;
 pub mod stdio;
+pub mod telemetry;

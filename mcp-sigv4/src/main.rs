@@ -30,6 +30,15 @@ checkout starts a verifying stand-in and prints the host JSON for it.";
 #[derive(Debug, Parser)]
 #[command(name = "mcp-sigv4", version, about, after_help = AFTER_HELP)]
 struct Cli {
+    /// Log lines on stderr as text, or as one JSON object per line.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        env = "MCP_SIGV4_LOG_FORMAT",
+        default_value_t
+    )]
+    log_format: mcp_sigv4::logging::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -70,7 +79,8 @@ pub(crate) fn seconds(value: f64) -> std::time::Duration {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
+    mcp_sigv4::logging::set_format(cli.log_format);
+    let code = match cli.command {
         Command::Proxy(args) => proxy::main(args),
         Command::Gateway(args) => gateway_cmd::main(args),
         Command::Sign(args) => sign::main(args),
@@ -86,7 +96,9 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::Man { command } => man(command.as_deref()),
-    }
+    };
+    mcp_sigv4::telemetry::traces::finish();
+    code
 }
 
 /// One of the five commands: not `help`, nor a hidden one.

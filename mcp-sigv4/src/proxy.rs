@@ -148,7 +148,9 @@ async fn run(args: Args) -> Result<(), String> {
         if let Some(profile) = &args.profile {
             builder = builder.profile(profile);
         }
-        builder.max_body_size(args.max_body_size)
+        builder
+            .max_body_size(args.max_body_size)
+            .signed_headers(mcp_sigv4::telemetry::traces::signed_headers())
     };
     let signer = configure(tower_sigv4::SigV4Layer::for_endpoint(&args.endpoint))
         .build_signer()

@@ -15,6 +15,8 @@ use serde_json::Value;
 
 use super::tools::to_document;
 use super::{AskError, Observer};
+use crate::telemetry::traces;
+use tracing::Instrument;
 
 /// One model turn.
 pub(crate) struct Turn {
@@ -54,6 +56,11 @@ impl Request<'_> {
 
     /// `Converse`: the whole reply at once.
     pub(crate) async fn converse(&self, messages: &[Message]) -> Result<Turn, AskError> {
+        let span = traces::chat_span(self.model);
+        self.converse_once(messages).instrument(span).await
+    }
+
+    async fn converse_once(&self, messages: &[Message]) -> Result<Turn, AskError> {
         let output = self
             .client
             .converse()
@@ -65,6 +72,10 @@ impl Request<'_> {
             .await
             .map_err(|e| self.failed("Converse", e))?;
         let stop_reason = output.stop_reason().clone();
+        let usage = output
+            .usage()
+            .map(|u| (u.input_tokens(), u.output_tokens()));
+        traces::record_turn(stop_reason.as_str(), usage);
         match output.output {
             Some(ConverseOutput::Message(message)) => Ok(Turn {
                 message,
@@ -85,6 +96,17 @@ impl Request<'_> {
         messages: &[Message],
         observer: &dyn Observer,
     ) -> Result<Turn, AskError> {
+        let span = traces::chat_span(self.model);
+        self.converse_streamed(messages, observer)
+            .instrument(span)
+            .await
+    }
+
+    async fn converse_streamed(
+        &self,
+        messages: &[Message],
+        observer: &dyn Observer,
+    ) -> Result<Turn, AskError> {
         let mut output = self
             .client
             .converse_stream()
@@ -97,6 +119,7 @@ impl Request<'_> {
             .map_err(|e| self.failed("ConverseStream", e))?;
         let mut gathered = Gathered::default();
         let mut stop_reason = None;
+        let mut usage = None;
         // Bounded by the stream: `recv` returns `None` when Bedrock ends it.
         while let Some(event) = output
             .stream
@@ -120,12 +143,16 @@ impl Request<'_> {
                 ConverseStreamOutput::MessageStop(event) => {
                     stop_reason = Some(event.stop_reason().clone())
                 }
+                ConverseStreamOutput::Metadata(event) => {
+                    usage = event.usage().map(|u| (u.input_tokens(), u.output_tokens()))
+                }
                 _ => {}
             }
         }
         let stop_reason = stop_reason.ok_or_else(|| {
             self.malformed("the stream ended without a messageStop event".to_owned())
         })?;
+        traces::record_turn(stop_reason.as_str(), usage);
         Ok(Turn {
             message: gathered.into_message()?,
             stop_reason,

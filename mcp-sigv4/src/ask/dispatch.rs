@@ -19,6 +19,8 @@ use tokio::task::JoinSet;
 
 use super::Observer;
 use super::tools::{ToolCatalog, to_document, to_json};
+use crate::telemetry::traces;
+use tracing::Instrument;
 
 /// What became of one tool call.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,12 +95,9 @@ pub(crate) async fn dispatch(
     let mut ids = HashMap::new();
     for tool_use in uses {
         let id = tool_use.tool_use_id().to_owned();
-        let task = tasks.spawn(call_one(
-            catalog.clone(),
-            tool_use,
-            timeout,
-            observer.clone(),
-        ));
+        let span = traces::tool_span(tool_use.name(), &id);
+        let call = call_one(catalog.clone(), tool_use, timeout, observer.clone());
+        let task = tasks.spawn(call.instrument(span));
         ids.insert(task.id(), id);
     }
     let mut results: HashMap<String, ToolResultBlock> = HashMap::new();
@@ -153,6 +152,7 @@ async fn call_one(
     };
     let server = entry.server.name().to_owned();
     let tool = entry.tool.name.to_string();
+    tracing::Span::current().record("mcp.server", server.as_str());
     let (content, status) = match arguments(tool_use.input()) {
         Err(message) => (
             vec![ToolResultContentBlock::Text(message.clone())],

@@ -81,6 +81,7 @@ pub use server::{BoxFuture, McpError, RmcpServer, ToolServer};
 
 use converse::{Request, text_of, tool_uses};
 use tools::ToolCatalog;
+use tracing::Instrument;
 
 /// Sees the loop as it runs. Both methods do nothing by default.
 pub trait Observer: Send + Sync {
@@ -186,6 +187,15 @@ impl Ask {
     /// Fails when Bedrock fails or an MCP server cannot list its tools; a failed
     /// tool call is an error result for the model, not a failure of the loop.
     pub async fn run(&self, question: &str) -> Result<Answer, AskError> {
+        let span = crate::telemetry::traces::ask_span(&self.model);
+        let answer = self.run_turns(question).instrument(span.clone()).await;
+        if let Ok(answer) = &answer {
+            span.record("turns", answer.turns);
+        }
+        answer
+    }
+
+    async fn run_turns(&self, question: &str) -> Result<Answer, AskError> {
         let catalog = Arc::new(self.catalog().await?);
         let tool_config = catalog.tool_config().map_err(AskError::bedrock)?;
         let request = Request {

@@ -16,6 +16,8 @@ use super::rest;
 use super::server::{CLIENT_HEADERS, Gateway, LiveSession, Target};
 use super::session::{self, Session};
 use crate::relay::jsonrpc;
+use crate::telemetry::{self, Outcome, Route, traces};
+use tracing::Instrument;
 
 impl<C> Gateway<C>
 where
@@ -27,8 +29,18 @@ where
         B: hyper::body::Body<Data = Bytes> + Send + 'static,
         B::Error: std::error::Error + Send + Sync + 'static,
     {
+        let metrics = telemetry::metrics();
+        let (route, _in_flight) = (Route::of(request.uri().path()), metrics.in_flight());
+        let span = traces::client_span(request.method(), route.template(), request.headers());
+        // The client's headers, for per-request credentials, while it is served.
         let headers = request.headers().clone();
-        CLIENT_HEADERS.scope(headers, self.route(request)).await
+        let response = CLIENT_HEADERS
+            .scope(headers, self.route(request))
+            .instrument(span.clone())
+            .await;
+        span.record("http.response.status_code", response.status().as_u16());
+        metrics.http_request(route, response.status());
+        response
     }
 
     async fn route<B>(&self, request: Request<B>) -> Response<Body>
@@ -50,7 +62,8 @@ where
         }
         let readiness = path == "/health/readiness";
         let rest = rest::Route::of(&path);
-        if path != "/mcp" && !path.starts_with("/mcp/") && !readiness && rest.is_none() {
+        let scrape = path == "/metrics" && !telemetry::metrics().served_apart();
+        if path != "/mcp" && !path.starts_with("/mcp/") && !readiness && rest.is_none() && !scrape {
             return http::error(
                 StatusCode::NOT_FOUND,
                 "not found; MCP is served at /mcp and /mcp/{server} (or /{server}/mcp), the REST API at /mcp-rest/tools/list, /mcp-rest/tools/call and /v1/mcp/server, health at /health and /health/readiness",
@@ -70,6 +83,9 @@ where
         }
         if readiness {
             return self.readiness().await;
+        }
+        if scrape {
+            return telemetry::metrics().response().map(BodyExt::boxed);
         }
         if let Some(route) = rest {
             return self.rest(route, request).await;
@@ -302,12 +318,20 @@ where
         };
         let timeout = self.inner.options.request_timeout;
         let attempts = servers.iter().map(|server| {
-            let upstream = self.upstream(server, None);
             let request = request.clone();
+            let observed = telemetry::metrics().observe(&server.name, &request, false);
+            let span = traces::upstream_span(&server.name, &request);
+            let upstream = span.in_scope(|| self.upstream(server, None));
             async move {
                 let reply = tokio::time::timeout(timeout, upstream.initialize(request)).await;
+                match &reply {
+                    Ok(Ok(reply)) => observed.reply(reply),
+                    Ok(Err(_)) => observed.finish(Outcome::upstream_error),
+                    Err(_) => observed.finish(Outcome::timeout),
+                }
                 (server.clone(), upstream, reply)
             }
+            .instrument(span)
         });
         let results = futures_util::future::join_all(attempts).await;
         let mut session = Session::new(request.clone(), self.inner.options.session_ttl);
@@ -316,6 +340,7 @@ where
         for (server, upstream, reply) in results {
             match reply {
                 Ok(Ok(reply)) if reply.get("result").is_some() => {
+                    telemetry::metrics().upstream_status(&server.name, Some(200));
                     session.record(&server.name, &server.url, &upstream.state());
                     replies.push((server, reply));
                 }
@@ -351,6 +376,7 @@ where
             _ => self.merged_initialize(&id, &replies),
         };
         let token = self.inner.sealer.seal(&session);
+        telemetry::metrics().session_started();
         http::with_session(http::json(StatusCode::OK, &reply), Some(&token))
     }
 
@@ -390,6 +416,7 @@ where
             let sender = sender.clone();
             let separator = separator.clone();
             tokio::spawn(async move {
+                let _open = telemetry::metrics().stream();
                 loop {
                     // A client that leaves closes the upstream stream (dropped
                     // with `events`), even when the server sends nothing.
@@ -437,6 +464,7 @@ where
             }
         });
         futures_util::future::join_all(ends).await;
+        telemetry::metrics().session_ended();
         http::empty(StatusCode::OK)
     }
 }

@@ -14,6 +14,8 @@ use super::server::{Gateway, Server};
 use crate::relay::era;
 use crate::relay::jsonrpc::{self, Kind};
 use crate::relay::{self, Reply, Upstream, describe};
+use crate::telemetry::{self, Outcome};
+use tracing::Instrument;
 
 impl<C> Gateway<C>
 where
@@ -27,6 +29,19 @@ where
     /// leaves the reply stream, when this future is dropped (the client's
     /// connection closed while the reply was pending), and at the timeout.
     pub(super) async fn forward(
+        &self,
+        server: &Arc<Server<C>>,
+        message: Value,
+        via: Via<'_>,
+        tag: bool,
+    ) -> Response<Body> {
+        let span = telemetry::traces::upstream_span(&server.name, &message);
+        self.forward_in_span(server, message, via, tag)
+            .instrument(span)
+            .await
+    }
+
+    async fn forward_in_span(
         &self,
         server: &Arc<Server<C>>,
         mut message: Value,
@@ -124,6 +139,8 @@ where
         // A request's own upstream session (per-request credentials) is ended
         // when the request is done with it.
         let mut ended: Option<EndOnDrop<C>> = None;
+        let metrics = telemetry::metrics();
+        let observed = metrics.observe(&server.name, &message, matches!(via, Via::Modern(_)));
         let upstream = match via {
             Via::Legacy(live) => self.upstream(server, Some(&live.snapshot())),
             Via::Modern(envelope) => {
@@ -148,7 +165,10 @@ where
                 };
                 match upstream {
                     Ok(upstream) => upstream,
-                    Err(e) => return self.upstream_error(server, message.get("id"), &e),
+                    Err(e) => {
+                        observed.finish(Outcome::upstream_error);
+                        return self.upstream_error(server, message.get("id"), &e);
+                    }
                 }
             }
         };
@@ -168,18 +188,28 @@ where
                 pending
                     .cancel("the request timed out (--tool-timeout)")
                     .await;
+                observed.finish(Outcome::timeout);
                 return self.timeout_error(server, id.as_ref(), timeout);
             }
             Ok(Err(e)) => {
                 pending.disarm();
+                observed.finish(Outcome::upstream_error);
                 return self.upstream_error(server, id.as_ref(), &e);
             }
             Ok(Ok(reply)) => (id, reply),
         };
         pending.disarm();
+        let accepted = matches!(reply, Reply::Accepted);
+        metrics.upstream_status(&server.name, Some(if accepted { 202 } else { 200 }));
         let events = match reply {
-            Reply::Accepted => return http::empty(StatusCode::ACCEPTED),
-            Reply::Json(reply) => return http::json(StatusCode::OK, &reply),
+            Reply::Accepted => {
+                observed.finish(Outcome::ok);
+                return http::empty(StatusCode::ACCEPTED);
+            }
+            Reply::Json(reply) => {
+                observed.reply(&reply);
+                return http::json(StatusCode::OK, &reply);
+            }
             Reply::Stream(events) => events,
         };
         let (sender, response) = http::sse();
@@ -187,8 +217,9 @@ where
         let separator = self.inner.options.separator.clone();
         let attempts = self.inner.options.resume_attempts;
         let remaining = timeout.saturating_sub(started.elapsed());
-        tokio::spawn(async move {
+        let relay = async move {
             let _ended = ended;
+            let _open = metrics.stream();
             let pass = |message: Value| {
                 let sender = sender.clone();
                 let message = if tag {
@@ -209,7 +240,7 @@ where
                     };
                     match next {
                         Ok(Some(message)) => pass(message).await,
-                        _ => return,
+                        _ => return observed.finish(Outcome::ok),
                     }
                 }
             };
@@ -217,19 +248,26 @@ where
                 // Dropping `follow` closes the upstream stream.
                 () = sender.closed() => {
                     cancel(&upstream, &name, &id, "the client went away").await;
-                    return;
+                    return observed.finish(Outcome::cancelled);
                 }
                 followed = tokio::time::timeout(remaining, upstream.follow(events, &id, attempts, pass)) => followed,
             };
             let last = match followed {
-                Ok(Ok(reply)) => reply,
-                Ok(Err(ended)) => jsonrpc::error(
-                    &id,
-                    jsonrpc::UPSTREAM_ERROR,
-                    &format!("server `{name}`: {ended}"),
-                    Some(json!({"source": "upstream", "server": name})),
-                ),
+                Ok(Ok(reply)) => {
+                    observed.reply(&reply);
+                    reply
+                }
+                Ok(Err(ended)) => {
+                    observed.finish(Outcome::upstream_error);
+                    jsonrpc::error(
+                        &id,
+                        jsonrpc::UPSTREAM_ERROR,
+                        &format!("server `{name}`: {ended}"),
+                        Some(json!({"source": "upstream", "server": name})),
+                    )
+                }
                 Err(_) => {
+                    observed.finish(Outcome::timeout);
                     cancel(
                         &upstream,
                         &name,
@@ -246,7 +284,9 @@ where
                 }
             };
             let _ = sender.send(last).await;
-        });
+        };
+        // The upstream span lasts as long as its reply stream.
+        tokio::spawn(relay.in_current_span());
         response
     }
 
@@ -427,6 +467,7 @@ pub(super) fn for_client<C>(server: &Server<C>, error: &relay::UpstreamError) ->
     let status = data.get("status").and_then(Value::as_u64);
     let signing_failed =
         matches!(error, relay::UpstreamError::Client(e) if e.signing_error().is_some());
+    telemetry::metrics().upstream_failed(&server.name, &data, signing_failed);
     let message = match status {
         Some(status @ (401 | 403)) => refused_hint(server, status),
         _ if signing_failed => format!(

@@ -42,6 +42,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+use tracing::Instrument;
 
 use rmcp::transport::streamable_http_client::{StreamableHttpClient, StreamableHttpError};
 use serde_json::{Value, json};
@@ -193,7 +194,10 @@ where
     /// Relay one message; the reply to write back, if it wants one.
     async fn process(&self, message: Value) -> Option<Value> {
         match jsonrpc::kind(&message) {
-            Kind::Request => self.request(message).await,
+            Kind::Request => {
+                let span = crate::telemetry::traces::host_span(&message);
+                self.request(message).instrument(span).await
+            }
             Kind::Notification => {
                 self.notify(message).await;
                 None

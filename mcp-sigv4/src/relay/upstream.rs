@@ -203,6 +203,7 @@ where
 
     fn headers_for(&self, state: &SessionState) -> HashMap<HeaderName, HeaderValue> {
         let mut headers = self.headers.clone();
+        crate::telemetry::traces::inject(&mut headers);
         if let Some(version) = state
             .protocol_version
             .as_deref()
@@ -350,9 +351,10 @@ where
         &self,
         request: &Value,
         id: &Value,
-        headers: HashMap<HeaderName, HeaderValue>,
+        mut headers: HashMap<HeaderName, HeaderValue>,
         session_id: Option<Arc<str>>,
     ) -> Result<(Value, Option<String>), UpstreamError> {
+        crate::telemetry::traces::inject(&mut headers);
         let message = to_client_message(request)?;
         let response = self
             .client
@@ -438,6 +440,7 @@ where
         }
         let mut headers = self.headers.clone();
         headers.extend(era::request_headers(message, &self.tool_headers));
+        crate::telemetry::traces::inject(&mut headers);
         let client_message = to_client_message(message)?;
         let post = |session_id: Option<Arc<str>>| {
             self.client.post_message(

@@ -6,6 +6,9 @@ mod bedrock;
 mod cases;
 mod library;
 mod mcp;
+#[path = "../support/otlp.rs"]
+mod otlp;
+mod traces;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -57,6 +57,8 @@ pub struct Seen {
     pub protocol_versions: Mutex<Vec<Option<String>>>,
     /// `x-amzn-bedrock-agentcore-runtime-session-id` values seen.
     pub runtime_sessions: Mutex<HashSet<String>>,
+    /// Each `traceparent` header, and whether the signature covered it.
+    pub traceparents: Mutex<Vec<(String, bool)>>,
 }
 
 struct State {
@@ -229,6 +231,18 @@ async fn handle(state: Arc<State>, request: Request<Bytes>) -> Response<Body> {
     let seen = &state.seen;
     if let Some(id) = header(&request, "x-amzn-bedrock-agentcore-runtime-session-id") {
         seen.runtime_sessions.lock().unwrap().insert(id);
+    }
+    if let Some(traceparent) = header(&request, "traceparent") {
+        let signed = header(&request, "authorization").is_some_and(|a| {
+            a.split("SignedHeaders=")
+                .nth(1)
+                .and_then(|rest| rest.split(',').next())
+                .is_some_and(|names| names.split(';').any(|n| n == "traceparent"))
+        });
+        seen.traceparents
+            .lock()
+            .unwrap()
+            .push((traceparent, signed));
     }
     let session = header(&request, "mcp-session-id");
     let known = session

@@ -11,9 +11,12 @@ mod eras;
 mod front_door;
 #[path = "../../../tests/support/network.rs"]
 mod network;
+#[path = "../support/otlp.rs"]
+mod otlp;
 mod proxy;
 mod relay;
 mod sign;
+mod traces;
 
 use std::process::Stdio;
 use std::time::Duration;

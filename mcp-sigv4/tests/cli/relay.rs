@@ -411,6 +411,44 @@ async fn no_secret_reaches_stdout_or_stderr_even_at_trace_level() {
 }
 
 #[tokio::test]
+async fn json_logs_are_one_object_per_line_and_hold_no_secret_at_trace_level() {
+    let endpoint = endpoint::start(Behaviour {
+        sse: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let mut cli = session(&endpoint, &["--log-level", "trace", "--log-format", "json"]).await;
+    cli.send(&request(1, "tools/list", json!({}))).await;
+    cli.recv_id(1).await;
+    cli.send(&call(2, "flaky_unnumbered", json!({}))).await;
+    cli.recv_id(2).await;
+    let (code, stderr) = cli.finish().await;
+    assert_eq!(code, 0, "{stderr}");
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"))
+        })
+        .collect();
+    for line in &lines {
+        assert!(
+            line["timestamp"].is_string()
+                && line["level"].is_string()
+                && line["target"].is_string(),
+            "{line}"
+        );
+    }
+    let levels: Vec<&str> = lines.iter().filter_map(|l| l["level"].as_str()).collect();
+    assert!(
+        levels.contains(&"TRACE") || levels.contains(&"DEBUG"),
+        "trace logging was on: {levels:?}"
+    );
+    for secret in [SECRET_KEY, SESSION_TOKEN] {
+        assert!(!stderr.contains(secret), "a JSON log line shows a secret");
+    }
+}
+
+#[tokio::test]
 async fn a_secret_on_the_command_line_is_refused_with_a_pointer() {
     let cli = Cli::spawn(
         &[

@@ -7,6 +7,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::era_server::{self, EraStandIn, Kind};
+use crate::telemetry::{sample, scrape};
 use crate::{Answer, Gateway, initialize, rpc, send, server, text, tool_names};
 
 const MODERN: &str = "2026-07-28";
@@ -405,4 +406,41 @@ async fn a_subscription_on_mcp_fans_out_merges_and_closes_upstream_when_the_clie
     }
     assert_eq!(eras.dual.listens_closed(), 1, "dual's stream is still open");
     assert_eq!(eras.new.listens_closed(), 1, "new's stream is still open");
+}
+
+#[tokio::test]
+async fn metrics_count_a_modern_clients_requests_under_their_era() {
+    let eras = eras().await;
+    let gateway = Gateway::start(&eras.config, &[]).await;
+    let list = post_modern(&gateway, "/mcp/new", &modern(1, "tools/list", json!({}))).await;
+    assert_eq!(tool_names(&list).len(), 6, "{list:?}");
+    let echo = json!({"name": "echo", "arguments": {"text": "hi"}});
+    let call = post_modern(&gateway, "/mcp/new", &modern(2, "tools/call", echo)).await;
+    assert_eq!(text(&call), "hi");
+    let (status, metrics) = scrape(&format!("{}/metrics", gateway.base), &[]).await;
+    assert_eq!(status, StatusCode::OK, "{metrics}");
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"mcp_sigv4_protocol_era_requests_total{era="modern"}"#
+        ),
+        Some(2.0),
+        "{metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"mcp_sigv4_protocol_era_requests_total{era="legacy"}"#
+        ),
+        None,
+        "no legacy request was made: {metrics}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            r#"mcp_sigv4_request_duration_seconds_count{server="new",method="tools/call",tool="echo"}"#
+        ),
+        Some(1.0),
+        "{metrics}"
+    );
 }

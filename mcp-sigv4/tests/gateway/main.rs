@@ -7,10 +7,14 @@ mod era_server;
 mod eras;
 mod fuzz;
 mod litellm;
+#[path = "../support/otlp.rs"]
+mod otlp;
 mod security;
 #[path = "../../../examples/demo/server.rs"]
 mod server;
 mod sse_server;
+mod telemetry;
+mod traces;
 mod upstream;
 
 use std::process::Stdio;
@@ -104,7 +108,20 @@ struct Gateway {
 
 impl Gateway {
     async fn start(config: &std::path::Path, extra: &[&str]) -> Self {
+        Self::start_with_env(config, extra, &[]).await
+    }
+
+    async fn start_with_env(
+        config: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-sigv4"));
+        // Hermetic: traces only when a test asks for them.
+        command
+            .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+            .env_remove("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
+            .envs(env.iter().copied());
         command
             .args([
                 "gateway",

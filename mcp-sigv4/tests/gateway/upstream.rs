@@ -108,6 +108,8 @@ pub struct Running {
     pub cancelled: Arc<AtomicUsize>,
     /// GET event streams open now.
     pub open_streams: Arc<AtomicUsize>,
+    /// The `traceparent` header of every request that carried one.
+    pub traceparents: Arc<std::sync::Mutex<Vec<String>>>,
     /// The session ids still honoured; the rest get 404, as after a restart.
     known: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     task: tokio::task::JoinHandle<()>,
@@ -155,7 +157,9 @@ pub async fn start() -> Running {
     let seen = Arc::new(AtomicUsize::new(0));
     let started = Arc::new(AtomicUsize::new(0));
     let known = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+    let traceparents = Arc::new(std::sync::Mutex::new(Vec::new()));
     let front = {
+        let traceparents = traceparents.clone();
         let refused = refused.clone();
         let seen = seen.clone();
         let started = started.clone();
@@ -171,6 +175,10 @@ pub async fn start() -> Running {
             let open_streams = open_streams.clone();
             let initializes = initializes.clone();
             seen.fetch_add(1, Ordering::SeqCst);
+            if let Some(traceparent) = request.headers().get("traceparent") {
+                let traceparent = traceparent.to_str().unwrap().to_owned();
+                traceparents.lock().unwrap().push(traceparent);
+            }
             let session = request
                 .headers()
                 .get("mcp-session-id")
@@ -264,6 +272,7 @@ pub async fn start() -> Running {
         initializes,
         cancelled,
         open_streams,
+        traceparents,
         known,
         task,
     }

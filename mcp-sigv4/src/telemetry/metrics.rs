@@ -1,0 +1,582 @@
+//! The gateway's metrics, in one process-wide registry (as Prometheus clients
+//! keep their default registry): the code paths record with one call, and
+//! `/metrics` encodes the lot in the Prometheus text format.
+
+use std::collections::{HashMap, HashSet};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
+use std::time::Instant;
+
+use ::http::{Response, StatusCode, header};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+/// The most tool names remembered per server; past it, new names are `other`.
+const MAX_TOOLS_PER_SERVER: usize = 1000;
+
+/// The MCP methods a label may name; anything else is `other`.
+const METHODS: &[&str] = &[
+    "initialize",
+    "ping",
+    "server/discover",
+    "tools/list",
+    "tools/call",
+    "prompts/list",
+    "prompts/get",
+    "resources/list",
+    "resources/read",
+    "resources/templates/list",
+    "resources/subscribe",
+    "resources/unsubscribe",
+    "completion/complete",
+    "logging/setLevel",
+    "notifications/initialized",
+    "notifications/cancelled",
+    "notifications/progress",
+    "notifications/roots/list_changed",
+];
+
+/// The path a request was for, as a bounded label.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Route {
+    /// `/mcp`: one server chosen by header, or all of them.
+    mcp,
+    /// `/mcp/{server}`.
+    mcp_server,
+    /// `/health` and `/health/readiness`.
+    health,
+    /// `/metrics`.
+    metrics,
+    /// Any other path (answered 404).
+    other,
+}
+
+impl Route {
+    /// The path template of the route, as traces name it.
+    pub fn template(self) -> &'static str {
+        match self {
+            Self::mcp => "/mcp",
+            Self::mcp_server => "/mcp/{server}",
+            Self::health => "/health",
+            Self::metrics => "/metrics",
+            Self::other => "other",
+        }
+    }
+
+    /// The route of `path`.
+    pub fn of(path: &str) -> Self {
+        match path.trim_end_matches('/') {
+            "/mcp" => Self::mcp,
+            p if p.starts_with("/mcp/") => Self::mcp_server,
+            "/health" | "/health/readiness" => Self::health,
+            "/metrics" => Self::metrics,
+            _ => Self::other,
+        }
+    }
+}
+
+/// How one MCP request to one server ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum Outcome {
+    /// A result, or a notification accepted.
+    ok,
+    /// The server answered with a JSON-RPC error.
+    error,
+    /// The exchange failed: refused signature, HTTP error, transport.
+    upstream_error,
+    /// No reply within `--tool-timeout`.
+    timeout,
+    /// The client went away first.
+    cancelled,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    route: Route,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    server: String,
+    method: &'static str,
+    outcome: Outcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LatencyLabels {
+    server: String,
+    method: &'static str,
+    tool: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EraLabels {
+    era: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    server: String,
+    status: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusalLabels {
+    server: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+}
+
+type Latency = Family<LatencyLabels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 5 ms to about 5 min: a cached list to a long tool call.
+    Histogram::new(exponential_buckets(0.005, 2.0, 17))
+}
+
+/// The gateway's metrics. Get them with [`metrics`].
+pub struct Metrics {
+    registry: Registry,
+    http_requests: Family<HttpLabels, Counter>,
+    requests: Family<RequestLabels, Counter>,
+    latency: Latency,
+    eras: Family<EraLabels, Counter>,
+    upstream_responses: Family<StatusLabels, Counter>,
+    refusals: Family<RefusalLabels, Counter>,
+    in_flight: Gauge,
+    streams: Gauge,
+    sessions_started: Counter,
+    sessions_ended: Counter,
+    tools: Mutex<HashMap<String, HashSet<String>>>,
+    served_apart: AtomicBool,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("mcp_sigv4");
+        let http_requests = Family::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests to the gateway by route and status code",
+            http_requests.clone(),
+        );
+        let requests = Family::default();
+        registry.register(
+            "requests",
+            "MCP requests sent to a server, by server, MCP method and outcome",
+            requests.clone(),
+        );
+        let latency: Latency = Family::new_with_constructor(latency_histogram);
+        registry.register_with_unit(
+            "request_duration",
+            "Time from a request's arrival to its server's last reply, by server, MCP method and tool (tools/call only; tools the server did not list are `other`)",
+            prometheus_client::registry::Unit::Seconds,
+            latency.clone(),
+        );
+        let eras = Family::default();
+        registry.register(
+            "protocol_era_requests",
+            "MCP requests by the client's protocol era: legacy (2025-03-26 to 2025-11-25, sessions) or modern (2026-07-28, stateless)",
+            eras.clone(),
+        );
+        let upstream_responses = Family::default();
+        registry.register(
+            "upstream_responses",
+            "Replies from the servers by HTTP status code (`none` when no HTTP reply came: transport failure or unsigned request)",
+            upstream_responses.clone(),
+        );
+        let refusals = Family::default();
+        registry.register(
+            "signing_refusals",
+            "Requests refused for their signature or credentials (AWS's error kind), rate-limited, or that could not be signed (NotSigned)",
+            refusals.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "requests_in_flight",
+            "HTTP requests being answered",
+            in_flight.clone(),
+        );
+        let streams = Gauge::default();
+        registry.register(
+            "streams_open",
+            "SSE streams from the servers being relayed to clients",
+            streams.clone(),
+        );
+        let sessions_started = Counter::default();
+        registry.register(
+            "sessions_started",
+            "Sessions begun with initialize (sessions are sealed into their id and live on no replica, so they are counted, not held)",
+            sessions_started.clone(),
+        );
+        let sessions_ended = Counter::default();
+        registry.register(
+            "sessions_ended",
+            "Sessions ended by the client with DELETE",
+            sessions_ended.clone(),
+        );
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION"),
+            })
+            .set(1);
+        registry.register("build_info", "The running mcp-sigv4's version", build);
+        Self {
+            registry,
+            http_requests,
+            requests,
+            latency,
+            eras,
+            upstream_responses,
+            refusals,
+            in_flight,
+            streams,
+            sessions_started,
+            sessions_ended,
+            tools: Mutex::default(),
+            served_apart: AtomicBool::new(false),
+        }
+    }
+
+    /// Count an answered HTTP request.
+    pub fn http_request(&self, route: Route, status: StatusCode) {
+        self.http_requests
+            .get_or_create(&HttpLabels {
+                route,
+                status: status.as_u16(),
+            })
+            .inc();
+    }
+
+    /// Count a request in flight until the guard is dropped.
+    pub fn in_flight(&self) -> InFlight {
+        InFlight::new(&self.in_flight)
+    }
+
+    /// Count a relayed stream open until the guard is dropped.
+    pub fn stream(&self) -> InFlight {
+        InFlight::new(&self.streams)
+    }
+
+    /// Start timing `message` to `server`; the outcome is counted when the
+    /// observation is finished or dropped (dropped unfinished: `cancelled`).
+    pub fn observe(&'static self, server: &str, message: &Value, modern: bool) -> Observation {
+        let method = bounded_method(message);
+        let tool = match method {
+            "tools/call" => self.tool_label(server, message),
+            _ => String::new(),
+        };
+        self.eras
+            .get_or_create(&EraLabels {
+                era: if modern { "modern" } else { "legacy" },
+            })
+            .inc();
+        Observation {
+            metrics: self,
+            server: server.to_owned(),
+            method,
+            tool,
+            started: Instant::now(),
+            outcome: Some(Outcome::cancelled),
+        }
+    }
+
+    /// Count a server's HTTP reply (`None`: no HTTP reply came).
+    pub fn upstream_status(&self, server: &str, status: Option<u16>) {
+        if let Some(status) = status {
+            tracing::Span::current().record("http.response.status_code", status);
+        }
+        let status = status.map_or_else(|| "none".to_owned(), |s| s.to_string());
+        self.upstream_responses
+            .get_or_create(&StatusLabels {
+                server: server.to_owned(),
+                status,
+            })
+            .inc();
+    }
+
+    /// Count a failed exchange from its description (`relay::describe`'s
+    /// data): its HTTP status, and its kind when AWS refused the signature or
+    /// the credentials, or throttled. `unsigned`: the request could not be signed.
+    pub fn upstream_failed(&self, server: &str, data: &Value, unsigned: bool) {
+        let status = data.get("status").and_then(Value::as_u64);
+        self.upstream_status(server, status.and_then(|s| u16::try_from(s).ok()));
+        let kind = match data.get("kind").and_then(Value::as_str) {
+            _ if unsigned => "NotSigned",
+            Some(
+                kind @ ("InvalidSignature"
+                | "SignatureExpired"
+                | "ExpiredToken"
+                | "UnrecognizedClient"
+                | "AccessDenied"
+                | "MissingAuthentication"
+                | "Throttling"),
+            ) => kind,
+            _ => return,
+        };
+        self.refusals
+            .get_or_create(&RefusalLabels {
+                server: server.to_owned(),
+                kind: kind.to_owned(),
+            })
+            .inc();
+    }
+
+    /// Count a session begun.
+    pub fn session_started(&self) {
+        self.sessions_started.inc();
+    }
+
+    /// Count a session ended with DELETE.
+    pub fn session_ended(&self) {
+        self.sessions_ended.inc();
+    }
+
+    /// Remember the tool names of a `tools/list` reply from `server`, so that
+    /// calls to them get their own label.
+    pub fn learn_tools(&self, server: &str, reply: &Value) {
+        let Some(tools) = reply.pointer("/result/tools").and_then(Value::as_array) else {
+            return;
+        };
+        let mut known = self.tools.lock().unwrap_or_else(PoisonError::into_inner);
+        let names = known.entry(server.to_owned()).or_default();
+        for name in tools.iter().filter_map(|t| t.get("name")?.as_str()) {
+            if names.len() >= MAX_TOOLS_PER_SERVER {
+                break;
+            }
+            names.insert(name.to_owned());
+        }
+    }
+
+    fn tool_label(&self, server: &str, message: &Value) -> String {
+        let Some(name) = message.pointer("/params/name").and_then(Value::as_str) else {
+            return "other".to_owned();
+        };
+        let known = self.tools.lock().unwrap_or_else(PoisonError::into_inner);
+        match known.get(server) {
+            Some(names) if names.contains(name) => name.to_owned(),
+            _ => "other".to_owned(),
+        }
+    }
+
+    /// Serve `/metrics` on an address of its own: the gateway's listener then
+    /// answers it with 404.
+    pub fn serve_apart(&self) {
+        self.served_apart.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether `/metrics` is served on an address of its own.
+    pub fn served_apart(&self) -> bool {
+        self.served_apart.load(Ordering::SeqCst)
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn encode(&self) -> String {
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+
+    /// The `/metrics` response.
+    pub fn response(&self) -> Response<Full<Bytes>> {
+        let mut response = Response::new(Full::from(self.encode()));
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static(
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            ),
+        );
+        response
+    }
+}
+
+/// The label of `message`'s method: one of the specification's, `response`
+/// for a client's reply, or `other`.
+fn bounded_method(message: &Value) -> &'static str {
+    match message.get("method").and_then(Value::as_str) {
+        Some(method) => METHODS
+            .iter()
+            .find(|known| **known == method)
+            .copied()
+            .unwrap_or("other"),
+        None => "response",
+    }
+}
+
+/// A gauge raised while this lives.
+#[derive(Debug)]
+pub struct InFlight(Gauge);
+
+impl InFlight {
+    fn new(gauge: &Gauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// One MCP request to one server, timed from its arrival.
+#[derive(Debug)]
+pub struct Observation {
+    metrics: &'static Metrics,
+    server: String,
+    method: &'static str,
+    tool: String,
+    started: Instant,
+    outcome: Option<Outcome>,
+}
+
+impl Observation {
+    /// End with `outcome`.
+    pub fn finish(mut self, outcome: Outcome) {
+        self.outcome = Some(outcome);
+    }
+
+    /// End with the server's reply (a result or a JSON-RPC error); a
+    /// `tools/list` reply teaches the tool names.
+    pub fn reply(self, reply: &Value) {
+        if self.method == "tools/list" {
+            self.metrics.learn_tools(&self.server, reply);
+        }
+        let outcome = if reply.get("error").is_some() {
+            Outcome::error
+        } else {
+            Outcome::ok
+        };
+        self.finish(outcome);
+    }
+}
+
+impl Drop for Observation {
+    fn drop(&mut self) {
+        let Some(outcome) = self.outcome.take() else {
+            return;
+        };
+        let server = std::mem::take(&mut self.server);
+        self.metrics
+            .latency
+            .get_or_create(&LatencyLabels {
+                server: server.clone(),
+                method: self.method,
+                tool: std::mem::take(&mut self.tool),
+            })
+            .observe(self.started.elapsed().as_secs_f64());
+        self.metrics
+            .requests
+            .get_or_create(&RequestLabels {
+                server,
+                method: self.method,
+                outcome,
+            })
+            .inc();
+    }
+}
+
+/// Answer `GET /metrics` (and nothing else) on `listener`, for as long as the
+/// runtime runs: the address of `--metrics-listen`, which the operator keeps
+/// off the clients' network.
+pub async fn serve_metrics(listener: TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, say: wait rather than spin.
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            continue;
+        };
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(|request: hyper::Request<_>| async move {
+                let response = if request.uri().path() == "/metrics" {
+                    metrics().response()
+                } else {
+                    let mut response =
+                        Response::new(Full::from("not found; metrics are at /metrics\n"));
+                    *response.status_mut() = StatusCode::NOT_FOUND;
+                    response
+                };
+                Ok::<_, Infallible>(response)
+            });
+            let _ = auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn methods_and_tools_outside_the_known_ones_are_other() {
+        assert_eq!(
+            bounded_method(&json!({"method": "tools/call"})),
+            "tools/call"
+        );
+        assert_eq!(bounded_method(&json!({"method": "x/anything"})), "other");
+        assert_eq!(bounded_method(&json!({"id": 1, "result": {}})), "response");
+        let m = metrics();
+        m.learn_tools("unit-a", &json!({"result": {"tools": [{"name": "echo"}]}}));
+        let call = |name: &str| json!({"method": "tools/call", "params": {"name": name}});
+        assert_eq!(m.tool_label("unit-a", &call("echo")), "echo");
+        assert_eq!(m.tool_label("unit-a", &call("unlisted")), "other");
+        assert_eq!(m.tool_label("unit-b", &call("echo")), "other");
+    }
+
+    #[test]
+    fn an_unfinished_observation_counts_as_cancelled() {
+        let m = metrics();
+        drop(m.observe("unit-c", &json!({"method": "ping", "id": 1}), true));
+        m.observe("unit-c", &json!({"method": "ping", "id": 2}), false)
+            .reply(&json!({"id": 2, "error": {"code": -1, "message": "no"}}));
+        let text = m.encode();
+        assert!(
+            text.contains(
+                r#"mcp_sigv4_requests_total{server="unit-c",method="ping",outcome="cancelled"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"mcp_sigv4_requests_total{server="unit-c",method="ping",outcome="error"} 1"#
+            ),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,14 @@
+//! What an operator watches: the gateway's Prometheus [metrics](mod@metrics), served at
+//! `/metrics` (behind the master key) or on an address of their own
+//! ([`serve_metrics`]), and OpenTelemetry [traces](mod@traces) over OTLP.
+//!
+//! Label values are bounded, so that no client can grow the series without end:
+//! server names come from the config, MCP methods from the specification's list
+//! (anything else is `other`), tool names from what each server listed in
+//! `tools/list` (anything else is `other`). No label or value ever holds a
+//! secret, an argument or a session id.
+
+pub mod metrics;
+pub mod traces;
+
+pub use metrics::{Metrics, Outcome, Route, metrics, serve_metrics};
