@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use aws_credential_types::Credentials;
 use bytes::Bytes;
-use futures_util::stream;
+use futures_util::{StreamExt, stream};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
@@ -345,21 +345,120 @@ async fn oversized_and_unreadable_bodies_are_refused() {
         async { Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new()))) }
     });
     let service = tower::Layer::layer(&layer, inner);
+    // Signed headers, so that the body is read at all (see the next test).
+    let head = || async {
+        signed(
+            AK,
+            None,
+            "bedrock-agentcore",
+            "us-east-1",
+            SystemTime::now(),
+            "{}",
+        )
+        .await
+        .into_parts()
+        .0
+    };
 
-    let big = http::Request::post(URL)
-        .body(Full::new(Bytes::from(vec![b'x'; 4096])))
-        .unwrap();
+    let big = http::Request::from_parts(head().await, Full::new(Bytes::from(vec![b'x'; 4096])));
     let response = service.clone().oneshot(big).await.unwrap();
     assert_eq!(response.status(), 413);
 
-    let broken = http::Request::post(URL)
-        .body(StreamBody::new(stream::iter(vec![
+    let broken = http::Request::from_parts(
+        head().await,
+        StreamBody::new(stream::iter(vec![
             Ok(Frame::data(Bytes::from_static(b"{"))),
             Err(std::io::Error::other("reset")),
-        ])))
-        .unwrap();
+        ])),
+    );
     let response = service.oneshot(broken).await.unwrap();
     assert_eq!(response.status(), 400);
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+}
+
+/// A 10 MB upload whose body counts how often it is read.
+fn counted_upload(
+    polls: Arc<AtomicUsize>,
+) -> StreamBody<impl futures_util::Stream<Item = Result<Frame<Bytes>, Infallible>>> {
+    let chunk = Bytes::from(vec![b'x'; 10 * 1024 * 1024]);
+    StreamBody::new(stream::poll_fn(move |_| {
+        polls.fetch_add(1, Ordering::SeqCst);
+        std::task::Poll::Ready(Some(Ok(Frame::data(chunk.clone()))))
+    }))
+}
+
+#[tokio::test]
+async fn an_unsigned_or_wrongly_scoped_upload_is_refused_before_its_body_is_read() {
+    let polls = Arc::new(AtomicUsize::new(0));
+    let layer = VerifySigV4Layer::with_keys(
+        "us-east-1",
+        "bedrock-agentcore",
+        [(AK, VerifyingKey::new(SK))],
+    )
+    .max_body_size(64 * 1024 * 1024);
+    let inner = tower::service_fn(|_req: http::Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new())))
+    });
+    let service = tower::Layer::layer(&layer, inner);
+    // Forty unsigned 10 MB POSTs: each refused with nothing of its body read.
+    for _ in 0..40 {
+        let unsigned = http::Request::post(URL)
+            .body(counted_upload(polls.clone()))
+            .unwrap();
+        let response = service.clone().oneshot(unsigned).await.unwrap();
+        assert_eq!(response.status(), 403);
+    }
+    // Signed for the wrong region, an unknown key, a stale date.
+    for (ak, region, time) in [
+        (AK, "eu-west-1", SystemTime::now()),
+        ("AKIDUNKNOWN", "us-east-1", SystemTime::now()),
+        (
+            AK,
+            "us-east-1",
+            SystemTime::now() - Duration::from_secs(3600),
+        ),
+    ] {
+        let (parts, _) = signed(ak, None, "bedrock-agentcore", region, time, "{}")
+            .await
+            .into_parts();
+        let request = http::Request::from_parts(parts, counted_upload(polls.clone()));
+        let response = service.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), 403, "{ak} {region}");
+    }
+    assert_eq!(polls.load(Ordering::SeqCst), 0, "a refused body was read");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_body_that_stops_arriving_gets_408_after_the_body_read_timeout() {
+    let layer = VerifySigV4Layer::with_keys(
+        "us-east-1",
+        "bedrock-agentcore",
+        [(AK, VerifyingKey::new(SK))],
+    )
+    .clock(FixedClock::new(now()))
+    .body_read_timeout(Duration::from_secs(5));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let inner = tower::service_fn(move |_req: http::Request<Full<Bytes>>| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        async { Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new()))) }
+    });
+    let service = tower::Layer::layer(&layer, inner);
+    let (parts, _) = signed(AK, None, "bedrock-agentcore", "us-east-1", now(), "{}")
+        .await
+        .into_parts();
+    // Half a body, then nothing: a slow or vanished client.
+    let stalled = StreamBody::new(
+        stream::iter(vec![Ok::<_, Infallible>(Frame::data(Bytes::from_static(
+            b"{",
+        )))])
+        .chain(stream::pending()),
+    );
+    let response = service
+        .oneshot(http::Request::from_parts(parts, stalled))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 408);
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
 

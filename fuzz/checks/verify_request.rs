@@ -72,7 +72,9 @@ const AUTHORITY: &str = "bedrock-agentcore.us-east-1.amazonaws.com";
 /// Run one input; panics on a violated property. Returns whether the verifier
 /// accepted the request.
 pub fn check(input: Input) -> bool {
+    // The verifying layer bounds the body read with a Tokio timer.
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .unwrap();
     rt.block_on(run(input))

@@ -148,13 +148,22 @@ const SINGLE: [&str; 5] = [
     "host",
 ];
 
-/// Check the signature of a request whose body is `body`.
-pub(crate) fn verify(
+/// What the headers alone showed good: the parsed `Authorization`, the key it
+/// names, and the date it was signed at.
+pub(crate) struct HeadersChecked {
+    auth: ParsedAuthorization,
+    key: VerifyingKey,
+    amz_date: String,
+}
+
+/// Every check the headers allow, before the body is read: a request with no
+/// or a malformed `Authorization`, an unknown key, a wrong scope, a stale date
+/// or a wrong session token is refused without reading a byte of its body.
+pub(crate) fn check_headers(
     parts: &request::Parts,
-    body: &[u8],
     lookup: &(dyn Fn(&str) -> Option<VerifyingKey> + Send + Sync),
     expect: &Expectations<'_>,
-) -> Result<VerifiedIdentity, Refusal> {
+) -> Result<HeadersChecked, Refusal> {
     for name in SINGLE {
         let count = parts.headers.get_all(name).iter().count();
         if count > 1 {
@@ -234,13 +243,6 @@ pub(crate) fn verify(
             )));
         }
     }
-    let payload_hash = crate::signer::sha256_hex(body);
-    // The body is always signed here: an unsigned payload is refused too.
-    if header("x-amz-content-sha256").is_some_and(|claimed| claimed != payload_hash) {
-        return Err(Refusal::invalid_signature(
-            "The body does not match X-Amz-Content-SHA256: the body was changed after signing.",
-        ));
-    }
     if let Some(expected_token) = &key.session_token {
         let sent = parts.headers.get("x-amz-security-token");
         // Constant time: how much of a token matched must not show in the timing.
@@ -263,6 +265,37 @@ pub(crate) fn verify(
                 "The security token included in the request is expired",
             ));
         }
+    }
+    Ok(HeadersChecked {
+        auth,
+        key,
+        amz_date: amz_date.to_owned(),
+    })
+}
+
+/// The checks that need the body: its hash, and the signature itself.
+pub(crate) fn check_signature(
+    parts: &request::Parts,
+    body: &[u8],
+    checked: HeadersChecked,
+    expect: &Expectations<'_>,
+) -> Result<VerifiedIdentity, Refusal> {
+    let HeadersChecked {
+        auth,
+        key,
+        amz_date,
+    } = checked;
+    let amz_date = amz_date.as_str();
+    let payload_hash = crate::signer::sha256_hex(body);
+    // The body is always signed here: an unsigned payload is refused too.
+    let claimed = parts
+        .headers
+        .get("x-amz-content-sha256")
+        .and_then(|v| v.to_str().ok());
+    if claimed.is_some_and(|claimed| claimed != payload_hash) {
+        return Err(Refusal::invalid_signature(
+            "The body does not match X-Amz-Content-SHA256: the body was changed after signing.",
+        ));
     }
 
     let signed: Vec<&str> = auth.signed_headers.iter().map(String::as_str).collect();

@@ -14,7 +14,9 @@ use tower::ServiceExt;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use super::check::{Expectations, Refusal, VerifiedIdentity, VerifyingKey, verify};
+use super::check::{
+    Expectations, Refusal, VerifiedIdentity, VerifyingKey, check_headers, check_signature,
+};
 use crate::body::collect_body;
 use crate::clock::{Clock, SharedClock};
 use crate::error::BoxError;
@@ -38,6 +40,7 @@ struct Config {
     max_body_size: usize,
     require_signed: Vec<HeaderName>,
     strip_unsigned: bool,
+    body_read_timeout: Duration,
 }
 
 impl VerifySigV4Layer {
@@ -58,6 +61,7 @@ impl VerifySigV4Layer {
                 max_body_size: DEFAULT_MAX_BODY_SIZE,
                 require_signed: Vec::new(),
                 strip_unsigned: false,
+                body_read_timeout: Self::DEFAULT_BODY_READ_TIMEOUT,
             }),
         }
     }
@@ -73,6 +77,27 @@ impl VerifySigV4Layer {
         Self::new(region, service, move |id: &str| {
             keys.iter().find(|(k, _)| k == id).map(|(_, v)| v.clone())
         })
+    }
+
+    /// How long reading a request's body may take by default: 30 s.
+    pub const DEFAULT_BODY_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+    /// How long reading a request's body may take, once its headers passed
+    /// (default [`DEFAULT_BODY_READ_TIMEOUT`](Self::DEFAULT_BODY_READ_TIMEOUT));
+    /// a slower client gets 408 and holds nothing longer. The deadline is a Tokio
+    /// timer: the runtime needs its time driver, as every hyper server's has.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_sigv4::verify::VerifySigV4Layer;
+    ///
+    /// let layer = VerifySigV4Layer::with_keys("us-east-1", "bedrock-agentcore", [] as [(String, _); 0])
+    ///     .body_read_timeout(Duration::from_secs(5));
+    /// # let _ = layer;
+    /// ```
+    pub fn body_read_timeout(mut self, timeout: Duration) -> Self {
+        Arc::make_mut(&mut self.config).body_read_timeout = timeout;
+        self
     }
 
     /// How far the signature's date may be from the server's clock (default 5
@@ -142,6 +167,7 @@ impl fmt::Debug for VerifySigV4Layer {
             .field("max_body_size", &c.max_body_size)
             .field("require_signed", &c.require_signed)
             .field("strip_unsigned", &c.strip_unsigned)
+            .field("body_read_timeout", &c.body_read_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -213,7 +239,39 @@ where
         let config = self.layer.config.clone();
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
-            let body = match collect_body(&parts.headers, body, config.max_body_size).await {
+            let expect = Expectations {
+                region: &config.region,
+                service: &config.service,
+                max_skew: config.max_skew,
+                now: config.clock.now(),
+                require_signed: &config.require_signed,
+            };
+            // Everything the headers can show is checked before the body is
+            // read: an unsigned or wrongly signed upload is refused at once and
+            // its body is never buffered.
+            let checked = match check_headers(&parts, &*config.lookup, &expect) {
+                Ok(checked) => checked,
+                Err(refusal) => return Ok(refused(&parts, &refusal)),
+            };
+            let read = tokio::time::timeout(
+                config.body_read_timeout,
+                collect_body(&parts.headers, body, config.max_body_size),
+            )
+            .await;
+            let Ok(read) = read else {
+                return Ok(refused(
+                    &parts,
+                    &Refusal::new(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "RequestTimeoutException",
+                        format!(
+                            "The request body did not arrive within {} s.",
+                            config.body_read_timeout.as_secs_f64()
+                        ),
+                    ),
+                ));
+            };
+            let body = match read {
                 Ok(body) => body,
                 Err(crate::Error::BodyTooLarge { .. }) => {
                     return Ok(refuse(&Refusal::new(
@@ -230,14 +288,7 @@ where
                     )));
                 }
             };
-            let expect = Expectations {
-                region: &config.region,
-                service: &config.service,
-                max_skew: config.max_skew,
-                now: config.clock.now(),
-                require_signed: &config.require_signed,
-            };
-            match verify(&parts, &body, &*config.lookup, &expect) {
+            match check_signature(&parts, &body, checked, &expect) {
                 Ok(identity) => {
                     if config.strip_unsigned {
                         strip_unsigned(&mut parts.headers, &identity);
@@ -248,20 +299,23 @@ where
                         .await?;
                     Ok(response.map(Either::Left))
                 }
-                Err(refusal) => {
-                    tracing::warn!(
-                        method = %parts.method,
-                        path = parts.uri.path(),
-                        status = refusal.status.as_u16(),
-                        error_type = refusal.error_type,
-                        "refused a request: {}",
-                        refusal.message
-                    );
-                    Ok(refuse(&refusal))
-                }
+                Err(refusal) => Ok(refused(&parts, &refusal)),
             }
         })
     }
+}
+
+/// Log a refusal and answer it.
+fn refused<B>(parts: &http::request::Parts, refusal: &Refusal) -> Response<Either<B, Full<Bytes>>> {
+    tracing::warn!(
+        method = %parts.method,
+        path = parts.uri.path(),
+        status = refusal.status.as_u16(),
+        error_type = refusal.error_type,
+        "refused a request: {}",
+        refusal.message
+    );
+    refuse(refusal)
 }
 
 /// Drop every header the signature does not cover but `authorization`.
