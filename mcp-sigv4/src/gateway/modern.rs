@@ -90,10 +90,7 @@ where
             tracing::info!("refused a 2026-07-28 request: {why}");
             return refuse(&id, era::HEADER_MISMATCH, &why, None);
         }
-        let envelope = Envelope::from_request(&message).unwrap_or(Envelope {
-            capabilities: json!({}),
-            client_info: None,
-        });
+        let envelope = Envelope::from_request(&message).unwrap_or_else(Envelope::empty);
         let is_discover = jsonrpc::method(&message) == Some("server/discover");
         if jsonrpc::method(&message) == Some("subscriptions/listen") {
             let servers = match target {

@@ -108,6 +108,15 @@ pub struct Envelope {
 }
 
 impl Envelope {
+    /// An envelope that declares no capability and no client info (for a
+    /// `server/discover` that came without one).
+    pub fn empty() -> Self {
+        Self {
+            capabilities: json!({}),
+            client_info: None,
+        }
+    }
+
     /// The envelope a legacy host's `initialize` request implies.
     pub fn from_initialize(initialize: &Value) -> Self {
         let params = initialize.get("params");

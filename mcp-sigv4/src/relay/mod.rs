@@ -237,10 +237,8 @@ where
         let host_era = era::Era::of_message(&message);
         if host_era == Some(era::Era::Modern) {
             shared.host_modern.store(true, Ordering::SeqCst);
-            let envelope = era::Envelope::from_request(&message).unwrap_or(era::Envelope {
-                capabilities: json!({}),
-                client_info: None,
-            });
+            let envelope =
+                era::Envelope::from_request(&message).unwrap_or_else(era::Envelope::empty);
             match tokio::time::timeout(timeout, shared.upstream.probe(&envelope)).await {
                 Ok(Ok(era::Era::Legacy)) if method == "server/discover" => {
                     let result = shared.upstream.legacy_discover_result();
