@@ -1,6 +1,9 @@
 //! End to end on 127.0.0.1: hyper-util's client and reqwest-middleware, each
 //! through the signer, to a hyper server behind the verifying layer.
 
+#[path = "support/serve.rs"]
+mod serve;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -10,9 +13,7 @@ use bytes::Bytes;
 use futures_util::stream;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
+use hyper_util::rt::TokioExecutor;
 use tower::{Layer, ServiceBuilder, ServiceExt};
 use tower_sigv4::reqwest::SigV4Middleware;
 use tower_sigv4::verify::{VerifiedIdentity, VerifySigV4Layer, VerifyingKey};
@@ -48,21 +49,7 @@ async fn server() -> (SocketAddr, Accepted) {
         }
     });
     let service = verify.layer(inner);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let service = TowerToHyperService::new(service.clone());
-            tokio::spawn(async move {
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let (addr, _accept) = crate::serve::bind(service).await;
     (addr, accepted)
 }
 

@@ -2,6 +2,9 @@
 //! kind of mismatch is refused with 403, an AWS error type and a message naming
 //! the part; nothing refused reaches the inner service.
 
+#[path = "support/serve.rs"]
+mod serve;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -810,9 +813,7 @@ async fn strip_unsigned_headers_leaves_the_inner_service_only_signed_ones() {
 #[tokio::test]
 async fn http2_requests_are_verified_against_the_authority() {
     use hyper_util::client::legacy::Client;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
-    use hyper_util::server::conn::auto;
-    use hyper_util::service::TowerToHyperService;
+    use hyper_util::rt::TokioExecutor;
 
     let (inner, seen) = recorder();
     let service = tower::Layer::layer(
@@ -820,21 +821,7 @@ async fn http2_requests_are_verified_against_the_authority() {
             .clock(FixedClock::new(now())),
         inner,
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let service = TowerToHyperService::new(service.clone());
-            tokio::spawn(async move {
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let (addr, _accept) = crate::serve::bind(service).await;
 
     let client = Client::builder(TokioExecutor::new())
         .http2_only(true)

@@ -2,5 +2,7 @@
 //! throttling, transient errors, rejected signatures, stale credentials, clock skew.
 
 mod retry;
+#[path = "../support/serve.rs"]
+mod serve;
 mod server;
 mod verified;

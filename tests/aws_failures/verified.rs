@@ -5,9 +5,6 @@ use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tower::Layer;
 use tower_sigv4::clock::FixedClock;
 use tower_sigv4::rejection::RejectionKind;
@@ -28,21 +25,7 @@ async fn verifying_endpoint() -> (String, tokio::task::JoinHandle<()>) {
         Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"{}"))))
     });
     let service = layer.layer(ok);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let service = TowerToHyperService::new(service.clone());
-            tokio::spawn(async move {
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let (addr, task) = crate::serve::bind(service).await;
     (format!("http://{addr}/mcp"), task)
 }
 

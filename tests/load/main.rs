@@ -2,6 +2,9 @@
 //! credentials expiring mid-load, failing and hanging providers, and bodies that
 //! must never be sent. Every loop is bounded.
 
+#[path = "../support/serve.rs"]
+mod serve;
+
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,9 +20,7 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Frame;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
+use hyper_util::rt::TokioExecutor;
 use tower::{Layer, ServiceExt};
 use tower_sigv4::clock::{Clock, FixedClock, SharedClock, SystemClock};
 use tower_sigv4::verify::{VerifySigV4Layer, VerifyingKey};
@@ -62,21 +63,7 @@ async fn server(clock: SharedClock) -> (SocketAddr, Received) {
                 .await
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let service = TowerToHyperService::new(front.clone());
-            tokio::spawn(async move {
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let (addr, _accept) = crate::serve::bind(front).await;
     (addr, received)
 }
 

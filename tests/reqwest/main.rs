@@ -2,6 +2,8 @@
 //! signing, bounded bodies, plain-http refusal and recovery from refused
 //! signatures. The same tests run for every reqwest version the crate supports.
 
+#[path = "../support/serve.rs"]
+mod serve;
 mod server;
 
 use std::sync::Arc;

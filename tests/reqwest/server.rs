@@ -9,9 +9,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use aws_credential_types::Credentials;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::service::TowerToHyperService;
 use tower::{Layer, ServiceExt};
 use tower_sigv4::verify::{VerifySigV4Layer, VerifyingKey};
 
@@ -85,20 +82,6 @@ pub async fn start(expired: usize) -> Server {
             Ok(response.map(|b| b.boxed()))
         }
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let service = TowerToHyperService::new(front.clone());
-            tokio::spawn(async move {
-                let _ = auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let (addr, _accept) = crate::serve::bind(front).await;
     Server { addr, received }
 }

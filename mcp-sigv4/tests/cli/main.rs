@@ -15,6 +15,8 @@ mod network;
 mod otlp;
 mod proxy;
 mod relay;
+#[path = "../../../tests/support/serve.rs"]
+mod serve;
 mod sign;
 mod traces;
 

@@ -10,6 +10,8 @@ mod litellm;
 #[path = "../support/otlp.rs"]
 mod otlp;
 mod security;
+#[path = "../../../tests/support/serve.rs"]
+mod serve;
 #[path = "../../../examples/demo/server.rs"]
 mod server;
 mod sse_server;

@@ -1,0 +1,60 @@
+//! The accept loop the tests' stand-in servers share: any tower service, served
+//! over HTTP/1.1 and HTTP/2 on a listener the test bound on 127.0.0.1.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+
+use hyper::body::{Body, Incoming};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serve `service` on `listener`, one task per connection, until the returned
+/// task is aborted or the runtime ends. A connection's error ends that connection
+/// only.
+pub fn spawn<S, B>(listener: TcpListener, service: S) -> JoinHandle<()>
+where
+    S: tower::Service<http::Request<Incoming>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let service = TowerToHyperService::new(service.clone());
+            tokio::spawn(async move {
+                let _ = auto::Builder::new(TokioExecutor::new())
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    })
+}
+
+/// Bind a free port on 127.0.0.1 and [`spawn`] `service` on it.
+pub async fn bind<S, B>(service: S) -> (SocketAddr, JoinHandle<()>)
+where
+    S: tower::Service<http::Request<Incoming>, Response = http::Response<B>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (addr, spawn(listener, service))
+}
