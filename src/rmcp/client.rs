@@ -139,16 +139,12 @@ where
         auth_header: Option<String>,
         custom_headers: HashMap<HeaderName, HeaderValue>,
     ) -> impl Future<Output = Result<StreamableHttpPostResponse, Error>> + Send + '_ {
-        let message = Post {
+        self.post_message_with_response_limits(
             uri,
             message,
             session_id,
             auth_header,
             custom_headers,
-        };
-        post(
-            self.inner.clone(),
-            message,
             StreamableHttpResponseLimits::default(),
         )
     }
@@ -162,16 +158,16 @@ where
         custom_headers: HashMap<HeaderName, HeaderValue>,
         max_sse_event_size: usize,
     ) -> impl Future<Output = Result<StreamableHttpPostResponse, Error>> + Send + '_ {
-        let message = Post {
+        let mut limits = StreamableHttpResponseLimits::default();
+        limits.max_sse_event_size = max_sse_event_size;
+        self.post_message_with_response_limits(
             uri,
             message,
             session_id,
             auth_header,
             custom_headers,
-        };
-        let mut limits = StreamableHttpResponseLimits::default();
-        limits.max_sse_event_size = max_sse_event_size;
-        post(self.inner.clone(), message, limits)
+            limits,
+        )
     }
 
     fn post_message_with_response_limits(
