@@ -23,7 +23,7 @@ const DEFAULT_SERVICE: &str = "bedrock-agentcore";
 const TOP_KEYS: &[&str] = &["mcp_servers", "general_settings"];
 /// The keys of `general_settings` this module reads. LiteLLM has dozens more;
 /// only near misses of these are refused.
-const GENERAL_KEYS: &[&str] = &["master_key", "session_secret"];
+const GENERAL_KEYS: &[&str] = &["master_key", "session_secret", "list_cache_ttl"];
 /// The keys of a server this module reads.
 const SERVER_KEYS: &[&str] = &[
     "url",
@@ -171,12 +171,35 @@ pub(super) fn parse(
             .filter(|name| !name.is_empty())
             .collect(),
     };
+    let list_cache_ttl = match reader.string(
+        &general,
+        &at("list_cache_ttl"),
+        "list_cache_ttl",
+        "the gateway",
+    )? {
+        None => None,
+        Some(text) => Some(
+            text.trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(|seconds| std::time::Duration::try_from_secs_f64(seconds).ok())
+                .ok_or_else(|| {
+                    reader.invalid(
+                        Some(at("list_cache_ttl")),
+                        format!(
+                            "expected seconds, a number of 0 or more (0 turns list caching off); got `{text}`"
+                        ),
+                    )
+                })?,
+        ),
+    };
     let Notes { warnings, ignored } = reader.notes.into_inner();
     Ok(Config {
         servers,
         master_key,
         session_secret,
         allowed_hosts,
+        list_cache_ttl,
         warnings,
         ignored,
     })

@@ -296,6 +296,32 @@ fn the_session_secret_comes_from_the_file_or_the_environment() {
 }
 
 #[test]
+fn list_cache_ttl_is_seconds_and_a_bad_value_says_what_is_expected() {
+    let ttl = |yaml: &str| load(yaml).unwrap().list_cache_ttl;
+    assert_eq!(ttl("general_settings: {}\n"), None);
+    assert_eq!(
+        ttl("general_settings:\n  list_cache_ttl: 30\n"),
+        Some(std::time::Duration::from_secs(30))
+    );
+    assert_eq!(
+        ttl("general_settings:\n  list_cache_ttl: \"0.5\"\n"),
+        Some(std::time::Duration::from_millis(500))
+    );
+    assert_eq!(
+        ttl("general_settings:\n  list_cache_ttl: 0\n"),
+        Some(std::time::Duration::ZERO)
+    );
+    for bad in ["-1", "soon", "[1]"] {
+        let message = error_of(&format!("general_settings:\n  list_cache_ttl: {bad}\n"));
+        assert!(
+            message.contains("general_settings.list_cache_ttl")
+                && (message.contains("expected seconds") || message.contains("expected a string")),
+            "{message}"
+        );
+    }
+}
+
+#[test]
 fn an_unknown_auth_type_is_refused_with_the_expected_values() {
     assert_eq!(
         error_of(

@@ -6,6 +6,7 @@
 mod era_server;
 mod eras;
 mod fuzz;
+mod lists;
 mod litellm;
 #[path = "../support/otlp.rs"]
 mod otlp;
