@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use base64::Engine;
@@ -14,12 +13,8 @@ use tower_sigv4::Error;
 use tower_sigv4::rmcp::{SignedHttpService, SignedTransport, TowerHttpClient, TransportBuilder};
 
 use super::assume_role::AssumeRole;
-use super::oauth2::{self, TokenSource};
 use super::{Auth, CredentialsSource, OnNotification, ServerConfig, Transport};
 use super::{sse, stdio};
-
-/// The longest a token endpoint may take to answer.
-const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Names the static credentials in logs and diagnoses.
 const STATIC_SOURCE: &str = "mcp-sigv4 configuration file";
@@ -119,12 +114,7 @@ impl ServerConfig {
         }
         let service = configure(self.transport_builder()).build_service()?;
         let service = match &self.auth {
-            Auth::OAuth2(grant) => {
-                let tokens = TokenSource::new(&self.name, grant.clone(), |builder| {
-                    builder.timeout(TOKEN_TIMEOUT)
-                })?;
-                oauth2::with_token(service, Arc::new(tokens))
-            }
+            Auth::OAuth2(grant) => grant.authorize(&self.name, service)?,
             _ => service,
         };
         let service = match self.transport {

@@ -11,6 +11,7 @@ mod eras;
 mod front_door;
 #[path = "../../../tests/support/network.rs"]
 mod network;
+mod oauth2;
 #[path = "../support/otlp.rs"]
 mod otlp;
 mod proxy;
