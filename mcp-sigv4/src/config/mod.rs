@@ -148,8 +148,8 @@ pub struct Config {
     /// Keys that were ignored and may be mistakes (an unknown key inside a
     /// server), one message each; [`Config::log_notes`] logs them as warnings.
     pub warnings: Vec<String>,
-    /// Keys LiteLLM uses that this application ignores (`extra_headers`,
-    /// `allowed_tools`, ...), as dotted paths; logged once at info level.
+    /// Keys LiteLLM uses that this application ignores (`access_groups`,
+    /// `alias`, `mcp_info`, ...), as dotted paths; logged once at info level.
     pub ignored: Vec<String>,
 }
 
