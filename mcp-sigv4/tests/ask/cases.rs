@@ -534,49 +534,32 @@ async fn token_endpoint(
     use http_body_util::BodyExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let issued = Arc::new(AtomicUsize::new(0));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/oauth2/token", listener.local_addr().unwrap());
     let count = issued.clone();
-    tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+    let (addr, _task) =
+        crate::http_server::serve(move |request: http::Request<hyper::body::Incoming>| {
             let count = count.clone();
-            let service = hyper::service::service_fn(
-                move |request: http::Request<hyper::body::Incoming>| {
-                    let count = count.clone();
-                    async move {
-                        let body = request.into_body().collect().await.unwrap().to_bytes();
-                        let form = String::from_utf8_lossy(&body).into_owned();
-                        let (status, reply) = if form.contains(&format!("client_secret={secret}")) {
-                            count.fetch_add(1, Ordering::SeqCst);
-                            (
-                                200,
-                                json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600}),
-                            )
-                        } else {
-                            (401, json!({"error": "invalid_client"}))
-                        };
-                        Ok::<_, std::convert::Infallible>(
-                            http::Response::builder()
-                                .status(status)
-                                .header("content-type", "application/json")
-                                .body(http_body_util::Full::new(bytes::Bytes::from(
-                                    reply.to_string(),
-                                )))
-                                .unwrap(),
-                        )
-                    }
-                },
-            );
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(
-                    hyper_util::rt::TokioExecutor::new(),
-                )
-                .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
-                .await;
-            });
-        }
-    });
-    (url, issued)
+            async move {
+                let body = request.into_body().collect().await.unwrap().to_bytes();
+                let form = String::from_utf8_lossy(&body).into_owned();
+                let (status, reply) = if form.contains(&format!("client_secret={secret}")) {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let reply =
+                        json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600});
+                    (200, reply)
+                } else {
+                    (401, json!({"error": "invalid_client"}))
+                };
+                http::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .body(http_body_util::Full::new(bytes::Bytes::from(
+                        reply.to_string(),
+                    )))
+                    .unwrap()
+            }
+        })
+        .await;
+    (format!("http://{addr}/oauth2/token"), issued)
 }
 
 #[tokio::test]

@@ -4,7 +4,6 @@
 //! an MCP server on 127.0.0.1 takes only the tokens it issued, and refuses the
 //! first one (revoked early) with 401.
 
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -13,7 +12,6 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 
 use crate::{Cli, initialize};
@@ -124,28 +122,12 @@ async fn answer(request: Request<Incoming>, seen: Arc<Seen>) -> Response<Full<By
 }
 
 async fn servers() -> Servers {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Seen::default());
     seen.lifetime.store(3600, Ordering::SeqCst);
     let shared = seen.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let seen = shared.clone();
-            let service = hyper::service::service_fn(move |request| {
-                let seen = seen.clone();
-                async move { Ok::<_, Infallible>(answer(request, seen).await) }
-            });
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
+    let (addr, task) =
+        crate::http_server::serve(move |request| answer(request, shared.clone())).await;
+    let base = format!("http://{addr}");
     Servers {
         token_url: format!("{base}/oauth2/token"),
         mcp_url: format!("{base}/runtimes/jwt/invocations"),

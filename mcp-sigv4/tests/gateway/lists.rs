@@ -15,7 +15,6 @@ use http::{Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 
 use super::{Answer, Gateway, MASTER_KEY, NEXT, rpc, send};
@@ -170,29 +169,16 @@ async fn serve(request: Request<Incoming>, era: Era, seen: Arc<Seen>) -> Respons
 }
 
 async fn counted(era: Era) -> Counted {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
     let seen = Arc::new(Seen::default());
     seen.ttl_ms.store(60_000, Ordering::SeqCst);
     let shared = seen.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let seen = shared.clone();
-            let service = hyper::service::service_fn(move |request| {
-                let seen = seen.clone();
-                async move { Ok::<_, Infallible>(serve(request, era, seen).await) }
-            });
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    Counted { url, seen, task }
+    let (addr, task) =
+        super::http_server::serve(move |request| serve(request, era, shared.clone())).await;
+    Counted {
+        url: format!("http://{addr}/mcp"),
+        seen,
+        task,
+    }
 }
 
 /// A config with the servers `counted` and `other` (the same upstream, with
