@@ -17,6 +17,19 @@ Per server process (fresh for every run):
 - resident memory (VmRSS summed over the server's process tree) once listening
   and after the run; server CPU time (utime + stime of the tree) per call.
 
+Three scenarios (SCENARIOS, all by default), each with its own config file:
+
+- `mcp`: the above, the demo stand-in (`agent`, streamable HTTP, SigV4) behind
+  `POST /mcp`;
+- `rest`: the same upstream through LiteLLM's REST API: each session first reads
+  `GET /v1/mcp/server` for the `server_id` of `agent`, then calls
+  `POST /mcp-rest/tools/call` with `{"server_id", "name": "add", "arguments"}`
+  (no MCP session on the client's side);
+- `stdio`: `benches/stdio_mcp_server.py` (standard library only) as the one
+  server, `transport: stdio`, spawned by each gateway itself, behind `POST /mcp`
+  with `x-litellm-mcp-server: local`. Each start of the server process is
+  counted (its `env` names a file it appends to), and reported per run.
+
 The client is a small HTTP/1.1 keep-alive client on asyncio streams (one
 connection per session), not httpx, so that it costs less CPU than the faster
 server; it parses JSON and SSE replies and sends Mcp-Session-Id back.
@@ -28,10 +41,14 @@ Binaries and knobs (defaults in parentheses):
     LITELLM=path/to/litellm              (litellm on PATH)
     RUNS=3 SESSIONS=8 DURATION=15 MAX_CALLS=100000 WARMUP=5 CALL_TIMEOUT=60
     ONLY=gateway|litellm                 (measure one server only)
+    SCENARIOS=mcp,rest,stdio             (which scenarios, in this order)
+    PYTHON=python3                       (the interpreter the stdio server runs in)
 
 LiteLLM runs with LITELLM_LOCAL_MODEL_COST_MAP=True (otherwise it spends ~7 s at
 start retrying a download of its model price list, and this machine has no
-internet) and `--host 127.0.0.1`; no database, one worker (its default).
+internet) and `--host 127.0.0.1`; no database, one worker (its default). For the stdio scenario
+it also needs LITELLM_ENABLE_MCP_STDIO=true (1.108 refuses stdio servers
+without it); the script sets it for both servers.
 
 Run by hand:
 
@@ -63,6 +80,9 @@ WARMUP = int(os.environ.get("WARMUP", "5"))
 CALL_TIMEOUT = float(os.environ.get("CALL_TIMEOUT", "60"))
 LISTEN_TIMEOUT = float(os.environ.get("LISTEN_TIMEOUT", "300"))
 ONLY = os.environ.get("ONLY", "")
+SCENARIOS = [x.strip() for x in os.environ.get("SCENARIOS", "mcp,rest,stdio").split(",") if x.strip()]
+PYTHON = os.environ.get("PYTHON", sys.executable or "python3")
+STDIO_SERVER = os.path.join(ROOT, "benches", "stdio_mcp_server.py")
 VERBOSE = "-v" in sys.argv
 MASTER_KEY = "sk-bench-0123456789abcdef"
 
@@ -78,6 +98,19 @@ mcp_servers:
     aws_access_key_id: os.environ/AWS_ACCESS_KEY_ID
     aws_secret_access_key: os.environ/AWS_SECRET_ACCESS_KEY
     aws_session_token: os.environ/AWS_SESSION_TOKEN
+general_settings:
+  master_key: {key}
+"""
+
+CONFIG_STDIO = """\
+model_list: []
+mcp_servers:
+  local:
+    transport: stdio
+    command: "{python}"
+    args: ["{script}"]
+    env:
+      BENCH_STDIO_STARTS: "{starts}"
 general_settings:
   master_key: {key}
 """
@@ -224,14 +257,18 @@ def messages(hdrs, data):
 
 
 class McpSession:
-    def __init__(self, port):
+    """An MCP session on `POST /mcp`, addressed to one server."""
+
+    def __init__(self, port, server):
         self.http = Http(port)
+        self.server = server
         self.session_id = None
         self.next_id = 0
+        self.add = None
 
     async def rpc(self, method, params=None, notify=False):
         headers = {"content-type": "application/json", "accept": "application/json, text/event-stream",
-                   "authorization": f"Bearer {MASTER_KEY}", "x-litellm-mcp-server": "agent",
+                   "authorization": f"Bearer {MASTER_KEY}", "x-litellm-mcp-server": self.server,
                    "mcp-protocol-version": "2025-06-18"}
         if self.session_id:
             headers["mcp-session-id"] = self.session_id
@@ -260,19 +297,65 @@ class McpSession:
         raise RuntimeError(f"{method}: no reply in {data[:300]!r}")
 
 
-async def session_run(port, start, deadline_box, latencies, errors, set_up):
-    s = McpSession(port)
-    try:
-        await asyncio.wait_for(s.rpc("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                                    "clientInfo": {"name": "bench", "version": "1"}}), CALL_TIMEOUT)
-        await asyncio.wait_for(s.rpc("notifications/initialized", notify=True), CALL_TIMEOUT)
-        tools = await asyncio.wait_for(s.rpc("tools/list", {}), CALL_TIMEOUT)
+    async def setup(self):
+        await asyncio.wait_for(self.rpc("initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                                                       "clientInfo": {"name": "bench", "version": "1"}}),
+                               CALL_TIMEOUT)
+        await asyncio.wait_for(self.rpc("notifications/initialized", notify=True), CALL_TIMEOUT)
+        tools = await asyncio.wait_for(self.rpc("tools/list", {}), CALL_TIMEOUT)
         names = [t["name"] for t in tools.get("tools", [])]
-        add = next((n for n in names if n == "add" or n.endswith("add")), None)
-        if add is None:
+        self.add = next((n for n in names if n == "add" or n.endswith("add")), None)
+        if self.add is None:
             raise RuntimeError(f"no add tool in {names}")
+
+    async def call(self, a, b):
+        """`add {a, b}`; the text of the result."""
+        r = await self.rpc("tools/call", {"name": self.add, "arguments": {"a": a, "b": b}})
+        return r["content"][0]["text"]
+
+
+class RestClient:
+    """LiteLLM's REST API: `POST /mcp-rest/tools/call` with the server's id."""
+
+    def __init__(self, port, server):
+        self.http = Http(port)
+        self.server = server
+        self.server_id = None
+
+    def headers(self):
+        return {"content-type": "application/json", "accept": "application/json",
+                "authorization": f"Bearer {MASTER_KEY}"}
+
+    async def setup(self):
+        status, hdrs, data = await asyncio.wait_for(
+            self.http.request("GET", "/v1/mcp/server", self.headers()), CALL_TIMEOUT)
+        if status != 200:
+            raise RuntimeError(f"GET /v1/mcp/server: HTTP {status} {data[:300]!r}")
+        listed = json.loads(data)
+        listed = listed if isinstance(listed, list) else listed.get("data", listed.get("servers", []))
+        self.server_id = next((s.get("server_id") for s in listed
+                               if self.server in (s.get("server_name"), s.get("alias"), s.get("server_id"))), None)
+        if self.server_id is None:
+            raise RuntimeError(f"no server {self.server} in {data[:300]!r}")
+
+    async def call(self, a, b):
+        body = json.dumps({"server_id": self.server_id, "name": "add", "arguments": {"a": a, "b": b}}).encode()
+        status, hdrs, data = await self.http.request("POST", "/mcp-rest/tools/call", self.headers(), body)
+        if status != 200:
+            raise RuntimeError(f"tools/call: HTTP {status} {data[:300]!r}")
+        r = json.loads(data)
+        content = r if isinstance(r, list) else r.get("content")
+        if isinstance(r, dict) and r.get("isError"):
+            raise RuntimeError(f"tools/call: tool error {data[:300]!r}")
+        return content[0]["text"]
+
+
+async def session_run(port, client, start, deadline_box, latencies, errors, set_up):
+    s = client(port)
+    try:
+        await s.setup()
         for i in range(WARMUP):
-            await asyncio.wait_for(s.rpc("tools/call", {"name": add, "arguments": {"a": i, "b": 1}}), CALL_TIMEOUT)
+            await asyncio.wait_for(s.call(i, 1), CALL_TIMEOUT)
         ready = True
     except Exception as e:
         errors.append(f"setup: {type(e).__name__}: {e}")
@@ -284,10 +367,9 @@ async def session_run(port, start, deadline_box, latencies, errors, set_up):
         while ready and n < MAX_CALLS and time.perf_counter() < deadline_box[0]:
             t = time.perf_counter()
             try:
-                r = await asyncio.wait_for(s.rpc("tools/call", {"name": add, "arguments": {"a": n, "b": 2}}),
-                                           CALL_TIMEOUT)
-                if r["content"][0]["text"] != str(n + 2):
-                    raise RuntimeError(f"wrong sum {r}")
+                text = await asyncio.wait_for(s.call(n, 2), CALL_TIMEOUT)
+                if text != str(n + 2):
+                    raise RuntimeError(f"wrong sum {text!r}")
                 latencies.append(time.perf_counter() - t)
             except Exception as e:
                 errors.append(f"call: {type(e).__name__}: {e}")
@@ -297,11 +379,11 @@ async def session_run(port, start, deadline_box, latencies, errors, set_up):
         await s.http.close()
 
 
-async def drive(port):
+async def drive(port, client):
     start = asyncio.Event()
     deadline_box = [0.0]
     latencies, errors, set_up = [], [], []
-    tasks = [asyncio.create_task(session_run(port, start, deadline_box, latencies, errors, set_up))
+    tasks = [asyncio.create_task(session_run(port, client, start, deadline_box, latencies, errors, set_up))
              for _ in range(SESSIONS)]
     # let every session finish its setup (bounded) before the timed window
     setup_deadline = time.perf_counter() + CALL_TIMEOUT * (3 + WARMUP)
@@ -331,7 +413,7 @@ def wait_listening(proc, port, path, started):
     raise RuntimeError(f"not listening after {LISTEN_TIMEOUT:.0f} s")
 
 
-def run_once(name, command, health, port, env, logdir, run):
+def run_once(name, command, health, port, env, logdir, run, client):
     log = open(os.path.join(logdir, f"{name}-{run}.log"), "w")
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=logdir)
@@ -340,7 +422,7 @@ def run_once(name, command, health, port, env, logdir, run):
         time.sleep(1)  # let background start-up work (LiteLLM lists the upstream's tools) settle
         rss_idle = rss_kib(proc.pid)
         cpu0 = cpu_seconds(proc.pid)
-        latencies, errors, elapsed = asyncio.run(drive(port))
+        latencies, errors, elapsed = asyncio.run(drive(port, client))
         cpu = cpu_seconds(proc.pid) - cpu0
         rss_after = rss_kib(proc.pid)
         return dict(listen=listen, rss_idle=rss_idle, rss_after=rss_after, latencies=latencies,
@@ -364,6 +446,103 @@ def pct(values, q):
     return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
 
 
+def scenario(kind, url, starts):
+    """The config file, server name and client of one scenario."""
+    if kind == "stdio":
+        config = CONFIG_STDIO.format(python=PYTHON, script=STDIO_SERVER, starts=starts, key=MASTER_KEY)
+        return config, "local", McpSession
+    config = CONFIG.format(url=url, key=MASTER_KEY)
+    if kind == "rest":
+        return config, "agent", RestClient
+    if kind == "mcp":
+        return config, "agent", McpSession
+    raise SystemExit(f"SCENARIOS: unknown scenario {kind!r}; use mcp, rest and/or stdio")
+
+
+def measure(kind, url, env, logdir):
+    starts = os.path.join(logdir, "stdio-starts.log")
+    text, target, client_class = scenario(kind, url, starts)
+    config = os.path.join(logdir, f"config-{kind}.yaml")
+    with open(config, "w") as f:
+        f.write(text)
+    if VERBOSE:
+        print(text)
+    client = lambda port: client_class(port, target)  # noqa: E731
+    routes = {"mcp": f"POST /mcp (x-litellm-mcp-server: {target})",
+              "rest": "POST /mcp-rest/tools/call",
+              "stdio": f"POST /mcp (x-litellm-mcp-server: {target}), a stdio server"}
+    print(f"\n### scenario {kind}: {routes[kind]}")
+    servers = {
+        "mcp-sigv4 gateway": (lambda port: [CLI, "gateway", "--config", config, "--listen", f"127.0.0.1:{port}",
+                                            "--log-level", "warn"], "/health"),
+        "LiteLLM proxy": (lambda port: [LITELLM, "--config", config, "--host", "127.0.0.1", "--port", str(port)],
+                          "/health/liveliness"),
+    }
+    rows = {}
+    for name, (command, health) in servers.items():
+        if ONLY and ONLY.lower() not in name.lower():
+            continue
+        before = loadavg()
+        results = []
+        for run in range(RUNS):
+            port = free_port()
+            if os.path.exists(starts):
+                os.remove(starts)
+            try:
+                r = run_once(f"{kind}-{name.split()[0]}", command(port), health, port, env, logdir, run, client)
+            except Exception as e:
+                print(f"{name}: run {run + 1} failed: {type(e).__name__}: {e}", file=sys.stderr)
+                continue
+            n = len(r["latencies"])
+            if kind == "stdio" and os.path.exists(starts):
+                with open(starts) as f:
+                    r["starts"] = sum(1 for _ in f)
+            line = (f"  {kind}: {name} run {run + 1}: listen {r['listen'] * 1000:.0f} ms, {n} calls in "
+                    f"{r['elapsed']:.1f} s = {n / r['elapsed']:.1f}/s")
+            if n:
+                line += (f", p50 {pct(r['latencies'], .5) * 1000:.2f} ms, p99 {pct(r['latencies'], .99) * 1000:.2f} ms,"
+                         f" CPU {r['cpu'] / n * 1000:.3f} ms/call")
+            line += (f", RSS {r['rss_idle'] / 1024:.1f} -> {r['rss_after'] / 1024:.1f} MiB,"
+                     f" {len(r['errors'])} errors, load {loadavg()}")
+            if "starts" in r:
+                line += f", {r['starts']} stdio server processes started"
+            print(line, file=sys.stderr)
+            for e in sorted(set(r["errors"]))[:5]:
+                print(f"    {r['errors'].count(e)} x {e}", file=sys.stderr)
+            results.append(r)
+        after = loadavg()
+        good = [r for r in results if r["latencies"]]
+        if not good:
+            print(f"| {kind} | {name} | failed (see stderr) | | | | | | | {before} / {after} |")
+            continue
+        row = dict(
+            listen=statistics.median(r["listen"] for r in good) * 1000,
+            rate=statistics.median(len(r["latencies"]) / r["elapsed"] for r in good),
+            p50=statistics.median(pct(r["latencies"], .5) for r in good) * 1000,
+            p99=statistics.median(pct(r["latencies"], .99) for r in good) * 1000,
+            idle=statistics.median(r["rss_idle"] for r in good) / 1024,
+            rss=statistics.median(r["rss_after"] for r in good) / 1024,
+            cpu=statistics.median(r["cpu"] / len(r["latencies"]) for r in good) * 1000,
+            errors=sum(len(r["errors"]) for r in results),
+            calls=sum(len(r["latencies"]) for r in good),
+            runs=", ".join(f"{len(r['latencies']) / r['elapsed']:,.1f}" for r in good),
+            load=f"{before} / {after}")
+        rows[name] = row
+        print(f"| {kind} | {name} | {row['listen']:,.0f} ms | {row['rate']:,.1f} ({row['runs']}) | {row['p50']:.2f} ms |"
+              f" {row['p99']:.2f} ms | {row['idle']:.1f} MiB | {row['rss']:.1f} MiB | {row['cpu']:.3f} ms |"
+              f" {row['errors']} errors, {row['calls']} calls | {row['load']} |")
+        sys.stdout.flush()
+    g, l = rows.get("mcp-sigv4 gateway"), rows.get("LiteLLM proxy")
+    if g and l:
+        print(f"{kind}: calls/s ratio {g['rate'] / l['rate']:.1f}x"
+              f" (goal >= 50x: {'met' if g['rate'] >= 50 * l['rate'] else 'missed'})")
+        print(f"{kind}: memory after run {l['rss'] / g['rss']:.1f}x less"
+              f" (goal >= 10x: {'met' if l['rss'] >= 10 * g['rss'] else 'missed'})")
+        print(f"{kind}: p50 {l['p50'] / g['p50']:.1f}x, p99 {l['p99'] / g['p99']:.1f}x,"
+              f" time to listen {l['listen'] / g['listen']:.0f}x, server CPU per call {l['cpu'] / g['cpu']:.1f}x")
+    sys.stdout.flush()
+
+
 def main():
     server = subprocess.Popen([DEMO, "--serve"], stdout=subprocess.PIPE, text=True)
     url = server.stdout.readline().strip()
@@ -373,75 +552,21 @@ def main():
         env[k] = v
     env.pop("AWS_PROFILE", None)
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    # LiteLLM 1.108 refuses to start stdio servers without it ("stdio MCP servers
+    # are disabled on this proxy"); the gateway ignores it.
+    env["LITELLM_ENABLE_MCP_STDIO"] = "true"
     logdir = tempfile.mkdtemp(prefix="gateway-bench-")
-    config = os.path.join(logdir, "config.yaml")
-    with open(config, "w") as f:
-        f.write(CONFIG.format(url=url, key=MASTER_KEY))
-    if VERBOSE:
-        print(open(config).read())
-    print(f"upstream {url} (SSE replies); {RUNS} runs; {SESSIONS} sessions; {DURATION:.0f} s window; logs in {logdir}")
-    servers = {
-        "mcp-sigv4 gateway": (lambda port: [CLI, "gateway", "--config", config, "--listen", f"127.0.0.1:{port}",
-                                            "--log-level", "warn"], "/health"),
-        "LiteLLM proxy": (lambda port: [LITELLM, "--config", config, "--host", "127.0.0.1", "--port", str(port)],
-                          "/health/liveliness"),
-    }
-    rows = {}
+    print(f"upstream {url} (SSE replies); scenarios {', '.join(SCENARIOS)}; {RUNS} runs; {SESSIONS} sessions;"
+          f" {DURATION:.0f} s window; logs in {logdir}")
+    print("| scenario | server | time to listen | calls/s (runs) | p50 | p99 | RSS listening | RSS after |"
+          " CPU per call | calls | load before / after |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     try:
-        for name, (command, health) in servers.items():
-            if ONLY and ONLY.lower() not in name.lower():
-                continue
-            before = loadavg()
-            results = []
-            for run in range(RUNS):
-                port = free_port()
-                try:
-                    r = run_once(name.split()[0], command(port), health, port, env, logdir, run)
-                except Exception as e:
-                    print(f"{name}: run {run + 1} failed: {type(e).__name__}: {e}", file=sys.stderr)
-                    continue
-                n = len(r["latencies"])
-                line = (f"  {name} run {run + 1}: listen {r['listen'] * 1000:.0f} ms, {n} calls in "
-                        f"{r['elapsed']:.1f} s = {n / r['elapsed']:.1f}/s")
-                if n:
-                    line += (f", p50 {pct(r['latencies'], .5) * 1000:.2f} ms, p99 {pct(r['latencies'], .99) * 1000:.2f} ms,"
-                             f" CPU {r['cpu'] / n * 1000:.3f} ms/call")
-                line += (f", RSS {r['rss_idle'] / 1024:.1f} -> {r['rss_after'] / 1024:.1f} MiB,"
-                         f" {len(r['errors'])} errors, load {loadavg()}")
-                print(line, file=sys.stderr)
-                for e in sorted(set(r["errors"]))[:5]:
-                    print(f"    {r['errors'].count(e)} x {e}", file=sys.stderr)
-                results.append(r)
-            after = loadavg()
-            good = [r for r in results if r["latencies"]]
-            if not good:
-                print(f"| {name} | failed (see stderr) | | | | | | | {before} / {after} |")
-                continue
-            row = dict(
-                listen=statistics.median(r["listen"] for r in good) * 1000,
-                rate=statistics.median(len(r["latencies"]) / r["elapsed"] for r in good),
-                p50=statistics.median(pct(r["latencies"], .5) for r in good) * 1000,
-                p99=statistics.median(pct(r["latencies"], .99) for r in good) * 1000,
-                idle=statistics.median(r["rss_idle"] for r in good) / 1024,
-                rss=statistics.median(r["rss_after"] for r in good) / 1024,
-                cpu=statistics.median(r["cpu"] / len(r["latencies"]) for r in good) * 1000,
-                errors=sum(len(r["errors"]) for r in results),
-                calls=sum(len(r["latencies"]) for r in good),
-                load=f"{before} / {after}")
-            rows[name] = row
-            print(f"| {name} | {row['listen']:,.0f} ms | {row['rate']:,.1f} | {row['p50']:.2f} ms | {row['p99']:.2f} ms |"
-                  f" {row['idle']:.1f} MiB | {row['rss']:.1f} MiB | {row['cpu']:.3f} ms | {row['errors']} errors,"
-                  f" {row['calls']} calls | {row['load']} |")
-            sys.stdout.flush()
+        for kind in SCENARIOS:
+            measure(kind, url, env, logdir)
     finally:
         server.terminate()
         server.wait(timeout=10)
-    g, l = rows.get("mcp-sigv4 gateway"), rows.get("LiteLLM proxy")
-    if g and l:
-        print(f"calls/s ratio {g['rate'] / l['rate']:.1f}x (goal >= 50x: {'met' if g['rate'] >= 50 * l['rate'] else 'missed'})")
-        print(f"memory after run {l['rss'] / g['rss']:.1f}x less (goal >= 10x: {'met' if l['rss'] >= 10 * g['rss'] else 'missed'})")
-        print(f"p50 {l['p50'] / g['p50']:.1f}x, p99 {l['p99'] / g['p99']:.1f}x, time to listen {l['listen'] / g['listen']:.0f}x,"
-              f" server CPU per call {l['cpu'] / g['cpu']:.1f}x")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use mcp_sigv4::config::{Auth, Config, CredentialsSource, Secret, ServerConfig};
 use mcp_sigv4::gateway::session::Sealer;
-use mcp_sigv4::gateway::{self, AllowedHosts, Gateway, Limits, Options, Server};
+use mcp_sigv4::gateway::{self, AllowedHosts, Gateway, Limits, Lists, Options, Server};
 use mcp_sigv4::relay::{Settings, SigningContext};
 use mcp_sigv4::{logging, shutdown, telemetry};
 use tower_sigv4::endpoint;
@@ -79,6 +79,12 @@ pub(crate) struct Args {
     /// such as `info,tower_sigv4=debug`.
     #[arg(long, value_parser = logging::parse_level)]
     log_level: Option<String>,
+    /// Seconds a server's list (tools/list and the like) is kept when its reply
+    /// has no ttlMs (a 2025-era server); 0 keeps none. Overrides
+    /// general_settings.list_cache_ttl. A 2026-07-28 server's ttlMs always
+    /// applies, and a server's list_changed drops its lists.
+    #[arg(long, value_name = "SECONDS")]
+    list_cache_ttl: Option<f64>,
     /// Serve Prometheus metrics at /metrics on this address, without a key,
     /// instead of at /metrics on --listen behind the master key.
     #[arg(long, value_name = "ADDR")]
@@ -162,6 +168,17 @@ async fn run(args: Args) -> Result<(), String> {
             args.listen.ip().is_loopback(),
             config.allowed_hosts.iter().chain(&args.allowed_hosts),
         ),
+        list_cache_ttl: args
+            .list_cache_ttl
+            .map(|s| {
+                if s > 0.0 {
+                    crate::seconds(s)
+                } else {
+                    Duration::ZERO
+                }
+            })
+            .or(config.list_cache_ttl)
+            .unwrap_or(DEFAULT_LIST_CACHE_TTL),
     };
     if !options.allowed_hosts.checks_host() {
         tracing::warn!(
@@ -210,6 +227,10 @@ async fn serve_metrics_apart(address: SocketAddr) -> Result<(), String> {
     tracing::info!("metrics on http://{bound}/metrics");
     Ok(())
 }
+
+/// How long a list without `ttlMs` is kept when neither `--list-cache-ttl` nor
+/// `general_settings.list_cache_ttl` says.
+const DEFAULT_LIST_CACHE_TTL: Duration = Duration::from_secs(60);
 
 /// The shortest master key accepted: a key clients present on every request.
 const MIN_MASTER_KEY_LEN: usize = 16;
@@ -274,15 +295,22 @@ fn upstream(
     server: &ServerConfig,
     timeout: Duration,
 ) -> Result<Server<TowerHttpClient<SignedHttpService>>, String> {
+    let lists = std::sync::Arc::new(Lists::default());
+    let notices = lists.clone();
     let client = server
-        .http_client_with(|builder| {
-            // Past the gateway's own --tool-timeout, so that a slow reply reads as
-            // the timeout it is (and is cancelled upstream), not as a transport error.
-            builder
-                .signing(|s| s.signed_headers(telemetry::traces::signed_headers()))
-                .timeout(timeout.saturating_add(Duration::from_secs(5)))
-                .retry(RetryPolicy::default())
-        })
+        .http_client_notifying(
+            |builder| {
+                // Past the gateway's own --tool-timeout, so that a slow reply reads as
+                // the timeout it is (and is cancelled upstream), not as a transport error.
+                builder
+                    .signing(|s| s.signed_headers(telemetry::traces::signed_headers()))
+                    .timeout(timeout.saturating_add(Duration::from_secs(5)))
+                    .retry(RetryPolicy::default())
+            },
+            std::sync::Arc::new(move |message: &serde_json::Value| {
+                notices.notice(message);
+            }),
+        )
         .map_err(|e| format!("MCP server `{}`: {e}", server.name))?;
     let headers = server.headers().map_err(|e| e.to_string())?;
     let (service, region, credentials) = match &server.auth {
@@ -321,6 +349,7 @@ fn upstream(
         description: server.description.clone(),
         tools: server.tools.clone(),
         extra_headers: server.extra_headers.clone(),
+        lists,
         signing: SigningContext {
             service,
             region,

@@ -5,13 +5,14 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use http::{HeaderName, HeaderValue};
+use mcp_sigv4::config::{OAuth2ClientCredentials, Secret};
 use mcp_sigv4::relay::{Options, Policy, Relay, Settings, SigningContext, Upstream};
 use mcp_sigv4::{logging, shutdown, stdio};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tower_sigv4::endpoint;
 use tower_sigv4::retry::RetryPolicy;
-use tower_sigv4::rmcp::TransportBuilder;
+use tower_sigv4::rmcp::{TowerHttpClient, TransportBuilder};
 
 /// Arguments of `mcp-sigv4 proxy`.
 #[derive(Debug, clap::Args)]
@@ -66,6 +67,37 @@ pub(crate) struct Args {
     /// Send requests unsigned (for public endpoints during development).
     #[arg(long)]
     skip_auth: bool,
+    /// OAuth2 token endpoint: send `Authorization: Bearer` with a client-credentials
+    /// token from it instead of signing with SigV4 (an AgentCore runtime whose
+    /// inbound auth is a JWT, e.g. Cognito's `https://DOMAIN/oauth2/token`).
+    #[arg(long, value_name = "URL", requires = "oauth2_client_id")]
+    oauth2_token_url: Option<String>,
+    /// OAuth2 client id (with --oauth2-token-url).
+    #[arg(long, value_name = "ID", requires = "oauth2_token_url")]
+    oauth2_client_id: Option<String>,
+    /// OAuth2 scopes to ask for (repeatable or comma-separated).
+    #[arg(
+        long = "oauth2-scope",
+        value_name = "SCOPE",
+        value_delimiter = ',',
+        requires = "oauth2_token_url"
+    )]
+    oauth2_scopes: Vec<String>,
+    /// The environment variable that holds the OAuth2 client secret.
+    #[arg(
+        long,
+        value_name = "VAR",
+        requires = "oauth2_token_url",
+        conflicts_with = "oauth2_client_secret_file"
+    )]
+    oauth2_client_secret_env: Option<String>,
+    /// A file whose content is the OAuth2 client secret (one trailing newline is
+    /// dropped).
+    #[arg(long, value_name = "FILE", requires = "oauth2_token_url")]
+    oauth2_client_secret_file: Option<std::path::PathBuf>,
+    /// Refused: a secret on the command line shows in `ps`.
+    #[arg(long, hide = true)]
+    oauth2_client_secret: Option<String>,
     /// Log level for stderr: off, error, warn, info, debug, trace, or a filter
     /// such as `info,tower_sigv4=debug`.
     #[arg(long, value_parser = logging::parse_level)]
@@ -128,6 +160,7 @@ async fn run(args: Args) -> Result<(), String> {
         return Err("--secret-key and --session-token are refused: secrets on the command line show in `ps` and shell history. Use --profile NAME (or AWS_PROFILE), or set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the host's `env` for this server".to_owned());
     }
     let uri = endpoint::check_url(&args.endpoint).map_err(|e| e.to_string())?;
+    let grant = oauth2_grant(&args)?;
     let mut headers = parse_headers(&args.headers)?;
     if is_agentcore_runtime(&uri) && !headers.contains_key(&RUNTIME_SESSION) {
         headers.insert(RUNTIME_SESSION, runtime_session_id());
@@ -152,41 +185,68 @@ async fn run(args: Args) -> Result<(), String> {
             .max_body_size(args.max_body_size)
             .signed_headers(mcp_sigv4::telemetry::traces::signed_headers())
     };
-    let signer = configure(tower_sigv4::SigV4Layer::for_endpoint(&args.endpoint))
-        .build_signer()
-        .map_err(|e| {
-            format!("{e}; give --service and --region for endpoints whose host does not name them")
-        })?;
+    let signs = !args.skip_auth && grant.is_none();
+    let signer = if signs {
+        Some(
+            configure(tower_sigv4::SigV4Layer::for_endpoint(&args.endpoint))
+                .build_signer()
+                .map_err(|e| {
+                    format!(
+                        "{e}; give --service and --region for endpoints whose host does not name them"
+                    )
+                })?,
+        )
+    } else {
+        None
+    };
     let signing = SigningContext {
-        service: (!args.skip_auth).then(|| signer.service().to_string()),
-        region: (!args.skip_auth).then(|| signer.region().to_owned()),
+        service: signer.as_ref().map(|s| s.service().to_string()),
+        region: signer.as_ref().map(|s| s.region().to_owned()),
         inferred: endpoint::infer(&args.endpoint),
-        credentials: match (&args.profile, args.skip_auth) {
-            (_, true) => "nowhere (--skip-auth)".to_owned(),
-            (Some(profile), false) => {
+        credentials: match (&grant, &args.profile, args.skip_auth) {
+            (Some(grant), _, _) => format!(
+                "an OAuth2 client-credentials token of client `{}` from {}",
+                grant.client_id,
+                endpoint::redact_query(&grant.token_url)
+            ),
+            (None, _, true) => "nowhere (--skip-auth)".to_owned(),
+            (None, Some(profile), false) => {
                 format!("profile `{profile}` of the default credential chain")
             }
-            (None, false) => "the default credential chain".to_owned(),
+            (None, None, false) => "the default credential chain".to_owned(),
         },
         settings: Settings::cli(),
     };
-    if args.skip_auth {
+    if args.skip_auth && grant.is_none() {
         tracing::warn!("--skip-auth: requests are sent unsigned");
     }
+    let unsigned = if grant.is_some() {
+        "none (OAuth2 bearer token)"
+    } else {
+        "none (--skip-auth)"
+    };
     tracing::info!(
         endpoint = %endpoint::redact_query(&args.endpoint),
-        service = %signing.service.as_deref().unwrap_or("none (--skip-auth)"),
-        region = %signing.region.as_deref().unwrap_or("none (--skip-auth)"),
-        "relaying stdio to a SigV4-signed MCP endpoint"
+        service = %signing.service.as_deref().unwrap_or(unsigned),
+        region = %signing.region.as_deref().unwrap_or(unsigned),
+        "relaying stdio to {}",
+        if grant.is_some() { "an OAuth2-authorized MCP endpoint" } else { "a SigV4-signed MCP endpoint" }
     );
-    let client = TransportBuilder::new(args.endpoint.as_str())
+    let service = TransportBuilder::new(args.endpoint.as_str())
         .signing(configure)
         .retry(RetryPolicy::default().max_attempts(args.retries.saturating_add(1)))
         .timeout(crate::seconds(args.timeout))
         .connect_timeout(crate::seconds(args.connect_timeout))
-        .sign(!args.skip_auth)
-        .build_client()
+        .sign(signs)
+        .build_service()
         .map_err(|e| e.to_string())?;
+    let service = match &grant {
+        Some(grant) => grant
+            .authorize(uri.host().unwrap_or("proxy"), service)
+            .map_err(|e| e.to_string())?,
+        None => service,
+    };
+    let client = TowerHttpClient::new(service);
     let options = Options {
         request_timeout: crate::seconds(args.tool_timeout),
         resume_attempts: 3,
@@ -198,6 +258,48 @@ async fn run(args: Args) -> Result<(), String> {
     let relay = Relay::new(upstream, options, output);
     stdio::serve(relay, output_queue, shutdown::on_signals()).await;
     Ok(())
+}
+
+/// The client-credentials grant of the `--oauth2-*` flags, if any. The secret
+/// comes from an environment variable or a file, never the command line.
+fn oauth2_grant(args: &Args) -> Result<Option<OAuth2ClientCredentials>, String> {
+    if args.oauth2_client_secret.is_some() {
+        return Err("--oauth2-client-secret is refused: a secret on the command line shows in `ps` and shell history. Put it in an environment variable and pass --oauth2-client-secret-env VAR, or in a file and pass --oauth2-client-secret-file FILE".to_owned());
+    }
+    let (Some(token_url), Some(client_id)) = (&args.oauth2_token_url, &args.oauth2_client_id)
+    else {
+        return Ok(None);
+    };
+    let secret = match (&args.oauth2_client_secret_env, &args.oauth2_client_secret_file) {
+        (Some(var), _) => std::env::var(var).map_err(|_| {
+            format!("--oauth2-client-secret-env {var}: the environment variable {var} is not set (or not UTF-8); set it to the client secret")
+        })?,
+        (None, Some(file)) => {
+            let text = std::fs::read_to_string(file).map_err(|e| {
+                format!(
+                    "--oauth2-client-secret-file {}: cannot read it ({e}); give a readable file holding the client secret",
+                    file.display()
+                )
+            })?;
+            let text = text.strip_suffix('\n').unwrap_or(&text);
+            text.strip_suffix('\r').unwrap_or(text).to_owned()
+        }
+        (None, None) => {
+            return Err("--oauth2-token-url needs the client secret: pass --oauth2-client-secret-env VAR (an environment variable holding it) or --oauth2-client-secret-file FILE".to_owned());
+        }
+    };
+    if secret.trim().is_empty() {
+        return Err("the OAuth2 client secret is empty; check --oauth2-client-secret-env or --oauth2-client-secret-file".to_owned());
+    }
+    let scopes = args
+        .oauth2_scopes
+        .iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    OAuth2ClientCredentials::new(token_url, client_id, Secret::from(secret), scopes)
+        .map(Some)
+        .map_err(|e| format!("--oauth2-token-url: {e}"))
 }
 
 fn parse_headers(raw: &[String]) -> Result<HashMap<HeaderName, HeaderValue>, String> {

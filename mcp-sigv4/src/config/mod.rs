@@ -116,6 +116,12 @@ use std::path::Path;
 pub use error::{ConfigError, ConfigErrorKind};
 pub use secret::Secret;
 
+/// Called with each notification a `stdio` or `sse` server sends on the stream
+/// it shares among clients (`notifications/tools/list_changed`, say), which no
+/// client's request would otherwise carry. See
+/// [`ServerConfig::http_client_notifying`].
+pub type OnNotification = std::sync::Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
+
 /// The environment variable that holds the gateway's session-token key when
 /// `general_settings.session_secret` is absent.
 pub const SESSION_SECRET_ENV: &str = "MCP_SIGV4_SESSION_SECRET";
@@ -135,11 +141,15 @@ pub struct Config {
     /// gateway answers to besides the loopback names, as a list or a
     /// comma-separated string.
     pub allowed_hosts: Vec<String>,
+    /// `general_settings.list_cache_ttl`, in seconds: how long the gateway keeps
+    /// a list (`tools/list` and the like) of a server whose reply carries no
+    /// `ttlMs` (a 2025-era server). An extension to LiteLLM.
+    pub list_cache_ttl: Option<std::time::Duration>,
     /// Keys that were ignored and may be mistakes (an unknown key inside a
     /// server), one message each; [`Config::log_notes`] logs them as warnings.
     pub warnings: Vec<String>,
-    /// Keys LiteLLM uses that this application ignores (`extra_headers`,
-    /// `allowed_tools`, ...), as dotted paths; logged once at info level.
+    /// Keys LiteLLM uses that this application ignores (`access_groups`,
+    /// `alias`, `mcp_info`, ...), as dotted paths; logged once at info level.
     pub ignored: Vec<String>,
 }
 

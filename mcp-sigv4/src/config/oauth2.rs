@@ -19,18 +19,69 @@ use tower::util::BoxCloneSyncService;
 use tower_sigv4::BoxError;
 use tower_sigv4::rmcp::{SignedHttpService, TransportBuilder};
 
-use super::OAuth2ClientCredentials;
+use super::{OAuth2ClientCredentials, Secret};
 
 /// The most of a token's life spent before it is fetched again: a minute, or
 /// a quarter of a short life.
 const REFRESH_AHEAD: Duration = Duration::from_secs(60);
+/// The longest a token endpoint may take to answer.
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 /// A token without `expires_in` is kept this long.
 const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 /// The largest token response read.
 const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
 
+impl OAuth2ClientCredentials {
+    /// The grant of `client_id` and `client_secret` at `token_url`, asking for
+    /// `scopes` (none when empty). The URL must be `https://`, or `http://` on
+    /// loopback.
+    ///
+    /// ```
+    /// use mcp_sigv4::config::{OAuth2ClientCredentials, Secret};
+    ///
+    /// let grant = OAuth2ClientCredentials::new(
+    ///     "https://auth.example.com/oauth2/token",
+    ///     "agent-client",
+    ///     Secret::from("client-secret-EXAMPLE"),
+    ///     vec!["mcp/invoke".into()],
+    /// )?;
+    /// assert!(!format!("{grant:?}").contains("client-secret-EXAMPLE"));
+    /// assert!(OAuth2ClientCredentials::new("ftp://x", "id", Secret::from("s"), vec![]).is_err());
+    /// # Ok::<(), tower_sigv4::Error>(())
+    /// ```
+    pub fn new(
+        token_url: impl Into<String>,
+        client_id: impl Into<String>,
+        client_secret: Secret,
+        scopes: Vec<String>,
+    ) -> Result<Self, tower_sigv4::Error> {
+        let token_url = token_url.into();
+        tower_sigv4::endpoint::check_url(&token_url)?;
+        Ok(Self {
+            token_url,
+            client_id: client_id.into(),
+            client_secret,
+            scopes,
+        })
+    }
+
+    /// `service` with a token of this grant on every request, for the server
+    /// `name` (in logs and errors). The token is cached, fetched again ahead of
+    /// its expiry with one fetch in flight, and fetched anew once, the request
+    /// sent again, when the server answers 401.
+    pub fn authorize(
+        &self,
+        name: &str,
+        service: SignedHttpService,
+    ) -> Result<SignedHttpService, tower_sigv4::Error> {
+        let tokens =
+            TokenSource::new(name, self.clone(), |builder| builder.timeout(TOKEN_TIMEOUT))?;
+        Ok(with_token(service, Arc::new(tokens)))
+    }
+}
+
 /// A cached client-credentials token for one server.
-pub(super) struct TokenSource {
+struct TokenSource {
     server: String,
     grant: OAuth2ClientCredentials,
     http: SignedHttpService,
@@ -53,7 +104,7 @@ impl std::fmt::Debug for TokenSource {
 }
 
 impl TokenSource {
-    pub(super) fn new(
+    fn new(
         server: &str,
         grant: OAuth2ClientCredentials,
         configure: impl FnOnce(TransportBuilder) -> TransportBuilder,
@@ -170,7 +221,7 @@ impl TokenSource {
 
 /// `inner` with the server's token on every request, a 401 retried once with a
 /// fresh one.
-pub(super) fn with_token(inner: SignedHttpService, tokens: Arc<TokenSource>) -> SignedHttpService {
+fn with_token(inner: SignedHttpService, tokens: Arc<TokenSource>) -> SignedHttpService {
     BoxCloneSyncService::new(tower::service_fn(move |request: Request<Full<Bytes>>| {
         authorized(inner.clone(), tokens.clone(), request)
     }))

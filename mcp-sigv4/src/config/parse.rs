@@ -23,7 +23,12 @@ const DEFAULT_SERVICE: &str = "bedrock-agentcore";
 const TOP_KEYS: &[&str] = &["mcp_servers", "general_settings"];
 /// The keys of `general_settings` this module reads. LiteLLM has dozens more;
 /// only near misses of these are refused.
-const GENERAL_KEYS: &[&str] = &["master_key", "session_secret"];
+const GENERAL_KEYS: &[&str] = &[
+    "master_key",
+    "session_secret",
+    "allowed_hosts",
+    "list_cache_ttl",
+];
 /// The keys of a server this module reads.
 const SERVER_KEYS: &[&str] = &[
     "url",
@@ -32,6 +37,17 @@ const SERVER_KEYS: &[&str] = &[
     "auth_type",
     "auth_value",
     "static_headers",
+    "extra_headers",
+    "allowed_tools",
+    "disallowed_tools",
+    "command",
+    "args",
+    "env",
+    "oauth2_flow",
+    "token_url",
+    "client_id",
+    "client_secret",
+    "scopes",
     "aws_region_name",
     "aws_service_name",
     "aws_access_key_id",
@@ -41,7 +57,6 @@ const SERVER_KEYS: &[&str] = &[
     "aws_profile_name",
     "aws_role_name",
     "aws_session_name",
-    "command",
 ];
 /// Keys LiteLLM documents for a server that this application does not use.
 const SERVER_KEYS_IGNORED: &[&str] = &[
@@ -49,20 +64,11 @@ const SERVER_KEYS_IGNORED: &[&str] = &[
     "alias",
     "allow_all_keys",
     "allowed_params",
-    "allowed_tools",
-    "args",
     "authorization_url",
-    "client_id",
-    "client_secret",
-    "disallowed_tools",
-    "env",
-    "extra_headers",
     "mcp_info",
     "registration_url",
-    "scopes",
     "server_name",
     "spec_path",
-    "token_url",
 ];
 
 pub(super) fn parse(
@@ -171,12 +177,35 @@ pub(super) fn parse(
             .filter(|name| !name.is_empty())
             .collect(),
     };
+    let list_cache_ttl = match reader.string(
+        &general,
+        &at("list_cache_ttl"),
+        "list_cache_ttl",
+        "the gateway",
+    )? {
+        None => None,
+        Some(text) => Some(
+            text.trim()
+                .parse::<f64>()
+                .ok()
+                .and_then(|seconds| std::time::Duration::try_from_secs_f64(seconds).ok())
+                .ok_or_else(|| {
+                    reader.invalid(
+                        Some(at("list_cache_ttl")),
+                        format!(
+                            "expected seconds, a number of 0 or more (0 turns list caching off); got `{text}`"
+                        ),
+                    )
+                })?,
+        ),
+    };
     let Notes { warnings, ignored } = reader.notes.into_inner();
     Ok(Config {
         servers,
         master_key,
         session_secret,
         allowed_hosts,
+        list_cache_ttl,
         warnings,
         ignored,
     })

@@ -29,13 +29,20 @@ use tower::util::BoxCloneSyncService;
 use tower_sigv4::BoxError;
 use tower_sigv4::rmcp::SignedHttpService;
 
+use super::OnNotification;
+
 type Answer = Response<BoxBody<Bytes, BoxError>>;
 
 /// The longest the server may take to name its message endpoint.
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The HTTP service of the SSE server at `url`, reached through `inner`.
-pub(super) fn service(server: &str, url: &str, inner: SignedHttpService) -> SignedHttpService {
+pub(super) fn service(
+    server: &str,
+    url: &str,
+    inner: SignedHttpService,
+    notify: OnNotification,
+) -> SignedHttpService {
     let bridge = Arc::new(Bridge {
         server: server.to_owned(),
         url: url.to_owned(),
@@ -43,6 +50,7 @@ pub(super) fn service(server: &str, url: &str, inner: SignedHttpService) -> Sign
         stream: tokio::sync::Mutex::new(None),
         handshake: Mutex::new(None),
         next_id: AtomicU64::new(0),
+        notify,
     });
     BoxCloneSyncService::new(tower::service_fn(move |request: Request<Full<Bytes>>| {
         bridge.clone().answer(request)
@@ -57,6 +65,7 @@ struct Bridge {
     // The first `initialize` and its result.
     handshake: Mutex<Option<(Value, Value)>>,
     next_id: AtomicU64,
+    notify: OnNotification,
 }
 
 /// One open event stream.
@@ -251,6 +260,7 @@ impl Bridge {
         tracing::info!(server = %self.server, "opened the SSE stream");
         let reader = stream.clone();
         let server = self.server.clone();
+        let notify = self.notify.clone();
         tokio::spawn(async move {
             while let Some(Ok(event)) = events.next().await {
                 let Some(message) = event
@@ -261,6 +271,9 @@ impl Bridge {
                     continue;
                 };
                 if message.get("method").is_some() {
+                    if message.get("id").is_none() {
+                        notify(&message);
+                    }
                     continue;
                 }
                 if let Some(reply) = message

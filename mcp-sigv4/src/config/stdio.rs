@@ -28,7 +28,7 @@ use tower::util::BoxCloneSyncService;
 use tower_sigv4::BoxError;
 use tower_sigv4::rmcp::SignedHttpService;
 
-use super::StdioCommand;
+use super::{OnNotification, StdioCommand};
 
 /// The variables a stdio server inherits, as the MCP SDKs pass them.
 const INHERITED: [&str; 7] = ["HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "TMPDIR"];
@@ -43,9 +43,13 @@ type Answer = Response<BoxBody<Bytes, BoxError>>;
 type Job = (Value, Option<oneshot::Sender<Value>>);
 
 /// The HTTP service of a stdio server named `server`: its process starts now.
-pub(super) fn service(server: &str, command: &StdioCommand) -> SignedHttpService {
+pub(super) fn service(
+    server: &str,
+    command: &StdioCommand,
+    notify: OnNotification,
+) -> SignedHttpService {
     let (jobs, queue) = mpsc::channel::<Job>(QUEUE);
-    tokio::spawn(supervise(server.to_owned(), command.clone(), queue));
+    tokio::spawn(supervise(server.to_owned(), command.clone(), queue, notify));
     BoxCloneSyncService::new(tower::service_fn(move |request: Request<Full<Bytes>>| {
         answer(jobs.clone(), request)
     }))
@@ -103,7 +107,12 @@ struct Handshake {
     result: Option<Value>,
 }
 
-async fn supervise(server: String, command: StdioCommand, mut queue: mpsc::Receiver<Job>) {
+async fn supervise(
+    server: String,
+    command: StdioCommand,
+    mut queue: mpsc::Receiver<Job>,
+    notify: OnNotification,
+) {
     let mut handshake = Handshake::default();
     let mut backoff = FIRST_BACKOFF;
     loop {
@@ -113,7 +122,7 @@ async fn supervise(server: String, command: StdioCommand, mut queue: mpsc::Recei
         let mut cannot_start = None;
         match spawn(&server, &command) {
             Ok(child) => {
-                let stopped = run(&server, child, &mut queue, &mut handshake).await;
+                let stopped = run(&server, child, &mut queue, &mut handshake, &notify).await;
                 if stopped {
                     return;
                 }
@@ -190,6 +199,7 @@ async fn run(
     mut child: Child,
     queue: &mut mpsc::Receiver<Job>,
     handshake: &mut Handshake,
+    notify: &OnNotification,
 ) -> bool {
     let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
         return false;
@@ -251,7 +261,11 @@ async fn run(
                 if message.get("method").is_some() {
                     // The gateway carries no server requests from a stdio server:
                     // say so, so that the server does not wait.
-                    if let Some(id) = message.get("id") {
+                    let Some(id) = message.get("id") else {
+                        notify(&message);
+                        continue;
+                    };
+                    {
                         let refusal = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601,
                             "message": "the gateway does not carry requests from stdio servers to clients"}});
                         if write(&mut stdin, &refusal).await.is_err() { break false; }

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use aws_credential_types::Credentials;
 use base64::Engine;
@@ -14,12 +13,8 @@ use tower_sigv4::Error;
 use tower_sigv4::rmcp::{SignedHttpService, SignedTransport, TowerHttpClient, TransportBuilder};
 
 use super::assume_role::AssumeRole;
-use super::oauth2::{self, TokenSource};
-use super::{Auth, CredentialsSource, ServerConfig, Transport};
+use super::{Auth, CredentialsSource, OnNotification, ServerConfig, Transport};
 use super::{sse, stdio};
-
-/// The longest a token endpoint may take to answer.
-const TOKEN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Names the static credentials in logs and diagnoses.
 const STATIC_SOURCE: &str = "mcp-sigv4 configuration file";
@@ -101,21 +96,29 @@ impl ServerConfig {
         &self,
         configure: impl FnOnce(TransportBuilder) -> TransportBuilder,
     ) -> Result<TowerHttpClient<SignedHttpService>, Error> {
+        self.http_client_notifying(configure, Arc::new(|_: &serde_json::Value| {}))
+    }
+
+    /// Like [`http_client_with`](Self::http_client_with), with `notify` called
+    /// for each notification a `stdio` or `sse` server sends on its shared
+    /// stream (an `http` server's notifications reach its clients' streams).
+    pub fn http_client_notifying(
+        &self,
+        configure: impl FnOnce(TransportBuilder) -> TransportBuilder,
+        notify: OnNotification,
+    ) -> Result<TowerHttpClient<SignedHttpService>, Error> {
         if let Transport::Stdio(command) = &self.transport {
-            return Ok(TowerHttpClient::new(stdio::service(&self.name, command)));
+            return Ok(TowerHttpClient::new(stdio::service(
+                &self.name, command, notify,
+            )));
         }
         let service = configure(self.transport_builder()).build_service()?;
         let service = match &self.auth {
-            Auth::OAuth2(grant) => {
-                let tokens = TokenSource::new(&self.name, grant.clone(), |builder| {
-                    builder.timeout(TOKEN_TIMEOUT)
-                })?;
-                oauth2::with_token(service, Arc::new(tokens))
-            }
+            Auth::OAuth2(grant) => grant.authorize(&self.name, service)?,
             _ => service,
         };
         let service = match self.transport {
-            Transport::Sse => sse::service(&self.name, &self.url, service),
+            Transport::Sse => sse::service(&self.name, &self.url, service, notify),
             _ => service,
         };
         Ok(TowerHttpClient::new(service))

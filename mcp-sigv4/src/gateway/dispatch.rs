@@ -397,7 +397,7 @@ where
         for server in &servers {
             let upstream = self.upstream(server, Some(&session));
             match upstream.open_events(None).await {
-                Ok(events) => opened.push((server.name.clone(), events)),
+                Ok(events) => opened.push((server.name.clone(), server.lists.clone(), events)),
                 Err(StreamableHttpError::ServerDoesNotSupportSse) => {}
                 Err(e) => {
                     tracing::warn!(server = %server.name, "opening the event stream failed: {}", tower_sigv4::ErrorChain(&e))
@@ -412,7 +412,7 @@ where
         }
         let (sender, response) = http::sse();
         let separator = self.inner.options.separator.clone();
-        for (name, mut events) in opened {
+        for (name, lists, mut events) in opened {
             let sender = sender.clone();
             let separator = separator.clone();
             tokio::spawn(async move {
@@ -425,6 +425,7 @@ where
                         next = events.next() => next,
                     };
                     let Ok(Some(message)) = next else { return };
+                    lists.notice(&message);
                     let message = if tag {
                         tag_request(&name, &separator, message)
                     } else {

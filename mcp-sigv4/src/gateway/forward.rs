@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
 use super::http::{self, Body, Budget, collect_reply};
+use super::lists::{self, Fill, Key};
 use super::modern::Via;
 use super::server::{Gateway, Server};
 use crate::relay::era;
@@ -68,42 +69,73 @@ where
         {
             return refusal;
         }
-        if method == "tools/list" && !server.tools.is_open() {
-            let id = message.get("id").cloned().unwrap_or(Value::Null);
-            let response = Box::pin(self.forward_unfiltered(server, message, via, tag)).await;
-            let reply = match collect_reply(response, &Budget::new()).await {
-                Ok(reply) => reply,
-                Err(over) => {
-                    return http::json(
-                        StatusCode::OK,
-                        &jsonrpc::error(&id, jsonrpc::UPSTREAM_ERROR, &over.to_string(), None),
-                    );
-                }
-            };
-            let Some(mut reply) = reply else {
-                return http::json(
-                    StatusCode::OK,
-                    &jsonrpc::error(
-                        &id,
-                        jsonrpc::UPSTREAM_ERROR,
-                        &format!("server `{}` sent no reply to tools/list", server.name),
-                        Some(json!({"source": "upstream", "server": server.name})),
-                    ),
-                );
-            };
-            if let Some(tools) = reply
-                .pointer_mut("/result/tools")
-                .and_then(Value::as_array_mut)
-            {
-                tools.retain(|tool| {
-                    tool.get("name")
-                        .and_then(Value::as_str)
-                        .is_some_and(|name| server.tools.allows(name))
-                });
+        if lists::METHODS.contains(&method.as_str()) {
+            return self.list(server, message, via, tag).await;
+        }
+        self.forward_unfiltered(server, message, via, tag, None)
+            .await
+    }
+
+    /// A list request, answered from the [list cache](super::lists) while a
+    /// fresh page is kept, otherwise sent on (its reply kept on the way), with
+    /// the tools `allowed_tools` and `disallowed_tools` keep from clients left
+    /// out.
+    async fn list(
+        &self,
+        server: &Arc<Server<C>>,
+        message: Value,
+        via: Via<'_>,
+        tag: bool,
+    ) -> Response<Body> {
+        let id = message.get("id").cloned().unwrap_or(Value::Null);
+        let is_tools = jsonrpc::method(&message) == Some("tools/list");
+        let filtered = is_tools && !server.tools.is_open();
+        let key = Key::of(
+            &server.name,
+            &message,
+            self.request_headers(server).as_ref(),
+        );
+        let generation = server.lists.generation();
+        let cache = &self.inner.list_cache;
+        if let Some(result) = key.as_ref().and_then(|key| cache.get(key, generation)) {
+            let mut reply = json!({"jsonrpc": "2.0", "id": id, "result": result});
+            if filtered {
+                filter_tools(server, &mut reply);
             }
             return http::json(StatusCode::OK, &reply);
         }
-        self.forward_unfiltered(server, message, via, tag).await
+        let fill = Fill {
+            lists: server.lists.clone(),
+            keep: key.map(|key| (cache.clone(), key, generation)),
+            is_tools,
+        };
+        let response =
+            Box::pin(self.forward_unfiltered(server, message, via, tag, Some(fill))).await;
+        if !filtered {
+            return response;
+        }
+        let reply = match collect_reply(response, &Budget::new()).await {
+            Ok(reply) => reply,
+            Err(over) => {
+                return http::json(
+                    StatusCode::OK,
+                    &jsonrpc::error(&id, jsonrpc::UPSTREAM_ERROR, &over.to_string(), None),
+                );
+            }
+        };
+        let Some(mut reply) = reply else {
+            return http::json(
+                StatusCode::OK,
+                &jsonrpc::error(
+                    &id,
+                    jsonrpc::UPSTREAM_ERROR,
+                    &format!("server `{}` sent no reply to tools/list", server.name),
+                    Some(json!({"source": "upstream", "server": server.name})),
+                ),
+            );
+        };
+        filter_tools(server, &mut reply);
+        http::json(StatusCode::OK, &reply)
     }
 
     /// A `tools/call` of a tool that `allowed_tools` or `disallowed_tools`
@@ -129,12 +161,14 @@ where
         ))
     }
 
+    /// `fill` takes in the reply to a list request.
     async fn forward_unfiltered(
         &self,
         server: &Arc<Server<C>>,
         mut message: Value,
         via: Via<'_>,
         tag: bool,
+        fill: Option<Fill>,
     ) -> Response<Body> {
         // A request's own upstream session (per-request credentials) is ended
         // when the request is done with it.
@@ -208,6 +242,9 @@ where
             }
             Reply::Json(reply) => {
                 observed.reply(&reply);
+                if let Some(fill) = fill {
+                    fill.reply(&reply);
+                }
                 return http::json(StatusCode::OK, &reply);
             }
             Reply::Stream(events) => events,
@@ -217,10 +254,12 @@ where
         let separator = self.inner.options.separator.clone();
         let attempts = self.inner.options.resume_attempts;
         let remaining = timeout.saturating_sub(started.elapsed());
+        let lists = server.lists.clone();
         let relay = async move {
             let _ended = ended;
             let _open = metrics.stream();
             let pass = |message: Value| {
+                lists.notice(&message);
                 let sender = sender.clone();
                 let message = if tag {
                     tag_request(&name, &separator, message)
@@ -255,6 +294,9 @@ where
             let last = match followed {
                 Ok(Ok(reply)) => {
                     observed.reply(&reply);
+                    if let Some(fill) = fill {
+                        fill.reply(&reply);
+                    }
                     reply
                 }
                 Ok(Err(ended)) => {
@@ -328,6 +370,21 @@ where
             ),
             None => http::error(StatusCode::GATEWAY_TIMEOUT, &message),
         }
+    }
+}
+
+/// Leave out of a `tools/list` reply the tools `allowed_tools` and
+/// `disallowed_tools` keep from clients.
+fn filter_tools<C>(server: &Server<C>, reply: &mut Value) {
+    if let Some(tools) = reply
+        .pointer_mut("/result/tools")
+        .and_then(Value::as_array_mut)
+    {
+        tools.retain(|tool| {
+            tool.get("name")
+                .and_then(Value::as_str)
+                .is_some_and(|name| server.tools.allows(name))
+        });
     }
 }
 

@@ -26,7 +26,13 @@
 //! for replay. Any replica that shares the session secret continues any session,
 //! so replicas run behind a plain load balancer without sticky sessions.
 //!
-//! The modules depend one way: `http` and `session` below `server` (the shared
+//! Lists are kept per server and credential for their `ttlMs` (or
+//! `--list-cache-ttl`) and dropped on `list_changed`: see `lists`. A
+//! `tools/call` costs no `tools/list`, but the first call of a 2026-07-28
+//! server whose tools were never listed (its `x-mcp-header` arguments must
+//! be learnt).
+//!
+//! The modules depend one way: `http`, `session` and `lists` below `server` (the shared
 //! state), then `guard`, `forward` and `health`, then `aggregate`, then
 //! `dispatch` (requests by method; a second protocol era branches there) and
 //! `serve`.
@@ -40,6 +46,7 @@ mod forward;
 pub mod guard;
 mod health;
 pub mod http;
+mod lists;
 mod modern;
 mod rest;
 mod serve;
@@ -48,6 +55,7 @@ pub mod session;
 
 pub use aggregate::PARTIAL_META;
 pub use guard::AllowedHosts;
+pub use lists::Lists;
 pub use serve::{Limits, serve};
 pub use server::{Gateway, Options, Server};
 pub use session::Session;

@@ -164,6 +164,7 @@ where
             };
             let sender = sender.clone();
             let id = id.clone();
+            let lists = server.lists.clone();
             streams.push(tokio::spawn(async move {
                 loop {
                     // The client leaving drops `events`, closing the upstream stream.
@@ -174,6 +175,7 @@ where
                     match next {
                         Ok(Some(event)) if jsonrpc::is_response_to(&event, &id) => return,
                         Ok(Some(event)) => {
+                            lists.notice(&event);
                             if sender.send(event).await.is_err() {
                                 return;
                             }

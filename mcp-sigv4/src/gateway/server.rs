@@ -12,6 +12,7 @@ use tower_sigv4::rmcp::HttpClientError;
 
 use super::guard::AllowedHosts;
 use super::http::{self, Body, Refused, SESSION_HEADER};
+use super::lists::{ListCache, Lists};
 use super::session::{self, Sealer, Session, Tombstones, Unsealed};
 use crate::config::ToolFilter;
 use crate::relay::era::ToolHeaders;
@@ -42,6 +43,9 @@ pub struct Server<C> {
     pub tools: ToolFilter,
     /// `extra_headers`: the client headers forwarded to it.
     pub extra_headers: Vec<HeaderName>,
+    /// Its list changes and what was learnt from its lists; give its `stdio`
+    /// or `sse` transport [`Lists::notice`] as its notification hook.
+    pub lists: Arc<Lists>,
 }
 
 impl<C> std::fmt::Debug for Server<C> {
@@ -92,6 +96,9 @@ pub struct Options {
     pub body_read_timeout: Duration,
     /// The `Host` and `Origin` names requests may carry.
     pub allowed_hosts: AllowedHosts,
+    /// How long a list without `ttlMs` (from a 2025-era server) is kept; zero
+    /// keeps none.
+    pub list_cache_ttl: Duration,
 }
 
 impl std::fmt::Debug for Options {
@@ -105,6 +112,7 @@ impl std::fmt::Debug for Options {
             .field("max_body_size", &self.max_body_size)
             .field("request_timeout", &self.request_timeout)
             .field("allowed_hosts", &self.allowed_hosts)
+            .field("list_cache_ttl", &self.list_cache_ttl)
             .finish_non_exhaustive()
     }
 }
@@ -147,8 +155,7 @@ pub(super) struct Inner<C> {
     // this replica: its era probed once, and for a legacy server the one
     // session opened for them.
     pub(super) modern: Mutex<HashMap<String, Arc<Upstream<C>>>>,
-    // What each server's `tools/list` said about `x-mcp-header` arguments.
-    pub(super) tool_headers: HashMap<String, Arc<ToolHeaders>>,
+    pub(super) list_cache: Arc<ListCache>,
 }
 
 impl<C> Gateway<C>
@@ -158,14 +165,10 @@ where
     /// A gateway in front of `servers`, sealing sessions with `sealer`.
     pub fn new(servers: Vec<Server<C>>, sealer: Sealer, options: Options) -> Self {
         let master_key_digest = options.master_key.as_deref().map(digest);
-        let tool_headers = servers
-            .iter()
-            .map(|s| (s.name.clone(), Arc::default()))
-            .collect();
         Self {
             inner: Arc::new(Inner {
                 modern: Mutex::default(),
-                tool_headers,
+                list_cache: Arc::new(ListCache::new(options.list_cache_ttl)),
                 servers: servers.into_iter().map(Arc::new).collect(),
                 sealer,
                 options,
@@ -228,11 +231,7 @@ where
     /// The `x-mcp-header` annotations learnt from `server`'s tools, shared by
     /// every upstream session of it on this replica.
     pub(super) fn tool_headers_of(&self, server: &Server<C>) -> Arc<ToolHeaders> {
-        self.inner
-            .tool_headers
-            .get(&server.name)
-            .cloned()
-            .unwrap_or_default()
+        server.lists.tool_headers()
     }
 
     pub(super) fn session(&self, headers: &HeaderMap) -> Result<Session, Refused> {

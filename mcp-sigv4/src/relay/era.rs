@@ -237,6 +237,9 @@ pub fn decode_header_value(value: &str) -> Option<String> {
 #[derive(Debug, Default)]
 pub struct ToolHeaders {
     tools: Mutex<HashMap<String, Vec<ParamHeader>>>,
+    // A whole list was learnt (its last page seen) since the server last said
+    // its list changed: a tool it did not name is not worth listing again for.
+    listed: std::sync::atomic::AtomicBool,
 }
 
 /// An annotated argument: its path from the arguments' root, and the header
@@ -249,6 +252,12 @@ impl ToolHeaders {
         let Some(tools) = reply.pointer("/result/tools").and_then(Value::as_array) else {
             return;
         };
+        if reply
+            .pointer("/result/nextCursor")
+            .is_none_or(Value::is_null)
+        {
+            self.listed.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         let mut known = self.tools.lock().unwrap_or_else(PoisonError::into_inner);
         for tool in tools {
             let Some(name) = tool.get("name").and_then(Value::as_str) else {
@@ -260,6 +269,19 @@ impl ToolHeaders {
             }
             known.insert(name.to_owned(), annotations);
         }
+    }
+
+    /// Whether listing the tools again could teach anything about `tool`: no
+    /// `tools/list` named it, and none was read to its end since the server
+    /// last said its list changed ([`forget_listing`](Self::forget_listing)).
+    pub fn worth_listing_for(&self, tool: &str) -> bool {
+        !self.knows(tool) && !self.listed.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The server's list changed: a tool it did not name before may be new.
+    pub fn forget_listing(&self) {
+        self.listed
+            .store(false, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// Whether a `tools/list` named this tool (annotated or not).

@@ -486,6 +486,7 @@ where
         }
         if jsonrpc::method(&message) == Some("notifications/tools/list_changed") {
             shared.options.policy.forget_tools();
+            shared.upstream.tool_headers().forget_listing();
         }
         if shared.host_modern.load(Ordering::SeqCst) && jsonrpc::kind(&message) == Kind::Request {
             return self.refuse_server_request(&message);

@@ -434,7 +434,7 @@ where
             .filter(|m| *m == "tools/call")
             .and(message.pointer("/params/name"))
             .and_then(Value::as_str)
-            && !self.tool_headers.knows(tool)
+            && self.tool_headers.worth_listing_for(tool)
         {
             self.learn_tools(message, &state).await;
         }

@@ -524,3 +524,105 @@ async fn bedrock_failures_name_bedrock() {
     assert!(run.stderr.contains("source=\"bedrock\""), "{}", run.stderr);
     assert!(!run.stderr.contains(crate::SECRET_KEY));
 }
+
+/// An OAuth2 token endpoint on 127.0.0.1 that issues `token` for an hour to
+/// the client secret `secret`, and counts what it issued.
+async fn token_endpoint(
+    token: &'static str,
+    secret: &'static str,
+) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
+    use http_body_util::BodyExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let issued = Arc::new(AtomicUsize::new(0));
+    let count = issued.clone();
+    let (addr, _task) =
+        crate::http_server::serve(move |request: http::Request<hyper::body::Incoming>| {
+            let count = count.clone();
+            async move {
+                let body = request.into_body().collect().await.unwrap().to_bytes();
+                let form = String::from_utf8_lossy(&body).into_owned();
+                let (status, reply) = if form.contains(&format!("client_secret={secret}")) {
+                    count.fetch_add(1, Ordering::SeqCst);
+                    let reply =
+                        json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600});
+                    (200, reply)
+                } else {
+                    (401, json!({"error": "invalid_client"}))
+                };
+                http::Response::builder()
+                    .status(status)
+                    .header("content-type", "application/json")
+                    .body(http_body_util::Full::new(bytes::Bytes::from(
+                        reply.to_string(),
+                    )))
+                    .unwrap()
+            }
+        })
+        .await;
+    (format!("http://{addr}/oauth2/token"), issued)
+}
+
+#[tokio::test]
+async fn ask_config_reaches_an_oauth2_client_credentials_server_with_one_token() {
+    const TOKEN: &str = "m2m-oauth-token-EXAMPLE";
+    const SECRET: &str = "m2m-client-secret-EXAMPLE";
+    let server = mcp::start(mcp::toolbox("m2m"), Guard::Bearer(TOKEN)).await;
+    let (token_url, issued) = token_endpoint(TOKEN, SECRET).await;
+    let config = format!(
+        r#"
+mcp_servers:
+  m2m:
+    url: {}
+    auth_type: oauth2
+    oauth2_flow: client_credentials
+    token_url: {token_url}
+    client_id: ask-client
+    client_secret: os.environ/M2M_SECRET
+    scopes: ["mcp/invoke"]
+"#,
+        server.url()
+    );
+    let path =
+        std::env::temp_dir().join(format!("mcp-sigv4-ask-oauth2-{}.yaml", std::process::id()));
+    std::fs::write(&path, config).unwrap();
+    let bedrock = bedrock::start(Arc::new(|n, request: &Value| {
+        if n > 0 {
+            return Turn::text("Found.");
+        }
+        let search = offered_tools(request)
+            .into_iter()
+            .find(|name| name.ends_with("search"))
+            .expect("the search tool is offered");
+        Turn::new(
+            vec![tool_use("tu-1", &search, json!({"query": "tokens"}))],
+            "tool_use",
+        )
+    }))
+    .await;
+    let run = ask_with_env(
+        &bedrock,
+        &[
+            "--config",
+            path.to_str().unwrap(),
+            "--log-level",
+            "debug",
+            "Search",
+        ],
+        &[("M2M_SECRET", SECRET)],
+    )
+    .await;
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(run.code, 0, "{run:?}");
+    let received = bedrock.received();
+    assert_eq!(
+        result_for(&received[1].body, "tu-1"),
+        ("success".to_owned(), "m2m: results for tokens".to_owned())
+    );
+    // One token for the listing and the call, and no secret or token in the log.
+    assert_eq!(issued.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert!(
+        !run.stderr.contains(SECRET) && !run.stderr.contains(TOKEN),
+        "{}",
+        run.stderr
+    );
+}

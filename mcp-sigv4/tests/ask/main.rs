@@ -4,6 +4,8 @@
 
 mod bedrock;
 mod cases;
+#[path = "../support/http_server.rs"]
+mod http_server;
 mod library;
 mod mcp;
 #[path = "../support/otlp.rs"]

@@ -1,0 +1,321 @@
+//! The gateway's list cache. A server's `tools/list`, `prompts/list`,
+//! `resources/list` and `resources/templates/list` pages are kept for the
+//! `ttlMs` its reply gives (MCP 2026-07-28), or, when the reply has none (a
+//! 2025-era server), for `general_settings.list_cache_ttl` (`--list-cache-ttl`).
+//! Every list route (`/mcp/{server}`, the aggregated `/mcp`, REST, one-shot)
+//! reads through it, so repeated lists cost the server one request per
+//! freshness period.
+//!
+//! A page is dropped when its server says a list changed
+//! (`notifications/{tools,prompts,resources}/list_changed`), wherever the
+//! gateway sees that: a reply stream, a GET stream, a `subscriptions/listen`
+//! stream, or the shared stream of a `stdio` or `sse` server ([`Lists::notice`]).
+//!
+//! A page is served only in the authorization context it was fetched in: the
+//! server's configured credential, or one client's own credential
+//! (`x-mcp-{server}-{header}`, `extra_headers`), told apart by a digest of the
+//! headers sent. So a list fetched with one user's credential is never served to
+//! another user, whatever its `cacheScope`. A result with `ttlMs: 0`, an
+//! interim `input_required` result, or a request that carries anything besides
+//! a `cursor` (the retry of a multi round-trip request) is never kept.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use ::http::{HeaderName, HeaderValue};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::relay::era::ToolHeaders;
+
+/// The list methods whose results are kept.
+pub(super) const METHODS: [&str; 4] = [
+    "tools/list",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+];
+
+/// The most pages kept at once, across servers and credentials; past it a
+/// new page is served but not kept until older ones expire.
+const MAX_ENTRIES: usize = 10_000;
+
+/// What the gateway knows of one server's lists, shared by every request to
+/// it: how many times the server said a list changed, and the `x-mcp-header`
+/// annotations learnt from its tools.
+///
+/// ```
+/// use mcp_sigv4::gateway::Lists;
+/// use serde_json::json;
+///
+/// let lists = Lists::default();
+/// assert!(!lists.notice(&json!({"jsonrpc": "2.0", "method": "notifications/progress"})));
+/// assert!(lists.notice(&json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})));
+/// ```
+#[derive(Debug, Default)]
+pub struct Lists {
+    generation: AtomicU64,
+    tool_headers: Arc<ToolHeaders>,
+}
+
+impl Lists {
+    /// Take in a message from the server: a `list_changed` notification makes
+    /// every kept page of it stale. Whether it was one.
+    pub fn notice(&self, message: &Value) -> bool {
+        let changed = matches!(
+            message.get("method").and_then(Value::as_str),
+            Some(
+                "notifications/tools/list_changed"
+                    | "notifications/prompts/list_changed"
+                    | "notifications/resources/list_changed"
+            )
+        ) && message.get("id").is_none();
+        if changed {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+            self.tool_headers.forget_listing();
+        }
+        changed
+    }
+
+    pub(super) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    /// The `x-mcp-header` annotations learnt from the server's tools, shared by
+    /// every upstream session of it on this replica.
+    pub(super) fn tool_headers(&self) -> Arc<ToolHeaders> {
+        self.tool_headers.clone()
+    }
+}
+
+/// What a kept page is found by: the server, the method, the cursor, and the
+/// authorization context (`None` for the configured credential).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(super) struct Key {
+    server: String,
+    method: String,
+    cursor: String,
+    context: Option<[u8; 32]>,
+}
+
+impl Key {
+    /// The key of a list request, or `None` when it is not one whose result may
+    /// be kept. `own_headers` are the headers of a request sent with the
+    /// client's own credential.
+    pub(super) fn of(
+        server: &str,
+        message: &Value,
+        own_headers: Option<&HashMap<HeaderName, HeaderValue>>,
+    ) -> Option<Self> {
+        let method = message.get("method").and_then(Value::as_str)?;
+        if !METHODS.contains(&method) {
+            return None;
+        }
+        let mut cursor = String::new();
+        if let Some(params) = message.get("params").filter(|p| !p.is_null()) {
+            let params = params.as_object()?;
+            for (name, value) in params {
+                match name.as_str() {
+                    "cursor" => cursor = value.to_string(),
+                    "_meta" => {}
+                    _ => return None,
+                }
+            }
+        }
+        Some(Self {
+            server: server.to_owned(),
+            method: method.to_owned(),
+            cursor,
+            context: own_headers.map(context_digest),
+        })
+    }
+}
+
+/// A digest of the headers a request is sent with: two requests share kept
+/// pages only if they carry the same credentials. Never logged.
+fn context_digest(headers: &HashMap<HeaderName, HeaderValue>) -> [u8; 32] {
+    let mut sorted: Vec<_> = headers.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+    let mut digest = Sha256::new();
+    for (name, value) in sorted {
+        digest.update(name.as_str().as_bytes());
+        digest.update([0]);
+        digest.update(value.as_bytes());
+        digest.update([0]);
+    }
+    digest.finalize().into()
+}
+
+#[derive(Debug)]
+struct Entry {
+    result: Value,
+    generation: u64,
+    expires: Instant,
+}
+
+/// The kept pages of every server.
+#[derive(Debug)]
+pub(super) struct ListCache {
+    entries: Mutex<HashMap<Key, Entry>>,
+    default_ttl: Duration,
+}
+
+impl ListCache {
+    /// A cache that keeps a page without `ttlMs` for `default_ttl`.
+    pub(super) fn new(default_ttl: Duration) -> Self {
+        Self {
+            entries: Mutex::default(),
+            default_ttl,
+        }
+    }
+
+    /// The kept result for `key`, if still fresh and its server has not said
+    /// its list changed since (`generation`).
+    pub(super) fn get(&self, key: &Key, generation: u64) -> Option<Value> {
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        let entry = entries.get(key)?;
+        if entry.generation == generation && entry.expires > Instant::now() {
+            return Some(entry.result.clone());
+        }
+        entries.remove(key);
+        None
+    }
+
+    /// Keep `result`, fetched when the server's list generation was
+    /// `generation`, unless the list changed meanwhile or the result may not be
+    /// kept.
+    pub(super) fn put(&self, key: Key, generation: u64, lists: &Lists, result: &Value) {
+        let Some(ttl) = self.ttl_of(result) else {
+            return;
+        };
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
+        if lists.generation() != generation {
+            return;
+        }
+        if entries.len() >= MAX_ENTRIES && !entries.contains_key(&key) {
+            entries.retain(|_, entry| entry.expires > now);
+            if entries.len() >= MAX_ENTRIES {
+                return;
+            }
+        }
+        entries.insert(
+            key,
+            Entry {
+                result: result.clone(),
+                generation,
+                expires: now + ttl,
+            },
+        );
+    }
+
+    /// How long `result` stays fresh: its `ttlMs`, or the configured time when
+    /// it has none; `None` when it is not to be kept at all.
+    fn ttl_of(&self, result: &Value) -> Option<Duration> {
+        if result.get("resultType").and_then(Value::as_str) == Some("input_required") {
+            return None;
+        }
+        let ttl = match result.get("ttlMs") {
+            // A malformed ttlMs (negative, fractional, text) reads as 0.
+            Some(ttl) => Duration::from_millis(ttl.as_u64().unwrap_or(0)),
+            None => self.default_ttl,
+        };
+        (!ttl.is_zero()).then_some(ttl)
+    }
+}
+
+/// A list reply on its way to the client: what is learnt from it, and where
+/// it is kept.
+pub(super) struct Fill {
+    pub(super) lists: Arc<Lists>,
+    pub(super) keep: Option<(Arc<ListCache>, Key, u64)>,
+    pub(super) is_tools: bool,
+}
+
+impl Fill {
+    /// Take in the server's reply to the list request.
+    pub(super) fn reply(self, reply: &Value) {
+        let Some(result) = reply.get("result") else {
+            return;
+        };
+        if self.is_tools {
+            self.lists.tool_headers.learn(reply);
+        }
+        if let Some((cache, key, generation)) = self.keep {
+            cache.put(key, generation, &self.lists, result);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn key(message: &Value) -> Option<Key> {
+        Key::of("s", message, None)
+    }
+
+    #[test]
+    fn only_plain_list_requests_have_a_key() {
+        assert!(key(&json!({"method": "tools/list"})).is_some());
+        assert!(key(&json!({"method": "tools/list", "params": {"_meta": {}}})).is_some());
+        assert_ne!(
+            key(&json!({"method": "tools/list", "params": {"cursor": "a"}})),
+            key(&json!({"method": "tools/list"}))
+        );
+        assert!(key(&json!({"method": "tools/call"})).is_none());
+        assert!(key(&json!({"method": "tools/list", "params": {"requestState": "x"}})).is_none());
+    }
+
+    #[test]
+    fn own_credentials_are_another_context() {
+        let mut alice = HashMap::new();
+        alice.insert(
+            HeaderName::from_static("authorization"),
+            HeaderValue::from_static("Bearer alice"),
+        );
+        let mut bob = alice.clone();
+        bob.insert(
+            HeaderName::from_static("authorization"),
+            HeaderValue::from_static("Bearer bob"),
+        );
+        let message = json!({"method": "tools/list"});
+        let configured = Key::of("s", &message, None);
+        let alice = Key::of("s", &message, Some(&alice));
+        let bob = Key::of("s", &message, Some(&bob));
+        assert_ne!(configured, alice);
+        assert_ne!(alice, bob);
+    }
+
+    #[test]
+    fn pages_expire_change_and_honour_ttl_ms() {
+        let cache = ListCache::new(Duration::from_secs(60));
+        let lists = Lists::default();
+        let k = key(&json!({"method": "tools/list"})).unwrap();
+        cache.put(k.clone(), 0, &lists, &json!({"tools": []}));
+        assert_eq!(cache.get(&k, 0), Some(json!({"tools": []})));
+        assert!(lists.notice(&json!({"method": "notifications/tools/list_changed"})));
+        assert_eq!(cache.get(&k, lists.generation()), None);
+
+        // Fetched before a change that arrived meanwhile: not kept.
+        cache.put(k.clone(), 0, &lists, &json!({"tools": []}));
+        assert_eq!(cache.get(&k, lists.generation()), None);
+
+        for never in [
+            json!({"tools": [], "ttlMs": 0, "cacheScope": "public"}),
+            json!({"tools": [], "ttlMs": -5}),
+            json!({"resultType": "input_required"}),
+        ] {
+            cache.put(k.clone(), lists.generation(), &lists, &never);
+            assert_eq!(cache.get(&k, lists.generation()), None, "{never}");
+        }
+        let off = ListCache::new(Duration::ZERO);
+        off.put(k.clone(), 1, &lists, &json!({"tools": []}));
+        assert_eq!(off.get(&k, 1), None);
+        off.put(k.clone(), 1, &lists, &json!({"tools": [], "ttlMs": 60000}));
+        assert!(off.get(&k, 1).is_some());
+    }
+}

@@ -1,0 +1,437 @@
+//! List caching (issue #19): lists are kept per server and credential for the
+//! 2026-07-28 `ttlMs`, or `--list-cache-ttl` for a 2025-era server, dropped on
+//! `notifications/tools/list_changed`, and a `tools/call` costs no
+//! `tools/list`. Driven against the real gateway process in front of a small
+//! MCP server on 127.0.0.1 that counts the `tools/list` requests it gets, by
+//! the `Authorization` they carry.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+
+use super::{Answer, Gateway, MASTER_KEY, NEXT, rpc, send};
+
+/// The era a [`Counted`] server speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Era {
+    /// 2025-06-18: `server/discover` is unknown, lists carry no `ttlMs`.
+    Legacy,
+    /// 2026-07-28: lists carry `ttlMs` (see [`Counted::ttl_ms`]) and
+    /// `cacheScope: private`.
+    Modern,
+}
+
+/// What the server saw.
+#[derive(Default)]
+struct Seen {
+    /// `tools/list` requests by their `Authorization` header.
+    lists: Mutex<HashMap<String, usize>>,
+    calls: AtomicUsize,
+    ttl_ms: AtomicU64,
+}
+
+/// An MCP server with the tools `echo` and `change` (whose reply stream
+/// carries `notifications/tools/list_changed`), and one tool named after the
+/// caller's token, `only-for-{token}`: a list that differs per user.
+struct Counted {
+    url: String,
+    seen: Arc<Seen>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Counted {
+    fn lists(&self, authorization: &str) -> usize {
+        self.seen
+            .lists
+            .lock()
+            .unwrap()
+            .get(authorization)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn all_lists(&self) -> usize {
+        self.seen.lists.lock().unwrap().values().sum()
+    }
+
+    fn calls(&self) -> usize {
+        self.seen.calls.load(Ordering::SeqCst)
+    }
+
+    fn set_ttl_ms(&self, ttl: u64) {
+        self.seen.ttl_ms.store(ttl, Ordering::SeqCst);
+    }
+}
+
+type Body = BoxBody<Bytes, Infallible>;
+
+fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", content_type)
+        .header("mcp-session-id", "counted-session")
+        .body(Full::new(Bytes::from(body)).boxed())
+        .unwrap()
+}
+
+fn json_reply(body: &Value) -> Response<Body> {
+    reply(StatusCode::OK, "application/json", body.to_string())
+}
+
+async fn serve(request: Request<Incoming>, era: Era, seen: Arc<Seen>) -> Response<Body> {
+    if request.method() != http::Method::POST {
+        let status = if request.method() == http::Method::DELETE {
+            StatusCode::OK
+        } else {
+            StatusCode::METHOD_NOT_ALLOWED
+        };
+        return reply(status, "text/plain", String::new());
+    }
+    let authorization = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = request.into_body().collect().await.unwrap().to_bytes();
+    let message: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Some(id) = message.get("id").cloned() else {
+        return reply(StatusCode::ACCEPTED, "text/plain", String::new());
+    };
+    let method = message["method"].as_str().unwrap_or_default();
+    let result = match (method, era) {
+        ("server/discover", Era::Legacy) => {
+            return json_reply(&json!({"jsonrpc": "2.0", "id": id,
+                "error": {"code": -32601, "message": "Method not found"}}));
+        }
+        ("server/discover", Era::Modern) => json!({"resultType": "complete",
+            "supportedVersions": ["2026-07-28"], "capabilities": {"tools": {"listChanged": true}},
+            "serverInfo": {"name": "counted", "version": "1"}, "ttlMs": 0, "cacheScope": "private"}),
+        ("initialize", _) => json!({"protocolVersion": "2025-06-18",
+            "capabilities": {"tools": {"listChanged": true}},
+            "serverInfo": {"name": "counted", "version": "1"}}),
+        ("tools/list", _) => {
+            *seen
+                .lists
+                .lock()
+                .unwrap()
+                .entry(authorization.clone())
+                .or_default() += 1;
+            let user = authorization.rsplit(' ').next().unwrap_or_default();
+            let schema = json!({"type": "object", "properties": {}});
+            let mut result = json!({"tools": [
+                {"name": "echo", "inputSchema": schema},
+                {"name": "change", "inputSchema": schema},
+                {"name": format!("only-for-{user}"), "inputSchema": schema},
+            ]});
+            if era == Era::Modern {
+                result["resultType"] = json!("complete");
+                result["ttlMs"] = json!(seen.ttl_ms.load(Ordering::SeqCst));
+                result["cacheScope"] = json!("private");
+            }
+            result
+        }
+        ("tools/call", _) => {
+            seen.calls.fetch_add(1, Ordering::SeqCst);
+            let mut result =
+                json!({"content": [{"type": "text", "text": "called"}], "isError": false});
+            if era == Era::Modern {
+                result["resultType"] = json!("complete");
+            }
+            if message.pointer("/params/name") == Some(&json!("change")) {
+                let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+                let last = json!({"jsonrpc": "2.0", "id": id, "result": result});
+                return reply(
+                    StatusCode::OK,
+                    "text/event-stream",
+                    format!("data: {note}\n\ndata: {last}\n\n"),
+                );
+            }
+            result
+        }
+        _ => json!({}),
+    };
+    json_reply(&json!({"jsonrpc": "2.0", "id": id, "result": result}))
+}
+
+async fn counted(era: Era) -> Counted {
+    let seen = Arc::new(Seen::default());
+    seen.ttl_ms.store(60_000, Ordering::SeqCst);
+    let shared = seen.clone();
+    let (addr, task) =
+        super::http_server::serve(move |request| serve(request, era, shared.clone())).await;
+    Counted {
+        url: format!("http://{addr}/mcp"),
+        seen,
+        task,
+    }
+}
+
+/// A config with the servers `counted` and `other` (the same upstream, with
+/// another configured token), and `local`, a stdio server (`mcp-sigv4 proxy
+/// --skip-auth`, which sends no `Authorization`) in front of it.
+fn config(upstream: &Counted) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "mcp-sigv4-lists-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let yaml = format!(
+        r#"mcp_servers:
+  counted:
+    url: "{url}"
+    auth_type: bearer_token
+    auth_value: "configured"
+  other:
+    url: "{url}"
+    auth_type: bearer_token
+    auth_value: "other"
+  local:
+    command: "{bin}"
+    args: ["proxy", "{url}", "--skip-auth", "--service", "counted", "--region", "us-east-1"]
+general_settings:
+  master_key: os.environ/MASTER
+"#,
+        url = upstream.url,
+        bin = env!("CARGO_BIN_EXE_mcp-sigv4"),
+    );
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+fn key() -> String {
+    format!("Bearer {MASTER_KEY}")
+}
+
+/// A one-shot JSON-RPC request (no session, no `jsonrpc`, no `id`).
+async fn one_shot(gateway: &Gateway, path: &str, body: Value, extra: &[(&str, &str)]) -> Value {
+    let key = key();
+    let mut headers = vec![("authorization", key.as_str())];
+    headers.extend_from_slice(extra);
+    let answer = send(
+        "POST",
+        &format!("{}{path}", gateway.base),
+        &headers,
+        Some(&body),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    answer.reply().clone()
+}
+
+async fn list(gateway: &Gateway, path: &str, extra: &[(&str, &str)]) -> Vec<String> {
+    let reply = one_shot(gateway, path, json!({"method": "tools/list"}), extra).await;
+    let mut names: Vec<String> = reply["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tools in {reply}"))
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn call(gateway: &Gateway, path: &str, tool: &str) -> Value {
+    let reply = one_shot(
+        gateway,
+        path,
+        json!({"method": "tools/call", "params": {"name": tool, "arguments": {}}}),
+        &[],
+    )
+    .await;
+    assert_eq!(reply["result"]["content"][0]["text"], "called", "{reply}");
+    reply
+}
+
+async fn in_session(gateway: &Gateway, session: &str, message: &Value) -> Answer {
+    let key = key();
+    send(
+        "POST",
+        &format!("{}/mcp", gateway.base),
+        &[("authorization", &key), ("mcp-session-id", session)],
+        Some(message),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_2025_servers_lists_are_kept_for_the_configured_time_and_no_call_lists() {
+    let upstream = counted(Era::Legacy).await;
+    let gateway = Gateway::start(&config(&upstream), &["--list-cache-ttl", "600"]).await;
+    let configured = "Bearer configured";
+
+    // Two lists, on the server's route and by REST: one upstream tools/list.
+    let tools = list(&gateway, "/mcp/counted", &[]).await;
+    assert_eq!(tools, ["change", "echo", "only-for-configured"]);
+    assert_eq!(list(&gateway, "/mcp/counted", &[]).await, tools);
+    let key = key();
+    let rest = send(
+        "GET",
+        &format!("{}/mcp-rest/tools/list?server_id=counted", gateway.base),
+        &[("authorization", &key)],
+        None,
+    )
+    .await;
+    assert_eq!(rest.status, StatusCode::OK, "{rest:?}");
+    assert_eq!(rest.messages[0]["tools"].as_array().unwrap().len(), 3);
+    assert_eq!(upstream.lists(configured), 1);
+
+    // The aggregated list in a session lists `other` once, `counted` from the cache.
+    let session = super::open(&gateway, "/mcp", &[("authorization", &key)]).await;
+    let aggregated = in_session(&gateway, &session, &rpc(1, "tools/list", json!({}))).await;
+    assert_eq!(
+        super::tool_names(&aggregated),
+        [
+            "counted-change",
+            "counted-echo",
+            "counted-only-for-configured",
+            "local-change",
+            "local-echo",
+            "local-only-for-",
+            "other-change",
+            "other-echo",
+            "other-only-for-other"
+        ],
+        "{}",
+        gateway.stderr()
+    );
+    assert_eq!(upstream.lists(configured), 1);
+    assert_eq!(upstream.lists("Bearer other"), 1);
+    assert_eq!(upstream.lists(""), 1);
+
+    // Calls on every route: by prefix in the session, by name on the server's
+    // route, by REST with a server id and with a prefixed name, and to the
+    // stdio server. None of them lists.
+    for id in 2..5 {
+        let called = in_session(
+            &gateway,
+            &session,
+            &rpc(
+                id,
+                "tools/call",
+                json!({"name": "counted-echo", "arguments": {}}),
+            ),
+        )
+        .await;
+        assert_eq!(super::text(&called), "called");
+    }
+    call(&gateway, "/mcp/counted", "echo").await;
+    call(&gateway, "/mcp/counted", "counted-echo").await;
+    call(&gateway, "/mcp/local", "echo").await;
+    for body in [
+        json!({"server_id": "counted", "name": "echo", "arguments": {}}),
+        json!({"name": "counted-echo", "arguments": {}}),
+    ] {
+        let rest = send(
+            "POST",
+            &format!("{}/mcp-rest/tools/call", gateway.base),
+            &[("authorization", &key)],
+            Some(&body),
+        )
+        .await;
+        assert_eq!(rest.status, StatusCode::OK, "{rest:?}");
+    }
+    assert_eq!(upstream.calls(), 8);
+    assert_eq!(upstream.all_lists(), 3, "{:?}", upstream.seen.lists);
+
+    // `change` tells of a new list on its reply stream: the next list is fetched.
+    call(&gateway, "/mcp/counted", "change").await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    assert_eq!(upstream.lists(configured), 2);
+
+    // The stdio server's notification arrives on its shared stdout.
+    list(&gateway, "/mcp/local", &[]).await;
+    assert_eq!(upstream.lists(""), 1);
+    call(&gateway, "/mcp/local", "change").await;
+    list(&gateway, "/mcp/local", &[]).await;
+    assert_eq!(upstream.lists(""), 2);
+}
+
+#[tokio::test]
+async fn a_list_fetched_with_a_users_own_credential_is_kept_for_that_user_only() {
+    let upstream = counted(Era::Legacy).await;
+    let gateway = Gateway::start(&config(&upstream), &["--list-cache-ttl", "600"]).await;
+    let alice = [("x-mcp-counted-authorization", "Bearer alice")];
+    let bob = [("x-mcp-counted-authorization", "Bearer bob")];
+
+    let seen = list(&gateway, "/mcp/counted", &alice).await;
+    assert!(seen.contains(&"only-for-alice".to_owned()), "{seen:?}");
+    assert_eq!(list(&gateway, "/mcp/counted", &alice).await, seen);
+    assert_eq!(upstream.lists("Bearer alice"), 1);
+
+    // Bob and the configured credential each get their own list, never Alice's.
+    let bobs = list(&gateway, "/mcp/counted", &bob).await;
+    assert!(
+        bobs.contains(&"only-for-bob".to_owned()) && !bobs.contains(&"only-for-alice".to_owned()),
+        "{bobs:?}"
+    );
+    let configured = list(&gateway, "/mcp/counted", &[]).await;
+    assert!(
+        !configured
+            .iter()
+            .any(|t| t.contains("alice") || t.contains("bob")),
+        "{configured:?}"
+    );
+    assert_eq!(upstream.lists("Bearer bob"), 1);
+    assert_eq!(upstream.lists("Bearer configured"), 1);
+    assert!(!gateway.stderr().contains("Bearer alice"));
+}
+
+#[tokio::test]
+async fn a_2026_servers_lists_are_kept_for_its_ttl_ms_and_a_call_never_lists_again() {
+    let upstream = counted(Era::Modern).await;
+    // No configured time: only the server's ttlMs keeps anything.
+    let gateway = Gateway::start(&config(&upstream), &["--list-cache-ttl", "0"]).await;
+    let configured = "Bearer configured";
+
+    list(&gateway, "/mcp/counted", &[]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    assert_eq!(upstream.lists(configured), 1);
+
+    // The list taught the tools' x-mcp-header arguments: calls send none more,
+    // not even of a tool the list did not name.
+    call(&gateway, "/mcp/counted", "echo").await;
+    call(&gateway, "/mcp/counted", "echo").await;
+    let unknown = one_shot(
+        &gateway,
+        "/mcp/counted",
+        json!({"method": "tools/call", "params": {"name": "not-listed", "arguments": {}}}),
+        &[],
+    )
+    .await;
+    assert!(unknown.get("result").is_some(), "{unknown}");
+    assert_eq!(upstream.lists(configured), 1);
+
+    // ttlMs 0: nothing is kept, every list reaches the server.
+    upstream.set_ttl_ms(0);
+    call(&gateway, "/mcp/counted", "change").await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    assert_eq!(upstream.lists(configured), 3);
+}
+
+#[tokio::test]
+async fn list_cache_ttl_0_keeps_no_2025_list() {
+    let upstream = counted(Era::Legacy).await;
+    let gateway = Gateway::start(&config(&upstream), &["--list-cache-ttl", "0"]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    assert_eq!(upstream.lists("Bearer configured"), 2);
+}
