@@ -128,6 +128,17 @@ async fn run(args: Args) -> Result<(), String> {
         return Err("--secret-key and --session-token are refused: secrets on the command line show in `ps` and shell history. Use --profile NAME (or AWS_PROFILE), or set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the host's `env` for this server".to_owned());
     }
     let uri = endpoint::check_url(&args.endpoint).map_err(|e| e.to_string())?;
+    if let Some(profile) = args.profile.as_deref().filter(|_| !args.skip_auth) {
+        // Said at start: the chain would only call its profile provider "not
+        // enabled", on every request.
+        let env = |name: &str| std::env::var(name).ok();
+        if !mcp_sigv4::aws_profile::exists(profile, &env) {
+            return Err(format!(
+                "{}, or choose one that exists",
+                mcp_sigv4::aws_profile::not_found(profile, " (--profile or AWS_PROFILE)", &env)
+            ));
+        }
+    }
     let mut headers = parse_headers(&args.headers)?;
     if is_agentcore_runtime(&uri) && !headers.contains_key(&RUNTIME_SESSION) {
         headers.insert(RUNTIME_SESSION, runtime_session_id());

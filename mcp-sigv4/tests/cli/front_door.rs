@@ -416,3 +416,104 @@ async fn missing_credentials_for_ask_are_one_line_that_names_the_profile() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn missing_credentials_for_proxy_are_one_line_naming_what_was_tried_then_what_to_do() {
+    use tokio::io::AsyncWriteExt;
+    let home = std::env::temp_dir().join(format!(
+        "mcp-sigv4-front-door-empty-home-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&home).unwrap();
+    // No keys, no profile files, no instance metadata: nothing to find.
+    let mut child = Command::new(binary())
+        .args(["proxy", "https://aws-mcp.us-east-1.api.aws/mcp"])
+        .env_clear()
+        .env("HOME", &home)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{}\n", crate::initialize(1)).as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .expect("the proxy ends at stdin EOF")
+        .unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&output.stdout)));
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(!message.contains('\n'), "one line: {message}");
+    assert!(
+        message.contains("no AWS credentials from the default credential chain"),
+        "{message}"
+    );
+    // What was tried, then what to do.
+    let tried = message.find("Attempted: Environment").expect(message);
+    let todo = message
+        .find("choose them with --profile NAME")
+        .expect(message);
+    assert!(tried < todo, "{message}");
+    assert!(message.contains("Ec2InstanceMetadata"), "{message}");
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        stderr.matches("could not be signed").count(),
+        1,
+        "logged once: {stderr}"
+    );
+    assert!(
+        !stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with("Environment:")),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn proxy_names_an_unknown_profile_at_start() {
+    let home = std::env::temp_dir().join(format!(
+        "mcp-sigv4-front-door-profiles-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(
+        home.join(".aws/config"),
+        "[profile dev]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let home = home.to_str().unwrap();
+    for (flag, env) in [(&["--profile", "nope"][..], None), (&[][..], Some("nope"))] {
+        let mut command = Command::new(binary());
+        command
+            .args(["proxy", "https://aws-mcp.us-east-1.api.aws/mcp"])
+            .args(flag)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .env_clear()
+            .env("HOME", home)
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        if let Some(profile) = env {
+            command.env("AWS_PROFILE", profile);
+        }
+        let output = tokio::time::timeout(LIMIT, command.output())
+            .await
+            .unwrap()
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "mcp-sigv4 proxy: profile `nope` (--profile or AWS_PROFILE) was not found in {home}/.aws/config or {home}/.aws/credentials; create it"
+            )),
+            "{stderr}"
+        );
+    }
+}
