@@ -83,9 +83,15 @@ echo "$url"
 proxy_args=(proxy "$url" --service bedrock-agentcore --region us-east-1 --log-level warn)
 
 say "uvx --from <wheel> mcp-sigv4 proxy, hosted by the Python MCP SDK"
+# Twice: first with an empty uv cache (uv unpacks the wheel into it, as on a
+# user's first run), then with it warm; host.py prints the time from launch to
+# the tool list.
 export UV_CACHE_DIR="$work/uv-cache" UV_PYTHON_DOWNLOADS=never
-(cd "$work" && "$work/tools/bin/python" "$here/host.py" \
-  "$work/tools/bin/uvx" --offline --from "$wheel" mcp-sigv4 "${proxy_args[@]}")
+for cache in cold warm; do
+  echo "uv cache: $cache"
+  (cd "$work" && "$work/tools/bin/python" "$here/host.py" \
+    "$work/tools/bin/uvx" --offline --from "$wheel" mcp-sigv4 "${proxy_args[@]}")
+done
 
 say "mcp-sigv4 ask (the venv's) against the stand-in's scripted Converse endpoint, as printed"
 ask_line="$(grep -m1 ' mcp-sigv4 ask ' "$work/stand-in.out" || true)"
