@@ -4,7 +4,8 @@
 # 1. the PyPI wheel (maturin, `bindings = "bin"`), built once for this machine;
 # 2. installed into a fresh venv: `mcp-sigv4 --version`;
 # 3. `uvx --from <wheel> mcp-sigv4 proxy …` as a stdio server of the Python MCP
-#    SDK, against the demo's verifying stand-in: tools/list and tools/call;
+#    SDK, against the demo's verifying stand-in: tools/list and tools/call; then
+#    the `ask` command line the stand-in prints, against its Converse endpoint;
 # 4. the npm packages (launcher + this platform's binary, the same binary as the
 #    wheel's), packed, installed from the tarballs into an empty folder, and run
 #    through `npx`: `--version`, then the same MCP session; and the launcher
@@ -82,9 +83,22 @@ echo "$url"
 proxy_args=(proxy "$url" --service bedrock-agentcore --region us-east-1 --log-level warn)
 
 say "uvx --from <wheel> mcp-sigv4 proxy, hosted by the Python MCP SDK"
+# Twice: first with an empty uv cache (uv unpacks the wheel into it, as on a
+# user's first run), then with it warm; host.py prints the time from launch to
+# the tool list.
 export UV_CACHE_DIR="$work/uv-cache" UV_PYTHON_DOWNLOADS=never
-(cd "$work" && "$work/tools/bin/python" "$here/host.py" \
-  "$work/tools/bin/uvx" --offline --from "$wheel" mcp-sigv4 "${proxy_args[@]}")
+for cache in cold warm; do
+  echo "uv cache: $cache"
+  (cd "$work" && "$work/tools/bin/python" "$here/host.py" \
+    "$work/tools/bin/uvx" --offline --from "$wheel" mcp-sigv4 "${proxy_args[@]}")
+done
+
+say "mcp-sigv4 ask (the venv's) against the stand-in's scripted Converse endpoint, as printed"
+ask_line="$(grep -m1 ' mcp-sigv4 ask ' "$work/stand-in.out" || true)"
+[[ -n "$ask_line" ]] || { echo "the stand-in printed no ask command line" >&2; exit 1; }
+answer="$(cd "$work" && PATH="$work/venv/bin:$PATH" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null bash -c "$ask_line")"
+echo "$answer"
+[[ "$answer" == *'add said "42"'* ]] || { echo "expected the answer to carry the add tool's 42" >&2; exit 1; }
 
 say "npm: stage and pack the launcher and this platform's package (the wheel's binary)"
 python3 - "$wheel" "$work/bin" <<'PY'

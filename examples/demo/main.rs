@@ -5,12 +5,13 @@
 //! cargo run --example demo --all-features
 //! # against a real endpoint, with the default credential chain:
 //! cargo run --example demo --all-features -- --endpoint https://aws-mcp.us-east-1.api.aws/mcp
-//! # only the local AgentCore stand-in, on a fixed port, for your own MCP host:
-//! cargo run --example demo --all-features -- --serve --port 8080 [--json]
+//! # only the local stand-ins, on fixed ports, for your own MCP host and `ask`:
+//! cargo run --example demo --all-features -- --serve --port 8080 [--converse-port 8081] [--json]
 //! ```
 //!
 //! Exits 0 only if every step succeeded.
 
+mod bedrock;
 mod server;
 
 use std::sync::{Arc, Mutex};
@@ -69,15 +70,20 @@ async fn main() -> std::process::ExitCode {
             .and_then(|i| args.get(i + 1).cloned())
     };
     if args.iter().any(|a| a == "--serve") {
-        let port = match flag("--port").map(|p| p.parse::<u16>()) {
-            None => 0,
-            Some(Ok(port)) => port,
-            Some(Err(_)) => {
-                eprintln!("--port takes a port number from 0 to 65535");
-                return std::process::ExitCode::from(2);
+        let port = |name: &str| match flag(name).map(|p| p.parse::<u16>()) {
+            None => Ok(0),
+            Some(Ok(port)) => Ok(port),
+            Some(Err(_)) => Err(format!("{name} takes a port number from 0 to 65535")),
+        };
+        return match (port("--port"), port("--converse-port")) {
+            (Ok(mcp), Ok(converse)) => {
+                serve(mcp, converse, args.iter().any(|a| a == "--json")).await
+            }
+            (Err(e), _) | (_, Err(e)) => {
+                eprintln!("{e}");
+                std::process::ExitCode::from(2)
             }
         };
-        return serve(port, args.iter().any(|a| a == "--json")).await;
     }
     let result = match flag("--endpoint") {
         Some(endpoint) => remote(&endpoint, flag("--service"), flag("--region")).await,
@@ -92,15 +98,32 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-/// `--serve [--port N] [--json]`: run only the stand-in (on a free port unless
-/// `--port` names one; answering JSON instead of SSE with `--json`), print its URL
-/// and the credentials it knows, and serve until Ctrl-C, so that MCP hosts and
-/// proxies can be pointed at it.
-async fn serve(port: u16, json_response: bool) -> std::process::ExitCode {
+/// `--serve [--port N] [--converse-port N] [--json]`: run only the stand-ins
+/// (each on a free port unless a flag names one; the MCP server answering JSON
+/// instead of SSE with `--json`), print their URLs, the credentials they know, a
+/// host's JSON and an `ask` command line, and serve until Ctrl-C, so that MCP
+/// hosts, proxies and `ask` can be pointed at them.
+async fn serve(port: u16, converse_port: u16, json_response: bool) -> std::process::ExitCode {
     let stand_in = match server::start_on(port, json_response).await {
         Ok(stand_in) => stand_in,
         Err(e) => {
             eprintln!("cannot listen on 127.0.0.1:{port}: {e}; choose another --port");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let signer = bedrock::Signer {
+        region: server::REGION,
+        access_key: server::ACCESS_KEY,
+        key: tower_sigv4::verify::VerifyingKey::new(server::SECRET_KEY)
+            .with_session_token(server::SESSION_TOKEN),
+    };
+    let converse = match bedrock::start_on(converse_port, bedrock::calls_the_tools(), signer).await
+    {
+        Ok(converse) => converse,
+        Err(e) => {
+            eprintln!(
+                "cannot listen on 127.0.0.1:{converse_port}: {e}; choose another --converse-port"
+            );
             return std::process::ExitCode::from(2);
         }
     };
@@ -111,6 +134,12 @@ async fn serve(port: u16, json_response: bool) -> std::process::ExitCode {
     println!("AWS_SESSION_TOKEN={}", server::SESSION_TOKEN);
     eprintln!("{}", server::verifies());
     println!("\n{}", host_json(&stand_in.url()));
+    println!(
+        "\nA scripted Bedrock Converse endpoint at {} (verifies SigV4 for service `bedrock`, same credentials): \
+         its model calls the echo and add tools, then answers. Try `ask` with it:\n{}",
+        converse.url(),
+        server::AskCommand::new(&stand_in.url(), &converse.url()).shell_line()
+    );
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let _ = tokio::signal::ctrl_c().await;
@@ -130,11 +159,10 @@ fn host_json(url: &str) -> String {
     ];
     let args =
         |prefix: Option<&'static str>| -> Vec<&str> { prefix.into_iter().chain(proxy).collect() };
-    let env = serde_json::json!({
-        "AWS_ACCESS_KEY_ID": server::ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": server::SECRET_KEY,
-        "AWS_SESSION_TOKEN": server::SESSION_TOKEN,
-    });
+    let env: serde_json::Map<String, serde_json::Value> = server::env()
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), value.into()))
+        .collect();
     let config = serde_json::json!({ "mcpServers": {
         "stand-in": { "command": "mcp-sigv4", "args": args(None), "env": env },
         "stand-in-uvx": { "command": "uvx", "args": args(Some("mcp-sigv4")), "env": env },
@@ -227,6 +255,14 @@ async fn local() -> Result<(), String> {
         Err(e) => Err(e.to_string()),
     };
     let done = started.elapsed();
+    // rmcp hands each notification to the handler on a task of its own: on a
+    // busy machine the last one can be recorded just after the result is.
+    for _ in 0..100 {
+        if progress.0.lock().unwrap().len() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let seen: Vec<(Duration, f64)> = progress
         .0
         .lock()

@@ -47,6 +47,75 @@ pub fn verifies() -> String {
     )
 }
 
+/// The demo's credentials as the environment variables a client reads them from.
+pub fn env() -> [(&'static str, &'static str); 3] {
+    [
+        ("AWS_ACCESS_KEY_ID", ACCESS_KEY),
+        ("AWS_SECRET_ACCESS_KEY", SECRET_KEY),
+        ("AWS_SESSION_TOKEN", SESSION_TOKEN),
+    ]
+}
+
+/// The model id `ask` names to the Converse stand-in (which plays any model).
+pub const MODEL: &str = "demo.scripted-model-v1:0";
+/// The question the printed `ask` command line asks.
+pub const QUESTION: &str = "Say hello through the echo tool, and add 40 and 2";
+
+/// `mcp-sigv4 ask` pointed at the stand-ins: its environment and arguments.
+#[derive(Debug)]
+pub struct AskCommand {
+    pub env: Vec<(&'static str, String)>,
+    pub args: Vec<String>,
+}
+
+impl AskCommand {
+    /// Bedrock at `converse_url` (the Converse stand-in), the tools of the MCP
+    /// stand-in at `mcp_url`, all signed with the demo's credentials.
+    pub fn new(mcp_url: &str, converse_url: &str) -> Self {
+        let mut env: Vec<(&'static str, String)> =
+            env().into_iter().map(|(k, v)| (k, v.to_owned())).collect();
+        env.push(("AWS_REGION", REGION.to_owned()));
+        let args = [
+            "ask",
+            "--endpoint-url",
+            converse_url,
+            "--model",
+            MODEL,
+            "--mcp",
+            mcp_url,
+            "--service",
+            SERVICE,
+            "--region",
+            REGION,
+            QUESTION,
+        ];
+        Self {
+            env,
+            args: args.into_iter().map(str::to_owned).collect(),
+        }
+    }
+
+    /// The command as one line for a POSIX shell, every word quoted as needed.
+    pub fn shell_line(&self) -> String {
+        let env = self.env.iter().map(|(k, v)| format!("{k}={}", quote(v)));
+        let args = self.args.iter().map(|a| quote(a));
+        env.chain(std::iter::once("mcp-sigv4".to_owned()))
+            .chain(args)
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+/// `word`, single-quoted unless it holds only characters a shell leaves alone.
+fn quote(word: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:=+@%,".contains(c);
+    if !word.is_empty() && word.chars().all(plain) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 /// The demo's credentials (fake; the stand-in knows them).
 pub fn credentials() -> Credentials {
     Credentials::new(
@@ -82,13 +151,20 @@ pub struct CountRequest {
 pub struct DemoServer {
     #[allow(dead_code)] // read by the `tool_handler` macro
     tool_router: ToolRouter<Self>,
+    /// Tool calls served, counted in [`Stats::tool_calls`].
+    calls: Arc<AtomicUsize>,
 }
 
 impl DemoServer {
-    pub fn new() -> Self {
+    pub fn new(calls: Arc<AtomicUsize>) -> Self {
         Self {
             tool_router: Self::tool_router(),
+            calls,
         }
+    }
+
+    fn called(&self) {
+        self.calls.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -96,12 +172,14 @@ impl DemoServer {
 impl DemoServer {
     #[tool(description = "Send the text back")]
     fn echo(&self, Parameters(EchoRequest { text }): Parameters<EchoRequest>) -> String {
+        self.called();
         text
     }
 
     #[tool(description = "Add two numbers")]
     fn add(&self, Parameters(AddRequest { a, b }): Parameters<AddRequest>) -> String {
-        (a + b).to_string()
+        self.called();
+        a.saturating_add(b).to_string()
     }
 
     #[tool(description = "Send progress notifications, pausing before each, then finish")]
@@ -111,6 +189,7 @@ impl DemoServer {
         meta: RequestMetaObject,
         peer: Peer<RoleServer>,
     ) -> Result<String, ErrorData> {
+        self.called();
         for step in 1..=steps.min(100) {
             tokio::time::sleep(Duration::from_millis(pause_ms.min(5_000))).await;
             if let Some(token) = meta.get_progress_token() {
@@ -147,6 +226,7 @@ pub struct Stats {
     pub accepted: Arc<AtomicUsize>,
     pub refused: Arc<AtomicUsize>,
     pub deletes: Arc<AtomicUsize>,
+    pub tool_calls: Arc<AtomicUsize>,
 }
 
 impl Stats {
@@ -158,6 +238,9 @@ impl Stats {
     }
     pub fn deletes(&self) -> usize {
         self.deletes.load(Ordering::SeqCst)
+    }
+    pub fn tool_calls(&self) -> usize {
+        self.tool_calls.load(Ordering::SeqCst)
     }
 }
 
@@ -199,8 +282,13 @@ pub async fn start_on(port: u16, json_response: bool) -> std::io::Result<StandIn
         .with_legacy_session_mode(!json_response)
         .with_json_response(json_response)
         .with_sse_keep_alive(None);
-    let mcp: StreamableHttpService<DemoServer, LocalSessionManager> =
-        StreamableHttpService::new(|| Ok(DemoServer::new()), Default::default(), config);
+    let stats = Stats::default();
+    let calls = stats.tool_calls.clone();
+    let mcp: StreamableHttpService<DemoServer, LocalSessionManager> = StreamableHttpService::new(
+        move || Ok(DemoServer::new(calls.clone())),
+        Default::default(),
+        config,
+    );
     let verify = VerifySigV4Layer::with_keys(
         REGION,
         SERVICE,
@@ -209,7 +297,6 @@ pub async fn start_on(port: u16, json_response: bool) -> std::io::Result<StandIn
             VerifyingKey::new(SECRET_KEY).with_session_token(SESSION_TOKEN),
         )],
     );
-    let stats = Stats::default();
     let verified = verify.layer(mcp);
     let front = {
         let stats = stats.clone();

@@ -36,3 +36,13 @@ pub fn exists(name: &str, env: &dyn Fn(&str) -> Option<String>) -> bool {
     });
     in_config || sections(&credentials).iter().any(|section| section == name)
 }
+
+/// `profile NAME (ORIGIN) was not found in FILES; create it (...)`, for a
+/// command told to use a profile that [`exists`] says is not there; `origin`
+/// (` (AWS_PROFILE)`, or empty) says where the name came from.
+pub fn not_found(name: &str, origin: &str, env: &dyn Fn(&str) -> Option<String>) -> String {
+    let (config, credentials) = files(env);
+    format!(
+        "profile `{name}`{origin} was not found in {config} or {credentials}; create it (`aws configure --profile {name}` or `aws configure sso`)"
+    )
+}

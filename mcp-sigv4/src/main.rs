@@ -24,7 +24,8 @@ From Rust code, use the tower-sigv4 crate instead: https://docs.rs/tower-sigv4
 Shell completions: `mcp-sigv4 completions bash|zsh|fish|powershell|elvish`; a man page: `mcp-sigv4 man [COMMAND]`.
 
 Try it with no AWS account: `cargo run --example demo --all-features -- --serve` in a
-checkout starts a verifying stand-in and prints the host JSON for it.";
+checkout starts verifying stand-ins (an MCP server and a scripted Bedrock Converse endpoint) and
+prints the host JSON for `proxy` and a command line for `ask`.";
 
 // `about` is the package description, which names every command.
 #[derive(Debug, Parser)]

@@ -161,6 +161,17 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let uri = endpoint::check_url(&args.endpoint).map_err(|e| e.to_string())?;
     let grant = oauth2_grant(&args)?;
+    if let Some(profile) = args.profile.as_deref().filter(|_| !args.skip_auth) {
+        // Said at start: the chain would only call its profile provider "not
+        // enabled", on every request.
+        let env = |name: &str| std::env::var(name).ok();
+        if !mcp_sigv4::aws_profile::exists(profile, &env) {
+            return Err(format!(
+                "{}, or choose one that exists",
+                mcp_sigv4::aws_profile::not_found(profile, " (--profile or AWS_PROFILE)", &env)
+            ));
+        }
+    }
     let mut headers = parse_headers(&args.headers)?;
     if is_agentcore_runtime(&uri) && !headers.contains_key(&RUNTIME_SESSION) {
         headers.insert(RUNTIME_SESSION, runtime_session_id());

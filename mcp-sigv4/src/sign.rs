@@ -85,9 +85,9 @@ fn profile_credentials(profile: &str) -> Result<Credentials, String> {
             .map_err(|e| {
                 let env = |name: &str| std::env::var(name).ok();
                 if !mcp_sigv4::aws_profile::exists(profile, &env) {
-                    let (config, credentials) = mcp_sigv4::aws_profile::files(&env);
                     return format!(
-                        "profile `{profile}` was not found in {config} or {credentials}; create it (`aws configure --profile {profile}` or `aws configure sso`), or name one that exists"
+                        "{}, or name one that exists",
+                        mcp_sigv4::aws_profile::not_found(profile, "", &env)
                     );
                 }
                 let mut causes = vec![e.to_string()];

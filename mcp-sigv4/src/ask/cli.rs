@@ -413,10 +413,10 @@ async fn bedrock_client(
 /// What to say when the default chain found no credentials for Bedrock: the
 /// profile by name when one is chosen, and whether the profile files have it.
 fn no_credentials(env: &dyn Fn(&str) -> Option<String>) -> String {
-    let (config, credentials) = crate::aws_profile::files(env);
     match env("AWS_PROFILE").filter(|p| !p.trim().is_empty()) {
         Some(profile) if !crate::aws_profile::exists(profile.trim(), env) => format!(
-            "no AWS credentials for Bedrock: profile `{profile}` (AWS_PROFILE) was not found in {config} or {credentials}; create it (`aws configure --profile {profile}` or `aws configure sso`), or set AWS_PROFILE to a profile that exists"
+            "no AWS credentials for Bedrock: {}, or set AWS_PROFILE to a profile that exists",
+            crate::aws_profile::not_found(&profile, " (AWS_PROFILE)", env)
         ),
         Some(profile) => format!(
             "no AWS credentials for Bedrock from profile `{profile}` (AWS_PROFILE): it has no keys, role or SSO session that worked; for SSO run `aws sso login --profile {profile}`"

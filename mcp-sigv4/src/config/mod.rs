@@ -2,11 +2,12 @@
 //!
 //! A LiteLLM `config.yaml` works unchanged. This module reads `mcp_servers` and
 //! `general_settings`; everything else (`model_list`, `litellm_settings`,
-//! `router_settings`, keys inside a server that LiteLLM uses and this app does not)
-//! is ignored, the server keys listed in [`Config::ignored`]. A key that is a near
-//! miss of one this module reads (`aws_srevice_name`, `mcp_server`) is refused with
-//! the key it most likely means; any other unknown key inside a server is ignored
-//! with a warning ([`Config::warnings`]).
+//! `router_settings`, keys inside a server or in `general_settings` that LiteLLM
+//! uses and this app does not) is ignored, and listed in [`Config::ignored`]. A key
+//! that is a near miss of one this module reads (`aws_srevice_name`, `mcp_server`,
+//! `mastr_key`) is ignored with a warning naming the key it most likely means, and
+//! so is any other unknown key inside a server ([`Config::warnings`]): a file
+//! LiteLLM starts with starts the gateway too.
 //! The rest of the application sees [`Config`], [`ServerConfig`] and [`Auth`], never
 //! YAML or environment variables.
 //!
@@ -145,11 +146,13 @@ pub struct Config {
     /// a list (`tools/list` and the like) of a server whose reply carries no
     /// `ttlMs` (a 2025-era server). An extension to LiteLLM.
     pub list_cache_ttl: Option<std::time::Duration>,
-    /// Keys that were ignored and may be mistakes (an unknown key inside a
-    /// server), one message each; [`Config::log_notes`] logs them as warnings.
+    /// Keys that were ignored and may be mistakes (a near miss of a key that is
+    /// read, with a "did you mean"; an unknown key inside a server), one message
+    /// each; [`Config::log_notes`] logs them as warnings.
     pub warnings: Vec<String>,
-    /// Keys LiteLLM uses that this application ignores (`access_groups`,
-    /// `alias`, `mcp_info`, ...), as dotted paths; logged once at info level.
+    /// Keys LiteLLM uses that this application ignores (`model_list`,
+    /// `mcp_servers.{name}.access_groups`, `general_settings.database_url`, ...),
+    /// as dotted paths; logged once at info level.
     pub ignored: Vec<String>,
 }
 

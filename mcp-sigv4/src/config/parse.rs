@@ -21,8 +21,15 @@ const DEFAULT_SERVICE: &str = "bedrock-agentcore";
 /// The top-level keys this module reads; LiteLLM's others (`model_list`,
 /// `litellm_settings`, `router_settings`, ...) are left alone.
 const TOP_KEYS: &[&str] = &["mcp_servers", "general_settings"];
-/// The keys of `general_settings` this module reads. LiteLLM has dozens more;
-/// only near misses of these are refused.
+/// LiteLLM's other top-level sections, none of which this application uses.
+const TOP_KEYS_IGNORED: &[&str] = &[
+    "environment_variables",
+    "litellm_settings",
+    "model_list",
+    "router_settings",
+];
+/// The keys of `general_settings` this module reads. LiteLLM has dozens more:
+/// the others are listed as ignored, and near misses of these warned about.
 const GENERAL_KEYS: &[&str] = &[
     "master_key",
     "session_secret",
@@ -102,7 +109,7 @@ pub(super) fn parse(
             ));
         }
     };
-    reader.check_keys(&root, None, TOP_KEYS, &[], Unknown::Ignore)?;
+    reader.check_keys(&root, None, TOP_KEYS, TOP_KEYS_IGNORED, Unknown::Leave);
     let servers = match root.get("mcp_servers") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Mapping(servers)) => servers
@@ -134,8 +141,8 @@ pub(super) fn parse(
         Some("general_settings"),
         GENERAL_KEYS,
         &[],
-        Unknown::Ignore,
-    )?;
+        Unknown::List,
+    );
     let at = |key: &str| format!("general_settings.{key}");
     let master_key = reader
         .string(&general, &at("master_key"), "master_key", "the gateway")?
@@ -224,19 +231,24 @@ struct Notes {
     ignored: Vec<String>,
 }
 
-/// What to do with a key that is neither read nor a near miss of one that is.
+/// What to do with a key that is neither read, nor one LiteLLM documents here,
+/// nor a near miss of one that is read.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Unknown {
-    /// LiteLLM has many more keys here: leave it alone.
-    Ignore,
+    /// LiteLLM's file has many more sections: leave it alone.
+    Leave,
+    /// LiteLLM has many more keys here: list it as ignored (info level).
+    List,
     /// Warn: it is ignored, and may be a mistake.
     Warn,
 }
 
 impl Reader<'_> {
-    /// Refuse a key that is a near miss of one this module reads (a misspelt key
-    /// would silently leave its default in force), note the keys LiteLLM uses and
-    /// this application ignores, and warn about the rest when `unknown` says so.
+    /// Warn about a key that is a near miss of one this module reads (its default
+    /// stays in force), naming the key it most likely means; list the keys
+    /// LiteLLM documents and this application ignores; deal with the rest as
+    /// `unknown` says. Never refuses: LiteLLM starts with such a file, and so
+    /// does a drop-in.
     fn check_keys(
         &self,
         map: &Mapping,
@@ -244,38 +256,40 @@ impl Reader<'_> {
         known: &[&str],
         litellm: &[&str],
         unknown: Unknown,
-    ) -> Result<(), ConfigError> {
+    ) {
         let path = |key: &str| match at {
             Some(at) => format!("{at}.{key}"),
             None => key.to_owned(),
         };
+        let mut notes = self.notes.borrow_mut();
         for key in map.keys() {
             let Value::String(key) = key else { continue };
             if known.contains(&key.as_str()) {
                 continue;
             }
             if litellm.contains(&key.as_str()) {
-                self.notes.borrow_mut().ignored.push(path(key));
+                notes.ignored.push(path(key));
                 continue;
             }
             if let Some(nearest) = nearest(key, known) {
-                return Err(self.invalid(
-                    Some(path(key)),
-                    format!(
-                        "unknown key; did you mean `{nearest}`? (a misspelt key would be ignored and its default used)"
-                    ),
+                notes.warnings.push(format!(
+                    "{}: {}: unknown key, ignored; did you mean `{nearest}`? (until it is spelt so, `{nearest}` keeps its default)",
+                    self.file,
+                    path(key),
                 ));
+                continue;
             }
-            if unknown == Unknown::Warn {
-                self.notes.borrow_mut().warnings.push(format!(
+            match unknown {
+                Unknown::Leave => {}
+                Unknown::List => notes.ignored.push(path(key)),
+                Unknown::Warn => notes.warnings.push(format!(
                     "{}: {}: unknown key, ignored; the keys read here are {}",
                     self.file,
                     path(key),
                     known.join(", ")
-                ));
+                )),
             }
         }
-        Ok(())
     }
 
     fn invalid(&self, key: Option<String>, message: impl Into<String>) -> ConfigError {
@@ -315,7 +329,7 @@ impl Reader<'_> {
             SERVER_KEYS,
             SERVER_KEYS_IGNORED,
             Unknown::Warn,
-        )?;
+        );
         let s = ServerReader {
             reader: self,
             map,

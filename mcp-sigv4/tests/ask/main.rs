@@ -4,6 +4,11 @@
 
 mod bedrock;
 mod cases;
+#[path = "../../../examples/demo/bedrock.rs"]
+mod converse_stand_in;
+mod demo;
+#[path = "../../../examples/demo/server.rs"]
+mod demo_server;
 #[path = "../support/http_server.rs"]
 mod http_server;
 mod library;
@@ -16,6 +21,8 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
+
+pub use converse_stand_in::offered_tools;
 use tokio::process::Command;
 
 pub const REGION: &str = "us-east-1";
@@ -25,7 +32,7 @@ pub const SECRET_KEY: &str = "ask/secret+key/not-a-real-one/EXAMPLE";
 pub const MODEL: &str = "anthropic.claude-test-v1:0";
 
 /// Every run is bounded.
-const LIMIT: Duration = Duration::from_secs(60);
+pub const LIMIT: Duration = Duration::from_secs(60);
 
 /// What a finished `mcp-sigv4 ask` left behind.
 #[derive(Debug)]
@@ -94,7 +101,7 @@ pub async fn ask_with_env(
     }
 }
 
-async fn read_all(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
+pub async fn read_all(mut pipe: impl tokio::io::AsyncRead + Unpin) -> String {
     use tokio::io::AsyncReadExt;
     let mut bytes = Vec::new();
     let _ = pipe.read_to_end(&mut bytes).await;
@@ -129,17 +136,4 @@ pub fn result_for(body: &Value, id: &str) -> (String, String) {
         .unwrap_or_else(|| panic!("no toolResult for {id} in {body}"));
     let text = content[0]["text"].as_str().unwrap_or_default().to_owned();
     (status, text)
-}
-
-/// The tool names offered in a request's `toolConfig`.
-pub fn offered_tools(body: &Value) -> Vec<String> {
-    body["toolConfig"]["tools"]
-        .as_array()
-        .map(|tools| {
-            tools
-                .iter()
-                .map(|t| t["toolSpec"]["name"].as_str().unwrap().to_owned())
-                .collect()
-        })
-        .unwrap_or_default()
 }

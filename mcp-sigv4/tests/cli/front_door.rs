@@ -1,6 +1,6 @@
 //! The first ten minutes at the terminal (issue #20): help that names every
 //! command, log levels that log, listen addresses as people write them, config
-//! typos refused, readable `ask` errors, completions and a man page.
+//! typos warned about, readable `ask` errors, completions and a man page.
 
 use std::process::{Output, Stdio};
 
@@ -149,7 +149,11 @@ const ONE_SERVER: &str = "mcp_servers:\n  local:\n    url: http://127.0.0.1:9/mc
 /// Start the gateway and wait for its first log line that contains `until`,
 /// or for it to exit; returns its stderr so far.
 async fn gateway_until(listen: &str, until: &str) -> String {
-    let config = config_file("listen", ONE_SERVER);
+    gateway_with_config_until(ONE_SERVER, listen, until).await
+}
+
+async fn gateway_with_config_until(yaml: &str, listen: &str, until: &str) -> String {
+    let config = config_file(&format!("listen-{}", yaml.len()), yaml);
     let mut child = Command::new(binary())
         .args([
             "gateway",
@@ -158,6 +162,8 @@ async fn gateway_until(listen: &str, until: &str) -> String {
             "--listen",
             listen,
         ])
+        .env_remove("MCP_SIGV4_LOG")
+        .env_remove("RUST_LOG")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -215,21 +221,80 @@ async fn listen_takes_host_port_localhost_port_colon_port_and_port() {
     );
 }
 
-#[tokio::test]
-async fn a_misspelt_config_key_is_refused_with_the_key_it_means() {
-    let config = config_file(
-        "typo",
-        "mcp_servers:\n  agent:\n    url: https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/x/invocations\n    auth_type: aws_sigv4\n    aws_srevice_name: aws-mcp\n",
+/// A LiteLLM file with a typo in a server and in `general_settings`, keys
+/// LiteLLM documents and the gateway ignores, and one unknown server key.
+const TYPOS: &str = "model_list: []\nmcp_servers:\n  local:\n    url: http://127.0.0.1:9/mcp\n    auth_tpye: bearer_token\n    access_groups: [dev]\n    colour: blue\ngeneral_settings:\n  mastr_key: sk-0123456789abcdef\n  database_url: postgres://db/litellm\n";
+
+/// What both commands must log about [`TYPOS`]: a warning with a suggestion per
+/// near miss, and the ignored keys once, at info level.
+fn assert_typos_logged(command: &str, stderr: &str) {
+    for (key, meant) in [
+        ("mcp_servers.local.auth_tpye", "auth_type"),
+        ("general_settings.mastr_key", "master_key"),
+    ] {
+        let warning = format!("{key}: unknown key, ignored; did you mean `{meant}`?");
+        let lines: Vec<&str> = stderr.lines().filter(|l| l.contains(&warning)).collect();
+        assert_eq!(lines.len(), 1, "{command}: {warning}\n{stderr}");
+        assert!(lines[0].contains("WARN"), "{command}: {}", lines[0]);
+    }
+    assert_eq!(
+        stderr
+            .matches("mcp_servers.local.colour: unknown key, ignored")
+            .count(),
+        1,
+        "{command}: {stderr}"
     );
-    let output = run(&["gateway", "--config", config.to_str().unwrap()], &[]).await;
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = text(&output.stderr);
+    let ignored: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("ignored, as keys LiteLLM uses"))
+        .collect();
+    assert_eq!(ignored.len(), 1, "{command}: listed once\n{stderr}");
+    assert!(ignored[0].contains("INFO"), "{command}: {}", ignored[0]);
+    for key in [
+        "model_list",
+        "mcp_servers.local.access_groups",
+        "general_settings.database_url",
+    ] {
+        assert!(ignored[0].contains(key), "{command}: {key}: {}", ignored[0]);
+    }
+}
+
+#[tokio::test]
+async fn misspelt_config_keys_are_warnings_with_the_key_they_mean_in_gateway_and_ask() {
+    // The gateway starts with the file, as LiteLLM does.
+    let stderr = gateway_with_config_until(TYPOS, "127.0.0.1:0", "listening on").await;
     assert!(
-        stderr.contains(
-            "mcp_servers.agent.aws_srevice_name: unknown key; did you mean `aws_service_name`?"
-        ),
+        stderr.contains("listening on http://127.0.0.1:"),
         "{stderr}"
     );
+    assert_typos_logged("gateway", &stderr);
+
+    // `ask --config` logs the same before it goes on (and fails on the server,
+    // which is not there).
+    let config = config_file("typos-ask", TYPOS);
+    let output = run(
+        &[
+            "ask",
+            "--model",
+            "m",
+            "--config",
+            config.to_str().unwrap(),
+            "--log-level",
+            "info",
+            "hi",
+        ],
+        &[
+            ("AWS_REGION", "us-east-1"),
+            ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+            ("AWS_SECRET_ACCESS_KEY", "not-a-secret"),
+        ],
+    )
+    .await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("MCP server `local`"), "{stderr}");
+    assert_typos_logged("ask", &stderr);
+    assert!(!stderr.contains("sk-0123456789abcdef"), "{stderr}");
 }
 
 #[tokio::test]
@@ -350,4 +415,105 @@ async fn missing_credentials_for_ask_are_one_line_that_names_the_profile() {
         stderr.contains("no AWS credentials for Bedrock: tried"),
         "{stderr}"
     );
+}
+
+#[tokio::test]
+async fn missing_credentials_for_proxy_are_one_line_naming_what_was_tried_then_what_to_do() {
+    use tokio::io::AsyncWriteExt;
+    let home = std::env::temp_dir().join(format!(
+        "mcp-sigv4-front-door-empty-home-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&home).unwrap();
+    // No keys, no profile files, no instance metadata: nothing to find.
+    let mut child = Command::new(binary())
+        .args(["proxy", "https://aws-mcp.us-east-1.api.aws/mcp"])
+        .env_clear()
+        .env("HOME", &home)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{}\n", crate::initialize(1)).as_bytes())
+        .await
+        .unwrap();
+    drop(stdin);
+    let output = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .expect("the proxy ends at stdin EOF")
+        .unwrap();
+    let reply: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", text(&output.stdout)));
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(!message.contains('\n'), "one line: {message}");
+    assert!(
+        message.contains("no AWS credentials from the default credential chain"),
+        "{message}"
+    );
+    // What was tried, then what to do.
+    let tried = message.find("Attempted: Environment").expect(message);
+    let todo = message
+        .find("choose them with --profile NAME")
+        .expect(message);
+    assert!(tried < todo, "{message}");
+    assert!(message.contains("Ec2InstanceMetadata"), "{message}");
+    let stderr = text(&output.stderr);
+    assert_eq!(
+        stderr.matches("could not be signed").count(),
+        1,
+        "logged once: {stderr}"
+    );
+    assert!(
+        !stderr
+            .lines()
+            .any(|l| l.trim_start().starts_with("Environment:")),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn proxy_names_an_unknown_profile_at_start() {
+    let home = std::env::temp_dir().join(format!(
+        "mcp-sigv4-front-door-profiles-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    std::fs::write(
+        home.join(".aws/config"),
+        "[profile dev]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let home = home.to_str().unwrap();
+    for (flag, env) in [(&["--profile", "nope"][..], None), (&[][..], Some("nope"))] {
+        let mut command = Command::new(binary());
+        command
+            .args(["proxy", "https://aws-mcp.us-east-1.api.aws/mcp"])
+            .args(flag)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .env_clear()
+            .env("HOME", home)
+            .env("AWS_EC2_METADATA_DISABLED", "true");
+        if let Some(profile) = env {
+            command.env("AWS_PROFILE", profile);
+        }
+        let output = tokio::time::timeout(LIMIT, command.output())
+            .await
+            .unwrap()
+            .unwrap();
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        assert!(
+            stderr.starts_with(&format!(
+                "mcp-sigv4 proxy: profile `nope` (--profile or AWS_PROFILE) was not found in {home}/.aws/config or {home}/.aws/credentials; create it"
+            )),
+            "{stderr}"
+        );
+    }
 }

@@ -611,10 +611,10 @@ fn secrets_never_show_in_debug_display_or_errors() {
 }
 
 #[test]
-fn a_misspelt_key_is_refused_with_the_key_it_means() {
+fn a_misspelt_key_is_a_warning_with_the_key_it_means_and_its_default_applies() {
     for (yaml, key, meant) in [
         (
-            "mcp_servers:\n  w:\n    url: https://aws-mcp.us-east-1.api.aws/mcp\n    auth_type: aws_sigv4\n    aws_srevice_name: aws-mcp\n",
+            "mcp_servers:\n  w:\n    url: https://aws-mcp.us-east-1.api.aws/mcp\n    auth_type: aws_sigv4\n    aws_srevice_name: bedrock\n",
             "mcp_servers.w.aws_srevice_name",
             "aws_service_name",
         ),
@@ -633,31 +633,57 @@ fn a_misspelt_key_is_refused_with_the_key_it_means() {
             "general_settings.mastr_key",
             "master_key",
         ),
+        (
+            "general_settings:\n  allowed_host: [gw.example]\n",
+            "general_settings.allowed_host",
+            "allowed_hosts",
+        ),
     ] {
-        let error = load(yaml).expect_err(key);
-        assert_eq!(error.kind(), ConfigErrorKind::Invalid);
-        assert_eq!(error.key(), Some(key));
-        assert!(
-            error
-                .to_string()
-                .contains(&format!("did you mean `{meant}`?")),
-            "{error}"
+        let config = load(yaml).unwrap_or_else(|e| panic!("{key}: refused: {e}"));
+        assert_eq!(config.warnings.len(), 1, "{key}: {:?}", config.warnings);
+        assert_eq!(
+            config.warnings[0],
+            format!(
+                "config.yaml: {key}: unknown key, ignored; did you mean `{meant}`? (until it is spelt so, `{meant}` keeps its default)"
+            )
         );
+        assert!(config.ignored.is_empty(), "{key}: {:?}", config.ignored);
     }
+    // The misspelt key's default is what applies: the service inferred from the
+    // URL, not the value under the typo; no master key.
+    let config = load(
+        "mcp_servers:\n  w:\n    url: https://aws-mcp.us-east-1.api.aws/mcp\n    auth_type: aws_sigv4\n    aws_srevice_name: bedrock\ngeneral_settings:\n  mastr_key: k\n",
+    )
+    .unwrap();
+    match &config.servers[0].auth {
+        mcp_sigv4::config::Auth::SigV4 { service, .. } => assert_eq!(service, "aws-mcp"),
+        other => panic!("{other:?}"),
+    }
+    assert!(config.master_key.is_none());
 }
 
 #[test]
 fn keys_litellm_uses_are_listed_once_and_other_unknown_keys_warned_about() {
     // Every key of the LiteLLM file is one this application reads.
     let config = load(&litellm_config()).unwrap();
-    assert!(config.ignored.is_empty(), "{:?}", config.ignored);
+    assert_eq!(
+        config.ignored,
+        ["model_list", "litellm_settings", "router_settings"]
+    );
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
 
     let config = load(
-        "mcp_servers:\n  w:\n    url: https://x.example/mcp\n    allowed_tools: [a]\n    access_groups: [dev]\n    colour: blue\ngeneral_settings:\n  database_url: postgres://x\n",
+        "mcp_servers:\n  w:\n    url: https://x.example/mcp\n    allowed_tools: [a]\n    access_groups: [dev]\n    colour: blue\ngeneral_settings:\n  database_url: postgres://x\n  master_key: sk-1\n",
     )
     .unwrap();
-    assert_eq!(config.ignored, ["mcp_servers.w.access_groups"]);
+    // Read keys are not listed; LiteLLM's server keys and general settings are.
+    assert_eq!(
+        config.ignored,
+        [
+            "mcp_servers.w.access_groups",
+            "general_settings.database_url"
+        ]
+    );
     assert_eq!(config.warnings.len(), 1, "{:?}", config.warnings);
     assert!(
         config.warnings[0].starts_with("config.yaml: mcp_servers.w.colour: unknown key, ignored"),
