@@ -58,3 +58,20 @@ where
     let addr = listener.local_addr().unwrap();
     (addr, spawn(listener, service))
 }
+
+/// Bind a free port on 127.0.0.1 and answer every request with `handler`, for
+/// the small scripted servers (token endpoints, counting MCP servers).
+pub async fn answer<H, F, B>(handler: H) -> (SocketAddr, JoinHandle<()>)
+where
+    H: Fn(http::Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = http::Response<B>> + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    bind(tower::service_fn(move |request| {
+        let reply = handler(request);
+        async move { Ok::<_, std::convert::Infallible>(reply.await) }
+    }))
+    .await
+}

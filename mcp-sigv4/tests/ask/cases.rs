@@ -536,7 +536,7 @@ async fn token_endpoint(
     let issued = Arc::new(AtomicUsize::new(0));
     let count = issued.clone();
     let (addr, _task) =
-        crate::http_server::serve(move |request: http::Request<hyper::body::Incoming>| {
+        crate::serve::answer(move |request: http::Request<hyper::body::Incoming>| {
             let count = count.clone();
             async move {
                 let body = request.into_body().collect().await.unwrap().to_bytes();

@@ -9,12 +9,12 @@ mod converse_stand_in;
 mod demo;
 #[path = "../../../examples/demo/server.rs"]
 mod demo_server;
-#[path = "../support/http_server.rs"]
-mod http_server;
 mod library;
 mod mcp;
 #[path = "../support/otlp.rs"]
 mod otlp;
+#[path = "../../../tests/support/serve.rs"]
+mod serve;
 mod traces;
 
 use std::process::Stdio;

@@ -9,8 +9,6 @@ mod endpoint;
 mod era_server;
 mod eras;
 mod front_door;
-#[path = "../support/http_server.rs"]
-mod http_server;
 #[path = "../../../tests/support/network.rs"]
 mod network;
 mod oauth2;

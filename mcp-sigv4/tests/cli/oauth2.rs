@@ -125,8 +125,7 @@ async fn servers() -> Servers {
     let seen = Arc::new(Seen::default());
     seen.lifetime.store(3600, Ordering::SeqCst);
     let shared = seen.clone();
-    let (addr, task) =
-        crate::http_server::serve(move |request| answer(request, shared.clone())).await;
+    let (addr, task) = crate::serve::answer(move |request| answer(request, shared.clone())).await;
     let base = format!("http://{addr}");
     Servers {
         token_url: format!("{base}/oauth2/token"),

@@ -173,7 +173,7 @@ async fn counted(era: Era) -> Counted {
     seen.ttl_ms.store(60_000, Ordering::SeqCst);
     let shared = seen.clone();
     let (addr, task) =
-        super::http_server::serve(move |request| serve(request, era, shared.clone())).await;
+        super::serve::answer(move |request| serve(request, era, shared.clone())).await;
     Counted {
         url: format!("http://{addr}/mcp"),
         seen,

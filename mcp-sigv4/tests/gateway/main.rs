@@ -6,8 +6,6 @@
 mod era_server;
 mod eras;
 mod fuzz;
-#[path = "../support/http_server.rs"]
-mod http_server;
 mod lists;
 mod litellm;
 #[path = "../support/otlp.rs"]
