@@ -110,11 +110,13 @@ pub fn init(level: Option<&str>) {
     });
     // Spans are exported at info whatever the log level: `ask` logs at warn,
     // and a trace-level log would otherwise export every library's spans.
+    // tower-sigv4's `sign` and `credentials.load` spans are at debug, so that
+    // they cost nothing unless exported.
     let exported = crate::telemetry::traces::layer().unwrap_or_else(|e| {
         eprintln!("mcp-sigv4: {e}; continuing without traces");
         None
     });
-    let exported_filter = EnvFilter::new("info");
+    let exported_filter = EnvFilter::new("info,tower_sigv4::spans=debug");
     let _ = tracing_subscriber::registry()
         .with(lines(FORMAT.get().copied().unwrap_or_default()).with_filter(filter))
         .with(exported.map(|layer| layer.with_filter(exported_filter)))

@@ -170,6 +170,7 @@ pub fn upstream_span(server: &str, message: &serde_json::Value) -> tracing::Span
         mcp.method.name = method,
         gen_ai.tool.name = tool,
         http.response.status_code = tracing::field::Empty,
+        http.request.resend_count = tracing::field::Empty,
     )
 }
 
@@ -245,6 +246,7 @@ pub fn host_span(message: &serde_json::Value) -> tracing::Span {
         otel.kind = "client",
         mcp.method.name = method,
         gen_ai.tool.name = tool,
+        http.request.resend_count = tracing::field::Empty,
         trace_id = tracing::field::Empty,
     );
     if PROVIDER.get().is_some()
