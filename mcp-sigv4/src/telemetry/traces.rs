@@ -139,6 +139,18 @@ pub fn client_span(method: &::http::Method, route: &str, headers: &HeaderMap) ->
     span
 }
 
+/// The trace id of the current span, when traces are exported and it has one:
+/// for the `trace_id` of JSON log lines.
+pub fn current_trace_id() -> Option<TraceId> {
+    PROVIDER.get()?;
+    let trace_id = tracing::Span::current()
+        .context()
+        .span()
+        .span_context()
+        .trace_id();
+    (trace_id != TraceId::INVALID).then_some(trace_id)
+}
+
 /// Record `span`'s trace id in its `trace_id` field, so that the log lines of
 /// the events in it (`--log-format json`: `span`, `spans`) name the trace.
 fn record_trace_id(span: &tracing::Span) {
