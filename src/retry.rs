@@ -539,6 +539,25 @@ mod tests {
         );
     }
 
+    #[tokio::test(start_paused = true)]
+    async fn the_hook_hears_each_retry_and_its_reason() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = heard.clone();
+        let policy = RetryPolicy::default()
+            .max_attempts(3)
+            .on_retry(move |reason| log.lock().unwrap().push(reason));
+        let service = tower::retry::Retry::new(policy, unavailable(calls.clone()));
+        let response = service.oneshot(Request::new(())).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [RetryReason::Unavailable, RetryReason::Unavailable],
+            "two retries after the first attempt"
+        );
+    }
+
     #[test]
     fn connect_and_interrupted_errors_are_told_apart() {
         use std::io::{Error as IoError, ErrorKind};
