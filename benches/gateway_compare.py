@@ -43,6 +43,16 @@ Binaries and knobs (defaults in parentheses):
     ONLY=gateway|litellm                 (measure one server only)
     SCENARIOS=mcp,rest,stdio             (which scenarios, in this order)
     PYTHON=python3                       (the interpreter the stdio server runs in)
+    TELEMETRY=1                          (the gateway alone, three ways, interleaved: see below)
+
+With TELEMETRY=1 the gateway runs RUNS rounds of three configurations, their
+order rotated each round so that drift on a shared machine falls on each alike:
+`--metrics off` without traces; metrics on (the default) without traces; and
+metrics on with traces sampled at 100 % (OTEL_TRACES_SAMPLER=always_on) to a
+local OTLP/HTTP sink (a child of this script that accepts every export and
+discards it; OTEL_BSP_SCHEDULE_DELAY=200, OTEL_BSP_MAX_QUEUE_SIZE=65536 and
+OTEL_BSP_MAX_EXPORT_BATCH_SIZE=4096, so that spans are exported, not dropped).
+It prints the median of each and its cost against `--metrics off`.
 
 LiteLLM runs with LITELLM_LOCAL_MODEL_COST_MAP=True (otherwise it spends ~7 s at
 start retrying a download of its model price list, and this machine has no
@@ -83,6 +93,7 @@ ONLY = os.environ.get("ONLY", "")
 SCENARIOS = [x.strip() for x in os.environ.get("SCENARIOS", "mcp,rest,stdio").split(",") if x.strip()]
 PYTHON = os.environ.get("PYTHON", sys.executable or "python3")
 STDIO_SERVER = os.path.join(ROOT, "benches", "stdio_mcp_server.py")
+TELEMETRY = os.environ.get("TELEMETRY", "") == "1"
 VERBOSE = "-v" in sys.argv
 MASTER_KEY = "sk-bench-0123456789abcdef"
 
@@ -543,7 +554,106 @@ def measure(kind, url, env, logdir):
     sys.stdout.flush()
 
 
+def sink(port):
+    """An OTLP/HTTP receiver that accepts every export and discards it; on
+    SIGTERM it prints how many exports and bytes it took."""
+    import http.server
+    import signal
+    counts = [0, 0]
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers.get("content-length", 0)))
+            counts[0] += 1
+            counts[1] += len(body)
+            self.send_response(200)
+            self.send_header("content-type", "application/x-protobuf")
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+
+    def stop(*_):
+        print(f"sink: {counts[0]} exports, {counts[1] / 1e6:.1f} MB", file=sys.stderr, flush=True)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    server.serve_forever()
+
+
+def telemetry_main(env, url, logdir):
+    """The gateway with metrics off, metrics on, and metrics on with traces at
+    100 %, interleaved round by round."""
+    config = os.path.join(logdir, "config-telemetry.yaml")
+    with open(config, "w") as f:
+        f.write(CONFIG.format(url=url, key=MASTER_KEY))
+    client = lambda port: McpSession(port, "agent")  # noqa: E731
+    sink_port = free_port()
+    sink_proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--sink", str(sink_port)])
+    traced = dict(env, OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{sink_port}", OTEL_SERVICE_NAME="bench",
+                  OTEL_TRACES_SAMPLER="always_on", OTEL_BSP_SCHEDULE_DELAY="200",
+                  OTEL_BSP_MAX_QUEUE_SIZE="65536", OTEL_BSP_MAX_EXPORT_BATCH_SIZE="4096")
+    plain = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
+    base = lambda port: [CLI, "gateway", "--config", config, "--listen", f"127.0.0.1:{port}", "--log-level", "warn"]
+    variants = [
+        ("metrics off, traces off", lambda port: base(port) + ["--metrics", "off"], plain),
+        ("metrics on, traces off", base, plain),
+        ("metrics on, traces 100 %", base, traced),
+    ]
+    results = {name: [] for name, _, _ in variants}
+    before = loadavg()
+    try:
+        for run in range(RUNS):
+            order = variants[run % 3:] + variants[:run % 3]
+            for name, command, variant_env in order:
+                port = free_port()
+                try:
+                    r = run_once("gateway", command(port), "/health", port, variant_env, logdir,
+                                 f"{run}-{len(results[name])}", client)
+                except Exception as e:
+                    print(f"{name}: round {run + 1} failed: {type(e).__name__}: {e}", file=sys.stderr)
+                    continue
+                n = len(r["latencies"])
+                print(f"  round {run + 1}, {name}: {n} calls in {r['elapsed']:.1f} s = {n / r['elapsed']:.1f}/s,"
+                      f" CPU {r['cpu'] / max(n, 1) * 1000:.3f} ms/call, RSS {r['rss_after'] / 1024:.1f} MiB,"
+                      f" {len(r['errors'])} errors, load {loadavg()}", file=sys.stderr)
+                if n:
+                    results[name].append(r)
+    finally:
+        sink_proc.terminate()
+        sink_proc.wait(timeout=10)
+    after = loadavg()
+    rates = {name: statistics.median(len(r["latencies"]) / r["elapsed"] for r in rs)
+             for name, rs in results.items() if rs}
+    off = rates.get("metrics off, traces off")
+    for name, rs in results.items():
+        if not rs:
+            print(f"| {name} | failed | | | | | |")
+            continue
+        rate = rates[name]
+        cost = f"{(1 - rate / off) * 100:+.1f} %" if off else ""
+        print(f"| {name} | {rate:,.1f} | {cost} |"
+              f" {statistics.median(pct(r['latencies'], .5) for r in rs) * 1000:.2f} ms |"
+              f" {statistics.median(pct(r['latencies'], .99) for r in rs) * 1000:.2f} ms |"
+              f" {statistics.median(r['rss_after'] for r in rs) / 1024:.1f} MiB |"
+              f" {statistics.median(r['cpu'] / len(r['latencies']) for r in rs) * 1000:.3f} ms |"
+              f" {sum(len(r['errors']) for r in rs)} errors, {len(rs)} rounds |")
+    print(f"load average before / after: {before} / {after}")
+
+
+def pct(values, q):
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
+
+
 def main():
+    if "--sink" in sys.argv:
+        return sink(int(sys.argv[sys.argv.index("--sink") + 1]))
     server = subprocess.Popen([DEMO, "--serve"], stdout=subprocess.PIPE, text=True)
     url = server.stdout.readline().strip()
     env = dict(os.environ)
@@ -556,12 +666,18 @@ def main():
     # are disabled on this proxy"); the gateway ignores it.
     env["LITELLM_ENABLE_MCP_STDIO"] = "true"
     logdir = tempfile.mkdtemp(prefix="gateway-bench-")
-    print(f"upstream {url} (SSE replies); scenarios {', '.join(SCENARIOS)}; {RUNS} runs; {SESSIONS} sessions;"
+    what = "the gateway's telemetry, three ways" if TELEMETRY else f"scenarios {', '.join(SCENARIOS)}"
+    print(f"upstream {url} (SSE replies); {what}; {RUNS} runs; {SESSIONS} sessions;"
           f" {DURATION:.0f} s window; logs in {logdir}")
-    print("| scenario | server | time to listen | calls/s (runs) | p50 | p99 | RSS listening | RSS after |"
-          " CPU per call | calls | load before / after |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
     try:
+        if TELEMETRY:
+            print("| configuration | calls/s | cost | p50 | p99 | RSS after | CPU per call | |")
+            print("|---|---|---|---|---|---|---|---|")
+            telemetry_main(env, url, logdir)
+            return
+        print("| scenario | server | time to listen | calls/s (runs) | p50 | p99 | RSS listening | RSS after |"
+              " CPU per call | calls | load before / after |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for kind in SCENARIOS:
             measure(kind, url, env, logdir)
     finally:

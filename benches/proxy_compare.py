@@ -8,6 +8,11 @@ initialize and the calls, and the median tools/call round trip. Run by hand:
     pip install mcp-proxy-for-aws==1.7.0
     cargo build --release --all-features --example demo --bin mcp-sigv4
     python3 benches/proxy_compare.py
+
+Environment: RUNS, CALLS; MCP_SIGV4 and DEMO (paths of the binaries, to compare
+two builds); ONLY=mcp-sigv4 or ONLY=aws to run one proxy; MEMORY=1 also prints
+the split of mcp-sigv4's resident memory (anonymous, file-backed) and its
+threads, to find what grew.
 """
 
 import json
@@ -18,10 +23,26 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEMO = os.path.join(ROOT, "target", "release", "examples", "demo")
-CLI = os.path.join(ROOT, "target", "release", "mcp-sigv4")
+DEMO = os.environ.get("DEMO", os.path.join(ROOT, "target", "release", "examples", "demo"))
+CLI = os.environ.get("MCP_SIGV4", os.path.join(ROOT, "target", "release", "mcp-sigv4"))
 RUNS = int(os.environ.get("RUNS", "5"))
 CALLS = int(os.environ.get("CALLS", "50"))
+ONLY = os.environ.get("ONLY", "")
+MEMORY = os.environ.get("MEMORY", "") == "1"
+
+
+def status_fields(pid, names):
+    """Fields of /proc/PID/status, in kB (Threads as a count)."""
+    found = {}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key in names:
+                    found[key] = int(value.split()[0])
+    except FileNotFoundError:
+        pass
+    return found
 
 
 def rss_kib(pid):
@@ -82,12 +103,13 @@ def session(command, env):
         recv(100 + i)
         trips.append(time.perf_counter() - t)
     rss = rss_kib(proc.pid)
+    split = status_fields(proc.pid, ("RssAnon", "RssFile", "Threads"))
     proc.stdin.close()
     try:
         proc.wait(timeout=20)
     except subprocess.TimeoutExpired:
         proc.kill()
-    return init, rss, statistics.median(trips)
+    return init, rss, statistics.median(trips), split
 
 
 def main():
@@ -106,6 +128,8 @@ def main():
     }
     try:
         for name, command in proxies.items():
+            if ONLY and ONLY.lower() not in name.lower():
+                continue
             results = []
             for _ in range(RUNS):
                 try:
@@ -118,7 +142,12 @@ def main():
             init = statistics.median(r[0] for r in results) * 1000
             rss = statistics.median(r[1] for r in results) / 1024
             trip = statistics.median(r[2] for r in results) * 1000
-            print(f"| {name} | {init:.0f} ms | {rss:.1f} MiB | {trip:.2f} ms |")
+            print(f"| {name} | {init:.1f} ms | {rss:.1f} MiB | {trip:.2f} ms |")
+            if MEMORY:
+                for key in ("RssAnon", "RssFile", "Threads"):
+                    values = [r[3].get(key, 0) for r in results]
+                    unit = "" if key == "Threads" else " kB"
+                    print(f"|   {key} | {statistics.median(values)}{unit} | runs: {values} |")
     finally:
         server.terminate()
 

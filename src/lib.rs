@@ -49,6 +49,23 @@
 //! | `reqwest-012` | no | the same `Middleware` for reqwest 0.12 and reqwest-middleware 0.4 |
 //!
 //! The `mcp-sigv4` command lives in its own package of the same workspace.
+//!
+//! # Tracing
+//!
+//! Besides log events, the crate opens two `tracing` spans, at `DEBUG` level
+//! under the target `tower_sigv4::spans`, so that a subscriber exporting
+//! traces (`tracing-opentelemetry`) shows where a request's time went:
+//!
+//! - `sign`: signing one request (fields `sigv4.service`, `sigv4.region`),
+//!   a child of the span the request was sent in;
+//! - `credentials.load`: one call to the credentials provider
+//!   (`credentials.source`, `credentials.refresh`, `credentials.provider`, and
+//!   `error.type` when it failed), a child of the `sign` span that needed it.
+//!
+//! Enable them with a filter directive such as `info,tower_sigv4::spans=debug`;
+//! when no subscriber enables them they cost a check of a cached flag. A retry
+//! is recorded on the current span as `http.request.resend_count` (see
+//! [`retry::RetryPolicy::on_retry`]).
 #![forbid(unsafe_code)]
 #![warn(
     missing_docs,
@@ -118,7 +135,10 @@ pub mod rmcp;
 #[cfg(any(feature = "reqwest", feature = "reqwest-012"))]
 pub mod reqwest;
 
-pub use credentials::CredentialsCache;
+/// The `tracing` target of the crate's spans (see "Tracing" in the crate docs).
+const SPANS: &str = "tower_sigv4::spans";
+
+pub use credentials::{CredentialsCache, LoadCounts};
 pub use error::{BoxError, Error};
 pub use error_chain::ErrorChain;
 pub use headers::SignedHeaders;

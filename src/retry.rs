@@ -54,6 +54,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use http::{HeaderMap, Request, Response, StatusCode};
@@ -89,6 +90,7 @@ pub struct RetryPolicy {
     base_delay: Duration,
     max_delay: Duration,
     backoff: Option<ExponentialBackoffMaker>,
+    on_retry: Option<Hook>,
     // Per request: only the clone tower makes for one request changes these.
     attempts: u32,
     request_backoff: Option<ExponentialBackoff>,
@@ -103,6 +105,7 @@ impl Default for RetryPolicy {
             base_delay: Duration::from_millis(100),
             max_delay: Duration::from_secs(5),
             backoff: None,
+            on_retry: None,
             attempts: 0,
             request_backoff: None,
         }
@@ -143,6 +146,31 @@ impl RetryPolicy {
         self.with_backoff()
     }
 
+    /// Call `hook` before each retry, with the reason for it: to count retries
+    /// in a metric, say. It runs on the request's task, so keep it short. Every
+    /// retry is also recorded on the current `tracing` span as
+    /// `http.request.resend_count` (OpenTelemetry's name), when the span has
+    /// that field.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicU64, Ordering};
+    /// use tower_sigv4::retry::{RetryPolicy, RetryReason};
+    ///
+    /// let throttled = Arc::new(AtomicU64::new(0));
+    /// let counter = throttled.clone();
+    /// let policy = RetryPolicy::default().on_retry(move |reason| {
+    ///     if reason == RetryReason::Throttled {
+    ///         counter.fetch_add(1, Ordering::Relaxed);
+    ///     }
+    /// });
+    /// # let _ = policy;
+    /// ```
+    pub fn on_retry(mut self, hook: impl Fn(RetryReason) + Send + Sync + 'static) -> Self {
+        self.on_retry = Some(Hook(Arc::new(hook)));
+        self
+    }
+
     /// tower's backoff for these bounds; `None` when every delay is zero (tower
     /// refuses a zero maximum).
     fn with_backoff(mut self) -> Self {
@@ -181,38 +209,77 @@ impl RetryPolicy {
     }
 }
 
-/// What kind of failure a result is, for retrying.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failure {
+/// Why a request was retried: what the attempt before it ran into. Given to
+/// the [`on_retry`](RetryPolicy::on_retry) hook, e.g. to count retries by reason.
+///
+/// ```
+/// use tower_sigv4::retry::RetryReason;
+/// assert_eq!(RetryReason::Throttled.as_str(), "throttled");
+/// assert_eq!(RetryReason::Unavailable.to_string(), "unavailable");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum RetryReason {
+    /// 429 Too Many Requests.
     Throttled,
-    Transient,
+    /// 503 Service Unavailable.
+    Unavailable,
+    /// 500, 502 or 504, for a request marked [`RetrySafe`].
     ServerError,
+    /// The connection could not be set up ([`is_connect_error`]).
     Connect,
+    /// The connection broke, or the response did not start in time, after the
+    /// request may have been sent ([`is_interrupted_error`]), for a request
+    /// marked [`RetrySafe`].
     Interrupted,
 }
 
-impl Failure {
+impl RetryReason {
+    /// A short lower-case name, for a metric label or a log field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Throttled => "throttled",
+            Self::Unavailable => "unavailable",
+            Self::ServerError => "server_error",
+            Self::Connect => "connect",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
     /// Whether a request not marked [`RetrySafe`] may be repeated after this.
     fn retries_any_request(self) -> bool {
-        matches!(
-            self,
-            Failure::Throttled | Failure::Transient | Failure::Connect
-        )
+        matches!(self, Self::Throttled | Self::Unavailable | Self::Connect)
     }
 }
 
-fn classify_status(status: StatusCode) -> Option<Failure> {
+impl std::fmt::Display for RetryReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The function [`RetryPolicy::on_retry`] calls before each retry.
+#[derive(Clone)]
+struct Hook(Arc<dyn Fn(RetryReason) + Send + Sync>);
+
+impl std::fmt::Debug for Hook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hook")
+    }
+}
+
+fn classify_status(status: StatusCode) -> Option<RetryReason> {
     match status {
-        StatusCode::TOO_MANY_REQUESTS => Some(Failure::Throttled),
-        StatusCode::SERVICE_UNAVAILABLE => Some(Failure::Transient),
+        StatusCode::TOO_MANY_REQUESTS => Some(RetryReason::Throttled),
+        StatusCode::SERVICE_UNAVAILABLE => Some(RetryReason::Unavailable),
         StatusCode::INTERNAL_SERVER_ERROR
         | StatusCode::BAD_GATEWAY
-        | StatusCode::GATEWAY_TIMEOUT => Some(Failure::ServerError),
+        | StatusCode::GATEWAY_TIMEOUT => Some(RetryReason::ServerError),
         _ => None,
     }
 }
 
-fn classify_error(err: &(dyn std::error::Error + 'static)) -> Option<Failure> {
+fn classify_error(err: &(dyn std::error::Error + 'static)) -> Option<RetryReason> {
     let mut current: Option<&(dyn std::error::Error + 'static)> = Some(err);
     while let Some(e) = current {
         if e.is::<crate::Error>() {
@@ -223,25 +290,25 @@ fn classify_error(err: &(dyn std::error::Error + 'static)) -> Option<Failure> {
             // Everything the connector reports (DNS, TCP, proxy tunnel, TLS
             // handshake) happened before a byte of the request was sent.
             if e.is_connect() {
-                return Some(Failure::Connect);
+                return Some(RetryReason::Connect);
             }
         }
         #[cfg(feature = "rmcp-connect")]
         if let Some(e) = e.downcast_ref::<hyper::Error>() {
             // The request was handed to a connection: it may have been sent.
             if e.is_incomplete_message() || e.is_canceled() || e.is_closed() || e.is_timeout() {
-                return Some(Failure::Interrupted);
+                return Some(RetryReason::Interrupted);
             }
         }
         if e.is::<tower::timeout::error::Elapsed>() {
-            return Some(Failure::Interrupted);
+            return Some(RetryReason::Interrupted);
         }
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind::*;
             match io.kind() {
-                ConnectionRefused => return Some(Failure::Connect),
+                ConnectionRefused => return Some(RetryReason::Connect),
                 ConnectionReset | ConnectionAborted | BrokenPipe | UnexpectedEof | NotConnected
-                | TimedOut => return Some(Failure::Interrupted),
+                | TimedOut => return Some(RetryReason::Interrupted),
                 _ => {}
             }
         }
@@ -257,7 +324,7 @@ fn classify_error(err: &(dyn std::error::Error + 'static)) -> Option<Failure> {
 /// A connection that breaks after the request was written is not one of these:
 /// see [`is_interrupted_error`].
 pub fn is_connect_error(err: &(dyn std::error::Error + 'static)) -> bool {
-    classify_error(err) == Some(Failure::Connect)
+    classify_error(err) == Some(RetryReason::Connect)
 }
 
 /// Whether `err` is a failure after the request may have reached the server: the
@@ -268,7 +335,7 @@ pub fn is_connect_error(err: &(dyn std::error::Error + 'static)) -> bool {
 /// hyper's errors are recognised with feature `rmcp-connect`; without it, I/O
 /// errors and `tower::timeout` are.
 pub fn is_interrupted_error(err: &(dyn std::error::Error + 'static)) -> bool {
-    classify_error(err) == Some(Failure::Interrupted)
+    classify_error(err) == Some(RetryReason::Interrupted)
 }
 
 /// `Retry-After` as a delay: delta-seconds or an HTTP date.
@@ -318,9 +385,13 @@ where
             .get::<FirstAttempt>()
             .map_or_else(Instant::now, |first| first.0);
         let sleep = self.next_sleep(started, retry_after)?;
+        tracing::Span::current().record("http.request.resend_count", self.attempts);
+        if let Some(hook) = &self.on_retry {
+            (hook.0)(failure);
+        }
         tracing::info!(
             attempt = self.attempts,
-            ?failure,
+            reason = %failure,
             delay_ms = sleep.deadline().saturating_duration_since(Instant::now()).as_millis() as u64,
             uri = %crate::endpoint::redact_query(&request.uri().to_string()),
             "retrying request"
@@ -465,6 +536,25 @@ mod tests {
             calls.load(Ordering::SeqCst),
             6,
             "a clone's request is retried"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_hook_hears_each_retry_and_its_reason() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = heard.clone();
+        let policy = RetryPolicy::default()
+            .max_attempts(3)
+            .on_retry(move |reason| log.lock().unwrap().push(reason));
+        let service = tower::retry::Retry::new(policy, unavailable(calls.clone()));
+        let response = service.oneshot(Request::new(())).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(
+            *heard.lock().unwrap(),
+            [RetryReason::Unavailable, RetryReason::Unavailable],
+            "two retries after the first attempt"
         );
     }
 

@@ -15,6 +15,7 @@ use aws_sigv4::sign::v4;
 use http::header::{AUTHORIZATION, HOST};
 use http::{HeaderName, HeaderValue, Uri, request};
 use sha2::{Digest, Sha256};
+use tracing::Instrument as _;
 
 use crate::clock::{Clock, SharedClock, SkewCorrection};
 use crate::credentials::CredentialsCache;
@@ -179,6 +180,20 @@ impl Signer {
     /// # Ok(()) }
     /// ```
     pub async fn sign(
+        &self,
+        parts: &mut request::Parts,
+        body: &[u8],
+    ) -> Result<Option<Signature>, Error> {
+        let span = tracing::debug_span!(
+            target: crate::SPANS,
+            "sign",
+            sigv4.service = %self.inner.service,
+            sigv4.region = %self.inner.region,
+        );
+        self.sign_in_span(parts, body).instrument(span).await
+    }
+
+    async fn sign_in_span(
         &self,
         parts: &mut request::Parts,
         body: &[u8],

@@ -89,10 +89,24 @@ pub(crate) struct Args {
     /// instead of at /metrics on --listen behind the master key.
     #[arg(long, value_name = "ADDR")]
     metrics_listen: Option<SocketAddr>,
+    /// Count and serve Prometheus metrics (on), or neither (off: /metrics
+    /// answers 404).
+    #[arg(long, value_enum, env = "MCP_SIGV4_METRICS", default_value_t = Switch::On)]
+    metrics: Switch,
+}
+
+/// A feature turned on or off.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Switch {
+    On,
+    Off,
 }
 
 pub(crate) fn main(args: Args) -> ExitCode {
     logging::init(args.log_level.as_deref());
+    if args.metrics == Switch::Off {
+        telemetry::metrics::turn_off();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -197,33 +211,31 @@ async fn run(args: Args) -> Result<(), String> {
             )
         })?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
+    let limits = Limits {
+        header_read_timeout: crate::seconds(args.header_read_timeout),
+        idle_timeout: crate::seconds(args.idle_timeout),
+        max_connections: args.max_connections,
+        drain: crate::seconds(args.drain_timeout),
+    };
     if let Some(metrics) = args.metrics_listen {
-        serve_metrics_apart(metrics).await?;
+        if args.metrics == Switch::Off {
+            return Err("--metrics-listen with --metrics off: there would be no metrics to serve; drop one of the two".to_owned());
+        }
+        serve_metrics_apart(metrics, limits.clone()).await?;
     }
     tracing::info!(servers = ?names, "listening on http://{address}/mcp");
-    gateway::serve(
-        gateway,
-        listener,
-        shutdown::on_signals(),
-        Limits {
-            header_read_timeout: crate::seconds(args.header_read_timeout),
-            idle_timeout: crate::seconds(args.idle_timeout),
-            max_connections: args.max_connections,
-            drain: crate::seconds(args.drain_timeout),
-        },
-    )
-    .await;
+    gateway::serve(gateway, listener, shutdown::on_signals(), limits).await;
     Ok(())
 }
 
 /// Serve /metrics on `address` only, from a task that lasts as long as the runtime.
-async fn serve_metrics_apart(address: SocketAddr) -> Result<(), String> {
+async fn serve_metrics_apart(address: SocketAddr, limits: Limits) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(address)
         .await
         .map_err(|e| format!("cannot listen on {address}: {e}; choose another --metrics-listen"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     telemetry::metrics().serve_apart();
-    tokio::spawn(telemetry::serve_metrics(listener));
+    tokio::spawn(gateway::serve_metrics(listener, limits));
     tracing::info!("metrics on http://{bound}/metrics");
     Ok(())
 }
@@ -297,21 +309,44 @@ fn upstream(
 ) -> Result<Server<TowerHttpClient<SignedHttpService>>, String> {
     let lists = std::sync::Arc::new(Lists::default());
     let notices = lists.clone();
+    let metrics = telemetry::metrics();
+    let signs = matches!(server.auth, Auth::SigV4 { .. }) && metrics.on();
+    let mut credentials = None;
+    let name = server.name.clone();
+    let retries = RetryPolicy::default().on_retry(move |reason| metrics.retry(&name, reason));
     let client = server
         .http_client_notifying(
             |builder| {
                 // Past the gateway's own --tool-timeout, so that a slow reply reads as
                 // the timeout it is (and is cancelled upstream), not as a transport error.
                 builder
-                    .signing(|s| s.signed_headers(telemetry::traces::signed_headers()))
+                    .signing(|s| {
+                        let s = s.signed_headers(telemetry::traces::signed_headers());
+                        if !signs {
+                            return s;
+                        }
+                        // The metrics read the signer's credentials cache: build it
+                        // here and hand the signer that same cache.
+                        match s.clone().build_signer() {
+                            Ok(signer) => {
+                                let cache = signer.credentials().clone();
+                                credentials = Some(cache.clone());
+                                s.credentials_cache(cache)
+                            }
+                            Err(_) => s,
+                        }
+                    })
                     .timeout(timeout.saturating_add(Duration::from_secs(5)))
-                    .retry(RetryPolicy::default())
+                    .retry(retries)
             },
             std::sync::Arc::new(move |message: &serde_json::Value| {
                 notices.notice(message);
             }),
         )
         .map_err(|e| format!("MCP server `{}`: {e}", server.name))?;
+    if let Some(cache) = credentials {
+        metrics.watch_credentials(&server.name, cache);
+    }
     let headers = server.headers().map_err(|e| e.to_string())?;
     let (service, region, credentials) = match &server.auth {
         Auth::SigV4 {

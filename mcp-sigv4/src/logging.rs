@@ -5,6 +5,8 @@ use std::sync::OnceLock;
 
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer;
+use tracing_subscriber::fmt::FmtContext;
+use tracing_subscriber::fmt::format::{self, FormatEvent, FormatFields, JsonFields, Writer};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
@@ -15,8 +17,9 @@ pub enum LogFormat {
     #[default]
     Text,
     /// One JSON object per line: `timestamp`, `level`, `target`, the event's
-    /// fields (`message` among them) at the top level, and the fields of the
-    /// spans it happened in (`span`, `spans`).
+    /// fields (`message` among them) at the top level, the fields of the
+    /// spans it happened in (`span`, `spans`), and with traces on the
+    /// `trace_id` of the span it happened in.
     Json,
 }
 
@@ -110,11 +113,13 @@ pub fn init(level: Option<&str>) {
     });
     // Spans are exported at info whatever the log level: `ask` logs at warn,
     // and a trace-level log would otherwise export every library's spans.
+    // tower-sigv4's `sign` and `credentials.load` spans are at debug, so that
+    // they cost nothing unless exported.
     let exported = crate::telemetry::traces::layer().unwrap_or_else(|e| {
         eprintln!("mcp-sigv4: {e}; continuing without traces");
         None
     });
-    let exported_filter = EnvFilter::new("info");
+    let exported_filter = EnvFilter::new("info,tower_sigv4::spans=debug");
     let _ = tracing_subscriber::registry()
         .with(lines(FORMAT.get().copied().unwrap_or_default()).with_filter(filter))
         .with(exported.map(|layer| layer.with_filter(exported_filter)))
@@ -132,10 +137,43 @@ where
     match format {
         LogFormat::Text => layer.boxed(),
         LogFormat::Json => layer
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(true)
+            .fmt_fields(JsonFields::new())
+            .event_format(WithTraceId(
+                format::Format::default()
+                    .json()
+                    .flatten_event(true)
+                    .with_current_span(true)
+                    .with_span_list(true),
+            ))
             .boxed(),
+    }
+}
+
+/// A JSON line format that puts the `trace_id` of the span an event happened
+/// in at the top of its object, so that every line logged while a request is
+/// served names its trace, however deep the span it was logged in.
+struct WithTraceId<F>(F);
+
+impl<S, N, F> FormatEvent<S, N> for WithTraceId<F>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+    F: FormatEvent<S, N>,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &tracing::Event<'_>,
+    ) -> std::fmt::Result {
+        let Some(trace_id) = crate::telemetry::traces::current_trace_id() else {
+            return self.0.format_event(ctx, writer, event);
+        };
+        let mut line = String::new();
+        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        match line.strip_prefix('{') {
+            Some(rest) => write!(writer, "{{\"trace_id\":\"{trace_id}\",{rest}"),
+            None => writer.write_str(&line),
+        }
     }
 }

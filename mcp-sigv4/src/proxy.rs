@@ -131,8 +131,10 @@ const RUNTIME_SESSION: HeaderName =
 
 pub(crate) fn main(args: Args) -> ExitCode {
     logging::init(args.log_level.as_deref());
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    // One host, one endpoint: the work between reads is parsing and signing a
+    // message, a few microseconds, so one thread keeps up; worker threads would
+    // each bring a stack and an allocator arena of their own.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

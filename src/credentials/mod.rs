@@ -56,6 +56,7 @@ use std::time::{Duration, SystemTime};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 use tokio::sync::watch;
+use tracing::Instrument as _;
 
 use crate::clock::{Clock, SharedClock};
 
@@ -113,6 +114,22 @@ struct State {
     // refused one: reloading again would not help.
     refused_after_reload: u64,
     last_provider: Option<Arc<str>>,
+    counts: LoadCounts,
+}
+
+/// How often a [`CredentialsCache`] called its provider, from
+/// [`CredentialsCache::load_counts`]: for a metric of loads and refreshes, say.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct LoadCounts {
+    /// Loads that returned credentials when none valid were cached: the first,
+    /// and those after an expiry or an [`invalidate`](CredentialsCache::invalidate).
+    pub loads: u64,
+    /// Loads that returned credentials ahead of the cached ones' expiry, in
+    /// the refresh window.
+    pub refreshes: u64,
+    /// Loads that failed or timed out, of either kind.
+    pub failures: u64,
 }
 
 struct Cached {
@@ -186,6 +203,32 @@ impl CredentialsCache {
                 .cached
                 .as_ref()
                 .and_then(|c| c.credentials.expiry()),
+        }
+    }
+
+    /// How often the provider was called: loads, refreshes ahead of expiry and
+    /// failures, since the cache was built. All zero for static credentials.
+    /// With [`cached_expiry`](Self::cached_expiry) it tells how long the
+    /// current credentials last, e.g. for a gauge computed when metrics are
+    /// scraped.
+    ///
+    /// ```
+    /// # async fn demo() -> Result<(), tower_sigv4::Error> {
+    /// use aws_credential_types::Credentials;
+    /// use tower_sigv4::CredentialsCache;
+    ///
+    /// let cache = CredentialsCache::new(Credentials::new("AKID", "SECRET", None, None, "example"));
+    /// assert_eq!(cache.load_counts().loads, 0);
+    /// cache.get().await?;
+    /// cache.get().await?; // cached: no second load
+    /// let counts = cache.load_counts();
+    /// assert_eq!((counts.loads, counts.refreshes, counts.failures), (1, 0, 0));
+    /// # Ok(()) }
+    /// ```
+    pub fn load_counts(&self) -> LoadCounts {
+        match &self.inner {
+            Inner::Fixed(_) => LoadCounts::default(),
+            Inner::Loading(l) => l.lock().counts,
         }
     }
 
@@ -330,10 +373,10 @@ impl Loader {
             match self.freshness(&state, self.clock.now()) {
                 Freshness::Fresh(current) => return Ok(current),
                 Freshness::RefreshAhead(current) => {
-                    self.start_load(&mut state);
+                    self.start_load(&mut state, true);
                     return Ok(current);
                 }
-                Freshness::Stale => self.start_load(&mut state),
+                Freshness::Stale => self.start_load(&mut state, false),
             }
         };
         let outcome = load.wait_for(Option::is_some).await.map(|o| o.clone());
@@ -353,8 +396,14 @@ impl Loader {
         }
     }
 
-    /// The load in flight, or a new one in its own task.
-    fn start_load(self: &Arc<Self>, state: &mut State) -> watch::Receiver<Option<Outcome>> {
+    /// The load in flight, or a new one in its own task (`refresh`: ahead of
+    /// the cached credentials' expiry). The task runs in a `credentials.load`
+    /// span, a child of the caller's (the `sign` span when a signer asks).
+    fn start_load(
+        self: &Arc<Self>,
+        state: &mut State,
+        refresh: bool,
+    ) -> watch::Receiver<Option<Outcome>> {
         // A closed channel is a task that ended without a result (it panicked, or
         // its runtime shut down): start another.
         if let Some(load) = state.load.as_ref().filter(|l| l.has_changed().is_ok()) {
@@ -362,10 +411,20 @@ impl Loader {
         }
         let (publish, load) = watch::channel(None);
         let loader = Arc::clone(self);
+        let span = tracing::debug_span!(
+            target: crate::SPANS,
+            "credentials.load",
+            credentials.source = %self.source_name,
+            credentials.refresh = refresh,
+            credentials.provider = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+            otel.status_code = tracing::field::Empty,
+        );
         let task = async move {
-            let outcome = loader.load().await;
+            let outcome = loader.load(refresh).await;
             publish.send_replace(Some(outcome));
-        };
+        }
+        .instrument(span);
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
                 // Detached: the load finishes even if every waiter goes away.
@@ -396,7 +455,7 @@ impl Loader {
         }
     }
 
-    async fn load(&self) -> Outcome {
+    async fn load(&self, refresh: bool) -> Outcome {
         let started = self.clock.now();
         let result =
             tokio::time::timeout(self.load_timeout, self.provider.provide_credentials()).await;
@@ -415,7 +474,15 @@ impl Loader {
                     .expiry()
                     .unwrap_or(started + self.ttl_without_expiry);
                 state.generation += 1;
+                if refresh {
+                    state.counts.refreshes += 1;
+                } else {
+                    state.counts.loads += 1;
+                }
                 state.last_provider = provider_name_of(&credentials).map(Arc::from);
+                if let Some(provider) = state.last_provider.as_deref() {
+                    tracing::Span::current().record("credentials.provider", provider);
+                }
                 tracing::debug!(
                     source = %self.source_name,
                     provider = state.last_provider.as_deref().unwrap_or_default(),
@@ -437,6 +504,17 @@ impl Loader {
                 Ok((credentials, state.generation))
             }
             Err(err) => {
+                state.counts.failures += 1;
+                let span = tracing::Span::current();
+                span.record("otel.status_code", "error");
+                span.record(
+                    "error.type",
+                    if err.timeout.is_some() {
+                        "timeout"
+                    } else {
+                        "provider_error"
+                    },
+                );
                 let still_valid = state
                     .cached
                     .as_ref()

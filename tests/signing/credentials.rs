@@ -157,6 +157,14 @@ async fn refreshes_ahead_of_expiry_with_a_frozen_clock() {
     }
     assert_eq!(refreshed.as_deref(), Some("AKID2"));
     assert_eq!(provider.calls(), 2);
+    // One load, then one refresh ahead of the expiry.
+    let counts = cache.load_counts();
+    assert_eq!((counts.loads, counts.refreshes, counts.failures), (1, 1, 0));
+    assert_eq!(
+        cache.cached_expiry(),
+        Some(clock.now() + Duration::from_secs(3600)),
+        "the refreshed credentials' expiry"
+    );
 }
 
 /// A provider that answers only when let through: each call takes one permit.
@@ -429,6 +437,10 @@ async fn still_valid_credentials_are_kept_when_a_refresh_fails() {
     clock.advance(Duration::from_secs(300));
     let err = cache.get().await.unwrap_err();
     assert!(err.to_string().contains("throttled"), "{err}");
+    // The first load, then one failure: the refresh begun at 400 s had not
+    // run yet, and the expired `get` waited for it rather than start another.
+    let counts = cache.load_counts();
+    assert_eq!((counts.loads, counts.refreshes, counts.failures), (1, 0, 1));
 }
 
 #[tokio::test]

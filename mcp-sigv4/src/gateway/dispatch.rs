@@ -62,7 +62,10 @@ where
         }
         let readiness = path == "/health/readiness";
         let rest = rest::Route::of(&path);
-        let scrape = path == "/metrics" && !telemetry::metrics().served_apart();
+        let scrape = path == "/metrics" && {
+            let metrics = telemetry::metrics();
+            metrics.on() && !metrics.served_apart()
+        };
         if path != "/mcp" && !path.starts_with("/mcp/") && !readiness && rest.is_none() && !scrape {
             return http::error(
                 StatusCode::NOT_FOUND,

@@ -56,6 +56,6 @@ pub mod session;
 pub use aggregate::PARTIAL_META;
 pub use guard::AllowedHosts;
 pub use lists::Lists;
-pub use serve::{Limits, serve};
+pub use serve::{Limits, serve, serve_metrics};
 pub use server::{Gateway, Options, Server};
 pub use session::Session;

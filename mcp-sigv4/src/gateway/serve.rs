@@ -57,24 +57,22 @@ impl Default for Limits {
     }
 }
 
-/// Serve `gateway` on `listener` until `shutdown`; then stop accepting and give
-/// in-flight requests up to `limits.drain` to finish.
-pub async fn serve<C>(
-    gateway: Gateway<C>,
-    listener: TcpListener,
-    shutdown: CancellationToken,
-    limits: Limits,
-) where
-    C: StreamableHttpClient<Error = HttpClientError> + Sync,
-{
-    // hyper adds these to Instant::now(), which overflows on Duration::MAX.
-    let day = Duration::from_secs(86_400);
-    let limits = Limits {
-        header_read_timeout: limits.header_read_timeout.min(day),
-        idle_timeout: limits.idle_timeout.min(day),
-        ..limits
-    };
-    let graceful = GracefulShutdown::new();
+impl Limits {
+    /// The same limits, each at most a day: hyper adds them to
+    /// `Instant::now()`, which overflows on `Duration::MAX`.
+    fn bounded(self) -> Self {
+        let day = Duration::from_secs(86_400);
+        Self {
+            header_read_timeout: self.header_read_timeout.min(day),
+            idle_timeout: self.idle_timeout.min(day),
+            ..self
+        }
+    }
+}
+
+/// hyper's connection builder with the header-read and keep-alive timeouts of
+/// `limits`.
+fn connection_builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -85,7 +83,60 @@ pub async fn serve<C>(
         .timer(TokioTimer::new())
         .keep_alive_interval(limits.idle_timeout)
         .keep_alive_timeout(limits.header_read_timeout);
-    let builder = Arc::new(builder);
+    builder
+}
+
+/// Answer `GET /metrics` (and nothing else) on `listener`, for as long as the
+/// runtime runs: the address of `--metrics-listen`, which the operator keeps
+/// off the clients' network. Slow clients are bounded as on the gateway's own
+/// listener: the first byte within the idle timeout, each request head within
+/// the header-read timeout.
+pub async fn serve_metrics(listener: TcpListener, limits: Limits) {
+    let limits = limits.bounded();
+    let builder = Arc::new(connection_builder(&limits));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, say: wait rather than spin.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let builder = builder.clone();
+        let idle = limits.idle_timeout;
+        tokio::spawn(async move {
+            if !first_byte_within(&stream, idle).await {
+                return;
+            }
+            let service =
+                hyper::service::service_fn(|request: hyper::Request<Incoming>| async move {
+                    let response = if request.uri().path() == "/metrics" {
+                        crate::telemetry::metrics()
+                            .response()
+                            .map(http_body_util::BodyExt::boxed)
+                    } else {
+                        http::error(StatusCode::NOT_FOUND, "not found; metrics are at /metrics")
+                    };
+                    Ok::<_, Infallible>(response)
+                });
+            let _ = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Serve `gateway` on `listener` until `shutdown`; then stop accepting and give
+/// in-flight requests up to `limits.drain` to finish.
+pub async fn serve<C>(
+    gateway: Gateway<C>,
+    listener: TcpListener,
+    shutdown: CancellationToken,
+    limits: Limits,
+) where
+    C: StreamableHttpClient<Error = HttpClientError> + Sync,
+{
+    let limits = limits.bounded();
+    let graceful = GracefulShutdown::new();
+    let builder = Arc::new(connection_builder(&limits));
     let served = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let health_only = Arc::new(Semaphore::new(HEALTH_ONLY_CONNECTIONS));
     loop {

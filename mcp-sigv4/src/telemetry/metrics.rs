@@ -3,24 +3,26 @@
 //! `/metrics` encodes the lot in the Prometheus text format.
 
 use std::collections::{HashMap, HashSet};
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
-use std::time::Instant;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::{Instant, SystemTime};
 
 use ::http::{Response, StatusCode, header};
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric,
+};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde_json::Value;
-use tokio::net::TcpListener;
+use tower_sigv4::CredentialsCache;
+use tower_sigv4::retry::RetryReason;
 
 /// The most tool names remembered per server; past it, new names are `other`.
 const MAX_TOOLS_PER_SERVER: usize = 1000;
@@ -141,6 +143,12 @@ struct RefusalLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RetryLabels {
+    server: String,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -161,12 +169,15 @@ pub struct Metrics {
     eras: Family<EraLabels, Counter>,
     upstream_responses: Family<StatusLabels, Counter>,
     refusals: Family<RefusalLabels, Counter>,
+    retries: Family<RetryLabels, Counter>,
+    credentials: Credentials,
     in_flight: Gauge,
     streams: Gauge,
     sessions_started: Counter,
     sessions_ended: Counter,
     tools: Mutex<HashMap<String, HashSet<String>>>,
     served_apart: AtomicBool,
+    on: bool,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -175,14 +186,22 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
+static METRICS: OnceLock<Metrics> = OnceLock::new();
+
 /// The process's metrics.
 pub fn metrics() -> &'static Metrics {
-    static METRICS: OnceLock<Metrics> = OnceLock::new();
-    METRICS.get_or_init(Metrics::new)
+    METRICS.get_or_init(|| Metrics::new(true))
+}
+
+/// Turn the metrics off (`--metrics off`), before anything records one: then
+/// nothing is counted and [`Metrics::on`] is `false`. Without effect once
+/// [`metrics`] was called.
+pub fn turn_off() {
+    let _ = METRICS.set(Metrics::new(false));
 }
 
 impl Metrics {
-    fn new() -> Self {
+    fn new(on: bool) -> Self {
         let mut registry = Registry::with_prefix("mcp_sigv4");
         let http_requests = Family::default();
         registry.register(
@@ -221,6 +240,14 @@ impl Metrics {
             "Requests refused for their signature or credentials (AWS's error kind), rate-limited, or that could not be signed (NotSigned)",
             refusals.clone(),
         );
+        let retries = Family::default();
+        registry.register(
+            "retries",
+            "Requests to a server sent again, by server and the reason: throttled (429), unavailable (503), server_error (500, 502, 504), connect, interrupted",
+            retries.clone(),
+        );
+        let credentials = Credentials::default();
+        registry.register_collector(Box::new(credentials.clone()));
         let in_flight = Gauge::default();
         registry.register(
             "requests_in_flight",
@@ -260,17 +287,54 @@ impl Metrics {
             eras,
             upstream_responses,
             refusals,
+            retries,
+            credentials,
             in_flight,
             streams,
             sessions_started,
             sessions_ended,
             tools: Mutex::default(),
             served_apart: AtomicBool::new(false),
+            on,
         }
+    }
+
+    /// Whether metrics are counted and served (`--metrics on`, the default).
+    pub fn on(&self) -> bool {
+        self.on
+    }
+
+    /// Count a retry of a request to `server`.
+    pub fn retry(&self, server: &str, reason: RetryReason) {
+        if !self.on {
+            return;
+        }
+        self.retries
+            .get_or_create(&RetryLabels {
+                server: server.to_owned(),
+                reason: reason.as_str(),
+            })
+            .inc();
+    }
+
+    /// Report the loads, refreshes and expiry of `server`'s credentials, read
+    /// from its signer's cache at each scrape.
+    pub fn watch_credentials(&self, server: &str, cache: CredentialsCache) {
+        if !self.on {
+            return;
+        }
+        self.credentials
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push((server.to_owned(), cache));
     }
 
     /// Count an answered HTTP request.
     pub fn http_request(&self, route: Route, status: StatusCode) {
+        if !self.on {
+            return;
+        }
         self.http_requests
             .get_or_create(&HttpLabels {
                 route,
@@ -281,17 +345,27 @@ impl Metrics {
 
     /// Count a request in flight until the guard is dropped.
     pub fn in_flight(&self) -> InFlight {
-        InFlight::new(&self.in_flight)
+        InFlight::new(self.on.then_some(&self.in_flight))
     }
 
     /// Count a relayed stream open until the guard is dropped.
     pub fn stream(&self) -> InFlight {
-        InFlight::new(&self.streams)
+        InFlight::new(self.on.then_some(&self.streams))
     }
 
     /// Start timing `message` to `server`; the outcome is counted when the
     /// observation is finished or dropped (dropped unfinished: `cancelled`).
     pub fn observe(&'static self, server: &str, message: &Value, modern: bool) -> Observation {
+        if !self.on {
+            return Observation {
+                metrics: self,
+                server: String::new(),
+                method: "",
+                tool: String::new(),
+                started: Instant::now(),
+                outcome: None,
+            };
+        }
         let method = bounded_method(message);
         let tool = match method {
             "tools/call" => self.tool_label(server, message),
@@ -317,6 +391,9 @@ impl Metrics {
         if let Some(status) = status {
             tracing::Span::current().record("http.response.status_code", status);
         }
+        if !self.on {
+            return;
+        }
         let status = status.map_or_else(|| "none".to_owned(), |s| s.to_string());
         self.upstream_responses
             .get_or_create(&StatusLabels {
@@ -332,6 +409,9 @@ impl Metrics {
     pub fn upstream_failed(&self, server: &str, data: &Value, unsigned: bool) {
         let status = data.get("status").and_then(Value::as_u64);
         self.upstream_status(server, status.and_then(|s| u16::try_from(s).ok()));
+        if !self.on {
+            return;
+        }
         let kind = match data.get("kind").and_then(Value::as_str) {
             _ if unsigned => "NotSigned",
             Some(
@@ -355,17 +435,24 @@ impl Metrics {
 
     /// Count a session begun.
     pub fn session_started(&self) {
-        self.sessions_started.inc();
+        if self.on {
+            self.sessions_started.inc();
+        }
     }
 
     /// Count a session ended with DELETE.
     pub fn session_ended(&self) {
-        self.sessions_ended.inc();
+        if self.on {
+            self.sessions_ended.inc();
+        }
     }
 
     /// Remember the tool names of a `tools/list` reply from `server`, so that
     /// calls to them get their own label.
     pub fn learn_tools(&self, server: &str, reply: &Value) {
+        if !self.on {
+            return;
+        }
         let Some(tools) = reply.pointer("/result/tools").and_then(Value::as_array) else {
             return;
         };
@@ -435,20 +522,90 @@ fn bounded_method(message: &Value) -> &'static str {
     }
 }
 
-/// A gauge raised while this lives.
+/// A gauge raised while this lives (none when metrics are off).
 #[derive(Debug)]
-pub struct InFlight(Gauge);
+pub struct InFlight(Option<Gauge>);
 
 impl InFlight {
-    fn new(gauge: &Gauge) -> Self {
-        gauge.inc();
-        Self(gauge.clone())
+    fn new(gauge: Option<&Gauge>) -> Self {
+        Self(gauge.map(|gauge| {
+            gauge.inc();
+            gauge.clone()
+        }))
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.dec();
+        if let Some(gauge) = &self.0 {
+            gauge.dec();
+        }
+    }
+}
+
+/// The signers' credentials caches by server, read at each scrape: loads and
+/// refreshes come from the cache's own counts, and the seconds left are
+/// computed from the expiry then, not when it was loaded.
+#[derive(Clone, Debug, Default)]
+struct Credentials(Arc<Mutex<Vec<(String, CredentialsCache)>>>);
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LoadLabels {
+    server: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ServerLabel {
+    server: String,
+}
+
+impl Collector for Credentials {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        let caches = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if caches.is_empty() {
+            return Ok(());
+        }
+        let mut loads = encoder.encode_descriptor(
+            "credentials_loads",
+            "Credentials loads by server: load (none valid were cached), refresh (ahead of the expiry) and error (the provider failed or timed out)",
+            None,
+            MetricType::Counter,
+        )?;
+        for (server, cache) in caches.iter() {
+            let counts = cache.load_counts();
+            for (outcome, count) in [
+                ("load", counts.loads),
+                ("refresh", counts.refreshes),
+                ("error", counts.failures),
+            ] {
+                let labels = LoadLabels {
+                    server: server.clone(),
+                    outcome,
+                };
+                ConstCounter::new(count).encode(loads.encode_family(&labels)?)?;
+            }
+        }
+        let now = SystemTime::now();
+        let mut expiry = encoder.encode_descriptor(
+            "credentials_expiry",
+            "Seconds until the server's current credentials expire (negative: expired; absent: no expiry, or none loaded yet)",
+            Some(&prometheus_client::registry::Unit::Seconds),
+            MetricType::Gauge,
+        )?;
+        for (server, cache) in caches.iter() {
+            let Some(expires) = cache.cached_expiry() else {
+                continue;
+            };
+            let left = match expires.duration_since(now) {
+                Ok(left) => left.as_secs_f64(),
+                Err(past) => -past.duration().as_secs_f64(),
+            };
+            ConstGauge::new(left).encode(expiry.encode_family(&ServerLabel {
+                server: server.clone(),
+            })?)?;
+        }
+        Ok(())
     }
 }
 
@@ -506,35 +663,6 @@ impl Drop for Observation {
                 outcome,
             })
             .inc();
-    }
-}
-
-/// Answer `GET /metrics` (and nothing else) on `listener`, for as long as the
-/// runtime runs: the address of `--metrics-listen`, which the operator keeps
-/// off the clients' network.
-pub async fn serve_metrics(listener: TcpListener) {
-    loop {
-        let Ok((stream, _)) = listener.accept().await else {
-            // Out of file descriptors, say: wait rather than spin.
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            continue;
-        };
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(|request: hyper::Request<_>| async move {
-                let response = if request.uri().path() == "/metrics" {
-                    metrics().response()
-                } else {
-                    let mut response =
-                        Response::new(Full::from("not found; metrics are at /metrics\n"));
-                    *response.status_mut() = StatusCode::NOT_FOUND;
-                    response
-                };
-                Ok::<_, Infallible>(response)
-            });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
     }
 }
 

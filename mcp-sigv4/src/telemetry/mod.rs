@@ -1,6 +1,6 @@
 //! What an operator watches: the gateway's Prometheus [metrics](mod@metrics), served at
 //! `/metrics` (behind the master key) or on an address of their own
-//! ([`serve_metrics`]), and OpenTelemetry [traces](mod@traces) over OTLP.
+//! (`gateway::serve_metrics`), and OpenTelemetry [traces](mod@traces) over OTLP.
 //!
 //! Label values are bounded, so that no client can grow the series without end:
 //! server names come from the config, MCP methods from the specification's list
@@ -11,4 +11,4 @@
 pub mod metrics;
 pub mod traces;
 
-pub use metrics::{Metrics, Outcome, Route, metrics, serve_metrics};
+pub use metrics::{Metrics, Outcome, Route, metrics};

@@ -139,6 +139,18 @@ pub fn client_span(method: &::http::Method, route: &str, headers: &HeaderMap) ->
     span
 }
 
+/// The trace id of the current span, when traces are exported and it has one:
+/// for the `trace_id` of JSON log lines.
+pub fn current_trace_id() -> Option<TraceId> {
+    PROVIDER.get()?;
+    let trace_id = tracing::Span::current()
+        .context()
+        .span()
+        .span_context()
+        .trace_id();
+    (trace_id != TraceId::INVALID).then_some(trace_id)
+}
+
 /// Record `span`'s trace id in its `trace_id` field, so that the log lines of
 /// the events in it (`--log-format json`: `span`, `spans`) name the trace.
 fn record_trace_id(span: &tracing::Span) {
@@ -170,6 +182,7 @@ pub fn upstream_span(server: &str, message: &serde_json::Value) -> tracing::Span
         mcp.method.name = method,
         gen_ai.tool.name = tool,
         http.response.status_code = tracing::field::Empty,
+        http.request.resend_count = tracing::field::Empty,
     )
 }
 
@@ -245,6 +258,7 @@ pub fn host_span(message: &serde_json::Value) -> tracing::Span {
         otel.kind = "client",
         mcp.method.name = method,
         gen_ai.tool.name = tool,
+        http.request.resend_count = tracing::field::Empty,
         trace_id = tracing::field::Empty,
     );
     if PROVIDER.get().is_some()

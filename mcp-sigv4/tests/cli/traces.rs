@@ -28,6 +28,10 @@ async fn a_host_request_continues_its_meta_traceparent_to_a_signed_header() {
         "bedrock-agentcore",
         "--region",
         "us-east-1",
+        "--log-format",
+        "json",
+        "--log-level",
+        "debug",
     ];
     let mut cli = Cli::spawn(&args, &env);
     cli.send(&initialize(0)).await;
@@ -56,6 +60,29 @@ async fn a_host_request_continues_its_meta_traceparent_to_a_signed_header() {
         seen.contains(&(expected.clone(), true)),
         "{expected}, signed, not in {seen:?}"
     );
+    // Every line logged while the host's tools/list was served names its
+    // trace at the top level, the signer's among them.
+    let in_list: Vec<serde_json::Value> = stderr
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter(|line: &serde_json::Value| {
+            line["spans"].as_array().is_some_and(|spans| {
+                spans
+                    .iter()
+                    .any(|s| s["name"] == "host request" && s["mcp.method.name"] == "tools/list")
+            })
+        })
+        .collect();
+    assert!(
+        in_list.iter().any(|l| l["target"] == "tower_sigv4::signer"),
+        "no signer line in the tools/list request:\n{stderr}"
+    );
+    for line in &in_list {
+        assert_eq!(line["trace_id"], TRACE_ID, "{line}");
+    }
+    for secret in [SECRET_KEY, SESSION_TOKEN] {
+        assert!(!stderr.contains(secret), "a JSON log line shows a secret");
+    }
     let exported = otlp::exported_text(&received);
     for secret in [SECRET_KEY, SESSION_TOKEN] {
         assert!(

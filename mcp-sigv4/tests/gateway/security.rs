@@ -205,7 +205,7 @@ async fn empty_or_short_master_key_and_session_secret_stop_the_start() {
 
 /// Read from `stream` until the gateway closes it; what it sent. Panics when it
 /// stays open past the test's limit.
-async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> String {
+pub(crate) async fn read_until_closed(stream: &mut tokio::net::TcpStream) -> String {
     use tokio::io::AsyncReadExt;
     let mut received = Vec::new();
     tokio::time::timeout(super::LIMIT, stream.read_to_end(&mut received))

@@ -17,7 +17,7 @@ async fn a_call_is_traced_from_the_clients_traceparent_to_the_upstream() {
     let up = upstreams().await;
     let gateway = Gateway::start_with_env(
         &up.config(""),
-        &["--log-format", "json"],
+        &["--log-format", "json", "--log-level", "debug"],
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
             ("OTEL_SERVICE_NAME", "gateway-under-test"),
@@ -112,6 +112,24 @@ async fn a_call_is_traced_from_the_clients_traceparent_to_the_upstream() {
         })
         .unwrap_or_else(|| panic!("no refusal in the log:\n{log}"));
     assert_eq!(line["span"]["trace_id"], TRACE_ID, "{line}");
+    assert_eq!(line["trace_id"], TRACE_ID, "{line}");
+    // So does every line logged deeper, inside an upstream request.
+    let upstream_lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .filter(|line: &serde_json::Value| {
+            line["spans"]
+                .as_array()
+                .is_some_and(|spans| spans.iter().any(|s| s["name"] == "upstream request"))
+        })
+        .collect();
+    assert!(
+        !upstream_lines.is_empty(),
+        "no line inside an upstream request:\n{log}"
+    );
+    for line in &upstream_lines {
+        assert_eq!(line["trace_id"], TRACE_ID, "{line}");
+    }
     // Nothing secret was exported.
     let exported = otlp::exported_text(&received);
     for secret in [upstream::TOKEN, server::SECRET_KEY, server::SESSION_TOKEN] {

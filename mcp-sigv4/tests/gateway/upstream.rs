@@ -106,6 +106,11 @@ pub struct Running {
     pub open_streams: Arc<AtomicUsize>,
     /// The `traceparent` header of every request that carried one.
     pub traceparents: Arc<std::sync::Mutex<Vec<String>>>,
+    /// Answer this many of the next POSTs 503 (then serve again), as a
+    /// briefly overloaded server does.
+    pub unavailable: Arc<AtomicUsize>,
+    /// POSTs answered 503 that way.
+    pub answered_unavailable: Arc<AtomicUsize>,
     /// The session ids still honoured; the rest get 404, as after a restart.
     known: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     task: tokio::task::JoinHandle<()>,
@@ -154,8 +159,12 @@ pub async fn start() -> Running {
     let started = Arc::new(AtomicUsize::new(0));
     let known = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
     let traceparents = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let unavailable = Arc::new(AtomicUsize::new(0));
+    let answered_unavailable = Arc::new(AtomicUsize::new(0));
     let front = {
         let traceparents = traceparents.clone();
+        let unavailable = unavailable.clone();
+        let answered_unavailable = answered_unavailable.clone();
         let refused = refused.clone();
         let seen = seen.clone();
         let started = started.clone();
@@ -179,10 +188,24 @@ pub async fn start() -> Running {
                 .headers()
                 .get("mcp-session-id")
                 .map(|v| v.to_str().unwrap().to_owned());
+            let overloaded = request.method() == http::Method::POST
+                && unavailable
+                    .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                    .is_ok();
+            if overloaded {
+                answered_unavailable.fetch_add(1, Ordering::SeqCst);
+            }
             if session.is_none() && request.method() == http::Method::POST {
                 started.fetch_add(1, Ordering::SeqCst);
             }
             async move {
+                if overloaded {
+                    let response = Response::builder()
+                        .status(StatusCode::SERVICE_UNAVAILABLE)
+                        .body(Full::new(Bytes::new()).map_err(|n| match n {}).boxed())
+                        .unwrap();
+                    return Ok::<_, Infallible>(response);
+                }
                 if session.is_some_and(|id| !known.lock().unwrap().contains(&id)) {
                     let response = Response::builder()
                         .status(StatusCode::NOT_FOUND)
@@ -255,6 +278,8 @@ pub async fn start() -> Running {
         cancelled,
         open_streams,
         traceparents,
+        unavailable,
+        answered_unavailable,
         known,
         task,
     }
