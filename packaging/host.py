@@ -1,21 +1,27 @@
 """An MCP host, played by the Python MCP SDK: start a stdio server command, list its
-tools and call `echo` once, then print how long it took from launch to the tool list.
+tools and call `echo` once, then print how long it took from launch to the tool list
+and how much memory the `mcp-sigv4` process holds.
 
     python host.py COMMAND [ARG...]
 
 The server command gets the stand-in's credentials (AWS_* from this process's
 environment) the way a host's `env` block passes them. Exits non-zero unless the
-tool list is the stand-in's and `echo` answers with what it was sent.
+tool list is the stand-in's and `echo` answers with what it was sent, or, on
+x86_64 Linux, when more than 40 % of the binary's code is resident: there the
+release build places the proxy's functions together (mcp-sigv4/build.rs), and a
+proxy that touches most of the code means that layout was lost.
 """
 
 import asyncio
 import os
+import platform
 import sys
 import time
 
 from mcp import Client, StdioServerParameters
 
 EXPECTED_TOOLS = ["add", "count", "echo"]
+MOST_CODE_RESIDENT = 0.40
 TEXT = "héllo from the Python MCP SDK ✓"
 
 
@@ -36,6 +42,64 @@ async def main(command: str, args: list[str]) -> int:
         if result.is_error or text != TEXT:
             print(f"expected {TEXT!r}", file=sys.stderr)
             return 1
+        return check_memory()
+    return 0
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    found, queue = [], [root]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def check_memory() -> int:
+    """Print the proxy's resident memory and the resident share of its code."""
+    if sys.platform != "linux":
+        return 0
+    for pid in descendants(os.getpid()):
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+        except OSError:
+            continue
+        if os.path.basename(exe) == "mcp-sigv4":
+            break
+    else:
+        print("no mcp-sigv4 process among the host's children", file=sys.stderr)
+        return 1
+    with open(f"/proc/{pid}/status") as f:
+        rss = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    size = resident = 0
+    executable = False
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5:
+                executable = "x" in fields[1] and fields[-1] == exe
+            elif executable and fields[0] in ("Size:", "Rss:"):
+                if fields[0] == "Size:":
+                    size += int(fields[1])
+                else:
+                    resident += int(fields[1])
+    share = resident / size if size else 0.0
+    print(f"mcp-sigv4 memory: VmRSS {rss / 1024:.1f} MiB; code {resident / 1024:.1f} of {size / 1024:.1f} MiB resident ({share:.0%})")
+    if platform.machine() == "x86_64" and share > MOST_CODE_RESIDENT:
+        print(
+            f"more than {MOST_CODE_RESIDENT:.0%} of the binary's code is resident: the build lost the proxy's "
+            "function layout; regenerate mcp-sigv4/link-order.txt with benches/link_order.py",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
