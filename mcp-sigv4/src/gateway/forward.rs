@@ -90,11 +90,8 @@ where
         let id = message.get("id").cloned().unwrap_or(Value::Null);
         let is_tools = jsonrpc::method(&message) == Some("tools/list");
         let filtered = is_tools && !server.tools.is_open();
-        let key = Key::of(
-            &server.name,
-            &message,
-            self.request_headers(server).as_ref(),
-        );
+        let context = lists::context_of(self.request_headers(server).as_ref());
+        let key = Key::of(&server.name, &message, context);
         let generation = server.lists.generation();
         let cache = &self.inner.list_cache;
         if let Some(result) = key.as_ref().and_then(|key| cache.get(key, generation)) {
@@ -107,7 +104,7 @@ where
         let fill = Fill {
             lists: server.lists.clone(),
             keep: key.map(|key| (cache.clone(), key, generation)),
-            is_tools,
+            learn: is_tools.then(|| server.lists.tool_headers(context)),
         };
         let response =
             Box::pin(self.forward_unfiltered(server, message, via, tag, Some(fill))).await;
@@ -188,9 +185,10 @@ where
                 // credentials, and one user's session never serves another.
                 let upstream = match self.request_headers(server) {
                     Some(headers) => {
+                        let known = server.lists.tool_headers(lists::context_of(Some(&headers)));
                         let own = Arc::new(
                             Upstream::new(server.client.clone(), server.url.clone(), headers)
-                                .with_tool_headers(self.tool_headers_of(server)),
+                                .with_tool_headers(known),
                         );
                         ended = Some(EndOnDrop(own.clone(), server.name.clone()));
                         own.probe(envelope).await.map(|_| own)

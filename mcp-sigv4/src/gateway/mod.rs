@@ -29,8 +29,8 @@
 //! Lists are kept per server and credential for their `ttlMs` (or
 //! `--list-cache-ttl`) and dropped on `list_changed`: see `lists`. A
 //! `tools/call` costs no `tools/list`, but the first call of a 2026-07-28
-//! server whose tools were never listed (its `x-mcp-header` arguments must
-//! be learnt).
+//! server whose tools were never listed with the call's credential (its
+//! `x-mcp-header` arguments must be learnt).
 //!
 //! The modules depend one way: `http`, `session` and `lists` below `server` (the shared
 //! state), then `guard`, `forward` and `health`, then `aggregate`, then

@@ -435,3 +435,35 @@ async fn list_cache_ttl_0_keeps_no_2025_list() {
     list(&gateway, "/mcp/counted", &[]).await;
     assert_eq!(upstream.lists("Bearer configured"), 2);
 }
+
+#[tokio::test]
+async fn a_whole_list_read_with_a_users_credential_leaves_other_users_calls_as_they_were() {
+    let upstream = counted(Era::Modern).await;
+    let gateway = Gateway::start(&config(&upstream), &[]).await;
+    let alice = [("x-mcp-counted-authorization", "Bearer alice")];
+    let bob = [("x-mcp-counted-authorization", "Bearer bob")];
+    let call_of =
+        |tool: &str| json!({"method": "tools/call", "params": {"name": tool, "arguments": {}}});
+    list(&gateway, "/mcp/counted", &alice).await;
+    assert_eq!(upstream.lists("Bearer alice"), 1);
+
+    // Alice read her whole list: her call of a tool it did not name lists no more.
+    one_shot(&gateway, "/mcp/counted", call_of("not-listed"), &alice).await;
+    assert_eq!(upstream.lists("Bearer alice"), 1);
+
+    // The configured credential and Bob never listed: their first call of a
+    // tool they never saw listed lists first, to learn its x-mcp-header
+    // arguments, as it would had Alice never come.
+    one_shot(
+        &gateway,
+        "/mcp/counted",
+        call_of("only-for-configured"),
+        &[],
+    )
+    .await;
+    assert_eq!(upstream.lists("Bearer configured"), 1);
+    one_shot(&gateway, "/mcp/counted", call_of("only-for-bob"), &bob).await;
+    assert_eq!(upstream.lists("Bearer bob"), 1);
+    assert_eq!(upstream.lists("Bearer alice"), 1);
+    assert_eq!(upstream.calls(), 3);
+}
