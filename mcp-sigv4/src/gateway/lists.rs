@@ -19,6 +19,14 @@
 //! interim `input_required` result, or a request that carries anything besides
 //! a `cursor` (the retry of a multi round-trip request) is never kept.
 //!
+//! A miss is fetched once however many requests for the same page (the same
+//! [`Key`]) arrive while it is on its way ([single flight](super::flights)):
+//! the first goes to the server, the others wait for its result. A follower
+//! whose leader gets no result to share (an error, a timeout, its client gone,
+//! an `input_required` result, or a `list_changed` on the way) fetches the
+//! page itself rather than share a failure that may have been the leader's
+//! own, and rather than wait for a second leader.
+//!
 //! What is learnt from a `tools/list` (the `x-mcp-header` annotations, and
 //! whether a whole list was read) is kept per authorization context too, so a
 //! list read with one user's credential never changes what another user's
@@ -33,6 +41,7 @@ use ::http::{HeaderName, HeaderValue};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::flights::{Flights, Landing, Turn};
 use crate::relay::era::ToolHeaders;
 
 /// The list methods whose results are kept.
@@ -200,10 +209,11 @@ struct Entry {
     expires: Instant,
 }
 
-/// The kept pages of every server.
+/// The kept pages of every server, and the fetches of missing ones in flight.
 #[derive(Debug)]
 pub(super) struct ListCache {
     entries: Mutex<HashMap<Key, Entry>>,
+    flights: Flights<Key, Value>,
     default_ttl: Duration,
 }
 
@@ -212,8 +222,15 @@ impl ListCache {
     pub(super) fn new(default_ttl: Duration) -> Self {
         Self {
             entries: Mutex::default(),
+            flights: Flights::default(),
             default_ttl,
         }
+    }
+
+    /// The kept result for `key` (see [`get`](Self::get)), or else the fetch
+    /// of it to lead or to follow.
+    pub(super) fn lookup(&self, key: &Key, generation: u64) -> Turn<Key, Value> {
+        self.flights.join(key, || self.get(key, generation))
     }
 
     /// The kept result for `key`, if still fresh and its server has not said
@@ -271,13 +288,23 @@ impl ListCache {
     }
 }
 
-/// A list reply on its way to the client: what is learnt from it, and where
-/// it is kept.
+/// A list reply on its way to the client: what is learnt from it, where it
+/// is kept, and who waits for it. Dropped without a reply, it lets its
+/// followers go.
 pub(super) struct Fill {
     pub(super) lists: Arc<Lists>,
-    pub(super) keep: Option<(Arc<ListCache>, Key, u64)>,
+    pub(super) keep: Option<Keep>,
     /// Where a `tools/list` reply's annotations are learnt (its context's).
     pub(super) learn: Option<Arc<ToolHeaders>>,
+}
+
+/// Where a list reply is kept: under `key`, if the server's lists are still
+/// at `generation`; and the flight it ends, if it led one.
+pub(super) struct Keep {
+    pub(super) cache: Arc<ListCache>,
+    pub(super) key: Key,
+    pub(super) generation: u64,
+    pub(super) landing: Option<Landing<Key, Value>>,
 }
 
 impl Fill {
@@ -289,8 +316,18 @@ impl Fill {
         if let Some(known) = &self.learn {
             known.learn(reply);
         }
-        if let Some((cache, key, generation)) = self.keep {
-            cache.put(key, generation, &self.lists, result);
+        let Some(keep) = self.keep else {
+            return;
+        };
+        keep.cache
+            .put(keep.key, keep.generation, &self.lists, result);
+        // Shared with the requests that arrived while it was fetched, as long
+        // as it is still the current list and a final result.
+        if let Some(landing) = keep.landing
+            && self.lists.generation() == keep.generation
+            && result.get("resultType").and_then(Value::as_str) != Some("input_required")
+        {
+            landing.land(result.clone());
         }
     }
 }

@@ -1,9 +1,10 @@
 //! List caching (issue #19): lists are kept per server and credential for the
 //! 2026-07-28 `ttlMs`, or `--list-cache-ttl` for a 2025-era server, dropped on
-//! `notifications/tools/list_changed`, and a `tools/call` costs no
-//! `tools/list`. Driven against the real gateway process in front of a small
-//! MCP server on 127.0.0.1 that counts the `tools/list` requests it gets, by
-//! the `Authorization` they carry.
+//! `notifications/tools/list_changed`, identical lists at once cost one
+//! fetch, and a `tools/call` costs no `tools/list`. Driven against the real
+//! gateway process in front of a small MCP server on 127.0.0.1 that counts the
+//! `tools/list` requests it gets, by the `Authorization` they carry, and can
+//! hold their replies until the test lets them go.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -16,8 +17,10 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
+use tokio::sync::watch;
 
-use super::{Answer, Gateway, MASTER_KEY, NEXT, rpc, send};
+use super::telemetry::{sample, scrape};
+use super::{Answer, Gateway, LIMIT, MASTER_KEY, NEXT, rpc, send};
 
 /// The era a [`Counted`] server speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,12 +33,26 @@ enum Era {
 }
 
 /// What the server saw.
-#[derive(Default)]
 struct Seen {
     /// `tools/list` requests by their `Authorization` header.
     lists: Mutex<HashMap<String, usize>>,
+    /// `tools/list` requests in all, as they arrive (before any hold).
+    arrived: watch::Sender<usize>,
+    /// Whether `tools/list` replies go out.
+    gate: watch::Sender<Gate>,
     calls: AtomicUsize,
     ttl_ms: AtomicU64,
+}
+
+/// What becomes of a `tools/list` when it arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gate {
+    /// Answered.
+    Open,
+    /// Held until the gate changes.
+    Held,
+    /// The first one answered with a JSON-RPC error, the gate then open.
+    FailOnce,
 }
 
 /// An MCP server with the tools `echo` and `change` (whose reply stream
@@ -74,6 +91,31 @@ impl Counted {
 
     fn set_ttl_ms(&self, ttl: u64) {
         self.seen.ttl_ms.store(ttl, Ordering::SeqCst);
+    }
+
+    /// Hold every `tools/list` reply from now on, until [`release`](Self::release)
+    /// or [`fail_once`](Self::fail_once).
+    fn hold(&self) {
+        self.seen.gate.send_replace(Gate::Held);
+    }
+
+    fn release(&self) {
+        self.seen.gate.send_replace(Gate::Open);
+    }
+
+    /// Answer the first `tools/list` held (or to come) with an error, the
+    /// others as usual.
+    fn fail_once(&self) {
+        self.seen.gate.send_replace(Gate::FailOnce);
+    }
+
+    /// Wait until `n` `tools/list` requests in all have arrived.
+    async fn arrived(&self, n: usize) {
+        let mut arrived = self.seen.arrived.subscribe();
+        tokio::time::timeout(LIMIT, arrived.wait_for(|seen| *seen >= n))
+            .await
+            .unwrap_or_else(|_| panic!("{n} tools/list never arrived"))
+            .unwrap();
     }
 }
 
@@ -131,6 +173,20 @@ async fn serve(request: Request<Incoming>, era: Era, seen: Arc<Seen>) -> Respons
                 .unwrap()
                 .entry(authorization.clone())
                 .or_default() += 1;
+            seen.arrived.send_modify(|n| *n += 1);
+            let mut gate = seen.gate.subscribe();
+            let _ = gate.wait_for(|gate| *gate != Gate::Held).await;
+            let fails = seen.gate.send_if_modified(|gate| {
+                let fails = *gate == Gate::FailOnce;
+                if fails {
+                    *gate = Gate::Open;
+                }
+                fails
+            });
+            if fails {
+                return json_reply(&json!({"jsonrpc": "2.0", "id": id,
+                    "error": {"code": -32603, "message": "the list failed"}}));
+            }
             let user = authorization.rsplit(' ').next().unwrap_or_default();
             let schema = json!({"type": "object", "properties": {}});
             let mut result = json!({"tools": [
@@ -169,8 +225,13 @@ async fn serve(request: Request<Incoming>, era: Era, seen: Arc<Seen>) -> Respons
 }
 
 async fn counted(era: Era) -> Counted {
-    let seen = Arc::new(Seen::default());
-    seen.ttl_ms.store(60_000, Ordering::SeqCst);
+    let seen = Arc::new(Seen {
+        lists: Mutex::default(),
+        arrived: watch::Sender::new(0),
+        gate: watch::Sender::new(Gate::Open),
+        calls: AtomicUsize::new(0),
+        ttl_ms: AtomicU64::new(60_000),
+    });
     let shared = seen.clone();
     let (addr, task) =
         super::serve::answer(move |request| serve(request, era, shared.clone())).await;
@@ -434,6 +495,146 @@ async fn list_cache_ttl_0_keeps_no_2025_list() {
     list(&gateway, "/mcp/counted", &[]).await;
     list(&gateway, "/mcp/counted", &[]).await;
     assert_eq!(upstream.lists("Bearer configured"), 2);
+}
+
+/// The gateway's metrics, scraped with the master key.
+async fn metrics(gateway: &Gateway) -> String {
+    let key = key();
+    let (status, metrics) = scrape(
+        &format!("{}/metrics", gateway.base),
+        &[("authorization", &key)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{metrics}");
+    metrics
+}
+
+/// Scrape until the gateway has `n` requests in flight besides the scrape
+/// itself, at most `tries` times; what it last read.
+async fn in_flight(gateway: &Gateway, n: usize, tries: usize) -> Option<f64> {
+    let mut read = None;
+    for _ in 0..tries {
+        read = sample(&metrics(gateway).await, "mcp_sigv4_requests_in_flight");
+        if read == Some((n + 1) as f64) {
+            break;
+        }
+    }
+    read
+}
+
+#[tokio::test]
+async fn identical_lists_at_once_cost_the_server_one_request_and_all_get_its_result() {
+    const N: usize = 8;
+    let upstream = counted(Era::Legacy).await;
+    let gateway = Gateway::start(&config(&upstream), &["--list-cache-ttl", "600"]).await;
+    upstream.hold();
+    let clients =
+        futures_util::future::join_all((0..N).map(|_| list(&gateway, "/mcp/counted", &[])));
+    // All N inside the gateway, and the first of them held at the server:
+    // then the server answers.
+    let release = async {
+        let read = in_flight(&gateway, N, 5_000).await;
+        upstream.release();
+        read
+    };
+    let (lists, read) = tokio::join!(clients, release);
+    assert_eq!(
+        read,
+        Some((N + 1) as f64),
+        "the {N} lists were never in flight at once"
+    );
+    for tools in &lists {
+        assert_eq!(tools, &["change", "echo", "only-for-configured"]);
+    }
+    assert_eq!(
+        upstream.lists("Bearer configured"),
+        1,
+        "{:?}",
+        upstream.seen.lists
+    );
+}
+
+#[tokio::test]
+async fn followers_of_a_list_whose_client_left_fetch_it_themselves() {
+    const N: usize = 4;
+    let upstream = counted(Era::Legacy).await;
+    let gateway = Gateway::start(&config(&upstream), &["--list-cache-ttl", "600"]).await;
+    upstream.hold();
+    let mut leader = Box::pin(list(&gateway, "/mcp/counted", &[]));
+    tokio::select! {
+        tools = &mut leader => panic!("a held list was answered: {tools:?}"),
+        () = upstream.arrived(1) => {}
+    }
+    let followers =
+        futures_util::future::join_all((0..N).map(|_| list(&gateway, "/mcp/counted", &[])));
+    let leave = async {
+        // The followers and the leader in the gateway, then the leader's client leaves.
+        let read = in_flight(&gateway, N + 1, 5_000).await;
+        drop(leader);
+        // A follower fetches again; then the server answers.
+        upstream.arrived(2).await;
+        upstream.release();
+        read
+    };
+    let (lists, read) = tokio::join!(followers, leave);
+    assert_eq!(
+        read,
+        Some((N + 2) as f64),
+        "the lists were never in flight at once"
+    );
+    for tools in &lists {
+        assert_eq!(tools, &["change", "echo", "only-for-configured"]);
+    }
+    let fetched = upstream.lists("Bearer configured");
+    assert!((2..=N + 1).contains(&fetched), "{fetched}");
+}
+
+#[tokio::test]
+async fn followers_of_a_list_that_failed_fetch_it_themselves() {
+    const N: usize = 4;
+    let upstream = counted(Era::Legacy).await;
+    let gateway = Gateway::start(&config(&upstream), &["--list-cache-ttl", "600"]).await;
+    upstream.hold();
+    let clients = futures_util::future::join_all((0..N).map(|_| {
+        one_shot(
+            &gateway,
+            "/mcp/counted",
+            json!({"method": "tools/list"}),
+            &[],
+        )
+    }));
+    let fail = async {
+        let read = in_flight(&gateway, N, 5_000).await;
+        upstream.fail_once();
+        read
+    };
+    let (replies, read) = tokio::join!(clients, fail);
+    assert_eq!(
+        read,
+        Some((N + 1) as f64),
+        "the lists were never in flight at once"
+    );
+    // The leader's client gets the server's error; the others, a list.
+    let failed: Vec<_> = replies
+        .iter()
+        .filter(|r| r.get("error").is_some())
+        .collect();
+    assert_eq!(failed.len(), 1, "{replies:?}");
+    assert!(
+        failed[0]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("the list failed")),
+        "{failed:?}"
+    );
+    for reply in replies.iter().filter(|r| r.get("error").is_none()) {
+        assert_eq!(
+            reply["result"]["tools"].as_array().map(Vec::len),
+            Some(3),
+            "{reply}"
+        );
+    }
+    let fetched = upstream.lists("Bearer configured");
+    assert!((2..=N).contains(&fetched), "{fetched}");
 }
 
 #[tokio::test]
