@@ -16,7 +16,7 @@ use super::server::{Gateway, Server};
 use crate::relay::era;
 use crate::relay::jsonrpc::{self, Kind};
 use crate::relay::{self, Reply, Upstream, describe};
-use crate::telemetry::{self, Outcome};
+use crate::telemetry::{self, ListCacheOutcome, Outcome};
 use tracing::Instrument;
 
 impl<C> Gateway<C>
@@ -89,6 +89,7 @@ where
         tag: bool,
     ) -> Response<Body> {
         let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
+        let metrics = telemetry::metrics();
         let is_tools = method == "tools/list";
         let context = lists::context_of(self.request_headers(server).as_ref());
         let mut fill = Fill {
@@ -97,6 +98,7 @@ where
             learn: is_tools.then(|| server.lists.tool_headers(context)),
         };
         let Some(key) = Key::of(&server.name, &message, context) else {
+            metrics.list_cache(&server.name, &method, ListCacheOutcome::bypass);
             return self.list_upstream(server, message, via, tag, fill).await;
         };
         let cache = &self.inner.list_cache;
@@ -108,6 +110,7 @@ where
             let generation = server.lists.generation();
             match cache.lookup(&key, generation) {
                 Turn::Ready(result) => {
+                    metrics.list_cache(&server.name, &method, ListCacheOutcome::hit);
                     return self.list_reply(server, &message, result);
                 }
                 Turn::Lead(landing) => break (generation, Some(landing)),
@@ -117,6 +120,7 @@ where
                     let timeout = self.inner.options.request_timeout;
                     match tokio::time::timeout(timeout, follower.landed()).await {
                         Ok(Some(result)) => {
+                            metrics.list_cache(&server.name, &method, ListCacheOutcome::shared);
                             return self.list_reply(server, &message, result);
                         }
                         Ok(None) => {}
@@ -125,6 +129,7 @@ where
                 }
             }
         };
+        metrics.list_cache(&server.name, &method, ListCacheOutcome::miss);
         fill.keep = Some(Keep {
             cache: cache.clone(),
             key,

@@ -509,6 +509,14 @@ async fn metrics(gateway: &Gateway) -> String {
     metrics
 }
 
+/// How many list requests to `server` the cache answered with `outcome`.
+fn list_cache(metrics: &str, server: &str, method: &str, outcome: &str) -> f64 {
+    let series = format!(
+        r#"mcp_sigv4_list_cache_total{{server="{server}",method="{method}",outcome="{outcome}"}}"#
+    );
+    sample(metrics, &series).unwrap_or(0.0)
+}
+
 /// Scrape until the gateway has `n` requests in flight besides the scrape
 /// itself, at most `tries` times; what it last read.
 async fn in_flight(gateway: &Gateway, n: usize, tries: usize) -> Option<f64> {
@@ -552,6 +560,13 @@ async fn identical_lists_at_once_cost_the_server_one_request_and_all_get_its_res
         "{:?}",
         upstream.seen.lists
     );
+
+    // One fetched; the others joined it (or, arrived once it was kept, read the cache).
+    let metrics = metrics(&gateway).await;
+    let count = |outcome| list_cache(&metrics, "counted", "tools/list", outcome);
+    assert_eq!(count("miss"), 1.0, "{metrics}");
+    assert_eq!(count("shared") + count("hit"), (N - 1) as f64, "{metrics}");
+    assert_eq!(count("bypass"), 0.0, "{metrics}");
 }
 
 #[tokio::test]
@@ -635,6 +650,47 @@ async fn followers_of_a_list_that_failed_fetch_it_themselves() {
     }
     let fetched = upstream.lists("Bearer configured");
     assert!((2..=N).contains(&fetched), "{fetched}");
+}
+
+#[tokio::test]
+async fn the_list_cache_counts_hits_misses_and_bypasses_in_the_metrics() {
+    let upstream = counted(Era::Legacy).await;
+    let gateway = Gateway::start(&config(&upstream), &["--list-cache-ttl", "600"]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    // A request with more than a cursor (a multi round-trip retry) is never kept.
+    let retry = json!({"method": "tools/list", "params": {"requestState": "r"}});
+    one_shot(&gateway, "/mcp/counted", retry, &[]).await;
+    for _ in 0..3 {
+        one_shot(
+            &gateway,
+            "/mcp/counted",
+            json!({"method": "prompts/list"}),
+            &[],
+        )
+        .await;
+    }
+    assert_eq!(upstream.lists("Bearer configured"), 2);
+
+    let metrics = metrics(&gateway).await;
+    for (method, outcome, expected) in [
+        ("tools/list", "miss", 1.0),
+        ("tools/list", "hit", 1.0),
+        ("tools/list", "bypass", 1.0),
+        ("tools/list", "shared", 0.0),
+        ("prompts/list", "miss", 1.0),
+        ("prompts/list", "hit", 2.0),
+    ] {
+        assert_eq!(
+            list_cache(&metrics, "counted", method, outcome),
+            expected,
+            "{method} {outcome} in:\n{metrics}"
+        );
+    }
+    assert!(
+        metrics.contains("# TYPE mcp_sigv4_list_cache counter"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
