@@ -1,10 +1,11 @@
 //! List caching (issue #19): lists are kept per server and credential for the
 //! 2026-07-28 `ttlMs`, or `--list-cache-ttl` for a 2025-era server, dropped on
-//! `notifications/tools/list_changed`, identical lists at once cost one
-//! fetch, and a `tools/call` costs no `tools/list`. Driven against the real
-//! gateway process in front of a small MCP server on 127.0.0.1 that counts the
-//! `tools/list` requests it gets, by the `Authorization` they carry, and can
-//! hold their replies until the test lets them go.
+//! `notifications/tools/list_changed` wherever it arrives, identical lists at
+//! once cost one fetch, and a `tools/call` costs no `tools/list`. Driven
+//! against the real gateway process in front of a small MCP server on
+//! 127.0.0.1 that counts the `tools/list` requests it gets, by the
+//! `Authorization` they carry, and can hold their replies until the test lets
+//! them go.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -17,6 +18,11 @@ use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
+
+use bytes::Bytes as Chunk;
+use futures_util::StreamExt;
+use http_body_util::StreamBody;
+use hyper::body::Frame;
 use tokio::sync::watch;
 
 use super::telemetry::{sample, scrape};
@@ -57,7 +63,10 @@ enum Gate {
 
 /// An MCP server with the tools `echo` and `change` (whose reply stream
 /// carries `notifications/tools/list_changed`), and one tool named after the
-/// caller's token, `only-for-{token}`: a list that differs per user.
+/// caller's token, `only-for-{token}`: a list that differs per user. A GET
+/// with an `Authorization` (a 2025 client's event stream through the gateway)
+/// and a 2026-07-28 `subscriptions/listen` get a stream that says the tools
+/// changed, then stays open.
 struct Counted {
     url: String,
     seen: Arc<Seen>,
@@ -121,6 +130,19 @@ impl Counted {
 
 type Body = BoxBody<Bytes, Infallible>;
 
+/// An event stream that says the tools changed, then stays open.
+fn changed_stream() -> Response<Body> {
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+    let event = Frame::data(Chunk::from(format!("data: {note}\n\n")));
+    let events = futures_util::stream::once(async move { Ok::<_, Infallible>(event) })
+        .chain(futures_util::stream::pending());
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("mcp-session-id", "counted-session")
+        .body(BodyExt::boxed(StreamBody::new(events)))
+        .unwrap()
+}
+
 fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
     Response::builder()
         .status(status)
@@ -135,7 +157,18 @@ fn json_reply(body: &Value) -> Response<Body> {
 }
 
 async fn serve(request: Request<Incoming>, era: Era, seen: Arc<Seen>) -> Response<Body> {
+    let authorization = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     if request.method() != http::Method::POST {
+        // The stdio proxy of `local` sends no Authorization: its GET gets no
+        // stream, so that only the test's own GET hears of a change.
+        if request.method() == http::Method::GET && !authorization.is_empty() {
+            return changed_stream();
+        }
         let status = if request.method() == http::Method::DELETE {
             StatusCode::OK
         } else {
@@ -143,12 +176,6 @@ async fn serve(request: Request<Incoming>, era: Era, seen: Arc<Seen>) -> Respons
         };
         return reply(status, "text/plain", String::new());
     }
-    let authorization = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
     let body = request.into_body().collect().await.unwrap().to_bytes();
     let message: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let Some(id) = message.get("id").cloned() else {
@@ -166,6 +193,7 @@ async fn serve(request: Request<Incoming>, era: Era, seen: Arc<Seen>) -> Respons
         ("initialize", _) => json!({"protocolVersion": "2025-06-18",
             "capabilities": {"tools": {"listChanged": true}},
             "serverInfo": {"name": "counted", "version": "1"}}),
+        ("subscriptions/listen", Era::Modern) => return changed_stream(),
         ("tools/list", _) => {
             *seen
                 .lists
@@ -246,13 +274,7 @@ async fn counted(era: Era) -> Counted {
 /// another configured token), and `local`, a stdio server (`mcp-sigv4 proxy
 /// --skip-auth`, which sends no `Authorization`) in front of it.
 fn config(upstream: &Counted) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "mcp-sigv4-lists-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let yaml = format!(
+    write_config(&format!(
         r#"mcp_servers:
   counted:
     url: "{url}"
@@ -270,7 +292,17 @@ general_settings:
 "#,
         url = upstream.url,
         bin = env!("CARGO_BIN_EXE_mcp-sigv4"),
-    );
+    ))
+}
+
+/// `yaml` in a config file of its own.
+fn write_config(yaml: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "mcp-sigv4-lists-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("config.yaml");
     std::fs::write(&path, yaml).unwrap();
     path
@@ -691,6 +723,123 @@ async fn the_list_cache_counts_hits_misses_and_bypasses_in_the_metrics() {
         metrics.contains("# TYPE mcp_sigv4_list_cache counter"),
         "{metrics}"
     );
+}
+
+/// Read `body`, an event stream, until an event holds `needle`.
+async fn read_until(body: &mut Incoming, needle: &str) {
+    let mut text = String::new();
+    while !text.contains(needle) {
+        let frame = tokio::time::timeout(LIMIT, body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("no {needle} in time, only: {text}"))
+            .expect("the stream is open")
+            .unwrap();
+        if let Some(data) = frame.data_ref() {
+            text.push_str(&String::from_utf8_lossy(data));
+        }
+    }
+}
+
+/// A request with the master key whose answer is an event stream.
+async fn open_stream(
+    url: &str,
+    method: http::Method,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Incoming {
+    let key = key();
+    let mut request = Request::builder()
+        .method(method)
+        .uri(url)
+        .header("authorization", key)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+    let response = tokio::time::timeout(
+        LIMIT,
+        super::client().request(request.body(Full::new(body)).unwrap()),
+    )
+    .await
+    .expect("an answer in time")
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.into_body()
+}
+
+const CHANGED: &str = "notifications/tools/list_changed";
+
+#[tokio::test]
+async fn list_changed_on_an_sse_servers_shared_stream_drops_its_lists() {
+    let sse = super::sse_server::start().await;
+    let gateway = Gateway::start(
+        &write_config(&format!(
+            "mcp_servers:\n  legacy_sse:\n    url: \"{}\"\n    transport: sse\n    auth_type: api_key\n    auth_value: \"{}\"\ngeneral_settings:\n  master_key: os.environ/MASTER\n",
+            sse.url,
+            super::sse_server::KEY
+        )),
+        &["--list-cache-ttl", "600"],
+    )
+    .await;
+    let lists = || sse.counts.lists.load(Ordering::SeqCst);
+    assert_eq!(list(&gateway, "/mcp/legacy_sse", &[]).await, ["shout"]);
+    list(&gateway, "/mcp/legacy_sse", &[]).await;
+    assert_eq!(lists(), 1);
+    // The notification comes on the shared stream ahead of the call's reply.
+    let change = json!({"method": "tools/call", "params": {"name": "change", "arguments": {}}});
+    let reply = one_shot(&gateway, "/mcp/legacy_sse", change, &[]).await;
+    assert!(reply.get("result").is_some(), "{reply}");
+    list(&gateway, "/mcp/legacy_sse", &[]).await;
+    assert_eq!(lists(), 2);
+}
+
+#[tokio::test]
+async fn list_changed_on_a_2025_get_stream_drops_the_servers_lists() {
+    let upstream = counted(Era::Legacy).await;
+    let gateway = Gateway::start(&config(&upstream), &["--list-cache-ttl", "600"]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    assert_eq!(upstream.lists("Bearer configured"), 1);
+    let key = key();
+    let session = super::open(&gateway, "/mcp/counted", &[("authorization", &key)]).await;
+    let url = format!("{}/mcp/counted", gateway.base);
+    let mut events = open_stream(
+        &url,
+        http::Method::GET,
+        &[("mcp-session-id", &session)],
+        None,
+    )
+    .await;
+    // The gateway takes the notification in before passing it on.
+    read_until(&mut events, CHANGED).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    assert_eq!(upstream.lists("Bearer configured"), 2);
+}
+
+#[tokio::test]
+async fn list_changed_on_a_subscriptions_listen_stream_drops_the_servers_lists() {
+    let upstream = counted(Era::Modern).await;
+    let gateway = Gateway::start(&config(&upstream), &[]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    assert_eq!(upstream.lists("Bearer configured"), 1);
+    let listen = super::eras::modern(1, "subscriptions/listen", json!({}));
+    let url = format!("{}/mcp/counted", gateway.base);
+    let mut events = open_stream(
+        &url,
+        http::Method::POST,
+        &[
+            ("mcp-protocol-version", super::eras::MODERN),
+            ("mcp-method", "subscriptions/listen"),
+        ],
+        Some(&listen),
+    )
+    .await;
+    read_until(&mut events, CHANGED).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    assert_eq!(upstream.lists("Bearer configured"), 2);
 }
 
 #[tokio::test]
