@@ -8,14 +8,15 @@ use rmcp::transport::streamable_http_client::StreamableHttpClient;
 use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
+use super::flights::Turn;
 use super::http::{self, Body, Budget, collect_reply};
-use super::lists::{self, Fill, Key};
+use super::lists::{self, Fill, Keep, Key};
 use super::modern::Via;
 use super::server::{Gateway, Server};
 use crate::relay::era;
 use crate::relay::jsonrpc::{self, Kind};
 use crate::relay::{self, Reply, Upstream, describe};
-use crate::telemetry::{self, Outcome};
+use crate::telemetry::{self, ListCacheOutcome, Outcome};
 use tracing::Instrument;
 
 impl<C> Gateway<C>
@@ -77,9 +78,9 @@ where
     }
 
     /// A list request, answered from the [list cache](super::lists) while a
-    /// fresh page is kept, otherwise sent on (its reply kept on the way), with
-    /// the tools `allowed_tools` and `disallowed_tools` keep from clients left
-    /// out.
+    /// fresh page is kept, or with the result of the same fetch in flight,
+    /// otherwise sent on (its reply kept on the way), with the tools
+    /// `allowed_tools` and `disallowed_tools` keep from clients left out.
     async fn list(
         &self,
         server: &Arc<Server<C>>,
@@ -87,28 +88,79 @@ where
         via: Via<'_>,
         tag: bool,
     ) -> Response<Body> {
-        let id = message.get("id").cloned().unwrap_or(Value::Null);
-        let is_tools = jsonrpc::method(&message) == Some("tools/list");
-        let filtered = is_tools && !server.tools.is_open();
-        let key = Key::of(
-            &server.name,
-            &message,
-            self.request_headers(server).as_ref(),
-        );
-        let generation = server.lists.generation();
-        let cache = &self.inner.list_cache;
-        if let Some(result) = key.as_ref().and_then(|key| cache.get(key, generation)) {
-            let mut reply = json!({"jsonrpc": "2.0", "id": id, "result": result});
-            if filtered {
-                filter_tools(server, &mut reply);
-            }
-            return http::json(StatusCode::OK, &reply);
-        }
-        let fill = Fill {
+        let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
+        let metrics = telemetry::metrics();
+        let is_tools = method == "tools/list";
+        let context = lists::context_of(self.request_headers(server).as_ref());
+        let mut fill = Fill {
             lists: server.lists.clone(),
-            keep: key.map(|key| (cache.clone(), key, generation)),
-            is_tools,
+            keep: None,
+            learn: is_tools.then(|| server.lists.tool_headers(context)),
         };
+        let Some(key) = Key::of(&server.name, &message, context) else {
+            metrics.list_cache(&server.name, &method, ListCacheOutcome::bypass);
+            return self.list_upstream(server, message, via, tag, fill).await;
+        };
+        let cache = &self.inner.list_cache;
+        // A follower whose leader landed nothing looks once more (the page
+        // may be kept by now, or nobody leads), then fetches rather than wait
+        // for a second leader.
+        let mut followed = false;
+        let (generation, landing) = loop {
+            let generation = server.lists.generation();
+            match cache.lookup(&key, generation) {
+                Turn::Ready(result) => {
+                    metrics.list_cache(&server.name, &method, ListCacheOutcome::hit);
+                    return self.list_reply(server, &message, result);
+                }
+                Turn::Lead(landing) => break (generation, Some(landing)),
+                Turn::Follow(_) if followed => break (generation, None),
+                Turn::Follow(follower) => {
+                    followed = true;
+                    let timeout = self.inner.options.request_timeout;
+                    match tokio::time::timeout(timeout, follower.landed()).await {
+                        Ok(Some(result)) => {
+                            metrics.list_cache(&server.name, &method, ListCacheOutcome::shared);
+                            return self.list_reply(server, &message, result);
+                        }
+                        Ok(None) => {}
+                        Err(_) => return self.timeout_error(server, message.get("id"), timeout),
+                    }
+                }
+            }
+        };
+        metrics.list_cache(&server.name, &method, ListCacheOutcome::miss);
+        fill.keep = Some(Keep {
+            cache: cache.clone(),
+            key,
+            generation,
+            landing,
+        });
+        self.list_upstream(server, message, via, tag, fill).await
+    }
+
+    /// A list result from the cache or another request's fetch, as the reply
+    /// to `message`.
+    fn list_reply(&self, server: &Server<C>, message: &Value, result: Value) -> Response<Body> {
+        let id = message.get("id").cloned().unwrap_or(Value::Null);
+        let mut reply = json!({"jsonrpc": "2.0", "id": id, "result": result});
+        if jsonrpc::method(message) == Some("tools/list") && !server.tools.is_open() {
+            filter_tools(server, &mut reply);
+        }
+        http::json(StatusCode::OK, &reply)
+    }
+
+    /// A list request sent to the server, `fill` taking in its reply.
+    async fn list_upstream(
+        &self,
+        server: &Arc<Server<C>>,
+        message: Value,
+        via: Via<'_>,
+        tag: bool,
+        fill: Fill,
+    ) -> Response<Body> {
+        let id = message.get("id").cloned().unwrap_or(Value::Null);
+        let filtered = jsonrpc::method(&message) == Some("tools/list") && !server.tools.is_open();
         let response =
             Box::pin(self.forward_unfiltered(server, message, via, tag, Some(fill))).await;
         if !filtered {
@@ -188,9 +240,10 @@ where
                 // credentials, and one user's session never serves another.
                 let upstream = match self.request_headers(server) {
                     Some(headers) => {
+                        let known = server.lists.tool_headers(lists::context_of(Some(&headers)));
                         let own = Arc::new(
                             Upstream::new(server.client.clone(), server.url.clone(), headers)
-                                .with_tool_headers(self.tool_headers_of(server)),
+                                .with_tool_headers(known),
                         );
                         ended = Some(EndOnDrop(own.clone(), server.name.clone()));
                         own.probe(envelope).await.map(|_| own)

@@ -18,6 +18,19 @@
 //! another user, whatever its `cacheScope`. A result with `ttlMs: 0`, an
 //! interim `input_required` result, or a request that carries anything besides
 //! a `cursor` (the retry of a multi round-trip request) is never kept.
+//!
+//! A miss is fetched once however many requests for the same page (the same
+//! [`Key`]) arrive while it is on its way ([single flight](super::flights)):
+//! the first goes to the server, the others wait for its result. A follower
+//! whose leader gets no result to share (an error, a timeout, its client gone,
+//! an `input_required` result, or a `list_changed` on the way) fetches the
+//! page itself rather than share a failure that may have been the leader's
+//! own, and rather than wait for a second leader.
+//!
+//! What is learnt from a `tools/list` (the `x-mcp-header` annotations, and
+//! whether a whole list was read) is kept per authorization context too, so a
+//! list read with one user's credential never changes what another user's
+//! call sends or whether it lists first.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +41,7 @@ use ::http::{HeaderName, HeaderValue};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use super::flights::{Flights, Landing, Turn};
 use crate::relay::era::ToolHeaders;
 
 /// The list methods whose results are kept.
@@ -42,9 +56,24 @@ pub(super) const METHODS: [&str; 4] = [
 /// new page is served but not kept until older ones expire.
 const MAX_ENTRIES: usize = 10_000;
 
+/// The most clients' own credentials per server whose learnt tools are kept;
+/// past it they are all forgotten (and learnt again as needed), so that
+/// rotating tokens cannot grow the map without end.
+const MAX_CONTEXTS: usize = 1_000;
+
+/// An authorization context: `None` for the server's configured credential,
+/// otherwise a digest of the headers of a client's own.
+pub(super) type Context = Option<[u8; 32]>;
+
+/// The context of a request sent with `own_headers` (`None`: the configured
+/// credential's).
+pub(super) fn context_of(own_headers: Option<&HashMap<HeaderName, HeaderValue>>) -> Context {
+    own_headers.map(context_digest)
+}
+
 /// What the gateway knows of one server's lists, shared by every request to
 /// it: how many times the server said a list changed, and the `x-mcp-header`
-/// annotations learnt from its tools.
+/// annotations learnt from its tools, per authorization context.
 ///
 /// ```
 /// use mcp_sigv4::gateway::Lists;
@@ -54,10 +83,23 @@ const MAX_ENTRIES: usize = 10_000;
 /// assert!(!lists.notice(&json!({"jsonrpc": "2.0", "method": "notifications/progress"})));
 /// assert!(lists.notice(&json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})));
 /// ```
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct Lists {
     generation: AtomicU64,
+    // What the configured credential's lists taught.
     tool_headers: Arc<ToolHeaders>,
+    // What each client's own credential's lists taught, by the digest of its
+    // headers (never shown).
+    own_tool_headers: Mutex<HashMap<[u8; 32], Arc<ToolHeaders>>>,
+}
+
+impl std::fmt::Debug for Lists {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lists")
+            .field("generation", &self.generation())
+            .field("own_credentials", &self.lock_own().len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Lists {
@@ -75,6 +117,9 @@ impl Lists {
         if changed {
             self.generation.fetch_add(1, Ordering::SeqCst);
             self.tool_headers.forget_listing();
+            for known in self.lock_own().values() {
+                known.forget_listing();
+            }
         }
         changed
     }
@@ -83,10 +128,24 @@ impl Lists {
         self.generation.load(Ordering::SeqCst)
     }
 
-    /// The `x-mcp-header` annotations learnt from the server's tools, shared by
-    /// every upstream session of it on this replica.
-    pub(super) fn tool_headers(&self) -> Arc<ToolHeaders> {
-        self.tool_headers.clone()
+    /// The `x-mcp-header` annotations learnt from the server's tools in
+    /// `context`, shared by every upstream session of it in that context on
+    /// this replica.
+    pub(super) fn tool_headers(&self, context: Context) -> Arc<ToolHeaders> {
+        let Some(digest) = context else {
+            return self.tool_headers.clone();
+        };
+        let mut own = self.lock_own();
+        if own.len() >= MAX_CONTEXTS && !own.contains_key(&digest) {
+            own.clear();
+        }
+        own.entry(digest).or_default().clone()
+    }
+
+    fn lock_own(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<ToolHeaders>>> {
+        self.own_tool_headers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -97,18 +156,13 @@ pub(super) struct Key {
     server: String,
     method: String,
     cursor: String,
-    context: Option<[u8; 32]>,
+    context: Context,
 }
 
 impl Key {
-    /// The key of a list request, or `None` when it is not one whose result may
-    /// be kept. `own_headers` are the headers of a request sent with the
-    /// client's own credential.
-    pub(super) fn of(
-        server: &str,
-        message: &Value,
-        own_headers: Option<&HashMap<HeaderName, HeaderValue>>,
-    ) -> Option<Self> {
+    /// The key of a list request sent in `context`, or `None` when it is not
+    /// one whose result may be kept.
+    pub(super) fn of(server: &str, message: &Value, context: Context) -> Option<Self> {
         let method = message.get("method").and_then(Value::as_str)?;
         if !METHODS.contains(&method) {
             return None;
@@ -128,7 +182,7 @@ impl Key {
             server: server.to_owned(),
             method: method.to_owned(),
             cursor,
-            context: own_headers.map(context_digest),
+            context,
         })
     }
 }
@@ -155,10 +209,11 @@ struct Entry {
     expires: Instant,
 }
 
-/// The kept pages of every server.
+/// The kept pages of every server, and the fetches of missing ones in flight.
 #[derive(Debug)]
 pub(super) struct ListCache {
     entries: Mutex<HashMap<Key, Entry>>,
+    flights: Flights<Key, Value>,
     default_ttl: Duration,
 }
 
@@ -167,8 +222,15 @@ impl ListCache {
     pub(super) fn new(default_ttl: Duration) -> Self {
         Self {
             entries: Mutex::default(),
+            flights: Flights::default(),
             default_ttl,
         }
+    }
+
+    /// The kept result for `key` (see [`get`](Self::get)), or else the fetch
+    /// of it to lead or to follow.
+    pub(super) fn lookup(&self, key: &Key, generation: u64) -> Turn<Key, Value> {
+        self.flights.join(key, || self.get(key, generation))
     }
 
     /// The kept result for `key`, if still fresh and its server has not said
@@ -226,12 +288,23 @@ impl ListCache {
     }
 }
 
-/// A list reply on its way to the client: what is learnt from it, and where
-/// it is kept.
+/// A list reply on its way to the client: what is learnt from it, where it
+/// is kept, and who waits for it. Dropped without a reply, it lets its
+/// followers go.
 pub(super) struct Fill {
     pub(super) lists: Arc<Lists>,
-    pub(super) keep: Option<(Arc<ListCache>, Key, u64)>,
-    pub(super) is_tools: bool,
+    pub(super) keep: Option<Keep>,
+    /// Where a `tools/list` reply's annotations are learnt (its context's).
+    pub(super) learn: Option<Arc<ToolHeaders>>,
+}
+
+/// Where a list reply is kept: under `key`, if the server's lists are still
+/// at `generation`; and the flight it ends, if it led one.
+pub(super) struct Keep {
+    pub(super) cache: Arc<ListCache>,
+    pub(super) key: Key,
+    pub(super) generation: u64,
+    pub(super) landing: Option<Landing<Key, Value>>,
 }
 
 impl Fill {
@@ -240,11 +313,21 @@ impl Fill {
         let Some(result) = reply.get("result") else {
             return;
         };
-        if self.is_tools {
-            self.lists.tool_headers.learn(reply);
+        if let Some(known) = &self.learn {
+            known.learn(reply);
         }
-        if let Some((cache, key, generation)) = self.keep {
-            cache.put(key, generation, &self.lists, result);
+        let Some(keep) = self.keep else {
+            return;
+        };
+        keep.cache
+            .put(keep.key, keep.generation, &self.lists, result);
+        // Shared with the requests that arrived while it was fetched, as long
+        // as it is still the current list and a final result.
+        if let Some(landing) = keep.landing
+            && self.lists.generation() == keep.generation
+            && result.get("resultType").and_then(Value::as_str) != Some("input_required")
+        {
+            landing.land(result.clone());
         }
     }
 }
@@ -256,6 +339,13 @@ mod tests {
 
     fn key(message: &Value) -> Option<Key> {
         Key::of("s", message, None)
+    }
+
+    fn headers(authorization: &'static str) -> HashMap<HeaderName, HeaderValue> {
+        HashMap::from([(
+            HeaderName::from_static("authorization"),
+            HeaderValue::from_static(authorization),
+        )])
     }
 
     #[test]
@@ -272,22 +362,40 @@ mod tests {
 
     #[test]
     fn own_credentials_are_another_context() {
-        let mut alice = HashMap::new();
-        alice.insert(
-            HeaderName::from_static("authorization"),
-            HeaderValue::from_static("Bearer alice"),
-        );
-        let mut bob = alice.clone();
-        bob.insert(
-            HeaderName::from_static("authorization"),
-            HeaderValue::from_static("Bearer bob"),
-        );
+        let (alice, bob) = (headers("Bearer alice"), headers("Bearer bob"));
         let message = json!({"method": "tools/list"});
         let configured = Key::of("s", &message, None);
-        let alice = Key::of("s", &message, Some(&alice));
-        let bob = Key::of("s", &message, Some(&bob));
+        let alice = Key::of("s", &message, context_of(Some(&alice)));
+        let bob = Key::of("s", &message, context_of(Some(&bob)));
         assert_ne!(configured, alice);
         assert_ne!(alice, bob);
+    }
+
+    #[test]
+    fn a_whole_list_read_in_one_context_is_that_contexts_only() {
+        let lists = Lists::default();
+        let alice = context_of(Some(&headers("Bearer alice")));
+        let whole = json!({"result": {"tools": [{"name": "a"}]}});
+        lists.tool_headers(alice).learn(&whole);
+        assert!(!lists.tool_headers(alice).worth_listing_for("b"));
+        assert!(lists.tool_headers(None).worth_listing_for("b"));
+        assert!(
+            lists
+                .tool_headers(context_of(Some(&headers("Bearer bob"))))
+                .worth_listing_for("b")
+        );
+        assert!(lists.notice(&json!({"method": "notifications/tools/list_changed"})));
+        assert!(lists.tool_headers(alice).worth_listing_for("b"));
+
+        // Past MAX_CONTEXTS credentials, what their lists taught is forgotten.
+        lists.tool_headers(alice).learn(&whole);
+        for n in 0..MAX_CONTEXTS as u64 {
+            let mut digest = [0xff; 32];
+            digest[..8].copy_from_slice(&n.to_le_bytes());
+            lists.tool_headers(Some(digest));
+        }
+        assert!(lists.tool_headers(alice).worth_listing_for("b"));
+        assert!(!format!("{lists:?}").contains("255"), "{lists:?}");
     }
 
     #[test]

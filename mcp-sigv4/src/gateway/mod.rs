@@ -27,21 +27,23 @@
 //! so replicas run behind a plain load balancer without sticky sessions.
 //!
 //! Lists are kept per server and credential for their `ttlMs` (or
-//! `--list-cache-ttl`) and dropped on `list_changed`: see `lists`. A
-//! `tools/call` costs no `tools/list`, but the first call of a 2026-07-28
-//! server whose tools were never listed (its `x-mcp-header` arguments must
-//! be learnt).
+//! `--list-cache-ttl`) and dropped on `list_changed`, and identical list
+//! requests at once cost one fetch: see `lists`. A `tools/call` costs no
+//! `tools/list`, but the first call of a 2026-07-28 server whose tools were
+//! never listed with the call's credential (its `x-mcp-header` arguments
+//! must be learnt).
 //!
-//! The modules depend one way: `http`, `session` and `lists` below `server` (the shared
-//! state), then `guard`, `forward` and `health`, then `aggregate`, then
-//! `dispatch` (requests by method; a second protocol era branches there) and
-//! `serve`.
+//! The modules depend one way: `http`, `session`, `flights` and `lists`
+//! below `server` (the shared state), then `guard`, `forward` and `health`,
+//! then `aggregate`, then `dispatch` (requests by method; a second protocol
+//! era branches there) and `serve`.
 //!
 //! Responses are never buffered whole: an upstream's SSE stream passes through
 //! event by event.
 
 mod aggregate;
 mod dispatch;
+mod flights;
 mod forward;
 pub mod guard;
 mod health;

@@ -224,7 +224,7 @@ where
                         server.url.clone(),
                         server.headers.clone(),
                     )
-                    .with_tool_headers(self.tool_headers_of(server)),
+                    .with_tool_headers(server.lists.tool_headers(None)),
                 )
             })
             .clone();

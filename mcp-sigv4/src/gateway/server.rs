@@ -12,10 +12,9 @@ use tower_sigv4::rmcp::HttpClientError;
 
 use super::guard::AllowedHosts;
 use super::http::{self, Body, Refused, SESSION_HEADER};
-use super::lists::{ListCache, Lists};
+use super::lists::{self, ListCache, Lists};
 use super::session::{self, Sealer, Session, Tombstones, Unsealed};
 use crate::config::ToolFilter;
-use crate::relay::era::ToolHeaders;
 use crate::relay::{SessionState, SigningContext, Upstream};
 use ::http::{Response, StatusCode};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -186,12 +185,12 @@ where
         let state = session
             .map(|s| s.state_for(&server.name))
             .unwrap_or_default();
-        let headers = self
-            .request_headers(server)
-            .unwrap_or_else(|| server.headers.clone());
+        let own = self.request_headers(server);
+        let known = server.lists.tool_headers(lists::context_of(own.as_ref()));
+        let headers = own.unwrap_or_else(|| server.headers.clone());
         Arc::new(
             Upstream::with_state(server.client.clone(), server.url.clone(), headers, state)
-                .with_tool_headers(self.tool_headers_of(server)),
+                .with_tool_headers(known),
         )
     }
 
@@ -226,12 +225,6 @@ where
             })
             .ok()
             .flatten()
-    }
-
-    /// The `x-mcp-header` annotations learnt from `server`'s tools, shared by
-    /// every upstream session of it on this replica.
-    pub(super) fn tool_headers_of(&self, server: &Server<C>) -> Arc<ToolHeaders> {
-        server.lists.tool_headers()
     }
 
     pub(super) fn session(&self, headers: &HeaderMap) -> Result<Session, Refused> {

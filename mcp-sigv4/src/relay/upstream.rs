@@ -116,7 +116,7 @@ pub struct Upstream<C> {
     recovering: tokio::sync::Mutex<()>,
     generation: watch::Sender<u64>,
     // The `x-mcp-header` annotations of the tools the server listed (shared by
-    // the gateway's upstreams of one server).
+    // the gateway's upstreams of one server and credential).
     tool_headers: Arc<ToolHeaders>,
     // A legacy server's `InitializeResult`, when the relay opened the session for
     // a modern host: its `server/discover` is answered from it.
@@ -170,8 +170,8 @@ where
         }
     }
 
-    /// Share `tool_headers` with other sessions of the same server, so that what
-    /// one learnt from `tools/list` serves all.
+    /// Share `tool_headers` with other sessions of the same server (and the
+    /// same credential), so that what one learnt from `tools/list` serves all.
     pub fn with_tool_headers(mut self, tool_headers: Arc<ToolHeaders>) -> Self {
         self.tool_headers = tool_headers;
         self

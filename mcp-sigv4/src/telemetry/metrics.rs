@@ -105,6 +105,39 @@ pub enum Outcome {
     cancelled,
 }
 
+/// How the gateway's list cache answered one list request, counted by
+/// [`Metrics::list_cache`] as `mcp_sigv4_list_cache_total`.
+///
+/// ```
+/// use mcp_sigv4::telemetry::{ListCacheOutcome, metrics};
+///
+/// metrics().list_cache("github", "tools/list", ListCacheOutcome::shared);
+/// assert!(metrics().encode().contains(
+///     r#"mcp_sigv4_list_cache_total{server="github",method="tools/list",outcome="shared"} 1"#
+/// ));
+/// ```
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[allow(non_camel_case_types)]
+pub enum ListCacheOutcome {
+    /// From a kept page.
+    hit,
+    /// Fetched from the server, and kept if it may be.
+    miss,
+    /// The result of the same fetch already in flight for another request.
+    shared,
+    /// Fetched from the server and never kept: a request that cannot be (it
+    /// carries more than a `cursor`, as the retry of a multi round-trip
+    /// request does).
+    bypass,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListCacheLabels {
+    server: String,
+    method: &'static str,
+    outcome: ListCacheOutcome,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
     route: Route,
@@ -165,6 +198,7 @@ pub struct Metrics {
     registry: Registry,
     http_requests: Family<HttpLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
+    list_cache: Family<ListCacheLabels, Counter>,
     latency: Latency,
     eras: Family<EraLabels, Counter>,
     upstream_responses: Family<StatusLabels, Counter>,
@@ -214,6 +248,12 @@ impl Metrics {
             "requests",
             "MCP requests sent to a server, by server, MCP method and outcome",
             requests.clone(),
+        );
+        let list_cache = Family::default();
+        registry.register(
+            "list_cache",
+            "List requests (tools/list, prompts/list, resources/list, resources/templates/list) by server, method and how the list cache answered: hit, miss (fetched), shared (joined the same fetch in flight), bypass (a request that is never kept)",
+            list_cache.clone(),
         );
         let latency: Latency = Family::new_with_constructor(latency_histogram);
         registry.register_with_unit(
@@ -283,6 +323,7 @@ impl Metrics {
             registry,
             http_requests,
             requests,
+            list_cache,
             latency,
             eras,
             upstream_responses,
@@ -328,6 +369,37 @@ impl Metrics {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push((server.to_owned(), cache));
+    }
+
+    /// Count a list request to `server` by how the list cache answered it.
+    /// `method` is one of the four list methods (the only ones the cache
+    /// answers); a method outside the specification's is not counted.
+    ///
+    /// ```
+    /// use mcp_sigv4::telemetry::{ListCacheOutcome, metrics};
+    ///
+    /// metrics().list_cache("github", "prompts/list", ListCacheOutcome::miss);
+    /// metrics().list_cache("github", "x/unknown", ListCacheOutcome::miss);
+    /// let text = metrics().encode();
+    /// assert!(text.contains(
+    ///     r#"mcp_sigv4_list_cache_total{server="github",method="prompts/list",outcome="miss"} 1"#
+    /// ));
+    /// assert!(!text.contains("x/unknown"));
+    /// ```
+    pub fn list_cache(&self, server: &str, method: &str, outcome: ListCacheOutcome) {
+        if !self.on {
+            return;
+        }
+        let Some(method) = METHODS.iter().find(|known| **known == method).copied() else {
+            return;
+        };
+        self.list_cache
+            .get_or_create(&ListCacheLabels {
+                server: server.to_owned(),
+                method,
+                outcome,
+            })
+            .inc();
     }
 
     /// Count an answered HTTP request.

@@ -11,4 +11,4 @@
 pub mod metrics;
 pub mod traces;
 
-pub use metrics::{Metrics, Outcome, Route, metrics};
+pub use metrics::{ListCacheOutcome, Metrics, Outcome, Route, metrics};

@@ -10,7 +10,7 @@ use crate::era_server::{self, EraStandIn, Kind};
 use crate::telemetry::{sample, scrape};
 use crate::{Answer, Gateway, initialize, rpc, send, server, text, tool_names};
 
-const MODERN: &str = "2026-07-28";
+pub(crate) const MODERN: &str = "2026-07-28";
 
 struct Eras {
     dual: EraStandIn,
@@ -50,7 +50,7 @@ async fn eras() -> Eras {
 }
 
 /// A 2026-07-28 request: the envelope in `params._meta`.
-fn modern(id: i64, method: &str, mut params: Value) -> Value {
+pub(crate) fn modern(id: i64, method: &str, mut params: Value) -> Value {
     params["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": MODERN,
         "io.modelcontextprotocol/clientCapabilities": {},

@@ -1,9 +1,11 @@
 //! List caching (issue #19): lists are kept per server and credential for the
 //! 2026-07-28 `ttlMs`, or `--list-cache-ttl` for a 2025-era server, dropped on
-//! `notifications/tools/list_changed`, and a `tools/call` costs no
-//! `tools/list`. Driven against the real gateway process in front of a small
-//! MCP server on 127.0.0.1 that counts the `tools/list` requests it gets, by
-//! the `Authorization` they carry.
+//! `notifications/tools/list_changed` wherever it arrives, identical lists at
+//! once cost one fetch, and a `tools/call` costs no `tools/list`. Driven
+//! against the real gateway process in front of a small MCP server on
+//! 127.0.0.1 that counts the `tools/list` requests it gets, by the
+//! `Authorization` they carry, and can hold their replies until the test lets
+//! them go.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -17,7 +19,14 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
-use super::{Answer, Gateway, MASTER_KEY, NEXT, rpc, send};
+use bytes::Bytes as Chunk;
+use futures_util::StreamExt;
+use http_body_util::StreamBody;
+use hyper::body::Frame;
+use tokio::sync::watch;
+
+use super::telemetry::{sample, scrape};
+use super::{Answer, Gateway, LIMIT, MASTER_KEY, NEXT, rpc, send};
 
 /// The era a [`Counted`] server speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,17 +39,34 @@ enum Era {
 }
 
 /// What the server saw.
-#[derive(Default)]
 struct Seen {
     /// `tools/list` requests by their `Authorization` header.
     lists: Mutex<HashMap<String, usize>>,
+    /// `tools/list` requests in all, as they arrive (before any hold).
+    arrived: watch::Sender<usize>,
+    /// Whether `tools/list` replies go out.
+    gate: watch::Sender<Gate>,
     calls: AtomicUsize,
     ttl_ms: AtomicU64,
 }
 
+/// What becomes of a `tools/list` when it arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Gate {
+    /// Answered.
+    Open,
+    /// Held until the gate changes.
+    Held,
+    /// The first one answered with a JSON-RPC error, the gate then open.
+    FailOnce,
+}
+
 /// An MCP server with the tools `echo` and `change` (whose reply stream
 /// carries `notifications/tools/list_changed`), and one tool named after the
-/// caller's token, `only-for-{token}`: a list that differs per user.
+/// caller's token, `only-for-{token}`: a list that differs per user. A GET
+/// with an `Authorization` (a 2025 client's event stream through the gateway)
+/// and a 2026-07-28 `subscriptions/listen` get a stream that says the tools
+/// changed, then stays open.
 struct Counted {
     url: String,
     seen: Arc<Seen>,
@@ -75,9 +101,47 @@ impl Counted {
     fn set_ttl_ms(&self, ttl: u64) {
         self.seen.ttl_ms.store(ttl, Ordering::SeqCst);
     }
+
+    /// Hold every `tools/list` reply from now on, until [`release`](Self::release)
+    /// or [`fail_once`](Self::fail_once).
+    fn hold(&self) {
+        self.seen.gate.send_replace(Gate::Held);
+    }
+
+    fn release(&self) {
+        self.seen.gate.send_replace(Gate::Open);
+    }
+
+    /// Answer the first `tools/list` held (or to come) with an error, the
+    /// others as usual.
+    fn fail_once(&self) {
+        self.seen.gate.send_replace(Gate::FailOnce);
+    }
+
+    /// Wait until `n` `tools/list` requests in all have arrived.
+    async fn arrived(&self, n: usize) {
+        let mut arrived = self.seen.arrived.subscribe();
+        tokio::time::timeout(LIMIT, arrived.wait_for(|seen| *seen >= n))
+            .await
+            .unwrap_or_else(|_| panic!("{n} tools/list never arrived"))
+            .unwrap();
+    }
 }
 
 type Body = BoxBody<Bytes, Infallible>;
+
+/// An event stream that says the tools changed, then stays open.
+fn changed_stream() -> Response<Body> {
+    let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+    let event = Frame::data(Chunk::from(format!("data: {note}\n\n")));
+    let events = futures_util::stream::once(async move { Ok::<_, Infallible>(event) })
+        .chain(futures_util::stream::pending());
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("mcp-session-id", "counted-session")
+        .body(BodyExt::boxed(StreamBody::new(events)))
+        .unwrap()
+}
 
 fn reply(status: StatusCode, content_type: &str, body: String) -> Response<Body> {
     Response::builder()
@@ -93,7 +157,18 @@ fn json_reply(body: &Value) -> Response<Body> {
 }
 
 async fn serve(request: Request<Incoming>, era: Era, seen: Arc<Seen>) -> Response<Body> {
+    let authorization = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     if request.method() != http::Method::POST {
+        // The stdio proxy of `local` sends no Authorization: its GET gets no
+        // stream, so that only the test's own GET hears of a change.
+        if request.method() == http::Method::GET && !authorization.is_empty() {
+            return changed_stream();
+        }
         let status = if request.method() == http::Method::DELETE {
             StatusCode::OK
         } else {
@@ -101,12 +176,6 @@ async fn serve(request: Request<Incoming>, era: Era, seen: Arc<Seen>) -> Respons
         };
         return reply(status, "text/plain", String::new());
     }
-    let authorization = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_owned();
     let body = request.into_body().collect().await.unwrap().to_bytes();
     let message: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let Some(id) = message.get("id").cloned() else {
@@ -124,6 +193,7 @@ async fn serve(request: Request<Incoming>, era: Era, seen: Arc<Seen>) -> Respons
         ("initialize", _) => json!({"protocolVersion": "2025-06-18",
             "capabilities": {"tools": {"listChanged": true}},
             "serverInfo": {"name": "counted", "version": "1"}}),
+        ("subscriptions/listen", Era::Modern) => return changed_stream(),
         ("tools/list", _) => {
             *seen
                 .lists
@@ -131,6 +201,20 @@ async fn serve(request: Request<Incoming>, era: Era, seen: Arc<Seen>) -> Respons
                 .unwrap()
                 .entry(authorization.clone())
                 .or_default() += 1;
+            seen.arrived.send_modify(|n| *n += 1);
+            let mut gate = seen.gate.subscribe();
+            let _ = gate.wait_for(|gate| *gate != Gate::Held).await;
+            let fails = seen.gate.send_if_modified(|gate| {
+                let fails = *gate == Gate::FailOnce;
+                if fails {
+                    *gate = Gate::Open;
+                }
+                fails
+            });
+            if fails {
+                return json_reply(&json!({"jsonrpc": "2.0", "id": id,
+                    "error": {"code": -32603, "message": "the list failed"}}));
+            }
             let user = authorization.rsplit(' ').next().unwrap_or_default();
             let schema = json!({"type": "object", "properties": {}});
             let mut result = json!({"tools": [
@@ -169,8 +253,13 @@ async fn serve(request: Request<Incoming>, era: Era, seen: Arc<Seen>) -> Respons
 }
 
 async fn counted(era: Era) -> Counted {
-    let seen = Arc::new(Seen::default());
-    seen.ttl_ms.store(60_000, Ordering::SeqCst);
+    let seen = Arc::new(Seen {
+        lists: Mutex::default(),
+        arrived: watch::Sender::new(0),
+        gate: watch::Sender::new(Gate::Open),
+        calls: AtomicUsize::new(0),
+        ttl_ms: AtomicU64::new(60_000),
+    });
     let shared = seen.clone();
     let (addr, task) =
         super::serve::answer(move |request| serve(request, era, shared.clone())).await;
@@ -185,13 +274,7 @@ async fn counted(era: Era) -> Counted {
 /// another configured token), and `local`, a stdio server (`mcp-sigv4 proxy
 /// --skip-auth`, which sends no `Authorization`) in front of it.
 fn config(upstream: &Counted) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "mcp-sigv4-lists-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let yaml = format!(
+    write_config(&format!(
         r#"mcp_servers:
   counted:
     url: "{url}"
@@ -209,7 +292,17 @@ general_settings:
 "#,
         url = upstream.url,
         bin = env!("CARGO_BIN_EXE_mcp-sigv4"),
-    );
+    ))
+}
+
+/// `yaml` in a config file of its own.
+fn write_config(yaml: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "mcp-sigv4-lists-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("config.yaml");
     std::fs::write(&path, yaml).unwrap();
     path
@@ -434,4 +527,349 @@ async fn list_cache_ttl_0_keeps_no_2025_list() {
     list(&gateway, "/mcp/counted", &[]).await;
     list(&gateway, "/mcp/counted", &[]).await;
     assert_eq!(upstream.lists("Bearer configured"), 2);
+}
+
+/// The gateway's metrics, scraped with the master key.
+async fn metrics(gateway: &Gateway) -> String {
+    let key = key();
+    let (status, metrics) = scrape(
+        &format!("{}/metrics", gateway.base),
+        &[("authorization", &key)],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{metrics}");
+    metrics
+}
+
+/// How many list requests to `server` the cache answered with `outcome`.
+fn list_cache(metrics: &str, server: &str, method: &str, outcome: &str) -> f64 {
+    let series = format!(
+        r#"mcp_sigv4_list_cache_total{{server="{server}",method="{method}",outcome="{outcome}"}}"#
+    );
+    sample(metrics, &series).unwrap_or(0.0)
+}
+
+/// Scrape until the gateway has `n` requests in flight besides the scrape
+/// itself, at most `tries` times; what it last read.
+async fn in_flight(gateway: &Gateway, n: usize, tries: usize) -> Option<f64> {
+    let mut read = None;
+    for _ in 0..tries {
+        read = sample(&metrics(gateway).await, "mcp_sigv4_requests_in_flight");
+        if read == Some((n + 1) as f64) {
+            break;
+        }
+    }
+    read
+}
+
+#[tokio::test]
+async fn identical_lists_at_once_cost_the_server_one_request_and_all_get_its_result() {
+    const N: usize = 8;
+    let upstream = counted(Era::Legacy).await;
+    let gateway = Gateway::start(&config(&upstream), &["--list-cache-ttl", "600"]).await;
+    upstream.hold();
+    let clients =
+        futures_util::future::join_all((0..N).map(|_| list(&gateway, "/mcp/counted", &[])));
+    // All N inside the gateway, and the first of them held at the server:
+    // then the server answers.
+    let release = async {
+        let read = in_flight(&gateway, N, 5_000).await;
+        upstream.release();
+        read
+    };
+    let (lists, read) = tokio::join!(clients, release);
+    assert_eq!(
+        read,
+        Some((N + 1) as f64),
+        "the {N} lists were never in flight at once"
+    );
+    for tools in &lists {
+        assert_eq!(tools, &["change", "echo", "only-for-configured"]);
+    }
+    assert_eq!(
+        upstream.lists("Bearer configured"),
+        1,
+        "{:?}",
+        upstream.seen.lists
+    );
+
+    // One fetched; the others joined it (or, arrived once it was kept, read the cache).
+    let metrics = metrics(&gateway).await;
+    let count = |outcome| list_cache(&metrics, "counted", "tools/list", outcome);
+    assert_eq!(count("miss"), 1.0, "{metrics}");
+    assert_eq!(count("shared") + count("hit"), (N - 1) as f64, "{metrics}");
+    assert_eq!(count("bypass"), 0.0, "{metrics}");
+}
+
+#[tokio::test]
+async fn followers_of_a_list_whose_client_left_fetch_it_themselves() {
+    const N: usize = 4;
+    let upstream = counted(Era::Legacy).await;
+    let gateway = Gateway::start(&config(&upstream), &["--list-cache-ttl", "600"]).await;
+    upstream.hold();
+    let mut leader = Box::pin(list(&gateway, "/mcp/counted", &[]));
+    tokio::select! {
+        tools = &mut leader => panic!("a held list was answered: {tools:?}"),
+        () = upstream.arrived(1) => {}
+    }
+    let followers =
+        futures_util::future::join_all((0..N).map(|_| list(&gateway, "/mcp/counted", &[])));
+    let leave = async {
+        // The followers and the leader in the gateway, then the leader's client leaves.
+        let read = in_flight(&gateway, N + 1, 5_000).await;
+        drop(leader);
+        // A follower fetches again; then the server answers.
+        upstream.arrived(2).await;
+        upstream.release();
+        read
+    };
+    let (lists, read) = tokio::join!(followers, leave);
+    assert_eq!(
+        read,
+        Some((N + 2) as f64),
+        "the lists were never in flight at once"
+    );
+    for tools in &lists {
+        assert_eq!(tools, &["change", "echo", "only-for-configured"]);
+    }
+    let fetched = upstream.lists("Bearer configured");
+    assert!((2..=N + 1).contains(&fetched), "{fetched}");
+}
+
+#[tokio::test]
+async fn followers_of_a_list_that_failed_fetch_it_themselves() {
+    const N: usize = 4;
+    let upstream = counted(Era::Legacy).await;
+    let gateway = Gateway::start(&config(&upstream), &["--list-cache-ttl", "600"]).await;
+    upstream.hold();
+    let clients = futures_util::future::join_all((0..N).map(|_| {
+        one_shot(
+            &gateway,
+            "/mcp/counted",
+            json!({"method": "tools/list"}),
+            &[],
+        )
+    }));
+    let fail = async {
+        let read = in_flight(&gateway, N, 5_000).await;
+        upstream.fail_once();
+        read
+    };
+    let (replies, read) = tokio::join!(clients, fail);
+    assert_eq!(
+        read,
+        Some((N + 1) as f64),
+        "the lists were never in flight at once"
+    );
+    // The leader's client gets the server's error; the others, a list.
+    let failed: Vec<_> = replies
+        .iter()
+        .filter(|r| r.get("error").is_some())
+        .collect();
+    assert_eq!(failed.len(), 1, "{replies:?}");
+    assert!(
+        failed[0]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("the list failed")),
+        "{failed:?}"
+    );
+    for reply in replies.iter().filter(|r| r.get("error").is_none()) {
+        assert_eq!(
+            reply["result"]["tools"].as_array().map(Vec::len),
+            Some(3),
+            "{reply}"
+        );
+    }
+    let fetched = upstream.lists("Bearer configured");
+    assert!((2..=N).contains(&fetched), "{fetched}");
+}
+
+#[tokio::test]
+async fn the_list_cache_counts_hits_misses_and_bypasses_in_the_metrics() {
+    let upstream = counted(Era::Legacy).await;
+    let gateway = Gateway::start(&config(&upstream), &["--list-cache-ttl", "600"]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    // A request with more than a cursor (a multi round-trip retry) is never kept.
+    let retry = json!({"method": "tools/list", "params": {"requestState": "r"}});
+    one_shot(&gateway, "/mcp/counted", retry, &[]).await;
+    for _ in 0..3 {
+        one_shot(
+            &gateway,
+            "/mcp/counted",
+            json!({"method": "prompts/list"}),
+            &[],
+        )
+        .await;
+    }
+    assert_eq!(upstream.lists("Bearer configured"), 2);
+
+    let metrics = metrics(&gateway).await;
+    for (method, outcome, expected) in [
+        ("tools/list", "miss", 1.0),
+        ("tools/list", "hit", 1.0),
+        ("tools/list", "bypass", 1.0),
+        ("tools/list", "shared", 0.0),
+        ("prompts/list", "miss", 1.0),
+        ("prompts/list", "hit", 2.0),
+    ] {
+        assert_eq!(
+            list_cache(&metrics, "counted", method, outcome),
+            expected,
+            "{method} {outcome} in:\n{metrics}"
+        );
+    }
+    assert!(
+        metrics.contains("# TYPE mcp_sigv4_list_cache counter"),
+        "{metrics}"
+    );
+}
+
+/// Read `body`, an event stream, until an event holds `needle`.
+async fn read_until(body: &mut Incoming, needle: &str) {
+    let mut text = String::new();
+    while !text.contains(needle) {
+        let frame = tokio::time::timeout(LIMIT, body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("no {needle} in time, only: {text}"))
+            .expect("the stream is open")
+            .unwrap();
+        if let Some(data) = frame.data_ref() {
+            text.push_str(&String::from_utf8_lossy(data));
+        }
+    }
+}
+
+/// A request with the master key whose answer is an event stream.
+async fn open_stream(
+    url: &str,
+    method: http::Method,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Incoming {
+    let key = key();
+    let mut request = Request::builder()
+        .method(method)
+        .uri(url)
+        .header("authorization", key)
+        .header("accept", "application/json, text/event-stream")
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
+    let response = tokio::time::timeout(
+        LIMIT,
+        super::client().request(request.body(Full::new(body)).unwrap()),
+    )
+    .await
+    .expect("an answer in time")
+    .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.into_body()
+}
+
+const CHANGED: &str = "notifications/tools/list_changed";
+
+#[tokio::test]
+async fn list_changed_on_an_sse_servers_shared_stream_drops_its_lists() {
+    let sse = super::sse_server::start().await;
+    let gateway = Gateway::start(
+        &write_config(&format!(
+            "mcp_servers:\n  legacy_sse:\n    url: \"{}\"\n    transport: sse\n    auth_type: api_key\n    auth_value: \"{}\"\ngeneral_settings:\n  master_key: os.environ/MASTER\n",
+            sse.url,
+            super::sse_server::KEY
+        )),
+        &["--list-cache-ttl", "600"],
+    )
+    .await;
+    let lists = || sse.counts.lists.load(Ordering::SeqCst);
+    assert_eq!(list(&gateway, "/mcp/legacy_sse", &[]).await, ["shout"]);
+    list(&gateway, "/mcp/legacy_sse", &[]).await;
+    assert_eq!(lists(), 1);
+    // The notification comes on the shared stream ahead of the call's reply.
+    let change = json!({"method": "tools/call", "params": {"name": "change", "arguments": {}}});
+    let reply = one_shot(&gateway, "/mcp/legacy_sse", change, &[]).await;
+    assert!(reply.get("result").is_some(), "{reply}");
+    list(&gateway, "/mcp/legacy_sse", &[]).await;
+    assert_eq!(lists(), 2);
+}
+
+#[tokio::test]
+async fn list_changed_on_a_2025_get_stream_drops_the_servers_lists() {
+    let upstream = counted(Era::Legacy).await;
+    let gateway = Gateway::start(&config(&upstream), &["--list-cache-ttl", "600"]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    assert_eq!(upstream.lists("Bearer configured"), 1);
+    let key = key();
+    let session = super::open(&gateway, "/mcp/counted", &[("authorization", &key)]).await;
+    let url = format!("{}/mcp/counted", gateway.base);
+    let mut events = open_stream(
+        &url,
+        http::Method::GET,
+        &[("mcp-session-id", &session)],
+        None,
+    )
+    .await;
+    // The gateway takes the notification in before passing it on.
+    read_until(&mut events, CHANGED).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    assert_eq!(upstream.lists("Bearer configured"), 2);
+}
+
+#[tokio::test]
+async fn list_changed_on_a_subscriptions_listen_stream_drops_the_servers_lists() {
+    let upstream = counted(Era::Modern).await;
+    let gateway = Gateway::start(&config(&upstream), &[]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    assert_eq!(upstream.lists("Bearer configured"), 1);
+    let listen = super::eras::modern(1, "subscriptions/listen", json!({}));
+    let url = format!("{}/mcp/counted", gateway.base);
+    let mut events = open_stream(
+        &url,
+        http::Method::POST,
+        &[
+            ("mcp-protocol-version", super::eras::MODERN),
+            ("mcp-method", "subscriptions/listen"),
+        ],
+        Some(&listen),
+    )
+    .await;
+    read_until(&mut events, CHANGED).await;
+    list(&gateway, "/mcp/counted", &[]).await;
+    assert_eq!(upstream.lists("Bearer configured"), 2);
+}
+
+#[tokio::test]
+async fn a_whole_list_read_with_a_users_credential_leaves_other_users_calls_as_they_were() {
+    let upstream = counted(Era::Modern).await;
+    let gateway = Gateway::start(&config(&upstream), &[]).await;
+    let alice = [("x-mcp-counted-authorization", "Bearer alice")];
+    let bob = [("x-mcp-counted-authorization", "Bearer bob")];
+    let call_of =
+        |tool: &str| json!({"method": "tools/call", "params": {"name": tool, "arguments": {}}});
+    list(&gateway, "/mcp/counted", &alice).await;
+    assert_eq!(upstream.lists("Bearer alice"), 1);
+
+    // Alice read her whole list: her call of a tool it did not name lists no more.
+    one_shot(&gateway, "/mcp/counted", call_of("not-listed"), &alice).await;
+    assert_eq!(upstream.lists("Bearer alice"), 1);
+
+    // The configured credential and Bob never listed: their first call of a
+    // tool they never saw listed lists first, to learn its x-mcp-header
+    // arguments, as it would had Alice never come.
+    one_shot(
+        &gateway,
+        "/mcp/counted",
+        call_of("only-for-configured"),
+        &[],
+    )
+    .await;
+    assert_eq!(upstream.lists("Bearer configured"), 1);
+    one_shot(&gateway, "/mcp/counted", call_of("only-for-bob"), &bob).await;
+    assert_eq!(upstream.lists("Bearer bob"), 1);
+    assert_eq!(upstream.lists("Bearer alice"), 1);
+    assert_eq!(upstream.calls(), 3);
 }

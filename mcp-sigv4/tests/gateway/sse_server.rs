@@ -1,7 +1,9 @@
 //! A 2024-11-05 HTTP+SSE MCP server on 127.0.0.1 behind an `x-api-key` check:
 //! `GET /sse` opens the event stream, whose first event names
 //! `/messages?session_id=N`; replies to those POSTs come on the stream. One
-//! tool, `shout`. It counts GETs, POSTs and refusals.
+//! tool, `shout`; a call of `change` (unlisted) sends
+//! `notifications/tools/list_changed` on the stream before its reply. It
+//! counts GETs, POSTs, `tools/list` requests and refusals.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -13,7 +15,6 @@ use http::{Request, Response, StatusCode};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
-use hyper_util::rt::{TokioExecutor, TokioIo};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
@@ -23,6 +24,7 @@ pub const KEY: &str = "sse-key-EXAMPLE";
 pub struct Counts {
     pub streams: AtomicUsize,
     pub posts: AtomicUsize,
+    pub lists: AtomicUsize,
     pub refused: AtomicUsize,
 }
 
@@ -115,6 +117,15 @@ async fn serve(request: Request<Incoming>, sessions: Sessions, counts: Arc<Count
             let Ok(message) = serde_json::from_slice::<Value>(&body) else {
                 return plain(StatusCode::BAD_REQUEST);
             };
+            if message.get("method") == Some(&json!("tools/list")) {
+                counts.lists.fetch_add(1, Ordering::SeqCst);
+            }
+            if message.pointer("/params/name") == Some(&json!("change")) {
+                let note = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"});
+                let _ = events
+                    .send(format!("event: message\ndata: {note}\n\n"))
+                    .await;
+            }
             if let Some(reply) = reply_to(&message) {
                 let _ = events
                     .send(format!("event: message\ndata: {reply}\n\n"))
@@ -127,29 +138,14 @@ async fn serve(request: Request<Incoming>, sessions: Sessions, counts: Arc<Count
 }
 
 pub async fn start() -> SseServer {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/sse", listener.local_addr().unwrap());
     let counts = Arc::new(Counts::default());
     let sessions: Sessions = Arc::default();
     let shared = counts.clone();
-    let task = tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                return;
-            };
-            let sessions = sessions.clone();
-            let counts = shared.clone();
-            let service = hyper::service::service_fn(move |request| {
-                let sessions = sessions.clone();
-                let counts = counts.clone();
-                async move { Ok::<_, Infallible>(serve(request, sessions, counts).await) }
-            });
-            tokio::spawn(async move {
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    SseServer { url, counts, task }
+    let (addr, task) =
+        crate::serve::answer(move |request| serve(request, sessions.clone(), shared.clone())).await;
+    SseServer {
+        url: format!("http://{addr}/sse"),
+        counts,
+        task,
+    }
 }
