@@ -5,7 +5,7 @@ together (BENCHMARKS.md, "The proxy's code, laid out together").
 
 Each scenario drives `mcp-sigv4 proxy` under valgrind's callgrind against the
 demo's verifying stand-in (`--serve`), as a 2025-era host and as a 2026-07-28
-host, and records every function of the binary that ran. Run by hand after a
+host, with the default flags a host's config has, and records every function of the binary that ran. Run by hand after a
 change of toolchain, dependencies or the proxy's code path:
 
     cargo build --release -p mcp-sigv4 --bin mcp-sigv4
@@ -73,8 +73,7 @@ SCENARIOS = {
 
 def run(messages, env, url, out_file):
     command = ["valgrind", "--tool=callgrind", "--demangle=no", f"--callgrind-out-file={out_file}",
-               CLI, "proxy", url, "--service", "bedrock-agentcore", "--region", "us-east-1",
-               "--log-level", "warn"]
+               CLI, "proxy", url, "--service", "bedrock-agentcore", "--region", "us-east-1"]
     proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, env=env, text=True, bufsize=1)
     for message in messages:
