@@ -10,9 +10,12 @@ initialize and the calls, and the median tools/call round trip. Run by hand:
     python3 benches/proxy_compare.py
 
 Environment: RUNS, CALLS; MCP_SIGV4 and DEMO (paths of the binaries, to compare
-two builds); ONLY=mcp-sigv4 or ONLY=aws to run one proxy; MEMORY=1 also prints
+two builds); PROXY_ARGS (mcp-sigv4 proxy's flags after the region, by default
+`--log-level warn`); ONLY=mcp-sigv4 or ONLY=aws to run one proxy; MEMORY=1 also prints
 the split of mcp-sigv4's resident memory (anonymous, file-backed) and its
-threads, to find what grew.
+threads, to find what grew; PAGES=1 also prints, for one session, how much of each
+loaded segment of the binary (code, read-only data, data) is resident, from
+/proc/PID/pagemap (the code's share is what mcp-sigv4/link-order.txt keeps small).
 """
 
 import json
@@ -29,6 +32,8 @@ RUNS = int(os.environ.get("RUNS", "5"))
 CALLS = int(os.environ.get("CALLS", "50"))
 ONLY = os.environ.get("ONLY", "")
 MEMORY = os.environ.get("MEMORY", "") == "1"
+PAGES = os.environ.get("PAGES", "") == "1"
+PROXY_ARGS = os.environ.get("PROXY_ARGS", "--log-level warn").split()
 
 
 def status_fields(pid, names):
@@ -43,6 +48,34 @@ def status_fields(pid, names):
     except FileNotFoundError:
         pass
     return found
+
+
+def segments_resident(pid, binary):
+    """For each loaded segment of `binary` (readelf's LOAD lines): its flags, its
+    size and how many of its pages the process `pid` has resident."""
+    real = os.path.realpath(binary)
+    present = set()  # file offsets of resident pages
+    with open(f"/proc/{pid}/pagemap", "rb") as pagemap, open(f"/proc/{pid}/maps") as maps:
+        for line in maps:
+            fields = line.split()
+            if len(fields) < 6 or os.path.realpath(fields[5]) != real:
+                continue
+            low, high = (int(x, 16) for x in fields[0].split("-"))
+            pagemap.seek(low // 4096 * 8)
+            entries = pagemap.read((high - low) // 4096 * 8)
+            for i in range(len(entries) // 8):
+                if entries[i * 8 + 7] & 0x80:  # bit 63: present
+                    present.add(int(fields[2], 16) + i * 4096)
+    out = subprocess.run(["readelf", "-lW", binary], capture_output=True, text=True).stdout
+    rows = []
+    for line in out.splitlines():
+        f = line.split()
+        if f and f[0] == "LOAD":
+            offset, size = int(f[1], 16), int(f[4], 16)
+            first = offset - offset % 4096
+            pages = sum(1 for p in range(first, offset + size, 4096) if p in present)
+            rows.append((" ".join(f[6:-1]), size, pages))
+    return rows
 
 
 def rss_kib(pid):
@@ -104,6 +137,9 @@ def session(command, env):
         trips.append(time.perf_counter() - t)
     rss = rss_kib(proc.pid)
     split = status_fields(proc.pid, ("RssAnon", "RssFile", "Threads"))
+    if PAGES and command[0] == CLI:
+        for flags, size, pages in segments_resident(proc.pid, CLI):
+            print(f"|   segment {flags} | {size / 2**20:.2f} MiB | {pages * 4 / 1024:.2f} MiB resident |")
     proc.stdin.close()
     try:
         proc.wait(timeout=20)
@@ -122,7 +158,7 @@ def main():
     env["AWS_REGION"] = "us-east-1"
     env.pop("AWS_PROFILE", None)
     proxies = {
-        "mcp-sigv4 proxy": [CLI, "proxy", url, "--service", "bedrock-agentcore", "--region", "us-east-1", "--log-level", "warn"],
+        "mcp-sigv4 proxy": [CLI, "proxy", url, "--service", "bedrock-agentcore", "--region", "us-east-1", *PROXY_ARGS],
         "mcp-proxy-for-aws 1.7.0": ["mcp-proxy-for-aws", url, "--service", "bedrock-agentcore", "--region", "us-east-1",
                                     "--log-level", "WARNING", "--disable-telemetry"],
     }
