@@ -748,23 +748,9 @@ async fn open_stream(
     body: Option<&Value>,
 ) -> Incoming {
     let key = key();
-    let mut request = Request::builder()
-        .method(method)
-        .uri(url)
-        .header("authorization", key)
-        .header("accept", "application/json, text/event-stream")
-        .header("content-type", "application/json");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-    let response = tokio::time::timeout(
-        LIMIT,
-        super::client().request(request.body(Full::new(body)).unwrap()),
-    )
-    .await
-    .expect("an answer in time")
-    .unwrap();
+    let mut all = vec![("authorization", key.as_str())];
+    all.extend_from_slice(headers);
+    let response = super::respond(method.as_str(), url, &all, body).await;
     assert_eq!(response.status(), StatusCode::OK);
     response.into_body()
 }

@@ -26,8 +26,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, StatusCode};
+use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
@@ -207,7 +208,13 @@ fn client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
-async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Answer {
+/// Send a request; its response with the body unread.
+async fn respond(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Response<Incoming> {
     let mut request = Request::builder()
         .method(method)
         .uri(url)
@@ -217,13 +224,17 @@ async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&V
         request = request.header(*name, *value);
     }
     let body = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-    let response = tokio::time::timeout(
+    tokio::time::timeout(
         LIMIT,
         client().request(request.body(Full::new(body)).unwrap()),
     )
     .await
     .expect("no answer in time")
-    .unwrap();
+    .unwrap()
+}
+
+async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Answer {
+    let response = respond(method, url, headers, body).await;
     let status = response.status();
     let session = response
         .headers()
