@@ -5,7 +5,9 @@ together (BENCHMARKS.md, "The proxy's code, laid out together").
 
 Each scenario drives `mcp-sigv4 proxy` under valgrind's callgrind against the
 demo's verifying stand-in (`--serve`), as a 2025-era host and as a 2026-07-28
-host, with the default flags a host's config has, and records every function of the binary that ran. Run by hand after a
+host, and as a 2025-era host over `https://` (through benches/tls_front.py, for
+the TLS handshake and certificate checks a proxy to AWS runs), with the default
+flags a host's config has, and records every function of the binary that ran. Run by hand after a
 change of toolchain, dependencies or the proxy's code path:
 
     cargo build --release -p mcp-sigv4 --bin mcp-sigv4
@@ -18,12 +20,15 @@ list costs memory, not correctness. CHECK=1 only prints how many of the listed
 names the binary (MCP_SIGV4, unstripped) still has.
 """
 
+import contextlib
 import json
 import os
 import re
 import subprocess
 import sys
 import tempfile
+
+import tls_front
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.environ.get("DEMO", os.path.join(ROOT, "target", "release", "examples", "demo"))
@@ -39,6 +44,7 @@ def legacy(id_, method, params=None):
 def modern(id_, method, params=None):
     params = dict(params or {})
     params["_meta"] = {
+        **params.get("_meta", {}),
         "io.modelcontextprotocol/protocolVersion": MODERN,
         "io.modelcontextprotocol/clientCapabilities": {},
         "io.modelcontextprotocol/clientInfo": {"name": "link-order", "version": "1"},
@@ -57,18 +63,22 @@ def calls(make, first):
     return out
 
 
-SCENARIOS = {
-    "2025-06-18 host": [
-        legacy(0, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
-                                 "clientInfo": {"name": "link-order", "version": "1"}}),
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        legacy(1, "tools/list"),
-    ] + calls(legacy, 100),
-    "2026-07-28 host": [
-        modern(0, "server/discover"),
-        modern(1, "tools/list"),
-    ] + calls(modern, 100),
-}
+LEGACY_SESSION = [
+    legacy(0, "initialize", {"protocolVersion": "2025-06-18", "capabilities": {},
+                             "clientInfo": {"name": "link-order", "version": "1"}}),
+    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+    legacy(1, "tools/list"),
+] + calls(legacy, 100)
+MODERN_SESSION = [
+    modern(0, "server/discover"),
+    modern(1, "tools/list"),
+] + calls(modern, 100)
+# (name, host messages, over https through benches/tls_front.py)
+SCENARIOS = [
+    ("2025-06-18 host", LEGACY_SESSION, False),
+    ("2026-07-28 host", MODERN_SESSION, False),
+    ("2025-06-18 host over https", LEGACY_SESSION, True),
+]
 
 
 def run(messages, env, url, out_file):
@@ -141,9 +151,14 @@ def main():
     ran = set()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            for name, messages in SCENARIOS.items():
+            for name, messages, tls in SCENARIOS:
                 out_file = os.path.join(tmp, "callgrind.out")
-                run(messages, env, url, out_file)
+                with contextlib.ExitStack() as stack:
+                    target, session_env = url, env
+                    if tls:
+                        target, ca = stack.enter_context(tls_front.serve(url))
+                        session_env = dict(env, AWS_CA_BUNDLE=ca)
+                    run(messages, session_env, target, out_file)
                 found = executed(out_file, CLI) & symbols.keys()
                 print(f"{name}: {len(found)} functions, {sum(symbols[n] for n in found) / 1e6:.2f} MB")
                 ran |= found

@@ -10,7 +10,8 @@ initialize and the calls, and the median tools/call round trip. Run by hand:
     python3 benches/proxy_compare.py
 
 Environment: RUNS, CALLS; MCP_SIGV4 and DEMO (paths of the binaries, to compare
-two builds); PROXY_ARGS (mcp-sigv4 proxy's flags after the region, by default
+two builds); TLS=1 to reach the stand-in over `https://localhost` through a
+TLS front (benches/tls_front.py), as a proxy reaches AWS; PROXY_ARGS (mcp-sigv4 proxy's flags after the region, by default
 `--log-level warn`); ONLY=mcp-sigv4 or ONLY=aws to run one proxy; MEMORY=1 also prints
 the split of mcp-sigv4's resident memory (anonymous, file-backed) and its
 threads, to find what grew; PAGES=1 also prints, for one session, how much of each
@@ -18,12 +19,15 @@ loaded segment of the binary (code, read-only data, data) is resident, from
 /proc/PID/pagemap (the code's share is what mcp-sigv4/link-order.txt keeps small).
 """
 
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
 import time
+
+import tls_front
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.environ.get("DEMO", os.path.join(ROOT, "target", "release", "examples", "demo"))
@@ -33,6 +37,7 @@ CALLS = int(os.environ.get("CALLS", "50"))
 ONLY = os.environ.get("ONLY", "")
 MEMORY = os.environ.get("MEMORY", "") == "1"
 PAGES = os.environ.get("PAGES", "") == "1"
+TLS = os.environ.get("TLS", "") == "1"
 PROXY_ARGS = os.environ.get("PROXY_ARGS", "--log-level warn").split()
 
 
@@ -157,6 +162,13 @@ def main():
         env[k] = v
     env["AWS_REGION"] = "us-east-1"
     env.pop("AWS_PROFILE", None)
+    with contextlib.ExitStack() as stack:
+        if TLS:
+            url, env["AWS_CA_BUNDLE"] = stack.enter_context(tls_front.serve(url))
+        compare(server, url, env)
+
+
+def compare(server, url, env):
     proxies = {
         "mcp-sigv4 proxy": [CLI, "proxy", url, "--service", "bedrock-agentcore", "--region", "us-east-1", *PROXY_ARGS],
         "mcp-proxy-for-aws 1.7.0": ["mcp-proxy-for-aws", url, "--service", "bedrock-agentcore", "--region", "us-east-1",
