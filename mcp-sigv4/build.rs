@@ -4,9 +4,10 @@
 //! each page the process runs (fault-around), so the resident set of a
 //! `mcp-sigv4 proxy` follows how widely its functions are spread over the 16 MB
 //! of code that the gateway, `ask` and their dependencies share with it.
-//! `link-order.txt` lists the functions a proxy session runs (about 1,600, 2 MB
-//! of code); the linker places them first and together. It is written by
-//! `benches/link_order.py` from a profiled proxy session and only orders
+//! `link-order.txt` lists the functions a proxy session runs over `http://` and
+//! `https://` (about 2,300, 2.4 MB of code); the linker places them first and
+//! together. It is written by `benches/link_order.py` from profiled proxy
+//! sessions (BENCHMARKS.md, "The proxy's code laid out together") and only orders
 //! sections: a function it names that is not in the binary is skipped, so a
 //! stale list costs memory, never correctness.
 //!
