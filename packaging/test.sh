@@ -93,6 +93,13 @@ for cache in cold warm; do
     "$work/tools/bin/uvx" --offline --from "$wheel" mcp-sigv4 "${proxy_args[@]}")
 done
 
+say "the proxy's code layout (the venv's binary, read from disk afresh)"
+# host.py drops the binary's pages from the page cache, starts it, and fails when
+# more than 40 % of its code is resident after a call (mcp-sigv4/build.rs). From a
+# freshly written file the kernel may map more (the cold uvx run above), so the
+# check reads the file as a later start does.
+LAYOUT_CHECK=1 "$work/tools/bin/python" "$here/host.py" "$work/venv/bin/mcp-sigv4" "${proxy_args[@]}"
+
 say "mcp-sigv4 ask (the venv's) against the stand-in's scripted Converse endpoint, as printed"
 ask_line="$(grep -m1 ' mcp-sigv4 ask ' "$work/stand-in.out" || true)"
 [[ -n "$ask_line" ]] || { echo "the stand-in printed no ask command line" >&2; exit 1; }
