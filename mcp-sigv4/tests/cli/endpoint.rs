@@ -79,13 +79,8 @@ pub struct Endpoint {
     scheme: &'static str,
     pub seen: Arc<Seen>,
     state: Arc<State>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Endpoint {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    // The accept loop, ended when this is dropped.
+    _task: tokio_util::task::AbortOnDropHandle<()>,
 }
 
 impl Endpoint {
@@ -215,7 +210,7 @@ async fn start_on(behaviour: Behaviour, tls: Option<tokio_rustls::TlsAcceptor>) 
         scheme: if tls_used { "https" } else { "http" },
         seen,
         state,
-        task,
+        _task: tokio_util::task::AbortOnDropHandle::new(task),
     }
 }
 

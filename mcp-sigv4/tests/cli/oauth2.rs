@@ -39,13 +39,8 @@ struct Servers {
     token_url: String,
     mcp_url: String,
     seen: Arc<Seen>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    // The accept loop, ended when this is dropped.
+    _task: tokio_util::task::AbortOnDropHandle<()>,
 }
 
 fn respond(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
@@ -131,7 +126,7 @@ async fn servers() -> Servers {
         token_url: format!("{base}/oauth2/token"),
         mcp_url: format!("{base}/runtimes/jwt/invocations"),
         seen,
-        task,
+        _task: tokio_util::task::AbortOnDropHandle::new(task),
     }
 }
 

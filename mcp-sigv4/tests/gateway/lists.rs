@@ -70,13 +70,8 @@ enum Gate {
 struct Counted {
     url: String,
     seen: Arc<Seen>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    // The accept loop, ended when this is dropped.
+    _task: tokio_util::task::AbortOnDropHandle<()>,
 }
 
 impl Counted {
@@ -266,7 +261,7 @@ async fn counted(era: Era) -> Counted {
     Counted {
         url: format!("http://{addr}/mcp"),
         seen,
-        task,
+        _task: tokio_util::task::AbortOnDropHandle::new(task),
     }
 }
 

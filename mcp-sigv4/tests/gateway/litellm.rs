@@ -454,13 +454,8 @@ async fn per_request_credentials_reach_only_their_server_and_hints_match_the_aut
 struct TokenEndpoint {
     url: String,
     bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for TokenEndpoint {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    // The accept loop, ended when this is dropped.
+    _task: tokio_util::task::AbortOnDropHandle<()>,
 }
 
 impl TokenEndpoint {
@@ -513,7 +508,11 @@ async fn token_endpoint() -> TokenEndpoint {
             });
         }
     });
-    TokenEndpoint { url, bodies, task }
+    TokenEndpoint {
+        url,
+        bodies,
+        _task: tokio_util::task::AbortOnDropHandle::new(task),
+    }
 }
 
 #[tokio::test]

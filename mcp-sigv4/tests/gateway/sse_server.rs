@@ -31,13 +31,8 @@ pub struct Counts {
 pub struct SseServer {
     pub url: String,
     pub counts: Arc<Counts>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for SseServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    // The accept loop, ended when this is dropped.
+    _task: tokio_util::task::AbortOnDropHandle<()>,
 }
 
 type Sessions = Arc<Mutex<HashMap<String, mpsc::Sender<String>>>>;
@@ -146,6 +141,6 @@ pub async fn start() -> SseServer {
     SseServer {
         url: format!("http://{addr}/sse"),
         counts,
-        task,
+        _task: tokio_util::task::AbortOnDropHandle::new(task),
     }
 }

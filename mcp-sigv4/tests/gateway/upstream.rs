@@ -113,13 +113,8 @@ pub struct Running {
     pub answered_unavailable: Arc<AtomicUsize>,
     /// The session ids still honoured; the rest get 404, as after a restart.
     known: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    // The accept loop, ended when this is dropped.
+    _task: tokio_util::task::AbortOnDropHandle<()>,
 }
 
 impl Running {
@@ -281,7 +276,7 @@ pub async fn start() -> Running {
         unavailable,
         answered_unavailable,
         known,
-        task,
+        _task: tokio_util::task::AbortOnDropHandle::new(task),
     }
 }
 

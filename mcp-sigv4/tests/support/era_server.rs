@@ -194,13 +194,8 @@ pub struct EraStandIn {
     seen: Arc<Mutex<Vec<Seen>>>,
     listens: Arc<AtomicUsize>,
     closed: Arc<AtomicUsize>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for EraStandIn {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    // The accept loop, ended when this is dropped.
+    _task: tokio_util::task::AbortOnDropHandle<()>,
 }
 
 impl EraStandIn {
@@ -275,7 +270,7 @@ pub async fn start(kind: Kind) -> EraStandIn {
         seen,
         listens,
         closed,
-        task,
+        _task: tokio_util::task::AbortOnDropHandle::new(task),
     }
 }
 
