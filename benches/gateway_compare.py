@@ -78,6 +78,8 @@ import sys
 import tempfile
 import time
 
+import stand_in
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.environ.get("DEMO", os.path.join(ROOT, "target", "release", "examples", "demo"))
 CLI = os.environ.get("MCP_SIGV4", os.path.join(ROOT, "target", "release", "mcp-sigv4"))
@@ -646,21 +648,10 @@ def telemetry_main(env, url, logdir):
     print(f"load average before / after: {before} / {after}")
 
 
-def pct(values, q):
-    values = sorted(values)
-    return values[min(len(values) - 1, int(round(q * (len(values) - 1))))]
-
-
 def main():
     if "--sink" in sys.argv:
         return sink(int(sys.argv[sys.argv.index("--sink") + 1]))
-    server = subprocess.Popen([DEMO, "--serve"], stdout=subprocess.PIPE, text=True)
-    url = server.stdout.readline().strip()
-    env = dict(os.environ)
-    for _ in range(3):
-        k, v = server.stdout.readline().strip().split("=", 1)
-        env[k] = v
-    env.pop("AWS_PROFILE", None)
+    server, url, env = stand_in.start(DEMO)
     env["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
     # LiteLLM 1.108 refuses to start stdio servers without it ("stdio MCP servers
     # are disabled on this proxy"); the gateway ignores it.

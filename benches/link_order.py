@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 
+import stand_in
 import tls_front
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -140,14 +141,8 @@ def main():
         present = sum(1 for n in listed if n in symbols)
         print(f"{present} of {len(listed)} listed functions are in {CLI}")
         return
-    server = subprocess.Popen([DEMO, "--serve"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    url = server.stdout.readline().strip()
-    env = dict(os.environ)
-    for _ in range(3):
-        key, value = server.stdout.readline().strip().split("=", 1)
-        env[key] = value
+    server, url, env = stand_in.start(DEMO, quiet=True)
     env["AWS_REGION"] = "us-east-1"
-    env.pop("AWS_PROFILE", None)
     ran = set()
     try:
         with tempfile.TemporaryDirectory() as tmp:

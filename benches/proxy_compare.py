@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 
+import stand_in
 import tls_front
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -154,14 +155,8 @@ def session(command, env):
 
 
 def main():
-    server = subprocess.Popen([DEMO, "--serve"], stdout=subprocess.PIPE, text=True)
-    url = server.stdout.readline().strip()
-    env = dict(os.environ)
-    for _ in range(3):
-        k, v = server.stdout.readline().strip().split("=", 1)
-        env[k] = v
+    server, url, env = stand_in.start(DEMO)
     env["AWS_REGION"] = "us-east-1"
-    env.pop("AWS_PROFILE", None)
     with contextlib.ExitStack() as stack:
         if TLS:
             url, env["AWS_CA_BUNDLE"] = stack.enter_context(tls_front.serve(url))

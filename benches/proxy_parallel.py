@@ -42,6 +42,8 @@ import sys
 import threading
 import time
 
+import stand_in
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEMO = os.environ.get("DEMO", os.path.join(ROOT, "target", "release", "examples", "demo"))
 CLI = os.environ.get("MCP_SIGV4", os.path.join(ROOT, "target", "release", "mcp-sigv4"))
@@ -173,14 +175,8 @@ def run_once(command, env):
 
 
 def main():
-    server = subprocess.Popen([DEMO, "--serve", "--json"], stdout=subprocess.PIPE, text=True)
-    url = server.stdout.readline().strip()
-    env = dict(os.environ)
-    for _ in range(3):
-        k, v = server.stdout.readline().strip().split("=", 1)
-        env[k] = v
+    server, url, env = stand_in.start(DEMO, "--json")
     env["AWS_REGION"] = "us-east-1"
-    env.pop("AWS_PROFILE", None)
     proxies = {
         "mcp-sigv4 proxy": [CLI, "proxy", url, "--service", "bedrock-agentcore", "--region", "us-east-1",
                             "--log-level", "warn"],
