@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use http::{HeaderName, HeaderValue};
 use mcp_sigv4::config::{OAuth2ClientCredentials, Secret};
-use mcp_sigv4::relay::{Options, Policy, Relay, Settings, SigningContext, Upstream};
+use mcp_sigv4::relay::{Options, Policy, Relay, Settings, SigningContext};
+use mcp_sigv4::upstream::Upstream;
 use mcp_sigv4::{logging, shutdown, stdio};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;

@@ -11,6 +11,11 @@
 //! The rest of the application sees [`Config`], [`ServerConfig`] and [`Auth`], never
 //! YAML or environment variables.
 //!
+//! This room parses and nothing else: typed values out, no clients and no I/O
+//! beyond reading the file and the environment, and it imports no other room of
+//! the application. How a server is reached from its [`ServerConfig`] (the
+//! transports, the credentials, the session) is [`upstream`](crate::upstream)'s.
+//!
 //! ```yaml
 //! mcp_servers:
 //!   weather:                      # the server's name
@@ -88,7 +93,8 @@
 //! # Ok::<(), mcp_sigv4::config::ConfigError>(())
 //! ```
 //!
-//! Each [`ServerConfig`] builds its rmcp transport, signed or with its header:
+//! [`upstream`](crate::upstream) builds the rmcp transport of each [`ServerConfig`],
+//! signed or with its header:
 //!
 //! ```no_run
 //! use rmcp::ServiceExt;
@@ -103,14 +109,9 @@
 //! # Ok(()) }
 //! ```
 
-mod assume_role;
 mod error;
-mod oauth2;
 mod parse;
 mod secret;
-mod sse;
-mod stdio;
-mod transport;
 
 use std::path::Path;
 

@@ -11,7 +11,7 @@ use tower_sigv4::rmcp::HttpClientError;
 use super::http::{self, Body, Budget, collect_reply};
 use super::modern::{Cache, Via};
 use super::server::{Gateway, Server};
-use crate::relay::jsonrpc::{self, Kind};
+use crate::protocol::jsonrpc::{self, Kind};
 
 /// The `_meta` key of an aggregated list that misses a server's items: a list of
 /// `{"server", "cause"}`.

@@ -15,7 +15,7 @@ use super::modern::{self, Via};
 use super::rest;
 use super::server::{CLIENT_HEADERS, Gateway, LiveSession, Target};
 use super::session::{self, Session};
-use crate::relay::jsonrpc;
+use crate::protocol::jsonrpc;
 use crate::telemetry::{self, Outcome, Route, traces};
 use tracing::Instrument;
 

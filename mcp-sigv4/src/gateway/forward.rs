@@ -13,10 +13,11 @@ use super::http::{self, Body, Budget, collect_reply};
 use super::lists::{self, Fill, Keep, Key};
 use super::modern::Via;
 use super::server::{Gateway, Server};
-use crate::relay::era;
-use crate::relay::jsonrpc::{self, Kind};
-use crate::relay::{self, Reply, Upstream, describe};
+use crate::protocol::era;
+use crate::protocol::jsonrpc::{self, Kind};
+use crate::relay::describe;
 use crate::telemetry::{self, ListCacheOutcome, Outcome};
+use crate::upstream::{self, Reply, Upstream};
 use tracing::Instrument;
 
 impl<C> Gateway<C>
@@ -389,7 +390,7 @@ where
         &self,
         server: &Server<C>,
         id: Option<&Value>,
-        error: &relay::UpstreamError,
+        error: &upstream::UpstreamError,
     ) -> Response<Body> {
         let (message, data) = for_client(server, error);
         match id {
@@ -571,12 +572,15 @@ pub(super) fn tag_request(server: &str, separator: &str, mut message: Value) -> 
 /// (access key id, role, profile, region) goes to the gateway's log only: the
 /// client is not the operator. A refused signature gets a generic cause; other
 /// failures keep their message, without the credential fields.
-pub(super) fn for_client<C>(server: &Server<C>, error: &relay::UpstreamError) -> (String, Value) {
+pub(super) fn for_client<C>(
+    server: &Server<C>,
+    error: &upstream::UpstreamError,
+) -> (String, Value) {
     let (detail, data) = describe(error, &server.signing);
     tracing::warn!(server = %server.name, "server `{}`: {detail}", server.name);
     let status = data.get("status").and_then(Value::as_u64);
     let signing_failed =
-        matches!(error, relay::UpstreamError::Client(e) if e.signing_error().is_some());
+        matches!(error, upstream::UpstreamError::Client(e) if e.signing_error().is_some());
     telemetry::metrics().upstream_failed(&server.name, &data, signing_failed);
     let message = match status {
         Some(status @ (401 | 403)) => refused_hint(server, status),

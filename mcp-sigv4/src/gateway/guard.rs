@@ -15,7 +15,7 @@ use tower_sigv4::rmcp::HttpClientError;
 
 use super::http::{self, Body, Refused};
 use super::server::{Gateway, Target, digest};
-use crate::relay::jsonrpc::{self, Kind};
+use crate::protocol::jsonrpc::{self, Kind};
 use ::http::Response;
 
 /// The names a loopback listener answers to.

@@ -42,7 +42,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::flights::{Flights, Landing, Turn};
-use crate::relay::era::ToolHeaders;
+use crate::protocol::era::ToolHeaders;
 
 /// The list methods whose results are kept.
 pub(super) const METHODS: [&str; 4] = [

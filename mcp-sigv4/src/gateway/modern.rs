@@ -14,9 +14,9 @@ use tower_sigv4::rmcp::HttpClientError;
 use super::aggregate::merged_capabilities;
 use super::http::{self, Body, SESSION_HEADER};
 use super::server::{Gateway, LiveSession, Server, Target};
-use crate::relay::era::{self, Envelope, Era};
-use crate::relay::jsonrpc;
-use crate::relay::{Reply, Upstream, UpstreamError};
+use crate::protocol::era::{self, Envelope, Era};
+use crate::protocol::jsonrpc;
+use crate::upstream::{Reply, Upstream, UpstreamError};
 
 /// How a request reaches its upstreams: in a client's sealed legacy session, or
 /// stateless for a 2026-07-28 client with its envelope.
@@ -256,7 +256,7 @@ where
                     let mut request = request;
                     envelope.stamp(&mut request);
                     match tokio::time::timeout(timeout, upstream.send(&request)).await {
-                        Ok(Ok(crate::relay::Reply::Json(reply))) => {
+                        Ok(Ok(crate::upstream::Reply::Json(reply))) => {
                             reply.pointer("/result/capabilities").cloned()
                         }
                         _ => None,

@@ -24,8 +24,8 @@ use super::aggregate::{internal_id, split_prefixed};
 use super::http::{self, Body, Budget, SESSION_HEADER, collect_reply};
 use super::modern::Via;
 use super::server::{Gateway, Server, Target};
-use crate::relay::era::Envelope;
-use crate::relay::jsonrpc;
+use crate::protocol::era::Envelope;
+use crate::protocol::jsonrpc;
 
 /// Pages read from one server for one REST tool list.
 const MAX_LIST_PAGES: usize = 100;

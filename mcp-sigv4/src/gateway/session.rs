@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::relay::SessionState;
+use crate::upstream::SessionState;
 
 const VERSION: &str = "v2";
 const NONCE_LEN: usize = 24;

@@ -9,7 +9,7 @@ use tower_sigv4::endpoint::Endpoint;
 use tower_sigv4::rejection::{AwsErrorReply, RejectionKind};
 use tower_sigv4::rmcp::HttpClientError;
 
-use super::upstream::UpstreamError;
+use crate::upstream::UpstreamError;
 
 /// Where the user sets what a hint asks them to change.
 #[derive(Clone, Debug)]

@@ -26,17 +26,10 @@
 
 mod asks;
 mod describe;
-pub mod era;
-pub mod jsonrpc;
 mod policy;
-mod upstream;
 
 pub use describe::{Settings, SigningContext, describe};
-pub use jsonrpc::{INVALID_REQUEST, PARSE_ERROR};
 pub use policy::Policy;
-pub use upstream::{
-    Events, Reply, SessionState, StreamEnded, Upstream, UpstreamError, is_session_gone,
-};
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -53,7 +46,9 @@ use tower::retry::backoff::{Backoff, ExponentialBackoff, ExponentialBackoffMaker
 use tower::util::rng::HasherRng;
 use tower_sigv4::rmcp::HttpClientError;
 
-use jsonrpc::Kind;
+use crate::protocol::era;
+use crate::protocol::jsonrpc::{self, INVALID_REQUEST, Kind, PARSE_ERROR};
+use crate::upstream::{Events, Reply, StreamEnded, Upstream, UpstreamError, is_session_gone};
 
 /// How the relay treats requests.
 #[derive(Debug)]

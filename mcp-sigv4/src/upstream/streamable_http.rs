@@ -13,8 +13,8 @@ use tower_sigv4::Error;
 use tower_sigv4::rmcp::{SignedHttpService, SignedTransport, TowerHttpClient, TransportBuilder};
 
 use super::assume_role::AssumeRole;
-use super::{Auth, CredentialsSource, OnNotification, ServerConfig, Transport};
 use super::{sse, stdio};
+use crate::config::{Auth, CredentialsSource, OnNotification, ServerConfig, Transport};
 
 /// Names the static credentials in logs and diagnoses.
 const STATIC_SOURCE: &str = "mcp-sigv4 configuration file";

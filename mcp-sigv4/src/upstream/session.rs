@@ -17,8 +17,8 @@ use sse_stream::Sse;
 use tokio::sync::watch;
 use tower_sigv4::rmcp::HttpClientError;
 
-use super::era::{self, Envelope, Era, PROTOCOL_VERSION, ToolHeaders};
-use super::jsonrpc;
+use crate::protocol::era::{self, Envelope, Era, PROTOCOL_VERSION, ToolHeaders};
+use crate::protocol::jsonrpc;
 
 /// What went wrong talking to the upstream endpoint.
 pub type UpstreamError = StreamableHttpError<HttpClientError>;
@@ -644,7 +644,7 @@ where
         F: FnMut(Value) -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
-        let mut backoff = super::backoff();
+        let mut backoff = crate::relay::backoff();
         let mut resumed = 0;
         loop {
             let cause = loop {

@@ -5,8 +5,8 @@ use aws_config::{BehaviorVersion, Region};
 use aws_credential_types::provider::{self, ProvideCredentials, future};
 use tokio::sync::OnceCell;
 
-use super::CredentialsSource;
-use super::transport::static_credentials;
+use super::streamable_http::static_credentials;
+use crate::config::CredentialsSource;
 
 /// aws-config's [`AssumeRoleProvider`] is built asynchronously (it loads the base
 /// configuration), while a transport is configured synchronously: build it on the

@@ -19,7 +19,7 @@ use tower::util::BoxCloneSyncService;
 use tower_sigv4::BoxError;
 use tower_sigv4::rmcp::{SignedHttpService, TransportBuilder};
 
-use super::{OAuth2ClientCredentials, Secret};
+use crate::config::{OAuth2ClientCredentials, Secret};
 
 /// The most of a token's life spent before it is fetched again: a minute, or
 /// a quarter of a short life.

@@ -1,0 +1,42 @@
+//! How one MCP server is reached: everything between a [`ServerConfig`] and the
+//! server's endpoint, in one room.
+//!
+//! - The transports, one file each, behind one client type
+//!   ([`TowerHttpClient`]`<`[`SignedHttpService`]`>`, which rmcp and [`Upstream`]
+//!   drive as streamable HTTP):
+//!   - `streamable_http`: [`ServerConfig::transport`],
+//!     [`ServerConfig::http_client_with`] and the other builders: the
+//!     streamable-HTTP client, signed or with its headers, and the choice of
+//!     transport;
+//!   - `sse`: a bridge to a 2024-11-05 HTTP+SSE server;
+//!   - `stdio`: a bridge to a child process speaking MCP on its standard input
+//!     and output.
+//! - The authentication of a request to a server: `assume_role` (SigV4
+//!   credentials from an STS role), `oauth2` (a client-credentials token on every
+//!   request), and the auth header and `static_headers` of
+//!   [`ServerConfig::headers`].
+//! - The session with one server, `session`: [`Upstream`] holds its session id,
+//!   the negotiated protocol era, the host's `initialize` (replayed when the
+//!   server forgets the session) and the resumption of its SSE streams.
+//!
+//! This room imports [`protocol`](crate::protocol), [`config`](crate::config)'s
+//! typed values and [`telemetry`](crate::telemetry); the relay, the gateway and
+//! `ask` import it, and it imports none of them.
+//!
+//! [`ServerConfig`]: crate::config::ServerConfig
+//! [`ServerConfig::transport`]: crate::config::ServerConfig::transport
+//! [`ServerConfig::http_client_with`]: crate::config::ServerConfig::http_client_with
+//! [`ServerConfig::headers`]: crate::config::ServerConfig::headers
+//! [`TowerHttpClient`]: tower_sigv4::rmcp::TowerHttpClient
+//! [`SignedHttpService`]: tower_sigv4::rmcp::SignedHttpService
+
+mod assume_role;
+mod oauth2;
+mod session;
+mod sse;
+mod stdio;
+mod streamable_http;
+
+pub use session::{
+    Events, Reply, SessionState, StreamEnded, Upstream, UpstreamError, is_session_gone,
+};
