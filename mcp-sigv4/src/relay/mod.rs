@@ -42,13 +42,14 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::retry::backoff::{Backoff, ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
-use tower::util::rng::HasherRng;
+use tower::retry::backoff::Backoff;
 use tower_sigv4::rmcp::HttpClientError;
 
 use crate::protocol::era;
 use crate::protocol::jsonrpc::{self, INVALID_REQUEST, Kind, PARSE_ERROR};
-use crate::upstream::{Events, Reply, StreamEnded, Upstream, UpstreamError, is_session_gone};
+use crate::upstream::{
+    Events, Reply, StreamEnded, Upstream, UpstreamError, backoff, is_session_gone,
+};
 
 /// How the relay treats requests.
 #[derive(Debug)]
@@ -787,16 +788,4 @@ where
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Reconnection backoff: 100 ms doubling to 10 s, with jitter (tower's).
-pub(crate) fn backoff() -> ExponentialBackoff {
-    ExponentialBackoffMaker::new(
-        Duration::from_millis(100),
-        Duration::from_secs(10),
-        0.5,
-        HasherRng::default(),
-    )
-    .map(|mut maker| maker.make_backoff())
-    .unwrap_or_else(|_| unreachable!("the bounds are valid constants"))
 }

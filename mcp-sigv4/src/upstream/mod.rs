@@ -37,6 +37,7 @@ mod sse;
 mod stdio;
 mod streamable_http;
 
+pub(crate) use session::backoff;
 pub use session::{
     Events, Reply, SessionState, StreamEnded, Upstream, UpstreamError, is_session_gone,
 };

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
@@ -15,6 +16,8 @@ use rmcp::transport::streamable_http_client::{
 use serde_json::{Value, json};
 use sse_stream::Sse;
 use tokio::sync::watch;
+use tower::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
+use tower::util::rng::HasherRng;
 use tower_sigv4::rmcp::HttpClientError;
 
 use crate::protocol::era::{self, Envelope, Era, PROTOCOL_VERSION, ToolHeaders};
@@ -644,7 +647,7 @@ where
         F: FnMut(Value) -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
-        let mut backoff = crate::relay::backoff();
+        let mut backoff = backoff();
         let mut resumed = 0;
         loop {
             let cause = loop {
@@ -683,6 +686,18 @@ where
             }
         }
     }
+}
+
+/// Reconnection backoff: 100 ms doubling to 10 s, with jitter (tower's).
+pub(crate) fn backoff() -> ExponentialBackoff {
+    ExponentialBackoffMaker::new(
+        Duration::from_millis(100),
+        Duration::from_secs(10),
+        0.5,
+        HasherRng::default(),
+    )
+    .map(|mut maker| maker.make_backoff())
+    .unwrap_or_else(|_| unreachable!("the bounds are valid constants"))
 }
 
 /// Whether `error` says the session is gone (404 with a session id).
