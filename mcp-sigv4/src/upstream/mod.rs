@@ -11,8 +11,9 @@
 //!   - `sse`: a bridge to a 2024-11-05 HTTP+SSE server;
 //!   - `stdio`: a bridge to a child process speaking MCP on its standard input
 //!     and output.
-//! - The authentication of a request to a server: `assume_role` (SigV4
-//!   credentials from an STS role), `oauth2` (a client-credentials token on every
+//! - The authentication of a request to a server: `credentials` (where the
+//!   SigV4 credentials come from: the default chain, a profile, static keys, a
+//!   role assumed with STS), `oauth2` (a client-credentials token on every
 //!   request), and the auth header and `static_headers` of
 //!   [`ServerConfig::headers`].
 //! - The session with one server, `session`: [`Upstream`] holds its session id,
@@ -30,7 +31,7 @@
 //! [`TowerHttpClient`]: tower_sigv4::rmcp::TowerHttpClient
 //! [`SignedHttpService`]: tower_sigv4::rmcp::SignedHttpService
 
-mod assume_role;
+mod credentials;
 mod oauth2;
 mod session;
 mod sse;

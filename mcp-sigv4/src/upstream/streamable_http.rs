@@ -12,7 +12,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use tower_sigv4::Error;
 use tower_sigv4::rmcp::{SignedHttpService, SignedTransport, TowerHttpClient, TransportBuilder};
 
-use super::assume_role::AssumeRole;
+use super::credentials::AssumeRole;
 use super::{sse, stdio};
 use crate::config::{Auth, CredentialsSource, OnNotification, ServerConfig, Transport};
 

@@ -1,4 +1,6 @@
-//! `aws_role_name`: credentials from STS AssumeRole, built on first use.
+//! Where the SigV4 credentials of a server come from: the default chain, a
+//! profile, static keys, or (`aws_role_name`) a role assumed with STS, built on
+//! first use.
 
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, Region};
