@@ -3,7 +3,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use aws_credential_types::Credentials;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::{HeaderName, HeaderValue};
@@ -12,12 +11,9 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use tower_sigv4::Error;
 use tower_sigv4::rmcp::{SignedHttpService, SignedTransport, TowerHttpClient, TransportBuilder};
 
-use super::credentials::AssumeRole;
+use super::credentials::with_credentials;
 use super::{sse, stdio};
-use crate::config::{Auth, CredentialsSource, OnNotification, ServerConfig, Transport};
-
-/// Names the static credentials in logs and diagnoses.
-const STATIC_SOURCE: &str = "mcp-sigv4 configuration file";
+use crate::config::{Auth, OnNotification, ServerConfig, Transport};
 
 impl ServerConfig {
     /// The [`TransportBuilder`] for this server: signing configured for
@@ -139,49 +135,5 @@ impl ServerConfig {
         let config = StreamableHttpClientTransportConfig::with_uri(self.url.as_str())
             .custom_headers(self.headers()?);
         Ok(StreamableHttpClientTransport::with_client(client, config))
-    }
-}
-
-fn with_credentials(
-    builder: TransportBuilder,
-    credentials: &CredentialsSource,
-    region: &str,
-) -> TransportBuilder {
-    match credentials {
-        CredentialsSource::DefaultChain { profile: None } => builder,
-        CredentialsSource::DefaultChain {
-            profile: Some(profile),
-        } => builder.profile(profile),
-        source @ CredentialsSource::Static { .. } => match static_credentials(source) {
-            Some(credentials) => builder.credentials(credentials),
-            None => builder,
-        },
-        CredentialsSource::AssumeRole {
-            role_arn,
-            session_name,
-            base,
-        } => builder.credentials_provider(AssumeRole::new(
-            role_arn.clone(),
-            session_name.clone(),
-            region.to_owned(),
-            (**base).clone(),
-        )),
-    }
-}
-
-pub(super) fn static_credentials(source: &CredentialsSource) -> Option<Credentials> {
-    match source {
-        CredentialsSource::Static {
-            access_key_id,
-            secret_access_key,
-            session_token,
-        } => Some(Credentials::new(
-            access_key_id.clone(),
-            secret_access_key.expose().to_owned(),
-            session_token.as_ref().map(|t| t.expose().to_owned()),
-            None,
-            STATIC_SOURCE,
-        )),
-        _ => None,
     }
 }
