@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use arbitrary::Arbitrary;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use mcp_sigv4::gateway::guard::{self, AllowedHosts};
 use mcp_sigv4::gateway::session::{Sealer, Session, now};
+use mcp_sigv4::gateway::{AllowedHosts, guard};
 use serde_json::Value;
 
 const KNOWN: [&str; 3] = ["weather", "github", "weather-eu"];

@@ -47,6 +47,7 @@ mod flights;
 mod forward;
 pub mod guard;
 mod health;
+mod hosts;
 pub mod http;
 mod lists;
 mod modern;
@@ -56,7 +57,7 @@ mod server;
 pub mod session;
 
 pub use aggregate::PARTIAL_META;
-pub use guard::AllowedHosts;
+pub use hosts::AllowedHosts;
 pub use lists::Lists;
 pub use serve::{Limits, serve, serve_metrics};
 pub use server::{Gateway, Options, Server};

@@ -10,7 +10,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClient;
 use sha2::{Digest, Sha256};
 use tower_sigv4::rmcp::HttpClientError;
 
-use super::guard::AllowedHosts;
+use super::hosts::AllowedHosts;
 use super::http::{self, Body, Refused, SESSION_HEADER};
 use super::lists::{self, ListCache, Lists};
 use super::session::{self, Sealer, Session, Tombstones, Unsealed};
