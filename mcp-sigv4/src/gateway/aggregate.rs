@@ -9,8 +9,7 @@ use serde_json::{Map, Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
 use super::http::{self, Body, Budget, collect_reply};
-use super::modern::{Cache, Via};
-use super::server::{Gateway, Server};
+use super::server::{Gateway, Server, Via};
 use crate::protocol::jsonrpc::{self, Kind};
 
 /// The `_meta` key of an aggregated list that misses a server's items: a list of
@@ -317,4 +316,79 @@ pub(super) fn split_prefixed<C>(
             Some((server.clone(), rest.to_owned()))
         })
         .max_by_key(|(server, _)| server.name.len())
+}
+
+/// The cache hints of list results (`ttlMs`, `cacheScope`) across pages and
+/// servers: the smallest freshness, and `private` if any part is.
+#[derive(Debug, Default)]
+pub(super) struct Cache {
+    ttl_ms: Option<u64>,
+    private: bool,
+    seen: bool,
+}
+
+impl Cache {
+    /// Take in one result's hints.
+    pub(super) fn merge(&mut self, result: &Value) {
+        let ttl = result.get("ttlMs").and_then(Value::as_u64);
+        let scope = result.get("cacheScope").and_then(Value::as_str);
+        if ttl.is_none() && scope.is_none() {
+            return;
+        }
+        self.combine(&Cache {
+            ttl_ms: ttl,
+            private: scope != Some("public"),
+            seen: true,
+        });
+    }
+
+    /// Take in another part's hints.
+    pub(super) fn combine(&mut self, other: &Cache) {
+        if !other.seen {
+            return;
+        }
+        self.ttl_ms = match (self.ttl_ms, other.ttl_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.private |= other.private;
+        self.seen = true;
+    }
+
+    /// Put the combined hints on a merged result, when any part had them.
+    pub(super) fn apply(&self, result: &mut Value) {
+        if !self.seen {
+            return;
+        }
+        result["ttlMs"] = json!(self.ttl_ms.unwrap_or(0));
+        result["cacheScope"] = json!(if self.private { "private" } else { "public" });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_hints_take_the_smallest_ttl_and_private_wins() {
+        let mut cache = Cache::default();
+        cache.merge(&json!({"ttlMs": 60000, "cacheScope": "public"}));
+        let mut other = Cache::default();
+        other.merge(&json!({"ttlMs": 5000, "cacheScope": "private"}));
+        cache.combine(&other);
+        let mut result = json!({"tools": []});
+        cache.apply(&mut result);
+        assert_eq!(result["ttlMs"], 5000);
+        assert_eq!(result["cacheScope"], "private");
+
+        let mut public = Cache::default();
+        public.merge(&json!({"ttlMs": 1000, "cacheScope": "public"}));
+        let mut result = json!({});
+        public.apply(&mut result);
+        assert_eq!(result["cacheScope"], "public");
+
+        let mut none = json!({"tools": []});
+        Cache::default().apply(&mut none);
+        assert!(none.get("ttlMs").is_none());
+    }
 }

@@ -33,10 +33,16 @@
 //! never listed with the call's credential (its `x-mcp-header` arguments
 //! must be learnt).
 //!
-//! The modules depend one way: `http`, `session`, `flights` and `lists`
-//! below `server` (the shared state), then `guard`, `forward` and `health`,
-//! then `aggregate`, then `dispatch` (requests by method; a second protocol
-//! era branches there) and `serve`.
+//! The modules depend one way: `http`, `session`, `hosts`, `flights` and
+//! `lists` below `server` (the shared state, and `Via`: how a request reaches
+//! its upstreams), then `guard` and `forward`, then `aggregate` (and the cache
+//! hints of merged lists), then `health`, `modern` (the 2026-07-28 clients) and
+//! `rest`, then `dispatch` (requests by method; a second protocol era branches
+//! there) and `serve`. Below the gateway, [`upstream`](crate::upstream) reaches
+//! each server and [`protocol`](crate::protocol) knows the protocol's rules;
+//! the gateway imports them, [`config`](crate::config) and
+//! [`telemetry`](crate::telemetry), and the relay's `describe` of a failure.
+//! The test `tests/rooms.rs` fails on an import circle.
 //!
 //! Responses are never buffered whole: an upstream's SSE stream passes through
 //! event by event.

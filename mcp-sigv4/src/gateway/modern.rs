@@ -13,18 +13,10 @@ use tower_sigv4::rmcp::HttpClientError;
 
 use super::aggregate::merged_capabilities;
 use super::http::{self, Body, SESSION_HEADER};
-use super::server::{Gateway, LiveSession, Server, Target};
+use super::server::{Gateway, Server, Target, Via};
 use crate::protocol::era::{self, Envelope, Era};
 use crate::protocol::jsonrpc;
 use crate::upstream::{Reply, Upstream, UpstreamError};
-
-/// How a request reaches its upstreams: in a client's sealed legacy session, or
-/// stateless for a 2026-07-28 client with its envelope.
-#[derive(Clone, Copy, Debug)]
-pub(super) enum Via<'a> {
-    Legacy(&'a LiveSession),
-    Modern(&'a Envelope),
-}
 
 /// Whether a message comes from a 2026-07-28 client: it carries the envelope or
 /// is `server/discover`, or it carries a modern `MCP-Protocol-Version` and no
@@ -293,80 +285,5 @@ where
                 "_meta": meta,
             }}),
         )
-    }
-}
-
-/// The cache hints of list results (`ttlMs`, `cacheScope`) across pages and
-/// servers: the smallest freshness, and `private` if any part is.
-#[derive(Debug, Default)]
-pub(super) struct Cache {
-    ttl_ms: Option<u64>,
-    private: bool,
-    seen: bool,
-}
-
-impl Cache {
-    /// Take in one result's hints.
-    pub(super) fn merge(&mut self, result: &Value) {
-        let ttl = result.get("ttlMs").and_then(Value::as_u64);
-        let scope = result.get("cacheScope").and_then(Value::as_str);
-        if ttl.is_none() && scope.is_none() {
-            return;
-        }
-        self.combine(&Cache {
-            ttl_ms: ttl,
-            private: scope != Some("public"),
-            seen: true,
-        });
-    }
-
-    /// Take in another part's hints.
-    pub(super) fn combine(&mut self, other: &Cache) {
-        if !other.seen {
-            return;
-        }
-        self.ttl_ms = match (self.ttl_ms, other.ttl_ms) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.private |= other.private;
-        self.seen = true;
-    }
-
-    /// Put the combined hints on a merged result, when any part had them.
-    pub(super) fn apply(&self, result: &mut Value) {
-        if !self.seen {
-            return;
-        }
-        result["ttlMs"] = json!(self.ttl_ms.unwrap_or(0));
-        result["cacheScope"] = json!(if self.private { "private" } else { "public" });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cache_hints_take_the_smallest_ttl_and_private_wins() {
-        let mut cache = Cache::default();
-        cache.merge(&json!({"ttlMs": 60000, "cacheScope": "public"}));
-        let mut other = Cache::default();
-        other.merge(&json!({"ttlMs": 5000, "cacheScope": "private"}));
-        cache.combine(&other);
-        let mut result = json!({"tools": []});
-        cache.apply(&mut result);
-        assert_eq!(result["ttlMs"], 5000);
-        assert_eq!(result["cacheScope"], "private");
-
-        let mut public = Cache::default();
-        public.merge(&json!({"ttlMs": 1000, "cacheScope": "public"}));
-        let mut result = json!({});
-        public.apply(&mut result);
-        assert_eq!(result["cacheScope"], "public");
-
-        let mut none = json!({"tools": []});
-        Cache::default().apply(&mut none);
-        assert!(none.get("ttlMs").is_none());
     }
 }

@@ -22,8 +22,7 @@ use tower_sigv4::rmcp::HttpClientError;
 
 use super::aggregate::{internal_id, split_prefixed};
 use super::http::{self, Body, Budget, SESSION_HEADER, collect_reply};
-use super::modern::Via;
-use super::server::{Gateway, Server, Target};
+use super::server::{Gateway, Server, Target, Via};
 use crate::protocol::era::Envelope;
 use crate::protocol::jsonrpc;
 

@@ -15,6 +15,7 @@ use super::http::{self, Body, Refused, SESSION_HEADER};
 use super::lists::{self, ListCache, Lists};
 use super::session::{self, Sealer, Session, Tombstones, Unsealed};
 use crate::config::ToolFilter;
+use crate::protocol::era::Envelope;
 use crate::relay::SigningContext;
 use crate::upstream::{SessionState, Upstream};
 use ::http::{Response, StatusCode};
@@ -327,6 +328,14 @@ impl LiveSession {
     fn lock(&self) -> std::sync::MutexGuard<'_, Session> {
         self.session.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// How a request reaches its upstreams: in a client's sealed legacy session, or
+/// stateless for a 2026-07-28 client with its envelope.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Via<'a> {
+    Legacy(&'a LiveSession),
+    Modern(&'a Envelope),
 }
 
 pub(super) fn digest(key: &str) -> [u8; 32] {
