@@ -118,12 +118,6 @@ use std::path::Path;
 pub use error::{ConfigError, ConfigErrorKind};
 pub use secret::Secret;
 
-/// Called with each notification a `stdio` or `sse` server sends on the stream
-/// it shares among clients (`notifications/tools/list_changed`, say), which no
-/// client's request would otherwise carry. See
-/// [`ServerConfig::http_client_notifying`].
-pub type OnNotification = std::sync::Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
-
 /// The environment variable that holds the gateway's session-token key when
 /// `general_settings.session_secret` is absent.
 pub const SESSION_SECRET_ENV: &str = "MCP_SIGV4_SESSION_SECRET";

@@ -38,6 +38,12 @@ mod sse;
 mod stdio;
 mod streamable_http;
 
+/// Called with each notification a `stdio` or `sse` server sends on the stream
+/// it shares among clients (`notifications/tools/list_changed`, say), which no
+/// client's request would otherwise carry. See
+/// [`ServerConfig::http_client_notifying`](crate::config::ServerConfig::http_client_notifying).
+pub type OnNotification = std::sync::Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
+
 pub(crate) use session::backoff;
 pub use session::{
     Events, Reply, SessionState, StreamEnded, Upstream, UpstreamError, is_session_gone,

@@ -29,7 +29,7 @@ use tower::util::BoxCloneSyncService;
 use tower_sigv4::BoxError;
 use tower_sigv4::rmcp::SignedHttpService;
 
-use crate::config::OnNotification;
+use super::OnNotification;
 
 type Answer = Response<BoxBody<Bytes, BoxError>>;
 

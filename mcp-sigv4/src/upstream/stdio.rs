@@ -28,7 +28,8 @@ use tower::util::BoxCloneSyncService;
 use tower_sigv4::BoxError;
 use tower_sigv4::rmcp::SignedHttpService;
 
-use crate::config::{OnNotification, StdioCommand};
+use super::OnNotification;
+use crate::config::StdioCommand;
 
 /// The variables a stdio server inherits, as the MCP SDKs pass them.
 const INHERITED: [&str; 7] = ["HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "TMPDIR"];

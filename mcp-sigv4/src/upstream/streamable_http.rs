@@ -11,9 +11,10 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use tower_sigv4::Error;
 use tower_sigv4::rmcp::{SignedHttpService, SignedTransport, TowerHttpClient, TransportBuilder};
 
+use super::OnNotification;
 use super::credentials::with_credentials;
 use super::{sse, stdio};
-use crate::config::{Auth, OnNotification, ServerConfig, Transport};
+use crate::config::{Auth, ServerConfig, Transport};
 
 impl ServerConfig {
     /// The [`TransportBuilder`] for this server: signing configured for
