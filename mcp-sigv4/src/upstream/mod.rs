@@ -14,8 +14,8 @@
 //! - The authentication of a request to a server: `credentials` (where the
 //!   SigV4 credentials come from: the default chain, a profile, static keys, a
 //!   role assumed with STS), `oauth2` (a client-credentials token on every
-//!   request), and the auth header and `static_headers` of
-//!   [`ServerConfig::headers`].
+//!   request), and `headers` (the auth header of the other auth types and
+//!   `static_headers`: [`ServerConfig::headers`]).
 //! - The session with one server, `session`: [`Upstream`] holds its session id,
 //!   the negotiated protocol era, the host's `initialize` (replayed when the
 //!   server forgets the session) and the resumption of its SSE streams.
@@ -32,6 +32,7 @@
 //! [`SignedHttpService`]: tower_sigv4::rmcp::SignedHttpService
 
 mod credentials;
+mod headers;
 mod oauth2;
 mod session;
 mod sse;
