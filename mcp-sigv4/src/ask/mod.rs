@@ -60,6 +60,13 @@
 //!
 //! An [`Observer`] sees the text as it streams ([`Ask::stream`]) and one
 //! [`ToolCallReport`] per tool call; the `mcp-sigv4 ask` command prints them.
+//!
+//! `ask` sits beside the relay and the gateway: it reaches each MCP server
+//! through its rmcp transport from [`upstream`](crate::upstream) (the methods of
+//! [`ServerConfig`](crate::config::ServerConfig)), and imports
+//! [`config`](crate::config), [`telemetry`](crate::telemetry),
+//! [`logging`](crate::logging) and [`aws_profile`](crate::aws_profile); nothing
+//! below it imports it.
 
 pub mod cli;
 mod converse;

@@ -23,6 +23,11 @@
 //!   `notifications/initialized` and sends the request again.
 //! - JSON-RPC batches (protocol 2025-03-26) are relayed element by element and
 //!   answered with one array.
+//!
+//! The relay imports [`upstream`](crate::upstream) (the session with the
+//! server), [`protocol`](crate::protocol) and [`telemetry`](crate::telemetry);
+//! the stdio front-end and the `proxy` command import it, and the gateway uses
+//! its [`describe`] of a failure.
 
 mod asks;
 mod describe;

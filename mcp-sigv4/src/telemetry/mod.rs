@@ -7,6 +7,9 @@
 //! (anything else is `other`), tool names from what each server listed in
 //! `tools/list` (anything else is `other`). No label or value ever holds a
 //! secret, an argument or a session id.
+//!
+//! Beside the other rooms: any of them may count or trace, and telemetry imports
+//! none of them.
 
 pub mod metrics;
 pub mod traces;
