@@ -39,7 +39,8 @@ class Checks:
             self.failed += 1
             while isinstance(error, BaseExceptionGroup) and error.exceptions:
                 error = error.exceptions[0]  # the cause, not anyio's task-group wrapper
-            cause = " ".join(traceback.format_exception_only(error)).strip().replace("\n", " | ")
+            lines = "".join(traceback.format_exception_only(error)).splitlines()
+            cause = " | ".join(x.strip() for x in lines if x.strip() and "errors.pydantic.dev" not in x)
             print(f"FAIL {name}: {cause}", flush=True)
             return
         self.passed += 1
