@@ -91,7 +91,8 @@ failed=0
 suite() {
   local leg="$1" url="$2" log="$results/suite-$1.log" ok bad
   say "suite, $leg: $url"
-  if conformance server --url "$url" --suite all -o "$results/$leg" >"$log" 2>&1; then :; fi
+  # Each scenario's requests time out by themselves (60 s); this bounds the whole leg.
+  if timeout 600 conformance server --url "$url" --suite all -o "$results/$leg" >"$log" 2>&1; then :; fi
   ok="$(grep -cE '^✓ ' "$log" || true)"
   bad="$(grep -cE '^✗ ' "$log" || true)"
   grep -E '^(✗ |Total: )' "$log" || die "the suite printed no summary for $leg; see $log"
@@ -112,8 +113,8 @@ say "the verifying front (VerifySigV4Layer) before alpha"
 pids+=($!)
 front_url="$(wait_line "$results/front.out" 'http://127\.0\.0\.1:[0-9]+' "verifying_front")"
 front_value() { sed -n "s/^$1=//p" "$results/front.out"; }
-unsigned="$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'content-type: application/json' \
-  -d '{"jsonrpc":"2.0","id":1,"method":"ping"}' "$front_url/mcp")"
+unsigned="$(node -e 'fetch(process.argv[1], {method: "POST", headers: {"content-type": "application/json"},
+  body: JSON.stringify({jsonrpc: "2.0", id: 1, method: "ping"})}).then((r) => console.log(r.status))' "$front_url/mcp")"
 [[ "$unsigned" == 403 ]] || die "the verifying front answered an unsigned request with $unsigned, not 403"
 refused_before="$(grep -c 'refused' "$results/front.log" || true)"
 
@@ -163,7 +164,7 @@ fi
 interop() {
   local log="$results/$1.log" ok bad
   shift
-  "$@" >"$log" 2>&1 || true
+  timeout 300 "$@" >"$log" 2>&1 || true
   cat "$log"
   ok="$(grep -c '^ok ' "$log" || true)"
   bad="$(grep -c '^FAIL ' "$log" || true)"
