@@ -60,29 +60,31 @@ node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 22 ? 0 : 1)
 rm -rf "$results"
 mkdir -p "$results"
 
-# wait_line FILE PATTERN WHAT: the first line of FILE matching PATTERN, within 30 s.
-wait_line() {
-  local file="$1" pattern="$2" what="$3" line=""
+# wait_url FILE PREFIX WHAT: the http://127.0.0.1:PORT URL that follows PREFIX on a
+# line of FILE, written by the process started last ($!), within 30 s.
+wait_url() {
+  local file="$1" prefix="$2" what="$3" pid="$!" line=""
   for _ in $(seq 300); do
-    line="$(grep -m1 -oE "$pattern" "$file" 2>/dev/null || true)"
-    [[ -n "$line" ]] && { echo "$line"; return 0; }
+    line="$(grep -m1 -oE "${prefix}http://127\.0\.0\.1:[0-9]+" "$file" 2>/dev/null || true)"
+    [[ -n "$line" ]] && { echo "${line#"$prefix"}"; return 0; }
+    kill -0 "$pid" 2>/dev/null || die "$what exited at start; see $file"
     sleep 0.1
   done
   die "$what did not start within 30 s; see $file"
 }
 
-# start_server NAME: a server.mjs named NAME; sets $server_url.
+# start_server NAME: a server.mjs named NAME; sets $server_url (…/mcp).
 start_server() {
   node conformance/server.mjs --name "$1" --server-requests "$server_requests" >"$results/server-$1.log" 2>&1 &
   pids+=($!)
-  server_url="$(wait_line "$results/server-$1.log" 'http://127\.0\.0\.1:[0-9]+/mcp' "server.mjs $1")"
+  server_url="$(wait_url "$results/server-$1.log" 'listening on ' "server.mjs $1")/mcp"
 }
 
 # start_gateway NAME CONFIG: a gateway on a free port; sets $gateway_url (no path).
 start_gateway() {
   "$mcp_sigv4" gateway --config "$2" --listen 127.0.0.1:0 --log-format text >"$results/gateway-$1.log" 2>&1 &
   pids+=($!)
-  gateway_url="$(wait_line "$results/gateway-$1.log" 'http://127\.0\.0\.1:[0-9]+' "gateway $1")"
+  gateway_url="$(wait_url "$results/gateway-$1.log" 'listening on ' "gateway $1")"
 }
 
 passed=0
@@ -111,7 +113,7 @@ beta_url="$server_url"
 say "the verifying front (VerifySigV4Layer) before alpha"
 "$front_bin" --upstream "${alpha_url%/mcp}" >"$results/front.out" 2>"$results/front.log" &
 pids+=($!)
-front_url="$(wait_line "$results/front.out" 'http://127\.0\.0\.1:[0-9]+' "verifying_front")"
+front_url="$(wait_url "$results/front.out" '^' "verifying_front")"
 front_value() { sed -n "s/^$1=//p" "$results/front.out"; }
 unsigned="$(node -e 'fetch(process.argv[1], {method: "POST", headers: {"content-type": "application/json"},
   body: JSON.stringify({jsonrpc: "2.0", id: 1, method: "ping"})}).then((r) => console.log(r.status))' "$front_url/mcp")"
