@@ -1,5 +1,6 @@
 //! `auth_type: oauth2` with the client-credentials grant: a bearer token from
-//! the server's token endpoint on every request.
+//! the server's token endpoint on every request. The client authenticates to
+//! the token endpoint with HTTP Basic (`client_secret_basic`).
 //!
 //! The token is cached per server and fetched again ahead of its expiry, one
 //! fetch at a time (concurrent requests wait for the one in flight). A request
@@ -9,6 +10,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full};
@@ -151,12 +154,25 @@ impl TokenSource {
         ))
     }
 
+    /// `Basic` of the client id and secret (`client_secret_basic`): RFC 6749
+    /// section 2.3.1 has every authorization server take it and a client send the
+    /// secret in the form only when it cannot, and servers that advertise one
+    /// method (the MCP conformance suite's, for one) advertise this one. Both
+    /// parts are form-encoded first, as that section says.
+    fn client_authentication(&self) -> Result<HeaderValue, TokenError> {
+        let pair = format!(
+            "{}:{}",
+            form_urlencoded_value(&self.grant.client_id),
+            form_urlencoded_value(self.grant.client_secret.expose())
+        );
+        let mut value = HeaderValue::from_str(&format!("Basic {}", STANDARD.encode(pair)))
+            .map_err(|_| self.failure("the client id is not usable in a header".to_owned()))?;
+        value.set_sensitive(true);
+        Ok(value)
+    }
+
     async fn fetch(&self) -> Result<(String, Duration), TokenError> {
-        let mut form = form_urlencoded(&[
-            ("grant_type", "client_credentials"),
-            ("client_id", &self.grant.client_id),
-            ("client_secret", self.grant.client_secret.expose()),
-        ]);
+        let mut form = form_urlencoded(&[("grant_type", "client_credentials")]);
         if !self.grant.scopes.is_empty() {
             form.push('&');
             form.push_str(&form_urlencoded(&[("scope", &self.grant.scopes.join(" "))]));
@@ -167,6 +183,7 @@ impl TokenSource {
                 "application/x-www-form-urlencoded",
             )
             .header(http::header::ACCEPT, "application/json")
+            .header(http::header::AUTHORIZATION, self.client_authentication()?)
             .body(Full::new(Bytes::from(form)))
             .map_err(|e| self.failure(e.to_string()))?;
         let response = self
@@ -286,13 +303,35 @@ const FORM: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
 fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
-        .map(|(k, v)| {
-            format!(
-                "{}={}",
-                percent_encoding::utf8_percent_encode(k, FORM),
-                percent_encoding::utf8_percent_encode(v, FORM)
-            )
-        })
+        .map(|(k, v)| format!("{}={}", form_urlencoded_value(k), form_urlencoded_value(v)))
         .collect::<Vec<_>>()
         .join("&")
+}
+
+fn form_urlencoded_value(value: &str) -> percent_encoding::PercentEncode<'_> {
+    percent_encoding::utf8_percent_encode(value, FORM)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_client_authenticates_with_basic_of_its_form_encoded_id_and_secret() {
+        let grant = OAuth2ClientCredentials::new(
+            "http://127.0.0.1:9/token",
+            "agent:one",
+            Secret::from("s3cr/t+="),
+            vec![],
+        )
+        .unwrap();
+        let tokens = TokenSource::new("s", grant, |builder| builder).unwrap();
+        let value = tokens.client_authentication().unwrap();
+        assert!(value.is_sensitive());
+        let encoded = value.to_str().unwrap().strip_prefix("Basic ").unwrap();
+        assert_eq!(
+            STANDARD.decode(encoded).unwrap(),
+            b"agent%3Aone:s3cr%2Ft%2B%3D"
+        );
+    }
 }

@@ -531,7 +531,6 @@ async fn token_endpoint(
     token: &'static str,
     secret: &'static str,
 ) -> (String, Arc<std::sync::atomic::AtomicUsize>) {
-    use http_body_util::BodyExt;
     use std::sync::atomic::{AtomicUsize, Ordering};
     let issued = Arc::new(AtomicUsize::new(0));
     let count = issued.clone();
@@ -539,9 +538,8 @@ async fn token_endpoint(
         crate::serve::answer(move |request: http::Request<hyper::body::Incoming>| {
             let count = count.clone();
             async move {
-                let body = request.into_body().collect().await.unwrap().to_bytes();
-                let form = String::from_utf8_lossy(&body).into_owned();
-                let (status, reply) = if form.contains(&format!("client_secret={secret}")) {
+                let client = crate::client_secret_basic::credentials(request.headers());
+                let (status, reply) = if client.is_some_and(|(_, s)| s == secret) {
                     count.fetch_add(1, Ordering::SeqCst);
                     let reply =
                         json!({"access_token": token, "token_type": "Bearer", "expires_in": 3600});

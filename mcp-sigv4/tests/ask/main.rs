@@ -4,6 +4,8 @@
 
 mod bedrock;
 mod cases;
+#[path = "../support/client_secret_basic.rs"]
+mod client_secret_basic;
 #[path = "../../../examples/demo/bedrock.rs"]
 mod converse_stand_in;
 mod demo;

@@ -4,6 +4,8 @@
 #[path = "../../../examples/demo/server.rs"]
 mod server;
 
+#[path = "../support/client_secret_basic.rs"]
+mod client_secret_basic;
 mod endpoint;
 #[path = "../support/era_server.rs"]
 mod era_server;

@@ -21,7 +21,7 @@ const SECRET: &str = "proxy-client-secret-EXAMPLE";
 /// What the token endpoint and the server saw.
 #[derive(Default)]
 struct Seen {
-    /// The form of every token request.
+    /// The form of every token request the client authenticated.
     forms: Mutex<Vec<String>>,
     /// `expires_in` of the tokens issued from now on.
     lifetime: AtomicU64,
@@ -60,10 +60,11 @@ async fn answer(request: Request<Incoming>, seen: Arc<Seen>) -> Response<Full<By
         .unwrap_or_default()
         .to_owned();
     let method = request.method().clone();
+    let client = crate::client_secret_basic::credentials(request.headers());
     let body = request.into_body().collect().await.unwrap().to_bytes();
     if path == "/oauth2/token" {
         let form = String::from_utf8_lossy(&body).into_owned();
-        if !form.contains(&format!("client_secret={SECRET}")) {
+        if client != Some(("agent-client".to_owned(), SECRET.to_owned())) {
             return respond(
                 StatusCode::UNAUTHORIZED,
                 &json!({"error": "invalid_client"}),
@@ -177,13 +178,12 @@ async fn oauth2_flags_send_a_cached_bearer_token_renewed_after_a_401_and_never_l
     // The first token was refused (401): one more fetch, and the request again.
     assert_eq!(servers.seen.tokens_issued(), 2);
     let form = servers.seen.forms.lock().unwrap()[0].clone();
-    for part in [
-        "grant_type=client_credentials",
-        "client_id=agent-client",
-        "scope=mcp%2Finvoke%20mcp%2Fread",
-    ] {
-        assert!(form.contains(part), "{part} not in {form}");
-    }
+    // The client authenticated with Basic (checked by the endpoint), the
+    // secret nowhere else.
+    assert_eq!(
+        form, "grant_type=client_credentials&scope=mcp%2Finvoke%20mcp%2Fread",
+        "{form}"
+    );
     cli.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
         .await;
     // Reused while fresh: no fetch per request, and no SigV4.

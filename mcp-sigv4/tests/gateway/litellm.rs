@@ -450,7 +450,8 @@ async fn per_request_credentials_reach_only_their_server_and_hints_match_the_aut
 
 /// An OAuth2 token endpoint on 127.0.0.1: the first token it issues is one the
 /// upstream refuses (revoked early), then tokens the upstream takes, each
-/// valid for 2 s. It keeps every request body.
+/// valid for 2 s. It keeps every request: its `client_secret_basic` client
+/// (`id:secret`, or `none`), a space, its body.
 struct TokenEndpoint {
     url: String,
     bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
@@ -480,10 +481,12 @@ async fn token_endpoint() -> TokenEndpoint {
                 hyper::service::service_fn(move |request: Request<hyper::body::Incoming>| {
                     let kept = kept.clone();
                     async move {
+                        let client = crate::client_secret_basic::credentials(request.headers())
+                            .map_or("none".to_owned(), |(id, secret)| format!("{id}:{secret}"));
                         let body = request.into_body().collect().await.unwrap().to_bytes();
                         let issued = {
                             let mut kept = kept.lock().unwrap();
-                            kept.push(String::from_utf8_lossy(&body).into_owned());
+                            kept.push(format!("{client} {}", String::from_utf8_lossy(&body)));
                             kept.len()
                         };
                         let token = if issued == 1 {
@@ -530,15 +533,11 @@ async fn oauth2_client_credentials_tokens_are_reused_refreshed_and_renewed_after
     assert_eq!(called["content"][0]["text"], "the bearer-protected server");
     // The first token was refused (401): one more fetch, one retry.
     assert_eq!(tokens.requests(), 2, "{:?}", tokens.bodies.lock().unwrap());
-    let form = tokens.bodies.lock().unwrap()[0].clone();
-    for part in [
-        "grant_type=client_credentials",
-        "client_id=gateway",
-        "client_secret=oauth-secret-EXAMPLE",
-        "scope=mcp%3Aread",
-    ] {
-        assert!(form.contains(part), "{part} not in {form}");
-    }
+    // The client authenticates with Basic, the secret nowhere else.
+    assert_eq!(
+        tokens.bodies.lock().unwrap()[0],
+        "gateway:oauth-secret-EXAMPLE grant_type=client_credentials&scope=mcp%3Aread"
+    );
     // Reused while fresh.
     for _ in 0..3 {
         let (status, called) =

@@ -2,6 +2,8 @@
 //! the demo's AgentCore stand-in (SigV4 with temporary credentials, an
 //! AgentCore-shaped runtime URL) and an rmcp server behind a bearer check.
 
+#[path = "../support/client_secret_basic.rs"]
+mod client_secret_basic;
 #[path = "../support/era_server.rs"]
 mod era_server;
 mod eras;
