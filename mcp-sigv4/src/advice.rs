@@ -29,7 +29,34 @@ const NO_PLAIN_HTTP_OPT_OUT: &str = "mcp-sigv4 has no flag or config key to allo
 /// assert!(mcp_sigv4::advice::check_url("http://127.0.0.1:8081").is_ok());
 /// ```
 pub fn check_url(url: &str) -> Result<http::Uri, String> {
+    if let Some(encoded) = with_runtime_arn_encoded(url) {
+        return Err(format!(
+            "`{}` has an AgentCore runtime ARN in its path that is not URL-encoded, which AgentCore answers with 404; use {}",
+            endpoint::redact_query(url),
+            endpoint::redact_query(&encoded)
+        ));
+    }
     endpoint::check_url(url).map_err(|e| library(&e))
+}
+
+/// `url` with the runtime ARN of its `/runtimes/{ARN}/invocations` path
+/// URL-encoded, when it is written raw (`arn:aws:…:runtime/NAME`): its `/`
+/// would make the path one AgentCore does not know.
+///
+/// ```
+/// let raw = "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn:aws:bedrock-agentcore:us-east-1:123456789012:runtime/a-1/invocations?qualifier=DEFAULT";
+/// assert_eq!(
+///     mcp_sigv4::advice::with_runtime_arn_encoded(raw).unwrap(),
+///     "https://bedrock-agentcore.us-east-1.amazonaws.com/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A123456789012%3Aruntime%2Fa-1/invocations?qualifier=DEFAULT"
+/// );
+/// ```
+pub fn with_runtime_arn_encoded(url: &str) -> Option<String> {
+    let start = url.find("/runtimes/arn:")? + "/runtimes/".len();
+    let end = start + url[start..].rfind("/invocations")?;
+    let arn = &url[start..end];
+    arn.parse::<endpoint::RuntimeArn>().ok()?;
+    let encoded = arn.replace(':', "%3A").replace('/', "%2F");
+    Some(format!("{}{encoded}{}", &url[..start], &url[end..]))
 }
 
 /// A library error in the command line's terms.

@@ -308,7 +308,7 @@ fn oauth2_grant(args: &Args) -> Result<Option<OAuth2ClientCredentials>, String> 
         .collect();
     OAuth2ClientCredentials::new(token_url, client_id, Secret::from(secret), scopes)
         .map(Some)
-        .map_err(|e| format!("--oauth2-token-url: {e}"))
+        .map_err(|e| format!("--oauth2-token-url: {}", mcp_sigv4::advice::library(&e)))
 }
 
 fn parse_headers(raw: &[String]) -> Result<HashMap<HeaderName, HeaderValue>, String> {
