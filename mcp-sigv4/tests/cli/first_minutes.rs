@@ -47,6 +47,38 @@ fn signing_env() -> Vec<(&'static str, &'static str)> {
     env
 }
 
+/// A stand-in for EC2 instance metadata on 127.0.0.1 that refuses every
+/// request, as IMDS does for a caller it does not serve: the credential and
+/// region chains try it and warn. Its environment for the command, and the
+/// task to keep while it runs.
+async fn refusing_imds() -> (
+    Vec<(&'static str, String)>,
+    tokio_util::task::AbortOnDropHandle<()>,
+) {
+    let (addr, task) = crate::serve::answer(|_| async {
+        http::Response::builder()
+            .status(403)
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                b"request forbidden",
+            )))
+            .unwrap()
+    })
+    .await;
+    let env = vec![
+        ("AWS_EC2_METADATA_DISABLED", "false".to_owned()),
+        (
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+            format!("http://{addr}"),
+        ),
+    ];
+    (env, tokio_util::task::AbortOnDropHandle::new(task))
+}
+
+/// `pairs` as `run` takes them.
+fn borrowed<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
 /// A refusal a CLI user can act on: one line, exit 2, no builder call.
 fn assert_refused_in_cli_terms(output: &Output, what: &str) -> String {
     let stderr = text(&output.stderr);
@@ -113,6 +145,9 @@ async fn ask_without_credentials_is_one_line_naming_the_sources_then_the_next_st
     let home = std::env::temp_dir().join(format!("mcp-sigv4-first-home-{}", std::process::id()));
     std::fs::create_dir_all(&home).unwrap();
     let home = home.to_str().unwrap();
+    let (imds, _imds) = refusing_imds().await;
+    let mut env = borrowed(&imds);
+    env.extend([("HOME", home), ("AWS_REGION", "us-east-1")]);
     let output = run(
         &[
             "ask",
@@ -124,7 +159,7 @@ async fn ask_without_credentials_is_one_line_naming_the_sources_then_the_next_st
             &stand_in.url(),
             "hi",
         ],
-        &[("HOME", home), ("AWS_REGION", "us-east-1")],
+        &env,
     )
     .await;
     let stderr = assert_refused_in_cli_terms(&output, "ask");
@@ -158,11 +193,10 @@ async fn ask_without_credentials_is_one_line_naming_the_sources_then_the_next_st
 
 #[tokio::test]
 async fn ask_without_a_region_says_only_that() {
-    let output = run(
-        &["ask", "--model", "m", "hi"],
-        &[("HOME", "/nonexistent-mcp-sigv4-home")],
-    )
-    .await;
+    let (imds, _imds) = refusing_imds().await;
+    let mut env = borrowed(&imds);
+    env.push(("HOME", "/nonexistent-mcp-sigv4-home"));
+    let output = run(&["ask", "--model", "m", "hi"], &env).await;
     let stderr = assert_refused_in_cli_terms(&output, "ask");
     assert_eq!(
         stderr.trim(),
@@ -172,14 +206,23 @@ async fn ask_without_a_region_says_only_that() {
 
 #[tokio::test]
 async fn proxy_without_credentials_logs_no_provider_dumps() {
-    let (_, stderr) = crate::Cli::spawn(
-        &["proxy", "https://aws-mcp.us-east-1.api.aws/mcp"],
-        &[("HOME", "/nonexistent-mcp-sigv4-home")],
-    )
-    .finish()
-    .await;
+    let (imds, _imds) = refusing_imds().await;
+    let mut env = borrowed(&imds);
+    env.push(("HOME", "/nonexistent-mcp-sigv4-home"));
+    // The request is signed, so credentials are loaded, and refused before it
+    // is sent: nothing leaves the machine.
+    let mut proxy = crate::Cli::spawn(&["proxy", "https://aws-mcp.us-east-1.api.aws/mcp"], &env);
+    proxy.send(&crate::initialize(1)).await;
+    let reply = proxy.recv().await;
+    let message = reply["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains("no AWS credentials"), "{reply}");
+    let (_, stderr) = proxy.finish().await;
     assert!(!stderr.contains("aws_config"), "{stderr}");
     assert!(!stderr.contains("ProviderError("), "{stderr}");
+    assert!(stderr.contains("could not be signed"), "{stderr}");
 }
 
 #[tokio::test]
