@@ -12,31 +12,47 @@ use tokio::process::Command;
 use crate::front_door::{config_file, run, text};
 use crate::{LIMIT, binary, server};
 
-/// A loopback listener that nothing should reach. `127.1` is 127.0.0.1 to the
-/// resolver, but not a loopback address to the plain-http rule: a URL naming
-/// it is refused, and were it not, its request would arrive here.
-struct Untouched(std::net::TcpListener);
+/// A loopback listener that nothing should reach: it counts and closes every
+/// connection. `127.1` is 127.0.0.1 to the resolver, but not a loopback
+/// address to the plain-http rule: a URL naming it is refused, and were it
+/// not, its request would arrive here (and fail at once, closed).
+struct Untouched {
+    port: u16,
+    connections: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    _task: tokio_util::task::AbortOnDropHandle<()>,
+}
 
 impl Untouched {
-    fn bind() -> Self {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        Self(listener)
+    async fn bind() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = connections.clone();
+        // Bounded: a few connections at most, and aborted with the test.
+        let task = tokio::spawn(async move {
+            for _ in 0..64 {
+                let Ok((stream, _)) = listener.accept().await else {
+                    return;
+                };
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        Self {
+            port,
+            connections,
+            _task: tokio_util::task::AbortOnDropHandle::new(task),
+        }
     }
 
     /// `http://127.1:PORT`.
     fn url(&self) -> String {
-        format!("http://127.1:{}", self.0.local_addr().unwrap().port())
+        format!("http://127.1:{}", self.port)
     }
 
-    /// Whether a connection is waiting: the command has exited, so any it
-    /// made is in the backlog.
-    fn reached(&self) -> bool {
-        match self.0.accept() {
-            Ok(_) => true,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
-            Err(e) => panic!("{e}"),
-        }
+    /// Connections so far.
+    fn reached(&self) -> usize {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
     }
 }
 
@@ -90,7 +106,7 @@ fn assert_refused_in_cli_terms(output: &Output, what: &str) -> String {
 
 #[tokio::test]
 async fn plain_http_is_refused_for_every_endpoint_of_every_command_before_anything_is_opened() {
-    let listener = Untouched::bind();
+    let listener = Untouched::bind().await;
     let bedrock = listener.url();
     let mcp = format!("{bedrock}/mcp");
     let config = config_file(
@@ -127,6 +143,9 @@ async fn plain_http_is_refused_for_every_endpoint_of_every_command_before_anythi
     ];
     for (what, args) in cases {
         let output = run(&args, &signing_env()).await;
+        // A command that connected can only have ended once this listener
+        // closed its connection, which it counts first.
+        assert_eq!(listener.reached(), 0, "{what}: a request left");
         let stderr = assert_refused_in_cli_terms(&output, what);
         for needle in [
             "uses plain http://; use https://",
@@ -135,7 +154,6 @@ async fn plain_http_is_refused_for_every_endpoint_of_every_command_before_anythi
         ] {
             assert!(stderr.contains(needle), "{what}: `{needle}`: {stderr}");
         }
-        assert!(!listener.reached(), "{what}: a request left: {stderr}");
     }
 }
 
