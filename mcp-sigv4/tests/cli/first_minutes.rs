@@ -410,3 +410,43 @@ async fn explain_help_examples_run_as_printed() {
     // The first shows a signature, the second a difference.
     assert_eq!(codes[..2], [Some(0), Some(1)], "{examples:?}");
 }
+
+#[tokio::test]
+async fn an_mcp_server_that_fails_is_said_without_rmcps_wrapping() {
+    let listener = Untouched::bind().await;
+    let mcp = format!("http://127.0.0.1:{}/mcp", listener.port);
+    let output = run(
+        &[
+            "ask",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--model",
+            "m",
+            "--mcp",
+            &mcp,
+            "--service",
+            "bedrock-agentcore",
+            "--region",
+            "us-east-1",
+            "hi",
+        ],
+        &signing_env(),
+    )
+    .await;
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    assert!(
+        stderr.contains("MCP server `127.0.0.1:") && stderr.contains("`: cannot connect: "),
+        "{stderr}"
+    );
+    for wrapping in [
+        "Send message error",
+        "Transport error",
+        "Client error",
+        "when send",
+    ] {
+        assert!(!stderr.contains(wrapping), "`{wrapping}`: {stderr}");
+    }
+    assert!(listener.reached() > 0, "the server was tried: {stderr}");
+}
