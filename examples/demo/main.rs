@@ -133,12 +133,16 @@ async fn serve(port: u16, converse_port: u16, json_response: bool) -> std::proce
     println!("AWS_SECRET_ACCESS_KEY={}", server::SECRET_KEY);
     println!("AWS_SESSION_TOKEN={}", server::SESSION_TOKEN);
     eprintln!("{}", server::verifies());
-    println!("\n{}", host_json(&stand_in.url()));
+    let program = McpSigv4::find();
+    println!("\n{}", program.said());
+    println!("\n{}", host_json(&stand_in.url(), &program.path));
     println!(
         "\nA scripted Bedrock Converse endpoint at {} (verifies SigV4 for service `bedrock`, same credentials): \
          its model calls the echo and add tools, then answers. Try `ask` with it:\n{}",
         converse.url(),
-        server::AskCommand::new(&stand_in.url(), &converse.url()).shell_line()
+        server::AskCommand::new(&stand_in.url(), &converse.url())
+            .program(&program.path)
+            .shell_line()
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();
@@ -146,9 +150,73 @@ async fn serve(port: u16, converse_port: u16, json_response: bool) -> std::proce
     std::process::ExitCode::SUCCESS
 }
 
-/// An MCP host's configuration for the stand-in, ready to paste: through an
-/// installed `mcp-sigv4`, and through `uvx` (the PyPI package).
-fn host_json(url: &str) -> String {
+/// The `mcp-sigv4` the printed lines run: the one this checkout's build made
+/// beside this example (`cargo test --workspace` builds it), by its absolute
+/// path, so that nothing needs installing; else the one on the PATH.
+struct McpSigv4 {
+    /// What the lines run: an absolute path, or `mcp-sigv4`.
+    path: String,
+    /// Whether `path` names a file that is there now.
+    built: bool,
+}
+
+impl McpSigv4 {
+    fn find() -> Self {
+        // This example runs from target/<profile>/examples/; cargo writes the
+        // workspace's binaries to target/<profile>/.
+        let beside = std::env::current_exe().ok().and_then(|exe| {
+            let profile = exe.parent()?.parent()?;
+            Some(profile.join(format!("mcp-sigv4{}", std::env::consts::EXE_SUFFIX)))
+        });
+        let on_path = std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| {
+                dir.join(format!("mcp-sigv4{}", std::env::consts::EXE_SUFFIX))
+                    .is_file()
+            })
+        });
+        match beside {
+            Some(beside) if beside.is_file() || !on_path => Self {
+                built: beside.is_file(),
+                path: beside.display().to_string(),
+            },
+            _ => Self {
+                path: "mcp-sigv4".to_owned(),
+                built: true,
+            },
+        }
+    }
+
+    /// Which `mcp-sigv4` the lines below run, and how to build it if it is
+    /// not there yet.
+    fn said(&self) -> String {
+        if self.path == "mcp-sigv4" {
+            "The lines below run `mcp-sigv4` from your PATH.".to_owned()
+        } else if self.built {
+            format!(
+                "The lines below run this checkout's mcp-sigv4, nothing to install:\n  {}\n\
+                 (to type `mcp-sigv4` instead: export PATH=\"{}:$PATH\")",
+                self.path,
+                std::path::Path::new(&self.path)
+                    .parent()
+                    .map(|dir| dir.display().to_string())
+                    .unwrap_or_default()
+            )
+        } else {
+            format!(
+                "mcp-sigv4 is not built yet; the lines below run it from\n  {}\n\
+                 which `cargo test --workspace --all-features` (the README's second command) \
+                 or `cargo build -p mcp-sigv4` writes; `cargo install --locked --path mcp-sigv4` \
+                 puts it on your PATH instead",
+                self.path
+            )
+        }
+    }
+}
+
+/// An MCP host's configuration for the stand-in, ready to paste: through
+/// `program` (this checkout's `mcp-sigv4`, or the one on the PATH), and through
+/// `uvx` (the PyPI package).
+fn host_json(url: &str, program: &str) -> String {
     let proxy = [
         "proxy",
         url,
@@ -164,7 +232,7 @@ fn host_json(url: &str) -> String {
         .map(|(name, value)| (name.to_owned(), value.into()))
         .collect();
     let config = serde_json::json!({ "mcpServers": {
-        "stand-in": { "command": "mcp-sigv4", "args": args(None), "env": env },
+        "stand-in": { "command": program, "args": args(None), "env": env },
         "stand-in-uvx": { "command": "uvx", "args": args(Some("mcp-sigv4")), "env": env },
     }});
     let json = serde_json::to_string_pretty(&config).unwrap_or_default();
@@ -388,6 +456,11 @@ async fn local() -> Result<(), String> {
     println!();
     if steps.failed.is_empty() {
         println!("All steps succeeded.");
+        println!(
+            "\nNext, point an MCP host or `mcp-sigv4 ask` at the same stand-ins, with no AWS account:\n  \
+             cargo run --example demo --all-features -- --serve --port 8080 --converse-port 8081\n{}",
+            McpSigv4::find().said()
+        );
         Ok(())
     } else {
         Err(format!("failed steps: {}", steps.failed.join(", ")))

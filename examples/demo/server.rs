@@ -65,6 +65,8 @@ pub const QUESTION: &str = "Say hello through the echo tool, and add 40 and 2";
 #[derive(Debug)]
 pub struct AskCommand {
     pub env: Vec<(&'static str, String)>,
+    /// How the shell finds the command: `mcp-sigv4` on the PATH, or a path.
+    pub program: String,
     pub args: Vec<String>,
 }
 
@@ -91,15 +93,23 @@ impl AskCommand {
         ];
         Self {
             env,
+            program: "mcp-sigv4".to_owned(),
             args: args.into_iter().map(str::to_owned).collect(),
         }
+    }
+
+    /// The same command run as `program` (e.g. the absolute path of a built
+    /// `mcp-sigv4`) instead of the name looked up on the PATH.
+    pub fn program(mut self, program: &str) -> Self {
+        self.program = program.to_owned();
+        self
     }
 
     /// The command as one line for a POSIX shell, every word quoted as needed.
     pub fn shell_line(&self) -> String {
         let env = self.env.iter().map(|(k, v)| format!("{k}={}", quote(v)));
         let args = self.args.iter().map(|a| quote(a));
-        env.chain(std::iter::once("mcp-sigv4".to_owned()))
+        env.chain(std::iter::once(quote(&self.program)))
             .chain(args)
             .collect::<Vec<_>>()
             .join(" ")

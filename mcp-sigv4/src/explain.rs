@@ -13,11 +13,18 @@ use crate::compare::compare_authorization;
 
 /// Arguments of `mcp-sigv4 explain`.
 #[derive(Debug, clap::Args)]
-#[command(after_help = "Examples:
+#[command(
+    after_help = "Examples (AWS's documented example key; no AWS account needed):
+  export AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
+  mcp-sigv4 explain --url https://aws-mcp.us-east-1.api.aws/mcp --body '{}' \\
+      --header content-type=application/json --timestamp 20250101T000000Z
+  # the same request against a failing one's header (signed for us-west-2): names the difference, exits 1
   mcp-sigv4 explain --url https://aws-mcp.us-east-1.api.aws/mcp --body '{}' \\
       --header content-type=application/json --timestamp 20250101T000000Z \\
-      --compare 'AWS4-HMAC-SHA256 Credential=AKID/20250101/us-east-1/bedrock-agentcore/aws4_request, SignedHeaders=..., Signature=...'
-  echo '{\"method\":\"POST\",\"url\":...}' | mcp-sigv4 explain --json -")]
+      --compare 'AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/us-west-2/aws-mcp/aws4_request, SignedHeaders=content-type;host;x-amz-date, Signature=645e7199f8e19e64e0433cf70c94eca8f59b1bbcab77b57e0455fed3e88af404'
+  # one request as a JSON line, as `sign` reads them
+  echo '{\"method\":\"POST\",\"url\":\"https://aws-mcp.us-east-1.api.aws/mcp\",\"body\":\"{}\"}' | mcp-sigv4 explain --json -"
+)]
 pub(crate) struct Args {
     /// One request as a JSON object in the `sign` input format (`-` for stdin).
     #[arg(long, conflicts_with_all = ["url", "method", "header", "body", "body_file"])]

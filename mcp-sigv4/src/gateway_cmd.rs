@@ -343,11 +343,19 @@ fn upstream(
                 notices.notice(message);
             }),
         )
-        .map_err(|e| format!("MCP server `{}`: {e}", server.name))?;
+        .map_err(|e| {
+            format!(
+                "MCP server `{}`: {}",
+                server.name,
+                mcp_sigv4::advice::library(&e)
+            )
+        })?;
     if let Some(cache) = credentials {
         metrics.watch_credentials(&server.name, cache);
     }
-    let headers = server.headers().map_err(|e| e.to_string())?;
+    let headers = server
+        .headers()
+        .map_err(|e| mcp_sigv4::advice::library(&e))?;
     let (service, region, credentials) = match &server.auth {
         Auth::SigV4 {
             region,

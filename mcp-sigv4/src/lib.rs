@@ -23,6 +23,7 @@
     unreachable_pub
 )]
 
+pub mod advice;
 pub mod ask;
 pub mod aws_profile;
 pub mod config;

@@ -107,6 +107,7 @@ pub fn init(level: Option<&str>) {
         .map(str::to_owned)
         .or_else(from_env)
         .unwrap_or_else(|| "info".to_owned());
+    let spec = quiet_libraries(&spec);
     let filter = EnvFilter::try_new(&spec).unwrap_or_else(|e| {
         eprintln!("mcp-sigv4: log filter `{spec}` is not valid ({e}); logging at info");
         EnvFilter::new("info")
@@ -124,6 +125,37 @@ pub fn init(level: Option<&str>) {
         .with(lines(FORMAT.get().copied().unwrap_or_default()).with_filter(filter))
         .with(exported.map(|layer| layer.with_filter(exported_filter)))
         .try_init();
+}
+
+/// Libraries whose events repeat, in their own terms, what the command says
+/// once in the user's: aws_config's credential chain warns once per provider
+/// it tried, with a Debug dump of each cause, and rmcp's worker logs the error
+/// its caller is about to report. Logged only from `debug` on.
+const QUIET_BELOW_DEBUG: [&str; 2] = ["aws_config", "rmcp::transport::worker"];
+
+/// `spec` with [`QUIET_BELOW_DEBUG`] turned off, unless it logs at `debug` or
+/// `trace` or names one of them itself.
+///
+/// ```text
+/// info        -> info,aws_config=off,rmcp::transport::worker=off
+/// debug       -> debug
+/// info,aws_config=warn -> info,aws_config=warn,rmcp::transport::worker=off
+/// ```
+fn quiet_libraries(spec: &str) -> String {
+    let parts: Vec<&str> = spec.split(',').map(str::trim).collect();
+    if parts.iter().any(|part| matches!(*part, "debug" | "trace")) {
+        return spec.to_owned();
+    }
+    let mut quiet = spec.to_owned();
+    for target in QUIET_BELOW_DEBUG {
+        let named = parts
+            .iter()
+            .any(|part| part.split('=').next() == Some(target));
+        if !named {
+            quiet.push_str(&format!(",{target}=off"));
+        }
+    }
+    quiet
 }
 
 /// The stderr layer in `format`.
@@ -175,5 +207,27 @@ where
             Some(rest) => write!(writer, "{{\"trace_id\":\"{trace_id}\",{rest}"),
             None => writer.write_str(&line),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::quiet_libraries;
+
+    #[test]
+    fn chatty_libraries_are_quiet_below_debug() {
+        assert_eq!(
+            quiet_libraries("info"),
+            "info,aws_config=off,rmcp::transport::worker=off"
+        );
+        assert_eq!(quiet_libraries("debug"), "debug");
+        assert_eq!(
+            quiet_libraries("warn,mcp_sigv4=trace,trace"),
+            "warn,mcp_sigv4=trace,trace"
+        );
+        assert_eq!(
+            quiet_libraries("info,aws_config=warn"),
+            "info,aws_config=warn,rmcp::transport::worker=off"
+        );
     }
 }

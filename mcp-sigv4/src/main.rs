@@ -29,7 +29,14 @@ prints the host JSON for `proxy` and a command line for `ask`.";
 
 // `about` is the package description, which names every command.
 #[derive(Debug, Parser)]
-#[command(name = "mcp-sigv4", version, about, after_help = AFTER_HELP)]
+// clap's own `help` takes no `--help`; ours is a command like the others.
+#[command(
+    name = "mcp-sigv4",
+    version,
+    about,
+    after_help = AFTER_HELP,
+    disable_help_subcommand = true
+)]
 struct Cli {
     /// Log lines on stderr as text, or as one JSON object per line.
     #[arg(
@@ -62,6 +69,12 @@ enum Command {
     Completions {
         /// The shell.
         shell: clap_complete::Shell,
+    },
+    /// Print this help, or the help of a command (`mcp-sigv4 help proxy`, the
+    /// same as `mcp-sigv4 proxy --help`).
+    Help {
+        /// A command, for its own help.
+        command: Option<String>,
     },
     /// Print the man page (roff) of mcp-sigv4, or of one of its commands, e.g.
     /// `mcp-sigv4 man > ~/.local/share/man/man1/mcp-sigv4.1`.
@@ -96,6 +109,7 @@ fn main() -> ExitCode {
             );
             ExitCode::SUCCESS
         }
+        Command::Help { command } => help(command.as_deref()),
         Command::Man { command } => man(command.as_deref()),
     };
     mcp_sigv4::telemetry::traces::finish();
@@ -107,28 +121,55 @@ fn is_listed(command: &clap::Command) -> bool {
     !command.is_hide_set() && command.get_name() != "help"
 }
 
-/// `mcp-sigv4 man [COMMAND]`: the roff page of the command line or of one command.
-fn man(command: Option<&str>) -> ExitCode {
+/// The built command line, or the command of it named `name` (hidden ones
+/// too: `completions` and `man` have pages of their own); an unknown name
+/// gets the line that lists the five.
+fn command_named(name: Option<&str>, asked_by: &str) -> Result<clap::Command, String> {
     let mut cli = Cli::command();
     cli.build();
-    let page = match command {
-        None => cli,
-        Some(name) => match cli.find_subcommand(name) {
-            // Built, a subcommand's display name is `mcp-sigv4-NAME`, the page's title.
-            Some(sub) if is_listed(sub) => sub.clone(),
-            _ => {
-                let names: Vec<&str> = cli
-                    .get_subcommands()
-                    .filter(|c| is_listed(c))
-                    .map(|c| c.get_name())
-                    .collect();
-                eprintln!(
-                    "mcp-sigv4 man: no command `{name}`; one of {}",
-                    names.join(", ")
-                );
-                return ExitCode::from(2);
+    let Some(name) = name else {
+        return Ok(cli);
+    };
+    // Built, a subcommand's display name is `mcp-sigv4-NAME`, the page's title.
+    if let Some(sub) = cli.find_subcommand(name) {
+        return Ok(sub.clone());
+    }
+    let names: Vec<&str> = cli
+        .get_subcommands()
+        .filter(|c| is_listed(c))
+        .map(|c| c.get_name())
+        .collect();
+    Err(format!(
+        "mcp-sigv4 {asked_by}: no command `{name}`; one of {}",
+        names.join(", ")
+    ))
+}
+
+/// `mcp-sigv4 help [COMMAND]`: the `--help` of the command line or of one command.
+fn help(command: Option<&str>) -> ExitCode {
+    match command_named(command, "help") {
+        Ok(mut command) => match command.print_long_help() {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("mcp-sigv4 help: cannot write the help: {e}");
+                ExitCode::FAILURE
             }
         },
+        Err(message) => {
+            eprintln!("{message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// `mcp-sigv4 man [COMMAND]`: the roff page of the command line or of one command.
+fn man(command: Option<&str>) -> ExitCode {
+    let page = match command_named(command, "man") {
+        Ok(page) => page,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::from(2);
+        }
     };
     match clap_mangen::Man::new(page).render(&mut std::io::stdout()) {
         Ok(()) => ExitCode::SUCCESS,

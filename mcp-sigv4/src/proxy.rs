@@ -162,7 +162,7 @@ async fn run(args: Args) -> Result<(), String> {
     if args.secret_key.is_some() || args.session_token.is_some() {
         return Err("--secret-key and --session-token are refused: secrets on the command line show in `ps` and shell history. Use --profile NAME (or AWS_PROFILE), or set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the host's `env` for this server".to_owned());
     }
-    let uri = endpoint::check_url(&args.endpoint).map_err(|e| e.to_string())?;
+    let uri = mcp_sigv4::advice::check_url(&args.endpoint)?;
     let grant = oauth2_grant(&args)?;
     if let Some(profile) = args.profile.as_deref().filter(|_| !args.skip_auth) {
         // Said at start: the chain would only call its profile provider "not
@@ -204,11 +204,7 @@ async fn run(args: Args) -> Result<(), String> {
         Some(
             configure(tower_sigv4::SigV4Layer::for_endpoint(&args.endpoint))
                 .build_signer()
-                .map_err(|e| {
-                    format!(
-                        "{e}; give --service and --region for endpoints whose host does not name them"
-                    )
-                })?,
+                .map_err(|e| mcp_sigv4::advice::library(&e))?,
         )
     } else {
         None
@@ -313,7 +309,7 @@ fn oauth2_grant(args: &Args) -> Result<Option<OAuth2ClientCredentials>, String> 
         .collect();
     OAuth2ClientCredentials::new(token_url, client_id, Secret::from(secret), scopes)
         .map(Some)
-        .map_err(|e| format!("--oauth2-token-url: {e}"))
+        .map_err(|e| format!("--oauth2-token-url: {}", mcp_sigv4::advice::library(&e)))
 }
 
 fn parse_headers(raw: &[String]) -> Result<HashMap<HeaderName, HeaderValue>, String> {

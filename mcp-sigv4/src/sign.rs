@@ -333,11 +333,11 @@ fn sign_value(input: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Val
         .service(service)
         .credentials(credentials.clone())
         .build_signer()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| mcp_sigv4::advice::library(&e))?;
     let payload_hash = hex::encode(Sha256::digest(&body));
     let signature = signer
         .sign_with(&mut parts, &payload_hash, &credentials, time)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| mcp_sigv4::advice::library(&e))?;
     let path = if service == "s3" {
         PathHandling::S3
     } else {

@@ -198,8 +198,19 @@ async fn run(args: Args) -> u8 {
         secs if secs.is_finite() && secs > 0.0 => Duration::from_secs_f64(secs),
         _ => return usage("--tool-timeout must be a positive number of seconds"),
     };
+    // Every URL is checked before anything is opened, Bedrock's set-up (region,
+    // credentials) said before any MCP server is reached.
+    if let Some(url) = &flags.endpoint_url
+        && let Err(message) = crate::advice::check_url(url)
+    {
+        return usage(&format!("--endpoint-url: {message}"));
+    }
     let configs = match server_configs(&args) {
         Ok(configs) => configs,
+        Err(message) => return usage(&message),
+    };
+    let client = match bedrock_client(flags.endpoint_url.as_deref()).await {
+        Ok(client) => client,
         Err(message) => return usage(&message),
     };
     let servers = match connect_all(&configs).await {
@@ -208,10 +219,6 @@ async fn run(args: Args) -> u8 {
             eprintln!("mcp-sigv4: {message}");
             return exit::FAILURE;
         }
-    };
-    let client = match bedrock_client(flags.endpoint_url.as_deref()).await {
-        Ok(client) => client,
-        Err(message) => return usage(&message),
     };
     let mut ask = Ask::new(client, flags.model.as_str())
         .max_turns(flags.max_turns)
@@ -322,7 +329,7 @@ fn server_configs(args: &Args) -> Result<Vec<ServerConfig>, String> {
 }
 
 fn mcp_server(url: &str, flags: &ServerFlags) -> Result<ServerConfig, String> {
-    endpoint::check_url(url).map_err(|e| format!("--mcp: {e}"))?;
+    crate::advice::check_url(url).map_err(|e| format!("--mcp: {e}"))?;
     let inferred = endpoint::infer(url);
     let service = flags
         .service
@@ -410,19 +417,9 @@ async fn bedrock_client(
     Ok(aws_sdk_bedrockruntime::Client::from_conf(config.build()))
 }
 
-/// What to say when the default chain found no credentials for Bedrock: the
-/// profile by name when one is chosen, and whether the profile files have it.
+/// What to say when the default chain found no credentials for Bedrock.
 fn no_credentials(env: &dyn Fn(&str) -> Option<String>) -> String {
-    match env("AWS_PROFILE").filter(|p| !p.trim().is_empty()) {
-        Some(profile) if !crate::aws_profile::exists(profile.trim(), env) => format!(
-            "no AWS credentials for Bedrock: {}, or set AWS_PROFILE to a profile that exists",
-            crate::aws_profile::not_found(&profile, " (AWS_PROFILE)", env)
-        ),
-        Some(profile) => format!(
-            "no AWS credentials for Bedrock from profile `{profile}` (AWS_PROFILE): it has no keys, role or SSO session that worked; for SSO run `aws sso login --profile {profile}`"
-        ),
-        None => "no AWS credentials for Bedrock: tried AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, the default profile, web identity, ECS and EC2 instance metadata; set AWS_PROFILE (after `aws sso login` for SSO), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_owned(),
-    }
+    format!("Bedrock: {}", crate::advice::no_credentials(None, env))
 }
 
 /// Prints streamed text to stdout and one line per tool call to stderr.

@@ -7,7 +7,7 @@ use std::pin::Pin;
 use rmcp::RoleClient;
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject, ProtocolVersion, Tool};
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService};
-use tower_sigv4::{BoxError, ErrorChain};
+use tower_sigv4::BoxError;
 
 use crate::config::ServerConfig;
 
@@ -52,7 +52,7 @@ impl McpError {
 
 impl fmt::Display for McpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&without_type_names(&ErrorChain(&*self.0).to_string()))
+        f.write_str(&without_type_names(&crate::advice::mcp_failure(&*self.0)))
     }
 }
 

@@ -83,14 +83,8 @@ pub(super) fn parse(
     file: &str,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Config, ConfigError> {
-    let root: Value = serde_norway::from_str(text).map_err(|e| {
-        ConfigError::new(
-            file,
-            None,
-            ConfigErrorKind::Syntax,
-            format!("not valid YAML: {e}"),
-        )
-    })?;
+    let root: Value = serde_norway::from_str(text)
+        .map_err(|e| ConfigError::new(file, None, ConfigErrorKind::Syntax, yaml_error(text, &e)))?;
     let reader = Reader {
         file,
         env,
@@ -110,6 +104,16 @@ pub(super) fn parse(
         }
     };
     reader.check_keys(&root, None, TOP_KEYS, TOP_KEYS_IGNORED, Unknown::Leave);
+    read(reader, &root).map_err(|first| match first.kind() {
+        // Said at once: one run per variable would teach their names one by one.
+        ConfigErrorKind::MissingVariable => all_unset(&root, file, env).unwrap_or(first),
+        _ => first,
+    })
+}
+
+/// The file's `mcp_servers` and `general_settings`, read into a [`Config`].
+fn read(reader: Reader<'_>, root: &Mapping) -> Result<Config, ConfigError> {
+    let env = reader.env;
     let servers = match root.get("mcp_servers") {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Mapping(servers)) => servers
@@ -216,6 +220,98 @@ pub(super) fn parse(
         warnings,
         ignored,
     })
+}
+
+/// One error naming every `os.environ/VAR` of the keys this module reads whose
+/// variable is not set, when there are two or more.
+fn all_unset(
+    root: &Mapping,
+    file: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Option<ConfigError> {
+    let mut unset: Vec<(String, String)> = Vec::new();
+    if let Some(Value::Mapping(servers)) = root.get("mcp_servers") {
+        for (name, server) in servers {
+            let (Some(name), Value::Mapping(server)) = (name.as_str(), server) else {
+                continue;
+            };
+            for key in SERVER_KEYS {
+                if let Some(value) = server.get(*key) {
+                    unset_in(value, &format!("mcp_servers.{name}.{key}"), env, &mut unset);
+                }
+            }
+        }
+    }
+    if let Some(Value::Mapping(general)) = root.get("general_settings") {
+        for key in GENERAL_KEYS {
+            if let Some(value) = general.get(*key) {
+                unset_in(value, &format!("general_settings.{key}"), env, &mut unset);
+            }
+        }
+    }
+    if unset.len() < 2 {
+        return None;
+    }
+    let names: Vec<String> = unset
+        .iter()
+        .map(|(path, var)| format!("{var} ({path})"))
+        .collect();
+    Some(ConfigError::new(
+        file,
+        Some(unset[0].0.clone()),
+        ConfigErrorKind::MissingVariable,
+        format!(
+            "{} environment variables are not set: {}; set them, or change the values",
+            unset.len(),
+            names.join(", ")
+        ),
+    ))
+}
+
+/// Every `os.environ/VAR` in `value` (a string, or within lists and mappings)
+/// whose variable `env` does not have, with where it is.
+fn unset_in(
+    value: &Value,
+    path: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    unset: &mut Vec<(String, String)>,
+) {
+    match value {
+        Value::String(text) => {
+            if let Some(var) = text.trim().strip_prefix(ENV_PREFIX).map(str::trim)
+                && !var.is_empty()
+                && env(var).is_none()
+            {
+                unset.push((path.to_owned(), var.to_owned()));
+            }
+        }
+        Value::Sequence(items) => {
+            for (i, item) in items.iter().enumerate() {
+                unset_in(item, &format!("{path}[{i}]"), env, unset);
+            }
+        }
+        Value::Mapping(map) => {
+            for (key, item) in map {
+                let key = key.as_str().unwrap_or("?");
+                unset_in(item, &format!("{path}.{key}"), env, unset);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// serde_norway's message, and for a tab where YAML wants spaces (its message
+/// says only "found character that cannot start any token"), where the tab is.
+fn yaml_error(text: &str, error: &serde_norway::Error) -> String {
+    let tab = error.location().and_then(|at| {
+        let line = text.lines().nth(at.line().checked_sub(1)?)?;
+        let column = line.find('\t')? + 1;
+        Some(format!(
+            "; line {} has a tab at column {column}: YAML indents with spaces only, so replace the tab with spaces",
+            at.line()
+        ))
+    });
+    format!("not valid YAML: {error}{}", tab.unwrap_or_default())
 }
 
 struct Reader<'a> {
@@ -446,7 +542,29 @@ impl ServerReader<'_> {
         match self.plain(key)? {
             Some(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
             Some(_) => Err(self.invalid(key, format!("is empty; expected {what}"))),
-            None => Err(self.invalid(key, format!("missing; expected {what}"))),
+            None => Err(self.missing(key, &format!("expected {what}"))),
+        }
+    }
+
+    /// `key` is missing: `why`, and the near miss of it the server has, if any.
+    fn missing(&self, key: &str, why: &str) -> ConfigError {
+        let misspelt = self
+            .map
+            .keys()
+            .filter_map(Value::as_str)
+            .filter(|spelt| !SERVER_KEYS.contains(spelt))
+            // A missing key makes a near miss likelier than `nearest` allows:
+            // `ulr` is one swap from the three letters of `url`.
+            .find(|spelt| {
+                let d = distance(&spelt.trim().to_ascii_lowercase(), key);
+                d <= 2 && d * 3 <= key.len()
+            });
+        match misspelt {
+            Some(spelt) => self.invalid(
+                key,
+                format!("missing, but `{spelt}` is there: did you mean `{key}`? ({why})"),
+            ),
+            None => self.invalid(key, format!("missing; {why}")),
         }
     }
 
@@ -561,9 +679,8 @@ impl ServerReader<'_> {
         )?;
         // The URL can carry a key (some servers put one in the path): say what is
         // wrong without repeating it.
-        endpoint::check_url(&url).map_err(|e| {
-            let message = e.to_string().replace(&format!("`{url}`"), "the URL");
-            self.invalid("url", message)
+        crate::advice::check_url(&url).map_err(|message| {
+            self.invalid("url", message.replace(&format!("`{url}`"), "the URL"))
         })?;
         Ok(url)
     }
@@ -652,10 +769,10 @@ impl ServerReader<'_> {
             "token_url",
             "the token endpoint, e.g. https://auth.example.com/oauth2/token",
         )?;
-        endpoint::check_url(&token_url).map_err(|e| {
+        crate::advice::check_url(&token_url).map_err(|message| {
             self.invalid(
                 "token_url",
-                e.to_string().replace(&format!("`{token_url}`"), "the URL"),
+                message.replace(&format!("`{token_url}`"), "the URL"),
             )
         })?;
         let client_id = self.required("client_id", "the OAuth client id")?;
@@ -780,15 +897,15 @@ impl ServerReader<'_> {
                 }
             }
             (Some(_), None) => {
-                return Err(self.invalid(
+                return Err(self.missing(
                     "aws_secret_access_key",
-                    "missing; aws_access_key_id needs its secret key",
+                    "aws_access_key_id needs its secret key",
                 ));
             }
             (None, Some(_)) => {
-                return Err(self.invalid(
+                return Err(self.missing(
                     "aws_access_key_id",
-                    "missing; aws_secret_access_key needs its access key id",
+                    "aws_secret_access_key needs its access key id",
                 ));
             }
             (None, None) if session_token.is_some() => {

@@ -3,7 +3,6 @@
 //! `bedrock-agentcore`, the scripted Converse endpoint behind SigV4 for
 //! `bedrock`), with no AWS account.
 
-use std::path::Path;
 use std::process::Stdio;
 
 use tokio::process::Command;
@@ -28,18 +27,16 @@ async fn the_printed_ask_command_calls_the_stand_ins_tools_and_prints_the_answer
     )
     .await
     .unwrap();
-    let line = AskCommand::new(&mcp.url(), &converse.url()).shell_line();
+    // As the demo prints it: the absolute path of the checkout's binary, so
+    // that nothing needs installing.
+    let line = AskCommand::new(&mcp.url(), &converse.url())
+        .program(env!("CARGO_BIN_EXE_mcp-sigv4"))
+        .shell_line();
 
-    // As a user pastes it: a shell, `mcp-sigv4` found on PATH, no AWS set-up.
-    let bin = Path::new(env!("CARGO_BIN_EXE_mcp-sigv4")).parent().unwrap();
-    let path = format!(
-        "{}:{}",
-        bin.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
+    // As a user pastes it: a shell, no `mcp-sigv4` on the PATH, no AWS set-up.
     let mut child = Command::new("sh")
         .args(["-c", &line])
-        .env("PATH", path)
+        .env("PATH", "/usr/bin:/bin")
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_DEFAULT_PROFILE")
         .env_remove("AWS_ENDPOINT_URL")

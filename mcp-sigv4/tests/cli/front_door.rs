@@ -10,7 +10,7 @@ use tokio::process::Command;
 use crate::{Cli, LIMIT, binary};
 
 /// Run to completion with stdin closed and no AWS set-up of the machine's.
-async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(binary());
     command
         .args(args)
@@ -29,7 +29,7 @@ async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
         .unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
@@ -135,7 +135,7 @@ async fn every_accepted_log_level_logs_and_fields_print_as_values() {
 }
 
 /// A config file with one unsigned server, under a fresh name.
-fn config_file(name: &str, yaml: &str) -> std::path::PathBuf {
+pub(crate) fn config_file(name: &str, yaml: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!(
         "mcp-sigv4-front-door-{name}-{}.yaml",
         std::process::id()
@@ -408,11 +408,12 @@ async fn missing_credentials_for_ask_are_one_line_that_names_the_profile() {
     );
     let (_, stderr) = ask(Some("dev")).await;
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
-    assert!(stderr.contains("from profile `dev`"), "{stderr}");
+    assert!(stderr.contains("profile `dev` in"), "{stderr}");
+    assert!(stderr.contains("aws sso login --profile dev"), "{stderr}");
     let (_, stderr) = ask(None).await;
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
     assert!(
-        stderr.contains("no AWS credentials for Bedrock: tried"),
+        stderr.contains("Bedrock: no AWS credentials found: tried"),
         "{stderr}"
     );
 }

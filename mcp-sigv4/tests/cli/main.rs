@@ -10,6 +10,7 @@ mod endpoint;
 #[path = "../support/era_server.rs"]
 mod era_server;
 mod eras;
+mod first_minutes;
 mod front_door;
 #[path = "../../../tests/support/network.rs"]
 mod network;
