@@ -5,12 +5,13 @@ use std::sync::Arc;
 
 use ::http::{Response, StatusCode};
 use rmcp::transport::streamable_http_client::StreamableHttpClient;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
 use super::http::{self, Body, Budget, collect_reply};
-use super::modern::{Cache, Via};
+use super::modern::{Via, merged_capabilities};
 use super::server::{Gateway, Server};
+use crate::relay::era::{self, Era};
 use crate::relay::jsonrpc::{self, Kind};
 
 /// The `_meta` key of an aggregated list that misses a server's items: a list of
@@ -44,14 +45,17 @@ where
                 .iter()
                 .filter_map(|(_, reply)| reply.pointer("/result/capabilities")),
         );
-        let version = replies[0]
-            .1
-            .pointer("/result/protocolVersion")
+        // A server whose reply names no version (it broke the protocol) leaves
+        // the client with the one the gateway bridges to.
+        let version = replies
+            .iter()
+            .find_map(|(_, reply)| reply.pointer("/result/protocolVersion"))
+            .filter(|version| version.is_string())
             .cloned()
-            .unwrap_or(Value::Null);
+            .unwrap_or_else(|| json!(era::LEGACY_VERSION));
         let names: Vec<&str> = replies.iter().map(|(s, _)| s.name.as_str()).collect();
         let separator = &self.inner.options.separator;
-        json!({"jsonrpc": "2.0", "id": id, "result": {
+        let result = json!({
             "protocolVersion": version,
             "capabilities": capabilities,
             "serverInfo": {"name": "mcp-sigv4 gateway", "version": env!("CARGO_PKG_VERSION")},
@@ -59,7 +63,8 @@ where
                 "Tools, prompts and resources of the MCP servers {} are named {{server}}{separator}{{name}}.",
                 names.join(", ")
             ),
-        }})
+        });
+        Era::Legacy.reply("initialize", id, result)
     }
 
     /// Several servers behind one endpoint.
@@ -94,10 +99,7 @@ where
         }
         let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
         match method.as_str() {
-            "ping" => http::json(
-                StatusCode::OK,
-                &json!({"jsonrpc": "2.0", "id": id, "result": {}}),
-            ),
+            "ping" => http::json(StatusCode::OK, &via.era().reply(&method, &id, json!({}))),
             "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
                 self.fan_out_list(servers, &method, &id, via).await
             }
@@ -267,29 +269,55 @@ where
                 .collect();
             result["_meta"] = json!({PARTIAL_META: failed});
         }
-        http::json(
-            StatusCode::OK,
-            &json!({"jsonrpc": "2.0", "id": id, "result": result}),
-        )
+        http::json(StatusCode::OK, &via.era().reply(method, id, result))
     }
 }
 
-/// The capabilities of several servers as one: what any of them offers.
-pub(super) fn merged_capabilities<'a>(all: impl Iterator<Item = &'a Value>) -> Map<String, Value> {
-    let mut capabilities = Map::new();
-    for caps in all.filter_map(Value::as_object) {
-        for key in ["tools", "prompts", "resources", "logging", "completions"] {
-            if caps.contains_key(key) {
-                let value = if key == "logging" || key == "completions" {
-                    json!({})
-                } else {
-                    json!({"listChanged": true})
-                };
-                capabilities.insert(key.to_owned(), value);
-            }
+/// The cache hints of list results (`ttlMs`, `cacheScope`) across pages and
+/// servers: the smallest freshness, and `private` if any part is.
+#[derive(Debug, Default)]
+pub(super) struct Cache {
+    ttl_ms: Option<u64>,
+    private: bool,
+    seen: bool,
+}
+
+impl Cache {
+    /// Take in one result's hints.
+    pub(super) fn merge(&mut self, result: &Value) {
+        let ttl = result.get("ttlMs").and_then(Value::as_u64);
+        let scope = result.get("cacheScope").and_then(Value::as_str);
+        if ttl.is_none() && scope.is_none() {
+            return;
         }
+        self.combine(&Cache {
+            ttl_ms: ttl,
+            private: scope != Some("public"),
+            seen: true,
+        });
     }
-    capabilities
+
+    /// Take in another part's hints.
+    pub(super) fn combine(&mut self, other: &Cache) {
+        if !other.seen {
+            return;
+        }
+        self.ttl_ms = match (self.ttl_ms, other.ttl_ms) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.private |= other.private;
+        self.seen = true;
+    }
+
+    /// Put the combined hints on a merged result, when any part had them.
+    pub(super) fn apply(&self, result: &mut Value) {
+        if !self.seen {
+            return;
+        }
+        result["ttlMs"] = json!(self.ttl_ms.unwrap_or(0));
+        result["cacheScope"] = json!(if self.private { "private" } else { "public" });
+    }
 }
 
 pub(super) fn untag_id<C>(
@@ -317,4 +345,32 @@ pub(super) fn split_prefixed<C>(
             Some((server.clone(), rest.to_owned()))
         })
         .max_by_key(|(server, _)| server.name.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_hints_take_the_smallest_ttl_and_private_wins() {
+        let mut cache = Cache::default();
+        cache.merge(&json!({"ttlMs": 60000, "cacheScope": "public"}));
+        let mut other = Cache::default();
+        other.merge(&json!({"ttlMs": 5000, "cacheScope": "private"}));
+        cache.combine(&other);
+        let mut result = json!({"tools": []});
+        cache.apply(&mut result);
+        assert_eq!(result["ttlMs"], 5000);
+        assert_eq!(result["cacheScope"], "private");
+
+        let mut public = Cache::default();
+        public.merge(&json!({"ttlMs": 1000, "cacheScope": "public"}));
+        let mut result = json!({});
+        public.apply(&mut result);
+        assert_eq!(result["cacheScope"], "public");
+
+        let mut none = json!({"tools": []});
+        Cache::default().apply(&mut none);
+        assert!(none.get("ttlMs").is_none());
+    }
 }

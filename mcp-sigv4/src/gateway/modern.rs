@@ -8,10 +8,9 @@ use std::sync::{Arc, PoisonError};
 
 use ::http::{HeaderMap, Response, StatusCode};
 use rmcp::transport::streamable_http_client::StreamableHttpClient;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
-use super::aggregate::merged_capabilities;
 use super::http::{self, Body, SESSION_HEADER};
 use super::server::{Gateway, LiveSession, Server, Target};
 use crate::relay::era::{self, Envelope, Era};
@@ -24,6 +23,17 @@ use crate::relay::{Reply, Upstream, UpstreamError};
 pub(super) enum Via<'a> {
     Legacy(&'a LiveSession),
     Modern(&'a Envelope),
+}
+
+impl Via<'_> {
+    /// The era of the client the request came from: what its replies are
+    /// shaped for ([`Era::shape_reply`]).
+    pub(super) fn era(&self) -> Era {
+        match self {
+            Self::Legacy(_) => Era::Legacy,
+            Self::Modern(_) => Era::Modern,
+        }
+    }
 }
 
 /// Whether a message comes from a 2026-07-28 client: it carries the envelope or
@@ -103,10 +113,15 @@ where
             Target::All(servers) if is_discover => self.discover_all(servers, &id, &envelope).await,
             Target::One(server) if is_discover => {
                 match self.modern_upstream(server, &envelope).await {
-                    Ok(upstream) if upstream.era() == Some(Era::Legacy) => http::json(
-                        StatusCode::OK,
-                        &json!({"jsonrpc": "2.0", "id": id, "result": upstream.legacy_discover_result()}),
-                    ),
+                    Ok(upstream) if upstream.era() == Some(Era::Legacy) => {
+                        let result = upstream
+                            .legacy_discover_result()
+                            .unwrap_or_else(|| era::discover_from_initialize(&Value::Null));
+                        http::json(
+                            StatusCode::OK,
+                            &Era::Modern.reply("server/discover", &id, result),
+                        )
+                    }
                     Ok(_) => {
                         self.forward(server, message, Via::Modern(&envelope), false)
                             .await
@@ -199,7 +214,7 @@ where
         // The result goes last, once every upstream stream has ended.
         tokio::spawn(async move {
             futures_util::future::join_all(streams).await;
-            let end = json!({"jsonrpc": "2.0", "id": id, "result": {"resultType": "complete"}});
+            let end = Era::Modern.reply("subscriptions/listen", &id, json!({}));
             let _ = sender.send(end).await;
         });
         response
@@ -282,91 +297,32 @@ where
         if !failed.is_empty() {
             meta["mcp-sigv4/unreachable"] = json!(failed);
         }
+        let result = json!({
+            "supportedVersions": era::SUPPORTED_VERSIONS,
+            "capabilities": capabilities,
+            "_meta": meta,
+        });
         http::json(
             StatusCode::OK,
-            &json!({"jsonrpc": "2.0", "id": id, "result": {
-                "resultType": "complete",
-                "supportedVersions": era::SUPPORTED_VERSIONS,
-                "capabilities": capabilities,
-                "ttlMs": 0,
-                "cacheScope": "private",
-                "_meta": meta,
-            }}),
+            &Era::Modern.reply("server/discover", id, result),
         )
     }
 }
 
-/// The cache hints of list results (`ttlMs`, `cacheScope`) across pages and
-/// servers: the smallest freshness, and `private` if any part is.
-#[derive(Debug, Default)]
-pub(super) struct Cache {
-    ttl_ms: Option<u64>,
-    private: bool,
-    seen: bool,
-}
-
-impl Cache {
-    /// Take in one result's hints.
-    pub(super) fn merge(&mut self, result: &Value) {
-        let ttl = result.get("ttlMs").and_then(Value::as_u64);
-        let scope = result.get("cacheScope").and_then(Value::as_str);
-        if ttl.is_none() && scope.is_none() {
-            return;
+/// The capabilities of several servers as one: what any of them offers.
+pub(super) fn merged_capabilities<'a>(all: impl Iterator<Item = &'a Value>) -> Map<String, Value> {
+    let mut capabilities = Map::new();
+    for caps in all.filter_map(Value::as_object) {
+        for key in ["tools", "prompts", "resources", "logging", "completions"] {
+            if caps.contains_key(key) {
+                let value = if key == "logging" || key == "completions" {
+                    json!({})
+                } else {
+                    json!({"listChanged": true})
+                };
+                capabilities.insert(key.to_owned(), value);
+            }
         }
-        self.combine(&Cache {
-            ttl_ms: ttl,
-            private: scope != Some("public"),
-            seen: true,
-        });
     }
-
-    /// Take in another part's hints.
-    pub(super) fn combine(&mut self, other: &Cache) {
-        if !other.seen {
-            return;
-        }
-        self.ttl_ms = match (self.ttl_ms, other.ttl_ms) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.private |= other.private;
-        self.seen = true;
-    }
-
-    /// Put the combined hints on a merged result, when any part had them.
-    pub(super) fn apply(&self, result: &mut Value) {
-        if !self.seen {
-            return;
-        }
-        result["ttlMs"] = json!(self.ttl_ms.unwrap_or(0));
-        result["cacheScope"] = json!(if self.private { "private" } else { "public" });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cache_hints_take_the_smallest_ttl_and_private_wins() {
-        let mut cache = Cache::default();
-        cache.merge(&json!({"ttlMs": 60000, "cacheScope": "public"}));
-        let mut other = Cache::default();
-        other.merge(&json!({"ttlMs": 5000, "cacheScope": "private"}));
-        cache.combine(&other);
-        let mut result = json!({"tools": []});
-        cache.apply(&mut result);
-        assert_eq!(result["ttlMs"], 5000);
-        assert_eq!(result["cacheScope"], "private");
-
-        let mut public = Cache::default();
-        public.merge(&json!({"ttlMs": 1000, "cacheScope": "public"}));
-        let mut result = json!({});
-        public.apply(&mut result);
-        assert_eq!(result["cacheScope"], "public");
-
-        let mut none = json!({"tools": []});
-        Cache::default().apply(&mut none);
-        assert!(none.get("ttlMs").is_none());
-    }
+    capabilities
 }
