@@ -257,6 +257,7 @@ where
         envelope: &Envelope,
     ) -> Response<Body> {
         let timeout = self.inner.options.request_timeout;
+        let attempts = self.inner.options.resume_attempts;
         let probes = servers.iter().map(|server| async move {
             let upstream =
                 tokio::time::timeout(timeout, self.modern_upstream(server, envelope)).await;
@@ -265,17 +266,26 @@ where
                     .legacy_discover_result()
                     .and_then(|r| r.get("capabilities").cloned()),
                 Ok(Ok(upstream)) => {
-                    let request = json!({"jsonrpc": "2.0",
-                        "id": format!("gateway-discover-{}", uuid::Uuid::new_v4()),
+                    let id = json!(format!("gateway-discover-{}", uuid::Uuid::new_v4()));
+                    let mut request = json!({"jsonrpc": "2.0", "id": id,
                         "method": "server/discover", "params": {}});
-                    let mut request = request;
                     envelope.stamp(&mut request);
-                    match tokio::time::timeout(timeout, upstream.send(&request)).await {
-                        Ok(Ok(crate::relay::Reply::Json(reply))) => {
-                            reply.pointer("/result/capabilities").cloned()
+                    // The reply comes as JSON or on an SSE stream, as to any request.
+                    let reply = tokio::time::timeout(timeout, async {
+                        match upstream.send(&request).await.ok()? {
+                            Reply::Json(reply) => Some(reply),
+                            Reply::Stream(events) => upstream
+                                .follow(events, &id, attempts, |_| async {})
+                                .await
+                                .ok(),
+                            Reply::Accepted => None,
                         }
-                        _ => None,
-                    }
+                    })
+                    .await;
+                    reply
+                        .ok()
+                        .flatten()
+                        .and_then(|reply| reply.pointer("/result/capabilities").cloned())
                 }
                 _ => None,
             };

@@ -60,7 +60,7 @@ pub(crate) fn modern(id: i64, method: &str, mut params: Value) -> Value {
 }
 
 /// POST `message` as a 2026-07-28 client does: its headers equal to its body.
-async fn post_modern(gateway: &Gateway, path: &str, message: &Value) -> Answer {
+pub(crate) async fn post_modern(gateway: &Gateway, path: &str, message: &Value) -> Answer {
     let method = message["method"].as_str().unwrap().to_owned();
     let name = message["params"]["name"].as_str().map(str::to_owned);
     let mut headers = vec![
@@ -68,7 +68,10 @@ async fn post_modern(gateway: &Gateway, path: &str, message: &Value) -> Answer {
         ("mcp-method", method),
     ];
     if let Some(name) = name {
-        headers.push(("mcp-name", name));
+        headers.push((
+            "mcp-name",
+            mcp_sigv4::relay::era::encode_header_value(&name),
+        ));
     }
     let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let url = format!("{}{path}", gateway.base);

@@ -2,6 +2,7 @@
 //! the demo's AgentCore stand-in (SigV4 with temporary credentials, an
 //! AgentCore-shaped runtime URL) and an rmcp server behind a bearer check.
 
+mod contract;
 #[path = "../support/era_server.rs"]
 mod era_server;
 mod eras;

@@ -1,0 +1,404 @@
+//! The gateway's contract with its clients (issue 27): every reply it builds
+//! itself (merged lists, partial lists, `server/discover`, merged `initialize`,
+//! the end of a subscription, `ping`, the errors it makes up for filtered
+//! tools, unknown names and methods, timeouts and unreachable servers) and every
+//! reply it relays from an upstream of the other era is valid in the era of the
+//! client it goes to. Each reply is read into the typed result of that
+//! revision's published schema (rust-mcp-schema, generated from the
+//! specification repository's `schema.json`; Cargo.toml names the commits),
+//! and a 2025 reply carries none of the 2026-only fields.
+//!
+//! With `MCP_SIGV4_CONTRACT_DUMP=<file>`, every checked reply is appended to
+//! that file as a JSON line `{"era", "method", "reply"}`, for checking against
+//! the `schema.json` files themselves outside the tests.
+
+use std::io::Write;
+
+use http::StatusCode;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use rust_mcp_schema::mcp_2026_07_28 as modern_schema;
+use rust_mcp_schema_2025::mcp_2025_11_25 as legacy_schema;
+
+use crate::era_server::{self, Kind};
+use crate::eras::{MODERN, modern, post_modern};
+use crate::{Answer, Gateway, NEXT, initialize, rpc, send, server, upstream};
+
+/// The era of a client: what its replies are checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Era {
+    /// 2025-11-25 (the `initialize` handshake and sessions).
+    Legacy,
+    /// 2026-07-28.
+    Modern,
+}
+
+/// The fields only a 2026-07-28 result has.
+const MODERN_ONLY: [&str; 3] = ["resultType", "ttlMs", "cacheScope"];
+
+/// `value` read as a `T`, or a panic that says why it is not one.
+fn typed<T: DeserializeOwned>(value: &Value, what: &str) {
+    if let Err(e) = serde_json::from_value::<T>(value.clone()) {
+        panic!("{what} breaks its schema: {e}\n{value:#}");
+    }
+}
+
+/// Whether `value` reads as a `T`.
+fn reads_as<T: DeserializeOwned>(value: Value) -> bool {
+    serde_json::from_value::<T>(value).is_ok()
+}
+
+/// Check `reply`, the reply to a `method` request, against the schema of
+/// `era`: the JSON-RPC envelope, and the method's typed result.
+pub(crate) fn check(era: Era, method: &str, reply: &Value) {
+    dump(era, method, reply);
+    let what = format!("the {era:?} reply to {method}");
+    if reply.get("error").is_some() {
+        match era {
+            Era::Legacy => typed::<legacy_schema::JsonrpcErrorResponse>(reply, &what),
+            Era::Modern => typed::<modern_schema::JsonrpcErrorResponse>(reply, &what),
+        }
+        return;
+    }
+    let result = &reply["result"];
+    match era {
+        Era::Legacy => {
+            typed::<legacy_schema::JsonrpcResultResponse>(reply, &what);
+            for field in MODERN_ONLY {
+                assert!(
+                    result.get(field).is_none(),
+                    "{what} carries the 2026-07-28 field {field}: {reply:#}"
+                );
+            }
+            match method {
+                "initialize" => typed::<legacy_schema::InitializeResult>(result, &what),
+                "tools/list" => typed::<legacy_schema::ListToolsResult>(result, &what),
+                "prompts/list" => typed::<legacy_schema::ListPromptsResult>(result, &what),
+                "resources/list" => typed::<legacy_schema::ListResourcesResult>(result, &what),
+                "resources/templates/list" => {
+                    typed::<legacy_schema::ListResourceTemplatesResult>(result, &what)
+                }
+                "tools/call" => typed::<legacy_schema::CallToolResult>(result, &what),
+                "ping" => typed::<legacy_schema::Result>(result, &what),
+                other => panic!("no schema check for {other}"),
+            }
+        }
+        Era::Modern => {
+            typed::<modern_schema::JsonrpcResultResponse>(reply, &what);
+            if result["resultType"] == "input_required" {
+                return typed::<modern_schema::InputRequiredResult>(result, &what);
+            }
+            assert_eq!(result["resultType"], "complete", "{what}: {reply:#}");
+            match method {
+                "server/discover" => typed::<modern_schema::DiscoverResult>(result, &what),
+                "tools/list" => typed::<modern_schema::ListToolsResult>(result, &what),
+                "prompts/list" => typed::<modern_schema::ListPromptsResult>(result, &what),
+                "resources/list" => typed::<modern_schema::ListResourcesResult>(result, &what),
+                "resources/templates/list" => {
+                    typed::<modern_schema::ListResourceTemplatesResult>(result, &what)
+                }
+                "tools/call" => typed::<modern_schema::CallToolResult>(result, &what),
+                "subscriptions/listen" => {
+                    typed::<modern_schema::SubscriptionsListenResult>(result, &what)
+                }
+                "ping" => typed::<modern_schema::Result>(result, &what),
+                other => panic!("no schema check for {other}"),
+            }
+        }
+    }
+}
+
+/// Append the reply to `MCP_SIGV4_CONTRACT_DUMP`, when it names a file.
+fn dump(era: Era, method: &str, reply: &Value) {
+    let Some(path) = std::env::var_os("MCP_SIGV4_CONTRACT_DUMP") else {
+        return;
+    };
+    let era = match era {
+        Era::Legacy => "2025-11-25",
+        Era::Modern => MODERN,
+    };
+    let line = json!({"era": era, "method": method, "reply": reply});
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .unwrap();
+    writeln!(file, "{line}").unwrap();
+}
+
+#[test]
+fn the_schema_types_refuse_what_breaks_the_schema() {
+    // What the aggregated /mcp sent a 2026-07-28 client before issue 27.
+    let merged = json!({"cacheScope": "private", "tools": [], "ttlMs": 0});
+    assert!(!reads_as::<modern_schema::ListToolsResult>(merged.clone()));
+    let mut fixed = merged.clone();
+    fixed["resultType"] = json!("complete");
+    assert!(reads_as::<modern_schema::ListToolsResult>(fixed.clone()));
+    for (field, broken) in [
+        ("ttlMs", Value::Null),
+        ("ttlMs", json!(-1)),
+        ("cacheScope", Value::Null),
+        ("cacheScope", json!("everyone")),
+        ("resultType", json!(1)),
+    ] {
+        let mut wrong = fixed.clone();
+        match broken {
+            Value::Null => wrong.as_object_mut().unwrap().remove(field),
+            value => wrong.as_object_mut().unwrap().insert(field.into(), value),
+        };
+        assert!(
+            !reads_as::<modern_schema::ListToolsResult>(wrong.clone()),
+            "{wrong}"
+        );
+    }
+    // What a 2025-era cached list gave a 2026-07-28 client.
+    assert!(!reads_as::<modern_schema::ListToolsResult>(
+        json!({"tools": []})
+    ));
+    assert!(!reads_as::<modern_schema::Result>(json!({})));
+    assert!(reads_as::<modern_schema::Result>(
+        json!({"resultType": "complete"})
+    ));
+    assert!(!reads_as::<modern_schema::DiscoverResult>(json!({
+        "resultType": "complete", "capabilities": {}, "ttlMs": 0, "cacheScope": "private"
+    })));
+    // The end of a subscription must name it.
+    assert!(!reads_as::<modern_schema::SubscriptionsListenResult>(
+        json!({"resultType": "complete"})
+    ));
+    assert!(reads_as::<modern_schema::SubscriptionsListenResult>(
+        json!({"resultType": "complete", "_meta": {"io.modelcontextprotocol/subscriptionId": 1}})
+    ));
+    // A tool needs its input schema; an initialize result its version.
+    assert!(!reads_as::<legacy_schema::ListToolsResult>(
+        json!({"tools": [{"name": "x"}]})
+    ));
+    assert!(!reads_as::<legacy_schema::InitializeResult>(json!({
+        "protocolVersion": null, "capabilities": {}, "serverInfo": {"name": "g", "version": "1"}
+    })));
+    assert!(!reads_as::<legacy_schema::JsonrpcResultResponse>(
+        json!({"jsonrpc": "1.0", "id": 1, "result": {}})
+    ));
+    assert!(!reads_as::<modern_schema::JsonrpcErrorResponse>(
+        json!({"jsonrpc": "2.0", "id": 1, "error": {"message": "no code"}})
+    ));
+}
+
+/// The upstreams of the contract test: one of each era, a bearer-protected
+/// rmcp server with a tool that never ends, and one that is down.
+struct Upstreams {
+    _dual: era_server::EraStandIn,
+    _old: era_server::EraStandIn,
+    _new: era_server::EraStandIn,
+    _tools: upstream::Running,
+    config: std::path::PathBuf,
+}
+
+async fn upstreams() -> Upstreams {
+    let dual = era_server::start(Kind::Dual).await;
+    let old = era_server::start(Kind::LegacyOnly).await;
+    let new = era_server::start(Kind::ModernOnly).await;
+    let tools = upstream::start().await;
+    // Nothing listens on port 1.
+    let mut yaml = String::from(
+        "mcp_servers:\n  down:\n    url: \"http://127.0.0.1:1/mcp\"\n    auth_type: none\n",
+    );
+    yaml.push_str(&format!(
+        "  tools:\n    url: \"{}\"\n    auth_type: bearer_token\n    auth_value: os.environ/TOOLS_TOKEN\n",
+        tools.url()
+    ));
+    for (name, server) in [("dual", &dual), ("old", &old), ("new", &new)] {
+        yaml.push_str(&format!(
+            "  {name}:\n    url: \"{}\"\n    auth_type: aws_sigv4\n    aws_region_name: {}\n    aws_service_name: {}\n    aws_access_key_id: os.environ/AGENT_AKID\n    aws_secret_access_key: os.environ/AGENT_SECRET\n    aws_session_token: os.environ/AGENT_TOKEN\n",
+            server.url(),
+            server::REGION,
+            server::SERVICE,
+        ));
+        if name == "dual" {
+            yaml.push_str("    disallowed_tools: [\"wetter-ä\"]\n");
+        }
+    }
+    yaml.push_str("general_settings:\n  session_secret: contract-test-secret-0123456789abcdef\n");
+    let dir = std::env::temp_dir().join(format!(
+        "mcp-sigv4-contract-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, yaml).unwrap();
+    Upstreams {
+        _dual: dual,
+        _old: old,
+        _new: new,
+        _tools: tools,
+        config,
+    }
+}
+
+/// A client of one era at one path of the gateway.
+pub(crate) struct Caller<'a> {
+    gateway: &'a Gateway,
+    path: String,
+    era: Era,
+    session: Option<String>,
+    next_id: i64,
+}
+
+impl<'a> Caller<'a> {
+    /// A client at `path`; a legacy one initializes (its reply checked).
+    pub(crate) async fn new(
+        gateway: &'a Gateway,
+        path: &str,
+        era: Era,
+        auth: &[(&str, &str)],
+    ) -> Caller<'a> {
+        let mut caller = Caller {
+            gateway,
+            path: path.to_owned(),
+            era,
+            session: None,
+            next_id: 1,
+        };
+        if era == Era::Legacy {
+            let url = format!("{}{path}", gateway.base);
+            let mut init = initialize();
+            init["params"]["protocolVersion"] = json!("2025-11-25");
+            let answer = send("POST", &url, auth, Some(&init)).await;
+            assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+            check(era, "initialize", answer.reply());
+            let session = answer.session.clone().expect("a session id");
+            let mut headers = auth.to_vec();
+            headers.push(("mcp-session-id", &session));
+            let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+            let done = send("POST", &url, &headers, Some(&initialized)).await;
+            assert_eq!(done.status, StatusCode::ACCEPTED, "{done:?}");
+            caller.session = Some(session);
+        }
+        caller
+    }
+
+    /// Send a `method` request; its answer, whose reply is checked.
+    pub(crate) async fn ask_with(
+        &mut self,
+        method: &str,
+        params: Value,
+        auth: &[(&str, &str)],
+    ) -> Answer {
+        let id = self.next_id;
+        self.next_id += 1;
+        let answer = match &self.session {
+            Some(session) => {
+                let mut headers = auth.to_vec();
+                headers.push(("mcp-session-id", session));
+                let url = format!("{}{}", self.gateway.base, self.path);
+                send("POST", &url, &headers, Some(&rpc(id, method, params))).await
+            }
+            None => post_modern(self.gateway, &self.path, &modern(id, method, params)).await,
+        };
+        check(self.era, method, answer.reply());
+        answer
+    }
+
+    pub(crate) async fn ask(&mut self, method: &str, params: Value) -> Answer {
+        self.ask_with(method, params, &[]).await
+    }
+}
+
+/// `name` as a client at `path` calls it: prefixed on the aggregated `/mcp`.
+fn named(path: &str, server: &str, name: &str) -> String {
+    if path == "/mcp" {
+        format!("{server}-{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+#[tokio::test]
+async fn every_reply_is_valid_in_the_era_of_its_client_on_every_route() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(&up.config, &["--tool-timeout", "3"]).await;
+    for era in [Era::Legacy, Era::Modern] {
+        for (path, server) in [
+            ("/mcp", "dual"),
+            ("/mcp/dual", "dual"),
+            ("/dual/mcp", "dual"),
+            ("/mcp/old", "old"),
+            ("/mcp/new", "new"),
+            ("/tools/mcp", "tools"),
+        ] {
+            let mut caller = Caller::new(&gateway, path, era, &[]).await;
+            if era == Era::Modern {
+                caller.ask("server/discover", json!({})).await;
+            }
+            let tools = caller.ask("tools/list", json!({})).await;
+            for method in ["prompts/list", "resources/list", "resources/templates/list"] {
+                caller.ask(method, json!({})).await;
+            }
+            caller.ask("ping", json!({})).await;
+            if server == "tools" {
+                continue;
+            }
+            let names = crate::tool_names(&tools);
+            assert!(
+                names.contains(&named(path, server, "echo")),
+                "{path}: {names:?}"
+            );
+            assert_eq!(
+                names.contains(&named(path, server, "wetter-ä")),
+                server != "dual",
+                "{path}: {names:?}"
+            );
+            let echo = json!({"name": named(path, server, "echo"), "arguments": {"text": path}});
+            let call = caller.ask("tools/call", echo).await;
+            assert_eq!(crate::text(&call), path);
+            // A filtered tool on dual; a plain one elsewhere.
+            let wetter = json!({"name": named(path, server, "wetter-ä"), "arguments": {}});
+            let refused = caller.ask("tools/call", wetter).await;
+            assert_eq!(
+                refused.reply().get("error").is_some(),
+                server == "dual",
+                "{refused:?}"
+            );
+        }
+
+        let mut caller = Caller::new(&gateway, "/mcp", era, &[]).await;
+        // A partial list: `down` is missing, and says why.
+        let list = caller.ask("tools/list", json!({})).await;
+        let failures = &list.reply()["result"]["_meta"]["mcp-sigv4/failures"];
+        assert_eq!(failures[0]["server"], "down", "{list:?}");
+        // Names and methods the gateway cannot route, and a timeout.
+        let nobody = json!({"name": "nobody-echo", "arguments": {}});
+        let error = caller.ask("tools/call", nobody).await;
+        assert_eq!(error.reply()["error"]["code"], -32602, "{error:?}");
+        let error = caller.ask("completion/complete", json!({})).await;
+        assert_eq!(error.reply()["error"]["code"], -32601, "{error:?}");
+        let wait = json!({"name": "tools-wait", "arguments": {}});
+        let timeout = caller.ask("tools/call", wait).await;
+        assert_eq!(timeout.reply()["error"]["code"], -32001, "{timeout:?}");
+        // The down server alone: an error, not an empty list.
+        let mut down = Caller::new(&gateway, "/mcp/down", Era::Modern, &[]).await;
+        let error = down.ask("tools/list", json!({})).await;
+        assert!(error.reply()["error"]["message"].is_string(), "{error:?}");
+        if era == Era::Modern {
+            // The gateway's own discover, with the unreachable server named.
+            let discover = caller.ask("server/discover", json!({})).await;
+            let meta = &discover.reply()["result"]["_meta"];
+            assert_eq!(
+                meta["mcp-sigv4/unreachable"],
+                json!(["down"]),
+                "{discover:?}"
+            );
+            // The end of a subscription on /mcp and on one server's route.
+            for path in ["/mcp", "/mcp/new"] {
+                let mut listener = Caller::new(&gateway, path, era, &[]).await;
+                let ended = listener.ask("subscriptions/listen", json!({})).await;
+                assert!(
+                    ended.messages.len() > 1,
+                    "the stream carried events: {ended:?}"
+                );
+            }
+        }
+    }
+}
