@@ -22,7 +22,7 @@ use rust_mcp_schema::mcp_2026_07_28 as modern_schema;
 use rust_mcp_schema_2025::mcp_2025_11_25 as legacy_schema;
 
 use crate::era_server::{self, Kind};
-use crate::eras::{MODERN, modern, post_modern};
+use crate::eras::{MODERN, modern, post_modern_with};
 use crate::{Answer, Gateway, NEXT, initialize, rpc, send, server, upstream};
 
 /// The era of a client: what its replies are checked against.
@@ -242,12 +242,15 @@ pub(crate) struct Caller<'a> {
     gateway: &'a Gateway,
     path: String,
     era: Era,
+    /// Headers sent with every request (a master key, say).
+    auth: Vec<(String, String)>,
     session: Option<String>,
     next_id: i64,
 }
 
 impl<'a> Caller<'a> {
-    /// A client at `path`; a legacy one initializes (its reply checked).
+    /// A client at `path` that sends `auth` with every request; a legacy one
+    /// initializes (its reply checked).
     pub(crate) async fn new(
         gateway: &'a Gateway,
         path: &str,
@@ -258,6 +261,10 @@ impl<'a> Caller<'a> {
             gateway,
             path: path.to_owned(),
             era,
+            auth: auth
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
             session: None,
             next_id: 1,
         };
@@ -280,29 +287,27 @@ impl<'a> Caller<'a> {
     }
 
     /// Send a `method` request; its answer, whose reply is checked.
-    pub(crate) async fn ask_with(
-        &mut self,
-        method: &str,
-        params: Value,
-        auth: &[(&str, &str)],
-    ) -> Answer {
+    pub(crate) async fn ask(&mut self, method: &str, params: Value) -> Answer {
         let id = self.next_id;
         self.next_id += 1;
+        let mut headers: Vec<(&str, &str)> = self
+            .auth
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let answer = match &self.session {
             Some(session) => {
-                let mut headers = auth.to_vec();
                 headers.push(("mcp-session-id", session));
                 let url = format!("{}{}", self.gateway.base, self.path);
                 send("POST", &url, &headers, Some(&rpc(id, method, params))).await
             }
-            None => post_modern(self.gateway, &self.path, &modern(id, method, params)).await,
+            None => {
+                let message = modern(id, method, params);
+                post_modern_with(self.gateway, &self.path, &message, &headers).await
+            }
         };
         check(self.era, method, answer.reply());
         answer
-    }
-
-    pub(crate) async fn ask(&mut self, method: &str, params: Value) -> Answer {
-        self.ask_with(method, params, &[]).await
     }
 }
 
