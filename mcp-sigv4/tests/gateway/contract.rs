@@ -188,9 +188,9 @@ fn the_schema_types_refuse_what_breaks_the_schema() {
 /// The upstreams of the contract test: one of each era, a bearer-protected
 /// rmcp server with a tool that never ends, and one that is down.
 struct Upstreams {
-    _dual: era_server::EraStandIn,
-    _old: era_server::EraStandIn,
-    _new: era_server::EraStandIn,
+    dual: era_server::EraStandIn,
+    old: era_server::EraStandIn,
+    new: era_server::EraStandIn,
     _tools: upstream::Running,
     config: std::path::PathBuf,
 }
@@ -229,9 +229,9 @@ async fn upstreams() -> Upstreams {
     let config = dir.join("config.yaml");
     std::fs::write(&config, yaml).unwrap();
     Upstreams {
-        _dual: dual,
-        _old: old,
-        _new: new,
+        dual,
+        old,
+        new,
         _tools: tools,
         config,
     }
@@ -405,5 +405,150 @@ async fn every_reply_is_valid_in_the_era_of_its_client_on_every_route() {
                 );
             }
         }
+    }
+}
+
+/// What an SDK client was answered: each POST's JSON-RPC messages, with the
+/// request they answer.
+type Exchanges = std::sync::Arc<std::sync::Mutex<Vec<(Value, Vec<Value>)>>>;
+
+/// An HTTP client for rmcp that keeps every POST's request and reply messages.
+fn recording_client(
+    exchanges: Exchanges,
+) -> tower_sigv4::rmcp::TowerHttpClient<
+    impl tower::Service<
+        http::Request<http_body_util::Full<bytes::Bytes>>,
+        Response = http::Response<
+            http_body_util::combinators::BoxBody<bytes::Bytes, tower::BoxError>,
+        >,
+        Error = tower::BoxError,
+        Future = impl Send,
+    > + Clone
+    + Send
+    + 'static,
+> {
+    use http_body_util::BodyExt;
+
+    let client = crate::client();
+    tower_sigv4::rmcp::TowerHttpClient::new(tower::service_fn(
+        move |request: http::Request<http_body_util::Full<bytes::Bytes>>| {
+            let (client, exchanges) = (client.clone(), exchanges.clone());
+            async move {
+                let (parts, body) = request.into_parts();
+                let sent = body.collect().await?.to_bytes();
+                let is_post = parts.method == http::Method::POST;
+                let request =
+                    http::Request::from_parts(parts, http_body_util::Full::new(sent.clone()));
+                let response = client.request(request).await?;
+                if !is_post {
+                    // A GET stream stays open: passed on as it comes.
+                    return Ok(response.map(|b| b.map_err(Into::into).boxed()));
+                }
+                let (parts, body) = response.into_parts();
+                let bytes = body.collect().await?.to_bytes();
+                let text = String::from_utf8_lossy(&bytes);
+                let messages: Vec<Value> = if text.trim_start().starts_with('{') {
+                    vec![serde_json::from_str(&text)?]
+                } else {
+                    text.lines()
+                        .filter_map(|l| l.strip_prefix("data:"))
+                        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+                        .collect()
+                };
+                let request: Value = serde_json::from_slice(&sent)?;
+                exchanges.lock().unwrap().push((request, messages));
+                let body = http_body_util::Full::new(bytes)
+                    .map_err(|never| match never {})
+                    .boxed();
+                Ok::<_, tower::BoxError>(http::Response::from_parts(parts, body))
+            }
+        },
+    ))
+}
+
+/// Check the reply to every request in `exchanges` against `era`'s schema.
+fn check_exchanges(era: Era, exchanges: &Exchanges) -> Vec<String> {
+    let mut methods = Vec::new();
+    for (request, messages) in exchanges.lock().unwrap().iter() {
+        let (Some(method), Some(id)) = (request["method"].as_str(), request.get("id")) else {
+            continue;
+        };
+        let reply = messages
+            .iter()
+            .find(|m| m.get("id") == Some(id) && m.get("method").is_none())
+            .unwrap_or_else(|| panic!("no reply to {request} in {messages:?}"));
+        check(era, method, reply);
+        methods.push(method.to_owned());
+    }
+    methods
+}
+
+/// rmcp's own clients on the aggregated `/mcp` in front of several servers:
+/// a 2025 client lists and calls, then a 2026-07-28 one does, within one list
+/// cache lifetime. Every reply either SDK got is valid in its era, and each
+/// era server was asked for its tools once.
+#[tokio::test]
+async fn rmcp_clients_of_both_eras_list_and_call_on_the_aggregated_mcp() {
+    use rmcp::model::{CallToolRequestParams, ProtocolVersion};
+    use rmcp::object;
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let up = upstreams().await;
+    let gateway = Gateway::start(&up.config, &[]).await;
+    let url = format!("{}/mcp", gateway.base);
+    for (era, lifecycle) in [
+        (Era::Legacy, ClientLifecycleMode::Initialize),
+        (
+            Era::Modern,
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        ),
+    ] {
+        let exchanges = Exchanges::default();
+        let transport = StreamableHttpClientTransport::with_client(
+            recording_client(exchanges.clone()),
+            StreamableHttpClientTransportConfig::with_uri(url.clone()),
+        );
+        let client =
+            tokio::time::timeout(crate::LIMIT, ().serve_with_lifecycle(transport, lifecycle))
+                .await
+                .unwrap()
+                .unwrap_or_else(|e| panic!("{era:?}: {e}"));
+        let tools = client.list_all_tools().await.unwrap();
+        let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
+        // Three era servers of six tools (dual without its filtered one) and
+        // the bearer-protected server's three; `down` is missing.
+        assert_eq!(names.len(), 6 + 5 + 6 + 3, "{era:?}: {names:?}");
+        for server in ["dual", "old", "new"] {
+            let reply = client
+                .call_tool(
+                    CallToolRequestParams::new(format!("{server}-echo"))
+                        .with_arguments(object!({ "text": server })),
+                )
+                .await
+                .unwrap();
+            let reply = serde_json::to_value(&reply).unwrap();
+            assert_eq!(reply["content"][0]["text"], server, "{era:?}");
+        }
+        client.cancel().await.unwrap();
+        let methods = check_exchanges(era, &exchanges);
+        assert!(
+            methods.iter().filter(|m| *m == "tools/call").count() == 3
+                && methods.iter().any(|m| m == "tools/list"),
+            "{era:?}: {methods:?}"
+        );
+    }
+    // The pages of the servers spoken to in 2025 were kept for the list cache's
+    // time; the 2026-07-28-only server's say `ttlMs: 0`, so it is asked each time.
+    for (server, lists) in [(&up.dual, 1), (&up.old, 1), (&up.new, 2)] {
+        assert_eq!(
+            server.seen_method("tools/list").len(),
+            lists,
+            "{:?}",
+            server.kind
+        );
     }
 }
