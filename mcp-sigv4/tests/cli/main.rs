@@ -4,6 +4,7 @@
 #[path = "../../../examples/demo/server.rs"]
 mod server;
 
+mod contract;
 mod endpoint;
 #[path = "../support/era_server.rs"]
 mod era_server;
@@ -16,6 +17,8 @@ mod oauth2;
 mod otlp;
 mod proxy;
 mod relay;
+#[path = "../support/schema.rs"]
+mod schema;
 #[path = "../../../tests/support/serve.rs"]
 mod serve;
 mod sign;

@@ -11,6 +11,8 @@ mod lists;
 mod litellm;
 #[path = "../support/otlp.rs"]
 mod otlp;
+#[path = "../support/schema.rs"]
+mod schema;
 mod security;
 #[path = "../../../tests/support/serve.rs"]
 mod serve;
