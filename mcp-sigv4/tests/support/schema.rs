@@ -116,5 +116,6 @@ fn dump(era: Era, method: &str, reply: &Value) {
         .append(true)
         .open(path)
         .unwrap();
-    writeln!(file, "{line}").unwrap();
+    // One write per line: tests running at once append whole lines.
+    file.write_all(format!("{line}\n").as_bytes()).unwrap();
 }
