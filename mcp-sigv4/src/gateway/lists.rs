@@ -224,6 +224,8 @@ pub(super) struct Page {
 impl Page {
     /// The page a server's list result holds.
     pub(super) fn of(result: &Value) -> Self {
+        // The 2025 shape is the era-neutral one: it has none of the fields
+        // whose presence depends on the era.
         let mut content = result.clone();
         Era::Legacy.shape_result("", &mut content);
         Self {
