@@ -911,3 +911,52 @@ async fn clients_of_both_eras_share_one_fetch_and_each_gets_its_eras_result() {
         }
     }
 }
+
+/// Issue 27 (1b), at once: a client of one era follows the fetch a client of
+/// the other era leads, and gets the shared page in its own era's shape.
+#[tokio::test]
+async fn a_follower_of_the_other_era_gets_the_shared_page_in_its_own_shape() {
+    use super::contract::{Caller, Era as Client};
+
+    for (leader, follower) in [
+        (Client::Legacy, Client::Modern),
+        (Client::Modern, Client::Legacy),
+    ] {
+        let upstream = counted(Era::Modern).await;
+        let gateway = Gateway::start(&config(&upstream), &[]).await;
+        let key = key();
+        let auth = [("authorization", key.as_str())];
+        let mut first = Caller::new(&gateway, "/mcp/counted", leader, &auth).await;
+        let mut second = Caller::new(&gateway, "/mcp/counted", follower, &auth).await;
+        upstream.hold();
+        let lead = first.ask("tools/list", json!({}));
+        let follow = async {
+            upstream.arrived(1).await;
+            let list = second.ask("tools/list", json!({}));
+            let release = async {
+                // The leader and the follower inside the gateway: then the
+                // server answers the leader.
+                let read = in_flight(&gateway, 2, 5_000).await;
+                upstream.release();
+                read
+            };
+            tokio::join!(list, release)
+        };
+        let (led, (followed, read)) = tokio::join!(lead, follow);
+        assert_eq!(
+            read,
+            Some(3.0),
+            "the two lists were never in flight at once"
+        );
+        for answer in [&led, &followed] {
+            assert_eq!(
+                super::tool_names(answer),
+                ["change", "echo", "only-for-configured"]
+            );
+        }
+        assert_eq!(upstream.lists("Bearer configured"), 1, "{leader:?} led");
+        let metrics = metrics(&gateway).await;
+        let count = |outcome| list_cache(&metrics, "counted", "tools/list", outcome);
+        assert_eq!(count("shared") + count("hit"), 1.0, "{metrics}");
+    }
+}
