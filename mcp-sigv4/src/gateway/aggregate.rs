@@ -5,11 +5,13 @@ use std::sync::Arc;
 
 use ::http::{Response, StatusCode};
 use rmcp::transport::streamable_http_client::StreamableHttpClient;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
 use super::http::{self, Body, Budget, collect_reply};
+use super::modern::merged_capabilities;
 use super::server::{Gateway, Server, Via};
+use crate::protocol::era::{self, Era};
 use crate::protocol::jsonrpc::{self, Kind};
 
 /// The `_meta` key of an aggregated list that misses a server's items: a list of
@@ -43,14 +45,17 @@ where
                 .iter()
                 .filter_map(|(_, reply)| reply.pointer("/result/capabilities")),
         );
-        let version = replies[0]
-            .1
-            .pointer("/result/protocolVersion")
+        // A server whose reply names no version (it broke the protocol) leaves
+        // the client with the one the gateway bridges to.
+        let version = replies
+            .iter()
+            .find_map(|(_, reply)| reply.pointer("/result/protocolVersion"))
+            .filter(|version| version.is_string())
             .cloned()
-            .unwrap_or(Value::Null);
+            .unwrap_or_else(|| json!(era::LEGACY_VERSION));
         let names: Vec<&str> = replies.iter().map(|(s, _)| s.name.as_str()).collect();
         let separator = &self.inner.options.separator;
-        json!({"jsonrpc": "2.0", "id": id, "result": {
+        let result = json!({
             "protocolVersion": version,
             "capabilities": capabilities,
             "serverInfo": {"name": "mcp-sigv4 gateway", "version": env!("CARGO_PKG_VERSION")},
@@ -58,7 +63,8 @@ where
                 "Tools, prompts and resources of the MCP servers {} are named {{server}}{separator}{{name}}.",
                 names.join(", ")
             ),
-        }})
+        });
+        Era::Legacy.reply("initialize", id, result)
     }
 
     /// Several servers behind one endpoint.
@@ -93,10 +99,7 @@ where
         }
         let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
         match method.as_str() {
-            "ping" => http::json(
-                StatusCode::OK,
-                &json!({"jsonrpc": "2.0", "id": id, "result": {}}),
-            ),
+            "ping" => http::json(StatusCode::OK, &via.era().reply(&method, &id, json!({}))),
             "tools/list" | "prompts/list" | "resources/list" | "resources/templates/list" => {
                 self.fan_out_list(servers, &method, &id, via).await
             }
@@ -266,56 +269,8 @@ where
                 .collect();
             result["_meta"] = json!({PARTIAL_META: failed});
         }
-        http::json(
-            StatusCode::OK,
-            &json!({"jsonrpc": "2.0", "id": id, "result": result}),
-        )
+        http::json(StatusCode::OK, &via.era().reply(method, id, result))
     }
-}
-
-/// The capabilities of several servers as one: what any of them offers.
-pub(super) fn merged_capabilities<'a>(all: impl Iterator<Item = &'a Value>) -> Map<String, Value> {
-    let mut capabilities = Map::new();
-    for caps in all.filter_map(Value::as_object) {
-        for key in ["tools", "prompts", "resources", "logging", "completions"] {
-            if caps.contains_key(key) {
-                let value = if key == "logging" || key == "completions" {
-                    json!({})
-                } else {
-                    json!({"listChanged": true})
-                };
-                capabilities.insert(key.to_owned(), value);
-            }
-        }
-    }
-    capabilities
-}
-
-pub(super) fn untag_id<C>(
-    servers: &[Arc<Server<C>>],
-    separator: &str,
-    id: &Value,
-) -> Option<(Arc<Server<C>>, Value)> {
-    let (server, rest) = split_prefixed(servers, separator, id.as_str()?)?;
-    Some((server, serde_json::from_str(&rest).ok()?))
-}
-
-/// `{server}{separator}{rest}` → the server and `rest`; the longest server name
-/// wins, since names may contain the separator.
-pub(super) fn split_prefixed<C>(
-    servers: &[Arc<Server<C>>],
-    separator: &str,
-    name: &str,
-) -> Option<(Arc<Server<C>>, String)> {
-    servers
-        .iter()
-        .filter_map(|server| {
-            let rest = name
-                .strip_prefix(server.name.as_str())?
-                .strip_prefix(separator)?;
-            Some((server.clone(), rest.to_owned()))
-        })
-        .max_by_key(|(server, _)| server.name.len())
 }
 
 /// The cache hints of list results (`ttlMs`, `cacheScope`) across pages and
@@ -363,6 +318,33 @@ impl Cache {
         result["ttlMs"] = json!(self.ttl_ms.unwrap_or(0));
         result["cacheScope"] = json!(if self.private { "private" } else { "public" });
     }
+}
+
+pub(super) fn untag_id<C>(
+    servers: &[Arc<Server<C>>],
+    separator: &str,
+    id: &Value,
+) -> Option<(Arc<Server<C>>, Value)> {
+    let (server, rest) = split_prefixed(servers, separator, id.as_str()?)?;
+    Some((server, serde_json::from_str(&rest).ok()?))
+}
+
+/// `{server}{separator}{rest}` → the server and `rest`; the longest server name
+/// wins, since names may contain the separator.
+pub(super) fn split_prefixed<C>(
+    servers: &[Arc<Server<C>>],
+    separator: &str,
+    name: &str,
+) -> Option<(Arc<Server<C>>, String)> {
+    servers
+        .iter()
+        .filter_map(|server| {
+            let rest = name
+                .strip_prefix(server.name.as_str())?
+                .strip_prefix(separator)?;
+            Some((server.clone(), rest.to_owned()))
+        })
+        .max_by_key(|(server, _)| server.name.len())
 }
 
 #[cfg(test)]

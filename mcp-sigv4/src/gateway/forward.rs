@@ -10,7 +10,7 @@ use tower_sigv4::rmcp::HttpClientError;
 
 use super::flights::Turn;
 use super::http::{self, Body, Budget, collect_reply};
-use super::lists::{self, Fill, Keep, Key};
+use super::lists::{self, Fill, Keep, Key, Page};
 use super::server::{Gateway, Server, Via};
 use crate::protocol::era;
 use crate::protocol::jsonrpc::{self, Kind};
@@ -109,9 +109,9 @@ where
         let (generation, landing) = loop {
             let generation = server.lists.generation();
             match cache.lookup(&key, generation) {
-                Turn::Ready(result) => {
+                Turn::Ready(page) => {
                     metrics.list_cache(&server.name, &method, ListCacheOutcome::hit);
-                    return self.list_reply(server, &message, result);
+                    return self.list_reply(server, &message, &page, via);
                 }
                 Turn::Lead(landing) => break (generation, Some(landing)),
                 Turn::Follow(_) if followed => break (generation, None),
@@ -119,9 +119,9 @@ where
                     followed = true;
                     let timeout = self.inner.options.request_timeout;
                     match tokio::time::timeout(timeout, follower.landed()).await {
-                        Ok(Some(result)) => {
+                        Ok(Some(page)) => {
                             metrics.list_cache(&server.name, &method, ListCacheOutcome::shared);
-                            return self.list_reply(server, &message, result);
+                            return self.list_reply(server, &message, &page, via);
                         }
                         Ok(None) => {}
                         Err(_) => return self.timeout_error(server, message.get("id"), timeout),
@@ -139,12 +139,20 @@ where
         self.list_upstream(server, message, via, tag, fill).await
     }
 
-    /// A list result from the cache or another request's fetch, as the reply
-    /// to `message`.
-    fn list_reply(&self, server: &Server<C>, message: &Value, result: Value) -> Response<Body> {
+    /// A list page from the cache or another request's fetch, as the reply
+    /// to `message`, in the era of the client it came from.
+    fn list_reply(
+        &self,
+        server: &Server<C>,
+        message: &Value,
+        page: &Page,
+        via: Via<'_>,
+    ) -> Response<Body> {
         let id = message.get("id").cloned().unwrap_or(Value::Null);
+        let method = jsonrpc::method(message).unwrap_or_default();
+        let result = page.result(method, via.era());
         let mut reply = json!({"jsonrpc": "2.0", "id": id, "result": result});
-        if jsonrpc::method(message) == Some("tools/list") && !server.tools.is_open() {
+        if method == "tools/list" && !server.tools.is_open() {
             filter_tools(server, &mut reply);
         }
         http::json(StatusCode::OK, &reply)
@@ -263,6 +271,10 @@ where
             .get("id")
             .cloned()
             .filter(|_| jsonrpc::kind(&message) == Kind::Request);
+        // The reply to a request goes back in the shape of the client's era,
+        // whichever era the server answered in.
+        let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
+        let era = via.era();
         let timeout = self.inner.options.request_timeout;
         let started = tokio::time::Instant::now();
         let mut pending = Pending::new(&upstream, &server.name, id.as_ref());
@@ -293,10 +305,13 @@ where
                 observed.finish(Outcome::ok);
                 return http::empty(StatusCode::ACCEPTED);
             }
-            Reply::Json(reply) => {
+            Reply::Json(mut reply) => {
                 observed.reply(&reply);
                 if let Some(fill) = fill {
                     fill.reply(&reply);
+                }
+                if id.is_some() {
+                    era.shape_reply(&method, &mut reply);
                 }
                 return http::json(StatusCode::OK, &reply);
             }
@@ -345,11 +360,12 @@ where
                 followed = tokio::time::timeout(remaining, upstream.follow(events, &id, attempts, pass)) => followed,
             };
             let last = match followed {
-                Ok(Ok(reply)) => {
+                Ok(Ok(mut reply)) => {
                     observed.reply(&reply);
                     if let Some(fill) = fill {
                         fill.reply(&reply);
                     }
+                    era.shape_reply(&method, &mut reply);
                     reply
                 }
                 Ok(Err(ended)) => {

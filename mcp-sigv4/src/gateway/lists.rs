@@ -27,6 +27,13 @@
 //! page itself rather than share a failure that may have been the leader's
 //! own, and rather than wait for a second leader.
 //!
+//! A page is kept in no era's shape ([`Page`]): what the server listed, and
+//! what it said of the page's freshness (`ttlMs`) and scope (`cacheScope`).
+//! Each client gets it in the shape of its own era, whichever era's request
+//! fetched it: a 2026-07-28 client with `resultType`, `cacheScope` and the
+//! freshness left (`ttlMs`, 0 when the server gave none), a 2025 client
+//! without them.
+//!
 //! What is learnt from a `tools/list` (the `x-mcp-header` annotations, and
 //! whether a whole list was read) is kept per authorization context too, so a
 //! list read with one user's credential never changes what another user's
@@ -42,7 +49,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::flights::{Flights, Landing, Turn};
-use crate::protocol::era::ToolHeaders;
+use crate::protocol::era::{Era, ToolHeaders};
 
 /// The list methods whose results are kept.
 pub(super) const METHODS: [&str; 4] = [
@@ -202,9 +209,56 @@ fn context_digest(headers: &HashMap<HeaderName, HeaderValue>) -> [u8; 32] {
     digest.finalize().into()
 }
 
+/// A kept list page, in no era's shape.
+#[derive(Clone, Debug)]
+pub(super) struct Page {
+    /// The result without the fields whose presence depends on the era.
+    content: Value,
+    /// The server's `ttlMs`, if it gave one, and when the page was fetched.
+    ttl: Option<Duration>,
+    fetched: Instant,
+    /// The server's `cacheScope`, if it gave one.
+    scope: Option<Value>,
+}
+
+impl Page {
+    /// The page a server's list result holds.
+    pub(super) fn of(result: &Value) -> Self {
+        // The 2025 shape is the era-neutral one: it has none of the fields
+        // whose presence depends on the era.
+        let mut content = result.clone();
+        Era::Legacy.shape_result("", &mut content);
+        Self {
+            content,
+            ttl: result
+                .get("ttlMs")
+                .and_then(Value::as_u64)
+                .map(Duration::from_millis),
+            fetched: Instant::now(),
+            scope: result.get("cacheScope").cloned(),
+        }
+    }
+
+    /// The page as the result of a `method` request for a client of `era`:
+    /// the freshness left of the server's `ttlMs`, its `cacheScope`, and what
+    /// else the era asks for ([`Era::shape_result`]).
+    pub(super) fn result(&self, method: &str, era: Era) -> Value {
+        let mut result = self.content.clone();
+        if let Some(ttl) = self.ttl {
+            let left = ttl.saturating_sub(self.fetched.elapsed()).as_millis();
+            result["ttlMs"] = u64::try_from(left).unwrap_or(u64::MAX).into();
+        }
+        if let Some(scope) = &self.scope {
+            result["cacheScope"] = scope.clone();
+        }
+        era.shape_result(method, &mut result);
+        result
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
-    result: Value,
+    page: Page,
     generation: u64,
     expires: Instant,
 }
@@ -213,7 +267,7 @@ struct Entry {
 #[derive(Debug)]
 pub(super) struct ListCache {
     entries: Mutex<HashMap<Key, Entry>>,
-    flights: Flights<Key, Value>,
+    flights: Flights<Key, Page>,
     default_ttl: Duration,
 }
 
@@ -229,25 +283,25 @@ impl ListCache {
 
     /// The kept result for `key` (see [`get`](Self::get)), or else the fetch
     /// of it to lead or to follow.
-    pub(super) fn lookup(&self, key: &Key, generation: u64) -> Turn<Key, Value> {
+    pub(super) fn lookup(&self, key: &Key, generation: u64) -> Turn<Key, Page> {
         self.flights.join(key, || self.get(key, generation))
     }
 
-    /// The kept result for `key`, if still fresh and its server has not said
+    /// The kept page for `key`, if still fresh and its server has not said
     /// its list changed since (`generation`).
-    pub(super) fn get(&self, key: &Key, generation: u64) -> Option<Value> {
+    pub(super) fn get(&self, key: &Key, generation: u64) -> Option<Page> {
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = entries.get(key)?;
         if entry.generation == generation && entry.expires > Instant::now() {
-            return Some(entry.result.clone());
+            return Some(entry.page.clone());
         }
         entries.remove(key);
         None
     }
 
-    /// Keep `result`, fetched when the server's list generation was
-    /// `generation`, unless the list changed meanwhile or the result may not be
-    /// kept.
+    /// Keep the page of `result`, fetched when the server's list generation
+    /// was `generation`, unless the list changed meanwhile or the result may
+    /// not be kept.
     pub(super) fn put(&self, key: Key, generation: u64, lists: &Lists, result: &Value) {
         let Some(ttl) = self.ttl_of(result) else {
             return;
@@ -266,7 +320,7 @@ impl ListCache {
         entries.insert(
             key,
             Entry {
-                result: result.clone(),
+                page: Page::of(result),
                 generation,
                 expires: now + ttl,
             },
@@ -304,7 +358,7 @@ pub(super) struct Keep {
     pub(super) cache: Arc<ListCache>,
     pub(super) key: Key,
     pub(super) generation: u64,
-    pub(super) landing: Option<Landing<Key, Value>>,
+    pub(super) landing: Option<Landing<Key, Page>>,
 }
 
 impl Fill {
@@ -327,7 +381,7 @@ impl Fill {
             && self.lists.generation() == keep.generation
             && result.get("resultType").and_then(Value::as_str) != Some("input_required")
         {
-            landing.land(result.clone());
+            landing.land(Page::of(result));
         }
     }
 }
@@ -404,13 +458,14 @@ mod tests {
         let lists = Lists::default();
         let k = key(&json!({"method": "tools/list"})).unwrap();
         cache.put(k.clone(), 0, &lists, &json!({"tools": []}));
-        assert_eq!(cache.get(&k, 0), Some(json!({"tools": []})));
+        let kept = cache.get(&k, 0).unwrap();
+        assert_eq!(kept.result("tools/list", Era::Legacy), json!({"tools": []}));
         assert!(lists.notice(&json!({"method": "notifications/tools/list_changed"})));
-        assert_eq!(cache.get(&k, lists.generation()), None);
+        assert!(cache.get(&k, lists.generation()).is_none());
 
         // Fetched before a change that arrived meanwhile: not kept.
         cache.put(k.clone(), 0, &lists, &json!({"tools": []}));
-        assert_eq!(cache.get(&k, lists.generation()), None);
+        assert!(cache.get(&k, lists.generation()).is_none());
 
         for never in [
             json!({"tools": [], "ttlMs": 0, "cacheScope": "public"}),
@@ -418,12 +473,36 @@ mod tests {
             json!({"resultType": "input_required"}),
         ] {
             cache.put(k.clone(), lists.generation(), &lists, &never);
-            assert_eq!(cache.get(&k, lists.generation()), None, "{never}");
+            assert!(cache.get(&k, lists.generation()).is_none(), "{never}");
         }
         let off = ListCache::new(Duration::ZERO);
         off.put(k.clone(), 1, &lists, &json!({"tools": []}));
-        assert_eq!(off.get(&k, 1), None);
+        assert!(off.get(&k, 1).is_none());
         off.put(k.clone(), 1, &lists, &json!({"tools": [], "ttlMs": 60000}));
         assert!(off.get(&k, 1).is_some());
+    }
+
+    #[test]
+    fn a_page_is_kept_in_no_eras_shape_and_served_in_each() {
+        let modern = json!({"tools": [{"name": "a"}], "nextCursor": "n", "resultType": "complete",
+            "ttlMs": 60000, "cacheScope": "public", "_meta": {"x/y": 1}});
+        let page = Page::of(&modern);
+        assert_eq!(
+            page.result("tools/list", Era::Legacy),
+            json!({"tools": [{"name": "a"}], "nextCursor": "n", "_meta": {"x/y": 1}})
+        );
+        let again = page.result("tools/list", Era::Modern);
+        assert_eq!(again["resultType"], "complete");
+        assert_eq!(again["cacheScope"], "public");
+        let left = again["ttlMs"].as_u64().unwrap();
+        assert!(left <= 60000 && left > 0, "{again}");
+
+        // A 2025 server's page: no freshness it vouched for, so stale at once
+        // for a 2026-07-28 client, and private.
+        let legacy = Page::of(&json!({"tools": []}));
+        assert_eq!(
+            legacy.result("tools/list", Era::Modern),
+            json!({"tools": [], "resultType": "complete", "ttlMs": 0, "cacheScope": "private"})
+        );
     }
 }

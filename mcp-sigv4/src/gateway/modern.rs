@@ -8,15 +8,25 @@ use std::sync::{Arc, PoisonError};
 
 use ::http::{HeaderMap, Response, StatusCode};
 use rmcp::transport::streamable_http_client::StreamableHttpClient;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
-use super::aggregate::merged_capabilities;
 use super::http::{self, Body, SESSION_HEADER};
 use super::server::{Gateway, Server, Target, Via};
 use crate::protocol::era::{self, Envelope, Era};
 use crate::protocol::jsonrpc;
 use crate::upstream::{Reply, Upstream, UpstreamError};
+
+impl Via<'_> {
+    /// The era of the client the request came from: what its replies are
+    /// shaped for ([`Era::shape_reply`]).
+    pub(super) fn era(&self) -> Era {
+        match self {
+            Self::Legacy(_) => Era::Legacy,
+            Self::Modern(_) => Era::Modern,
+        }
+    }
+}
 
 /// Whether a message comes from a 2026-07-28 client: it carries the envelope or
 /// is `server/discover`, or it carries a modern `MCP-Protocol-Version` and no
@@ -95,10 +105,15 @@ where
             Target::All(servers) if is_discover => self.discover_all(servers, &id, &envelope).await,
             Target::One(server) if is_discover => {
                 match self.modern_upstream(server, &envelope).await {
-                    Ok(upstream) if upstream.era() == Some(Era::Legacy) => http::json(
-                        StatusCode::OK,
-                        &json!({"jsonrpc": "2.0", "id": id, "result": upstream.legacy_discover_result()}),
-                    ),
+                    Ok(upstream) if upstream.era() == Some(Era::Legacy) => {
+                        let result = upstream
+                            .legacy_discover_result()
+                            .unwrap_or_else(|| era::discover_from_initialize(&Value::Null));
+                        http::json(
+                            StatusCode::OK,
+                            &Era::Modern.reply("server/discover", &id, result),
+                        )
+                    }
                     Ok(_) => {
                         self.forward(server, message, Via::Modern(&envelope), false)
                             .await
@@ -191,7 +206,7 @@ where
         // The result goes last, once every upstream stream has ended.
         tokio::spawn(async move {
             futures_util::future::join_all(streams).await;
-            let end = json!({"jsonrpc": "2.0", "id": id, "result": {"resultType": "complete"}});
+            let end = Era::Modern.reply("subscriptions/listen", &id, json!({}));
             let _ = sender.send(end).await;
         });
         response
@@ -234,6 +249,7 @@ where
         envelope: &Envelope,
     ) -> Response<Body> {
         let timeout = self.inner.options.request_timeout;
+        let attempts = self.inner.options.resume_attempts;
         let probes = servers.iter().map(|server| async move {
             let upstream =
                 tokio::time::timeout(timeout, self.modern_upstream(server, envelope)).await;
@@ -242,17 +258,26 @@ where
                     .legacy_discover_result()
                     .and_then(|r| r.get("capabilities").cloned()),
                 Ok(Ok(upstream)) => {
-                    let request = json!({"jsonrpc": "2.0",
-                        "id": format!("gateway-discover-{}", uuid::Uuid::new_v4()),
+                    let id = json!(format!("gateway-discover-{}", uuid::Uuid::new_v4()));
+                    let mut request = json!({"jsonrpc": "2.0", "id": id,
                         "method": "server/discover", "params": {}});
-                    let mut request = request;
                     envelope.stamp(&mut request);
-                    match tokio::time::timeout(timeout, upstream.send(&request)).await {
-                        Ok(Ok(crate::upstream::Reply::Json(reply))) => {
-                            reply.pointer("/result/capabilities").cloned()
+                    // The reply comes as JSON or on an SSE stream, as to any request.
+                    let reply = tokio::time::timeout(timeout, async {
+                        match upstream.send(&request).await.ok()? {
+                            Reply::Json(reply) => Some(reply),
+                            Reply::Stream(events) => upstream
+                                .follow(events, &id, attempts, |_| async {})
+                                .await
+                                .ok(),
+                            Reply::Accepted => None,
                         }
-                        _ => None,
-                    }
+                    })
+                    .await;
+                    reply
+                        .ok()
+                        .flatten()
+                        .and_then(|reply| reply.pointer("/result/capabilities").cloned())
                 }
                 _ => None,
             };
@@ -274,16 +299,32 @@ where
         if !failed.is_empty() {
             meta["mcp-sigv4/unreachable"] = json!(failed);
         }
+        let result = json!({
+            "supportedVersions": era::SUPPORTED_VERSIONS,
+            "capabilities": capabilities,
+            "_meta": meta,
+        });
         http::json(
             StatusCode::OK,
-            &json!({"jsonrpc": "2.0", "id": id, "result": {
-                "resultType": "complete",
-                "supportedVersions": era::SUPPORTED_VERSIONS,
-                "capabilities": capabilities,
-                "ttlMs": 0,
-                "cacheScope": "private",
-                "_meta": meta,
-            }}),
+            &Era::Modern.reply("server/discover", id, result),
         )
     }
+}
+
+/// The capabilities of several servers as one: what any of them offers.
+pub(super) fn merged_capabilities<'a>(all: impl Iterator<Item = &'a Value>) -> Map<String, Value> {
+    let mut capabilities = Map::new();
+    for caps in all.filter_map(Value::as_object) {
+        for key in ["tools", "prompts", "resources", "logging", "completions"] {
+            if caps.contains_key(key) {
+                let value = if key == "logging" || key == "completions" {
+                    json!({})
+                } else {
+                    json!({"listChanged": true})
+                };
+                capabilities.insert(key.to_owned(), value);
+            }
+        }
+    }
+    capabilities
 }

@@ -89,6 +89,93 @@ impl Era {
     }
 }
 
+/// The fields only a 2026-07-28 result carries.
+const MODERN_RESULT_FIELDS: [&str; 3] = ["resultType", "ttlMs", "cacheScope"];
+
+/// The methods whose 2026-07-28 results carry the cache hints `ttlMs` and
+/// `cacheScope` (the specification's `CacheableResult`s).
+const CACHEABLE: [&str; 6] = [
+    "server/discover",
+    "tools/list",
+    "prompts/list",
+    "resources/list",
+    "resources/templates/list",
+    "resources/read",
+];
+
+const META_SUBSCRIPTION: &str = "io.modelcontextprotocol/subscriptionId";
+
+impl Era {
+    /// The JSON-RPC reply with `result` to the `method` request `id`, shaped
+    /// for a client of this era: the replies the relay and the gateway make up
+    /// themselves.
+    pub fn reply(self, method: &str, id: &Value, result: Value) -> Value {
+        let mut reply = json!({"jsonrpc": "2.0", "id": id, "result": result});
+        self.shape_reply(method, &mut reply);
+        reply
+    }
+
+    /// Make `reply`, the JSON-RPC response to a `method` request, valid for a
+    /// client of this era (see [`shape_result`](Self::shape_result)). An error
+    /// reply is left as it is: errors look alike in both eras.
+    pub fn shape_reply(self, method: &str, reply: &mut Value) {
+        let id = reply.get("id").cloned();
+        let Some(result) = reply.get_mut("result") else {
+            return;
+        };
+        self.shape_result(method, result);
+        // The end of a subscription names it (2026-07-28 `SubscriptionsListenResult`).
+        if self == Self::Modern
+            && method == "subscriptions/listen"
+            && let (Some(id), Some(result)) = (id, result.as_object_mut())
+        {
+            let meta = result.entry("_meta").or_insert_with(|| json!({}));
+            if let Some(meta) = meta.as_object_mut() {
+                meta.entry(META_SUBSCRIPTION).or_insert(id);
+            }
+        }
+    }
+
+    /// Make `result`, the result of a `method` request, valid for a client of
+    /// this era, whichever era it was made in:
+    ///
+    /// - 2026-07-28: `resultType` (`complete` unless the result says
+    ///   otherwise), and on the results of list methods, `server/discover`
+    ///   and `resources/read`, `ttlMs` (0, "stale at once", unless a valid one
+    ///   is there) and `cacheScope` (`private` unless a valid one is there).
+    /// - 2025: none of those fields. An `input_required` result is left
+    ///   whole: it is no final result, and only a bridge of eras can answer it.
+    pub fn shape_result(self, method: &str, result: &mut Value) {
+        let Some(fields) = result.as_object_mut() else {
+            return;
+        };
+        let result_type = fields.get("resultType").and_then(Value::as_str);
+        match self {
+            Self::Legacy if result_type.is_none_or(|t| t == "complete") => {
+                for field in MODERN_RESULT_FIELDS {
+                    fields.remove(field);
+                }
+            }
+            Self::Legacy => {}
+            Self::Modern => {
+                let complete = result_type.is_none_or(|t| t == "complete");
+                if result_type.is_none() {
+                    fields.insert("resultType".into(), json!("complete"));
+                }
+                if complete && CACHEABLE.contains(&method) {
+                    if !fields.get("ttlMs").is_some_and(Value::is_u64) {
+                        fields.insert("ttlMs".into(), json!(0));
+                    }
+                    let scope = fields.get("cacheScope").and_then(Value::as_str);
+                    if !matches!(scope, Some("public" | "private")) {
+                        fields.insert("cacheScope".into(), json!("private"));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The protocol version in a request's envelope.
 pub fn envelope_version(message: &Value) -> Option<&str> {
     message
@@ -650,6 +737,66 @@ mod tests {
             initialize_from_discover(&discover, "1999-01-01")["protocolVersion"],
             LEGACY_VERSION
         );
+    }
+
+    #[test]
+    fn results_take_the_shape_of_the_clients_era() {
+        let legacy_list = json!({"tools": [], "nextCursor": "c"});
+        let mut modern = legacy_list.clone();
+        Era::Modern.shape_result("tools/list", &mut modern);
+        assert_eq!(
+            modern,
+            json!({"tools": [], "nextCursor": "c", "resultType": "complete",
+                "ttlMs": 0, "cacheScope": "private"})
+        );
+        // What a modern server said is kept; what is malformed is made valid.
+        let mut kept =
+            json!({"tools": [], "resultType": "complete", "ttlMs": 5000, "cacheScope": "public"});
+        Era::Modern.shape_result("tools/list", &mut kept);
+        assert_eq!(
+            (kept["ttlMs"].clone(), kept["cacheScope"].clone()),
+            (json!(5000), json!("public"))
+        );
+        let mut malformed = json!({"tools": [], "ttlMs": -1, "cacheScope": "everyone"});
+        Era::Modern.shape_result("tools/list", &mut malformed);
+        assert_eq!(
+            (malformed["ttlMs"].clone(), malformed["cacheScope"].clone()),
+            (json!(0), json!("private"))
+        );
+        // Only cacheable results get cache hints.
+        let mut call = json!({"content": []});
+        Era::Modern.shape_result("tools/call", &mut call);
+        assert_eq!(call, json!({"content": [], "resultType": "complete"}));
+        let mut asks = json!({"resultType": "input_required", "requestState": "s"});
+        Era::Modern.shape_result("tools/list", &mut asks);
+        assert_eq!(
+            asks,
+            json!({"resultType": "input_required", "requestState": "s"})
+        );
+
+        // Back to 2025: the 2026-only fields go, an input_required result stays.
+        let mut legacy = modern.clone();
+        Era::Legacy.shape_result("tools/list", &mut legacy);
+        assert_eq!(legacy, legacy_list);
+        let mut still = asks.clone();
+        Era::Legacy.shape_result("tools/call", &mut still);
+        assert_eq!(still, asks);
+
+        // A subscription's end names it; errors and non-objects are left alone.
+        let mut end = json!({"jsonrpc": "2.0", "id": 7, "result": {}});
+        Era::Modern.shape_reply("subscriptions/listen", &mut end);
+        assert_eq!(
+            end["result"],
+            json!({"resultType": "complete",
+            "_meta": {"io.modelcontextprotocol/subscriptionId": 7}})
+        );
+        let error = json!({"jsonrpc": "2.0", "id": 1, "error": {"code": -32000, "message": "x"}});
+        let mut same = error.clone();
+        Era::Modern.shape_reply("tools/list", &mut same);
+        assert_eq!(same, error);
+        let mut odd = json!({"jsonrpc": "2.0", "id": 1, "result": 3});
+        Era::Modern.shape_reply("tools/list", &mut odd);
+        assert_eq!(odd["result"], 3);
     }
 
     #[test]

@@ -242,8 +242,11 @@ where
                 era::Envelope::from_request(&message).unwrap_or_else(era::Envelope::empty);
             match tokio::time::timeout(timeout, shared.upstream.probe(&envelope)).await {
                 Ok(Ok(era::Era::Legacy)) if method == "server/discover" => {
-                    let result = shared.upstream.legacy_discover_result();
-                    return Some(json!({"jsonrpc": "2.0", "id": id, "result": result}));
+                    let result = shared
+                        .upstream
+                        .legacy_discover_result()
+                        .unwrap_or_else(|| era::discover_from_initialize(&Value::Null));
+                    return Some(era::Era::Modern.reply(&method, &id, result));
                 }
                 Ok(Ok(_)) => {}
                 Ok(Err(e)) => return Some(self.error_reply(&id, &Failure::Upstream(e))),
@@ -340,6 +343,10 @@ where
                     shared.upstream.tool_headers().learn(&reply);
                     shared.options.policy.filter_tool_list(&mut reply);
                 }
+                // In the host's era, whichever era the server answered in.
+                host_era
+                    .unwrap_or(era::Era::Legacy)
+                    .shape_reply(&method, &mut reply);
                 reply
             }
             Ok(Err(failure)) => self.error_reply(&id, &failure),

@@ -12,7 +12,7 @@ use crate::{Cli, credentials_env, initialize};
 const MODERN: &str = "2026-07-28";
 
 /// A 2026-07-28 request: the envelope in `params._meta`.
-fn modern(id: i64, method: &str, mut params: Value) -> String {
+pub(crate) fn modern(id: i64, method: &str, mut params: Value) -> String {
     params["_meta"] = json!({
         "io.modelcontextprotocol/protocolVersion": MODERN,
         "io.modelcontextprotocol/clientCapabilities": {},
@@ -25,7 +25,7 @@ fn legacy(id: i64, method: &str, params: Value) -> String {
     json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params}).to_string()
 }
 
-fn proxy(server: &EraStandIn) -> Cli {
+pub(crate) fn proxy(server: &EraStandIn) -> Cli {
     let url = server.url();
     Cli::spawn(
         &[

@@ -6,6 +6,7 @@ mod server;
 
 #[path = "../support/client_secret_basic.rs"]
 mod client_secret_basic;
+mod contract;
 mod endpoint;
 #[path = "../support/era_server.rs"]
 mod era_server;
@@ -19,6 +20,8 @@ mod oauth2;
 mod otlp;
 mod proxy;
 mod relay;
+#[path = "../support/schema.rs"]
+mod schema;
 #[path = "../../../tests/support/serve.rs"]
 mod serve;
 mod sign;

@@ -60,7 +60,17 @@ pub(crate) fn modern(id: i64, method: &str, mut params: Value) -> Value {
 }
 
 /// POST `message` as a 2026-07-28 client does: its headers equal to its body.
-async fn post_modern(gateway: &Gateway, path: &str, message: &Value) -> Answer {
+pub(crate) async fn post_modern(gateway: &Gateway, path: &str, message: &Value) -> Answer {
+    post_modern_with(gateway, path, message, &[]).await
+}
+
+/// [`post_modern`] with `extra` headers (a master key, say).
+pub(crate) async fn post_modern_with(
+    gateway: &Gateway,
+    path: &str,
+    message: &Value,
+    extra: &[(&str, &str)],
+) -> Answer {
     let method = message["method"].as_str().unwrap().to_owned();
     let name = message["params"]["name"].as_str().map(str::to_owned);
     let mut headers = vec![
@@ -68,9 +78,13 @@ async fn post_modern(gateway: &Gateway, path: &str, message: &Value) -> Answer {
         ("mcp-method", method),
     ];
     if let Some(name) = name {
-        headers.push(("mcp-name", name));
+        headers.push((
+            "mcp-name",
+            mcp_sigv4::protocol::era::encode_header_value(&name),
+        ));
     }
-    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    headers.extend_from_slice(extra);
     let url = format!("{}{path}", gateway.base);
     let answer = send("POST", &url, &headers, Some(message)).await;
     assert!(answer.session.is_none(), "a modern client got a session id");

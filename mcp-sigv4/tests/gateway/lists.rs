@@ -854,3 +854,109 @@ async fn a_whole_list_read_with_a_users_credential_leaves_other_users_calls_as_t
     assert_eq!(upstream.lists("Bearer alice"), 1);
     assert_eq!(upstream.calls(), 3);
 }
+
+/// Issue 27 (1b): a page is kept in no era's shape. A 2025 client and a
+/// 2026-07-28 client listing one after the other, in either order, on every
+/// route, within one cache lifetime, cost the server one `tools/list`, and
+/// each gets a result valid in its own era, whichever era the server speaks.
+#[tokio::test]
+async fn clients_of_both_eras_share_one_fetch_and_each_gets_its_eras_result() {
+    use super::contract::{Caller, Era as Client};
+
+    for server_era in [Era::Legacy, Era::Modern] {
+        for path in ["/mcp/counted", "/counted/mcp", "/mcp"] {
+            for (first, second) in [
+                (Client::Legacy, Client::Modern),
+                (Client::Modern, Client::Legacy),
+            ] {
+                let upstream = counted(server_era).await;
+                let gateway = Gateway::start(
+                    &write_config(&format!(
+                        "mcp_servers:\n  counted:\n    url: \"{url}\"\n    auth_type: bearer_token\n    auth_value: \"configured\"\n  other:\n    url: \"{url}\"\n    auth_type: bearer_token\n    auth_value: \"other\"\ngeneral_settings:\n  master_key: os.environ/MASTER\n",
+                        url = upstream.url
+                    )),
+                    &["--list-cache-ttl", "600"],
+                )
+                .await;
+                let key = key();
+                let auth = [("authorization", key.as_str())];
+                for era in [first, second] {
+                    let mut caller = Caller::new(&gateway, path, era, &auth).await;
+                    let list = caller.ask("tools/list", json!({})).await;
+                    let names = super::tool_names(&list);
+                    let expected = if path == "/mcp" {
+                        "counted-echo"
+                    } else {
+                        "echo"
+                    };
+                    assert!(
+                        names.iter().any(|n| n == expected),
+                        "{server_era:?} server, {path}, {era:?} client: {names:?}"
+                    );
+                    if era == Client::Modern && server_era == Era::Modern {
+                        // The freshness left of the server's ttlMs, and its scope.
+                        let result = &list.reply()["result"];
+                        let ttl = result["ttlMs"].as_u64().unwrap();
+                        assert!(ttl > 0 && ttl <= 60_000, "{result}");
+                        assert_eq!(result["cacheScope"], "private");
+                    }
+                }
+                let lists = (upstream.lists("Bearer configured"), upstream.all_lists());
+                let expected = if path == "/mcp" { (1, 2) } else { (1, 1) };
+                assert_eq!(
+                    lists, expected,
+                    "{server_era:?} server, {path}, {first:?} client first: the server was asked more than once per server"
+                );
+            }
+        }
+    }
+}
+
+/// Issue 27 (1b), at once: a client of one era follows the fetch a client of
+/// the other era leads, and gets the shared page in its own era's shape.
+#[tokio::test]
+async fn a_follower_of_the_other_era_gets_the_shared_page_in_its_own_shape() {
+    use super::contract::{Caller, Era as Client};
+
+    for (leader, follower) in [
+        (Client::Legacy, Client::Modern),
+        (Client::Modern, Client::Legacy),
+    ] {
+        let upstream = counted(Era::Modern).await;
+        let gateway = Gateway::start(&config(&upstream), &[]).await;
+        let key = key();
+        let auth = [("authorization", key.as_str())];
+        let mut first = Caller::new(&gateway, "/mcp/counted", leader, &auth).await;
+        let mut second = Caller::new(&gateway, "/mcp/counted", follower, &auth).await;
+        upstream.hold();
+        let lead = first.ask("tools/list", json!({}));
+        let follow = async {
+            upstream.arrived(1).await;
+            let list = second.ask("tools/list", json!({}));
+            let release = async {
+                // The leader and the follower inside the gateway: then the
+                // server answers the leader.
+                let read = in_flight(&gateway, 2, 5_000).await;
+                upstream.release();
+                read
+            };
+            tokio::join!(list, release)
+        };
+        let (led, (followed, read)) = tokio::join!(lead, follow);
+        assert_eq!(
+            read,
+            Some(3.0),
+            "the two lists were never in flight at once"
+        );
+        for answer in [&led, &followed] {
+            assert_eq!(
+                super::tool_names(answer),
+                ["change", "echo", "only-for-configured"]
+            );
+        }
+        assert_eq!(upstream.lists("Bearer configured"), 1, "{leader:?} led");
+        let metrics = metrics(&gateway).await;
+        let count = |outcome| list_cache(&metrics, "counted", "tools/list", outcome);
+        assert_eq!(count("shared") + count("hit"), 1.0, "{metrics}");
+    }
+}

@@ -4,6 +4,7 @@
 
 #[path = "../support/client_secret_basic.rs"]
 mod client_secret_basic;
+mod contract;
 #[path = "../support/era_server.rs"]
 mod era_server;
 mod eras;
@@ -12,6 +13,8 @@ mod lists;
 mod litellm;
 #[path = "../support/otlp.rs"]
 mod otlp;
+#[path = "../support/schema.rs"]
+mod schema;
 mod security;
 #[path = "../../../tests/support/serve.rs"]
 mod serve;
