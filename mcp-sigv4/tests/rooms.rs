@@ -34,16 +34,26 @@ fn the_applications_rooms_have_no_import_circles() {
 }
 
 /// `config` parses (typed values out) and `protocol` states the protocol's
-/// rules: neither imports another room of the application.
+/// rules: neither imports another room of the application, but for the
+/// wording of errors in flags and config keys (`advice`), which parse errors
+/// share with every command, and which itself reads only `aws_profile`.
 #[test]
 fn config_and_protocol_import_no_other_room() {
     let rooms = graph_of("src").rooms();
-    for room in ["config", "protocol"] {
+    for (room, allowed) in [
+        ("config", &["advice"][..]),
+        ("protocol", &[]),
+        ("advice", &["aws_profile"]),
+    ] {
         let imports = rooms
             .edges
             .get(room)
             .unwrap_or_else(|| panic!("no room `{room}` in mcp-sigv4/src"));
-        assert!(imports.is_empty(), "`{room}` imports {imports:?}");
+        let extra: Vec<_> = imports
+            .iter()
+            .filter(|name| !allowed.contains(&name.as_str()))
+            .collect();
+        assert!(extra.is_empty(), "`{room}` imports {extra:?}");
     }
 }
 
