@@ -110,15 +110,63 @@ macro_rules! forward_signing_setters {
     };
 }
 
+/// A boxed `Send` future, as the response futures of [`recover`] and `verify` hold.
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// A named response future over a boxed one, for a service whose response is
+/// `Response<Either<B, Full<Bytes>>>`: the inner body, or one the middleware
+/// wrote. One definition for [`recover`]'s and `verify`'s, as tower-http names
+/// each middleware's future.
+macro_rules! boxed_response_future {
+    ($(#[$doc:meta])* $name:ident<$($param:ident),+>, $error:ty) => {
+        type Output<B, E> = ::std::result::Result<
+            ::http::Response<::http_body_util::Either<B, ::http_body_util::Full<::bytes::Bytes>>>,
+            E,
+        >;
+
+        $(#[$doc])*
+        pub struct $name<$($param),+> {
+            inner: $crate::BoxFuture<Output<B, $error>>,
+        }
+
+        impl<$($param),+> $name<$($param),+> {
+            pub(crate) fn new(inner: $crate::BoxFuture<Output<B, $error>>) -> Self {
+                Self { inner }
+            }
+        }
+
+        impl<$($param),+> ::std::future::Future for $name<$($param),+> {
+            type Output = Output<B, $error>;
+
+            fn poll(
+                mut self: ::std::pin::Pin<&mut Self>,
+                cx: &mut ::std::task::Context<'_>,
+            ) -> ::std::task::Poll<Self::Output> {
+                self.inner.as_mut().poll(cx)
+            }
+        }
+
+        impl<$($param),+> ::std::fmt::Debug for $name<$($param),+> {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.debug_struct(stringify!($name)).finish_non_exhaustive()
+            }
+        }
+    };
+}
+
 mod body;
-#[cfg_attr(not(feature = "verify"), allow(dead_code, unreachable_pub))]
+#[cfg_attr(
+    not(all(feature = "verify", feature = "unstable")),
+    allow(dead_code, unreachable_pub)
+)]
 mod canonical;
 pub mod clock;
 pub mod credentials;
 pub mod endpoint;
-pub mod error;
+mod error;
+#[cfg_attr(not(feature = "unstable"), allow(unreachable_pub))]
 mod error_chain;
-pub mod headers;
+mod headers;
 pub mod recover;
 pub mod rejection;
 pub mod retry;
@@ -135,15 +183,18 @@ pub mod rmcp;
 #[cfg(any(feature = "reqwest", feature = "reqwest-012"))]
 pub mod reqwest;
 
+#[cfg(feature = "unstable")]
+pub mod unstable;
+
 /// The `tracing` target of the crate's spans (see "Tracing" in the crate docs).
 const SPANS: &str = "tower_sigv4::spans";
 
-pub use credentials::{CredentialsCache, LoadCounts};
-pub use error::{BoxError, Error};
-pub use error_chain::ErrorChain;
+pub use error::{BoxError, ConfigError, ConfigErrorKind, Error};
 pub use headers::SignedHeaders;
 pub use service_name::ServiceName;
-pub use sign::{SigV4, SigV4Builder, SigV4Layer};
+pub use sign::builder::SigV4Builder;
+pub use sign::layer::SigV4Layer;
+pub use sign::service::SigV4;
 pub use signer::{MissingCredentials, Signature, Signer};
 
 #[cfg(all(

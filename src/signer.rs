@@ -133,13 +133,6 @@ impl Signer {
         &self.inner.skew
     }
 
-    /// The offset added to the clock when dating signatures, in nanoseconds
-    /// (server time minus local time): learned from the server's `Date` header
-    /// when AWS refuses a signature as expired, 0 until then. Shared by clones.
-    pub fn clock_skew_nanos(&self) -> i64 {
-        self.inner.skew.offset()
-    }
-
     /// The configured clock's time, without skew correction.
     pub(crate) fn clock_now(&self) -> SystemTime {
         self.inner.clock.now()
@@ -234,10 +227,10 @@ impl Signer {
     }
 
     /// Sign with the given credentials and time and a precomputed hex SHA-256 of
-    /// the body. Pure and synchronous: used by [`sign`](Self::sign), test vectors
-    /// and the CLI's `sign` command. It sends nothing, so unlike `sign` it signs
-    /// plain `http://` URIs to any host.
-    pub fn sign_with(
+    /// the body. Pure and synchronous: used by [`sign`](Self::sign) and, through
+    /// `tower_sigv4::unstable::sign_with`, the CLI's `sign` command. It sends
+    /// nothing, so unlike `sign` it signs plain `http://` URIs to any host.
+    pub(crate) fn sign_with(
         &self,
         parts: &mut request::Parts,
         payload_sha256_hex: &str,

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tower_sigv4::endpoint;
 use tower_sigv4::retry::RetryPolicy;
 use tower_sigv4::rmcp::{TowerHttpClient, TransportBuilder};
+use tower_sigv4::unstable;
 
 /// Arguments of `mcp-sigv4 proxy`.
 #[derive(Debug, clap::Args)]
@@ -161,7 +162,7 @@ async fn run(args: Args) -> Result<(), String> {
     if args.secret_key.is_some() || args.session_token.is_some() {
         return Err("--secret-key and --session-token are refused: secrets on the command line show in `ps` and shell history. Use --profile NAME (or AWS_PROFILE), or set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the host's `env` for this server".to_owned());
     }
-    let uri = endpoint::check_url(&args.endpoint).map_err(|e| e.to_string())?;
+    let uri = unstable::check_url(&args.endpoint).map_err(|e| e.to_string())?;
     let grant = oauth2_grant(&args)?;
     if let Some(profile) = args.profile.as_deref().filter(|_| !args.skip_auth) {
         // Said at start: the chain would only call its profile provider "not
@@ -220,7 +221,7 @@ async fn run(args: Args) -> Result<(), String> {
             (Some(grant), _, _) => format!(
                 "an OAuth2 client-credentials token of client `{}` from {}",
                 grant.client_id,
-                endpoint::redact_query(&grant.token_url)
+                unstable::redact_query(&grant.token_url)
             ),
             (None, _, true) => "nowhere (--skip-auth)".to_owned(),
             (None, Some(profile), false) => {
@@ -239,7 +240,7 @@ async fn run(args: Args) -> Result<(), String> {
         "none (--skip-auth)"
     };
     tracing::info!(
-        endpoint = %endpoint::redact_query(&args.endpoint),
+        endpoint = %unstable::redact_query(&args.endpoint),
         service = %signing.service.as_deref().unwrap_or(unsigned),
         region = %signing.region.as_deref().unwrap_or(unsigned),
         "relaying stdio to {}",
@@ -349,7 +350,7 @@ fn parse_metadata(raw: &[String]) -> Result<Map<String, Value>, String> {
 fn is_agentcore_runtime(uri: &http::Uri) -> bool {
     uri.path().starts_with("/runtimes/")
         && uri.host().is_some_and(|host| {
-            host.starts_with("bedrock-agentcore.") || endpoint::is_loopback(host)
+            host.starts_with("bedrock-agentcore.") || unstable::is_loopback(host)
         })
 }
 

@@ -549,6 +549,7 @@ fn provider_name_of(credentials: &Credentials) -> Option<String> {
 }
 /// Settings for a [`CredentialsCache`].
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct CredentialsCacheBuilder {
     refresh_before_expiry: Duration,
     load_timeout: Duration,

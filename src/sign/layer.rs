@@ -1,7 +1,7 @@
 use tower_layer::Layer;
 
-use super::{SigV4, SigV4Builder};
 use crate::Signer;
+use crate::{SigV4, SigV4Builder};
 
 /// Applies [`SigV4`] signing to a service. Build one with [`SigV4Layer::builder`]
 /// or [`SigV4Layer::for_endpoint`].

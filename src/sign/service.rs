@@ -6,7 +6,8 @@ use http_body::Body;
 use http_body_util::Full;
 use tower_service::Service;
 
-use super::{ResponseFuture, SigV4Layer};
+use super::future::ResponseFuture;
+use crate::SigV4Layer;
 use crate::body::collect_body;
 use crate::error::BoxError;
 use crate::{Error, Signer};

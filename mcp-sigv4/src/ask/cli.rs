@@ -9,6 +9,7 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use clap::{ArgMatches, FromArgMatches};
 use tower_sigv4::endpoint::{self, RuntimeArn};
+use tower_sigv4::unstable;
 
 use super::{Ask, Observer, RmcpServer, Stop, ToolCallReport, ToolServer};
 use crate::config::{Auth, Config, CredentialsSource, ServerConfig};
@@ -322,7 +323,7 @@ fn server_configs(args: &Args) -> Result<Vec<ServerConfig>, String> {
 }
 
 fn mcp_server(url: &str, flags: &ServerFlags) -> Result<ServerConfig, String> {
-    endpoint::check_url(url).map_err(|e| format!("--mcp: {e}"))?;
+    unstable::check_url(url).map_err(|e| format!("--mcp: {e}"))?;
     let inferred = endpoint::infer(url);
     let service = flags
         .service

@@ -7,7 +7,8 @@ use std::pin::Pin;
 use rmcp::RoleClient;
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject, ProtocolVersion, Tool};
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt, RunningService};
-use tower_sigv4::{BoxError, ErrorChain};
+use tower_sigv4::BoxError;
+use tower_sigv4::unstable::ErrorChain;
 
 use crate::config::ServerConfig;
 

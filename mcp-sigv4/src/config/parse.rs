@@ -6,6 +6,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use http::{HeaderName, HeaderValue};
 use serde_norway::{Mapping, Value};
 use tower_sigv4::endpoint;
+use tower_sigv4::unstable;
 
 use super::error::{ConfigError, ConfigErrorKind};
 use super::{
@@ -561,7 +562,7 @@ impl ServerReader<'_> {
         )?;
         // The URL can carry a key (some servers put one in the path): say what is
         // wrong without repeating it.
-        endpoint::check_url(&url).map_err(|e| {
+        unstable::check_url(&url).map_err(|e| {
             let message = e.to_string().replace(&format!("`{url}`"), "the URL");
             self.invalid("url", message)
         })?;
@@ -652,7 +653,7 @@ impl ServerReader<'_> {
             "token_url",
             "the token endpoint, e.g. https://auth.example.com/oauth2/token",
         )?;
-        endpoint::check_url(&token_url).map_err(|e| {
+        unstable::check_url(&token_url).map_err(|e| {
             self.invalid(
                 "token_url",
                 e.to_string().replace(&format!("`{token_url}`"), "the URL"),

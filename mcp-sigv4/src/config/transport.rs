@@ -9,8 +9,8 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use http::{HeaderName, HeaderValue};
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use tower_sigv4::Error;
 use tower_sigv4::rmcp::{SignedHttpService, SignedTransport, TowerHttpClient, TransportBuilder};
+use tower_sigv4::{ConfigError, ConfigErrorKind, Error};
 
 use super::assume_role::AssumeRole;
 use super::{Auth, CredentialsSource, OnNotification, ServerConfig, Transport};
@@ -77,9 +77,12 @@ impl ServerConfig {
             .map(|(name, value)| (name.clone(), value.expose().to_owned()));
         for (name, value) in auth.into_iter().chain(statics) {
             let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                Error::Config(format!(
-                    "MCP server `{}`: the value for header `{name}` is not a valid HTTP header value",
-                    self.name
+                Error::Config(ConfigError::new(
+                    ConfigErrorKind::Other,
+                    format!(
+                        "MCP server `{}`: the value for header `{name}` is not a valid HTTP header value",
+                        self.name
+                    ),
                 ))
             })?;
             value.set_sensitive(true);

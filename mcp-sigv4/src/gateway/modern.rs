@@ -143,7 +143,7 @@ where
             let upstream = match self.modern_upstream(server, envelope).await {
                 Ok(upstream) => upstream,
                 Err(e) => {
-                    tracing::warn!(server = %server.name, "subscriptions/listen: {}", tower_sigv4::ErrorChain(&e));
+                    tracing::warn!(server = %server.name, "subscriptions/listen: {}", tower_sigv4::unstable::ErrorChain(&e));
                     continue;
                 }
             };
@@ -158,7 +158,7 @@ where
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!(server = %server.name, "subscriptions/listen: {}", tower_sigv4::ErrorChain(&e));
+                    tracing::warn!(server = %server.name, "subscriptions/listen: {}", tower_sigv4::unstable::ErrorChain(&e));
                     continue;
                 }
             };
