@@ -49,8 +49,7 @@ pub enum Error {
     /// The request URI has no scheme or authority (a relative URI cannot be signed:
     /// the host is part of the signature).
     RelativeUri {
-        /// The URI as given, with query values replaced by `…`
-        /// ([`endpoint::redact_query`](crate::endpoint::redact_query)).
+        /// The URI as given, with query values and any password replaced by `…`.
         uri: String,
     },
     /// The query string is one that aws-sigv4 would canonicalise differently from

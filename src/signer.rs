@@ -83,7 +83,7 @@ pub(crate) struct Config {
     pub(crate) warned_unsigned: AtomicBool,
 }
 
-/// What a signature covered, returned by [`Signer::sign_with`].
+/// What a signature covered, returned by [`Signer::sign`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Signature {

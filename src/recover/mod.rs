@@ -84,7 +84,7 @@ pub struct Diagnosis {
     /// Where the credentials came from: the configured source.
     pub credentials_source: String,
     /// The provider that supplied the newest credentials, as the provider names
-    /// itself ([`CredentialsCache::last_provider`](crate::CredentialsCache::last_provider)):
+    /// itself ([`CredentialsCache::last_provider`](crate::credentials::CredentialsCache::last_provider)):
     /// `ProfileFile`, `SSO`, `EnvironmentVariable`, ...
     pub credentials_provider: Option<String>,
     /// When the credentials expire, if they do.

@@ -45,7 +45,7 @@ pub type SignedTransport = StreamableHttpClientTransport<TowerHttpClient<SignedH
 /// default chain. The same as `TransportBuilder::new(url).build()`.
 ///
 /// Fails when the URL is not `https://` (plain `http://` is allowed for
-/// 127.0.0.1, `localhost` and `::1` only), when the service or region cannot
+/// loopback hosts only: 127.0.0.0/8, `::1` and `localhost`), when the service or region cannot
 /// be inferred (use [`TransportBuilder`] to set them), or when the proxy or CA
 /// bundle variables of the environment are unusable (see [`TransportBuilder`]).
 ///
