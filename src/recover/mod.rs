@@ -249,16 +249,18 @@ pub struct Recover<S> {
     signer: Signer,
 }
 
+impl Recover<()> {
+    /// A layer that wraps services with [`Recover`], as [`RecoverLayer::new`].
+    pub fn layer(signer: Signer) -> RecoverLayer {
+        RecoverLayer::new(signer)
+    }
+}
+
 impl<S> Recover<S> {
     /// Wrap `inner`, recovering with the credentials cache and clock of
     /// `signer` (the same signer as the signing layer's).
     pub fn new(inner: S, signer: Signer) -> Self {
         Self { inner, signer }
-    }
-
-    /// A layer that wraps services with [`Recover`], as [`RecoverLayer::new`].
-    pub fn layer(signer: Signer) -> RecoverLayer {
-        RecoverLayer::new(signer)
     }
 
     /// The inner service.

@@ -38,6 +38,14 @@ use crate::{Error, ServiceName, SignedHeaders, Signer, endpoint};
 /// signer per client. Signers built from clones share a credentials provider
 /// given with [`credentials_provider`](Self::credentials_provider), but each has
 /// its own cache of it.
+///
+/// A builder that is configured and then dropped is a warning (the type is
+/// `#[must_use]`), so a forgotten `build()` does not go unnoticed:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// tower_sigv4::SigV4Layer::for_endpoint("https://aws-mcp.us-east-1.api.aws/mcp").region("us-west-2");
+/// ```
 #[derive(Clone, Debug, Default)]
 #[must_use = "a builder does nothing until `build` or `build_signer` is called"]
 pub struct SigV4Builder {

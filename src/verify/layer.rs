@@ -196,9 +196,20 @@ pub struct VerifySigV4<S> {
     layer: VerifySigV4Layer,
 }
 
-impl<S> VerifySigV4<S> {
+impl VerifySigV4<()> {
     /// A layer that verifies requests signed for `region` and `service`, as
-    /// [`VerifySigV4Layer::new`].
+    /// [`VerifySigV4Layer::new`]. The service is a [`ServiceName`], as on the
+    /// signing side, or a string:
+    ///
+    /// ```
+    /// use tower_sigv4::ServiceName;
+    /// use tower_sigv4::verify::{VerifySigV4, VerifyingKey};
+    ///
+    /// let layer = VerifySigV4::layer("us-east-1", ServiceName::AWS_MCP, |id: &str| {
+    ///     (id == "AKIDEXAMPLE").then(|| VerifyingKey::new("SECRET"))
+    /// });
+    /// # let _ = layer;
+    /// ```
     pub fn layer(
         region: impl Into<String>,
         service: impl Into<ServiceName>,
@@ -206,7 +217,9 @@ impl<S> VerifySigV4<S> {
     ) -> VerifySigV4Layer {
         VerifySigV4Layer::new(region, service, lookup)
     }
+}
 
+impl<S> VerifySigV4<S> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
