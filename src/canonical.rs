@@ -1,6 +1,6 @@
 //! An independent SigV4 implementation of the canonical request, string to sign and
 //! signature, written from AWS's specification (not aws-sigv4's code). The
-//! verifying layer uses it, and [`verify::explain`](crate::verify::explain) exposes
+//! verifying layer uses it, and `unstable::explain` exposes
 //! what it rebuilds; the signer asks it which queries aws-sigv4 reads differently.
 
 use std::fmt;

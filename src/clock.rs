@@ -6,41 +6,50 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use time::OffsetDateTime;
-use time::format_description::BorrowedFormatItem;
-use time::macros::format_description;
+/// `x-amz-date` values: the crate's own helpers, for the application through
+/// `tower_sigv4::unstable` (feature `unstable`).
+#[cfg_attr(not(feature = "unstable"), allow(unreachable_pub, dead_code))]
+pub(crate) mod amz_date {
+    use std::time::{Duration, SystemTime};
 
-/// `YYYYMMDDTHHMMSSZ`, the form of `x-amz-date`.
-const AMZ_DATE: &[BorrowedFormatItem<'static>] =
-    format_description!("[year][month][day]T[hour][minute][second]Z");
+    use time::OffsetDateTime;
+    use time::format_description::BorrowedFormatItem;
+    use time::macros::format_description;
 
-/// Parse an `x-amz-date` value (`YYYYMMDDTHHMMSSZ`, UTC).
-///
-/// ```
-/// use std::time::{Duration, UNIX_EPOCH};
-/// use tower_sigv4::clock::{format_amz_date, parse_amz_date};
-///
-/// let t = parse_amz_date("20150830T123600Z").unwrap();
-/// assert_eq!(t, UNIX_EPOCH + Duration::from_secs(1_440_938_160));
-/// assert_eq!(format_amz_date(t), "20150830T123600Z");
-/// assert!(parse_amz_date("2015-08-30T12:36:00Z").is_none());
-/// ```
-pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
-    if s.len() != 16 {
-        return None;
+    /// `YYYYMMDDTHHMMSSZ`, the form of `x-amz-date`.
+    const AMZ_DATE: &[BorrowedFormatItem<'static>] =
+        format_description!("[year][month][day]T[hour][minute][second]Z");
+
+    /// Parse an `x-amz-date` value (`YYYYMMDDTHHMMSSZ`, UTC).
+    ///
+    /// ```
+    /// # #[cfg(feature = "unstable")] {
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tower_sigv4::unstable::{format_amz_date, parse_amz_date};
+    ///
+    /// let t = parse_amz_date("20150830T123600Z").unwrap();
+    /// assert_eq!(t, UNIX_EPOCH + Duration::from_secs(1_440_938_160));
+    /// assert_eq!(format_amz_date(t), "20150830T123600Z");
+    /// assert!(parse_amz_date("2015-08-30T12:36:00Z").is_none());
+    /// # }
+    /// ```
+    pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
+        if s.len() != 16 {
+            return None;
+        }
+        let time = time::PrimitiveDateTime::parse(s, AMZ_DATE)
+            .ok()?
+            .assume_utc();
+        (time.year() >= 1970).then(|| SystemTime::from(time))
     }
-    let time = time::PrimitiveDateTime::parse(s, AMZ_DATE)
-        .ok()?
-        .assume_utc();
-    (time.year() >= 1970).then(|| SystemTime::from(time))
-}
 
-/// Format a time as an `x-amz-date` value (`YYYYMMDDTHHMMSSZ`, UTC). Times
-/// outside years 1970 to 9999 are clamped to them.
-pub fn format_amz_date(time: SystemTime) -> String {
-    let max = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799);
-    let time = OffsetDateTime::from(time.clamp(SystemTime::UNIX_EPOCH, max));
-    time.format(AMZ_DATE).unwrap_or_default()
+    /// Format a time as an `x-amz-date` value (`YYYYMMDDTHHMMSSZ`, UTC). Times
+    /// outside years 1970 to 9999 are clamped to them.
+    pub fn format_amz_date(time: SystemTime) -> String {
+        let max = SystemTime::UNIX_EPOCH + Duration::from_secs(253_402_300_799);
+        let time = OffsetDateTime::from(time.clamp(SystemTime::UNIX_EPOCH, max));
+        time.format(AMZ_DATE).unwrap_or_default()
+    }
 }
 
 /// A source of the current time used to date signatures.

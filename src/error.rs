@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-pub use crate::credentials::CredentialsError;
+use crate::credentials::CredentialsError;
 
 /// A boxed error, as used by tower.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -49,8 +49,7 @@ pub enum Error {
     /// The request URI has no scheme or authority (a relative URI cannot be signed:
     /// the host is part of the signature).
     RelativeUri {
-        /// The URI as given, with query values replaced by `…`
-        /// ([`endpoint::redact_query`](crate::endpoint::redact_query)).
+        /// The URI as given, with query values and any password replaced by `…`.
         uri: String,
     },
     /// The query string is one that aws-sigv4 would canonicalise differently from
@@ -77,8 +76,9 @@ pub enum Error {
     },
     /// aws-sigv4 refused to sign the request.
     Signing(Arc<dyn std::error::Error + Send + Sync>),
-    /// The layer is misconfigured (for example, no region could be found).
-    Config(String),
+    /// The layer is misconfigured (for example, no region could be found): match
+    /// on [`ConfigError::kind`] to tell the cases apart.
+    Config(ConfigError),
 }
 
 impl fmt::Display for Error {
@@ -119,7 +119,7 @@ impl fmt::Display for Error {
                 write!(f, "cannot sign header `{name}`: {reason}")
             }
             Error::Signing(e) => write!(f, "SigV4 signing failed: {e}"),
-            Error::Config(msg) => f.write_str(msg),
+            Error::Config(e) => e.fmt(f),
         }
     }
 }
@@ -132,6 +132,130 @@ impl std::error::Error for Error {
             _ => None,
         }
     }
+}
+
+impl Error {
+    /// The signing error anywhere in `error`'s chain of sources: `error` itself,
+    /// or its `source()`, or that one's, and so on.
+    ///
+    /// This finds the signing layer's error however a stack wrapped it: in a
+    /// tower `BoxError`, in an rmcp error, or in a `reqwest_middleware::Error`
+    /// that reqwest-retry's `RetryTransientMiddleware` wrapped again, where
+    /// `downcast_ref` on the outer error finds nothing.
+    ///
+    /// ```
+    /// use tower_sigv4::{ConfigErrorKind, Error, SigV4Layer};
+    ///
+    /// let err = SigV4Layer::for_endpoint("https://mcp.example.com/mcp")
+    ///     .region("us-east-1")
+    ///     .build()
+    ///     .unwrap_err();
+    /// let boxed: tower_sigv4::BoxError = err.into();
+    /// let found = Error::find_in(&*boxed).unwrap();
+    /// assert_eq!(found.config_kind(), Some(ConfigErrorKind::NoService));
+    /// ```
+    pub fn find_in<'a>(error: &'a (dyn std::error::Error + 'static)) -> Option<&'a Error> {
+        let mut current = Some(error);
+        while let Some(error) = current {
+            if let Some(found) = error.downcast_ref::<Error>() {
+                return Some(found);
+            }
+            current = error.source();
+        }
+        None
+    }
+
+    /// The kind of configuration error, when this is one.
+    ///
+    /// ```
+    /// use tower_sigv4::{ConfigErrorKind, SigV4Layer};
+    ///
+    /// let err = SigV4Layer::for_endpoint("http://mcp.example.com/mcp")
+    ///     .region("us-east-1")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.config_kind(), Some(ConfigErrorKind::PlainHttp));
+    /// ```
+    pub fn config_kind(&self) -> Option<ConfigErrorKind> {
+        match self {
+            Error::Config(e) => Some(e.kind()),
+            _ => None,
+        }
+    }
+}
+
+/// A configuration the signing layer or a transport cannot work with: its
+/// [`kind`](Self::kind) for a program to match, and a message for a person
+/// that says what to set.
+#[derive(Clone, Debug)]
+pub struct ConfigError {
+    kind: ConfigErrorKind,
+    message: String,
+}
+
+impl ConfigError {
+    /// A configuration error of this kind with this message, for a program
+    /// that reports its own configuration problems as a [`Error::Config`]
+    /// (as [`std::io::Error::new`] does for I/O errors).
+    pub fn new(kind: ConfigErrorKind, message: impl Into<String>) -> Self {
+        ConfigError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// What is wrong with the configuration.
+    pub fn kind(&self) -> ConfigErrorKind {
+        self.kind
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The kinds of [`ConfigError`]. More may be added in a minor release: match
+/// with a `_` arm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ConfigErrorKind {
+    /// The endpoint URL cannot be parsed, has no scheme, or is not an absolute
+    /// `https://` URL.
+    InvalidUrl,
+    /// The endpoint uses plain `http://` to a host that is not loopback
+    /// (127.0.0.0/8, `::1`, `localhost`) and `allow_plain_http` was not set.
+    PlainHttp,
+    /// No service was set and none could be inferred from the endpoint: set one
+    /// with `service(..)`.
+    NoService,
+    /// No region was set, inferred from the endpoint or found in `AWS_REGION`:
+    /// set one with `region(..)`.
+    NoRegion,
+    /// The region or service was set to an empty string.
+    EmptyName,
+    /// No credentials were configured and the `default-credentials` feature is
+    /// off: pass `credentials(..)` or `credentials_provider(..)`.
+    NoCredentials,
+    /// A proxy URL (`proxy(..)`, `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`) is not
+    /// a usable `http://` proxy.
+    Proxy,
+    /// The CA bundle (`ca_bundle(..)`, `AWS_CA_BUNDLE`, `SSL_CERT_FILE`) cannot be
+    /// read or holds no usable certificate.
+    CaBundle,
+    /// rustls refused the TLS configuration.
+    Tls,
+    /// A configuration error of the program around the layer
+    /// ([`ConfigError::new`]).
+    Other,
+}
+
+/// A configuration error of `kind` with `message`.
+pub(crate) fn config(kind: ConfigErrorKind, message: impl Into<String>) -> Error {
+    Error::Config(ConfigError::new(kind, message))
 }
 
 impl From<CredentialsError> for Error {

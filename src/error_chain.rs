@@ -12,11 +12,13 @@ use std::fmt;
 /// messages (`client error (Connect)`) say little without their sources.
 ///
 /// ```
-/// use tower_sigv4::ErrorChain;
+/// # #[cfg(feature = "unstable")] {
+/// use tower_sigv4::unstable::ErrorChain;
 ///
 /// let io = std::io::Error::new(std::io::ErrorKind::Other, "connection reset");
 /// let outer = std::io::Error::new(std::io::ErrorKind::Other, io);
 /// assert_eq!(ErrorChain(&outer).to_string(), "connection reset");
+/// # }
 /// ```
 #[derive(Clone, Copy)]
 pub struct ErrorChain<'a>(pub &'a (dyn StdError + 'static));

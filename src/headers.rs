@@ -2,26 +2,6 @@
 
 use http::HeaderName;
 
-/// Headers the signer leaves out by default: ones that proxies and HTTP stacks add,
-/// remove or rewrite on the way, so signing them would break the signature.
-pub const DEFAULT_EXCLUDED: &[&str] = &[
-    "authorization",
-    "user-agent",
-    "x-amzn-trace-id",
-    "traceparent",
-    "tracestate",
-    "baggage",
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "expect",
-];
-
 /// The policy that picks which headers are signed.
 ///
 /// `host`, `x-amz-date`, `x-amz-security-token` and (when enabled)
@@ -30,7 +10,7 @@ pub const DEFAULT_EXCLUDED: &[&str] = &[
 /// ```
 /// use tower_sigv4::SignedHeaders;
 ///
-/// // The default: everything but the headers in `DEFAULT_EXCLUDED`.
+/// // The default: everything but the headers in `SignedHeaders::DEFAULT_EXCLUDED`.
 /// let default = SignedHeaders::default();
 /// assert!(default.signs("mcp-session-id"));
 /// assert!(!default.signs("user-agent"));
@@ -58,11 +38,31 @@ enum Mode {
 
 impl Default for SignedHeaders {
     fn default() -> Self {
-        Self::excluding(DEFAULT_EXCLUDED.iter().copied())
+        Self::excluding(Self::DEFAULT_EXCLUDED.iter().copied())
     }
 }
 
 impl SignedHeaders {
+    /// Headers the signer leaves out by default: ones that proxies and HTTP stacks add,
+    /// remove or rewrite on the way, so signing them would break the signature.
+    pub const DEFAULT_EXCLUDED: &'static [&'static str] = &[
+        "authorization",
+        "user-agent",
+        "x-amzn-trace-id",
+        "traceparent",
+        "tracestate",
+        "baggage",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+        "expect",
+    ];
+
     /// Sign every header except `names` (replacing the default exclusions).
     /// Names that are not valid header names are ignored.
     pub fn excluding<I, N>(names: I) -> Self
@@ -89,6 +89,7 @@ impl SignedHeaders {
     }
 
     /// Leave out `names` as well. In allow-list mode this removes them from the list.
+    #[must_use = "`also_exclude` returns the changed policy"]
     pub fn also_exclude<I, N>(mut self, names: I) -> Self
     where
         I: IntoIterator<Item = N>,

@@ -13,6 +13,7 @@
 //! assert_eq!(reply.error_type.as_deref(), Some("ExpiredTokenException"));
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
 
 use http::{HeaderMap, StatusCode};
@@ -58,9 +59,11 @@ pub enum RejectionKind {
 }
 
 impl RejectionKind {
-    /// One line that says what to do.
-    pub fn hint(self) -> &'static str {
-        match self {
+    /// One line that says what to do. Every `hint()` of the crate returns a
+    /// `Cow<'static, str>`: borrowed where the advice is fixed, owned where it
+    /// names what was signed.
+    pub fn hint(self) -> Cow<'static, str> {
+        Cow::Borrowed(match self {
             RejectionKind::InvalidSignature => {
                 "check that the signing service and region match the endpoint (aws-mcp for aws-mcp.*.api.aws, bedrock-agentcore for AgentCore) and that nothing changes the request after signing"
             }
@@ -86,7 +89,7 @@ impl RejectionKind {
                 "the service is temporarily unavailable; retry later"
             }
             RejectionKind::Other => "see the error message from AWS",
-        }
+        })
     }
 
     /// Whether the rejection is about the signature or the credentials behind it.
@@ -133,7 +136,7 @@ impl AwsErrorReply {
     }
 
     /// One line that says what to do about this reply.
-    pub fn hint(&self) -> &'static str {
+    pub fn hint(&self) -> Cow<'static, str> {
         self.kind().hint()
     }
 

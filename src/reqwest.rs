@@ -73,7 +73,8 @@ pub struct SigV4Middleware {
 
 impl SigV4Middleware {
     /// A middleware signing with `signer` (see [`SigV4Builder::build_signer`]),
-    /// without recovery.
+    /// without recovery (the builders' [`recover`](SigV4MiddlewareBuilder::recover)
+    /// turns it on).
     pub fn new(signer: Signer) -> Self {
         Self {
             signer,
@@ -127,14 +128,7 @@ impl SigV4Middleware {
         }
     }
 
-    /// Whether 401/403 replies are classified and retried once (see
-    /// [`SigV4MiddlewareBuilder::recover`]).
-    pub fn recover(mut self, enabled: bool) -> Self {
-        self.recover = enabled;
-        self
-    }
-
-    /// Whether recovery is on.
+    /// Whether recovery is on: set with [`SigV4MiddlewareBuilder::recover`].
     pub fn recovers(&self) -> bool {
         self.recover
     }
@@ -199,6 +193,7 @@ struct Head {
 /// Configuration for a [`SigV4Middleware`]: the signer's settings (as
 /// [`SigV4Builder`]) and whether it recovers. `Clone`, `Send` and `Sync`.
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct SigV4MiddlewareBuilder {
     signing: SigV4Builder,
     recover: bool,
@@ -307,7 +302,7 @@ macro_rules! middleware_for {
             ) -> $middleware::Result<$reqwest::Response> {
                 sign_request(middleware, &mut request, signed_with)
                     .await
-                    .map_err($middleware::Error::middleware)?;
+                    .map_err(|e| $middleware::Error::Middleware(super::chained(e)))?;
                 next.run(request, extensions).await
             }
 
@@ -327,7 +322,7 @@ macro_rules! middleware_for {
                     // cloned for the retry (which is signed afresh).
                     sign_request(self, &mut request, &first)
                         .await
-                        .map_err($middleware::Error::middleware)?;
+                        .map_err(|e| $middleware::Error::Middleware(super::chained(e)))?;
                     let again = request.try_clone();
                     let host = host_of(request.headers(), request.url().as_str());
                     let response = next.clone().run(request, extensions).await?;
@@ -357,6 +352,19 @@ macro_rules! middleware_for {
             }
         }
     };
+}
+
+/// `error` as reqwest-middleware carries it: an `anyhow::Error` that
+/// `downcast_ref::<Error>()` finds, and whose `source()` is the signing error.
+///
+/// reqwest-middleware's `Error` is `#[error(transparent)]` over the
+/// `anyhow::Error`, so its `source()` is the anyhow error's `source()`: with the
+/// signing error as the anyhow error itself, that skips the signing error, and a
+/// middleware that wraps the error again (reqwest-retry's `RetryError`) leaves no
+/// way to reach it. With a context on top, the signing error is that `source()`.
+fn chained(error: Error) -> anyhow::Error {
+    let message = error.to_string();
+    anyhow::Error::new(error).context(message)
 }
 
 /// The host the request goes to, for comparing with the signing scope.

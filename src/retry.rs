@@ -84,6 +84,7 @@ struct FirstAttempt(Instant);
 /// state of a request (its attempts, backoff and start time) lives only in that
 /// clone.
 #[derive(Clone, Debug)]
+#[must_use = "a policy does nothing until a `RetryLayer` or builder is given it"]
 pub struct RetryPolicy {
     max_attempts: u32,
     budget: Duration,
@@ -577,7 +578,7 @@ mod tests {
         }
         let elapsed: BoxError = tower::timeout::error::Elapsed::new().into();
         assert!(is_interrupted_error(&*elapsed));
-        let signing = crate::Error::Config("no region".into());
+        let signing = crate::error::config(crate::ConfigErrorKind::NoRegion, "no region");
         assert!(!is_connect_error(&signing) && !is_interrupted_error(&signing));
     }
 }

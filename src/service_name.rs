@@ -8,6 +8,11 @@ use std::fmt;
 /// Bedrock AgentCore Runtime and Gateway sign as `bedrock-agentcore` (the default);
 /// the AWS MCP Server signs as `aws-mcp`. Any other name is allowed.
 ///
+/// The default is what [`SigV4Layer::builder`](crate::SigV4Layer::builder) signs
+/// for when no service is set; [`SigV4Layer::for_endpoint`](crate::SigV4Layer::for_endpoint)
+/// infers the service instead and refuses a host it does not know. See "Which
+/// service is signed for" in the crate docs.
+///
 /// ```
 /// use tower_sigv4::ServiceName;
 ///
@@ -46,6 +51,7 @@ impl ServiceName {
     }
 }
 
+/// `bedrock-agentcore`, the crate's main target.
 impl Default for ServiceName {
     fn default() -> Self {
         Self::BEDROCK_AGENTCORE

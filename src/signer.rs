@@ -83,7 +83,7 @@ pub(crate) struct Config {
     pub(crate) warned_unsigned: AtomicBool,
 }
 
-/// What a signature covered, returned by [`Signer::sign_with`].
+/// What a signature covered, returned by [`Signer::sign`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Signature {
@@ -131,13 +131,6 @@ impl Signer {
     /// The clock-skew correction learned from AWS replies; shared by clones.
     pub(crate) fn skew(&self) -> &SkewCorrection {
         &self.inner.skew
-    }
-
-    /// The offset added to the clock when dating signatures, in nanoseconds
-    /// (server time minus local time): learned from the server's `Date` header
-    /// when AWS refuses a signature as expired, 0 until then. Shared by clones.
-    pub fn clock_skew_nanos(&self) -> i64 {
-        self.inner.skew.offset()
     }
 
     /// The configured clock's time, without skew correction.
@@ -234,10 +227,10 @@ impl Signer {
     }
 
     /// Sign with the given credentials and time and a precomputed hex SHA-256 of
-    /// the body. Pure and synchronous: used by [`sign`](Self::sign), test vectors
-    /// and the CLI's `sign` command. It sends nothing, so unlike `sign` it signs
-    /// plain `http://` URIs to any host.
-    pub fn sign_with(
+    /// the body. Pure and synchronous: used by [`sign`](Self::sign) and, through
+    /// `tower_sigv4::unstable::sign_with`, the CLI's `sign` command. It sends
+    /// nothing, so unlike `sign` it signs plain `http://` URIs to any host.
+    pub(crate) fn sign_with(
         &self,
         parts: &mut request::Parts,
         payload_sha256_hex: &str,

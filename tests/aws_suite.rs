@@ -1,7 +1,7 @@
 //! AWS's own SigV4 test suite, run through the signing layer. For every case the
 //! layer's signature must equal the signature of AWS's expected canonical request;
 //! the canonical request rebuilt from what the layer put on the wire (with the
-//! crate's independent implementation, through `tower_sigv4::verify::explain_with`)
+//! crate's independent implementation, through `tower_sigv4::unstable::explain_with`)
 //! must equal AWS's text; and where AWS gives
 //! them, the string to sign and the signature must match too.
 
@@ -18,8 +18,8 @@ use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use sha2::{Digest, Sha256};
 use tower::ServiceExt;
-use tower_sigv4::clock::{FixedClock, parse_amz_date};
-use tower_sigv4::verify::{self, PathHandling};
+use tower_sigv4::clock::FixedClock;
+use tower_sigv4::unstable::{self as verify, PathHandling, parse_amz_date};
 use tower_sigv4::{SigV4Layer, SignedHeaders};
 
 use aws_suite::SuiteCase;

@@ -26,15 +26,17 @@ fn credentials() -> Credentials {
     )
 }
 
-/// The refusal, as `endpoint::check_url` words it.
+/// The refusal, as the signing layer's builder words it.
 fn expected() -> String {
-    tower_sigv4::endpoint::check_url(PLAIN)
-        .unwrap_err()
-        .to_string()
+    layer_builder(PLAIN).build().unwrap_err().to_string()
 }
 
 fn assert_refusal(error: &Error) {
-    assert!(matches!(error, Error::Config(_)), "{error:?}");
+    assert_eq!(
+        error.config_kind(),
+        Some(tower_sigv4::ConfigErrorKind::PlainHttp),
+        "{error:?}"
+    );
     assert_eq!(error.to_string(), expected());
     assert!(error.to_string().contains("uses plain http://"), "{error}");
 }
@@ -158,7 +160,7 @@ fn builders_and_errors_are_clone_send_sync() {
     clone_send_sync::<tower_sigv4::endpoint::ArnError>();
     clone_send_sync::<tower_sigv4::credentials::CredentialsError>();
     clone_send_sync::<tower_sigv4::rejection::AwsErrorReply>();
-    clone_send_sync::<tower_sigv4::CredentialsCache>();
+    clone_send_sync::<tower_sigv4::credentials::CredentialsCache>();
 }
 
 #[tokio::test]

@@ -22,7 +22,6 @@ pub struct Input {
 pub fn check(input: Input) -> bool {
     let mut round_tripped = false;
     let _ = endpoint::infer(&input.url);
-    let _ = endpoint::infer_host(&input.url);
     let _ = RuntimeArn::from_invocation_url(&input.url);
     // A free-form ARN, and one assembled from fuzzed parts so valid ones are common.
     let assembled = format!(

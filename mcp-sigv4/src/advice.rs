@@ -10,16 +10,16 @@
 
 use std::error::Error as StdError;
 
-use tower_sigv4::ErrorChain;
-use tower_sigv4::endpoint;
 use tower_sigv4::rmcp::HttpClientError;
+use tower_sigv4::unstable::{self, ErrorChain};
+use tower_sigv4::{ConfigError, ConfigErrorKind, endpoint};
 
 /// What a CLI user can do about an endpoint that plain http:// would expose.
 const NO_PLAIN_HTTP_OPT_OUT: &str = "mcp-sigv4 has no flag or config key to allow it; reach such an endpoint over https://, or through a tunnel to 127.0.0.1 (e.g. `ssh -L`)";
 
 /// The URL of an endpoint the application signs for or sends a secret to (an
 /// MCP server, Bedrock, a token endpoint), checked with the library's rules
-/// (a scheme and host; plain `http://` only to 127.0.0.1, localhost or ::1)
+/// (a scheme and host; plain `http://` only to 127.0.0.0/8, ::1 or localhost)
 /// before anything is opened, the refusal in the command line's terms.
 ///
 /// ```
@@ -32,11 +32,11 @@ pub fn check_url(url: &str) -> Result<http::Uri, String> {
     if let Some(encoded) = with_runtime_arn_encoded(url) {
         return Err(format!(
             "`{}` has an AgentCore runtime ARN in its path that is not URL-encoded, which AgentCore answers with 404; use {}",
-            endpoint::redact_query(url),
-            endpoint::redact_query(&encoded)
+            unstable::redact_query(url),
+            unstable::redact_query(&encoded)
         ));
     }
-    endpoint::check_url(url).map_err(|e| library(&e))
+    unstable::check_url(url).map_err(|e| library(&e))
 }
 
 /// `url` with the runtime ARN of its `/runtimes/{ARN}/invocations` path
@@ -61,12 +61,11 @@ pub fn with_runtime_arn_encoded(url: &str) -> Option<String> {
 
 /// A library error in the command line's terms.
 ///
-/// The one function that matches on [`tower_sigv4::Error`]: the day its
-/// configuration errors are typed kinds, the text matched below becomes a
-/// match on the kind, here alone.
+/// The one function that matches on [`tower_sigv4::Error`] and its
+/// configuration kinds ([`ConfigErrorKind`]).
 pub fn library(error: &tower_sigv4::Error) -> String {
     match error {
-        tower_sigv4::Error::Config(message) => config_message(message),
+        tower_sigv4::Error::Config(e) => config_message(e),
         tower_sigv4::Error::Credentials(e) => {
             let env = |name: &str| std::env::var(name).ok();
             let timeout = e
@@ -82,27 +81,26 @@ pub fn library(error: &tower_sigv4::Error) -> String {
     }
 }
 
-/// A configuration message of the library, its builder advice replaced.
-fn config_message(message: &str) -> String {
-    const BUILDER_ADVICE: [(&str, &str); 3] = [
-        (
+/// A configuration error of the library, its builder advice replaced by the
+/// flag or config key that does the same.
+fn config_message(error: &ConfigError) -> String {
+    let text = error.to_string();
+    let (builder, cli) = match error.kind() {
+        ConfigErrorKind::PlainHttp => (
             "a builder's `allow_plain_http()` opts out",
             NO_PLAIN_HTTP_OPT_OUT,
         ),
-        (
+        ConfigErrorKind::NoRegion => (
             "set it explicitly or with AWS_REGION",
             "give --region (or the server's aws_region_name), or set AWS_REGION",
         ),
-        (
+        ConfigErrorKind::NoService => (
             "set it explicitly (",
             "give --service (or the server's aws_service_name: ",
         ),
-    ];
-    BUILDER_ADVICE
-        .iter()
-        .fold(message.to_owned(), |text, (builder, cli)| {
-            text.replace(builder, cli)
-        })
+        _ => return text,
+    };
+    text.replace(builder, cli)
 }
 
 /// Why connecting to an MCP server or exchanging a message with it failed, in
@@ -185,7 +183,7 @@ mod tests {
 
     #[test]
     fn builder_advice_becomes_flags() {
-        let plain = endpoint::check_url("http://example.com/mcp").unwrap_err();
+        let plain = unstable::check_url("http://example.com/mcp").unwrap_err();
         let said = library(&plain);
         assert!(!said.contains("builder"), "{said}");
         assert!(said.contains(NO_PLAIN_HTTP_OPT_OUT), "{said}");

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use tower_sigv4::verify::ParsedAuthorization;
+use tower_sigv4::unstable::ParsedAuthorization;
 
 /// One way two Authorization headers differ.
 #[derive(Clone, Debug, PartialEq, Eq)]

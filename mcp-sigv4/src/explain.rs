@@ -6,8 +6,7 @@ use std::process::ExitCode;
 use aws_credential_types::Credentials;
 use sha2::{Digest, Sha256};
 use tower_sigv4::SigV4Layer;
-use tower_sigv4::clock::{format_amz_date, parse_amz_date};
-use tower_sigv4::verify::ParsedAuthorization;
+use tower_sigv4::unstable::{ParsedAuthorization, format_amz_date, parse_amz_date};
 
 use crate::compare::compare_authorization;
 

@@ -14,6 +14,7 @@ use tokio::sync::mpsc;
 use tower_sigv4::endpoint;
 use tower_sigv4::retry::RetryPolicy;
 use tower_sigv4::rmcp::{TowerHttpClient, TransportBuilder};
+use tower_sigv4::unstable;
 
 /// Arguments of `mcp-sigv4 proxy`.
 #[derive(Debug, clap::Args)]
@@ -217,7 +218,7 @@ async fn run(args: Args) -> Result<(), String> {
             (Some(grant), _, _) => format!(
                 "an OAuth2 client-credentials token of client `{}` from {}",
                 grant.client_id,
-                endpoint::redact_query(&grant.token_url)
+                unstable::redact_query(&grant.token_url)
             ),
             (None, _, true) => "nowhere (--skip-auth)".to_owned(),
             (None, Some(profile), false) => {
@@ -236,7 +237,7 @@ async fn run(args: Args) -> Result<(), String> {
         "none (--skip-auth)"
     };
     tracing::info!(
-        endpoint = %endpoint::redact_query(&args.endpoint),
+        endpoint = %unstable::redact_query(&args.endpoint),
         service = %signing.service.as_deref().unwrap_or(unsigned),
         region = %signing.region.as_deref().unwrap_or(unsigned),
         "relaying stdio to {}",
@@ -346,7 +347,7 @@ fn parse_metadata(raw: &[String]) -> Result<Map<String, Value>, String> {
 fn is_agentcore_runtime(uri: &http::Uri) -> bool {
     uri.path().starts_with("/runtimes/")
         && uri.host().is_some_and(|host| {
-            host.starts_with("bedrock-agentcore.") || endpoint::is_loopback(host)
+            host.starts_with("bedrock-agentcore.") || unstable::is_loopback(host)
         })
 }
 

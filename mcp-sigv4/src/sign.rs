@@ -9,9 +9,7 @@ use base64::Engine;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tower_sigv4::SigV4Layer;
-use tower_sigv4::verify::{self, PathHandling};
-
-use tower_sigv4::clock::parse_amz_date;
+use tower_sigv4::unstable::{self, PathHandling};
 
 /// Arguments of `mcp-sigv4 sign`.
 #[derive(Debug, clap::Args)]
@@ -198,7 +196,7 @@ impl Fields {
             .map(str::to_owned)
             .or_else(|| inferred.as_ref().map(|e| e.service.as_str().to_owned()));
         let time = match optional(input, "timestamp")? {
-            Some(timestamp) => parse_amz_date(timestamp)
+            Some(timestamp) => unstable::parse_amz_date(timestamp)
                 .ok_or_else(|| format!("`timestamp` `{timestamp}` is not YYYYMMDDTHHMMSSZ"))?,
             None => std::time::SystemTime::now(),
         };
@@ -335,15 +333,15 @@ fn sign_value(input: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Val
         .build_signer()
         .map_err(|e| mcp_sigv4::advice::library(&e))?;
     let payload_hash = hex::encode(Sha256::digest(&body));
-    let signature = signer
-        .sign_with(&mut parts, &payload_hash, &credentials, time)
+    let signature = unstable::sign_with(&signer, &mut parts, &payload_hash, &credentials, time)
         .map_err(|e| mcp_sigv4::advice::library(&e))?;
     let path = if service == "s3" {
         PathHandling::S3
     } else {
         PathHandling::Normalized
     };
-    let explained = verify::explain_with(&parts, &payload_hash, path).map_err(|e| e.to_string())?;
+    let explained =
+        unstable::explain_with(&parts, &payload_hash, path).map_err(|e| e.to_string())?;
 
     let header = |name: &str| {
         parts

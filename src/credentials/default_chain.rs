@@ -9,7 +9,7 @@ use tokio::sync::OnceCell;
 ///
 /// ```no_run
 /// # async fn demo() {
-/// use tower_sigv4::CredentialsCache;
+/// use tower_sigv4::credentials::CredentialsCache;
 /// use tower_sigv4::credentials::DefaultChain;
 ///
 /// let cache = CredentialsCache::new(DefaultChain::new().profile("dev").region("us-east-1"));

@@ -23,7 +23,7 @@
 //! # async fn demo() -> Result<(), tower_sigv4::Error> {
 //! use std::time::Duration;
 //! use aws_credential_types::Credentials;
-//! use tower_sigv4::CredentialsCache;
+//! use tower_sigv4::credentials::CredentialsCache;
 //!
 //! // Static keys: never call a provider.
 //! let fixed = CredentialsCache::fixed(Credentials::new("AKID", "SECRET", None, None, "example"));
@@ -179,7 +179,7 @@ impl CredentialsCache {
     /// ```
     /// # async fn demo() -> Result<(), tower_sigv4::Error> {
     /// use aws_credential_types::Credentials;
-    /// use tower_sigv4::CredentialsCache;
+    /// use tower_sigv4::credentials::CredentialsCache;
     ///
     /// let cache = CredentialsCache::new(Credentials::new("AKID", "SECRET", None, None, "ProfileFile"));
     /// assert_eq!(cache.last_provider(), None);
@@ -215,7 +215,7 @@ impl CredentialsCache {
     /// ```
     /// # async fn demo() -> Result<(), tower_sigv4::Error> {
     /// use aws_credential_types::Credentials;
-    /// use tower_sigv4::CredentialsCache;
+    /// use tower_sigv4::credentials::CredentialsCache;
     ///
     /// let cache = CredentialsCache::new(Credentials::new("AKID", "SECRET", None, None, "example"));
     /// assert_eq!(cache.load_counts().loads, 0);
@@ -281,7 +281,7 @@ impl CredentialsCache {
     /// ```
     /// # async fn demo() -> Result<(), tower_sigv4::Error> {
     /// use aws_credential_types::Credentials;
-    /// use tower_sigv4::CredentialsCache;
+    /// use tower_sigv4::credentials::CredentialsCache;
     ///
     /// let cache = CredentialsCache::new(Credentials::new("AKID", "SECRET", None, None, "example"));
     /// cache.get().await?;
@@ -549,6 +549,7 @@ fn provider_name_of(credentials: &Credentials) -> Option<String> {
 }
 /// Settings for a [`CredentialsCache`].
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct CredentialsCacheBuilder {
     refresh_before_expiry: Duration,
     load_timeout: Duration,

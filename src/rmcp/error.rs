@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
@@ -48,9 +49,9 @@ pub enum HttpClientError {
     Status(Box<StatusError>),
     /// The inner service failed: no response was received. This is where the
     /// signing layer's [`crate::Error`] and connection errors end up.
-    Transport(SharedError),
+    Transport(Arc<dyn StdError + Send + Sync>),
     /// The response body failed while it was read.
-    Body(SharedError),
+    Body(Arc<dyn StdError + Send + Sync>),
     /// One Server-Sent Event was larger than the transport's
     /// `max_sse_event_size`; the stream was ended.
     SseEventTooLarge {
@@ -58,11 +59,8 @@ pub enum HttpClientError {
         limit: usize,
     },
     /// The request could not be built (a URI or header value that HTTP cannot carry).
-    InvalidRequest(SharedError),
+    InvalidRequest(Arc<dyn StdError + Send + Sync>),
 }
-
-/// An error shared by the clones of an [`HttpClientError`].
-pub type SharedError = Arc<dyn StdError + Send + Sync>;
 
 /// An HTTP error status and what the server said with it.
 #[derive(Clone, Debug)]
@@ -97,14 +95,13 @@ impl StatusError {
         }
     }
 
-    /// One line that says what to do, if there is more to say than the message.
-    pub fn hint(&self) -> Option<String> {
-        if let Some(diagnosis) = &self.diagnosis {
-            return Some(diagnosis.hint());
-        }
-        match self.reply.kind() {
-            RejectionKind::Other => None,
-            kind => Some(kind.hint().to_owned()),
+    /// One line that says what to do: the [`Diagnosis`]'s when there is one,
+    /// else the one for the reply's [`kind`](AwsErrorReply::kind) (which, for a
+    /// reply the crate does not recognise, says to read AWS's message).
+    pub fn hint(&self) -> Cow<'static, str> {
+        match &self.diagnosis {
+            Some(diagnosis) => diagnosis.hint(),
+            None => self.reply.hint(),
         }
     }
 }
@@ -116,8 +113,9 @@ impl fmt::Display for StatusError {
             return diagnosis.fmt(f);
         }
         self.reply.fmt(f)?;
-        if let Some(hint) = self.hint() {
-            write!(f, "; hint: {hint}")?;
+        // A reply the crate does not recognise has no more to say than its message.
+        if self.reply.kind() != RejectionKind::Other {
+            write!(f, "; hint: {}", self.hint())?;
         }
         Ok(())
     }
@@ -341,7 +339,10 @@ mod tests {
 
     #[test]
     fn finds_the_signing_error() {
-        let error = HttpClientError::transport(crate::Error::Config("no region".into()));
+        let error = HttpClientError::transport(crate::error::config(
+            crate::ConfigErrorKind::NoRegion,
+            "no region",
+        ));
         assert!(matches!(
             error.signing_error(),
             Some(crate::Error::Config(_))

@@ -115,4 +115,4 @@ mod sse;
 pub use client::TowerHttpClient;
 #[cfg(feature = "rmcp-connect")]
 pub use connect::{SignedHttpService, SignedTransport, TransportBuilder, connect};
-pub use error::{HttpClientError, SharedError, StatusError};
+pub use error::{HttpClientError, StatusError};

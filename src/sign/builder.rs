@@ -5,9 +5,11 @@ use std::time::Duration;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
 
-use super::{DEFAULT_MAX_BODY_SIZE, SigV4Layer};
+use super::DEFAULT_MAX_BODY_SIZE;
+use crate::SigV4Layer;
 use crate::clock::{Clock, SharedClock, SkewCorrection};
 use crate::credentials::{CredentialsCache, CredentialsCacheBuilder};
+use crate::error::{ConfigErrorKind, config};
 use crate::signer::{Config, MissingCredentials};
 use crate::{Error, ServiceName, SignedHeaders, Signer, endpoint};
 
@@ -36,7 +38,16 @@ use crate::{Error, ServiceName, SignedHeaders, Signer, endpoint};
 /// signer per client. Signers built from clones share a credentials provider
 /// given with [`credentials_provider`](Self::credentials_provider), but each has
 /// its own cache of it.
+///
+/// A builder that is configured and then dropped is a warning (the type is
+/// `#[must_use]`), so a forgotten `build()` does not go unnoticed:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// tower_sigv4::SigV4Layer::for_endpoint("https://aws-mcp.us-east-1.api.aws/mcp").region("us-west-2");
+/// ```
 #[derive(Clone, Debug, Default)]
+#[must_use = "a builder does nothing until `build` or `build_signer` is called"]
 pub struct SigV4Builder {
     region: Option<String>,
     service: Option<ServiceName>,
@@ -144,7 +155,7 @@ impl SigV4Builder {
         self
     }
 
-    /// Which headers are signed (default: all but [`DEFAULT_EXCLUDED`](crate::headers::DEFAULT_EXCLUDED)).
+    /// Which headers are signed (default: all but [`SignedHeaders::DEFAULT_EXCLUDED`]).
     pub fn signed_headers(mut self, headers: SignedHeaders) -> Self {
         self.headers = headers;
         self
@@ -236,9 +247,12 @@ impl SigV4Builder {
             (None, Some(inferred), _) => inferred.service.clone(),
             (None, None, Some(url)) => {
                 let url = endpoint::redact_query(url);
-                return Err(Error::Config(format!(
-                    "cannot infer the SigV4 service from `{url}`; set it explicitly (`bedrock-agentcore` for AgentCore, `aws-mcp` for the AWS MCP Server)"
-                )));
+                return Err(config(
+                    ConfigErrorKind::NoService,
+                    format!(
+                        "cannot infer the SigV4 service from `{url}`; set it explicitly (`bedrock-agentcore` for AgentCore, `aws-mcp` for the AWS MCP Server)"
+                    ),
+                ));
             }
             (None, None, None) => ServiceName::default(),
         };
@@ -246,7 +260,7 @@ impl SigV4Builder {
             (Some(region), _) => region,
             (None, Some(inferred)) => inferred.region,
             (None, None) => env_region().ok_or_else(|| {
-                Error::Config(match &self.endpoint {
+                config(ConfigErrorKind::NoRegion, match &self.endpoint {
                     Some(url) => format!(
                         "cannot infer the AWS region from `{}`; set it explicitly or with AWS_REGION",
                         endpoint::redact_query(url)
@@ -256,8 +270,9 @@ impl SigV4Builder {
             })?,
         };
         if region.is_empty() || service.as_str().is_empty() {
-            return Err(Error::Config(
-                "the region and service must not be empty".to_owned(),
+            return Err(config(
+                ConfigErrorKind::EmptyName,
+                "the region and service must not be empty",
             ));
         }
         let clock = self.clock.unwrap_or_default();
@@ -274,8 +289,9 @@ impl SigV4Builder {
             CredentialsChoice::Profile(profile) => default_chain(cache, Some(profile), &region),
             #[cfg(not(feature = "default-credentials"))]
             CredentialsChoice::Default => {
-                return Err(Error::Config(
-                    "no credentials configured: pass `credentials` or `credentials_provider`, or enable the `default-credentials` feature".to_owned(),
+                return Err(config(
+                    ConfigErrorKind::NoCredentials,
+                    "no credentials configured: pass `credentials` or `credentials_provider`, or enable the `default-credentials` feature",
                 ));
             }
         };

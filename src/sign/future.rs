@@ -1,3 +1,5 @@
+//! The response future of [`SigV4`](crate::SigV4).
+
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
@@ -15,7 +17,7 @@ use crate::error::BoxError;
 type SignFuture = Pin<Box<dyn Future<Output = Result<Request<Full<Bytes>>, Error>> + Send>>;
 
 pin_project! {
-    /// Response future of [`SigV4`](super::SigV4): signs, then awaits the inner service.
+    /// Response future of [`SigV4`](crate::SigV4): signs, then awaits the inner service.
     pub struct ResponseFuture<S>
     where
         S: Service<Request<Full<Bytes>>>,

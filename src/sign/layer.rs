@@ -1,7 +1,7 @@
 use tower_layer::Layer;
 
-use super::{SigV4, SigV4Builder};
 use crate::Signer;
+use crate::{SigV4, SigV4Builder};
 
 /// Applies [`SigV4`] signing to a service. Build one with [`SigV4Layer::builder`]
 /// or [`SigV4Layer::for_endpoint`].
@@ -11,7 +11,11 @@ pub struct SigV4Layer {
 }
 
 impl SigV4Layer {
-    /// Configure a layer from scratch; the service defaults to `bedrock-agentcore`.
+    /// Configure a layer from scratch. Without an endpoint there is nothing to
+    /// infer from, so the service is `bedrock-agentcore` unless
+    /// [`service`](SigV4Builder::service) sets another (while
+    /// [`for_endpoint`](Self::for_endpoint) refuses a host it does not know: see
+    /// "Which service is signed for" in the crate docs).
     pub fn builder() -> SigV4Builder {
         SigV4Builder::default()
     }

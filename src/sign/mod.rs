@@ -1,7 +1,7 @@
-//! The signing middleware: [`SigV4Layer`] and [`SigV4`].
+//! The signing middleware: [`SigV4Layer`](crate::SigV4Layer) and [`SigV4`](crate::SigV4).
 //!
 //! The service buffers the request body (bounded by
-//! [`max_body_size`](SigV4Builder::max_body_size), 10 MiB by default), hashes it once
+//! [`max_body_size`](crate::SigV4Builder::max_body_size), 10 MiB by default), hashes it once
 //! with SHA-256, signs the request with aws-sigv4 and calls the inner service with
 //! the same bytes as an [`http_body_util::Full`](https://docs.rs/http-body-util/0.1/http_body_util/struct.Full.html). Responses pass through untouched
 //! and unbuffered, so Server-Sent Events stream as they arrive.
@@ -9,7 +9,7 @@
 //! A request to plain `http://` on a host other than 127.0.0.0/8, `::1` or
 //! `localhost` is refused with [`Error::Config`](crate::Error::Config) before it is
 //! signed: the session token would cross the network in clear text. See
-//! [`allow_plain_http`](SigV4Builder::allow_plain_http) to opt out.
+//! [`allow_plain_http`](crate::SigV4Builder::allow_plain_http) to opt out.
 //!
 //! # Layer order
 //!
@@ -73,15 +73,10 @@
 //! # Ok(()) }
 //! ```
 
-mod builder;
-mod future;
-mod layer;
-mod service;
-
-pub use builder::SigV4Builder;
-pub use future::ResponseFuture;
-pub use layer::SigV4Layer;
-pub use service::SigV4;
+pub(crate) mod builder;
+pub mod future;
+pub(crate) mod layer;
+pub(crate) mod service;
 
 /// The largest body the layer buffers by default: 10 MiB.
 pub const DEFAULT_MAX_BODY_SIZE: usize = 10 * 1024 * 1024;

@@ -6,7 +6,8 @@ use http_body::Body;
 use http_body_util::Full;
 use tower_service::Service;
 
-use super::{ResponseFuture, SigV4Layer};
+use super::future::ResponseFuture;
+use crate::SigV4Layer;
 use crate::body::collect_body;
 use crate::error::BoxError;
 use crate::{Error, Signer};
@@ -19,15 +20,18 @@ pub struct SigV4<S> {
     signer: Signer,
 }
 
+impl SigV4<()> {
+    /// A layer that wraps services with the signer `signer`, as
+    /// [`SigV4Layer::from_signer`].
+    pub fn layer(signer: Signer) -> SigV4Layer {
+        SigV4Layer::from_signer(signer)
+    }
+}
+
 impl<S> SigV4<S> {
     /// Wrap `inner`, signing with `signer`.
     pub fn new(inner: S, signer: Signer) -> Self {
         Self { inner, signer }
-    }
-
-    /// A layer that wraps services with the signer `signer`.
-    pub fn layer(signer: Signer) -> SigV4Layer {
-        SigV4Layer::from_signer(signer)
     }
 
     /// The signer.

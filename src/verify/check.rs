@@ -5,7 +5,7 @@ use http::{HeaderName, StatusCode, request};
 use subtle::ConstantTimeEq;
 
 use crate::canonical::{self, CanonicalOptions, CredentialScope, ParsedAuthorization};
-use crate::clock::{format_amz_date, parse_amz_date};
+use crate::clock::amz_date::{format_amz_date, parse_amz_date};
 
 /// The secret for one access key id, and the session token it must come with.
 #[derive(Clone)]

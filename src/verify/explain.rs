@@ -1,8 +1,8 @@
 use http::request;
 
-use crate::canonical::{self, CanonicalError, CanonicalOptions, CredentialScope};
-
-pub use crate::canonical::ParsedAuthorization;
+use crate::canonical::{
+    self, CanonicalError, CanonicalOptions, CredentialScope, ParsedAuthorization,
+};
 
 /// What a signed request was signed over, rebuilt from the request as it is by
 /// the crate's independent SigV4 implementation: for a person debugging a 403,
@@ -29,7 +29,8 @@ pub struct Explanation {
 /// token included: redact `x-amz-security-token` before showing it.
 ///
 /// ```
-/// use tower_sigv4::verify::explain;
+/// # #[cfg(feature = "unstable")] {
+/// use tower_sigv4::unstable::explain;
 ///
 /// let (parts, ()) = http::Request::get("https://example.amazonaws.com/")
 ///     .header("host", "example.amazonaws.com")
@@ -50,6 +51,7 @@ pub struct Explanation {
 ///     format!("GET\n/\n\nhost:example.amazonaws.com\nx-amz-date:20150830T123600Z\n\nhost;x-amz-date\n{empty}")
 /// );
 /// assert!(explained.string_to_sign.starts_with("AWS4-HMAC-SHA256\n20150830T123600Z\n"));
+/// # }
 /// ```
 pub fn explain(
     parts: &request::Parts,

@@ -1,6 +1,4 @@
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -17,6 +15,8 @@ use tower_service::Service;
 use super::check::{
     Expectations, Refusal, VerifiedIdentity, VerifyingKey, check_headers, check_signature,
 };
+use super::future::ResponseFuture;
+use crate::ServiceName;
 use crate::body::collect_body;
 use crate::clock::{Clock, SharedClock};
 use crate::error::BoxError;
@@ -26,6 +26,7 @@ type Lookup = dyn Fn(&str) -> Option<VerifyingKey> + Send + Sync;
 
 /// Applies [`VerifySigV4`] to a service. See the [module docs](super).
 #[derive(Clone)]
+#[must_use = "a layer does nothing until it wraps a service"]
 pub struct VerifySigV4Layer {
     config: Arc<Config>,
 }
@@ -48,14 +49,14 @@ impl VerifySigV4Layer {
     /// access key id through `lookup`.
     pub fn new(
         region: impl Into<String>,
-        service: impl Into<String>,
+        service: impl Into<ServiceName>,
         lookup: impl Fn(&str) -> Option<VerifyingKey> + Send + Sync + 'static,
     ) -> Self {
         Self {
             config: Arc::new(Config {
                 lookup: Arc::new(lookup),
                 region: region.into(),
-                service: service.into(),
+                service: service.into().as_str().to_owned(),
                 max_skew: Duration::from_secs(5 * 60),
                 clock: SharedClock::default(),
                 max_body_size: DEFAULT_MAX_BODY_SIZE,
@@ -67,7 +68,11 @@ impl VerifySigV4Layer {
     }
 
     /// Verify with a fixed set of keys.
-    pub fn with_keys<I, K>(region: impl Into<String>, service: impl Into<String>, keys: I) -> Self
+    pub fn with_keys<I, K>(
+        region: impl Into<String>,
+        service: impl Into<ServiceName>,
+        keys: I,
+    ) -> Self
     where
         I: IntoIterator<Item = (K, VerifyingKey)>,
         K: Into<String>,
@@ -191,6 +196,29 @@ pub struct VerifySigV4<S> {
     layer: VerifySigV4Layer,
 }
 
+impl VerifySigV4<()> {
+    /// A layer that verifies requests signed for `region` and `service`, as
+    /// [`VerifySigV4Layer::new`]. The service is a [`ServiceName`], as on the
+    /// signing side, or a string:
+    ///
+    /// ```
+    /// use tower_sigv4::ServiceName;
+    /// use tower_sigv4::verify::{VerifySigV4, VerifyingKey};
+    ///
+    /// let layer = VerifySigV4::layer("us-east-1", ServiceName::AWS_MCP, |id: &str| {
+    ///     (id == "AKIDEXAMPLE").then(|| VerifyingKey::new("SECRET"))
+    /// });
+    /// # let _ = layer;
+    /// ```
+    pub fn layer(
+        region: impl Into<String>,
+        service: impl Into<ServiceName>,
+        lookup: impl Fn(&str) -> Option<VerifyingKey> + Send + Sync + 'static,
+    ) -> VerifySigV4Layer {
+        VerifySigV4Layer::new(region, service, lookup)
+    }
+}
+
 impl<S> VerifySigV4<S> {
     /// The inner service.
     pub fn get_ref(&self) -> &S {
@@ -208,8 +236,6 @@ impl<S> VerifySigV4<S> {
     }
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
 impl<S, B, ResBody> Service<Request<B>> for VerifySigV4<S>
 where
     S: Service<Request<Full<Bytes>>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -220,7 +246,7 @@ where
 {
     type Response = Response<Either<ResBody, Full<Bytes>>>;
     type Error = S::Error;
-    type Future = BoxFuture<Result<Self::Response, S::Error>>;
+    type Future = ResponseFuture<ResBody, S::Error>;
 
     /// Always ready: the inner service's readiness is taken in the response
     /// future, once the body is read and the signature checked, so that a client
@@ -237,7 +263,7 @@ where
         let clone = self.inner.clone();
         let inner = std::mem::replace(&mut self.inner, clone);
         let config = self.layer.config.clone();
-        Box::pin(async move {
+        ResponseFuture::new(Box::pin(async move {
             let (mut parts, body) = request.into_parts();
             let expect = Expectations {
                 region: &config.region,
@@ -301,7 +327,7 @@ where
                 }
                 Err(refusal) => Ok(refused(&parts, &refusal)),
             }
-        })
+        }))
     }
 }
 

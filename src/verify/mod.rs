@@ -117,10 +117,12 @@
 //! ```
 
 mod check;
-mod explain;
+/// Rebuilding what a request was signed over: the application's `explain` and
+/// `sign` commands reach it through `tower_sigv4::unstable` (feature `unstable`).
+#[cfg_attr(not(feature = "unstable"), allow(unreachable_pub, dead_code))]
+pub(crate) mod explain;
+pub mod future;
 mod layer;
 
-pub use crate::canonical::{CanonicalError, CredentialScope};
 pub use check::{Refusal, VerifiedIdentity, VerifyingKey};
-pub use explain::{Explanation, ParsedAuthorization, PathHandling, explain, explain_with};
 pub use layer::{VerifySigV4, VerifySigV4Layer};

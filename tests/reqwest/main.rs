@@ -126,11 +126,10 @@ macro_rules! middleware_tests {
                 };
                 let error = error.downcast_ref::<Error>().unwrap();
                 assert_eq!(
-                    error.to_string(),
-                    tower_sigv4::endpoint::check_url(url)
-                        .unwrap_err()
-                        .to_string()
+                    error.config_kind(),
+                    Some(tower_sigv4::ConfigErrorKind::PlainHttp)
                 );
+                assert!(error.to_string().contains("uses plain http://"), "{error}");
             }
 
             #[tokio::test]
@@ -225,3 +224,92 @@ middleware_tests!(reqwest_013, reqwest, reqwest_middleware);
 
 #[cfg(feature = "reqwest-012")]
 middleware_tests!(reqwest_012, reqwest012, reqwest_middleware04);
+
+/// reqwest-retry 0.7 (reqwest-middleware 0.4) before the signer, as the module
+/// docs place it: it wraps the signer's error in a `RetryError` of its own, and
+/// passes a 403 on as it came.
+#[cfg(feature = "reqwest-012")]
+mod through_reqwest_retry {
+    use reqwest_middleware04::{ClientBuilder, ClientWithMiddleware};
+    use reqwest_retry::RetryTransientMiddleware;
+    use reqwest_retry::policies::ExponentialBackoff;
+    use tower_sigv4::recover::Diagnosis;
+    use tower_sigv4::rejection::RejectionKind;
+    use tower_sigv4::reqwest::SigV4Middleware;
+    use tower_sigv4::{ConfigErrorKind, Error};
+
+    use super::server;
+
+    fn client(signing: SigV4Middleware) -> ClientWithMiddleware {
+        let retry = ExponentialBackoff::builder().build_with_max_retries(2);
+        ClientBuilder::new(reqwest012::Client::new())
+            .with(RetryTransientMiddleware::new_with_policy(retry))
+            .with(signing)
+            .build()
+    }
+
+    #[tokio::test]
+    async fn a_signing_error_is_found_behind_the_retry_error() {
+        let signing = SigV4Middleware::builder()
+            .region("us-east-1")
+            .credentials(server::credentials())
+            .build()
+            .unwrap();
+        let error = client(signing)
+            .post("http://mcp.internal.invalid/mcp")
+            .body("{}")
+            .send()
+            .await
+            .unwrap_err();
+        let found = Error::find_in(&error).unwrap_or_else(|| panic!("not found in {error:?}"));
+        assert_eq!(found.config_kind(), Some(ConfigErrorKind::PlainHttp));
+        // The message still reads as the signer's.
+        assert!(error.to_string().contains("uses plain http://"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_found_and_not_sent() {
+        let server = server::start(0).await;
+        let signing = SigV4Middleware::for_endpoint(&server.url())
+            .credentials(server::credentials())
+            .signing(|s| s.max_body_size(8))
+            .build()
+            .unwrap();
+        let error = client(signing)
+            .post(server.url())
+            .body("{\"over\":\"the limit\"}")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(matches!(
+            Error::find_in(&error),
+            Some(Error::BodyTooLarge { limit: 8, .. })
+        ));
+        assert_eq!(server.received(), 0, "nothing was sent, nor retried");
+    }
+
+    #[tokio::test]
+    async fn the_diagnosis_of_a_403_reaches_the_caller() {
+        let server = server::start(0).await;
+        let signing = SigV4Middleware::for_endpoint(&server.url())
+            .credentials(server::credentials())
+            .region("eu-west-1")
+            .recover(true)
+            .build()
+            .unwrap();
+        let response = client(signing)
+            .post(server.url())
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403);
+        let diagnosis = response.extensions().get::<Diagnosis>().unwrap();
+        assert_eq!(diagnosis.kind(), RejectionKind::InvalidSignature);
+        assert_eq!(
+            server.received(),
+            1,
+            "a 403 is not retried by reqwest-retry"
+        );
+    }
+}

@@ -8,7 +8,8 @@ use aws_credential_types::provider::{self, ProvideCredentials};
 use bytes::Bytes;
 use http_body_util::Full;
 use tower_sigv4::clock::{Clock, FixedClock};
-use tower_sigv4::{CredentialsCache, Error, SigV4Layer};
+use tower_sigv4::credentials::CredentialsCache;
+use tower_sigv4::{Error, SigV4Layer};
 
 use crate::support::*;
 

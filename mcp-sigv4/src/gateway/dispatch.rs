@@ -403,7 +403,7 @@ where
                 Ok(events) => opened.push((server.name.clone(), server.lists.clone(), events)),
                 Err(StreamableHttpError::ServerDoesNotSupportSse) => {}
                 Err(e) => {
-                    tracing::warn!(server = %server.name, "opening the event stream failed: {}", tower_sigv4::ErrorChain(&e))
+                    tracing::warn!(server = %server.name, "opening the event stream failed: {}", tower_sigv4::unstable::ErrorChain(&e))
                 }
             }
         }
@@ -463,7 +463,7 @@ where
             let upstream = self.upstream(server, Some(&session));
             async move {
                 if let Err(e) = upstream.end().await {
-                    tracing::warn!(server = %server.name, "ending the session failed: {}", tower_sigv4::ErrorChain(&e));
+                    tracing::warn!(server = %server.name, "ending the session failed: {}", tower_sigv4::unstable::ErrorChain(&e));
                 }
             }
         });

@@ -475,7 +475,7 @@ where
                 .await
                 .unwrap_or(Ok(()))
             {
-                tracing::debug!(server = %server, "ending a per-request session failed: {}", tower_sigv4::ErrorChain(&e));
+                tracing::debug!(server = %server, "ending a per-request session failed: {}", tower_sigv4::unstable::ErrorChain(&e));
             }
         });
     }
@@ -501,7 +501,7 @@ where
     match tokio::time::timeout(CANCEL_TIMEOUT, upstream.send(&note)).await {
         Ok(Ok(_)) => tracing::info!(server = %server, "cancelled request {id} upstream: {reason}"),
         Ok(Err(e)) => {
-            tracing::warn!(server = %server, "cancelling request {id} upstream failed: {}", tower_sigv4::ErrorChain(&e))
+            tracing::warn!(server = %server, "cancelling request {id} upstream failed: {}", tower_sigv4::unstable::ErrorChain(&e))
         }
         Err(_) => {
             tracing::warn!(server = %server, "cancelling request {id} upstream got no answer")

@@ -39,7 +39,7 @@ where
             let state = match tokio::time::timeout(timeout, upstream.initialize(initialize)).await {
                 Ok(Ok(reply)) if reply.get("result").is_some() => {
                     if let Err(e) = upstream.end().await {
-                        tracing::debug!(server = %server.name, "ending the readiness session failed: {}", tower_sigv4::ErrorChain(&e));
+                        tracing::debug!(server = %server.name, "ending the readiness session failed: {}", tower_sigv4::unstable::ErrorChain(&e));
                     }
                     json!({"ready": true})
                 }

@@ -150,7 +150,7 @@ where
             let upstream = match self.modern_upstream(server, envelope).await {
                 Ok(upstream) => upstream,
                 Err(e) => {
-                    tracing::warn!(server = %server.name, "subscriptions/listen: {}", tower_sigv4::ErrorChain(&e));
+                    tracing::warn!(server = %server.name, "subscriptions/listen: {}", tower_sigv4::unstable::ErrorChain(&e));
                     continue;
                 }
             };
@@ -165,7 +165,7 @@ where
                     continue;
                 }
                 Err(e) => {
-                    tracing::warn!(server = %server.name, "subscriptions/listen: {}", tower_sigv4::ErrorChain(&e));
+                    tracing::warn!(server = %server.name, "subscriptions/listen: {}", tower_sigv4::unstable::ErrorChain(&e));
                     continue;
                 }
             };

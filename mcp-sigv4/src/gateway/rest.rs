@@ -213,7 +213,7 @@ where
                     "server_name": server.name,
                     "alias": server.name,
                     "description": server.description,
-                    "url": tower_sigv4::endpoint::redact_query(&server.url),
+                    "url": tower_sigv4::unstable::redact_query(&server.url),
                     "transport": server.transport,
                     "auth_type": server.auth_type,
                     "allowed_tools": server.tools.allowed,

@@ -53,7 +53,7 @@ impl<C> std::fmt::Debug for Server<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Server")
             .field("name", &self.name)
-            .field("url", &tower_sigv4::endpoint::redact_query(&self.url))
+            .field("url", &tower_sigv4::unstable::redact_query(&self.url))
             .finish_non_exhaustive()
     }
 }

@@ -4,10 +4,10 @@
 
 use rmcp::transport::streamable_http_client::StreamableHttpError;
 use serde_json::{Value, json};
-use tower_sigv4::ErrorChain;
 use tower_sigv4::endpoint::Endpoint;
 use tower_sigv4::rejection::{AwsErrorReply, RejectionKind};
 use tower_sigv4::rmcp::HttpClientError;
+use tower_sigv4::unstable::ErrorChain;
 
 use crate::upstream::UpstreamError;
 
@@ -154,7 +154,7 @@ fn hint(reply: &AwsErrorReply, kind: RejectionKind, context: &SigningContext) ->
         );
     }
     if !matches!(reply.status.as_u16(), 401 | 403) {
-        return kind.hint().to_owned();
+        return kind.hint().into_owned();
     }
     let (Some(service), Some(region)) = (&context.service, &context.region) else {
         return "the endpoint requires SigV4 signing, but requests are sent unsigned; remove --skip-auth"
@@ -207,7 +207,7 @@ fn hint(reply: &AwsErrorReply, kind: RejectionKind, context: &SigningContext) ->
             "the identity from {} is not allowed to do this; grant it the action in IAM (for AgentCore: bedrock-agentcore:InvokeAgentRuntime), or choose other credentials with {}",
             context.credentials, settings.credentials
         ),
-        other => other.hint().to_owned(),
+        other => other.hint().into_owned(),
     }
 }
 

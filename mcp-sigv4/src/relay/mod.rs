@@ -573,7 +573,7 @@ where
             }
             Err(e) => tracing::warn!(
                 "sending {what} upstream failed: {}",
-                tower_sigv4::ErrorChain(&e)
+                tower_sigv4::unstable::ErrorChain(&e)
             ),
         }
     }
@@ -695,7 +695,7 @@ where
                 Err(e) => {
                     tracing::warn!(
                         "opening the server's event stream failed: {}; retrying",
-                        tower_sigv4::ErrorChain(&e)
+                        tower_sigv4::unstable::ErrorChain(&e)
                     );
                     tokio::select! {
                         () = stop.cancelled() => return,
@@ -788,7 +788,10 @@ where
         match tokio::time::timeout(grace, shared.upstream.end()).await {
             Ok(Ok(())) => tracing::debug!("session ended"),
             Ok(Err(e)) => {
-                tracing::warn!("ending the session failed: {}", tower_sigv4::ErrorChain(&e))
+                tracing::warn!(
+                    "ending the session failed: {}",
+                    tower_sigv4::unstable::ErrorChain(&e)
+                )
             }
             Err(_) => tracing::warn!(
                 "ending the session took longer than {} s",

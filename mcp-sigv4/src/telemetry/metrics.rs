@@ -21,7 +21,7 @@ use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use serde_json::Value;
-use tower_sigv4::CredentialsCache;
+use tower_sigv4::credentials::CredentialsCache;
 use tower_sigv4::retry::RetryReason;
 
 /// The most tool names remembered per server; past it, new names are `other`.

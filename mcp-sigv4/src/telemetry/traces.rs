@@ -292,7 +292,7 @@ impl Extractor for Meta<'_> {
 /// they are signed.
 pub fn signed_headers() -> tower_sigv4::SignedHeaders {
     tower_sigv4::SignedHeaders::excluding(
-        tower_sigv4::headers::DEFAULT_EXCLUDED
+        tower_sigv4::SignedHeaders::DEFAULT_EXCLUDED
             .iter()
             .filter(|name| !matches!(**name, "traceparent" | "tracestate")),
     )

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use http::{HeaderName, HeaderValue};
-use tower_sigv4::Error;
+use tower_sigv4::{ConfigError, ConfigErrorKind, Error};
 
 use crate::config::{Auth, ServerConfig};
 
@@ -50,9 +50,12 @@ impl ServerConfig {
             .map(|(name, value)| (name.clone(), value.expose().to_owned()));
         for (name, value) in auth.into_iter().chain(statics) {
             let mut value = HeaderValue::from_str(&value).map_err(|_| {
-                Error::Config(format!(
-                    "MCP server `{}`: the value for header `{name}` is not a valid HTTP header value",
-                    self.name
+                Error::Config(ConfigError::new(
+                    ConfigErrorKind::Other,
+                    format!(
+                        "MCP server `{}`: the value for header `{name}` is not a valid HTTP header value",
+                        self.name
+                    ),
                 ))
             })?;
             value.set_sensitive(true);

@@ -59,7 +59,7 @@ impl OAuth2ClientCredentials {
         scopes: Vec<String>,
     ) -> Result<Self, tower_sigv4::Error> {
         let token_url = token_url.into();
-        tower_sigv4::endpoint::check_url(&token_url)?;
+        tower_sigv4::unstable::check_url(&token_url)?;
         Ok(Self {
             token_url,
             client_id: client_id.into(),
@@ -150,7 +150,7 @@ impl TokenSource {
         TokenError(format!(
             "server `{}`: the OAuth2 token endpoint {}: {message}",
             self.server,
-            tower_sigv4::endpoint::redact_query(&self.grant.token_url)
+            tower_sigv4::unstable::redact_query(&self.grant.token_url)
         ))
     }
 

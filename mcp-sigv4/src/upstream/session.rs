@@ -496,7 +496,7 @@ where
                 Err(e) => {
                     tracing::warn!(
                         "listing tools to learn their x-mcp-header arguments failed: {}",
-                        tower_sigv4::ErrorChain(&e)
+                        tower_sigv4::unstable::ErrorChain(&e)
                     );
                     return;
                 }
@@ -680,7 +680,7 @@ where
                     }
                     Err(e) => tracing::warn!(
                         "resuming the reply stream failed: {}",
-                        tower_sigv4::ErrorChain(&e)
+                        tower_sigv4::unstable::ErrorChain(&e)
                     ),
                 }
             }

@@ -45,7 +45,7 @@ pub type SignedTransport = StreamableHttpClientTransport<TowerHttpClient<SignedH
 /// default chain. The same as `TransportBuilder::new(url).build()`.
 ///
 /// Fails when the URL is not `https://` (plain `http://` is allowed for
-/// 127.0.0.1, `localhost` and `::1` only), when the service or region cannot
+/// loopback hosts only: 127.0.0.0/8, `::1` and `localhost`), when the service or region cannot
 /// be inferred (use [`TransportBuilder`] to set them), or when the proxy or CA
 /// bundle variables of the environment are unusable (see [`TransportBuilder`]).
 ///
@@ -141,6 +141,7 @@ pub fn connect(url: &str) -> Result<SignedTransport, Error> {
 ///
 /// The builder is `Clone`, `Send` and `Sync`.
 #[derive(Clone, Debug)]
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct TransportBuilder {
     url: String,
     signing: SigV4Builder,
@@ -414,7 +415,10 @@ mod tests {
         let unknown = TransportBuilder::new("https://mcp.example.com/mcp")
             .credentials(credentials)
             .build();
-        assert!(matches!(unknown, Err(Error::Config(_))));
+        assert_eq!(
+            unknown.err().and_then(|e| e.config_kind()),
+            Some(crate::ConfigErrorKind::NoService)
+        );
         // Unsigned, nothing needs inferring.
         let unsigned = TransportBuilder::new("https://mcp.example.com/mcp")
             .sign(false)

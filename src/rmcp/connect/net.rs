@@ -20,7 +20,7 @@ use tower_service::Service;
 
 use crate::Error;
 use crate::endpoint::redact_query;
-use crate::error::BoxError;
+use crate::error::{BoxError, ConfigErrorKind, config};
 
 /// Where environment variables are read from: the process environment, or a
 /// lookup given to the builder (tests, or a configuration that is not the
@@ -119,18 +119,27 @@ fn checked_proxy(url: &str, origin: &str) -> Result<String, Error> {
         format!("http://{url}")
     };
     let uri: Uri = with_scheme.parse().map_err(|e| {
-        Error::Config(format!(
-            "{origin} is `{shown}`, which is not a proxy URL ({e}); give one like http://proxy.example.com:3128"
-        ))
+        config(
+            ConfigErrorKind::Proxy,
+            format!(
+                "{origin} is `{shown}`, which is not a proxy URL ({e}); give one like http://proxy.example.com:3128"
+            ),
+        )
     })?;
     match uri.scheme_str() {
         Some("http") if uri.host().is_some_and(|h| !h.is_empty()) => Ok(with_scheme),
-        Some(scheme) if scheme != "http" => Err(Error::Config(format!(
-            "{origin} is `{shown}`: {scheme}:// proxies are not supported, only http:// ones (requests are tunnelled with CONNECT); use an http:// proxy or unset it"
-        ))),
-        _ => Err(Error::Config(format!(
-            "{origin} is `{shown}`, which names no proxy host; give one like http://proxy.example.com:3128"
-        ))),
+        Some(scheme) if scheme != "http" => Err(config(
+            ConfigErrorKind::Proxy,
+            format!(
+                "{origin} is `{shown}`: {scheme}:// proxies are not supported, only http:// ones (requests are tunnelled with CONNECT); use an http:// proxy or unset it"
+            ),
+        )),
+        _ => Err(config(
+            ConfigErrorKind::Proxy,
+            format!(
+                "{origin} is `{shown}`, which names no proxy host; give one like http://proxy.example.com:3128"
+            ),
+        )),
     }
 }
 
@@ -384,7 +393,7 @@ mod tests {
         )
         .unwrap_err();
         let text = err.to_string();
-        assert!(matches!(err, Error::Config(_)));
+        assert_eq!(err.config_kind(), Some(ConfigErrorKind::Proxy));
         assert!(
             text.contains("HTTPS_PROXY") && text.contains("socks5://"),
             "{text}"

@@ -11,6 +11,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 
 use crate::Error;
+use crate::error::{ConfigErrorKind, config};
 
 /// A PEM bundle of CA certificates to trust besides the OS's, and where its path
 /// came from (a variable's name, or the builder), for error messages.
@@ -33,11 +34,14 @@ pub(super) fn client_config(bundle: Option<&CaBundle>) -> Result<ClientConfig, E
     if let Some(bundle) = bundle {
         for certificate in read_bundle(bundle)? {
             extra.add(certificate).map_err(|e| {
-                Error::Config(format!(
-                    "{} names `{}`, which holds a certificate rustls cannot use as a root ({e}); give a PEM file of CA certificates",
-                    bundle.origin,
-                    bundle.path.display()
-                ))
+                config(
+                    ConfigErrorKind::CaBundle,
+                    format!(
+                        "{} names `{}`, which holds a certificate rustls cannot use as a root ({e}); give a PEM file of CA certificates",
+                        bundle.origin,
+                        bundle.path.display()
+                    ),
+                )
             })?;
         }
     }
@@ -45,7 +49,7 @@ pub(super) fn client_config(bundle: Option<&CaBundle>) -> Result<ClientConfig, E
     let verifier = Arc::new(LazyRoots::new(extra, provider.clone()));
     let config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .map_err(|e| Error::Config(format!("TLS configuration: {e}")))?
+        .map_err(|e| config(ConfigErrorKind::Tls, format!("TLS configuration: {e}")))?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_no_client_auth();
@@ -169,11 +173,14 @@ fn os_roots() -> RootCertStore {
 /// holds none.
 fn read_bundle(bundle: &CaBundle) -> Result<Vec<CertificateDer<'static>>, Error> {
     let failed = |what: &dyn std::fmt::Display| {
-        Error::Config(format!(
-            "{} names `{}`, {what}; point it at a PEM file of CA certificates, or unset it",
-            bundle.origin,
-            bundle.path.display()
-        ))
+        config(
+            ConfigErrorKind::CaBundle,
+            format!(
+                "{} names `{}`, {what}; point it at a PEM file of CA certificates, or unset it",
+                bundle.origin,
+                bundle.path.display()
+            ),
+        )
     };
     let bytes = std::fs::read(&bundle.path)
         .map_err(|e| failed(&format_args!("which cannot be read ({e})")))?;

@@ -43,9 +43,8 @@
 //! # Ok(()) }
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
-use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
@@ -56,6 +55,9 @@ use http_body_util::{Either, Full};
 use tower_layer::Layer;
 use tower_service::Service;
 
+pub mod future;
+
+use self::future::ResponseFuture;
 use crate::endpoint::{self, Endpoint};
 use crate::error::BoxError;
 use crate::rejection::{AwsErrorReply, RejectionKind};
@@ -82,7 +84,7 @@ pub struct Diagnosis {
     /// Where the credentials came from: the configured source.
     pub credentials_source: String,
     /// The provider that supplied the newest credentials, as the provider names
-    /// itself ([`CredentialsCache::last_provider`](crate::CredentialsCache::last_provider)):
+    /// itself ([`CredentialsCache::last_provider`](crate::credentials::CredentialsCache::last_provider)):
     /// `ProfileFile`, `SSO`, `EnvironmentVariable`, ...
     pub credentials_provider: Option<String>,
     /// When the credentials expire, if they do.
@@ -98,27 +100,27 @@ impl Diagnosis {
     }
 
     /// One line that says what to do.
-    pub fn hint(&self) -> String {
+    pub fn hint(&self) -> Cow<'static, str> {
         if let Some(expected) = self
             .expected_service()
             .filter(|s| *s != self.signing_service.as_str())
         {
-            return format!(
+            return Cow::Owned(format!(
                 "the request was signed for service `{}`, but the endpoint expects `{expected}`: set the service to `{expected}`",
                 self.signing_service
-            );
+            ));
         }
         if let Some(inferred) = self
             .inferred
             .as_ref()
             .filter(|i| i.service != self.signing_service || i.region != self.signing_region)
         {
-            return format!(
+            return Cow::Owned(format!(
                 "the request was signed for service `{}` in `{}`, but the host belongs to service `{}` in `{}`: set --service/--region (or the builder's service/region) to match the endpoint",
                 self.signing_service, self.signing_region, inferred.service, inferred.region
-            );
+            ));
         }
-        self.reply.kind().hint().to_owned()
+        self.reply.kind().hint()
     }
 
     /// Whether the signature was scoped to a service or region the endpoint does
@@ -247,7 +249,20 @@ pub struct Recover<S> {
     signer: Signer,
 }
 
+impl Recover<()> {
+    /// A layer that wraps services with [`Recover`], as [`RecoverLayer::new`].
+    pub fn layer(signer: Signer) -> RecoverLayer {
+        RecoverLayer::new(signer)
+    }
+}
+
 impl<S> Recover<S> {
+    /// Wrap `inner`, recovering with the credentials cache and clock of
+    /// `signer` (the same signer as the signing layer's).
+    pub fn new(inner: S, signer: Signer) -> Self {
+        Self { inner, signer }
+    }
+
     /// The inner service.
     pub fn get_ref(&self) -> &S {
         &self.inner
@@ -264,8 +279,6 @@ impl<S> Recover<S> {
     }
 }
 
-type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
-
 impl<S, B, ResBody> Service<Request<B>> for Recover<S>
 where
     S: Service<Request<B>, Response = Response<ResBody>> + Clone + Send + 'static,
@@ -277,7 +290,7 @@ where
 {
     type Response = Response<Either<ResBody, Full<Bytes>>>;
     type Error = BoxError;
-    type Future = BoxFuture<Result<Self::Response, BoxError>>;
+    type Future = ResponseFuture<ResBody>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -287,7 +300,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let signer = self.signer.clone();
-        Box::pin(async move {
+        ResponseFuture::new(Box::pin(async move {
             let first = SignedWith::default();
             request.extensions_mut().insert(first.clone());
             let mut again = request.clone();
@@ -316,7 +329,7 @@ where
                 diagnose(&parts, body, &signer, host.as_deref()).await;
             refused_again(&diagnosis, &mut again_diagnosis, &signer, &second);
             Ok(with_diagnosis(parts, body, again_diagnosis))
-        })
+        }))
     }
 }
 
