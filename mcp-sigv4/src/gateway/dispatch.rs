@@ -1,5 +1,15 @@
 //! Requests by HTTP method: POST carries JSON-RPC messages (one or a batch),
 //! GET opens the servers' event streams, DELETE ends the session.
+//!
+//! The client's order of GET and POST is kept upstream: while a session's GET
+//! opens its upstream event streams, the session's POSTs that reach this
+//! replica wait (at most [`STREAM_OPEN_HOLD`]) until the servers have answered
+//! the GET. A server that sends a request on its GET stream in answer to a
+//! `tools/call` (sampling, elicitation), and drops it when no stream is open,
+//! then finds the stream the client opened first. Replicas share no state, so
+//! the order is kept only when the GET and the POST reach the same replica.
+
+use std::time::Duration;
 
 use ::http::{HeaderMap, Method, Request, Response, StatusCode};
 use bytes::Bytes;
@@ -8,6 +18,7 @@ use rmcp::transport::streamable_http_client::{StreamableHttpClient, StreamableHt
 use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
+use super::flights::Turn;
 use super::forward::{for_client, tag_request};
 use super::guard;
 use super::http::{self, Body, Budget, SESSION_HEADER, collect_reply};
@@ -18,6 +29,10 @@ use super::session::{self, Session};
 use crate::relay::jsonrpc;
 use crate::telemetry::{self, Outcome, Route, traces};
 use tracing::Instrument;
+
+/// The longest a session's POST waits for the session's GET to open its
+/// upstream event streams; past it the POST goes on regardless.
+pub(super) const STREAM_OPEN_HOLD: Duration = Duration::from_secs(10);
 
 impl<C> Gateway<C>
 where
@@ -217,7 +232,10 @@ where
             }
             if live.is_none() && jsonrpc::method(&message) != Some("initialize") {
                 match self.session(headers) {
-                    Ok(session) => live = Some(LiveSession::new(session)),
+                    Ok(session) => {
+                        self.after_streams_open(&session).await;
+                        live = Some(LiveSession::new(session));
+                    }
                     Err(refused) => return refused.response(),
                 }
             }
@@ -292,11 +310,31 @@ where
             return self.modern(target, message, headers).await;
         }
         let live = match self.session(headers) {
-            Ok(session) => LiveSession::new(session),
+            Ok(session) => session,
             Err(refused) => return refused.response(),
         };
+        self.after_streams_open(&live).await;
+        let live = LiveSession::new(live);
         let response = self.in_session(target, message, &live).await;
         self.with_resealed(response, &live)
+    }
+
+    /// Wait while a GET of `session` opens its upstream event streams on this
+    /// replica, at most [`STREAM_OPEN_HOLD`].
+    async fn after_streams_open(&self, session: &Session) {
+        let Some(opening) = self.inner.openings.follow(&session.nonce) else {
+            return;
+        };
+        tracing::debug!("holding a request until the session's event streams open");
+        if tokio::time::timeout(STREAM_OPEN_HOLD, opening.landed())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the session's event streams did not open within {} s; sending its request anyway",
+                STREAM_OPEN_HOLD.as_secs_f64()
+            );
+        }
     }
 
     /// A message in a session, to its one server or to the aggregate.
@@ -392,6 +430,12 @@ where
             Ok(session) => session,
             Err(refused) => return refused.response(),
         };
+        // The session's POSTs from now on wait for the streams to open (the
+        // landing dropped, however this ends); a second GET at once does not.
+        let opening = match self.inner.openings.join(&session.nonce, || None) {
+            Turn::Lead(landing) => Some(landing),
+            Turn::Follow(_) | Turn::Ready(()) => None,
+        };
         let (servers, tag) = match target {
             Target::One(server) => (vec![server], false),
             Target::All(servers) => (servers, true),
@@ -407,6 +451,7 @@ where
                 }
             }
         }
+        drop(opening);
         if opened.is_empty() {
             return http::error(
                 StatusCode::METHOD_NOT_ALLOWED,

@@ -10,6 +10,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClient;
 use sha2::{Digest, Sha256};
 use tower_sigv4::rmcp::HttpClientError;
 
+use super::flights::Flights;
 use super::guard::AllowedHosts;
 use super::http::{self, Body, Refused, SESSION_HEADER};
 use super::lists::{self, ListCache, Lists};
@@ -155,6 +156,9 @@ pub(super) struct Inner<C> {
     // session opened for them.
     pub(super) modern: Mutex<HashMap<String, Arc<Upstream<C>>>>,
     pub(super) list_cache: Arc<ListCache>,
+    // The sessions whose GET is opening its upstream event streams on this
+    // replica, by session nonce: their POSTs wait for it (see `dispatch`).
+    pub(super) openings: Flights<String, ()>,
 }
 
 impl<C> Gateway<C>
@@ -168,6 +172,7 @@ where
             inner: Arc::new(Inner {
                 modern: Mutex::default(),
                 list_cache: Arc::new(ListCache::new(options.list_cache_ttl)),
+                openings: Flights::default(),
                 servers: servers.into_iter().map(Arc::new).collect(),
                 sealer,
                 options,

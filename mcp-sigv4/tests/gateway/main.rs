@@ -8,6 +8,9 @@ mod eras;
 mod fuzz;
 mod lists;
 mod litellm;
+mod order;
+#[path = "../support/ordered_server.rs"]
+mod ordered_server;
 #[path = "../support/otlp.rs"]
 mod otlp;
 mod security;
