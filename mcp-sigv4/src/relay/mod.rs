@@ -17,7 +17,10 @@
 //!   carries `Last-Event-ID`, as the specification describes.
 //! - The server's GET event stream opens after `notifications/initialized`, is
 //!   skipped quietly when the server answers 405, and reconnects with backoff,
-//!   resuming with `Last-Event-ID`.
+//!   resuming with `Last-Event-ID`. The host's messages after
+//!   `notifications/initialized` wait (at most 10 s) until the server has
+//!   answered that first GET, so that a request the server sends on the stream
+//!   in answer to the host's first call finds it open.
 //! - A 404 on a request that carries the session id means the server forgot the
 //!   session: [`Upstream`] replays the host's `initialize` and
 //!   `notifications/initialized` and sends the request again.
@@ -545,7 +548,25 @@ where
             }
             Some("notifications/initialized") => {
                 self.forward(message, "notifications/initialized").await;
-                self.start_events();
+                // The host's next messages wait until the server has answered
+                // the GET: a server that sends its requests (sampling,
+                // elicitation) on that stream, and drops them when none is
+                // open, finds it open for the host's first call.
+                let Some(opened) = self.start_events() else {
+                    return;
+                };
+                tracing::debug!(
+                    "holding the host's messages until the server's event stream opens"
+                );
+                if tokio::time::timeout(EVENTS_OPEN_HOLD, opened)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        "the server's event stream did not open within {} s; relaying the host's requests anyway",
+                        EVENTS_OPEN_HOLD.as_secs_f64()
+                    );
+                }
                 return;
             }
             _ => {}
@@ -648,16 +669,22 @@ where
         }
     }
 
-    fn start_events(&self) {
+    /// Start the event stream's task, once; what it sends on once its first
+    /// GET is answered (or has failed).
+    fn start_events(&self) -> Option<oneshot::Receiver<()>> {
         if self.shared.events_started.swap(true, Ordering::SeqCst) {
-            return;
+            return None;
         }
         let relay = self.clone();
-        tokio::spawn(async move { relay.events_loop().await });
+        let (opened, first) = oneshot::channel();
+        tokio::spawn(async move { relay.events_loop(opened).await });
+        Some(first)
     }
 
-    /// Keep the server's GET event stream open until shutdown.
-    async fn events_loop(&self) {
+    /// Keep the server's GET event stream open until shutdown; send on
+    /// `opened` once the first GET is answered or has failed.
+    async fn events_loop(&self, opened: oneshot::Sender<()>) {
+        let mut opened_signal = Some(opened);
         let shared = &self.shared;
         let stop = shared.stop_events.clone();
         let mut generations = shared.upstream.generations();
@@ -668,6 +695,9 @@ where
                 () = stop.cancelled() => return,
                 opened = shared.upstream.open_events(last_event_id.clone()) => opened,
             };
+            if let Some(first) = opened_signal.take() {
+                let _ = first.send(());
+            }
             let mut events = match opened {
                 Ok(events) => events,
                 Err(StreamableHttpError::ServerDoesNotSupportSse) => {
@@ -793,6 +823,10 @@ where
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// The longest the host's messages after `notifications/initialized` wait for
+/// the server to answer the GET of its event stream.
+const EVENTS_OPEN_HOLD: Duration = Duration::from_secs(10);
 
 /// Reconnection backoff: 100 ms doubling to 10 s, with jitter (tower's).
 pub(crate) fn backoff() -> ExponentialBackoff {
