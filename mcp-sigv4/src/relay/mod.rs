@@ -16,8 +16,9 @@
 //! - A POST's SSE stream that breaks before its reply is resumed with a GET that
 //!   carries `Last-Event-ID`, as the specification describes.
 //! - The server's GET event stream opens after `notifications/initialized`, is
-//!   skipped quietly when the server answers 405, and reconnects with backoff,
-//!   resuming with `Last-Event-ID`. The host's messages after
+//!   skipped quietly when the server answers 405, and reconnects after the
+//!   server's `retry:` (at most a minute) or with backoff, resuming with
+//!   `Last-Event-ID`. The host's messages after
 //!   `notifications/initialized` wait (at most 10 s) until the server has
 //!   answered that first GET, so that a request the server sends on the stream
 //!   in answer to the host's first call finds it open.
@@ -38,7 +39,8 @@ pub use describe::{Settings, SigningContext, describe};
 pub use jsonrpc::{INVALID_REQUEST, PARSE_ERROR};
 pub use policy::Policy;
 pub use upstream::{
-    Events, Reply, SessionState, StreamEnded, Upstream, UpstreamError, is_session_gone,
+    Events, MAX_RETRY, Reconnect, Reply, SessionState, StreamEnded, Upstream, UpstreamError,
+    is_session_gone,
 };
 
 use std::collections::HashMap;
@@ -52,7 +54,7 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::retry::backoff::{Backoff, ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
+use tower::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
 use tower::util::rng::HasherRng;
 use tower_sigv4::rmcp::HttpClientError;
 
@@ -688,7 +690,7 @@ where
         let shared = &self.shared;
         let stop = shared.stop_events.clone();
         let mut generations = shared.upstream.generations();
-        let mut backoff = backoff();
+        let mut reconnect = upstream::Reconnect::default();
         let mut last_event_id: Option<String> = None;
         loop {
             let opened = tokio::select! {
@@ -711,7 +713,7 @@ where
                         changed = generations.changed() => if changed.is_err() { return },
                     }
                     last_event_id = None;
-                    backoff = self::backoff();
+                    reconnect.reset();
                     continue;
                 }
                 Err(e) => {
@@ -721,12 +723,12 @@ where
                     );
                     tokio::select! {
                         () = stop.cancelled() => return,
-                        () = backoff.next_backoff() => continue,
+                        () = reconnect.wait() => continue,
                     }
                 }
             };
             let generation = *generations.borrow_and_update();
-            backoff = self::backoff();
+            reconnect.reset();
             loop {
                 let next = tokio::select! {
                     () = stop.cancelled() => return,
@@ -742,12 +744,13 @@ where
                 }
             }
             last_event_id = events.last_event_id().map(str::to_owned).or(last_event_id);
+            reconnect.learn(&events);
             if *generations.borrow() != generation {
                 last_event_id = None;
             }
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = backoff.next_backoff() => {}
+                () = reconnect.wait() => {}
             }
         }
     }
