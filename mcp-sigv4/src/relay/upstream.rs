@@ -62,9 +62,9 @@ pub enum Reply {
     Stream(Events),
 }
 
-/// The longest a server's SSE `retry:` makes a resumption wait; a longer one
-/// is cut to this.
-pub const MAX_RETRY: Duration = Duration::from_secs(60);
+/// The longest a server's SSE `retry:` makes a resumption wait (60 s, the
+/// library's bound); a longer one is cut to this.
+pub const MAX_RETRY: Duration = tower_sigv4::rmcp::MAX_SSE_RETRY;
 
 /// An SSE stream of JSON-RPC messages that remembers the last event id and the
 /// server's reconnection time, so that a broken stream can be resumed with
