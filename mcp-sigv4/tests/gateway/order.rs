@@ -1,6 +1,7 @@
-//! The client's order of its GET and its POSTs is kept upstream (issue #27):
-//! a server that sends its sampling request on the GET stream finds the stream
-//! the client opened before its `tools/call`.
+//! Streams through the gateway (issue #27): the client's order of its GET and
+//! its POSTs is kept upstream, so a server that sends its sampling request on
+//! the GET stream finds the stream the client opened before its `tools/call`;
+//! a reply stream is resumed after the server's `retry:`.
 
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -130,4 +131,45 @@ async fn a_call_sent_after_the_get_waits_for_the_servers_stream_to_open() {
     for (session, arrived) in arrivals {
         assert_eq!(arrived, ["open", "call"], "{session}");
     }
+}
+
+#[tokio::test]
+async fn a_broken_reply_stream_is_resumed_after_the_servers_retry() {
+    let server = ordered_server::start().await;
+    let dir = std::env::temp_dir().join(format!(
+        "mcp-sigv4-retry-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    let yaml = format!(
+        "mcp_servers:\n  order:\n    url: \"{}\"\n    transport: http\n",
+        server.url()
+    );
+    std::fs::write(&config, yaml).unwrap();
+    let gateway = Gateway::start(&config, &[]).await;
+    let session = super::open(&gateway, "/mcp/order", &[]).await;
+    let call = rpc(
+        1,
+        "tools/call",
+        json!({"name": "resume_after_retry", "arguments": {}}),
+    );
+    let url = format!("{}/mcp/order", gateway.base);
+    let answer = send("POST", &url, &[("mcp-session-id", &session)], Some(&call)).await;
+    assert_eq!(
+        answer.reply()["result"]["content"][0]["text"],
+        "resumed",
+        "{answer:?}"
+    );
+    // The wait chosen is the server's, as parsed from its `retry:` field (the
+    // line is logged before the reply is sent; its reader may lag behind).
+    let chosen = format!("retry_ms={}", ordered_server::RETRY_MS);
+    let logged = tokio::time::timeout(LIMIT, async {
+        while !gateway.stderr().contains(&chosen) {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await;
+    assert!(logged.is_ok(), "{}", gateway.stderr());
 }

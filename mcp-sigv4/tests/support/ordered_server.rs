@@ -10,6 +10,10 @@
 //! (its 200 and SSE headers go out as the handler returns), `call` when a
 //! `tools/call` arrived. [`start_gated`] makes each GET wait, once it has
 //! arrived, until the test lets it be answered.
+//!
+//! A call of `resume_after_retry` is answered instead with a stream that
+//! carries only a priming event (`id: e1`, `retry:` [`RETRY_MS`]) and ends; the
+//! reply comes on the GET that resumes it with `Last-Event-ID: e1`.
 
 #![allow(dead_code)]
 
@@ -35,7 +39,12 @@ struct Session {
     stream: Option<mpsc::Sender<Value>>,
     waiting: HashMap<String, oneshot::Sender<Value>>,
     arrivals: Vec<&'static str>,
+    // The reply a resumption with `Last-Event-ID: e1` gets.
+    held_back: Option<Value>,
 }
+
+/// The `retry:` of `resume_after_retry`'s priming event, in milliseconds.
+pub const RETRY_MS: u64 = 300;
 
 /// A GET that has arrived: send on it to let it be answered.
 pub type HeldGet = oneshot::Sender<()>;
@@ -85,6 +94,14 @@ fn json_response(message: &Value, session: Option<&str>) -> Answer {
         .unwrap()
 }
 
+/// An SSE response of `events`, ended after them.
+fn sse(events: String) -> Answer {
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(Full::new(Bytes::from(events)).boxed())
+        .unwrap()
+}
+
 fn plain(status: StatusCode) -> Answer {
     Response::builder()
         .status(status)
@@ -99,6 +116,22 @@ async fn serve(request: Request<Incoming>, state: Arc<State>) -> Answer {
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     match *request.method() {
+        Method::GET if request.headers().get("last-event-id").is_some() => {
+            let held = session.and_then(|s| {
+                state
+                    .sessions
+                    .lock()
+                    .unwrap()
+                    .get_mut(&s)
+                    .and_then(|entry| entry.held_back.take())
+            });
+            match held {
+                Some(reply) if request.headers()["last-event-id"] == "e1" => {
+                    sse(format!("id: e2\ndata: {reply}\n\n"))
+                }
+                _ => plain(StatusCode::NOT_FOUND),
+            }
+        }
         Method::GET => {
             if let Some(gate) = &state.gate {
                 let (release, released) = oneshot::channel();
@@ -159,6 +192,17 @@ async fn post(state: &State, session: Option<&str>, message: Value) -> Answer {
                 "capabilities": {"tools": {}},
                 "serverInfo": {"name": "ordered", "version": "1"}}});
             json_response(&reply, Some(&session))
+        }
+        (Some("tools/call"), Some(id))
+            if message.pointer("/params/name") == Some(&json!("resume_after_retry")) =>
+        {
+            let mut sessions = state.sessions.lock().unwrap();
+            let Some(entry) = session.and_then(|s| sessions.get_mut(s)) else {
+                return plain(StatusCode::NOT_FOUND);
+            };
+            entry.held_back = Some(json!({"jsonrpc": "2.0", "id": id, "result": {
+                "content": [{"type": "text", "text": "resumed"}], "isError": false}}));
+            sse(format!("id: e1\nretry: {RETRY_MS}\ndata: \n\n"))
         }
         (Some("tools/call"), Some(id)) => call(state, session, id).await,
         (Some(method), Some(id)) => json_response(
