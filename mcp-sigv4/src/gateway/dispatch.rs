@@ -8,6 +8,12 @@
 //! `tools/call` (sampling, elicitation), and drops it when no stream is open,
 //! then finds the stream the client opened first. Replicas share no state, so
 //! the order is kept only when the GET and the POST reach the same replica.
+//!
+//! A client may also send its GET and its first call together, and they may
+//! arrive in either order. Where every request of a session reaches this
+//! process (no shared session secret), the session's upstream event streams
+//! are opened at its `notifications/initialized` and parked for the client's
+//! GET (at most [`PARKED_FOR`]), so they are open before any later request.
 
 use std::time::Duration;
 
@@ -33,6 +39,16 @@ use tracing::Instrument;
 /// The longest a session's POST waits for the session's GET to open its
 /// upstream event streams; past it the POST goes on regardless.
 pub(super) const STREAM_OPEN_HOLD: Duration = Duration::from_secs(10);
+
+/// The longest an upstream event stream opened at `notifications/initialized`
+/// waits for the client's GET; past it the stream is closed.
+pub(super) const PARKED_FOR: Duration = Duration::from_secs(10);
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 impl<C> Gateway<C>
 where
@@ -314,9 +330,47 @@ where
             Err(refused) => return refused.response(),
         };
         self.after_streams_open(&live).await;
+        let initialized = jsonrpc::method(&message) == Some("notifications/initialized");
         let live = LiveSession::new(live);
         let response = self.in_session(target, message, &live).await;
+        if initialized && response.status().is_success() && self.inner.sealer.is_process_local() {
+            self.park_streams(target, &live.snapshot()).await;
+        }
         self.with_resealed(response, &live)
+    }
+
+    /// Open the session's upstream event streams now, at its
+    /// `notifications/initialized`, for the client's GET to take (at most
+    /// [`PARKED_FOR`]): what a server sends on them before the GET arrives
+    /// waits unread, so a request the client sends before (or with) its GET
+    /// finds the server's stream open. Only when every request of the session
+    /// reaches this process (no shared session secret): a stream parked on one
+    /// replica would keep a server that allows one stream per session from
+    /// giving another replica the client's.
+    async fn park_streams(&self, target: &Target<C>, session: &Session) {
+        let servers = match target {
+            Target::One(server) => std::slice::from_ref(server),
+            Target::All(servers) => servers.as_slice(),
+        };
+        for server in servers {
+            if !session.upstreams.contains_key(&server.name) {
+                continue;
+            }
+            let upstream = self.upstream(server, Some(session));
+            let Ok(Ok(events)) =
+                tokio::time::timeout(STREAM_OPEN_HOLD, upstream.open_events(None)).await
+            else {
+                continue;
+            };
+            let key = (session.nonce.clone(), server.name.clone());
+            let parked = self.inner.parked.clone();
+            lock(&parked).insert(key.clone(), events);
+            // Not taken in time: closed, and the server's stream with it.
+            tokio::spawn(async move {
+                tokio::time::sleep(PARKED_FOR).await;
+                lock(&parked).remove(&key);
+            });
+        }
     }
 
     /// Wait while a GET of `session` opens its upstream event streams on this
@@ -442,6 +496,12 @@ where
         };
         let mut opened = Vec::new();
         for server in &servers {
+            let parked =
+                lock(&self.inner.parked).remove(&(session.nonce.clone(), server.name.clone()));
+            if let Some(events) = parked {
+                opened.push((server.name.clone(), server.lists.clone(), events));
+                continue;
+            }
             let upstream = self.upstream(server, Some(&session));
             match upstream.open_events(None).await {
                 Ok(events) => opened.push((server.name.clone(), server.lists.clone(), events)),

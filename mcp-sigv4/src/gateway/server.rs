@@ -16,7 +16,7 @@ use super::http::{self, Body, Refused, SESSION_HEADER};
 use super::lists::{self, ListCache, Lists};
 use super::session::{self, Sealer, Session, Tombstones, Unsealed};
 use crate::config::ToolFilter;
-use crate::relay::{SessionState, SigningContext, Upstream};
+use crate::relay::{Events, SessionState, SigningContext, Upstream};
 use ::http::{Response, StatusCode};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -159,6 +159,9 @@ pub(super) struct Inner<C> {
     // The sessions whose GET is opening its upstream event streams on this
     // replica, by session nonce: their POSTs wait for it (see `dispatch`).
     pub(super) openings: Flights<String, ()>,
+    // Upstream event streams opened at a session's `notifications/initialized`,
+    // by session nonce and server, until the client's GET takes them.
+    pub(super) parked: Arc<Mutex<HashMap<(String, String), Events>>>,
 }
 
 impl<C> Gateway<C>
@@ -173,6 +176,7 @@ where
                 modern: Mutex::default(),
                 list_cache: Arc::new(ListCache::new(options.list_cache_ttl)),
                 openings: Flights::default(),
+                parked: Arc::default(),
                 servers: servers.into_iter().map(Arc::new).collect(),
                 sealer,
                 options,

@@ -8,7 +8,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::security::read_until_closed;
-use super::{Gateway, LIMIT, NEXT, rpc, send};
+use super::{Gateway, LIMIT, NEXT, SESSION_SECRET, rpc, send};
 use crate::ordered_server;
 
 /// Sessions driven in one run.
@@ -48,6 +48,23 @@ async fn next_request(stream: &mut BufReader<TcpStream>) -> Value {
     .expect("the server's request on the GET stream in time")
 }
 
+/// A config with the one server `order` at `url`, and `general` as
+/// general_settings.
+fn config(url: &str, general: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "mcp-sigv4-order-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    let yaml = format!(
+        "mcp_servers:\n  order:\n    url: \"{url}\"\n    transport: http\ngeneral_settings:\n{general}\n"
+    );
+    std::fs::write(&config, yaml).unwrap();
+    config
+}
+
 /// How many times the gateway has logged holding a request for a GET.
 fn holds(gateway: &Gateway) -> usize {
     gateway
@@ -59,18 +76,12 @@ fn holds(gateway: &Gateway) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_call_sent_after_the_get_waits_for_the_servers_stream_to_open() {
     let (server, mut gets) = ordered_server::start_gated().await;
-    let dir = std::env::temp_dir().join(format!(
-        "mcp-sigv4-order-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.yaml");
-    let yaml = format!(
-        "mcp_servers:\n  order:\n    url: \"{}\"\n    transport: http\n",
-        server.url()
+    // With a shared session secret (replicas), no stream is parked at
+    // notifications/initialized: the hold alone keeps the order.
+    let config = config(
+        &server.url(),
+        &format!("  session_secret: {SESSION_SECRET}"),
     );
-    std::fs::write(&config, yaml).unwrap();
     let gateway = Gateway::start_with_env(
         &config,
         &["--tool-timeout", "30"],
@@ -136,18 +147,7 @@ async fn a_call_sent_after_the_get_waits_for_the_servers_stream_to_open() {
 #[tokio::test]
 async fn a_broken_reply_stream_is_resumed_after_the_servers_retry() {
     let server = ordered_server::start().await;
-    let dir = std::env::temp_dir().join(format!(
-        "mcp-sigv4-retry-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.yaml");
-    let yaml = format!(
-        "mcp_servers:\n  order:\n    url: \"{}\"\n    transport: http\n",
-        server.url()
-    );
-    std::fs::write(&config, yaml).unwrap();
+    let config = config(&server.url(), "  {}");
     let gateway = Gateway::start(&config, &[]).await;
     let session = super::open(&gateway, "/mcp/order", &[]).await;
     let call = rpc(
@@ -172,4 +172,49 @@ async fn a_broken_reply_stream_is_resumed_after_the_servers_retry() {
     })
     .await;
     assert!(logged.is_ok(), "{}", gateway.stderr());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_sent_before_the_get_finds_the_stream_opened_at_initialized() {
+    let server = ordered_server::start().await;
+    // No session secret: every request of a session reaches this process.
+    let gateway = Gateway::start(&config(&server.url(), "  {}"), &["--tool-timeout", "30"]).await;
+    let host = gateway.base.trim_start_matches("http://").to_owned();
+    let url = format!("{}/mcp/order", gateway.base);
+    for round in 0..SESSIONS {
+        let session = super::open(&gateway, "/mcp/order", &[]).await;
+        // The call goes first, the GET only after it, in the worst order.
+        let mut post = TcpStream::connect(&host).await.unwrap();
+        let call = rpc(1, "tools/call", json!({"name": "sample", "arguments": {}}));
+        post.write_all(&raw("POST", &host, "/mcp/order", &session, Some(&call)))
+            .await
+            .unwrap();
+        let mut get = TcpStream::connect(&host).await.unwrap();
+        get.write_all(&raw("GET", &host, "/mcp/order", &session, None))
+            .await
+            .unwrap();
+        let mut get = BufReader::new(get);
+        let ask = tokio::select! {
+            ask = next_request(&mut get) => ask,
+            answered = read_until_closed(&mut post) => {
+                panic!("round {round}: the call reached the server before its stream was open: {answered}")
+            }
+        };
+        assert_eq!(ask["method"], "sampling/createMessage", "{ask}");
+        let answer = json!({"jsonrpc": "2.0", "id": ask["id"], "result": {
+            "role": "assistant", "model": "stand-in",
+            "content": {"type": "text", "text": format!("round {round}")}}});
+        let accepted = send("POST", &url, &[("mcp-session-id", &session)], Some(&answer)).await;
+        assert_eq!(accepted.status, http::StatusCode::ACCEPTED, "{accepted:?}");
+        let answered = read_until_closed(&mut post).await;
+        assert!(
+            answered.contains(&format!("sampled: round {round}")),
+            "round {round}: {answered}"
+        );
+    }
+    let arrivals = server.arrivals();
+    assert_eq!(arrivals.len(), SESSIONS);
+    for (session, arrived) in arrivals {
+        assert_eq!(arrived, ["open", "call"], "{session}");
+    }
 }
