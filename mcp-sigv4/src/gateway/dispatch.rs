@@ -356,10 +356,12 @@ where
             if !session.upstreams.contains_key(&server.name) {
                 continue;
             }
-            let upstream = self.upstream(server, Some(session));
-            let Ok(Ok(events)) =
-                tokio::time::timeout(STREAM_OPEN_HOLD, upstream.open_events(None)).await
-            else {
+            let span = traces::stream_span(&server.name);
+            let upstream = span.in_scope(|| self.upstream(server, Some(session)));
+            let opened = tokio::time::timeout(STREAM_OPEN_HOLD, upstream.open_events(None))
+                .instrument(span)
+                .await;
+            let Ok(Ok(events)) = opened else {
                 continue;
             };
             let key = (session.nonce.clone(), server.name.clone());
@@ -502,8 +504,9 @@ where
                 opened.push((server.name.clone(), server.lists.clone(), events));
                 continue;
             }
-            let upstream = self.upstream(server, Some(&session));
-            match upstream.open_events(None).await {
+            let span = traces::stream_span(&server.name);
+            let upstream = span.in_scope(|| self.upstream(server, Some(&session)));
+            match upstream.open_events(None).instrument(span).await {
                 Ok(events) => opened.push((server.name.clone(), server.lists.clone(), events)),
                 Err(StreamableHttpError::ServerDoesNotSupportSse) => {}
                 Err(e) => {
