@@ -15,6 +15,7 @@
 //! are opened at its `notifications/initialized` and parked for the client's
 //! GET (at most [`PARKED_FOR`]), so they are open before any later request.
 
+use std::sync::PoisonError;
 use std::time::Duration;
 
 use ::http::{HeaderMap, Method, Request, Response, StatusCode};
@@ -43,12 +44,6 @@ pub(super) const STREAM_OPEN_HOLD: Duration = Duration::from_secs(10);
 /// The longest an upstream event stream opened at `notifications/initialized`
 /// waits for the client's GET; past it the stream is closed.
 pub(super) const PARKED_FOR: Duration = Duration::from_secs(10);
-
-fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-}
 
 impl<C> Gateway<C>
 where
@@ -366,11 +361,17 @@ where
             };
             let key = (session.nonce.clone(), server.name.clone());
             let parked = self.inner.parked.clone();
-            lock(&parked).insert(key.clone(), events);
+            parked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key.clone(), events);
             // Not taken in time: closed, and the server's stream with it.
             tokio::spawn(async move {
                 tokio::time::sleep(PARKED_FOR).await;
-                lock(&parked).remove(&key);
+                parked
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&key);
             });
         }
     }
@@ -498,8 +499,12 @@ where
         };
         let mut opened = Vec::new();
         for server in &servers {
-            let parked =
-                lock(&self.inner.parked).remove(&(session.nonce.clone(), server.name.clone()));
+            let parked = self
+                .inner
+                .parked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&(session.nonce.clone(), server.name.clone()));
             if let Some(events) = parked {
                 opened.push((server.name.clone(), server.lists.clone(), events));
                 continue;
