@@ -48,7 +48,8 @@ const RESERVED_HEADERS: [&str; 3] = ["accept", "mcp-session-id", "last-event-id"
 /// (64 KiB by default) to find AWS's error type and message.
 ///
 /// Behaviour follows rmcp's own reqwest client: `Mcp-Session-Id` is captured
-/// from replies and sent back, `Last-Event-Id` resumes a GET stream, 202 and 204
+/// from replies and sent back, `Last-Event-Id` resumes a GET stream (rmcp waits
+/// the server's `retry:` first, read as at most [`MAX_SSE_RETRY`](super::MAX_SSE_RETRY)), 202 and 204
 /// are "accepted", 405 on the GET stream means the server has none, 404 on a
 /// request with a session means the session expired, and a 401/403 with a
 /// `WWW-Authenticate` challenge (and no AWS error type) becomes rmcp's

@@ -116,3 +116,4 @@ pub use client::TowerHttpClient;
 #[cfg(feature = "rmcp-connect")]
 pub use connect::{SignedHttpService, SignedTransport, TransportBuilder, connect};
 pub use error::{HttpClientError, StatusError};
+pub use sse::MAX_SSE_RETRY;

@@ -3,6 +3,7 @@
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -28,6 +29,11 @@ impl<T, E> OkType for Result<T, E> {
 /// (used only to parse) need not be the same.
 type RmcpSse = <<BoxedSseResponse as Stream>::Item as OkType>::Ok;
 
+/// The longest reconnection time a server's `retry:` field is read as; a
+/// longer one is cut to this, so that rmcp, which waits the server's `retry:`
+/// before it resumes a broken stream, never waits longer.
+pub const MAX_SSE_RETRY: Duration = Duration::from_secs(60);
+
 /// Parse `body` as an event stream. Events are yielded as their bytes arrive;
 /// an event (or a line) over `max_event_size` bytes ends the stream with
 /// [`HttpClientError::SseEventTooLarge`].
@@ -48,12 +54,16 @@ where
                 event: event.event,
                 data: event.data,
                 id: event.id,
-                retry: event.retry,
+                retry: event.retry.map(|ms| ms.min(max_retry_ms())),
             }),
             Err(sse_stream::Error::Body(error)) => Err(SseError::Body(error)),
             Err(other) => Err(SseError::Body(Box::new(other))),
         })
         .boxed()
+}
+
+fn max_retry_ms() -> u64 {
+    u64::try_from(MAX_SSE_RETRY.as_millis()).unwrap_or(u64::MAX)
 }
 
 pin_project_lite::pin_project! {
@@ -188,6 +198,15 @@ mod tests {
         assert_eq!(events[0].data.as_deref(), Some("{\"a\":1}"));
         assert_eq!(events[1].retry, Some(10));
         assert_eq!(events[1].data.as_deref(), Some("x"));
+    }
+
+    #[tokio::test]
+    async fn a_retry_past_the_bound_is_cut_to_it() {
+        let events: Vec<_> = events(body(&["retry: 86400000\ndata: x\n\n"]), 1024)
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(events[0].retry, Some(60_000));
     }
 
     #[tokio::test]

@@ -1,5 +1,22 @@
 //! Requests by HTTP method: POST carries JSON-RPC messages (one or a batch),
 //! GET opens the servers' event streams, DELETE ends the session.
+//!
+//! The client's order of GET and POST is kept upstream: while a session's GET
+//! opens its upstream event streams, the session's POSTs that reach this
+//! replica wait (at most [`STREAM_OPEN_HOLD`]) until the servers have answered
+//! the GET. A server that sends a request on its GET stream in answer to a
+//! `tools/call` (sampling, elicitation), and drops it when no stream is open,
+//! then finds the stream the client opened first. Replicas share no state, so
+//! the order is kept only when the GET and the POST reach the same replica.
+//!
+//! A client may also send its GET and its first call together, and they may
+//! arrive in either order. Where every request of a session reaches this
+//! process (no shared session secret), the session's upstream event streams
+//! are opened at its `notifications/initialized` and parked for the client's
+//! GET (at most [`PARKED_FOR`]), so they are open before any later request.
+
+use std::sync::PoisonError;
+use std::time::Duration;
 
 use ::http::{HeaderMap, Method, Request, Response, StatusCode};
 use bytes::Bytes;
@@ -8,6 +25,7 @@ use rmcp::transport::streamable_http_client::{StreamableHttpClient, StreamableHt
 use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
+use super::flights::Turn;
 use super::forward::{for_client, tag_request};
 use super::guard;
 use super::http::{self, Body, Budget, SESSION_HEADER, collect_reply};
@@ -18,6 +36,14 @@ use super::session::{self, Session};
 use crate::protocol::jsonrpc;
 use crate::telemetry::{self, Outcome, Route, traces};
 use tracing::Instrument;
+
+/// The longest a session's POST waits for the session's GET to open its
+/// upstream event streams; past it the POST goes on regardless.
+pub(super) const STREAM_OPEN_HOLD: Duration = Duration::from_secs(10);
+
+/// The longest an upstream event stream opened at `notifications/initialized`
+/// waits for the client's GET; past it the stream is closed.
+pub(super) const PARKED_FOR: Duration = Duration::from_secs(10);
 
 impl<C> Gateway<C>
 where
@@ -217,7 +243,10 @@ where
             }
             if live.is_none() && jsonrpc::method(&message) != Some("initialize") {
                 match self.session(headers) {
-                    Ok(session) => live = Some(LiveSession::new(session)),
+                    Ok(session) => {
+                        self.after_streams_open(&session).await;
+                        live = Some(LiveSession::new(session));
+                    }
                     Err(refused) => return refused.response(),
                 }
             }
@@ -292,11 +321,77 @@ where
             return self.modern(target, message, headers).await;
         }
         let live = match self.session(headers) {
-            Ok(session) => LiveSession::new(session),
+            Ok(session) => session,
             Err(refused) => return refused.response(),
         };
+        self.after_streams_open(&live).await;
+        let initialized = jsonrpc::method(&message) == Some("notifications/initialized");
+        let live = LiveSession::new(live);
         let response = self.in_session(target, message, &live).await;
+        if initialized && response.status().is_success() && self.inner.sealer.is_process_local() {
+            self.park_streams(target, &live.snapshot()).await;
+        }
         self.with_resealed(response, &live)
+    }
+
+    /// Open the session's upstream event streams now, at its
+    /// `notifications/initialized`, for the client's GET to take (at most
+    /// [`PARKED_FOR`]): what a server sends on them before the GET arrives
+    /// waits unread, so a request the client sends before (or with) its GET
+    /// finds the server's stream open. Only when every request of the session
+    /// reaches this process (no shared session secret): a stream parked on one
+    /// replica would keep a server that allows one stream per session from
+    /// giving another replica the client's.
+    async fn park_streams(&self, target: &Target<C>, session: &Session) {
+        let servers = match target {
+            Target::One(server) => std::slice::from_ref(server),
+            Target::All(servers) => servers.as_slice(),
+        };
+        for server in servers {
+            if !session.upstreams.contains_key(&server.name) {
+                continue;
+            }
+            let span = traces::stream_span(&server.name);
+            let upstream = span.in_scope(|| self.upstream(server, Some(session)));
+            let opened = tokio::time::timeout(STREAM_OPEN_HOLD, upstream.open_events(None))
+                .instrument(span)
+                .await;
+            let Ok(Ok(events)) = opened else {
+                continue;
+            };
+            let key = (session.nonce.clone(), server.name.clone());
+            let parked = self.inner.parked.clone();
+            parked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(key.clone(), events);
+            // Not taken in time: closed, and the server's stream with it.
+            tokio::spawn(async move {
+                tokio::time::sleep(PARKED_FOR).await;
+                parked
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .remove(&key);
+            });
+        }
+    }
+
+    /// Wait while a GET of `session` opens its upstream event streams on this
+    /// replica, at most [`STREAM_OPEN_HOLD`].
+    async fn after_streams_open(&self, session: &Session) {
+        let Some(opening) = self.inner.openings.follow(&session.nonce) else {
+            return;
+        };
+        tracing::debug!("holding a request until the session's event streams open");
+        if tokio::time::timeout(STREAM_OPEN_HOLD, opening.landed())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "the session's event streams did not open within {} s; sending its request anyway",
+                STREAM_OPEN_HOLD.as_secs_f64()
+            );
+        }
     }
 
     /// A message in a session, to its one server or to the aggregate.
@@ -392,14 +487,31 @@ where
             Ok(session) => session,
             Err(refused) => return refused.response(),
         };
+        // The session's POSTs from now on wait for the streams to open (the
+        // landing dropped, however this ends); a second GET at once does not.
+        let opening = match self.inner.openings.join(&session.nonce, || None) {
+            Turn::Lead(landing) => Some(landing),
+            Turn::Follow(_) | Turn::Ready(()) => None,
+        };
         let (servers, tag) = match target {
             Target::One(server) => (vec![server], false),
             Target::All(servers) => (servers, true),
         };
         let mut opened = Vec::new();
         for server in &servers {
-            let upstream = self.upstream(server, Some(&session));
-            match upstream.open_events(None).await {
+            let parked = self
+                .inner
+                .parked
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .remove(&(session.nonce.clone(), server.name.clone()));
+            if let Some(events) = parked {
+                opened.push((server.name.clone(), server.lists.clone(), events));
+                continue;
+            }
+            let span = traces::stream_span(&server.name);
+            let upstream = span.in_scope(|| self.upstream(server, Some(&session)));
+            match upstream.open_events(None).instrument(span).await {
                 Ok(events) => opened.push((server.name.clone(), server.lists.clone(), events)),
                 Err(StreamableHttpError::ServerDoesNotSupportSse) => {}
                 Err(e) => {
@@ -407,6 +519,7 @@ where
                 }
             }
         }
+        drop(opening);
         if opened.is_empty() {
             return http::error(
                 StatusCode::METHOD_NOT_ALLOWED,

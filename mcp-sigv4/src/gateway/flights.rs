@@ -1,7 +1,9 @@
 //! Single flight: of the requests for the same thing at once, one (the
 //! leader) fetches it and the others (followers) wait for its result instead
 //! of fetching it again. The list cache uses it so that a burst of identical
-//! list requests costs the server one request.
+//! list requests costs the server one request; the GET of a session uses it so
+//! that the session's POSTs wait for its event streams to open
+//! ([`Flights::follow`]).
 //!
 //! A follower never waits longer than its leader lives: the leader's
 //! [`Landing`] is dropped when its fetch ends, however it ends (a result, an
@@ -63,6 +65,18 @@ impl<K: Eq + Hash + Clone, V: Clone> Flights<K, V> {
             key: key.clone(),
             sender,
         })
+    }
+}
+
+impl<K: Eq + Hash, V> Flights<K, V> {
+    /// The flight for `key`, if one is in the air, to wait for it without
+    /// starting one.
+    pub(super) fn follow(&self, key: &K) -> Option<Follower<V>> {
+        self.flying
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .map(|landed| Follower(landed.clone()))
     }
 }
 
@@ -136,5 +150,14 @@ mod tests {
 
         // What `ready` finds is served without any flight.
         assert!(matches!(flights.join(&"k", || Some(1)), Turn::Ready(1)));
+
+        // Following starts no flight, and finds the one in the air.
+        assert!(flights.follow(&"k").is_none());
+        let Turn::Lead(landing) = flights.join(&"k", || None) else {
+            panic!("following started no flight");
+        };
+        let follower = flights.follow(&"k").expect("the flight in the air");
+        landing.land(3);
+        assert_eq!(follower.landed().await, Some(3));
     }
 }

@@ -10,6 +10,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClient;
 use sha2::{Digest, Sha256};
 use tower_sigv4::rmcp::HttpClientError;
 
+use super::flights::Flights;
 use super::hosts::AllowedHosts;
 use super::http::{self, Body, Refused, SESSION_HEADER};
 use super::lists::{self, ListCache, Lists};
@@ -17,7 +18,7 @@ use super::session::{self, Sealer, Session, Tombstones, Unsealed};
 use crate::config::ToolFilter;
 use crate::protocol::era::Envelope;
 use crate::relay::SigningContext;
-use crate::upstream::{SessionState, Upstream};
+use crate::upstream::{Events, SessionState, Upstream};
 use ::http::{Response, StatusCode};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, PoisonError};
@@ -157,6 +158,12 @@ pub(super) struct Inner<C> {
     // session opened for them.
     pub(super) modern: Mutex<HashMap<String, Arc<Upstream<C>>>>,
     pub(super) list_cache: Arc<ListCache>,
+    // The sessions whose GET is opening its upstream event streams on this
+    // replica, by session nonce: their POSTs wait for it (see `dispatch`).
+    pub(super) openings: Flights<String, ()>,
+    // Upstream event streams opened at a session's `notifications/initialized`,
+    // by session nonce and server, until the client's GET takes them.
+    pub(super) parked: Arc<Mutex<HashMap<(String, String), Events>>>,
 }
 
 impl<C> Gateway<C>
@@ -170,6 +177,8 @@ where
             inner: Arc::new(Inner {
                 modern: Mutex::default(),
                 list_cache: Arc::new(ListCache::new(options.list_cache_ttl)),
+                openings: Flights::default(),
+                parked: Arc::default(),
                 servers: servers.into_iter().map(Arc::new).collect(),
                 sealer,
                 options,

@@ -144,6 +144,8 @@ fn random<const N: usize>() -> [u8; N] {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
+    // A random key: no other process can open this one's sessions.
+    process_local: bool,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -195,12 +197,24 @@ impl Sealer {
         let key = mac.finalize().into_bytes();
         Ok(Self {
             cipher: XChaCha20Poly1305::new(&key),
+            process_local: false,
         })
     }
 
     /// A sealer with a random key: sessions continue only on this process.
     pub fn random() -> Self {
-        Self::new(&random::<32>()).unwrap_or_else(|_| unreachable!("32 bytes is long enough"))
+        let sealer =
+            Self::new(&random::<32>()).unwrap_or_else(|_| unreachable!("32 bytes is long enough"));
+        Self {
+            process_local: true,
+            ..sealer
+        }
+    }
+
+    /// Whether its key is random ([`Sealer::random`]), so that every request of
+    /// its sessions reaches this process.
+    pub fn is_process_local(&self) -> bool {
+        self.process_local
     }
 
     /// The session as a session id: `v2.<base64url(nonce ‖ ciphertext)>`.
@@ -365,6 +379,12 @@ mod tests {
             sealer(b'k').unseal(&token, expires + 1),
             Err(Unsealed::Expired)
         );
+    }
+
+    #[test]
+    fn only_a_random_key_is_process_local() {
+        assert!(Sealer::random().is_process_local());
+        assert!(!sealer(b'k').is_process_local());
     }
 
     #[test]

@@ -16,8 +16,12 @@
 //! - A POST's SSE stream that breaks before its reply is resumed with a GET that
 //!   carries `Last-Event-ID`, as the specification describes.
 //! - The server's GET event stream opens after `notifications/initialized`, is
-//!   skipped quietly when the server answers 405, and reconnects with backoff,
-//!   resuming with `Last-Event-ID`.
+//!   skipped quietly when the server answers 405, and reconnects after the
+//!   server's `retry:` (at most a minute) or with backoff, resuming with
+//!   `Last-Event-ID`. The host's messages after
+//!   `notifications/initialized` wait (at most 10 s) until the server has
+//!   answered that first GET, so that a request the server sends on the stream
+//!   in answer to the host's first call finds it open.
 //! - A 404 on a request that carries the session id means the server forgot the
 //!   session: [`Upstream`] replays the host's `initialize` and
 //!   `notifications/initialized` and sends the request again.
@@ -47,13 +51,12 @@ use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tower::retry::backoff::Backoff;
 use tower_sigv4::rmcp::HttpClientError;
 
 use crate::protocol::era;
 use crate::protocol::jsonrpc::{self, INVALID_REQUEST, Kind, PARSE_ERROR};
 use crate::upstream::{
-    Events, Reply, StreamEnded, Upstream, UpstreamError, backoff, is_session_gone,
+    Events, Reconnect, Reply, StreamEnded, Upstream, UpstreamError, is_session_gone,
 };
 
 /// How the relay treats requests.
@@ -553,7 +556,25 @@ where
             }
             Some("notifications/initialized") => {
                 self.forward(message, "notifications/initialized").await;
-                self.start_events();
+                // The host's next messages wait until the server has answered
+                // the GET: a server that sends its requests (sampling,
+                // elicitation) on that stream, and drops them when none is
+                // open, finds it open for the host's first call.
+                let Some(opened) = self.start_events() else {
+                    return;
+                };
+                tracing::debug!(
+                    "holding the host's messages until the server's event stream opens"
+                );
+                if tokio::time::timeout(EVENTS_OPEN_HOLD, opened)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!(
+                        "the server's event stream did not open within {} s; relaying the host's requests anyway",
+                        EVENTS_OPEN_HOLD.as_secs_f64()
+                    );
+                }
                 return;
             }
             _ => {}
@@ -656,26 +677,35 @@ where
         }
     }
 
-    fn start_events(&self) {
+    /// Start the event stream's task, once; what it sends on once its first
+    /// GET is answered (or has failed).
+    fn start_events(&self) -> Option<oneshot::Receiver<()>> {
         if self.shared.events_started.swap(true, Ordering::SeqCst) {
-            return;
+            return None;
         }
         let relay = self.clone();
-        tokio::spawn(async move { relay.events_loop().await });
+        let (opened, first) = oneshot::channel();
+        tokio::spawn(async move { relay.events_loop(opened).await });
+        Some(first)
     }
 
-    /// Keep the server's GET event stream open until shutdown.
-    async fn events_loop(&self) {
+    /// Keep the server's GET event stream open until shutdown; send on
+    /// `opened` once the first GET is answered or has failed.
+    async fn events_loop(&self, opened: oneshot::Sender<()>) {
+        let mut opened_signal = Some(opened);
         let shared = &self.shared;
         let stop = shared.stop_events.clone();
         let mut generations = shared.upstream.generations();
-        let mut backoff = backoff();
+        let mut reconnect = Reconnect::default();
         let mut last_event_id: Option<String> = None;
         loop {
             let opened = tokio::select! {
                 () = stop.cancelled() => return,
                 opened = shared.upstream.open_events(last_event_id.clone()) => opened,
             };
+            if let Some(first) = opened_signal.take() {
+                let _ = first.send(());
+            }
             let mut events = match opened {
                 Ok(events) => events,
                 Err(StreamableHttpError::ServerDoesNotSupportSse) => {
@@ -689,7 +719,7 @@ where
                         changed = generations.changed() => if changed.is_err() { return },
                     }
                     last_event_id = None;
-                    backoff = self::backoff();
+                    reconnect.reset();
                     continue;
                 }
                 Err(e) => {
@@ -699,12 +729,12 @@ where
                     );
                     tokio::select! {
                         () = stop.cancelled() => return,
-                        () = backoff.next_backoff() => continue,
+                        () = reconnect.wait() => continue,
                     }
                 }
             };
             let generation = *generations.borrow_and_update();
-            backoff = self::backoff();
+            reconnect.reset();
             loop {
                 let next = tokio::select! {
                     () = stop.cancelled() => return,
@@ -720,12 +750,13 @@ where
                 }
             }
             last_event_id = events.last_event_id().map(str::to_owned).or(last_event_id);
+            reconnect.learn(&events);
             if *generations.borrow() != generation {
                 last_event_id = None;
             }
             tokio::select! {
                 () = stop.cancelled() => return,
-                () = backoff.next_backoff() => {}
+                () = reconnect.wait() => {}
             }
         }
     }
@@ -804,3 +835,7 @@ where
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// The longest the host's messages after `notifications/initialized` wait for
+/// the server to answer the GET of its event stream.
+const EVENTS_OPEN_HOLD: Duration = Duration::from_secs(10);

@@ -186,6 +186,18 @@ pub fn upstream_span(server: &str, message: &serde_json::Value) -> tracing::Span
     )
 }
 
+/// The span of opening one server's GET event stream.
+pub fn stream_span(server: &str) -> tracing::Span {
+    tracing::info_span!(
+        "upstream request",
+        otel.name = %format_args!("GET {server}"),
+        otel.kind = "client",
+        mcp.server = server,
+        http.response.status_code = tracing::field::Empty,
+        http.request.resend_count = tracing::field::Empty,
+    )
+}
+
 /// The span of one `mcp-sigv4 ask` run: every Converse call and tool call is
 /// its child.
 pub fn ask_span(model: &str) -> tracing::Span {

@@ -45,7 +45,7 @@ mod streamable_http;
 /// [`ServerConfig::http_client_notifying`](crate::config::ServerConfig::http_client_notifying).
 pub type OnNotification = std::sync::Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
 
-pub(crate) use session::backoff;
 pub use session::{
-    Events, Reply, SessionState, StreamEnded, Upstream, UpstreamError, is_session_gone,
+    Events, MAX_RETRY, Reconnect, Reply, SessionState, StreamEnded, Upstream, UpstreamError,
+    is_session_gone,
 };

@@ -1,6 +1,11 @@
 //! One upstream MCP session: the endpoint, its session id, the negotiated protocol
 //! version, the host's `initialize` (replayed when the server forgets the session),
 //! and the SSE streams with their resumption.
+//!
+//! A broken stream is resumed after the server's SSE `retry:` (its
+//! reconnection time, kept for the later attempts as an `EventSource` does),
+//! at most [`MAX_RETRY`] so that a server cannot park a request for hours; a
+//! server that sent none gets tower's exponential backoff ([`Reconnect`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -16,7 +21,7 @@ use rmcp::transport::streamable_http_client::{
 use serde_json::{Value, json};
 use sse_stream::Sse;
 use tokio::sync::watch;
-use tower::retry::backoff::{ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
+use tower::retry::backoff::{Backoff, ExponentialBackoff, ExponentialBackoffMaker, MakeBackoff};
 use tower::util::rng::HasherRng;
 use tower_sigv4::rmcp::HttpClientError;
 
@@ -58,17 +63,24 @@ pub enum Reply {
     Stream(Events),
 }
 
-/// An SSE stream of JSON-RPC messages that remembers the last event id, so that a
-/// broken stream can be resumed with `Last-Event-ID`.
+/// The longest a server's SSE `retry:` makes a resumption wait (60 s, the
+/// library's bound); a longer one is cut to this.
+pub const MAX_RETRY: Duration = tower_sigv4::rmcp::MAX_SSE_RETRY;
+
+/// An SSE stream of JSON-RPC messages that remembers the last event id and the
+/// server's reconnection time, so that a broken stream can be resumed with
+/// `Last-Event-ID` when the server asked.
 pub struct Events {
     inner: BoxStream<'static, Result<Sse, SseError>>,
     last_event_id: Option<String>,
+    retry: Option<Duration>,
 }
 
 impl std::fmt::Debug for Events {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Events")
             .field("last_event_id", &self.last_event_id)
+            .field("retry", &self.retry)
             .finish_non_exhaustive()
     }
 }
@@ -78,6 +90,7 @@ impl Events {
         Self {
             inner,
             last_event_id: None,
+            retry: None,
         }
     }
 
@@ -89,6 +102,9 @@ impl Events {
             let event = event?;
             if let Some(id) = event.id.filter(|id| !id.is_empty()) {
                 self.last_event_id = Some(id);
+            }
+            if let Some(retry) = event.retry {
+                self.retry = Some(Duration::from_millis(retry).min(MAX_RETRY));
             }
             let Some(data) = event.data else { continue };
             let data = data.trim();
@@ -106,6 +122,65 @@ impl Events {
     /// The id of the last event received, if the server numbers its events.
     pub fn last_event_id(&self) -> Option<&str> {
         self.last_event_id.as_deref()
+    }
+
+    /// The reconnection time of the last `retry:` field received (at most
+    /// [`MAX_RETRY`]), if the server sent one.
+    pub fn retry(&self) -> Option<Duration> {
+        self.retry
+    }
+}
+
+/// The wait before each attempt to resume or reopen a stream: the server's
+/// `retry:` once one was received, else tower's exponential backoff.
+#[derive(Debug)]
+pub struct Reconnect {
+    backoff: ExponentialBackoff,
+    retry: Option<Duration>,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Self {
+            backoff: backoff(),
+            retry: None,
+        }
+    }
+}
+
+impl Reconnect {
+    /// Take the reconnection time `events` carried, if any; it holds for the
+    /// later attempts too, until the server sends another.
+    pub fn learn(&mut self, events: &Events) {
+        if let Some(retry) = events.retry() {
+            self.retry = Some(retry);
+        }
+    }
+
+    /// The server's reconnection time the next wait is, if it sent one (the
+    /// backoff's next step otherwise).
+    pub fn server_retry(&self) -> Option<Duration> {
+        self.retry
+    }
+
+    /// Wait before the next attempt.
+    pub async fn wait(&mut self) {
+        match self.retry {
+            Some(retry) => {
+                tracing::info!(
+                    retry_ms = u64::try_from(retry.as_millis()).unwrap_or(u64::MAX),
+                    "waiting the server's retry: before reconnecting"
+                );
+                tokio::time::sleep(retry).await;
+            }
+            None => self.backoff.next_backoff().await,
+        }
+    }
+
+    /// Start the backoff over, after a stream that opened; the server's
+    /// reconnection time is kept.
+    pub fn reset(&mut self) {
+        self.backoff = backoff();
     }
 }
 
@@ -647,7 +722,7 @@ where
         F: FnMut(Value) -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
-        let mut backoff = backoff();
+        let mut reconnect = Reconnect::default();
         let mut resumed = 0;
         loop {
             let cause = loop {
@@ -660,6 +735,7 @@ where
                     Err(e) => break Some(e.to_string()),
                 }
             };
+            reconnect.learn(&events);
             let Some(last_event_id) = events.last_event_id().map(str::to_owned) else {
                 return Err(StreamEnded { resumed, cause });
             };
@@ -668,7 +744,7 @@ where
                     return Err(StreamEnded { resumed, cause });
                 }
                 resumed += 1;
-                tower::retry::backoff::Backoff::next_backoff(&mut backoff).await;
+                reconnect.wait().await;
                 tracing::info!(
                     attempt = resumed,
                     "the reply stream broke before the reply; resuming with Last-Event-ID"
@@ -732,4 +808,58 @@ fn into_reply(
         // 202, and shapes a newer rmcp may add.
         _ => (Reply::Accepted, None),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(id: Option<&str>, data: Option<&str>, retry: Option<u64>) -> Sse {
+        Sse {
+            event: None,
+            data: data.map(str::to_owned),
+            id: id.map(str::to_owned),
+            retry,
+        }
+    }
+
+    fn events(sse: Vec<Sse>) -> Events {
+        Events::new(futures_util::stream::iter(sse.into_iter().map(Ok)).boxed())
+    }
+
+    async fn drain(events: &mut Events) {
+        while events.next().await.unwrap().is_some() {}
+    }
+
+    #[tokio::test]
+    async fn the_servers_retry_is_the_wait_before_resuming_and_is_bounded() {
+        // A priming event with only `id` and `retry`, as the specification shows.
+        let mut primed = events(vec![
+            event(Some("e1"), None, Some(500)),
+            event(Some("e2"), Some(r#"{"jsonrpc":"2.0","method":"x"}"#), None),
+        ]);
+        drain(&mut primed).await;
+        assert_eq!(primed.retry(), Some(Duration::from_millis(500)));
+        assert_eq!(primed.last_event_id(), Some("e2"));
+
+        let mut reconnect = Reconnect::default();
+        assert_eq!(reconnect.server_retry(), None, "the backoff until told");
+        reconnect.learn(&primed);
+        assert_eq!(reconnect.server_retry(), Some(Duration::from_millis(500)));
+
+        // A resumed stream without `retry:` keeps the server's time, and a
+        // reset of the backoff does not forget it.
+        let mut resumed = events(vec![event(Some("e3"), Some("{}"), None)]);
+        drain(&mut resumed).await;
+        reconnect.learn(&resumed);
+        reconnect.reset();
+        assert_eq!(reconnect.server_retry(), Some(Duration::from_millis(500)));
+
+        // A later `retry:` replaces it; one past the bound is cut to it.
+        let mut parked = events(vec![event(None, None, Some(u64::MAX))]);
+        drain(&mut parked).await;
+        assert_eq!(parked.retry(), Some(MAX_RETRY));
+        reconnect.learn(&parked);
+        assert_eq!(reconnect.server_retry(), Some(MAX_RETRY));
+    }
 }

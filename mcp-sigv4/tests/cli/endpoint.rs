@@ -29,6 +29,9 @@ use crate::server::{ACCESS_KEY, REGION, SECRET_KEY, SERVICE, SESSION_TOKEN};
 type Body = BoxBody<Bytes, std::io::Error>;
 type FrameResult = Result<Frame<Bytes>, std::io::Error>;
 
+/// The `retry:` the `flaky_retry` tool's stream carries, in milliseconds.
+pub const RETRY_MS: u64 = 300;
+
 /// How the endpoint answers.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Behaviour {
@@ -359,6 +362,20 @@ async fn handle(state: Arc<State>, request: Request<Bytes>) -> Response<Body> {
                     vec![("e1".into(), progress)],
                     Some(std::io::Error::other("connection reset")),
                 );
+            }
+            Some("flaky_retry") => {
+                // As `flaky`, with the server's reconnection time on the event.
+                let reply =
+                    json!({"jsonrpc":"2.0","id":id,"result":text("survived a broken stream")});
+                *state.held_back.lock().unwrap() = Some(("e1".into(), reply));
+                let progress = json!({"jsonrpc":"2.0","method":"notifications/progress",
+                    "params":{"progressToken":"flaky","progress":1}});
+                return sse_frames(vec![
+                    Ok(Frame::data(Bytes::from(format!(
+                        "id: e1\nretry: {RETRY_MS}\ndata: {progress}\n\n"
+                    )))),
+                    Err(std::io::Error::other("connection reset")),
+                ]);
             }
             Some("flaky_unnumbered") => {
                 return sse_unnumbered_then_break();

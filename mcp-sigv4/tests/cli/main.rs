@@ -16,6 +16,9 @@ mod front_door;
 #[path = "../../../tests/support/network.rs"]
 mod network;
 mod oauth2;
+mod order;
+#[path = "../support/ordered_server.rs"]
+mod ordered_server;
 #[path = "../support/otlp.rs"]
 mod otlp;
 mod proxy;

@@ -144,6 +144,29 @@ async fn a_reply_stream_that_breaks_is_resumed_with_last_event_id() {
 }
 
 #[tokio::test]
+async fn a_broken_reply_stream_is_resumed_after_the_servers_retry() {
+    let endpoint = endpoint::start(Behaviour {
+        sse: true,
+        ..Behaviour::default()
+    })
+    .await;
+    let mut cli = session(&endpoint, &[]).await;
+    cli.send(&call(7, "flaky_retry", json!({}))).await;
+    let (reply, _) = cli.recv_id(7).await;
+    assert_eq!(
+        reply["result"]["content"][0]["text"], "survived a broken stream",
+        "{reply}"
+    );
+    assert_eq!(endpoint.seen.resumptions.load(Ordering::SeqCst), 1);
+    let (_, stderr) = cli.finish().await;
+    // The wait chosen is the server's, as parsed from its `retry:` field.
+    assert!(
+        stderr.contains(&format!("retry_ms={}", endpoint::RETRY_MS)),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
 async fn a_reply_stream_that_breaks_unresumably_gets_an_error_reply() {
     let endpoint = endpoint::start(Behaviour {
         sse: true,

@@ -11,6 +11,9 @@ mod eras;
 mod fuzz;
 mod lists;
 mod litellm;
+mod order;
+#[path = "../support/ordered_server.rs"]
+mod ordered_server;
 #[path = "../support/otlp.rs"]
 mod otlp;
 #[path = "../support/schema.rs"]
