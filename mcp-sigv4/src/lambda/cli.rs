@@ -28,6 +28,37 @@ Run as the bootstrap of a Lambda function (provided.al2023) behind a Bedrock Age
 Function names are the tools' names, mapped as `mcp-sigv4 agent-schema` maps them.
 See docs/bedrock-agents.md for the build, the IAM policy and the deployment.")]
 pub struct Args {
+    #[command(flatten)]
+    sources: Sources,
+    /// Seconds a tool call may take (less if the invocation's deadline comes first).
+    #[arg(
+        long,
+        env = "MCP_SIGV4_TOOL_TIMEOUT",
+        default_value_t = 60.0,
+        value_name = "SECONDS"
+    )]
+    tool_timeout: f64,
+    /// Seconds kept back from the invocation's deadline to answer Bedrock.
+    #[arg(
+        long,
+        env = "MCP_SIGV4_DEADLINE_MARGIN",
+        default_value_t = 0.5,
+        value_name = "SECONDS"
+    )]
+    deadline_margin: f64,
+    /// A response body over this many bytes is cut, with a marker (at most 5 MiB;
+    /// Lambda's synchronous response limit is 6 MB).
+    #[arg(long, env = "MCP_SIGV4_MAX_BODY_BYTES", default_value_t = super::body::DEFAULT_MAX_BODY, value_name = "BYTES")]
+    max_body_bytes: usize,
+    /// Log level (off, error, warn, info, debug, trace), or a `tracing` filter.
+    #[arg(long, default_value = "info", env = "MCP_SIGV4_LOG", value_parser = crate::logging::parse_level)]
+    log_level: String,
+}
+
+/// Where the servers come from: a config file, or one URL. `agent-schema` takes
+/// the same flags, so both see the same servers under the same names.
+#[derive(Debug, clap::Args)]
+pub struct Sources {
     /// The gateway's configuration file (packaged with the function); its
     /// `mcp_servers` are the action group's servers.
     #[arg(
@@ -58,35 +89,12 @@ pub struct Args {
         requires = "url"
     )]
     region: Option<String>,
-    /// Seconds a tool call may take (less if the invocation's deadline comes first).
-    #[arg(
-        long,
-        env = "MCP_SIGV4_TOOL_TIMEOUT",
-        default_value_t = 60.0,
-        value_name = "SECONDS"
-    )]
-    tool_timeout: f64,
-    /// Seconds kept back from the invocation's deadline to answer Bedrock.
-    #[arg(
-        long,
-        env = "MCP_SIGV4_DEADLINE_MARGIN",
-        default_value_t = 0.5,
-        value_name = "SECONDS"
-    )]
-    deadline_margin: f64,
-    /// A response body over this many bytes is cut, with a marker (at most 5 MiB;
-    /// Lambda's synchronous response limit is 6 MB).
-    #[arg(long, env = "MCP_SIGV4_MAX_BODY_BYTES", default_value_t = super::body::DEFAULT_MAX_BODY, value_name = "BYTES")]
-    max_body_bytes: usize,
-    /// Log level (off, error, warn, info, debug, trace), or a `tracing` filter.
-    #[arg(long, default_value = "info", env = "MCP_SIGV4_LOG", value_parser = crate::logging::parse_level)]
-    log_level: String,
 }
 
 /// Run `mcp-sigv4 lambda` until the runtime stops it.
 pub fn main(args: Args) -> ExitCode {
     crate::logging::init(Some(&args.log_level));
-    let servers = match servers(&args) {
+    let servers = match servers(&args.sources) {
         Ok(servers) => servers,
         Err(message) => {
             eprintln!("mcp-sigv4 lambda: {message}");
@@ -147,7 +155,7 @@ fn remaining(deadline_ms: u64) -> Duration {
 }
 
 /// The servers of `--config`, or the one of `--url`.
-fn servers(args: &Args) -> Result<Vec<ServerConfig>, String> {
+pub(crate) fn servers(args: &Sources) -> Result<Vec<ServerConfig>, String> {
     if let Some(path) = &args.config {
         let config = Config::load(path).map_err(|e| e.to_string())?;
         config.log_notes();

@@ -35,11 +35,13 @@
 //! legacy `initialize` session otherwise), and imports [`config`](crate::config)
 //! and [`ask`](crate::ask); nothing imports it.
 
+pub mod agent_schema;
 pub mod body;
 pub mod cli;
 pub mod event;
 pub mod names;
 pub mod params;
+pub mod schema;
 mod servers;
 
 use std::fmt;

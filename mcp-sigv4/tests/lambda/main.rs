@@ -14,6 +14,7 @@ mod server;
 mod tools;
 
 mod cases;
+mod schema;
 
 use std::path::Path;
 use std::process::Stdio;
