@@ -19,8 +19,9 @@
 //!   each with a short cause in the body; the full error goes to the log.
 //! - **Deadline.** A call may take the smaller of the tool timeout and the
 //!   invocation's remaining time (`Lambda-Runtime-Deadline-Ms`) less a margin;
-//!   a call cut short is cancelled upstream (`notifications/cancelled` in the
-//!   2025 era; the request's stream closed in 2026-07-28).
+//!   a call cut short is dropped by rmcp's client, which sends
+//!   `notifications/cancelled` to a 2025 server and closes the request's stream
+//!   to a 2026-07-28 one.
 //! - **Warm invocations** keep each server's session, credentials cache and
 //!   connections; a session is opened on first use and opened again after a
 //!   failure.
@@ -29,6 +30,9 @@
 //! - **Logs.** One line per invocation (agent id, action group, function,
 //!   server, tool, outcome, duration), JSON with `--log-format json`; never an
 //!   argument value, the user's input or a secret.
+//!
+//! [`agent_schema`] prints the action group's schema ([`schema`]) under the
+//! same names, and checks a saved one for drift.
 //!
 //! It reaches servers with the MCP client `ask` uses (rmcp's auto mode over the
 //! [`upstream`](crate::upstream) transports: `server/discover` first, the
