@@ -423,3 +423,83 @@ async fn several_servers_a_mapped_name_and_a_2026_only_server() {
     assert_eq!(lines[2]["server"], "tools");
     function.stop().await;
 }
+
+#[tokio::test]
+async fn setup_errors_exit_2_with_what_to_set_and_never_panic() {
+    let run = |env: Vec<(&'static str, String)>| async move {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-sigv4"));
+        command
+            .arg("lambda")
+            .env_clear()
+            .envs(env)
+            .kill_on_drop(true);
+        let output = tokio::time::timeout(LIMIT, command.output())
+            .await
+            .expect("it exits")
+            .unwrap();
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, stderr) = run(vec![]).await;
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("MCP_SIGV4_CONFIG") && stderr.contains("MCP_SERVER_URL"),
+        "{stderr}"
+    );
+
+    // Plain http to a host that is not loopback: refused, as everywhere.
+    let (code, stderr) = run(vec![(
+        "MCP_SERVER_URL",
+        "http://mcp.example.com/mcp".into(),
+    )])
+    .await;
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("MCP_SERVER_URL") && stderr.contains("https"),
+        "{stderr}"
+    );
+
+    // Outside Lambda: the runtime's variables are missing, said plainly.
+    let url = "http://127.0.0.1:9/mcp".to_owned();
+    let (code, stderr) = run(vec![
+        ("MCP_SERVER_URL", url),
+        ("MCP_SERVER_SERVICE", "bedrock-agentcore".into()),
+        ("MCP_SERVER_REGION", "us-east-1".into()),
+    ])
+    .await;
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("AWS_LAMBDA_RUNTIME_API is not set"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_server_that_forgot_the_session_gets_a_new_one() {
+    // A 2025 server: its sessions are the ones it can forget.
+    let tools = tools::start(true).await;
+    let runtime = RuntimeApi::start().await;
+    let vars = single(&tools.url());
+    let function = Function::start(&runtime, &env(&vars), TempDir::new("forgot"));
+    let first = runtime
+        .invoke(function_event("slow", &[("ms", "integer", "1")]), DEADLINE)
+        .await;
+    assert_eq!(text(&first.body), "done");
+    assert_eq!(tools.initializes(), 1);
+
+    tools.forget_sessions();
+    let second = runtime
+        .invoke(function_event("slow", &[("ms", "integer", "1")]), DEADLINE)
+        .await;
+    assert_eq!(state(&second.body), None, "{}", second.body);
+    assert_eq!(text(&second.body), "done");
+    assert_eq!(
+        tools.initializes(),
+        2,
+        "a new session replaced the forgotten one"
+    );
+    function.stop().await;
+}

@@ -3,6 +3,7 @@
 //! tool that reports `isError`, a large result and a slow tool. It counts the
 //! requests it refused (403) and the `notifications/cancelled` it received.
 
+use std::collections::HashSet;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -81,10 +82,15 @@ impl ServerHandler for Tools {
     }
 }
 
+/// Session ids given, and those forgotten.
+type Sessions = Arc<std::sync::Mutex<(HashSet<String>, HashSet<String>)>>;
+
 pub struct ToolsServer {
     pub addr: SocketAddr,
     refused: Arc<AtomicUsize>,
     cancelled: Arc<AtomicUsize>,
+    initializes: Arc<AtomicUsize>,
+    sessions: Sessions,
     _task: tokio_util::task::AbortOnDropHandle<()>,
 }
 
@@ -96,6 +102,19 @@ impl ToolsServer {
     /// Requests refused for their signature.
     pub fn refused(&self) -> usize {
         self.refused.load(Ordering::SeqCst)
+    }
+
+    /// `initialize` requests received.
+    pub fn initializes(&self) -> usize {
+        self.initializes.load(Ordering::SeqCst)
+    }
+
+    /// Forget every session given so far, as a restarted server does: a
+    /// request that carries one is answered 404.
+    pub fn forget_sessions(&self) {
+        let mut sessions = self.sessions.lock().unwrap();
+        let given = std::mem::take(&mut sessions.0);
+        sessions.1.extend(given);
     }
 
     /// `notifications/cancelled` received.
@@ -128,12 +147,35 @@ pub async fn start(legacy_only: bool) -> ToolsServer {
     .layer(mcp);
     let refused = Arc::new(AtomicUsize::new(0));
     let cancelled = Arc::new(AtomicUsize::new(0));
+    let initializes = Arc::new(AtomicUsize::new(0));
+    let sessions: Sessions = Arc::default();
     let front = {
-        let (refused, cancelled) = (refused.clone(), cancelled.clone());
+        let counters = (refused.clone(), cancelled.clone(), initializes.clone());
+        let sessions = sessions.clone();
         tower::service_fn(move |request: Request<Incoming>| {
             let mut verified = verified.clone();
-            let (refused, cancelled) = (refused.clone(), cancelled.clone());
+            let (refused, cancelled, initializes) = counters.clone();
+            let sessions = sessions.clone();
             async move {
+                let carried = request
+                    .headers()
+                    .get("mcp-session-id")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                if carried
+                    .as_ref()
+                    .is_some_and(|id| sessions.lock().unwrap().1.contains(id))
+                {
+                    let gone = http::Response::builder()
+                        .status(404)
+                        .body(
+                            Full::new(Bytes::new())
+                                .map_err(|never| match never {})
+                                .boxed(),
+                        )
+                        .unwrap();
+                    return Ok::<_, Infallible>(gone);
+                }
                 let (parts, body) = request.into_parts();
                 let body = body
                     .collect()
@@ -141,6 +183,9 @@ pub async fn start(legacy_only: bool) -> ToolsServer {
                     .map(|b| b.to_bytes())
                     .unwrap_or_default();
                 let message: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                if message["method"] == "initialize" {
+                    initializes.fetch_add(1, Ordering::SeqCst);
+                }
                 if message["method"] == "notifications/cancelled" {
                     cancelled.fetch_add(1, Ordering::SeqCst);
                 }
@@ -156,7 +201,7 @@ pub async fn start(legacy_only: bool) -> ToolsServer {
                                 .boxed(),
                         )
                         .unwrap();
-                    return Ok::<_, Infallible>(response);
+                    return Ok(response);
                 }
                 let request = Request::from_parts(parts, Full::new(body));
                 let response = match verified.call(request).await {
@@ -165,6 +210,13 @@ pub async fn start(legacy_only: bool) -> ToolsServer {
                 };
                 if response.status() == 403 {
                     refused.fetch_add(1, Ordering::SeqCst);
+                }
+                if let Some(id) = response
+                    .headers()
+                    .get("mcp-session-id")
+                    .and_then(|v| v.to_str().ok())
+                {
+                    sessions.lock().unwrap().0.insert(id.to_owned());
                 }
                 Ok(response.map(|b| b.map_err(Into::<BoxError>::into).boxed()))
             }
@@ -175,6 +227,8 @@ pub async fn start(legacy_only: bool) -> ToolsServer {
         addr,
         refused,
         cancelled,
+        initializes,
+        sessions,
         _task: tokio_util::task::AbortOnDropHandle::new(task),
     }
 }
