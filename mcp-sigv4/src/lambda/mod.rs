@@ -255,9 +255,7 @@ impl ActionGroup {
                     let cause = e.to_string();
                     (
                         Outcome::Unreachable,
-                        format!(
-                            "the MCP server `{server}` failed to run `{tool_name}`; the Lambda's log has the cause"
-                        ),
+                        unreachable(server, &e),
                         report(Outcome::Unreachable, &cause),
                     )
                 }
@@ -280,9 +278,7 @@ impl ActionGroup {
                         let server = slot.config.name.as_str();
                         return Err((
                             Outcome::Unreachable,
-                            format!(
-                                "the MCP server `{server}` cannot be reached; the Lambda's log has the cause"
-                            ),
+                            unreachable(server, &e),
                             Report {
                                 server,
                                 tool: function.to_owned(),
@@ -324,6 +320,57 @@ fn invalid_params(error: &McpError) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// The short cause Bedrock is told when `server` failed: the HTTP status it
+/// refused with and what to check, or that it could not be reached. The full
+/// error goes to the log.
+fn unreachable(server: &str, error: &McpError) -> String {
+    match refused_status(error) {
+        Some(status)
+            if status == http::StatusCode::FORBIDDEN
+                || status == http::StatusCode::UNAUTHORIZED =>
+        {
+            format!(
+                "the MCP server `{server}` refused the request (HTTP {}): check that the function's execution role may invoke it",
+                status.as_u16()
+            )
+        }
+        Some(status) => format!(
+            "the MCP server `{server}` answered HTTP {}; the Lambda's log has the details",
+            status.as_u16()
+        ),
+        None => format!(
+            "the MCP server `{server}` could not be reached or failed the request; the Lambda's log has the cause"
+        ),
+    }
+}
+
+/// The HTTP status in `error`'s chain, if the server answered with one.
+fn refused_status(error: &McpError) -> Option<http::StatusCode> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error.get_ref());
+    // Bounded by the length of the chain.
+    while let Some(e) = next {
+        if let Some(http) = e.downcast_ref::<tower_sigv4::rmcp::HttpClientError>() {
+            return http.status();
+        }
+        // rmcp's transport error shows the client error without making it its
+        // source.
+        if let Some(crate::upstream::UpstreamError::Client(http)) =
+            e.downcast_ref::<crate::upstream::UpstreamError>()
+        {
+            return http.status();
+        }
+        // Nor does a failed `initialize` or `server/discover`.
+        if let Some(rmcp::service::ClientInitializeError::TransportError { error, .. }) =
+            e.downcast_ref::<rmcp::service::ClientInitializeError>()
+        {
+            next = Some(error);
+            continue;
+        }
+        next = e.source();
+    }
+    None
 }
 
 /// The invocation's one log line.

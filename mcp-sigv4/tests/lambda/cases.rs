@@ -251,7 +251,7 @@ async fn a_dead_server_fails_the_call_and_a_bad_event_is_a_function_error() {
     let call = runtime.invoke(function_event("add", &[]), DEADLINE).await;
     assert_eq!(state(&call.body), Some("FAILURE"), "{}", call.body);
     assert!(
-        text(&call.body).contains("cannot be reached"),
+        text(&call.body).contains("could not be reached"),
         "{}",
         call.body
     );
@@ -501,5 +501,29 @@ async fn a_server_that_forgot_the_session_gets_a_new_one() {
         2,
         "a new session replaced the forgotten one"
     );
+    function.stop().await;
+}
+
+#[tokio::test]
+async fn a_refused_signature_is_a_failure_that_names_the_role() {
+    let demo = server::start(false).await;
+    let runtime = RuntimeApi::start().await;
+    let mut vars = single(&demo.url());
+    vars.push(("AWS_SECRET_ACCESS_KEY", "not-the-key".to_owned()));
+    // The wrong key last, so it wins over the right one.
+    let mut env = env(&vars);
+    env.retain(|(k, v)| *k != "AWS_SECRET_ACCESS_KEY" || *v == "not-the-key");
+    let function = Function::start(&runtime, &env, TempDir::new("refused"));
+
+    let call = runtime.invoke(function_event("echo", &[]), DEADLINE).await;
+    assert_eq!(state(&call.body), Some("FAILURE"), "{}", call.body);
+    assert!(
+        text(&call.body).contains("HTTP 403"),
+        "{} {:?}",
+        call.body,
+        function.invocations()
+    );
+    assert!(text(&call.body).contains("execution role"), "{}", call.body);
+    assert!(demo.stats.refused() > 0);
     function.stop().await;
 }
