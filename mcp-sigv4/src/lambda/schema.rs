@@ -1,7 +1,7 @@
 //! An action group's schema from the tools MCP servers list: the
 //! `functionSchema` of `aws bedrock-agent create-agent-action-group
 //! --function-schema`, or an OpenAPI 3.0.0 document for `--api-schema`, with
-//! the function names [`names`](super::names) gives (the ones the Lambda maps
+//! the function names [`names`] gives (the ones the Lambda maps
 //! back).
 //!
 //! The constraints it keeps, and where each comes from:
