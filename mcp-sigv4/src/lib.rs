@@ -6,7 +6,8 @@
 //!   messages;
 //! - the [`relay`] (one host, one server), the [`gateway`] (many clients, many
 //!   servers) and [`ask`] (the Bedrock Converse tool loop, every Bedrock call
-//!   through `aws-sdk-bedrockruntime`) route them;
+//!   through `aws-sdk-bedrockruntime`) route them, and [`lambda`] answers a
+//!   Bedrock Agents action group's events with their tools;
 //! - [`upstream`]: how one server is reached: its transport (streamable HTTP,
 //!   SSE, stdio), the authentication of its requests (SigV4 through
 //!   `tower-sigv4`, OAuth2, headers) and the session with it;
@@ -28,6 +29,7 @@ pub mod ask;
 pub mod aws_profile;
 pub mod config;
 pub mod gateway;
+pub mod lambda;
 pub mod logging;
 pub mod protocol;
 pub mod relay;

@@ -64,6 +64,10 @@ enum Command {
     Explain(explain::Args),
     /// Ask a Bedrock model a question, with the tools of signed MCP servers (the Converse tool loop).
     Ask(mcp_sigv4::ask::cli::Args),
+    /// Answer a Bedrock Agents action group as its Lambda function, with the tools of MCP servers.
+    Lambda(mcp_sigv4::lambda::cli::Args),
+    /// Print a Bedrock Agents action group schema from the tools MCP servers list, or check a saved one.
+    AgentSchema(mcp_sigv4::lambda::agent_schema::Args),
     /// Print a shell completion script, e.g. `mcp-sigv4 completions bash > ~/.local/share/bash-completion/completions/mcp-sigv4`.
     #[command(hide = true)]
     Completions {
@@ -100,6 +104,8 @@ fn main() -> ExitCode {
         Command::Sign(args) => sign::main(args),
         Command::Explain(args) => explain::main(args),
         Command::Ask(args) => mcp_sigv4::ask::cli::main(args),
+        Command::Lambda(args) => mcp_sigv4::lambda::cli::main(args),
+        Command::AgentSchema(args) => mcp_sigv4::lambda::agent_schema::main(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -1,0 +1,153 @@
+//! `mcp-sigv4 agent-schema`: the action group's schema from the servers'
+//! `tools/list`, and `--check`, the drift check a team runs in CI (Bedrock
+//! Agents does not rediscover tools).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::cli::{Sources, servers};
+use super::schema::{self, Format};
+use crate::ask::{RmcpServer, ToolServer};
+
+/// Exit codes.
+pub mod exit {
+    /// The schema was printed, or `--check` found no difference.
+    pub const OK: u8 = 0;
+    /// `--check` found differences, or a server could not be listed.
+    pub const DRIFT: u8 = 1;
+    /// A usage or configuration error.
+    pub const USAGE: u8 = 2;
+}
+
+/// Arguments of `mcp-sigv4 agent-schema`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+Prints the functionSchema for `aws bedrock-agent create-agent-action-group --function-schema file://schema.json`,
+or with --format openapi the document for `--api-schema payload=...`. Tools Bedrock cannot take are
+named on stderr with the reason. Exit codes: 0 ok, 1 drift (--check) or a server failed, 2 usage.")]
+pub struct Args {
+    #[command(flatten)]
+    sources: Sources,
+    /// Only this server of the config (repeatable). Function names keep the
+    /// server prefix when the config has several servers, as the Lambda does.
+    #[arg(long = "server", value_name = "NAME")]
+    server: Vec<String>,
+    /// What to print.
+    #[arg(long, value_enum, default_value_t)]
+    format: Format,
+    /// Compare this saved schema with what the servers list now; exit 1 with the
+    /// differences.
+    #[arg(long, value_name = "FILE")]
+    check: Option<PathBuf>,
+    /// Log level (off, error, warn, info, debug, trace).
+    #[arg(long, default_value = "warn", env = "MCP_SIGV4_LOG", value_parser = crate::logging::parse_level)]
+    log_level: String,
+}
+
+/// Run `mcp-sigv4 agent-schema`.
+pub fn main(args: Args) -> ExitCode {
+    crate::logging::init(Some(&args.log_level));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("mcp-sigv4 agent-schema: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    ExitCode::from(runtime.block_on(run(args)))
+}
+
+async fn run(args: Args) -> u8 {
+    let all = match servers(&args.sources) {
+        Ok(all) => all,
+        Err(message) => return usage(&message),
+    };
+    let prefixed = all.len() > 1;
+    if let Some(unknown) = args
+        .server
+        .iter()
+        .find(|n| !all.iter().any(|s| &s.name == *n))
+    {
+        let known: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+        return usage(&format!(
+            "--server {unknown}: no such server in the config; one of {}",
+            known.join(", ")
+        ));
+    }
+    let chosen: Vec<_> = all
+        .into_iter()
+        .filter(|s| args.server.is_empty() || args.server.contains(&s.name))
+        .collect();
+    let saved = match &args.check {
+        None => None,
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| serde_json::from_str::<Value>(&text).map_err(|e| e.to_string()))
+        {
+            Ok(saved) => Some(saved),
+            Err(e) => return usage(&format!("--check {}: {e}", path.display())),
+        },
+    };
+    let listings = chosen.iter().map(|config| async move {
+        let server = RmcpServer::connect(config, |b| b.connect_timeout(Duration::from_secs(10)))
+            .await
+            .map_err(|e| format!("MCP server `{}`: cannot connect: {e}", config.name))?;
+        let server = Arc::new(server);
+        let tools = server
+            .list_tools()
+            .await
+            .map_err(|e| format!("MCP server `{}`: tools/list failed: {e}", config.name))?;
+        if let Ok(server) = Arc::try_unwrap(server) {
+            server.close().await;
+        }
+        let tools = tools
+            .into_iter()
+            .filter(|t| config.tools.allows(&t.name))
+            .collect();
+        Ok::<_, String>((config.name.clone(), tools))
+    });
+    let listed = match futures_util::future::try_join_all(listings).await {
+        Ok(listed) => listed,
+        Err(message) => {
+            eprintln!("mcp-sigv4 agent-schema: {message}");
+            return exit::DRIFT;
+        }
+    };
+    let format = saved.as_ref().map_or(args.format, schema::format_of);
+    let (now, notes) = schema::build(&listed, prefixed, format);
+    for note in &notes {
+        eprintln!("mcp-sigv4 agent-schema: {note}");
+    }
+    match saved {
+        None => {
+            println!("{}", serde_json::to_string_pretty(&now).unwrap_or_default());
+            exit::OK
+        }
+        Some(saved) => {
+            let drift = schema::drift(&saved, &now);
+            for line in &drift {
+                println!("{line}");
+            }
+            if drift.is_empty() {
+                exit::OK
+            } else {
+                eprintln!(
+                    "mcp-sigv4 agent-schema: the servers' tools differ from the saved schema; regenerate it and update the action group"
+                );
+                exit::DRIFT
+            }
+        }
+    }
+}
+
+fn usage(message: &str) -> u8 {
+    eprintln!("mcp-sigv4 agent-schema: {message}");
+    exit::USAGE
+}
