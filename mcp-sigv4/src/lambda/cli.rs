@@ -173,7 +173,7 @@ pub(crate) fn servers(args: &Sources) -> Result<Vec<ServerConfig>, String> {
                 .to_owned(),
         );
     };
-    endpoint::check_url(url).map_err(|e| format!("MCP_SERVER_URL: {e}"))?;
+    crate::advice::check_url(url).map_err(|e| format!("MCP_SERVER_URL: {e}"))?;
     let inferred = endpoint::infer(url);
     let service = args
         .service
