@@ -154,3 +154,14 @@ pub use signer::{MissingCredentials, Signature, Signer};
 ))]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
+
+/// The library's guide, `docs/library.md`: its Rust code blocks compile as the
+/// README's do.
+#[cfg(all(
+    doctest,
+    feature = "rmcp-connect",
+    feature = "reqwest",
+    feature = "verify"
+))]
+#[doc = include_str!("../docs/library.md")]
+pub struct LibraryGuideDoctests;

@@ -4,6 +4,7 @@
 #[path = "../../../examples/demo/server.rs"]
 mod server;
 
+mod docs;
 mod endpoint;
 #[path = "../support/era_server.rs"]
 mod era_server;
