@@ -185,17 +185,14 @@ fn every_flag_the_docs_name_is_in_help() {
         let text = read(page);
         // Inline code that starts with a flag: `--flag` or `--flag VALUE`.
         for span in text.split('`').skip(1).step_by(2) {
-            if let Some(flag) = flags(span)
-                .into_iter()
-                .next()
-                .filter(|_| span.starts_with("--"))
-            {
-                if !of.iter().any(|c| helps[c].contains(&flag)) {
-                    missing.push(format!(
-                        "{page}: `{flag}` is not in `{}` --help",
-                        of.join("|")
-                    ));
-                }
+            let Some(flag) = flags(span).into_iter().next() else {
+                continue;
+            };
+            if span.starts_with("--") && !of.iter().any(|c| helps[c].contains(&flag)) {
+                missing.push(format!(
+                    "{page}: `{flag}` is not in `{}` --help",
+                    of.join("|")
+                ));
             }
         }
     }
