@@ -16,7 +16,7 @@ TLS front (benches/tls_front.py), as a proxy reaches AWS; PROXY_ARGS (mcp-sigv4 
 the split of mcp-sigv4's resident memory (anonymous, file-backed) and its
 threads, to find what grew; PAGES=1 also prints, for one session, how much of each
 loaded segment of the binary (code, read-only data, data) is resident, from
-/proc/PID/pagemap (the code the kernel mapped in around the pages the proxy ran).
+/proc/PID/pagemap (the code's share is what mcp-sigv4/link-order.txt keeps small).
 """
 
 import contextlib

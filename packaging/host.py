@@ -22,6 +22,7 @@ file that was just written.
 
 import asyncio
 import os
+import platform
 import sys
 import time
 
@@ -30,6 +31,9 @@ from mcp import Client, StdioServerParameters
 EXPECTED_TOOLS = ["add", "count", "echo"]
 PROXIES = int(os.environ.get("PROXIES", "1"))
 DROP_CACHE = os.environ.get("DROP_CACHE") == "1"
+# MAX_PSS_MIB=N fails the run when the proxies' PSS is above N MiB each (x86_64
+# Linux only, where the release build lays the proxy's code out together).
+MAX_PSS_MIB = float(os.environ.get("MAX_PSS_MIB", "0"))
 TEXT = "héllo from the Python MCP SDK ✓"
 
 
@@ -149,6 +153,13 @@ def report_memory() -> int:
         f"mcp-sigv4 memory, {name}: PSS {pss:.1f} MiB in all ({pss / PROXIES:.1f} MiB each), "
         f"of it anonymous {anon:.1f} MiB ({anon / PROXIES:.1f} MiB each); RSS summed {rss:.1f} MiB"
     )
+    if MAX_PSS_MIB and platform.machine() == "x86_64" and pss / PROXIES > MAX_PSS_MIB:
+        print(
+            f"more than {MAX_PSS_MIB:g} MiB per proxy: the build lost the proxy's function layout "
+            "(mcp-sigv4/build.rs); regenerate mcp-sigv4/link-order.txt with benches/link_order.py",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
