@@ -12,6 +12,7 @@
 //! stale list costs memory, never correctness.
 //!
 //! The list is passed only where it is known to be understood: release builds
+//! (the `dist` profile inherits release, so the wheel and npm packages have it)
 //! for `x86_64-unknown-linux-gnu`, whose default linker is the toolchain's LLD,
 //! when no other linker was chosen. `MCP_SIGV4_LINK_ORDER=off` turns it off.
 

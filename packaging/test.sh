@@ -9,7 +9,11 @@
 # 4. the npm packages (launcher + this platform's binary, the same binary as the
 #    wheel's), packed, installed from the tarballs into an empty folder, and run
 #    through `npx`: `--version`, then the same MCP session; and the launcher
-#    alone, which must say that this platform's package is missing.
+#    alone, which must say that this platform's package is missing;
+# 5. the memory the shipped binary costs a host, which starts one proxy per
+#    server: the total proportional set size (PSS) of 1 and of 10 proxies after
+#    tools/list and tools/call, and its anonymous part (host.py prints one line
+#    each: the figures README.md and BENCHMARKS.md quote).
 #
 # Needs Python 3.9+ with venv and pip, Node 18+ with npm, and the Rust toolchain;
 # maturin, uv and the MCP SDK are installed into a throwaway venv. Honours
@@ -45,8 +49,8 @@ python3 -m venv "$work/tools"
 if [[ -n "${WHEEL:-}" ]]; then
   wheel="$WHEEL"
 else
-  say "the wheel (maturin build --release)"
-  (cd "$root/mcp-sigv4" && "$work/tools/bin/maturin" build --release --out "$work/dist")
+  say "the wheel (maturin build --profile dist: fat LTO, as shipped)"
+  (cd "$root/mcp-sigv4" && "$work/tools/bin/maturin" build --locked --profile dist --out "$work/dist")
   wheel="$(ls "$work"/dist/mcp_sigv4-"$version"-*.whl)"
 fi
 echo "wheel: $(basename "$wheel") ($(size "$wheel"))"
@@ -93,12 +97,15 @@ for cache in cold warm; do
     "$work/tools/bin/uvx" --offline --from "$wheel" mcp-sigv4 "${proxy_args[@]}")
 done
 
-say "the proxy's code layout (the venv's binary, read from disk afresh)"
-# host.py drops the binary's pages from the page cache, starts it, and fails when
-# more than 40 % of its code is resident after a call (mcp-sigv4/build.rs). From a
-# freshly written file the kernel may map more (the cold uvx run above), so the
-# check reads the file as a later start does.
-LAYOUT_CHECK=1 "$work/tools/bin/python" "$here/host.py" "$work/venv/bin/mcp-sigv4" "${proxy_args[@]}"
+say "memory on a host: 1 and 10 proxies (the venv's binary, read from disk afresh)"
+# One line each: the total PSS of the mcp-sigv4 processes (shared code counted
+# once in all) and its anonymous part. DROP_CACHE=1 drops the binary's cached
+# pages first: a file just written (by pip here, or uv above) is mapped in larger
+# pieces than one read back from disk, as on a later start. One proxy over 10 MiB
+# means the build lost the proxy's function layout (mcp-sigv4/build.rs): 6.1 MiB
+# with it, 13.7 without (BENCHMARKS.md).
+DROP_CACHE=1 PROXIES=1 MAX_PSS_MIB=10 "$work/tools/bin/python" "$here/host.py" "$work/venv/bin/mcp-sigv4" "${proxy_args[@]}"
+DROP_CACHE=1 PROXIES=10 "$work/tools/bin/python" "$here/host.py" "$work/venv/bin/mcp-sigv4" "${proxy_args[@]}"
 
 say "mcp-sigv4 ask (the venv's) against the stand-in's scripted Converse endpoint, as printed"
 ask_line="$(grep -m1 ' mcp-sigv4 ask ' "$work/stand-in.out" || true)"

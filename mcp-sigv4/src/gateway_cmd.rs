@@ -19,13 +19,21 @@ use tower_sigv4::rmcp::{SignedHttpService, TowerHttpClient};
 #[derive(Debug, clap::Args)]
 #[command(after_help = "Routes:
   POST|GET|DELETE /mcp/{server}  one server of the config file, its tools under their own names
+                                 (LiteLLM's /{server}/mcp is the same route)
   POST|GET|DELETE /mcp           the server named by the x-litellm-mcp-server header or ?server=NAME,
                                  the only server when there is one, otherwise all of them, with tools,
                                  prompts and resources named {server}-{name} (see --separator)
-  GET /health                    liveness and readiness
-Clients send Authorization: Bearer <general_settings.master_key> when the config file sets one.
+  GET /mcp-rest/tools/list       LiteLLM's REST API: every server's tools (?server_id=NAME for one)
+  POST /mcp-rest/tools/call      {\"server_id\", \"name\", \"arguments\"}, or a prefixed name alone
+  GET /v1/mcp/server             the configured servers, without secrets
+  GET /health                    liveness, without a key; names no server
+  GET /health/readiness          each server reached and reported ready or failing (503 when one fails)
+  GET /metrics                   Prometheus metrics (see --metrics, --metrics-listen)
+Clients send Authorization: Bearer <general_settings.master_key> on every route but /health when the
+config file sets one.
 
-The config file is LiteLLM's config.yaml shape (mcp_servers, general_settings.master_key); see the README.
+The config file is LiteLLM's config.yaml shape (mcp_servers, general_settings.master_key); every key is
+in docs/configuration.md of the repository.
 Replicas: give every replica the same general_settings.session_secret (or MCP_SIGV4_SESSION_SECRET) and put them behind any HTTP load balancer; no sticky sessions are needed.")]
 pub(crate) struct Args {
     /// The configuration file.

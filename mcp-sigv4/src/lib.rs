@@ -37,3 +37,28 @@ pub mod shutdown;
 pub mod stdio;
 pub mod telemetry;
 pub mod upstream;
+
+/// The application's pages under `docs/`, compiled as doctests so that a Rust code
+/// block in any of them is checked as the README's are (`tests/cli/docs.rs` checks
+/// that every page is listed here or in the library's harness).
+#[cfg(doctest)]
+mod docs_pages {
+    #[doc = include_str!("../../docs/ask.md")]
+    struct Ask;
+    #[doc = include_str!("../../docs/bedrock-agents.md")]
+    struct BedrockAgents;
+    #[doc = include_str!("../../docs/configuration.md")]
+    struct Configuration;
+    #[doc = include_str!("../../docs/eras.md")]
+    struct Eras;
+    #[doc = include_str!("../../docs/gateway.md")]
+    struct Gateway;
+    #[doc = include_str!("../../docs/operating.md")]
+    struct Operating;
+    #[doc = include_str!("../../docs/proxy.md")]
+    struct Proxy;
+    #[doc = include_str!("../../docs/security.md")]
+    struct Security;
+    #[doc = include_str!("../../docs/troubleshooting-403.md")]
+    struct Troubleshooting403;
+}

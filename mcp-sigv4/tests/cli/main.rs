@@ -7,6 +7,7 @@ mod server;
 #[path = "../support/client_secret_basic.rs"]
 mod client_secret_basic;
 mod contract;
+mod docs;
 mod endpoint;
 #[path = "../support/era_server.rs"]
 mod era_server;
