@@ -149,7 +149,7 @@ async fn plain_http_is_refused_for_every_endpoint_of_every_command_before_anythi
         let stderr = assert_refused_in_cli_terms(&output, what);
         for needle in [
             "uses plain http://; use https://",
-            "allowed only for 127.0.0.1, localhost and ::1",
+            "allowed only for loopback hosts, 127.0.0.0/8, ::1 and localhost",
             "mcp-sigv4 has no flag or config key to allow it",
         ] {
             assert!(stderr.contains(needle), "{what}: `{needle}`: {stderr}");
