@@ -161,17 +161,17 @@ where
                     ),
                 )
             }
-            other => http::json(
-                StatusCode::OK,
-                &jsonrpc::error(
+            other => {
+                let error = jsonrpc::error(
                     &id,
                     jsonrpc::METHOD_NOT_FOUND,
                     &format!(
                         "`{other}` is not served when several servers are aggregated; address one server at /mcp/{{server}}"
                     ),
                     None,
-                ),
-            ),
+                );
+                http::json(via.era().status_of(&error), &error)
+            }
         }
     }
 

@@ -310,10 +310,11 @@ where
                 if let Some(fill) = fill {
                     fill.reply(&reply);
                 }
-                if id.is_some() {
-                    era.shape_reply(&method, &mut reply);
+                if id.is_none() {
+                    return http::json(StatusCode::OK, &reply);
                 }
-                return http::json(StatusCode::OK, &reply);
+                era.shape_reply(&method, &mut reply);
+                return http::json(era.status_of(&reply), &reply);
             }
             Reply::Stream(events) => events,
         };

@@ -176,6 +176,63 @@ impl Era {
     }
 }
 
+/// The methods of the 2025 revisions that 2026-07-28 removed: a 2026-07-28
+/// server does not implement them, and answers them as it answers any
+/// unknown method (HTTP 404, -32601).
+pub const REMOVED_METHODS: [&str; 5] = [
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
+
+impl Era {
+    /// The HTTP status of `reply`, a JSON-RPC reply sent as a JSON body to a
+    /// client of this era. A 2025 client gets 200 for every reply. A
+    /// 2026-07-28 client gets 404 for -32601 (the method is not implemented)
+    /// and 400 for the errors that refuse a malformed request (-32602 is not
+    /// among them: it also answers an unknown tool or resource, which is no
+    /// malformed request).
+    pub fn status_of(self, reply: &Value) -> http::StatusCode {
+        let code = reply.pointer("/error/code").and_then(Value::as_i64);
+        match (self, code) {
+            (Self::Modern, Some(-32601)) => http::StatusCode::NOT_FOUND,
+            (Self::Modern, Some(HEADER_MISMATCH | MISSING_CAPABILITY | UNSUPPORTED_VERSION)) => {
+                http::StatusCode::BAD_REQUEST
+            }
+            _ => http::StatusCode::OK,
+        }
+    }
+}
+
+/// Why a 2026-07-28 request's envelope is malformed: `params._meta` missing,
+/// or without the `io.modelcontextprotocol/protocolVersion` string or the
+/// `io.modelcontextprotocol/clientCapabilities` object every request must
+/// carry (`clientInfo` is optional). A server refuses such a request with
+/// -32602 (HTTP 400). Notifications carry no envelope and pass.
+pub fn check_envelope(message: &Value) -> Result<(), String> {
+    if message.get("id").is_none() {
+        return Ok(());
+    }
+    let Some(meta) = message.pointer("/params/_meta").and_then(Value::as_object) else {
+        return Err(format!(
+            "a 2026-07-28 request needs params._meta with `{META_VERSION}` and `{META_CAPABILITIES}`"
+        ));
+    };
+    if !meta.get(META_VERSION).is_some_and(Value::is_string) {
+        return Err(format!(
+            "params._meta needs `{META_VERSION}`, the protocol version of the request"
+        ));
+    }
+    if !meta.get(META_CAPABILITIES).is_some_and(Value::is_object) {
+        return Err(format!(
+            "params._meta needs `{META_CAPABILITIES}`, an object (`{{}}` when the client declares none)"
+        ));
+    }
+    Ok(())
+}
+
 /// The protocol version in a request's envelope.
 pub fn envelope_version(message: &Value) -> Option<&str> {
     message
@@ -797,6 +854,49 @@ mod tests {
         let mut odd = json!({"jsonrpc": "2.0", "id": 1, "result": 3});
         Era::Modern.shape_reply("tools/list", &mut odd);
         assert_eq!(odd["result"], 3);
+    }
+
+    #[test]
+    fn an_envelope_needs_its_version_and_capabilities_not_its_client_info() {
+        let good = tools_call("a", json!({}));
+        assert_eq!(check_envelope(&good), Ok(()));
+        let notification = json!({"jsonrpc": "2.0", "method": "notifications/cancelled"});
+        assert_eq!(check_envelope(&notification), Ok(()));
+        let bare = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+        assert!(check_envelope(&bare).unwrap_err().contains("params._meta"));
+        for (key, value) in [
+            (META_VERSION, None),
+            (META_CAPABILITIES, None),
+            (META_CAPABILITIES, Some(json!(["sampling"]))),
+        ] {
+            let mut broken = good.clone();
+            let meta = broken["params"]["_meta"].as_object_mut().unwrap();
+            match value {
+                Some(value) => meta.insert(key.into(), value),
+                None => meta.remove(key),
+            };
+            assert!(check_envelope(&broken).unwrap_err().contains(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_modern_client_learns_refusals_from_the_status() {
+        let error =
+            |code: i64| json!({"jsonrpc": "2.0", "id": 1, "error": {"code": code, "message": "x"}});
+        let ok = json!({"jsonrpc": "2.0", "id": 1, "result": {}});
+        assert_eq!(
+            Era::Modern.status_of(&error(-32601)),
+            http::StatusCode::NOT_FOUND
+        );
+        for code in [HEADER_MISMATCH, MISSING_CAPABILITY, UNSUPPORTED_VERSION] {
+            assert_eq!(
+                Era::Modern.status_of(&error(code)),
+                http::StatusCode::BAD_REQUEST
+            );
+        }
+        assert_eq!(Era::Modern.status_of(&error(-32602)), http::StatusCode::OK);
+        assert_eq!(Era::Modern.status_of(&ok), http::StatusCode::OK);
+        assert_eq!(Era::Legacy.status_of(&error(-32601)), http::StatusCode::OK);
     }
 
     #[test]
