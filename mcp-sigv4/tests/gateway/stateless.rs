@@ -164,3 +164,40 @@ async fn removed_and_unknown_methods_are_not_found_for_a_modern_client_only() {
         assert_eq!(answer.reply()["error"]["code"], -32601, "{answer:?}");
     }
 }
+
+#[tokio::test]
+async fn header_values_are_compared_without_their_surrounding_blanks_and_case_sensitively() {
+    let eras = eras().await;
+    let gateway = Gateway::start(&eras.config, &[]).await;
+    let url = format!("{}/mcp/dual", gateway.base);
+    let call = modern(
+        1,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "x"}}),
+    );
+    let answer = send(
+        "POST",
+        &url,
+        &[
+            ("MCP-Protocol-Version", MODERN),
+            ("MCP-METHOD", "tools/call"),
+            ("mcp-name", "  echo  "),
+        ],
+        Some(&call),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
+    assert!(answer.reply()["result"].is_object(), "{answer:?}");
+    let list = modern(2, "tools/list", json!({}));
+    let answer = send(
+        "POST",
+        &url,
+        &[
+            ("mcp-protocol-version", MODERN),
+            ("mcp-method", "TOOLS/LIST"),
+        ],
+        Some(&list),
+    )
+    .await;
+    assert_refused(&answer, StatusCode::BAD_REQUEST, -32020, 2);
+}
