@@ -157,7 +157,9 @@ where
                         &id,
                         jsonrpc::INVALID_PARAMS,
                         "no server of this gateway has that resource",
-                        None,
+                        message
+                            .pointer("/params/uri")
+                            .map(|uri| json!({"uri": uri})),
                     ),
                 )
             }

@@ -35,6 +35,8 @@ pub const SUPPORTED_VERSIONS: [&str; 5] = [
     "2024-11-05",
 ];
 
+/// "Resource not found" in the 2025 revisions; 2026-07-28 uses -32602.
+const LEGACY_RESOURCE_NOT_FOUND: i64 = -32002;
 /// The HTTP headers don't match the body (HTTP 400).
 pub const HEADER_MISMATCH: i64 = -32020;
 /// The request needs a client capability the envelope does not declare.
@@ -116,11 +118,19 @@ impl Era {
     }
 
     /// Make `reply`, the JSON-RPC response to a `method` request, valid for a
-    /// client of this era (see [`shape_result`](Self::shape_result)). An error
-    /// reply is left as it is: errors look alike in both eras.
+    /// client of this era (see [`shape_result`](Self::shape_result)). Errors
+    /// look alike in both eras but for one code: a 2025 server's "resource not
+    /// found" (-32002) is -32602 in 2026-07-28, which requires that code.
     pub fn shape_reply(self, method: &str, reply: &mut Value) {
         let id = reply.get("id").cloned();
         let Some(result) = reply.get_mut("result") else {
+            if self == Self::Modern
+                && method == "resources/read"
+                && let Some(code) = reply.pointer_mut("/error/code")
+                && code.as_i64() == Some(LEGACY_RESOURCE_NOT_FOUND)
+            {
+                *code = json!(-32602);
+            }
             return;
         };
         self.shape_result(method, result);
@@ -877,6 +887,22 @@ mod tests {
             };
             assert!(check_envelope(&broken).unwrap_err().contains(key), "{key}");
         }
+    }
+
+    #[test]
+    fn a_missing_resource_is_invalid_params_for_a_modern_client() {
+        let missing = json!({"jsonrpc": "2.0", "id": 5, "error": {
+            "code": -32002, "message": "Resource not found", "data": {"uri": "file:///x"}}});
+        let mut modern = missing.clone();
+        Era::Modern.shape_reply("resources/read", &mut modern);
+        assert_eq!(modern["error"]["code"], -32602);
+        assert_eq!(modern["error"]["data"], missing["error"]["data"]);
+        let mut legacy = missing.clone();
+        Era::Legacy.shape_reply("resources/read", &mut legacy);
+        assert_eq!(legacy, missing);
+        let mut other = missing.clone();
+        Era::Modern.shape_reply("tools/call", &mut other);
+        assert_eq!(other, missing, "only resources/read names a resource");
     }
 
     #[test]
