@@ -157,21 +157,23 @@ where
                         &id,
                         jsonrpc::INVALID_PARAMS,
                         "no server of this gateway has that resource",
-                        None,
+                        message
+                            .pointer("/params/uri")
+                            .map(|uri| json!({"uri": uri})),
                     ),
                 )
             }
-            other => http::json(
-                StatusCode::OK,
-                &jsonrpc::error(
+            other => {
+                let error = jsonrpc::error(
                     &id,
                     jsonrpc::METHOD_NOT_FOUND,
                     &format!(
                         "`{other}` is not served when several servers are aggregated; address one server at /mcp/{{server}}"
                     ),
                     None,
-                ),
-            ),
+                );
+                http::json(via.era().status_of(&error), &error)
+            }
         }
     }
 

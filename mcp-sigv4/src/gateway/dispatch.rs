@@ -314,11 +314,12 @@ where
         if let Err(error) = guard::check_message(&message) {
             return http::json(StatusCode::BAD_REQUEST, &error);
         }
-        if jsonrpc::method(&message) == Some("initialize") {
-            return self.initialize(target, message).await;
-        }
+        // Before `initialize`: a 2026-07-28 client's `initialize` is refused.
         if modern::is_modern_client(&message, headers) {
             return self.modern(target, message, headers).await;
+        }
+        if jsonrpc::method(&message) == Some("initialize") {
+            return self.initialize(target, message).await;
         }
         let live = match self.session(headers) {
             Ok(session) => session,

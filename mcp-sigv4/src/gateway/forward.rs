@@ -12,7 +12,7 @@ use super::flights::Turn;
 use super::http::{self, Body, Budget, collect_reply};
 use super::lists::{self, Fill, Keep, Key, Page};
 use super::server::{Gateway, Server, Via};
-use crate::protocol::era;
+use crate::protocol::era::{self, Era};
 use crate::protocol::jsonrpc::{self, Kind};
 use crate::relay::describe;
 use crate::telemetry::{self, ListCacheOutcome, Outcome};
@@ -297,25 +297,58 @@ where
             }
             Ok(Ok(reply)) => (id, reply),
         };
-        pending.disarm();
         let accepted = matches!(reply, Reply::Accepted);
         metrics.upstream_status(&server.name, Some(if accepted { 202 } else { 200 }));
-        let events = match reply {
+        let reply = match reply {
             Reply::Accepted => {
+                pending.disarm();
                 observed.finish(Outcome::ok);
                 return http::empty(StatusCode::ACCEPTED);
             }
-            Reply::Json(mut reply) => {
+            Reply::Json(reply) => Err(reply),
+            Reply::Stream(events) => Ok(events),
+        };
+        // A 2026-07-28 client learns a refusal from the HTTP status (404 for a
+        // method the server lacks): a reply stream that begins with the reply
+        // is answered as JSON, with the reply's status. A stream that begins
+        // with anything else is streamed, that message first.
+        let mut first = None;
+        let reply = match (reply, &id) {
+            (Ok(mut events), Some(id)) if era == Era::Modern => {
+                let left = timeout.saturating_sub(started.elapsed());
+                match tokio::time::timeout(left, events.next()).await {
+                    Ok(Ok(Some(reply))) if jsonrpc::is_response_to(&reply, id) => Err(reply),
+                    Ok(Ok(Some(message))) => {
+                        first = Some(message);
+                        Ok(events)
+                    }
+                    // Ended or broken: followed (and resumed) as any stream.
+                    Ok(_) => Ok(events),
+                    Err(_) => {
+                        pending
+                            .cancel("the request timed out (--tool-timeout)")
+                            .await;
+                        observed.finish(Outcome::timeout);
+                        return self.timeout_error(server, Some(id), timeout);
+                    }
+                }
+            }
+            (reply, _) => reply,
+        };
+        pending.disarm();
+        let events = match reply {
+            Err(mut reply) => {
                 observed.reply(&reply);
                 if let Some(fill) = fill {
                     fill.reply(&reply);
                 }
-                if id.is_some() {
-                    era.shape_reply(&method, &mut reply);
+                if id.is_none() {
+                    return http::json(StatusCode::OK, &reply);
                 }
-                return http::json(StatusCode::OK, &reply);
+                era.shape_reply(&method, &mut reply);
+                return http::json(era.status_of(&reply), &reply);
             }
-            Reply::Stream(events) => events,
+            Ok(events) => events,
         };
         let (sender, response) = http::sse();
         let name = server.name.clone();
@@ -351,6 +384,9 @@ where
                     }
                 }
             };
+            if let Some(first) = first {
+                pass(first).await;
+            }
             let followed = tokio::select! {
                 // Dropping `follow` closes the upstream stream.
                 () = sender.closed() => {

@@ -28,16 +28,27 @@ impl Via<'_> {
     }
 }
 
-/// Whether a message comes from a 2026-07-28 client: it carries the envelope or
-/// is `server/discover`, or it carries a modern `MCP-Protocol-Version` and no
-/// legacy session (a notification, say).
+/// Whether a message comes from a 2026-07-28 client: it carries the envelope
+/// (an `initialize` too: 2026-07-28 removed it, and the client is answered
+/// so) or is `server/discover`, or it carries a modern `MCP-Protocol-Version`
+/// and no legacy session (a notification, say, or a request whose envelope is
+/// missing). An `initialize` without the envelope is a 2025 client's
+/// handshake, whatever its headers say.
 pub(super) fn is_modern_client(message: &Value, headers: &HeaderMap) -> bool {
-    Era::of_message(message) == Some(Era::Modern)
-        || (!headers.contains_key(SESSION_HEADER)
-            && headers
-                .get(era::PROTOCOL_VERSION)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|v| Era::of_version(v) == Era::Modern))
+    if era::envelope_version(message).is_some() {
+        return true;
+    }
+    match jsonrpc::method(message) {
+        Some("server/discover") => true,
+        Some("initialize") => false,
+        _ => {
+            !headers.contains_key(SESSION_HEADER)
+                && headers
+                    .get(era::PROTOCOL_VERSION)
+                    .and_then(|v| v.to_str().ok())
+                    .is_some_and(|v| Era::of_version(v) == Era::Modern)
+        }
+    }
 }
 
 /// GET and DELETE without a legacy session: 2026-07-28 has neither (405).
@@ -76,6 +87,12 @@ where
         headers: &HeaderMap,
     ) -> Response<Body> {
         let id = message.get("id").cloned().unwrap_or(Value::Null);
+        // The headers first: a version in `_meta` that the header does not
+        // carry is a mismatch (-32020), not an unsupported version.
+        if let Err(why) = era::check_headers(headers, &message) {
+            tracing::info!("refused a 2026-07-28 request: {why}");
+            return refuse(&id, era::HEADER_MISMATCH, &why, None);
+        }
         if let Some(version) = era::envelope_version(&message)
             && version != era::MODERN_VERSION
         {
@@ -88,9 +105,25 @@ where
                 Some(json!({"supported": era::SUPPORTED_VERSIONS, "requested": version})),
             );
         }
-        if let Err(why) = era::check_headers(headers, &message) {
+        if let Some(method) = jsonrpc::method(&message)
+            .filter(|method| era::REMOVED_METHODS.contains(method))
+            .filter(|_| message.get("id").is_some())
+        {
+            return http::json(
+                StatusCode::NOT_FOUND,
+                &jsonrpc::error(
+                    &id,
+                    jsonrpc::METHOD_NOT_FOUND,
+                    &format!(
+                        "`{method}` does not exist in MCP 2026-07-28; a 2025 client starts a session with initialize and no `_meta` envelope"
+                    ),
+                    None,
+                ),
+            );
+        }
+        if let Err(why) = era::check_envelope(&message) {
             tracing::info!("refused a 2026-07-28 request: {why}");
-            return refuse(&id, era::HEADER_MISMATCH, &why, None);
+            return refuse(&id, jsonrpc::INVALID_PARAMS, &why, None);
         }
         let envelope = Envelope::from_request(&message).unwrap_or_else(Envelope::empty);
         let is_discover = jsonrpc::method(&message) == Some("server/discover");

@@ -35,6 +35,8 @@ pub const SUPPORTED_VERSIONS: [&str; 5] = [
     "2024-11-05",
 ];
 
+/// "Resource not found" in the 2025 revisions; 2026-07-28 uses -32602.
+const LEGACY_RESOURCE_NOT_FOUND: i64 = -32002;
 /// The HTTP headers don't match the body (HTTP 400).
 pub const HEADER_MISMATCH: i64 = -32020;
 /// The request needs a client capability the envelope does not declare.
@@ -116,11 +118,19 @@ impl Era {
     }
 
     /// Make `reply`, the JSON-RPC response to a `method` request, valid for a
-    /// client of this era (see [`shape_result`](Self::shape_result)). An error
-    /// reply is left as it is: errors look alike in both eras.
+    /// client of this era (see [`shape_result`](Self::shape_result)). Errors
+    /// look alike in both eras but for one code: a 2025 server's "resource not
+    /// found" (-32002) is -32602 in 2026-07-28, which requires that code.
     pub fn shape_reply(self, method: &str, reply: &mut Value) {
         let id = reply.get("id").cloned();
         let Some(result) = reply.get_mut("result") else {
+            if self == Self::Modern
+                && method == "resources/read"
+                && let Some(code) = reply.pointer_mut("/error/code")
+                && code.as_i64() == Some(LEGACY_RESOURCE_NOT_FOUND)
+            {
+                *code = json!(-32602);
+            }
             return;
         };
         self.shape_result(method, result);
@@ -174,6 +184,63 @@ impl Era {
             }
         }
     }
+}
+
+/// The methods of the 2025 revisions that 2026-07-28 removed: a 2026-07-28
+/// server does not implement them, and answers them as it answers any
+/// unknown method (HTTP 404, -32601).
+pub const REMOVED_METHODS: [&str; 5] = [
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
+
+impl Era {
+    /// The HTTP status of `reply`, a JSON-RPC reply sent as a JSON body to a
+    /// client of this era. A 2025 client gets 200 for every reply. A
+    /// 2026-07-28 client gets 404 for -32601 (the method is not implemented)
+    /// and 400 for the errors that refuse a malformed request (-32602 is not
+    /// among them: it also answers an unknown tool or resource, which is no
+    /// malformed request).
+    pub fn status_of(self, reply: &Value) -> http::StatusCode {
+        let code = reply.pointer("/error/code").and_then(Value::as_i64);
+        match (self, code) {
+            (Self::Modern, Some(-32601)) => http::StatusCode::NOT_FOUND,
+            (Self::Modern, Some(HEADER_MISMATCH | MISSING_CAPABILITY | UNSUPPORTED_VERSION)) => {
+                http::StatusCode::BAD_REQUEST
+            }
+            _ => http::StatusCode::OK,
+        }
+    }
+}
+
+/// Why a 2026-07-28 request's envelope is malformed: `params._meta` missing,
+/// or without the `io.modelcontextprotocol/protocolVersion` string or the
+/// `io.modelcontextprotocol/clientCapabilities` object every request must
+/// carry (`clientInfo` is optional). A server refuses such a request with
+/// -32602 (HTTP 400). Notifications carry no envelope and pass.
+pub fn check_envelope(message: &Value) -> Result<(), String> {
+    if message.get("id").is_none() {
+        return Ok(());
+    }
+    let Some(meta) = message.pointer("/params/_meta").and_then(Value::as_object) else {
+        return Err(format!(
+            "a 2026-07-28 request needs params._meta with `{META_VERSION}` and `{META_CAPABILITIES}`"
+        ));
+    };
+    if !meta.get(META_VERSION).is_some_and(Value::is_string) {
+        return Err(format!(
+            "params._meta needs `{META_VERSION}`, the protocol version of the request"
+        ));
+    }
+    if !meta.get(META_CAPABILITIES).is_some_and(Value::is_object) {
+        return Err(format!(
+            "params._meta needs `{META_CAPABILITIES}`, an object (`{{}}` when the client declares none)"
+        ));
+    }
+    Ok(())
 }
 
 /// The protocol version in a request's envelope.
@@ -797,6 +864,65 @@ mod tests {
         let mut odd = json!({"jsonrpc": "2.0", "id": 1, "result": 3});
         Era::Modern.shape_reply("tools/list", &mut odd);
         assert_eq!(odd["result"], 3);
+    }
+
+    #[test]
+    fn an_envelope_needs_its_version_and_capabilities_not_its_client_info() {
+        let good = tools_call("a", json!({}));
+        assert_eq!(check_envelope(&good), Ok(()));
+        let notification = json!({"jsonrpc": "2.0", "method": "notifications/cancelled"});
+        assert_eq!(check_envelope(&notification), Ok(()));
+        let bare = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {}});
+        assert!(check_envelope(&bare).unwrap_err().contains("params._meta"));
+        for (key, value) in [
+            (META_VERSION, None),
+            (META_CAPABILITIES, None),
+            (META_CAPABILITIES, Some(json!(["sampling"]))),
+        ] {
+            let mut broken = good.clone();
+            let meta = broken["params"]["_meta"].as_object_mut().unwrap();
+            match value {
+                Some(value) => meta.insert(key.into(), value),
+                None => meta.remove(key),
+            };
+            assert!(check_envelope(&broken).unwrap_err().contains(key), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_missing_resource_is_invalid_params_for_a_modern_client() {
+        let missing = json!({"jsonrpc": "2.0", "id": 5, "error": {
+            "code": -32002, "message": "Resource not found", "data": {"uri": "file:///x"}}});
+        let mut modern = missing.clone();
+        Era::Modern.shape_reply("resources/read", &mut modern);
+        assert_eq!(modern["error"]["code"], -32602);
+        assert_eq!(modern["error"]["data"], missing["error"]["data"]);
+        let mut legacy = missing.clone();
+        Era::Legacy.shape_reply("resources/read", &mut legacy);
+        assert_eq!(legacy, missing);
+        let mut other = missing.clone();
+        Era::Modern.shape_reply("tools/call", &mut other);
+        assert_eq!(other, missing, "only resources/read names a resource");
+    }
+
+    #[test]
+    fn a_modern_client_learns_refusals_from_the_status() {
+        let error =
+            |code: i64| json!({"jsonrpc": "2.0", "id": 1, "error": {"code": code, "message": "x"}});
+        let ok = json!({"jsonrpc": "2.0", "id": 1, "result": {}});
+        assert_eq!(
+            Era::Modern.status_of(&error(-32601)),
+            http::StatusCode::NOT_FOUND
+        );
+        for code in [HEADER_MISMATCH, MISSING_CAPABILITY, UNSUPPORTED_VERSION] {
+            assert_eq!(
+                Era::Modern.status_of(&error(code)),
+                http::StatusCode::BAD_REQUEST
+            );
+        }
+        assert_eq!(Era::Modern.status_of(&error(-32602)), http::StatusCode::OK);
+        assert_eq!(Era::Modern.status_of(&ok), http::StatusCode::OK);
+        assert_eq!(Era::Legacy.status_of(&error(-32601)), http::StatusCode::OK);
     }
 
     #[test]

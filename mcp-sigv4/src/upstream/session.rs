@@ -88,7 +88,8 @@ impl std::fmt::Debug for Events {
 impl Events {
     fn new(inner: BoxStream<'static, Result<Sse, SseError>>) -> Self {
         Self {
-            inner,
+            // Fused: asked again after its end, it ends again.
+            inner: inner.fuse().boxed(),
             last_event_id: None,
             retry: None,
         }

@@ -24,6 +24,7 @@ mod serve;
 #[path = "../../../examples/demo/server.rs"]
 mod server;
 mod sse_server;
+mod stateless;
 mod telemetry;
 mod traces;
 mod upstream;
