@@ -6,6 +6,7 @@
 # Deployment's arguments and the Secret's environment. The Secret's
 # placeholders must stop it; real values must start it, answering GET /health,
 # answering the Service's names (401 without the key) and refusing others (403).
+# Then the ECS example's command and config (deploy/ecs) start it too.
 #
 #   deploy/check-manifests.sh
 #
@@ -126,4 +127,29 @@ code=0
 wait "$gateway" || code=$?
 gateway=""
 [ "$code" = 0 ] || fail "the gateway exited $code on SIGTERM"
+echo "ok: the gateway exits 0 on SIGTERM"
+
+# The ECS example: its task's command with deploy/ecs/config.yaml (which its
+# Containerfile puts at --config), the environment plus the two secrets.
+mapfile -t args < <(python3 -c 'import json; [print(a) for a in json.load(open("deploy/ecs/task-definition.json"))["containerDefinitions"][0]["command"]]' \
+  | sed -e "s#^--config=.*#--config=deploy/ecs/config.yaml#" -e "s#^--listen=.*#--listen=127.0.0.1:$port#")
+mapfile -t env < <(python3 -c 'import json; c = json.load(open("deploy/ecs/task-definition.json"))["containerDefinitions"][0]; [print(e["name"] + "=" + e["value"]) for e in c["environment"]]; [print(s["name"]) for s in c["secrets"]]')
+env=("${env[@]/#GATEWAY_MASTER_KEY/GATEWAY_MASTER_KEY=$key}")
+env=("${env[@]/#GATEWAY_SESSION_SECRET/GATEWAY_SESSION_SECRET=$secret}")
+env -i "${env[@]}" "$binary" "${args[@]}" >"$scratch/ecs.out" 2>&1 &
+gateway=$!
+status=""
+for _ in $(seq 100); do
+  status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/health" || true)
+  [ "$status" = 200 ] && break
+  kill -0 "$gateway" 2>/dev/null || break
+  sleep 0.1
+done
+[ "$status" = 200 ] || fail "ECS: GET /health: '$status'; gateway log: $(cat "$scratch/ecs.out")"
+kill -TERM "$gateway"
+code=0
+wait "$gateway" || code=$?
+gateway=""
+[ "$code" = 0 ] || fail "ECS: the gateway exited $code on SIGTERM"
+echo "ok: the ECS task's command and config start the gateway; GET /health 200"
 echo "check-manifests.sh: all checks passed"
