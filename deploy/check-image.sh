@@ -65,9 +65,7 @@ done
 echo "ok: every library ldd names is present"
 
 chroot=$(command -v chroot) || fail "no chroot on PATH (coreutils)"
-in_image() { env -i PATH=/ "$@" "$chroot" --userspec="$user" "$rootfs" /mcp-sigv4 "${args[@]}"; }
-args=(--version)
-version=$(in_image) || fail "mcp-sigv4 --version did not run in the image"
+version=$(env -i PATH=/ "$chroot" --userspec="$user" "$rootfs" /mcp-sigv4 --version) || fail "mcp-sigv4 --version did not run in the image"
 echo "ok: $version"
 
 scratch=$(mktemp -d)
@@ -76,7 +74,7 @@ pids+=($!)
 for _ in $(seq 100); do [ -s "$scratch/demo.out" ] && [ "$(wc -l <"$scratch/demo.out")" -ge 4 ] && break; sleep 0.1; done
 upstream=$(sed -n 1p "$scratch/demo.out")
 case "$upstream" in http://127.0.0.1:*) ;; *) fail "the demo stand-in did not start: $(cat "$scratch/demo.err")" ;; esac
-creds=($(sed -n '2,4p' "$scratch/demo.out"))
+mapfile -t creds < <(sed -n '2,4p' "$scratch/demo.out")
 
 # The config goes into the image's /tmp (the mount is a throwaway container's,
 # or the staged tree, cleaned below).

@@ -9,7 +9,7 @@
 #
 # Without --binary it builds `cargo build --release -p mcp-sigv4 --locked` and
 # stages target/release/mcp-sigv4. The context goes to DIR (target/image-context
-# by default; emptied first). A static binary (musl) is staged alone.
+# by default; an earlier context there is replaced). A static binary (musl) is staged alone.
 # Stage on the architecture the image is for: ldd reads the host's libraries.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,6 +38,11 @@ fi
 [ -f "$ca_bundle" ] || { echo "stage-image.sh: no CA bundle at $ca_bundle; install ca-certificates or set CA_BUNDLE" >&2; exit 2; }
 
 rootfs="$out/rootfs"
+# Only an empty directory or an earlier context (it has version.txt) is emptied.
+if [ -d "$out" ] && [ -n "$(ls -A "$out")" ] && [ ! -f "$out/version.txt" ]; then
+  echo "stage-image.sh: $out is not empty and holds no earlier context; choose another --out" >&2
+  exit 2
+fi
 rm -rf "$out"
 mkdir -p "$rootfs/etc/ssl/certs" "$rootfs/etc/mcp-sigv4" "$rootfs/tmp"
 
@@ -67,7 +72,7 @@ for lib in $libs; do
   mkdir -p "$rootfs$(dirname "$lib")"
   cp -L "$lib" "$rootfs$lib"
 done
-printf '%s\n' $libs > "$out/libraries.txt"
+echo "$libs" > "$out/libraries.txt"
 
 cp -L "$ca_bundle" "$rootfs/etc/ssl/certs/ca-certificates.crt"
 printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:%s:%s:nonroot:/home/nonroot:/sbin/nologin\n' "$uid" "$gid" > "$rootfs/etc/passwd"
