@@ -121,6 +121,10 @@ done
 status=$(probe evil.example.com)
 [ "$status" = 403 ] || fail "Host: evil.example.com got $status, not 403"
 echo "ok: the Service's names are allowed hosts (401 without the key), others get 403"
+# The kubelet's probes send Host: <pod IP>:<port>, which no allowed name covers.
+status=$(curl -s -o /dev/null -w '%{http_code}' -H 'Host: 10.1.2.3:4000' "http://127.0.0.1:$port/health")
+[ "$status" = 200 ] || fail "GET /health with the kubelet's Host got $status, not 200"
+echo "ok: GET /health answers the kubelet's probe (Host: the pod's IP)"
 
 kill -TERM "$gateway"
 code=0
