@@ -12,14 +12,14 @@ use crate::{Answer, Gateway, initialize, rpc, send, server, text, tool_names};
 
 pub(crate) const MODERN: &str = "2026-07-28";
 
-struct Eras {
-    dual: EraStandIn,
-    old: EraStandIn,
-    new: EraStandIn,
-    config: std::path::PathBuf,
+pub(crate) struct Eras {
+    pub(crate) dual: EraStandIn,
+    pub(crate) old: EraStandIn,
+    pub(crate) new: EraStandIn,
+    pub(crate) config: std::path::PathBuf,
 }
 
-async fn eras() -> Eras {
+pub(crate) async fn eras() -> Eras {
     let dual = era_server::start(Kind::Dual).await;
     let old = era_server::start(Kind::LegacyOnly).await;
     let new = era_server::start(Kind::ModernOnly).await;
