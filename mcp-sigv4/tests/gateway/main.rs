@@ -16,6 +16,7 @@ mod order;
 mod ordered_server;
 #[path = "../support/otlp.rs"]
 mod otlp;
+mod scale_out;
 #[path = "../support/schema.rs"]
 mod schema;
 mod security;
@@ -129,6 +130,17 @@ impl Gateway {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        Self::start_listening(config, "127.0.0.1:0", extra, env).await
+    }
+
+    /// [`Gateway::start_with_env`] on `listen` (a fixed port, for a replica
+    /// restarted behind a load balancer).
+    async fn start_listening(
+        config: &std::path::Path,
+        listen: &str,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_mcp-sigv4"));
         // Hermetic: traces only when a test asks for them.
         command
@@ -141,7 +153,7 @@ impl Gateway {
                 "--config",
                 config.to_str().unwrap(),
                 "--listen",
-                "127.0.0.1:0",
+                listen,
             ])
             .args(extra)
             .env("AGENT_AKID", server::ACCESS_KEY)
@@ -224,6 +236,18 @@ async fn respond(
     headers: &[(&str, &str)],
     body: Option<&Value>,
 ) -> Response<Incoming> {
+    try_respond(method, url, headers, body)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+/// [`respond`], with a failed connection or a timeout as an error.
+async fn try_respond(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Result<Response<Incoming>, String> {
     let mut request = Request::builder()
         .method(method)
         .uri(url)
@@ -238,12 +262,24 @@ async fn respond(
         client().request(request.body(Full::new(body)).unwrap()),
     )
     .await
-    .expect("no answer in time")
-    .unwrap()
+    .map_err(|_| "no answer in time".to_owned())?
+    .map_err(|e| e.to_string())
 }
 
 async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&Value>) -> Answer {
-    let response = respond(method, url, headers, body).await;
+    try_send(method, url, headers, body)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
+}
+
+/// [`send`], with a failed connection, a timeout or a broken body as an error.
+async fn try_send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> Result<Answer, String> {
+    let response = try_respond(method, url, headers, body).await?;
     let status = response.status();
     let session = response
         .headers()
@@ -255,25 +291,26 @@ async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&V
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     let bytes = tokio::time::timeout(LIMIT, response.into_body().collect())
         .await
-        .expect("body in time")
-        .unwrap()
+        .map_err(|_| "no body in time".to_owned())?
+        .map_err(|e| format!("the body broke: {e}"))?
         .to_bytes();
     let text = String::from_utf8_lossy(&bytes);
     let messages = if is_sse {
         text.lines()
             .filter_map(|l| l.strip_prefix("data: "))
-            .map(|d| serde_json::from_str(d).unwrap())
-            .collect()
+            .map(serde_json::from_str)
+            .collect::<Result<_, _>>()
+            .map_err(|e| format!("{status}: {e}: {text}"))?
     } else if text.trim().is_empty() {
         Vec::new()
     } else {
-        vec![serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))]
+        vec![serde_json::from_str(&text).map_err(|e| format!("{status}: {e}: {text}"))?]
     };
-    Answer {
+    Ok(Answer {
         status,
         session,
         messages,
-    }
+    })
 }
 
 fn initialize() -> Value {
