@@ -101,10 +101,12 @@ say "memory on a host: 1 and 10 proxies (the venv's binary, read from disk afres
 # One line each: the total PSS of the mcp-sigv4 processes (shared code counted
 # once in all) and its anonymous part. DROP_CACHE=1 drops the binary's cached
 # pages first: a file just written (by pip here, or uv above) is mapped in larger
-# pieces than one read back from disk, as on a later start. One proxy over 10 MiB
-# means the build lost the proxy's function layout (mcp-sigv4/build.rs): 6.1 MiB
-# with it, 13.7 without (BENCHMARKS.md).
-DROP_CACHE=1 PROXIES=1 MAX_PSS_MIB=10 "$work/tools/bin/python" "$here/host.py" "$work/venv/bin/mcp-sigv4" "${proxy_args[@]}"
+# pieces than one read back from disk, as on a later start. The figures are
+# printed, not bounded: the linker's list of the proxy's functions
+# (mcp-sigv4/link-order.txt) names mangled symbols and goes stale as the code and
+# dependencies change, so the figure moves between about 6 MiB (a fresh list)
+# and 14 MiB (none) without anything being wrong (docs/operating.md).
+DROP_CACHE=1 PROXIES=1 "$work/tools/bin/python" "$here/host.py" "$work/venv/bin/mcp-sigv4" "${proxy_args[@]}"
 DROP_CACHE=1 PROXIES=10 "$work/tools/bin/python" "$here/host.py" "$work/venv/bin/mcp-sigv4" "${proxy_args[@]}"
 
 say "mcp-sigv4 ask (the venv's) against the stand-in's scripted Converse endpoint, as printed"
