@@ -4,6 +4,7 @@
 mod compare;
 mod explain;
 mod gateway_cmd;
+mod probe_cmd;
 mod proxy;
 mod sign;
 
@@ -68,6 +69,8 @@ enum Command {
     Lambda(mcp_sigv4::lambda::cli::Args),
     /// Print a Bedrock Agents action group schema from the tools MCP servers list, or check a saved one.
     AgentSchema(mcp_sigv4::lambda::agent_schema::Args),
+    /// Probe each MCP server once (server/discover, or initialize and ping); exit 1 if one is down.
+    Probe(probe_cmd::Args),
     /// Print a shell completion script, e.g. `mcp-sigv4 completions bash > ~/.local/share/bash-completion/completions/mcp-sigv4`.
     #[command(hide = true)]
     Completions {
@@ -106,6 +109,7 @@ fn main() -> ExitCode {
         Command::Ask(args) => mcp_sigv4::ask::cli::main(args),
         Command::Lambda(args) => mcp_sigv4::lambda::cli::main(args),
         Command::AgentSchema(args) => mcp_sigv4::lambda::agent_schema::main(args),
+        Command::Probe(args) => probe_cmd::main(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

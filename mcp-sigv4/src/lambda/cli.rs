@@ -154,8 +154,9 @@ fn remaining(deadline_ms: u64) -> Duration {
     Duration::from_millis(deadline_ms.saturating_sub(now))
 }
 
-/// The servers of `--config`, or the one of `--url`.
-pub(crate) fn servers(args: &Sources) -> Result<Vec<ServerConfig>, String> {
+/// The servers of `--config`, or the one of `--url` (`mcp-sigv4 probe` takes
+/// the same flags).
+pub fn servers(args: &Sources) -> Result<Vec<ServerConfig>, String> {
     if let Some(path) = &args.config {
         let config = Config::load(path).map_err(|e| e.to_string())?;
         config.log_notes();
