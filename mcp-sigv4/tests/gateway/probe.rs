@@ -134,6 +134,16 @@ async fn a_legacy_server_that_goes_down_and_comes_back_shows_on_metrics_and_read
     let pings = old.seen_method("ping").len();
     assert!(pings >= 1, "{:?}", old.seen());
     assert!(old.seen_method("initialize").len() >= pings);
+    // Each probe's session is ended (DELETE), not left to expire.
+    assert!(
+        old.seen()
+            .iter()
+            .filter(|s| s.http_method == http::Method::DELETE)
+            .count()
+            >= 1,
+        "{:?}",
+        old.seen()
+    );
 
     door.close();
     let metrics = metrics_until(&gateway, UP, 0.0).await;
