@@ -847,6 +847,25 @@ mod tests {
     }
 
     #[test]
+    fn a_tool_error_is_counted_apart_from_mcp_failures() {
+        let m = metrics();
+        let call = json!({"method": "tools/call", "id": 1, "params": {"name": "t"}});
+        m.observe("unit-t", &call, false)
+            .reply(&json!({"id": 1, "result": {"content": [], "isError": true}}));
+        m.observe("unit-t", &call, false)
+            .reply(&json!({"id": 1, "error": {"code": -32603, "message": "no"}}));
+        m.observe("unit-t", &call, false)
+            .reply(&json!({"id": 1, "result": {"content": [], "isError": false}}));
+        let text = m.encode();
+        for outcome in ["tool_error", "error", "ok"] {
+            let series = format!(
+                r#"mcp_sigv4_requests_total{{server="unit-t",method="tools/call",outcome="{outcome}"}} 1"#
+            );
+            assert!(text.contains(&series), "{series} in {text}");
+        }
+    }
+
+    #[test]
     fn an_unfinished_observation_counts_as_cancelled() {
         let m = metrics();
         drop(m.observe("unit-c", &json!({"method": "ping", "id": 1}), true));
