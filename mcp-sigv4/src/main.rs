@@ -20,6 +20,7 @@ Which command:
   ask       for a model with tools: a Bedrock model answers a question with the tools of MCP servers
   sign      for debugging: sign JSON lines, to compare with another SigV4 implementation
   explain   for debugging: the canonical request and signature of one request, and why a 403's differs
+  probe     for monitoring: each server of a config file probed once, exit 1 if one is down
 From Rust code, use the tower-sigv4 crate instead: https://docs.rs/tower-sigv4
 
 Shell completions: `mcp-sigv4 completions bash|zsh|fish|powershell|elvish`; a man page: `mcp-sigv4 man [COMMAND]`.
