@@ -3,14 +3,13 @@
 //! [`probe`](crate::probe)) and reports each as ready or failing, with the
 //! cause. [`Gateway::watch`] probes them on an interval for `/metrics`.
 
+use std::sync::PoisonError;
 use std::time::Duration;
 
 use ::http::{Response, StatusCode};
 use rmcp::transport::streamable_http_client::StreamableHttpClient;
 use serde_json::{Map, Value, json};
 use tower_sigv4::rmcp::HttpClientError;
-
-use std::sync::PoisonError;
 
 use super::http::{self, Body};
 use super::server::Gateway;
@@ -61,15 +60,31 @@ where
             let round = probe::round(&upstream, timeout, Some(&describe)).await;
             let cause = round.state.as_ref().err().map(|down| down.cause.as_str());
             telemetry::metrics().probed(&server.name, round.latency, cause);
-            let was_up = self.inner.probed_up.lock().unwrap_or_else(PoisonError::into_inner).insert(server.name.clone(), round.is_up());
-            match (&round.state, was_up) {
-                (Err(down), Some(true) | None) => tracing::warn!(server = %server.name, cause = down.cause.as_str(), "server `{}` is down: {}", server.name, down.detail),
-                (Ok(_), Some(false)) => tracing::info!(server = %server.name, "server `{}` is up again", server.name),
-                _ => {}
-            }
+            self.log_change(&server.name, &round);
             (server.name.clone(), round)
         });
         futures_util::future::join_all(rounds).await
+    }
+
+    /// Log a server that went down (or was down at its first probe) and one
+    /// that came back, once each.
+    fn log_change(&self, name: &str, round: &probe::Round) {
+        let was_up = self
+            .inner
+            .probed_up
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(name.to_owned(), round.is_up());
+        match (&round.state, was_up) {
+            (Err(down), Some(true) | None) => tracing::warn!(
+                server = %name,
+                cause = down.cause.as_str(),
+                "server `{name}` is down: {}",
+                down.detail
+            ),
+            (Ok(_), Some(false)) => tracing::info!(server = %name, "server `{name}` is up again"),
+            _ => {}
+        }
     }
 
     /// Probe every server each `every`, the first time `every` from now, until
