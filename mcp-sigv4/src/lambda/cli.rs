@@ -170,7 +170,7 @@ pub fn servers(args: &Sources) -> Result<Vec<ServerConfig>, String> {
     }
     let Some(url) = &args.url else {
         return Err(
-            "no servers: set MCP_SIGV4_CONFIG to a config file in the package, or MCP_SERVER_URL to one server's URL"
+            "no servers: pass --config FILE (MCP_SIGV4_CONFIG, on Lambda a file in the package) or --url URL (MCP_SERVER_URL) for one server"
                 .to_owned(),
         );
     };
