@@ -93,6 +93,12 @@ pub(crate) struct Args {
     /// applies, and a server's list_changed drops its lists.
     #[arg(long, value_name = "SECONDS")]
     list_cache_ttl: Option<f64>,
+    /// Seconds between two probes of each server (server/discover, or
+    /// initialize and ping), whose state /metrics exports as
+    /// mcp_sigv4_upstream_up; 0 turns them off. Overrides
+    /// general_settings.probe_interval.
+    #[arg(long, env = "MCP_SIGV4_PROBE_INTERVAL", value_name = "SECONDS")]
+    probe_interval: Option<f64>,
     /// Serve Prometheus metrics at /metrics on this address, without a key,
     /// instead of at /metrics on --listen behind the master key.
     #[arg(long, value_name = "ADDR")]
@@ -192,13 +198,7 @@ async fn run(args: Args) -> Result<(), String> {
         ),
         list_cache_ttl: args
             .list_cache_ttl
-            .map(|s| {
-                if s > 0.0 {
-                    crate::seconds(s)
-                } else {
-                    Duration::ZERO
-                }
-            })
+            .map(seconds_or_zero)
             .or(config.list_cache_ttl)
             .unwrap_or(DEFAULT_LIST_CACHE_TTL),
     };
@@ -231,6 +231,16 @@ async fn run(args: Args) -> Result<(), String> {
         }
         serve_metrics_apart(metrics, limits.clone()).await?;
     }
+    let probe_interval = args
+        .probe_interval
+        .map(seconds_or_zero)
+        .or(config.probe_interval)
+        .unwrap_or(DEFAULT_PROBE_INTERVAL);
+    if !probe_interval.is_zero() {
+        // The first round after one interval: a gateway starting touches no
+        // server before its clients do.
+        gateway.watch(probe_interval);
+    }
     tracing::info!(servers = ?names, "listening on http://{address}/mcp");
     gateway::serve(gateway, listener, shutdown::on_signals(), limits).await;
     Ok(())
@@ -251,6 +261,19 @@ async fn serve_metrics_apart(address: SocketAddr, limits: Limits) -> Result<(), 
 /// How long a list without `ttlMs` is kept when neither `--list-cache-ttl` nor
 /// `general_settings.list_cache_ttl` says.
 const DEFAULT_LIST_CACHE_TTL: Duration = Duration::from_secs(60);
+
+/// How often each server is probed when neither `--probe-interval` nor
+/// `general_settings.probe_interval` says.
+const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(30);
+
+/// A seconds flag where 0 (or less) means "off".
+fn seconds_or_zero(value: f64) -> Duration {
+    if value > 0.0 {
+        crate::seconds(value)
+    } else {
+        Duration::ZERO
+    }
+}
 
 /// The shortest master key accepted: a key clients present on every request.
 const MIN_MASTER_KEY_LEN: usize = 16;

@@ -31,6 +31,7 @@ pub mod config;
 pub mod gateway;
 pub mod lambda;
 pub mod logging;
+pub mod probe;
 pub mod protocol;
 pub mod relay;
 pub mod shutdown;

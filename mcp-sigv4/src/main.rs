@@ -4,6 +4,7 @@
 mod compare;
 mod explain;
 mod gateway_cmd;
+mod probe_cmd;
 mod proxy;
 mod sign;
 
@@ -19,6 +20,7 @@ Which command:
   ask       for a model with tools: a Bedrock model answers a question with the tools of MCP servers
   sign      for debugging: sign JSON lines, to compare with another SigV4 implementation
   explain   for debugging: the canonical request and signature of one request, and why a 403's differs
+  probe     for monitoring: each server of a config file probed once, exit 1 if one is down
 From Rust code, use the tower-sigv4 library instead (not on crates.io yet: its guide is
 `cargo doc -p tower-sigv4 --open` in a checkout).
 
@@ -69,6 +71,8 @@ enum Command {
     Lambda(mcp_sigv4::lambda::cli::Args),
     /// Print a Bedrock Agents action group schema from the tools MCP servers list, or check a saved one.
     AgentSchema(mcp_sigv4::lambda::agent_schema::Args),
+    /// Probe each MCP server once (server/discover, or initialize and ping); exit 1 if one is down.
+    Probe(probe_cmd::Args),
     /// Print a shell completion script, e.g. `mcp-sigv4 completions bash > ~/.local/share/bash-completion/completions/mcp-sigv4`.
     #[command(hide = true)]
     Completions {
@@ -107,6 +111,7 @@ fn main() -> ExitCode {
         Command::Ask(args) => mcp_sigv4::ask::cli::main(args),
         Command::Lambda(args) => mcp_sigv4::lambda::cli::main(args),
         Command::AgentSchema(args) => mcp_sigv4::lambda::agent_schema::main(args),
+        Command::Probe(args) => probe_cmd::main(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -141,6 +141,9 @@ pub struct Config {
     /// a list (`tools/list` and the like) of a server whose reply carries no
     /// `ttlMs` (a 2025-era server). An extension to LiteLLM.
     pub list_cache_ttl: Option<std::time::Duration>,
+    /// `general_settings.probe_interval`, in seconds: how often the gateway
+    /// probes each server for `/metrics` (0: never). An extension to LiteLLM.
+    pub probe_interval: Option<std::time::Duration>,
     /// Keys that were ignored and may be mistakes (a near miss of a key that is
     /// read, with a "did you mean"; an unknown key inside a server), one message
     /// each; [`Config::log_notes`] logs them as warnings.

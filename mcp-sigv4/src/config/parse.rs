@@ -35,6 +35,7 @@ const GENERAL_KEYS: &[&str] = &[
     "session_secret",
     "allowed_hosts",
     "list_cache_ttl",
+    "probe_interval",
 ];
 /// The keys of a server this module reads.
 const SERVER_KEYS: &[&str] = &[
@@ -188,28 +189,18 @@ fn read(reader: Reader<'_>, root: &Mapping) -> Result<Config, ConfigError> {
             .filter(|name| !name.is_empty())
             .collect(),
     };
-    let list_cache_ttl = match reader.string(
+    let list_cache_ttl = reader.seconds(
         &general,
         &at("list_cache_ttl"),
         "list_cache_ttl",
-        "the gateway",
-    )? {
-        None => None,
-        Some(text) => Some(
-            text.trim()
-                .parse::<f64>()
-                .ok()
-                .and_then(|seconds| std::time::Duration::try_from_secs_f64(seconds).ok())
-                .ok_or_else(|| {
-                    reader.invalid(
-                        Some(at("list_cache_ttl")),
-                        format!(
-                            "expected seconds, a number of 0 or more (0 turns list caching off); got `{text}`"
-                        ),
-                    )
-                })?,
-        ),
-    };
+        "0 turns list caching off",
+    )?;
+    let probe_interval = reader.seconds(
+        &general,
+        &at("probe_interval"),
+        "probe_interval",
+        "0 turns the probes off",
+    )?;
     let Notes { warnings, ignored } = reader.notes.into_inner();
     Ok(Config {
         servers,
@@ -217,6 +208,7 @@ fn read(reader: Reader<'_>, root: &Mapping) -> Result<Config, ConfigError> {
         session_secret,
         allowed_hosts,
         list_cache_ttl,
+        probe_interval,
         warnings,
         ignored,
     })
@@ -465,6 +457,31 @@ impl Reader<'_> {
             extra_headers,
             tools,
         })
+    }
+
+    /// A number of seconds (0 or more) at `key` of the gateway's `map`;
+    /// `zero` says what 0 means, in the message for a bad value.
+    fn seconds(
+        &self,
+        map: &Mapping,
+        path: &str,
+        key: &str,
+        zero: &str,
+    ) -> Result<Option<std::time::Duration>, ConfigError> {
+        let Some(text) = self.string(map, path, key, "the gateway")? else {
+            return Ok(None);
+        };
+        text.trim()
+            .parse::<f64>()
+            .ok()
+            .and_then(|seconds| std::time::Duration::try_from_secs_f64(seconds).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                self.invalid(
+                    Some(path.to_owned()),
+                    format!("expected seconds, a number of 0 or more ({zero}); got `{text}`"),
+                )
+            })
     }
 
     /// A string value at `key` of `map`, with `os.environ/VAR` resolved; `owner`

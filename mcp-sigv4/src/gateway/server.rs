@@ -164,6 +164,8 @@ pub(super) struct Inner<C> {
     // Upstream event streams opened at a session's `notifications/initialized`,
     // by session nonce and server, until the client's GET takes them.
     pub(super) parked: Arc<Mutex<HashMap<(String, String), Events>>>,
+    // Whether each server's last probe found it up, to log changes only.
+    pub(super) probed_up: Mutex<HashMap<String, bool>>,
 }
 
 impl<C> Gateway<C>
@@ -179,6 +181,7 @@ where
                 list_cache: Arc::new(ListCache::new(options.list_cache_ttl)),
                 openings: Flights::default(),
                 parked: Arc::default(),
+                probed_up: Mutex::default(),
                 servers: servers.into_iter().map(Arc::new).collect(),
                 sealer,
                 options,

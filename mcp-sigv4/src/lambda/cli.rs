@@ -55,12 +55,12 @@ pub struct Args {
     log_level: String,
 }
 
-/// Where the servers come from: a config file, or one URL. `agent-schema` takes
-/// the same flags, so both see the same servers under the same names.
+/// Where the servers come from: a config file, or one URL. `agent-schema` and
+/// `probe` take the same flags, so all see the same servers under the same names.
 #[derive(Debug, clap::Args)]
 pub struct Sources {
-    /// The gateway's configuration file (packaged with the function); its
-    /// `mcp_servers` are the action group's servers.
+    /// The gateway's configuration file; its `mcp_servers` are the servers
+    /// (for `lambda`, packaged with the function: the action group's servers).
     #[arg(
         long,
         env = "MCP_SIGV4_CONFIG",
@@ -69,8 +69,8 @@ pub struct Sources {
     )]
     config: Option<PathBuf>,
     /// One MCP server's URL instead of a config file, signed with SigV4 from the
-    /// default credential chain (the execution role); service and region
-    /// inferred from the host.
+    /// default credential chain (on Lambda, the execution role); service and
+    /// region inferred from the host.
     #[arg(long, env = "MCP_SERVER_URL", value_name = "URL")]
     url: Option<String>,
     /// The SigV4 service of `--url`, when the host does not say.
@@ -154,8 +154,9 @@ fn remaining(deadline_ms: u64) -> Duration {
     Duration::from_millis(deadline_ms.saturating_sub(now))
 }
 
-/// The servers of `--config`, or the one of `--url`.
-pub(crate) fn servers(args: &Sources) -> Result<Vec<ServerConfig>, String> {
+/// The servers of `--config`, or the one of `--url` (`mcp-sigv4 probe` takes
+/// the same flags).
+pub fn servers(args: &Sources) -> Result<Vec<ServerConfig>, String> {
     if let Some(path) = &args.config {
         let config = Config::load(path).map_err(|e| e.to_string())?;
         config.log_notes();
@@ -169,7 +170,7 @@ pub(crate) fn servers(args: &Sources) -> Result<Vec<ServerConfig>, String> {
     }
     let Some(url) = &args.url else {
         return Err(
-            "no servers: set MCP_SIGV4_CONFIG to a config file in the package, or MCP_SERVER_URL to one server's URL"
+            "no servers: pass --config FILE (MCP_SIGV4_CONFIG, on Lambda a file in the package) or --url URL (MCP_SERVER_URL) for one server"
                 .to_owned(),
         );
     };

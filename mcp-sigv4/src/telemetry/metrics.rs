@@ -97,6 +97,9 @@ pub enum Outcome {
     ok,
     /// The server answered with a JSON-RPC error.
     error,
+    /// A `tools/call` result with `isError: true`: the tool failed, the MCP
+    /// layer did not.
+    tool_error,
     /// The exchange failed: refused signature, HTTP error, transport.
     upstream_error,
     /// No reply within `--tool-timeout`.
@@ -182,6 +185,14 @@ struct RetryLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ProbeFailureLabels {
+    server: String,
+    cause: &'static str,
+}
+
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
 }
@@ -209,6 +220,10 @@ pub struct Metrics {
     streams: Gauge,
     sessions_started: Counter,
     sessions_ended: Counter,
+    upstream_up: Family<ServerLabel, Gauge>,
+    probe_duration: Family<ServerLabel, FloatGauge>,
+    probe_failures: Family<ProbeFailureLabels, Counter>,
+    last_probe_failure: Family<ProbeFailureLabels, FloatGauge>,
     tools: Mutex<HashMap<String, HashSet<String>>>,
     served_apart: AtomicBool,
     on: bool,
@@ -312,6 +327,31 @@ impl Metrics {
             "Sessions ended by the client with DELETE",
             sessions_ended.clone(),
         );
+        let upstream_up = Family::default();
+        registry.register(
+            "upstream_up",
+            "1 when the server's last probe (--probe-interval) was answered as MCP (server/discover, or initialize and ping), 0 when it failed",
+            upstream_up.clone(),
+        );
+        let probe_duration = Family::default();
+        registry.register_with_unit(
+            "upstream_probe_duration",
+            "How long the server's last probe took, tools/list included",
+            prometheus_client::registry::Unit::Seconds,
+            probe_duration.clone(),
+        );
+        let probe_failures = Family::default();
+        registry.register(
+            "upstream_probe_failures",
+            "Failed probes by server and cause: transport (no HTTP reply), auth (401, 403, not signed), http (another error status), protocol (no MCP answer), timeout",
+            probe_failures.clone(),
+        );
+        let last_probe_failure = Family::default();
+        registry.register(
+            "upstream_probe_last_failure_timestamp",
+            "When the server's probe last failed with each cause, in seconds since the epoch (the newest is the last failure's cause)",
+            last_probe_failure.clone(),
+        );
         let build = Family::<BuildLabels, Gauge>::default();
         build
             .get_or_create(&BuildLabels {
@@ -334,6 +374,10 @@ impl Metrics {
             streams,
             sessions_started,
             sessions_ended,
+            upstream_up,
+            probe_duration,
+            probe_failures,
+            last_probe_failure,
             tools: Mutex::default(),
             served_apart: AtomicBool::new(false),
             on,
@@ -516,6 +560,47 @@ impl Metrics {
     pub fn session_ended(&self) {
         if self.on {
             self.sessions_ended.inc();
+        }
+    }
+
+    /// Record a probe of `server` that took `latency`: up, or failed with the
+    /// bounded `cause` (the label of a probe's cause: `transport`, `auth`,
+    /// `http`, `protocol`, `timeout`).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use mcp_sigv4::telemetry::metrics;
+    ///
+    /// metrics().probed("docs", Duration::from_millis(20), Some("transport"));
+    /// let text = metrics().encode();
+    /// assert!(text.contains(r#"mcp_sigv4_upstream_up{server="docs"} 0"#));
+    /// assert!(text.contains(r#"mcp_sigv4_upstream_probe_failures_total{server="docs",cause="transport"} 1"#));
+    /// ```
+    pub fn probed(&self, server: &str, latency: std::time::Duration, cause: Option<&'static str>) {
+        if !self.on {
+            return;
+        }
+        let label = ServerLabel {
+            server: server.to_owned(),
+        };
+        self.upstream_up
+            .get_or_create(&label)
+            .set(i64::from(cause.is_none()));
+        self.probe_duration
+            .get_or_create(&label)
+            .set(latency.as_secs_f64());
+        if let Some(cause) = cause {
+            let labels = ProbeFailureLabels {
+                server: server.to_owned(),
+                cause,
+            };
+            self.probe_failures.get_or_create(&labels).inc();
+            let now = SystemTime::now()
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default();
+            self.last_probe_failure
+                .get_or_create(&labels)
+                .set(now.as_secs_f64());
         }
     }
 
@@ -706,6 +791,8 @@ impl Observation {
         }
         let outcome = if reply.get("error").is_some() {
             Outcome::error
+        } else if reply.pointer("/result/isError") == Some(&Value::Bool(true)) {
+            Outcome::tool_error
         } else {
             Outcome::ok
         };
@@ -757,6 +844,25 @@ mod tests {
         assert_eq!(m.tool_label("unit-a", &call("echo")), "echo");
         assert_eq!(m.tool_label("unit-a", &call("unlisted")), "other");
         assert_eq!(m.tool_label("unit-b", &call("echo")), "other");
+    }
+
+    #[test]
+    fn a_tool_error_is_counted_apart_from_mcp_failures() {
+        let m = metrics();
+        let call = json!({"method": "tools/call", "id": 1, "params": {"name": "t"}});
+        m.observe("unit-t", &call, false)
+            .reply(&json!({"id": 1, "result": {"content": [], "isError": true}}));
+        m.observe("unit-t", &call, false)
+            .reply(&json!({"id": 1, "error": {"code": -32603, "message": "no"}}));
+        m.observe("unit-t", &call, false)
+            .reply(&json!({"id": 1, "result": {"content": [], "isError": false}}));
+        let text = m.encode();
+        for outcome in ["tool_error", "error", "ok"] {
+            let series = format!(
+                r#"mcp_sigv4_requests_total{{server="unit-t",method="tools/call",outcome="{outcome}"}} 1"#
+            );
+            assert!(text.contains(&series), "{series} in {text}");
+        }
     }
 
     #[test]

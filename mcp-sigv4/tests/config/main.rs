@@ -322,6 +322,26 @@ fn list_cache_ttl_is_seconds_and_a_bad_value_says_what_is_expected() {
 }
 
 #[test]
+fn probe_interval_is_seconds_and_0_turns_the_probes_off() {
+    let every = |yaml: &str| load(yaml).unwrap().probe_interval;
+    assert_eq!(every("general_settings: {}\n"), None);
+    assert_eq!(
+        every("general_settings:\n  probe_interval: 15\n"),
+        Some(std::time::Duration::from_secs(15))
+    );
+    assert_eq!(
+        every("general_settings:\n  probe_interval: 0\n"),
+        Some(std::time::Duration::ZERO)
+    );
+    let message = error_of("general_settings:\n  probe_interval: often\n");
+    assert!(
+        message.contains("general_settings.probe_interval")
+            && message.contains("0 turns the probes off"),
+        "{message}"
+    );
+}
+
+#[test]
 fn an_unknown_auth_type_is_refused_with_the_expected_values() {
     assert_eq!(
         error_of(

@@ -16,6 +16,7 @@ mod order;
 mod ordered_server;
 #[path = "../support/otlp.rs"]
 mod otlp;
+mod probe;
 mod scale_out;
 #[path = "../support/schema.rs"]
 mod schema;
@@ -170,6 +171,9 @@ impl Gateway {
             .env_remove("ALL_PROXY")
             .env_remove("all_proxy")
             .env_remove("MCP_SIGV4_SESSION_SECRET")
+            // No probes but where a test asks for them: the others count
+            // what reaches their upstreams.
+            .env("MCP_SIGV4_PROBE_INTERVAL", "0")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -14,6 +14,7 @@ mod server;
 mod tools;
 
 mod cases;
+mod fuzz;
 mod schema;
 
 use std::path::Path;

@@ -1,0 +1,56 @@
+//! The `agent_event` fuzz target's properties under `cargo test`: pseudo-random
+//! inputs and the committed corpus through the same checks
+//! (`fuzz/checks/agent_event.rs`).
+
+use arbitrary::{Arbitrary, Unstructured};
+
+#[path = "../../../fuzz/checks/agent_event.rs"]
+mod agent_event;
+
+#[test]
+fn pseudo_random_inputs_hold_the_agent_event_properties() {
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        state.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    };
+    let mut checked = 0;
+    for _ in 0..500 {
+        let len = (next() % 1200) as usize;
+        let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+        if let Ok(input) = agent_event::Input::arbitrary_take_rest(Unstructured::new(&bytes)) {
+            agent_event::check(input);
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} inputs decoded");
+}
+
+#[test]
+fn every_committed_agent_event_input_holds_the_properties() {
+    let fuzz = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz");
+    let mut inputs = 0;
+    for dir in [
+        fuzz.join("regressions/agent_event"),
+        fuzz.join("corpus/agent_event"),
+    ] {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if !(name.starts_with("seed-") || dir.ends_with("regressions/agent_event")) {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            if let Ok(input) = agent_event::Input::arbitrary_take_rest(Unstructured::new(&bytes)) {
+                agent_event::check(input);
+                inputs += 1;
+            }
+        }
+    }
+    let _ = inputs;
+}
