@@ -50,6 +50,8 @@ mod docs_pages {
     struct BedrockAgents;
     #[doc = include_str!("../../docs/configuration.md")]
     struct Configuration;
+    #[doc = include_str!("../../docs/deploy.md")]
+    struct Deploy;
     #[doc = include_str!("../../docs/eras.md")]
     struct Eras;
     #[doc = include_str!("../../docs/gateway.md")]

@@ -166,7 +166,7 @@ fn each_subject_is_said_once() {
 /// every `mcp-sigv4 COMMAND …` line of a code block uses that command's flags.
 #[test]
 fn every_flag_the_docs_name_is_in_help() {
-    let commands = ["proxy", "gateway", "ask", "sign", "explain"];
+    let commands = ["proxy", "gateway", "ask", "sign", "explain", "probe"];
     let helps: BTreeMap<&str, String> = commands
         .iter()
         .map(|c| (*c, help(c)))
@@ -178,7 +178,7 @@ fn every_flag_the_docs_name_is_in_help() {
         ("docs/security.md", &["gateway"]),
         ("docs/ask.md", &["ask"]),
         ("docs/troubleshooting-403.md", &["explain", "sign"]),
-        ("docs/operating.md", &["proxy", "gateway", "ask"]),
+        ("docs/operating.md", &["proxy", "gateway", "ask", "probe"]),
     ];
     let mut missing = Vec::new();
     for (page, of) in page_commands {
