@@ -110,7 +110,9 @@ DROP_CACHE=1 PROXIES=1 "$work/tools/bin/python" "$here/host.py" "$work/venv/bin/
 DROP_CACHE=1 PROXIES=10 "$work/tools/bin/python" "$here/host.py" "$work/venv/bin/mcp-sigv4" "${proxy_args[@]}"
 
 say "mcp-sigv4 ask (the venv's) against the stand-in's scripted Converse endpoint, as printed"
-ask_line="$(grep -m1 ' mcp-sigv4 ask ' "$work/stand-in.out" || true)"
+# The stand-in prints the line with the checkout's binary by its absolute path;
+# the venv's `mcp-sigv4`, first on PATH, runs it here instead.
+ask_line="$(grep -m1 -E '(^| |/)mcp-sigv4 ask ' "$work/stand-in.out" | sed -E 's#[^ ]*mcp-sigv4 ask #mcp-sigv4 ask #' || true)"
 [[ -n "$ask_line" ]] || { echo "the stand-in printed no ask command line" >&2; exit 1; }
 answer="$(cd "$work" && PATH="$work/venv/bin:$PATH" AWS_CONFIG_FILE=/dev/null AWS_SHARED_CREDENTIALS_FILE=/dev/null bash -c "$ask_line")"
 echo "$answer"
