@@ -33,7 +33,7 @@ use super::modern;
 use super::rest;
 use super::server::{CLIENT_HEADERS, Gateway, LiveSession, Target, Via};
 use super::session::{self, Session};
-use crate::protocol::jsonrpc;
+use crate::protocol::{era, jsonrpc};
 use crate::telemetry::{self, Outcome, Route, traces};
 use tracing::Instrument;
 
@@ -44,6 +44,23 @@ pub(super) const STREAM_OPEN_HOLD: Duration = Duration::from_secs(10);
 /// The longest an upstream event stream opened at `notifications/initialized`
 /// waits for the client's GET; past it the stream is closed.
 pub(super) const PARKED_FOR: Duration = Duration::from_secs(10);
+
+/// The revision of a client that sent a batch, when that revision has no
+/// batches: what its `MCP-Protocol-Version` says (2025-03-26 when it says
+/// nothing, as the 2025 transports read it), or 2026-07-28 when a message
+/// carries the envelope.
+fn batchless_client<'a>(batch: &'a [Value], headers: &'a HeaderMap) -> Option<&'a str> {
+    let version = batch
+        .iter()
+        .find_map(era::envelope_version)
+        .or_else(|| {
+            headers
+                .get(era::PROTOCOL_VERSION)
+                .and_then(|v| v.to_str().ok())
+        })
+        .unwrap_or(era::UNSTATED_VERSION);
+    (!era::allows_batches(version)).then_some(version)
+}
 
 impl<C> Gateway<C>
 where
@@ -194,6 +211,10 @@ where
             }
         };
         if let Value::Array(batch) = message {
+            if let Some(version) = batchless_client(&batch, &parts.headers) {
+                tracing::info!("refused a JSON-RPC batch from an MCP {version} client");
+                return http::json(StatusCode::BAD_REQUEST, &era::batch_refusal(version));
+            }
             return self.batch(&target, batch, &parts.headers).await;
         }
         self.message(&target, message, &parts.headers).await
@@ -309,7 +330,7 @@ where
         headers: &HeaderMap,
     ) -> Response<Body> {
         if rest::is_one_shot(&message, headers) {
-            return self.one_shot(target, message).await;
+            return self.one_shot(target, message, headers).await;
         }
         if let Err(error) = guard::check_message(&message) {
             return http::json(StatusCode::BAD_REQUEST, &error);
@@ -402,6 +423,9 @@ where
         message: Value,
         live: &LiveSession,
     ) -> Response<Body> {
+        if self.answer_input(&message) {
+            return http::empty(StatusCode::ACCEPTED);
+        }
         let via = Via::Legacy(live);
         match target {
             Target::One(server) => self.forward(server, message, via, false).await,

@@ -11,7 +11,7 @@ use tower_sigv4::rmcp::HttpClientError;
 use super::flights::Turn;
 use super::http::{self, Body, Budget, collect_reply};
 use super::lists::{self, Fill, Keep, Key, Page};
-use super::server::{Gateway, Server, Via};
+use super::server::{CLIENT_HEADERS, Gateway, Server, Via};
 use crate::protocol::era::{self, Era};
 use crate::protocol::jsonrpc::{self, Kind};
 use crate::relay::describe;
@@ -198,6 +198,41 @@ where
         http::json(StatusCode::OK, &reply)
     }
 
+    /// A 2026-07-28 client's `tools/call` whose `Mcp-Param-*` headers do not
+    /// carry the arguments the tool annotates with `x-mcp-header`, refused as
+    /// a 2026-07-28 server must (400, -32020). A 2026-07-28 server's tools are
+    /// listed first when no list named the tool yet; other servers' are checked
+    /// as far as the lists the gateway passed on told it.
+    async fn check_param_headers(
+        &self,
+        upstream: &Upstream<C>,
+        message: &Value,
+    ) -> Result<(), Response<Body>> {
+        if jsonrpc::method(message) != Some("tools/call") {
+            return Ok(());
+        }
+        upstream.learn_tool_headers(message).await;
+        let checked = CLIENT_HEADERS.try_with(|headers| {
+            era::check_param_headers(headers, message, upstream.tool_headers())
+        });
+        let Ok(Err(why)) = checked else {
+            return Ok(());
+        };
+        tracing::info!("refused a 2026-07-28 request: {why}");
+        let id = message.get("id").cloned().unwrap_or(Value::Null);
+        Err(http::json(
+            StatusCode::BAD_REQUEST,
+            &jsonrpc::error(
+                &id,
+                era::HEADER_MISMATCH,
+                &format!(
+                    "Header mismatch: {why}; send each x-mcp-header argument of the tool as its Mcp-Param header"
+                ),
+                None,
+            ),
+        ))
+    }
+
     /// A `tools/call` of a tool that `allowed_tools` or `disallowed_tools`
     /// keeps from clients, answered here: it never reaches the server.
     fn refuse_filtered(&self, server: &Server<C>, message: &Value) -> Option<Response<Body>> {
@@ -238,9 +273,10 @@ where
         let upstream = match via {
             Via::Legacy(live) => self.upstream(server, Some(&live.snapshot())),
             Via::Modern(envelope) => {
-                if jsonrpc::kind(&message) == Kind::Request
-                    && era::envelope_version(&message).is_none()
-                {
+                // A 2026-07-28 client's own request carries its envelope; the
+                // gateway's (REST, one-shot) get one here.
+                let clients_own = era::envelope_version(&message).is_some();
+                if jsonrpc::kind(&message) == Kind::Request && !clients_own {
                     envelope.stamp(&mut message);
                 }
                 // A request with its own credentials gets an upstream session of
@@ -258,13 +294,20 @@ where
                     }
                     None => self.modern_upstream(server, envelope).await,
                 };
-                match upstream {
+                let upstream = match upstream {
                     Ok(upstream) => upstream,
                     Err(e) => {
                         observed.finish(Outcome::upstream_error);
                         return self.upstream_error(server, message.get("id"), &e);
                     }
+                };
+                if clients_own
+                    && let Err(refusal) = self.check_param_headers(&upstream, &message).await
+                {
+                    observed.finish(Outcome::error);
+                    return refusal;
                 }
+                upstream
             }
         };
         let id = message
@@ -336,7 +379,43 @@ where
             (reply, _) => reply,
         };
         pending.disarm();
+        // A 2025 client is asked what a 2026-07-28 server's input requests ask.
+        let bridge = (era == Era::Legacy && upstream.era() == Some(Era::Modern))
+            .then(|| message.clone())
+            .filter(|_| id.is_some());
         let events = match reply {
+            Err(reply) if bridge.is_some() && era::input_required(&reply).is_some() => {
+                let remaining = timeout.saturating_sub(started.elapsed());
+                let request = bridge.unwrap_or_default();
+                let (sender, response) = http::sse();
+                let gateway = self.clone();
+                let name = server.name.clone();
+                let lists = server.lists.clone();
+                let asking = async move {
+                    let _ended = ended;
+                    let _open = metrics.stream();
+                    let pass = |message: Value| {
+                        lists.notice(&message);
+                        let sender = sender.clone();
+                        async move {
+                            let _ = sender.send(message).await;
+                        }
+                    };
+                    let fulfilled = tokio::select! {
+                        () = sender.closed() => Err("the client went away".to_owned()),
+                        fulfilled = tokio::time::timeout(
+                            remaining,
+                            gateway.fulfil_inputs(&upstream, &request, reply, &sender, pass),
+                        ) => fulfilled.unwrap_or_else(|_| Err(timed_out(&name, timeout))),
+                    };
+                    let id = request.get("id").cloned().unwrap_or(Value::Null);
+                    let mut last = gateway.final_reply(&name, &id, fulfilled, observed);
+                    era.shape_reply(&method, &mut last);
+                    let _ = sender.send(last).await;
+                };
+                tokio::spawn(asking.in_current_span());
+                return response;
+            }
             Err(mut reply) => {
                 observed.reply(&reply);
                 if let Some(fill) = fill {
@@ -356,6 +435,7 @@ where
         let attempts = self.inner.options.resume_attempts;
         let remaining = timeout.saturating_sub(started.elapsed());
         let lists = server.lists.clone();
+        let gateway = self.clone();
         let relay = async move {
             let _ended = ended;
             let _open = metrics.stream();
@@ -393,10 +473,19 @@ where
                     cancel(&upstream, &name, &id, "the client went away").await;
                     return observed.finish(Outcome::cancelled);
                 }
-                followed = tokio::time::timeout(remaining, upstream.follow(events, &id, attempts, pass)) => followed,
+                followed = tokio::time::timeout(remaining, async {
+                    let reply: Value = upstream.follow(events, &id, attempts, &pass).await?;
+                    match &bridge {
+                        Some(request) if era::input_required(&reply).is_some() => {
+                            Ok(gateway.fulfil_inputs(&upstream, request, reply, &sender, &pass).await)
+                        }
+                        _ => Ok::<_, upstream::StreamEnded>(Ok(reply)),
+                    }
+                }) => followed,
             };
             let last = match followed {
-                Ok(Ok(mut reply)) => {
+                Ok(Ok(Err(why))) => gateway.final_reply(&name, &id, Err(why), observed),
+                Ok(Ok(Ok(mut reply))) => {
                     observed.reply(&reply);
                     if let Some(fill) = fill {
                         fill.reply(&reply);
@@ -435,6 +524,34 @@ where
         // The upstream span lasts as long as its reply stream.
         tokio::spawn(relay.in_current_span());
         response
+    }
+
+    /// The last message of a bridged request's reply stream: the server's
+    /// final result, or an error that says why it did not come.
+    fn final_reply(
+        &self,
+        server: &str,
+        id: &Value,
+        fulfilled: Result<Value, String>,
+        observed: crate::telemetry::metrics::Observation,
+    ) -> Value {
+        match fulfilled {
+            Ok(reply) => {
+                observed.reply(&reply);
+                reply
+            }
+            Err(why) => {
+                observed.finish(Outcome::upstream_error);
+                jsonrpc::error(
+                    id,
+                    jsonrpc::UPSTREAM_ERROR,
+                    &format!(
+                        "server `{server}` asked the client for input, and that failed: {why}"
+                    ),
+                    Some(json!({"source": "gateway", "server": server})),
+                )
+            }
+        }
     }
 
     pub(super) fn upstream_error(

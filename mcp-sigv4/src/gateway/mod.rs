@@ -35,7 +35,8 @@
 //!
 //! The modules depend one way: `http`, `session`, `hosts`, `flights` and
 //! `lists` below `server` (the shared state, and `Via`: how a request reaches
-//! its upstreams), then `guard` and `forward`, then `aggregate` (and the cache
+//! its upstreams), then `inputs` (a 2026-07-28 server's input requests asked
+//! of a 2025 client), `guard` and `forward`, then `aggregate` (and the cache
 //! hints of merged lists), then `health`, `modern` (the 2026-07-28 clients) and
 //! `rest`, then `dispatch` (requests by method; a second protocol era branches
 //! there) and `serve`. Below the gateway, [`upstream`](crate::upstream) reaches
@@ -55,6 +56,7 @@ pub mod guard;
 mod health;
 mod hosts;
 pub mod http;
+mod inputs;
 mod lists;
 mod modern;
 mod rest;

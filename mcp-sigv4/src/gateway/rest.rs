@@ -23,7 +23,7 @@ use tower_sigv4::rmcp::HttpClientError;
 use super::aggregate::{internal_id, split_prefixed};
 use super::http::{self, Body, Budget, SESSION_HEADER, collect_reply};
 use super::server::{Gateway, Server, Target, Via};
-use crate::protocol::era::Envelope;
+use crate::protocol::era::{self, Envelope, Era};
 use crate::protocol::jsonrpc;
 
 /// Pages read from one server for one REST tool list.
@@ -89,13 +89,28 @@ impl<C> Gateway<C>
 where
     C: StreamableHttpClient<Error = HttpClientError> + Sync,
 {
-    /// A one-shot JSON-RPC call, answered with one JSON reply.
-    pub(super) async fn one_shot(&self, target: &Target<C>, mut message: Value) -> Response<Body> {
+    /// A one-shot JSON-RPC call, answered with one JSON reply in the shape of
+    /// the revision its `MCP-Protocol-Version` names, 2025-03-26 when it names
+    /// none (as the 2025 transports read a request without the header; it
+    /// came with no `initialize` and no envelope to say otherwise).
+    pub(super) async fn one_shot(
+        &self,
+        target: &Target<C>,
+        mut message: Value,
+        headers: &HeaderMap,
+    ) -> Response<Body> {
+        let caller = Era::of_version(
+            headers
+                .get(era::PROTOCOL_VERSION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or(era::UNSTATED_VERSION),
+        );
         message["jsonrpc"] = json!("2.0");
         if message.get("id").is_none_or(Value::is_null) {
             message["id"] = json!(1);
         }
         let envelope = envelope();
+        let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
         let response = match target {
             Target::One(server) => {
                 self.forward(server, message, Via::Modern(&envelope), false)
@@ -107,7 +122,10 @@ where
             }
         };
         match collect_reply(response, &Budget::new()).await {
-            Ok(Some(reply)) => http::json(StatusCode::OK, &reply),
+            Ok(Some(mut reply)) => {
+                caller.shape_reply(&method, &mut reply);
+                http::json(StatusCode::OK, &reply)
+            }
             Ok(None) => http::empty(StatusCode::ACCEPTED),
             Err(over) => http::error(StatusCode::BAD_GATEWAY, &over.to_string()),
         }

@@ -147,6 +147,11 @@ impl<C> std::fmt::Debug for Gateway<C> {
     }
 }
 
+/// The gateway's own requests to its 2025 clients, by id, each waiting for
+/// the client's answer (see `inputs`).
+pub(super) type Asked =
+    std::sync::Mutex<HashMap<String, tokio::sync::oneshot::Sender<serde_json::Value>>>;
+
 pub(super) struct Inner<C> {
     pub(super) servers: Vec<Arc<Server<C>>>,
     pub(super) sealer: Sealer,
@@ -166,6 +171,8 @@ pub(super) struct Inner<C> {
     pub(super) parked: Arc<Mutex<HashMap<(String, String), Events>>>,
     // Whether each server's last probe found it up, to log changes only.
     pub(super) probed_up: Mutex<HashMap<String, bool>>,
+    // The gateway's input requests to 2025 clients, waiting for their answers.
+    pub(super) asked: Asked,
 }
 
 impl<C> Gateway<C>
@@ -182,6 +189,7 @@ where
                 openings: Flights::default(),
                 parked: Arc::default(),
                 probed_up: Mutex::default(),
+                asked: Mutex::default(),
                 servers: servers.into_iter().map(Arc::new).collect(),
                 sealer,
                 options,

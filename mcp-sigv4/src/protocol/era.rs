@@ -91,6 +91,34 @@ impl Era {
     }
 }
 
+/// The first revision without JSON-RPC batches: 2025-06-18 removed them, and
+/// 2026-07-28 has none either.
+const FIRST_WITHOUT_BATCHES: &str = "2025-06-18";
+
+/// The revision a client speaks when it does not say: the 2025 transports
+/// read a request without `MCP-Protocol-Version` as 2025-03-26.
+pub const UNSTATED_VERSION: &str = "2025-03-26";
+
+/// Whether a client speaking `version` may send a JSON-RPC batch: only
+/// before 2025-06-18 (2025-03-26 and 2024-11-05).
+pub fn allows_batches(version: &str) -> bool {
+    version < FIRST_WITHOUT_BATCHES
+}
+
+/// The reply to a JSON-RPC batch from a client speaking `version`, a revision
+/// without batches: "Invalid Request" (-32600) with a null id, as JSON-RPC
+/// answers a request it cannot take.
+pub fn batch_refusal(version: &str) -> Value {
+    super::jsonrpc::error(
+        &Value::Null,
+        super::jsonrpc::INVALID_REQUEST,
+        &format!(
+            "JSON-RPC batches were removed in MCP {FIRST_WITHOUT_BATCHES} and this client speaks {version}; send each message on its own"
+        ),
+        None,
+    )
+}
+
 /// The fields only a 2026-07-28 result carries.
 const MODERN_RESULT_FIELDS: [&str; 3] = ["resultType", "ttlMs", "cacheScope"];
 
@@ -576,6 +604,78 @@ pub fn check_headers(headers: &HeaderMap, message: &Value) -> Result<(), String>
     Ok(())
 }
 
+/// Check a `tools/call`'s `Mcp-Param-*` headers against its arguments, as a
+/// 2026-07-28 server must, for the arguments `tools` knows to be annotated
+/// with `x-mcp-header`: an argument with a value needs its header, carrying
+/// that value (Base64 decoded; integers compared as numbers), and an absent or
+/// null argument none. Headers of no annotated argument are not looked at.
+/// The error says which header differs.
+pub fn check_param_headers(
+    headers: &HeaderMap,
+    message: &Value,
+    tools: &ToolHeaders,
+) -> Result<(), String> {
+    if message.get("method").and_then(Value::as_str) != Some("tools/call") {
+        return Ok(());
+    }
+    let params = message.get("params");
+    let Some(tool) = params.and_then(|p| p.get("name")).and_then(Value::as_str) else {
+        return Ok(());
+    };
+    let arguments = params.and_then(|p| p.get("arguments"));
+    for (path, header) in tools.params_of(tool) {
+        let shown = format!("Mcp-Param-{header}");
+        let argument = arguments
+            .and_then(|a| path.iter().try_fold(a, |v, key| v.get(key)))
+            .filter(|v| !v.is_null());
+        let sent = match headers.get(format!("{PARAM_PREFIX}{header}").as_str()) {
+            None => None,
+            Some(value) => Some(
+                value
+                    .to_str()
+                    .ok()
+                    .and_then(decode_header_value)
+                    .ok_or_else(|| format!("the {shown} header is not a valid value"))?,
+            ),
+        };
+        let argument_name = path.join(".");
+        match (argument, sent) {
+            (None, None) => {}
+            (None, Some(_)) => {
+                return Err(format!(
+                    "{shown} is sent but the argument `{argument_name}` is absent"
+                ));
+            }
+            (Some(_), None) => {
+                return Err(format!(
+                    "the {shown} header is missing (argument `{argument_name}`)"
+                ));
+            }
+            (Some(argument), Some(sent)) if !header_matches(&sent, argument) => {
+                return Err(format!(
+                    "{shown} is `{sent}` but the argument `{argument_name}` is {argument}"
+                ));
+            }
+            (Some(_), Some(_)) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether a decoded `Mcp-Param-*` value carries `argument`: strings as they
+/// are, booleans as `true`/`false`, numbers by value (`42.0` is `42`).
+fn header_matches(sent: &str, argument: &Value) -> bool {
+    match argument {
+        Value::String(text) => sent == text,
+        Value::Bool(flag) => sent == flag.to_string(),
+        Value::Number(number) => match (sent.trim().parse::<f64>(), number.as_f64()) {
+            (Ok(sent), Some(number)) => sent == number,
+            _ => false,
+        },
+        _ => true,
+    }
+}
+
 /// What a legacy server's `InitializeResult` says, as a `server/discover` result.
 pub fn discover_from_initialize(initialize_result: &Value) -> Value {
     let mut meta = Map::new();
@@ -670,6 +770,35 @@ pub fn input_required(reply: &Value) -> Option<InputRequired> {
     })
 }
 
+/// The most rounds of input requests one request is carried through (rmcp's
+/// and the other SDKs' default); past them the client gets an error.
+pub const INPUT_ROUNDS: usize = 10;
+
+/// The server-to-client request of the 2025 revisions that an input request
+/// stands for (`elicitation/create`, `sampling/createMessage`,
+/// `roots/list`), with the bridge's own `id`.
+pub fn input_request_message(id: &Value, input: &Value) -> Value {
+    let mut request = json!({"jsonrpc": "2.0", "id": id});
+    if let (Some(object), Some(input)) = (request.as_object_mut(), input.as_object()) {
+        for key in ["method", "params"] {
+            if let Some(value) = input.get(key) {
+                object.insert(key.to_owned(), value.clone());
+            }
+        }
+    }
+    request
+}
+
+/// What goes back under an input request's key in `inputResponses`: the
+/// client's result, or its error object when it refused.
+pub fn input_answer(response: &Value) -> Value {
+    response
+        .get("result")
+        .or_else(|| response.get("error"))
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
 /// The request re-sent with the host's answers to an `InputRequiredResult`.
 pub fn with_input_responses(
     request: &Value,
@@ -721,6 +850,19 @@ mod tests {
     }
 
     #[test]
+    fn only_revisions_before_2025_06_18_have_batches() {
+        for version in ["2024-11-05", UNSTATED_VERSION] {
+            assert!(allows_batches(version), "{version}");
+        }
+        for version in ["2025-06-18", LEGACY_VERSION, MODERN_VERSION, "garbage"] {
+            assert!(!allows_batches(version), "{version}");
+        }
+        let refusal = batch_refusal("2025-06-18");
+        assert_eq!(refusal["error"]["code"], -32600);
+        assert_eq!(refusal["id"], Value::Null);
+    }
+
+    #[test]
     fn headers_name_the_method_and_encode_what_would_not_survive() {
         let tools = ToolHeaders::default();
         tools.learn(
@@ -767,6 +909,75 @@ mod tests {
         let mut missing = good.clone();
         missing.remove(METHOD);
         assert!(check_headers(&missing, &message).is_err());
+    }
+
+    #[test]
+    fn param_headers_must_carry_the_annotated_arguments() {
+        let tools = ToolHeaders::default();
+        tools.learn(&json!({"result": {"tools": [{"name": "q", "inputSchema": {
+            "type": "object",
+            "properties": {
+                "region": {"type": "string", "x-mcp-header": "Region"},
+                "n": {"type": "integer", "x-mcp-header": "N"},
+                "deep": {"type": "object", "properties": {
+                    "on": {"type": "boolean", "x-mcp-header": "On"}}},
+            }
+        }}]}}));
+        let call = tools_call(
+            "q",
+            json!({"region": "eu-west-1", "n": 42, "deep": {"on": true}}),
+        );
+        let good: HeaderMap = request_headers(&call, &tools).into_iter().collect();
+        assert_eq!(check_param_headers(&good, &call, &tools), Ok(()));
+        let mut numeric = good.clone();
+        numeric.insert("mcp-param-n", HeaderValue::from_static("42.0"));
+        assert_eq!(check_param_headers(&numeric, &call, &tools), Ok(()));
+        let mut encoded = good.clone();
+        let region = encode_header_value("=?base64?x?=");
+        encoded.insert("mcp-param-region", HeaderValue::from_str(&region).unwrap());
+        let literal = tools_call(
+            "q",
+            json!({"region": "=?base64?x?=", "n": 42, "deep": {"on": true}}),
+        );
+        assert_eq!(check_param_headers(&encoded, &literal, &tools), Ok(()));
+        for (header, value, expected) in [
+            (
+                "mcp-param-region",
+                Some("us-east-1"),
+                "Mcp-Param-Region is `us-east-1`",
+            ),
+            (
+                "mcp-param-region",
+                None,
+                "Mcp-Param-Region header is missing",
+            ),
+            ("mcp-param-n", Some("41"), "Mcp-Param-N is `41`"),
+            ("mcp-param-on", Some("false"), "argument `deep.on`"),
+            ("mcp-param-on", Some("=?base64?***?="), "not a valid value"),
+        ] {
+            let mut headers = good.clone();
+            match value {
+                Some(value) => headers.insert(header, HeaderValue::from_static(value)),
+                None => headers.remove(header),
+            };
+            let error = check_param_headers(&headers, &call, &tools).unwrap_err();
+            assert!(error.contains(expected), "{error}");
+        }
+        // An absent or null argument wants no header; a header without one is a mismatch.
+        let sparse = tools_call("q", json!({"region": "eu-west-1", "n": null}));
+        let headers: HeaderMap = request_headers(&sparse, &tools).into_iter().collect();
+        assert_eq!(check_param_headers(&headers, &sparse, &tools), Ok(()));
+        let error = check_param_headers(&good, &sparse, &tools).unwrap_err();
+        assert!(error.contains("is absent"), "{error}");
+        // A tool no list named, and headers no annotation names, are not looked at.
+        let mut other = good.clone();
+        other.insert("mcp-param-extra", HeaderValue::from_static("x"));
+        assert_eq!(check_param_headers(&other, &call, &tools), Ok(()));
+        let unknown = tools_call("unlisted", json!({"region": "x"}));
+        assert_eq!(
+            check_param_headers(&HeaderMap::new(), &unknown, &tools),
+            Ok(())
+        );
     }
 
     #[test]

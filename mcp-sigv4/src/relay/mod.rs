@@ -26,7 +26,8 @@
 //!   session: [`Upstream`] replays the host's `initialize` and
 //!   `notifications/initialized` and sends the request again.
 //! - JSON-RPC batches (protocol 2025-03-26) are relayed element by element and
-//!   answered with one array.
+//!   answered with one array. A host whose revision has none (2025-06-18 and
+//!   later) gets -32600 for a batch.
 //!
 //! The relay imports [`upstream`](crate::upstream) (the session with the
 //! server), [`protocol`](crate::protocol) and [`telemetry`](crate::telemetry);
@@ -108,6 +109,8 @@ struct Shared<C> {
     asked: Mutex<HashMap<String, oneshot::Sender<Value>>>,
     // Whether the host has shown itself modern (2026-07-28).
     host_modern: AtomicBool,
+    // The revision the host's `initialize` settled on, once answered.
+    host_version: Mutex<Option<String>>,
     // A modern host's requests to a legacy server that wait for the host's
     // answers to the server's requests, by the `requestState` it was given.
     parked: Mutex<HashMap<String, asks::Parked>>,
@@ -138,6 +141,7 @@ where
                 cancels: Mutex::default(),
                 asked: Mutex::default(),
                 host_modern: AtomicBool::new(false),
+                host_version: Mutex::default(),
                 parked: Mutex::default(),
                 options,
                 tasks: TaskTracker::new(),
@@ -177,6 +181,10 @@ where
     fn handle_batch(&self, batch: Vec<Value>) {
         let relay = self.clone();
         self.shared.tasks.spawn(async move {
+            if let Some(version) = relay.batchless_host(&batch) {
+                tracing::info!("refused a JSON-RPC batch from an MCP {version} host");
+                return relay.emit(era::batch_refusal(&version)).await;
+            }
             if batch.is_empty() {
                 let error = jsonrpc::error(
                     &Value::Null,
@@ -193,6 +201,21 @@ where
                 relay.emit(Value::Array(replies)).await;
             }
         });
+    }
+
+    /// The revision of a host that sent a batch, when that revision has no
+    /// batches: 2026-07-28 when the host has shown itself modern (or a message
+    /// of the batch does), else the revision its `initialize` settled on
+    /// (2025-03-26 before any).
+    fn batchless_host(&self, batch: &[Value]) -> Option<String> {
+        let version = match batch.iter().find_map(era::envelope_version) {
+            Some(version) => version.to_owned(),
+            None if self.shared.host_modern.load(Ordering::SeqCst) => era::MODERN_VERSION.into(),
+            None => lock(&self.shared.host_version)
+                .clone()
+                .unwrap_or_else(|| era::UNSTATED_VERSION.into()),
+        };
+        (!era::allows_batches(&version)).then_some(version)
     }
 
     /// Relay one message; the reply to write back, if it wants one.
@@ -233,7 +256,15 @@ where
         if method == "initialize" {
             let reply = tokio::time::timeout(timeout, shared.upstream.initialize(message)).await;
             return Some(match reply {
-                Ok(Ok(reply)) => reply,
+                Ok(Ok(reply)) => {
+                    if let Some(version) = reply
+                        .pointer("/result/protocolVersion")
+                        .and_then(Value::as_str)
+                    {
+                        *lock(&shared.host_version) = Some(version.to_owned());
+                    }
+                    reply
+                }
                 Ok(Err(e)) => self.error_reply(&id, &Failure::Upstream(e)),
                 Err(_) => self.timeout_reply(&id, timeout),
             });
@@ -410,8 +441,7 @@ where
         mut reply: Value,
         receiver: &mut oneshot::Receiver<Value>,
     ) -> Result<Value, Failure> {
-        // The rounds a client drives at most (rmcp's and the other SDKs' default).
-        for _round in 0..10 {
+        for _round in 0..era::INPUT_ROUNDS {
             let Some(inputs) = era::input_required(&reply) else {
                 return Ok(reply);
             };
@@ -436,21 +466,10 @@ where
         let id = format!("mcp-sigv4-input-{}", uuid::Uuid::new_v4());
         let (sender, receiver) = oneshot::channel();
         lock(&self.shared.asked).insert(jsonrpc::id_key(&json!(id)), sender);
-        let mut request = json!({"jsonrpc": "2.0", "id": id});
-        if let (Some(object), Some(input)) = (request.as_object_mut(), input.as_object()) {
-            for key in ["method", "params"] {
-                if let Some(value) = input.get(key) {
-                    object.insert(key.to_owned(), value.clone());
-                }
-            }
-        }
-        self.emit(request).await;
+        self.emit(era::input_request_message(&json!(id), &input))
+            .await;
         match receiver.await {
-            Ok(answer) => answer
-                .get("result")
-                .or_else(|| answer.get("error"))
-                .cloned()
-                .unwrap_or(Value::Null),
+            Ok(answer) => era::input_answer(&answer),
             Err(_) => Value::Null,
         }
     }

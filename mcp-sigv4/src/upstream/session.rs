@@ -509,14 +509,7 @@ where
             }
             _ => message,
         };
-        if let Some(tool) = jsonrpc::method(message)
-            .filter(|m| *m == "tools/call")
-            .and(message.pointer("/params/name"))
-            .and_then(Value::as_str)
-            && self.tool_headers.worth_listing_for(tool)
-        {
-            self.learn_tools(message, &state).await;
-        }
+        self.learn_tool_of(message, &state).await;
         let mut headers = self.headers.clone();
         headers.extend(era::request_headers(message, &self.tool_headers));
         crate::telemetry::traces::inject(&mut headers);
@@ -545,6 +538,26 @@ where
             }
         }
         Ok(reply)
+    }
+
+    /// Before a `tools/call` to a 2026-07-28 server, learn the `x-mcp-header`
+    /// arguments of its tool when no list named it yet (and listing could tell).
+    pub async fn learn_tool_headers(&self, call: &Value) {
+        let state = self.state();
+        if state.protocol_version.as_deref().map(Era::of_version) == Some(Era::Modern) {
+            self.learn_tool_of(call, &state).await;
+        }
+    }
+
+    async fn learn_tool_of(&self, call: &Value, state: &SessionState) {
+        if let Some(tool) = jsonrpc::method(call)
+            .filter(|m| *m == "tools/call")
+            .and(call.pointer("/params/name"))
+            .and_then(Value::as_str)
+            && self.tool_headers.worth_listing_for(tool)
+        {
+            self.learn_tools(call, state).await;
+        }
     }
 
     /// List the server's tools (every page) with the envelope of `call`, to learn

@@ -292,8 +292,13 @@ async fn handle(state: Arc<State>, request: Request<Bytes>) -> Response<Body> {
             state.next_session.fetch_add(1, Ordering::SeqCst)
         );
         state.sessions.lock().unwrap().insert(session.clone());
+        // 2025-03-26 when asked for (the revision with batches), else 2025-06-18.
+        let version = match message["params"]["protocolVersion"].as_str() {
+            Some("2025-03-26") => "2025-03-26",
+            _ => "2025-06-18",
+        };
         let reply = json!({"jsonrpc":"2.0","id":message["id"],"result":{
-            "protocolVersion":"2025-06-18",
+            "protocolVersion":version,
             "capabilities":{"tools":{}},
             "serverInfo":{"name":"scripted","version":"1"}}});
         let mut response = reply_with(&state, reply);

@@ -26,6 +26,11 @@ fn call(id: i64, tool: &str, arguments: Value) -> String {
 
 /// A proxy to `endpoint`, initialized like a host does.
 async fn session(endpoint: &endpoint::Endpoint, extra: &[&str]) -> Cli {
+    session_at(endpoint, "2025-06-18", extra).await
+}
+
+/// A proxy whose host initialized at protocol `version`.
+async fn session_at(endpoint: &endpoint::Endpoint, version: &str, extra: &[&str]) -> Cli {
     let url = endpoint.url();
     let mut args = vec![
         "proxy",
@@ -41,14 +46,14 @@ async fn session(endpoint: &endpoint::Endpoint, extra: &[&str]) -> Cli {
         0,
         "initialize",
         json!({
-            "protocolVersion": "2025-06-18",
+            "protocolVersion": version,
             "capabilities": {"sampling": {}},
             "clientInfo": {"name": "relay-test", "version": "1"}
         }),
     ))
     .await;
     let (reply, _) = cli.recv_id(0).await;
-    assert_eq!(reply["result"]["protocolVersion"], "2025-06-18", "{reply}");
+    assert_eq!(reply["result"]["protocolVersion"], version, "{reply}");
     cli.send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#)
         .await;
     cli
@@ -307,7 +312,8 @@ async fn every_request_after_initialize_carries_the_protocol_version_and_one_run
 #[tokio::test]
 async fn a_batch_gets_one_array_with_a_reply_per_request() {
     let endpoint = endpoint::start(Behaviour::default()).await;
-    let mut cli = session(&endpoint, &[]).await;
+    // Batches are a 2025-03-26 feature; 2025-06-18 removed them.
+    let mut cli = session_at(&endpoint, "2025-03-26", &[]).await;
     cli.send(r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"x","progress":1}},{"jsonrpc":"2.0","id":2,"method":"tools/list"},{"jsonrpc":"2.0","id":3}]"#).await;
     let reply = cli.recv().await;
     let replies = reply
@@ -318,12 +324,52 @@ async fn a_batch_gets_one_array_with_a_reply_per_request() {
     assert_eq!(by_id(1)["result"], json!({}));
     assert!(by_id(2)["result"]["tools"].is_array());
     assert_eq!(by_id(3)["error"]["code"], -32600);
+    // A message with the 2026-07-28 envelope shows a revision without batches.
+    cli.send(r#"[{"jsonrpc":"2.0","id":4,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}]"#).await;
+    let modern = cli.recv().await;
+    assert_eq!(modern["error"]["code"], -32600, "{modern}");
+    assert!(
+        modern["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("2026-07-28"),
+        "{modern}"
+    );
     cli.send("[]").await;
     let empty = cli.recv().await;
     assert_eq!(empty["error"]["code"], -32600, "{empty}");
     cli.send("{not json").await;
     let parse = cli.recv().await;
     assert_eq!(parse["error"]["code"], -32700, "{parse}");
+    cli.finish().await;
+}
+
+#[tokio::test]
+async fn a_batch_from_a_host_whose_revision_has_none_is_refused_unsent() {
+    let endpoint = endpoint::start(Behaviour::default()).await;
+    let mut cli = session(&endpoint, &[]).await;
+    // Once a request is answered, what the server saw so far is settled.
+    cli.send(&request(9, "tools/list", json!({}))).await;
+    cli.recv_id(9).await;
+    let before = endpoint.seen.protocol_versions.lock().unwrap().len();
+    cli.send(r#"[{"jsonrpc":"2.0","id":1,"method":"ping"},{"jsonrpc":"2.0","id":2,"method":"tools/list"}]"#).await;
+    let refusal = cli.recv().await;
+    assert_eq!(refusal["error"]["code"], -32600, "{refusal}");
+    assert_eq!(refusal["id"], Value::Null, "{refusal}");
+    let message = refusal["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("2025-06-18") && message.contains("on its own"),
+        "{message}"
+    );
+    // The host's next single request is answered, and nothing of the batch went out.
+    cli.send(&request(3, "tools/list", json!({}))).await;
+    let (reply, _) = cli.recv_id(3).await;
+    assert!(reply["result"]["tools"].is_array(), "{reply}");
+    assert_eq!(
+        endpoint.seen.protocol_versions.lock().unwrap().len(),
+        before + 1,
+        "part of a refused batch reached the server"
+    );
     cli.finish().await;
 }
 

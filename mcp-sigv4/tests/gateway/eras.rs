@@ -225,6 +225,158 @@ async fn a_legacy_client_is_bridged_to_a_modern_only_upstream() {
     );
 }
 
+/// The first message of a reply stream still open, read frame by frame.
+async fn first_event(body: &mut hyper::body::Incoming) -> Value {
+    use http_body_util::BodyExt;
+    let mut buffered = String::new();
+    for _ in 0..100 {
+        let frame = tokio::time::timeout(crate::LIMIT, body.frame())
+            .await
+            .expect("an event in time")
+            .expect("the stream still open")
+            .expect("a frame");
+        buffered.push_str(&String::from_utf8_lossy(frame.data_ref().unwrap()));
+        if let Some(data) = buffered.lines().find_map(|l| l.strip_prefix("data: ")) {
+            return serde_json::from_str(data).unwrap();
+        }
+    }
+    panic!("no event in 100 frames: {buffered}")
+}
+
+#[tokio::test]
+async fn a_legacy_client_answers_a_modern_only_server_s_input_request_on_its_request_stream() {
+    use http_body_util::BodyExt;
+    let eras = eras().await;
+    let gateway = Gateway::start(&eras.config, &[]).await;
+    let init = json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{
+        "protocolVersion":"2025-06-18","capabilities":{"elicitation":{}},
+        "clientInfo":{"name":"gateway-test","version":"1"}}});
+    for (n, (path, tool)) in [("/mcp/new", "confirm"), ("/mcp", "new-confirm")]
+        .into_iter()
+        .enumerate()
+    {
+        let url = format!("{}{path}", gateway.base);
+        let opened = send("POST", &url, &[], Some(&init)).await;
+        let session = opened.session.clone().expect("a sealed session");
+        let headers = [
+            ("mcp-session-id", session.as_str()),
+            ("mcp-protocol-version", "2025-06-18"),
+        ];
+        let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+        assert_eq!(
+            send("POST", &url, &headers, Some(&initialized))
+                .await
+                .status,
+            StatusCode::ACCEPTED
+        );
+        let call = rpc(7, "tools/call", json!({"name": tool, "arguments": {}}));
+        let response = crate::respond("POST", &url, &headers, Some(&call)).await;
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let mut body = response.into_body();
+        // The server's InputRequiredResult reaches the 2025 client as the
+        // request it would have been in 2025, on the call's own stream.
+        let ask = first_event(&mut body).await;
+        assert_eq!(ask["method"], "elicitation/create", "{ask}");
+        assert_eq!(ask["params"]["message"], "Proceed?", "{ask}");
+        assert!(
+            ask.get("resultType").is_none() && ask["result"].is_null(),
+            "{ask}"
+        );
+        let answer = json!({"jsonrpc": "2.0", "id": ask["id"],
+            "result": {"action": "accept", "content": {"ok": true}}});
+        let taken = send("POST", &url, &headers, Some(&answer)).await;
+        assert_eq!(taken.status, StatusCode::ACCEPTED, "{taken:?}");
+        let rest = tokio::time::timeout(crate::LIMIT, body.collect())
+            .await
+            .unwrap()
+            .unwrap()
+            .to_bytes();
+        let rest = String::from_utf8_lossy(&rest);
+        let last: Value = serde_json::from_str(
+            rest.lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .last()
+                .expect("the result"),
+        )
+        .unwrap();
+        assert_eq!(last["id"], 7, "{rest}");
+        assert_eq!(
+            last["result"]["content"][0]["text"], "the user answered true",
+            "{rest}"
+        );
+        assert!(
+            last["result"].get("resultType").is_none(),
+            "a 2025 result: {rest}"
+        );
+        // The server got its answer the 2026 way: the call again, with
+        // inputResponses and its requestState; the client's answer went nowhere else.
+        let calls = eras.new.seen_method("tools/call");
+        assert_eq!(calls.len(), 2 * (n + 1), "{calls:?}");
+        let retry = &calls.last().unwrap().body["params"];
+        assert_eq!(
+            retry["inputResponses"]["confirm"]["content"]["ok"], true,
+            "{retry}"
+        );
+        assert_eq!(retry["requestState"], "state-1", "{retry}");
+        assert!(
+            eras.new
+                .seen()
+                .iter()
+                .all(|s| s.body.get("result").is_none())
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_one_shot_call_gets_the_shape_of_the_revision_its_header_names_2025_03_26_without() {
+    let eras = eras().await;
+    let gateway = Gateway::start(&eras.config, &[]).await;
+    let list = json!({"method": "tools/list"});
+    for (path, echo) in [
+        ("/mcp/new", "echo"),
+        ("/mcp/old", "echo"),
+        ("/mcp", "new-echo"),
+    ] {
+        let call =
+            json!({"method": "tools/call", "params": {"name": echo, "arguments": {"text": "hi"}}});
+        let url = format!("{}{path}", gateway.base);
+        // No header, no initialize, no envelope: 2025-03-26, none of 2026's result fields.
+        for body in [&list, &call] {
+            let answer = send("POST", &url, &[], Some(body)).await;
+            assert_eq!(answer.status, StatusCode::OK, "{path} {answer:?}");
+            let result = answer.reply()["result"]
+                .as_object()
+                .unwrap_or_else(|| panic!("{answer:?}"));
+            for field in ["resultType", "ttlMs", "cacheScope"] {
+                assert!(!result.contains_key(field), "{path} {field}: {answer:?}");
+            }
+        }
+        let stated = send(
+            "POST",
+            &url,
+            &[("mcp-protocol-version", "2025-06-18")],
+            Some(&list),
+        )
+        .await;
+        assert!(
+            stated.reply()["result"].get("resultType").is_none(),
+            "{path} {stated:?}"
+        );
+        // A caller that names 2026-07-28 gets its shape.
+        let modern = send(
+            "POST",
+            &url,
+            &[("mcp-protocol-version", MODERN)],
+            Some(&list),
+        )
+        .await;
+        let result = &modern.reply()["result"];
+        assert_eq!(result["resultType"], "complete", "{path} {modern:?}");
+        assert_eq!(result["cacheScope"], "private", "{path} {modern:?}");
+        assert!(result["ttlMs"].is_u64(), "{path} {modern:?}");
+    }
+}
+
 #[tokio::test]
 async fn the_gateway_checks_modern_headers_and_versions_before_any_upstream_call() {
     let eras = eras().await;
@@ -303,6 +455,78 @@ async fn the_gateway_checks_modern_headers_and_versions_before_any_upstream_call
         eras.dual.seen().is_empty(),
         "a refused request reached the upstream"
     );
+}
+
+#[tokio::test]
+async fn the_gateway_checks_a_modern_call_s_mcp_param_headers_against_its_arguments() {
+    let eras = eras().await;
+    let gateway = Gateway::start(&eras.config, &[]).await;
+    let lookup = |id, name: &str| {
+        modern(
+            id,
+            "tools/call",
+            json!({"name": name, "arguments": {"region": "eu-west-1", "key": "k"}}),
+        )
+    };
+    // `lookup` mirrors `region` as Mcp-Param-Region: on the server's own route,
+    // aggregated (its tools listed first when never listed), and on a legacy
+    // server once a list through the gateway showed the annotation.
+    let listed = post_modern(&gateway, "/mcp/old", &modern(1, "tools/list", json!({}))).await;
+    assert!(
+        tool_names(&listed).contains(&"lookup".to_owned()),
+        "{listed:?}"
+    );
+    for (path, name) in [
+        ("/mcp/new", "lookup"),
+        ("/mcp", "dual-lookup"),
+        ("/mcp/old", "lookup"),
+    ] {
+        for (region, expected) in [
+            (None, "the Mcp-Param-Region header is missing"),
+            (Some("us-east-1"), "Mcp-Param-Region is `us-east-1`"),
+            (
+                Some("=?base64?!?="),
+                "Mcp-Param-Region header is not a valid value",
+            ),
+        ] {
+            let extra: Vec<(&str, &str)> = region
+                .map(|r| ("mcp-param-region", r))
+                .into_iter()
+                .collect();
+            let answer = post_modern_with(&gateway, path, &lookup(2, name), &extra).await;
+            assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{path} {answer:?}");
+            let error = &answer.reply()["error"];
+            assert_eq!(error["code"], -32020, "{path} {answer:?}");
+            assert!(
+                error["message"].as_str().unwrap().contains(expected),
+                "{path} {answer:?}"
+            );
+        }
+        // Headers name the header case-insensitively; an encoded value is decoded.
+        for region in ["eu-west-1", "=?base64?ZXUtd2VzdC0x?="] {
+            let answer = post_modern_with(
+                &gateway,
+                path,
+                &lookup(3, name),
+                &[("Mcp-Param-REGION", region)],
+            )
+            .await;
+            assert_eq!(answer.status, StatusCode::OK, "{path} {answer:?}");
+            assert_eq!(text(&answer), "k@eu-west-1", "{path} {answer:?}");
+        }
+    }
+    // No refused call reached a server: each got the two accepted ones.
+    for server in [&eras.new, &eras.dual, &eras.old] {
+        assert_eq!(server.seen_method("tools/call").len(), 2);
+    }
+    // A tool without annotations needs no Mcp-Param header, and one it does not know is ignored.
+    let echo = modern(
+        4,
+        "tools/call",
+        json!({"name": "echo", "arguments": {"text": "hi"}}),
+    );
+    let answer = post_modern_with(&gateway, "/mcp/new", &echo, &[("mcp-param-other", "x")]).await;
+    assert_eq!(text(&answer), "hi", "{answer:?}");
 }
 
 #[tokio::test]

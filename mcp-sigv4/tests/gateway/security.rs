@@ -487,6 +487,62 @@ async fn session_ids_are_unreadable_and_deleted_forged_expired_or_moved_ones_are
             .contains("expired")
     );
 }
+#[tokio::test]
+async fn a_batch_is_refused_from_a_client_whose_revision_has_none() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(&up.config(&secret()), &[]).await;
+    let session = super::open(&gateway, "/mcp/agent", &[]).await;
+    let url = format!("{}/mcp/agent", gateway.base);
+    let batch = serde_json::json!([
+        super::rpc(1, "tools/list", serde_json::json!({})),
+        super::rpc(2, "tools/list", serde_json::json!({})),
+    ]);
+    let before = upstream_requests(&up);
+    for version in ["2025-06-18", "2025-11-25", "2026-07-28"] {
+        let headers = [
+            ("mcp-session-id", session.as_str()),
+            ("mcp-protocol-version", version),
+        ];
+        let refused = send("POST", &url, &headers, Some(&batch)).await;
+        assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
+        let error = &refused.messages[0];
+        assert_eq!(error["error"]["code"], -32600, "{refused:?}");
+        assert_eq!(error["id"], serde_json::Value::Null, "{refused:?}");
+        assert!(
+            error["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains(version),
+            "{refused:?}"
+        );
+    }
+    // A 2026-07-28 client's envelope shows its revision without the header.
+    let modern = serde_json::json!([super::eras::modern(3, "tools/list", serde_json::json!({}))]);
+    let refused = send("POST", &url, &[], Some(&modern)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
+    assert_eq!(refused.messages[0]["error"]["code"], -32600, "{refused:?}");
+    assert_eq!(
+        upstream_requests(&up),
+        before,
+        "part of a refused batch reached the upstream"
+    );
+    // 2025-03-26, stated or not (the 2025 transports read no header as 2025-03-26), keeps batches.
+    for headers in [
+        vec![
+            ("mcp-session-id", session.as_str()),
+            ("mcp-protocol-version", "2025-03-26"),
+        ],
+        vec![("mcp-session-id", session.as_str())],
+    ] {
+        let answered = send("POST", &url, &headers, Some(&batch)).await;
+        assert_eq!(answered.status, StatusCode::OK, "{answered:?}");
+        assert_eq!(
+            answered.messages[0].as_array().unwrap().len(),
+            2,
+            "{answered:?}"
+        );
+    }
+}
 
 #[tokio::test]
 async fn after_upstream_session_loss_aggregated_calls_and_batches_return_one_resealed_id() {
