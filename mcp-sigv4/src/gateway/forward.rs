@@ -418,6 +418,9 @@ where
             }
             Err(mut reply) => {
                 observed.reply(&reply);
+                if method == "tools/list" && upstream.era() == Some(Era::Modern) {
+                    era::drop_invalid_header_tools(&mut reply);
+                }
                 if let Some(fill) = fill {
                     fill.reply(&reply);
                 }
@@ -487,6 +490,9 @@ where
                 Ok(Ok(Err(why))) => gateway.final_reply(&name, &id, Err(why), observed),
                 Ok(Ok(Ok(mut reply))) => {
                     observed.reply(&reply);
+                    if method == "tools/list" && upstream.era() == Some(Era::Modern) {
+                        era::drop_invalid_header_tools(&mut reply);
+                    }
                     if let Some(fill) = fill {
                         fill.reply(&reply);
                     }

@@ -509,6 +509,138 @@ fn collect_annotations(
     }
 }
 
+/// The schema keywords whose schemas are off the `properties` chain: an
+/// `x-mcp-header` under any of them makes the tool's definition invalid.
+const OFF_CHAIN_ONE: [&str; 8] = [
+    "items",
+    "additionalProperties",
+    "not",
+    "if",
+    "then",
+    "else",
+    "contains",
+    "propertyNames",
+];
+const OFF_CHAIN_MANY: [&str; 4] = ["prefixItems", "oneOf", "anyOf", "allOf"];
+const OFF_CHAIN_MAPS: [&str; 4] = [
+    "patternProperties",
+    "$defs",
+    "definitions",
+    "dependentSchemas",
+];
+
+/// Why a tool's `x-mcp-header` annotations make its definition invalid under
+/// 2026-07-28, if they do: an empty value or one that is no HTTP token, two
+/// that differ only in case, one on a parameter that is not `integer`,
+/// `string` or `boolean`, or one not reachable from the schema's root through
+/// `properties` alone. A client over Streamable HTTP leaves such a tool out of
+/// `tools/list`.
+pub fn header_annotation_fault(tool: &Value) -> Option<String> {
+    let schema = tool.get("inputSchema")?;
+    let mut seen = Vec::new();
+    annotation_fault(schema, "", true, &mut seen, 0)
+}
+
+fn annotation_fault(
+    schema: &Value,
+    path: &str,
+    on_chain: bool,
+    seen: &mut Vec<String>,
+    depth: usize,
+) -> Option<String> {
+    let Value::Object(schema) = schema else {
+        return None;
+    };
+    if let Some(header) = schema.get("x-mcp-header") {
+        let shown = if path.is_empty() {
+            "the schema's root"
+        } else {
+            path
+        };
+        // The root is the arguments object, no parameter.
+        if !on_chain || path.is_empty() {
+            return Some(format!(
+                "the x-mcp-header of {shown} is not reachable through `properties` alone"
+            ));
+        }
+        let Some(name) = header
+            .as_str()
+            .filter(|h| !h.is_empty() && HeaderName::from_bytes(h.as_bytes()).is_ok())
+        else {
+            return Some(format!(
+                "the x-mcp-header of `{path}` ({header}) is no HTTP header name"
+            ));
+        };
+        let lower = name.to_ascii_lowercase();
+        if seen.contains(&lower) {
+            return Some(format!("the x-mcp-header `{name}` is given twice"));
+        }
+        seen.push(lower);
+        if !matches!(
+            schema.get("type").and_then(Value::as_str),
+            Some("integer" | "string" | "boolean")
+        ) {
+            return Some(format!(
+                "the x-mcp-header `{name}` is on `{path}`, which is not an integer, string or boolean"
+            ));
+        }
+    }
+    // Bounded by the schema the server sent, which rmcp already bounded in size.
+    if depth >= 32 {
+        return None;
+    }
+    let child = |key: &str| {
+        if path.is_empty() {
+            key.to_owned()
+        } else {
+            format!("{path}.{key}")
+        }
+    };
+    let mut children: Vec<(String, &Value, bool)> = Vec::new();
+    if let Some(Value::Object(properties)) = schema.get("properties") {
+        children.extend(properties.iter().map(|(k, v)| (child(k), v, true)));
+    }
+    for key in OFF_CHAIN_ONE {
+        children.extend(schema.get(key).map(|v| (child(key), v, false)));
+    }
+    for key in OFF_CHAIN_MANY {
+        if let Some(Value::Array(all)) = schema.get(key) {
+            children.extend(all.iter().map(|v| (child(key), v, false)));
+        }
+    }
+    for key in OFF_CHAIN_MAPS {
+        if let Some(Value::Object(all)) = schema.get(key) {
+            children.extend(all.values().map(|v| (child(key), v, false)));
+        }
+    }
+    children.into_iter().find_map(|(path, schema, chain)| {
+        annotation_fault(schema, &path, on_chain && chain, seen, depth + 1)
+    })
+}
+
+/// Leave out of a 2026-07-28 server's `tools/list` reply the tools whose
+/// `x-mcp-header` annotations are invalid ([`header_annotation_fault`]), as a
+/// Streamable HTTP client must; each is logged with its reason.
+pub fn drop_invalid_header_tools(reply: &mut Value) {
+    let Some(tools) = reply
+        .pointer_mut("/result/tools")
+        .and_then(Value::as_array_mut)
+    else {
+        return;
+    };
+    tools.retain(|tool| match header_annotation_fault(tool) {
+        None => true,
+        Some(why) => {
+            let name = tool.get("name").and_then(Value::as_str).unwrap_or("?");
+            tracing::warn!(
+                tool = name,
+                "left out a tool whose definition is invalid: {why}"
+            );
+            false
+        }
+    });
+}
+
 /// The headers a modern POST of `message` carries: `MCP-Protocol-Version` (the
 /// envelope's, or [`MODERN_VERSION`]), `Mcp-Method`, `Mcp-Name` where the method
 /// names something, and `Mcp-Param-*` for a tool's annotated arguments.
@@ -909,6 +1041,54 @@ mod tests {
         let mut missing = good.clone();
         missing.remove(METHOD);
         assert!(check_headers(&missing, &message).is_err());
+    }
+
+    #[test]
+    fn tools_with_invalid_header_annotations_are_left_out() {
+        let tool = |name: &str, properties: Value| json!({"name": name, "inputSchema": {"type": "object", "properties": properties}});
+        let string = |header: &str| json!({"type": "string", "x-mcp-header": header});
+        let mut reply = json!({"result": {"tools": [
+            tool("good", json!({"a": string("A"), "deep": {"type": "object",
+                "properties": {"b": {"type": "boolean", "x-mcp-header": "B"}}}})),
+            tool("plain", json!({"a": {"type": "string"}})),
+            tool("empty", json!({"a": string("")})),
+            tool("spaced", json!({"a": string("Not A Token")})),
+            tool("twice", json!({"a": string("Region"), "b": string("REGION")})),
+            tool("number", json!({"a": {"type": "number", "x-mcp-header": "N"}})),
+            tool("object", json!({"a": {"type": "object", "x-mcp-header": "O"}})),
+            tool("in-items", json!({"a": {"type": "array", "items": string("I")}})),
+            tool("in-oneof", json!({"a": {"oneOf": [string("X")]}})),
+            {"name": "in-defs", "inputSchema": {"type": "object", "$defs": {"d": string("D")}}},
+        ]}});
+        let faults: Vec<(String, String)> = reply["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|t| {
+                header_annotation_fault(t).map(|f| (t["name"].as_str().unwrap().to_owned(), f))
+            })
+            .collect();
+        assert_eq!(faults.len(), 8, "{faults:?}");
+        assert!(
+            faults
+                .iter()
+                .any(|(n, f)| n == "twice" && f.contains("twice")),
+            "{faults:?}"
+        );
+        assert!(
+            faults
+                .iter()
+                .any(|(n, f)| n == "in-items" && f.contains("`properties` alone")),
+            "{faults:?}"
+        );
+        drop_invalid_header_tools(&mut reply);
+        let names: Vec<&str> = reply["result"]["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["good", "plain"]);
     }
 
     #[test]

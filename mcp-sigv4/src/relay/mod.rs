@@ -374,6 +374,9 @@ where
         let reply = match outcome {
             Ok(Ok(mut reply)) => {
                 if method == "tools/list" {
+                    if shared.upstream.era() == Some(era::Era::Modern) {
+                        era::drop_invalid_header_tools(&mut reply);
+                    }
                     shared.upstream.tool_headers().learn(&reply);
                     shared.options.policy.filter_tool_list(&mut reply);
                 }

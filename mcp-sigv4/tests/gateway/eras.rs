@@ -372,7 +372,10 @@ async fn a_one_shot_call_gets_the_shape_of_the_revision_its_header_names_2025_03
         .await;
         let result = &modern.reply()["result"];
         assert_eq!(result["resultType"], "complete", "{path} {modern:?}");
-        assert_eq!(result["cacheScope"], "private", "{path} {modern:?}");
+        assert!(
+            matches!(result["cacheScope"].as_str(), Some("public" | "private")),
+            "{path} {modern:?}"
+        );
         assert!(result["ttlMs"].is_u64(), "{path} {modern:?}");
     }
 }
