@@ -294,8 +294,8 @@ async fn a_legacy_client_answers_a_modern_only_server_s_input_request_on_its_req
         let rest = String::from_utf8_lossy(&rest);
         let last: Value = serde_json::from_str(
             rest.lines()
-                .filter_map(|l| l.strip_prefix("data: "))
-                .last()
+                .rev()
+                .find_map(|l| l.strip_prefix("data: "))
                 .expect("the result"),
         )
         .unwrap();
