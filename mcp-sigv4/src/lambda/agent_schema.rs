@@ -4,14 +4,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use super::cli::{Sources, servers};
 use super::schema::{self, Format};
-use crate::ask::{RmcpServer, ToolServer};
+use super::servers;
 
 /// Exit codes.
 pub mod exit {
@@ -96,22 +95,20 @@ async fn run(args: Args) -> u8 {
         },
     };
     let listings = chosen.iter().map(|config| async move {
-        let server = RmcpServer::connect(config, |b| b.connect_timeout(Duration::from_secs(10)))
+        let client = config
+            .http_client_with(|b| b.connect_timeout(Duration::from_secs(10)))
+            .map_err(|e| {
+                format!(
+                    "MCP server `{}`: {}",
+                    config.name,
+                    crate::advice::library(&e)
+                )
+            })?;
+        let session = servers::open(config, client, "agent-schema")
             .await
-            .map_err(|e| format!("MCP server `{}`: cannot connect: {e}", config.name))?;
-        let server = Arc::new(server);
-        let tools = server
-            .list_tools()
-            .await
-            .map_err(|e| format!("MCP server `{}`: tools/list failed: {e}", config.name))?;
-        if let Ok(server) = Arc::try_unwrap(server) {
-            server.close().await;
-        }
-        let tools = tools
-            .into_iter()
-            .filter(|t| config.tools.allows(&t.name))
-            .collect();
-        Ok::<_, String>((config.name.clone(), tools))
+            .map_err(|e| format!("MCP server `{}`: cannot list its tools: {e}", config.name))?;
+        session.close().await;
+        Ok::<_, String>((config.name.clone(), session.tools))
     });
     let listed = match futures_util::future::try_join_all(listings).await {
         Ok(listed) => listed,

@@ -19,10 +19,13 @@
 //! - The session with one server, `session`: [`Upstream`] holds its session id,
 //!   the negotiated protocol era, the host's `initialize` (replayed when the
 //!   server forgets the session) and the resumption of its SSE streams.
+//! - `calls`: requests of the program's own through an [`Upstream`] (a request
+//!   and its reply, every page of `tools/list`, a cancellation), which the
+//!   probe, the Lambda and `agent-schema` make.
 //!
 //! This room imports [`protocol`](crate::protocol), [`config`](crate::config)'s
-//! typed values and [`telemetry`](crate::telemetry); the relay, the gateway and
-//! `ask` import it, and it imports none of them.
+//! typed values and [`telemetry`](crate::telemetry); the relay, the gateway,
+//! `ask`, the probe and the Lambda import it, and it imports none of them.
 //!
 //! [`ServerConfig`]: crate::config::ServerConfig
 //! [`ServerConfig::transport`]: crate::config::ServerConfig::transport
@@ -31,6 +34,7 @@
 //! [`TowerHttpClient`]: tower_sigv4::rmcp::TowerHttpClient
 //! [`SignedHttpService`]: tower_sigv4::rmcp::SignedHttpService
 
+mod calls;
 mod credentials;
 mod headers;
 mod oauth2;
@@ -45,6 +49,7 @@ mod streamable_http;
 /// [`ServerConfig::http_client_notifying`](crate::config::ServerConfig::http_client_notifying).
 pub type OnNotification = std::sync::Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
 
+pub use calls::{MAX_PAGES, own_request};
 pub use session::{
     Events, MAX_RETRY, Reconnect, Reply, SessionState, StreamEnded, Upstream, UpstreamError,
     is_session_gone,
