@@ -59,17 +59,9 @@ enum Format {
 
 pub(crate) fn main(args: Args) -> ExitCode {
     mcp_sigv4::logging::init(Some(&args.log_level));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("mcp-sigv4 probe: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    ExitCode::from(runtime.block_on(run(args)))
+    mcp_sigv4::runtime::Runtime::multi_thread("probe")
+        .block_on(run(args))
+        .map_or_else(|code| code, ExitCode::from)
 }
 
 async fn run(args: Args) -> u8 {

@@ -50,17 +50,9 @@ pub struct Args {
 /// Run `mcp-sigv4 agent-schema`.
 pub fn main(args: Args) -> ExitCode {
     crate::logging::init(Some(&args.log_level));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("mcp-sigv4 agent-schema: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    ExitCode::from(runtime.block_on(run(args)))
+    crate::runtime::Runtime::multi_thread("agent-schema")
+        .block_on(run(args))
+        .map_or_else(|code| code, ExitCode::from)
 }
 
 async fn run(args: Args) -> u8 {

@@ -11,6 +11,9 @@
 //!   - `sse`: a bridge to a 2024-11-05 HTTP+SSE server;
 //!   - `stdio`: a bridge to a child process speaking MCP on its standard input
 //!     and output.
+//! - `from_url`: one server given by its URL alone
+//!   ([`ServerConfig::signed_for_url`]), service and region inferred from the
+//!   host.
 //! - The authentication of a request to a server: `credentials` (where the
 //!   SigV4 credentials come from: the default chain, a profile, static keys, a
 //!   role assumed with STS), `oauth2` (a client-credentials token on every
@@ -31,11 +34,13 @@
 //! [`ServerConfig::transport`]: crate::config::ServerConfig::transport
 //! [`ServerConfig::http_client_with`]: crate::config::ServerConfig::http_client_with
 //! [`ServerConfig::headers`]: crate::config::ServerConfig::headers
+//! [`ServerConfig::signed_for_url`]: crate::config::ServerConfig::signed_for_url
 //! [`TowerHttpClient`]: tower_sigv4::rmcp::TowerHttpClient
 //! [`SignedHttpService`]: tower_sigv4::rmcp::SignedHttpService
 
 mod calls;
 mod credentials;
+mod from_url;
 mod headers;
 mod oauth2;
 mod session;
@@ -50,6 +55,7 @@ mod streamable_http;
 pub type OnNotification = std::sync::Arc<dyn Fn(&serde_json::Value) + Send + Sync>;
 
 pub use calls::{MAX_PAGES, own_request};
+pub use from_url::NotInferred;
 pub use session::{
     Events, MAX_RETRY, Reconnect, Reply, SessionState, StreamEnded, Upstream, UpstreamError,
     is_session_gone,
