@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::cli::{Sources, servers};
+use super::cli::{Sources, chosen};
 use super::schema::{self, Format};
 use super::servers;
 
@@ -56,26 +56,11 @@ pub fn main(args: Args) -> ExitCode {
 }
 
 async fn run(args: Args) -> u8 {
-    let all = match servers(&args.sources) {
-        Ok(all) => all,
+    let (chosen, count) = match chosen(&args.sources, &args.server) {
+        Ok(chosen) => chosen,
         Err(message) => return usage(&message),
     };
-    let prefixed = all.len() > 1;
-    if let Some(unknown) = args
-        .server
-        .iter()
-        .find(|n| !all.iter().any(|s| &s.name == *n))
-    {
-        let known: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
-        return usage(&format!(
-            "--server {unknown}: no such server in the config; one of {}",
-            known.join(", ")
-        ));
-    }
-    let chosen: Vec<_> = all
-        .into_iter()
-        .filter(|s| args.server.is_empty() || args.server.contains(&s.name))
-        .collect();
+    let prefixed = count > 1;
     let saved = match &args.check {
         None => None,
         Some(path) => match std::fs::read_to_string(path)

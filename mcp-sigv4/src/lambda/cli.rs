@@ -181,6 +181,27 @@ pub fn servers(args: &Sources) -> Result<Vec<ServerConfig>, String> {
     Ok(vec![server])
 }
 
+/// The servers of `--config` (or the one of `--url`) that `--server` names
+/// (all of them when it names none), and how many the config has (function
+/// names carry the server's name when it has several). A name the config does
+/// not have is refused with the names it has.
+pub fn chosen(sources: &Sources, names: &[String]) -> Result<(Vec<ServerConfig>, usize), String> {
+    let all = servers(sources)?;
+    if let Some(unknown) = names.iter().find(|n| !all.iter().any(|s| &s.name == *n)) {
+        let known: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+        return Err(format!(
+            "--server {unknown}: no such server in the config; one of {}",
+            known.join(", ")
+        ));
+    }
+    let count = all.len();
+    let chosen = all
+        .into_iter()
+        .filter(|s| names.is_empty() || names.contains(&s.name))
+        .collect();
+    Ok((chosen, count))
+}
+
 /// A server's name for logs: an AgentCore runtime's id, or the host.
 fn server_name(url: &str) -> String {
     if let Some((arn, _)) = RuntimeArn::from_invocation_url(url) {

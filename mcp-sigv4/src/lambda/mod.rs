@@ -44,6 +44,7 @@ pub mod agent_schema;
 pub mod body;
 pub mod cli;
 pub mod event;
+pub mod input_schema;
 pub mod names;
 pub mod params;
 pub mod schema;
