@@ -452,7 +452,7 @@ async fn proxy_without_credentials(home: &std::path::Path, args: &[&str]) -> (St
 }
 
 /// Each of `needles` in `message`, in order.
-fn in_order(message: &str, needles: &[&str]) {
+pub(crate) fn in_order(message: &str, needles: &[&str]) {
     let mut at = 0;
     for needle in needles {
         let found = message[at..]
