@@ -304,7 +304,7 @@ mod tests {
             assert!(names::is_valid(name), "{name}");
             assert!(f["description"].as_str().unwrap().chars().count() <= MAX_FUNCTION_DESCRIPTION);
             for (p, detail) in f["parameters"].as_object().unwrap() {
-                assert!(is_parameter_name(p), "{p}");
+                assert!(names::follows_rule(p, MAX_PARAMETER_NAME), "{p}");
                 let kind = detail["type"].as_str().unwrap();
                 assert!(["string", "number", "integer", "boolean", "array"].contains(&kind));
                 assert!(detail["required"].is_boolean());
