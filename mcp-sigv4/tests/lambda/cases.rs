@@ -47,6 +47,15 @@ fn api_event(path: &str, body: &[(&str, &str, &str)]) -> Value {
     })
 }
 
+/// The Runtime API and the function serving the one server at `url`
+/// (`MCP_SERVER_URL`), with the stand-in's credentials; `name` names its
+/// temporary directory.
+async fn one_server(url: &str, name: &str) -> (RuntimeApi, Function) {
+    let runtime = RuntimeApi::start().await;
+    let function = Function::start(&runtime, &env(&single(url)), TempDir::new(name));
+    (runtime, function)
+}
+
 /// Invoke `function` with `parameters` (a function-details event) and wait
 /// for the function's answer.
 async fn call(runtime: &RuntimeApi, function: &str, parameters: &[(&str, &str, &str)]) -> Posted {
@@ -110,9 +119,7 @@ fn config(dir: &TempDir, servers: &[(&str, &str)]) -> String {
 #[tokio::test]
 async fn both_event_shapes_reach_the_demo_stand_in_signed_and_answer_in_aws_shape() {
     let demo = server::start(false).await;
-    let runtime = RuntimeApi::start().await;
-    let vars = single(&demo.url());
-    let function = Function::start(&runtime, &env(&vars), TempDir::new("shapes"));
+    let (runtime, function) = one_server(&demo.url(), "shapes").await;
 
     let add = call(
         &runtime,
@@ -157,9 +164,7 @@ async fn both_event_shapes_reach_the_demo_stand_in_signed_and_answer_in_aws_shap
 #[tokio::test]
 async fn strings_are_converted_per_input_schema_and_errors_reprompt() {
     let tools = tools::start(false).await;
-    let runtime = RuntimeApi::start().await;
-    let vars = single(&tools.url());
-    let function = Function::start(&runtime, &env(&vars), TempDir::new("types"));
+    let (runtime, function) = one_server(&tools.url(), "types").await;
 
     let converted = call(
         &runtime,
@@ -242,9 +247,7 @@ async fn a_dead_server_fails_the_call_and_a_bad_event_is_a_function_error() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()
     };
-    let runtime = RuntimeApi::start().await;
-    let vars = single(&format!("http://{dead}/mcp"));
-    let function = Function::start(&runtime, &env(&vars), TempDir::new("dead"));
+    let (runtime, function) = one_server(&format!("http://{dead}/mcp"), "dead").await;
 
     let reply = call(&runtime, "add", &[]).await;
     assert_eq!(state(&reply.body), Some("FAILURE"), "{}", reply.body);
@@ -269,9 +272,7 @@ async fn a_dead_server_fails_the_call_and_a_bad_event_is_a_function_error() {
 async fn a_deadline_shorter_than_the_tool_cuts_the_call_and_cancels_it() {
     // A 2025 server, whose cancellation signal is `notifications/cancelled`.
     let tools = tools::start(true).await;
-    let runtime = RuntimeApi::start().await;
-    let vars = single(&tools.url());
-    let function = Function::start(&runtime, &env(&vars), TempDir::new("deadline"));
+    let (runtime, function) = one_server(&tools.url(), "deadline").await;
     // Open the session first, so the deadline falls on the call itself.
     let warm = call(&runtime, "fail", &[]).await;
     assert_eq!(state(&warm.body), Some("REPROMPT"));
@@ -472,9 +473,7 @@ async fn setup_errors_exit_2_with_what_to_set_and_never_panic() {
 async fn a_server_that_forgot_the_session_gets_a_new_one() {
     // A 2025 server: its sessions are the ones it can forget.
     let tools = tools::start(true).await;
-    let runtime = RuntimeApi::start().await;
-    let vars = single(&tools.url());
-    let function = Function::start(&runtime, &env(&vars), TempDir::new("forgot"));
+    let (runtime, function) = one_server(&tools.url(), "forgot").await;
     let first = call(&runtime, "slow", &[("ms", "integer", "1")]).await;
     assert_eq!(text(&first.body), "done");
     assert_eq!(tools.initializes(), 1);
