@@ -10,6 +10,7 @@
 
 use std::error::Error as StdError;
 
+use tower_sigv4::credentials::CredentialsError;
 use tower_sigv4::rmcp::HttpClientError;
 use tower_sigv4::unstable::{self, ErrorChain};
 use tower_sigv4::{ConfigError, ConfigErrorKind, endpoint};
@@ -66,19 +67,47 @@ pub fn with_runtime_arn_encoded(url: &str) -> Option<String> {
 pub fn library(error: &tower_sigv4::Error) -> String {
     match error {
         tower_sigv4::Error::Config(e) => config_message(e),
-        tower_sigv4::Error::Credentials(e) => {
+        tower_sigv4::Error::Credentials(e) => credentials(e).unwrap_or_else(|| {
             let env = |name: &str| std::env::var(name).ok();
-            let timeout = e
-                .timed_out()
-                .map(|t| format!(" (loading took longer than {} s)", t.as_secs_f64()))
-                .unwrap_or_default();
-            format!("{}{timeout}", no_credentials(None, &env))
-        }
+            format!("{}{}", no_credentials(None, &env), load_timeout(e))
+        }),
         tower_sigv4::Error::BodyTooLarge { limit, .. } => format!(
             "the request body is over the signing limit of {limit} bytes; raise it with --max-body-size"
         ),
         other => other.to_string(),
     }
+}
+
+/// What the library calls the default credential chain, at the start of a
+/// [`CredentialsError`]'s source name (`…, profile `NAME`` after it when the
+/// chain was given a profile).
+const DEFAULT_CHAIN: &str = "the default credential chain";
+
+/// The default credential chain found nothing, in one line: [`no_credentials`]
+/// (the sources tried, by file path, and the next step, for the profile the
+/// chain was given) and the load timeout when there was one, rather than the
+/// SDK's "Attempted: …" list. `None` for another source (static keys, a role),
+/// whose own error says what failed.
+pub fn credentials(error: &CredentialsError) -> Option<String> {
+    let rest = error.source_name().strip_prefix(DEFAULT_CHAIN)?;
+    let profile = rest
+        .rsplit_once(", profile `")
+        .and_then(|(_, name)| name.strip_suffix('`'));
+    let env = |name: &str| std::env::var(name).ok();
+    Some(format!(
+        "{}{}",
+        no_credentials(profile, &env),
+        load_timeout(error)
+    ))
+}
+
+/// ` (loading took longer than N s)` when loading `error`'s credentials
+/// timed out, else nothing.
+pub fn load_timeout(error: &CredentialsError) -> String {
+    error
+        .timed_out()
+        .map(|t| format!(" (loading took longer than {} s)", t.as_secs_f64()))
+        .unwrap_or_default()
 }
 
 /// A configuration error of the library, its builder advice replaced by the

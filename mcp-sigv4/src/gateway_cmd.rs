@@ -121,22 +121,13 @@ pub(crate) fn main(args: Args) -> ExitCode {
     if args.metrics == Switch::Off {
         telemetry::metrics::turn_off();
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("mcp-sigv4 gateway: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(args)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+    match mcp_sigv4::runtime::Runtime::multi_thread("gateway").block_on(run(args)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(message)) => {
             eprintln!("mcp-sigv4 gateway: {message}");
             ExitCode::from(2)
         }
+        Err(code) => code,
     }
 }
 

@@ -13,7 +13,8 @@
 //!   `tower-sigv4`, OAuth2, headers) and the session with it;
 //! - [`protocol`]: JSON-RPC shapes and the two MCP protocol eras;
 //! - beside them, [`config`]: the configuration file (LiteLLM's `config.yaml`
-//!   shape) read into typed values, and [`telemetry`] and [`logging`].
+//!   shape) read into typed values, and [`telemetry`], [`logging`] and
+//!   [`runtime`] (the async runtime each command starts).
 //!
 //! The test `tests/rooms.rs` fails on an import circle between two files.
 #![forbid(unsafe_code)]
@@ -34,6 +35,7 @@ pub mod logging;
 pub mod probe;
 pub mod protocol;
 pub mod relay;
+pub mod runtime;
 pub mod shutdown;
 pub mod stdio;
 pub mod telemetry;

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use mcp_sigv4::config::ServerConfig;
-use mcp_sigv4::lambda::cli::{Sources, servers};
+use mcp_sigv4::lambda::cli::{Sources, chosen};
 use mcp_sigv4::probe::{self, Round};
 use mcp_sigv4::protocol::era::{Era, MODERN_VERSION};
 use mcp_sigv4::upstream::Upstream;
@@ -59,41 +59,20 @@ enum Format {
 
 pub(crate) fn main(args: Args) -> ExitCode {
     mcp_sigv4::logging::init(Some(&args.log_level));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("mcp-sigv4 probe: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    ExitCode::from(runtime.block_on(run(args)))
+    mcp_sigv4::runtime::Runtime::multi_thread("probe")
+        .block_on(run(args))
+        .map_or_else(|code| code, ExitCode::from)
 }
 
 async fn run(args: Args) -> u8 {
-    let all = match servers(&args.sources) {
-        Ok(all) => all,
+    let (chosen, _) = match chosen(&args.sources, &args.server) {
+        Ok(chosen) => chosen,
         Err(message) => return usage(&message),
     };
-    if let Some(unknown) = args
-        .server
-        .iter()
-        .find(|n| !all.iter().any(|s| &s.name == *n))
-    {
-        let known: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
-        return usage(&format!(
-            "--server {unknown}: no such server in the config; one of {}",
-            known.join(", ")
-        ));
-    }
     let timeout = crate::seconds(args.timeout);
-    let chosen = all
+    let rounds = chosen
         .iter()
-        .filter(|s| args.server.is_empty() || args.server.contains(&s.name));
-    let rounds =
-        chosen.map(|server| async move { (server.name.as_str(), once(server, timeout).await) });
+        .map(|server| async move { (server.name.as_str(), once(server, timeout).await) });
     let rounds = futures_util::future::join_all(rounds).await;
     let mut rounds_ok = Vec::with_capacity(rounds.len());
     for (name, round) in rounds {

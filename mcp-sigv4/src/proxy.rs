@@ -136,26 +136,18 @@ pub(crate) fn main(args: Args) -> ExitCode {
     // One host, one endpoint: the work between reads is parsing and signing a
     // message, a few microseconds, so one thread keeps up; worker threads would
     // each bring a stack and an allocator arena of their own.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("mcp-sigv4: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let outcome = runtime.block_on(run(args));
     // The thread blocked reading stdin cannot be interrupted: after a signal it
     // would hold an orderly runtime shutdown forever.
-    runtime.shutdown_background();
+    let outcome = mcp_sigv4::runtime::Runtime::current_thread("proxy")
+        .abandon_blocking_tasks()
+        .block_on(run(args));
     match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(message)) => {
             eprintln!("mcp-sigv4 proxy: {message}");
             ExitCode::from(2)
         }
+        Err(code) => code,
     }
 }
 

@@ -31,6 +31,23 @@ impl ProvideCredentials for Counting {
     }
 }
 
+/// The middleware for `url` with the verifying server's credentials.
+#[cfg(any(feature = "reqwest", feature = "reqwest-012"))]
+fn middleware(url: &str) -> tower_sigv4::reqwest::SigV4MiddlewareBuilder {
+    tower_sigv4::reqwest::SigV4Middleware::for_endpoint(url).credentials(server::credentials())
+}
+
+/// The middleware for `url`, signing for a region the server does not accept
+/// (`eu-west-1`), with recovery on: each request gets a 403 and a diagnosis.
+#[cfg(any(feature = "reqwest", feature = "reqwest-012"))]
+fn wrong_region(url: &str) -> tower_sigv4::reqwest::SigV4Middleware {
+    middleware(url)
+        .region("eu-west-1")
+        .recover(true)
+        .build()
+        .unwrap()
+}
+
 /// The middleware tests, for one pair of reqwest and reqwest-middleware crates.
 macro_rules! middleware_tests {
     ($name:ident, $reqwest:ident, $middleware:ident) => {
@@ -42,16 +59,12 @@ macro_rules! middleware_tests {
             use tower_sigv4::rejection::RejectionKind;
             use tower_sigv4::reqwest::SigV4Middleware;
 
-            use super::{Counting, server};
+            use super::{Counting, middleware, server, wrong_region};
 
             fn client(middleware: SigV4Middleware) -> $middleware::ClientWithMiddleware {
                 $middleware::ClientBuilder::new($reqwest::Client::new())
                     .with(middleware)
                     .build()
-            }
-
-            fn middleware(url: &str) -> tower_sigv4::reqwest::SigV4MiddlewareBuilder {
-                SigV4Middleware::for_endpoint(url).credentials(server::credentials())
             }
 
             #[tokio::test]
@@ -135,12 +148,7 @@ macro_rules! middleware_tests {
             #[tokio::test]
             async fn a_403_for_the_wrong_region_carries_the_diagnosis() {
                 let server = server::start(0).await;
-                let signing = middleware(&server.url())
-                    .region("eu-west-1")
-                    .recover(true)
-                    .build()
-                    .unwrap();
-                let response = client(signing)
+                let response = client(wrong_region(&server.url()))
                     .post(server.url())
                     .body("{}")
                     .send()
@@ -238,7 +246,7 @@ mod through_reqwest_retry {
     use tower_sigv4::reqwest::SigV4Middleware;
     use tower_sigv4::{ConfigErrorKind, Error};
 
-    use super::server;
+    use super::{middleware, server, wrong_region};
 
     fn client(signing: SigV4Middleware) -> ClientWithMiddleware {
         let retry = ExponentialBackoff::builder().build_with_max_retries(2);
@@ -270,8 +278,7 @@ mod through_reqwest_retry {
     #[tokio::test]
     async fn a_body_over_the_limit_is_found_and_not_sent() {
         let server = server::start(0).await;
-        let signing = SigV4Middleware::for_endpoint(&server.url())
-            .credentials(server::credentials())
+        let signing = middleware(&server.url())
             .signing(|s| s.max_body_size(8))
             .build()
             .unwrap();
@@ -291,13 +298,7 @@ mod through_reqwest_retry {
     #[tokio::test]
     async fn the_diagnosis_of_a_403_reaches_the_caller() {
         let server = server::start(0).await;
-        let signing = SigV4Middleware::for_endpoint(&server.url())
-            .credentials(server::credentials())
-            .region("eu-west-1")
-            .recover(true)
-            .build()
-            .unwrap();
-        let response = client(signing)
+        let response = client(wrong_region(&server.url()))
             .post(server.url())
             .body("{}")
             .send()

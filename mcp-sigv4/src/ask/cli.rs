@@ -8,10 +8,11 @@ use std::time::Duration;
 
 use aws_config::BehaviorVersion;
 use clap::{ArgMatches, FromArgMatches};
-use tower_sigv4::endpoint::{self, RuntimeArn};
+use tower_sigv4::endpoint::RuntimeArn;
 
 use super::{Ask, Observer, RmcpServer, Stop, ToolCallReport, ToolServer};
-use crate::config::{Auth, Config, CredentialsSource, ServerConfig};
+use crate::config::{Config, ServerConfig};
+use crate::upstream::NotInferred;
 
 /// Exit codes, shown by `--help` and documented in the README.
 pub mod exit {
@@ -178,18 +179,10 @@ fn per_server(matches: &ArgMatches) -> Vec<ServerFlags> {
 /// Run `mcp-sigv4 ask`.
 pub fn main(args: Args) -> ExitCode {
     crate::logging::init(Some(&args.flags.log_level));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    crate::runtime::Runtime::multi_thread("ask")
         .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("mcp-sigv4: cannot start the async runtime: {e}");
-            return ExitCode::from(exit::FAILURE);
-        }
-    };
-    ExitCode::from(runtime.block_on(run(args)))
+        .block_on(run(args))
+        .map_or_else(|code| code, ExitCode::from)
 }
 
 async fn run(args: Args) -> u8 {
@@ -330,32 +323,21 @@ fn server_configs(args: &Args) -> Result<Vec<ServerConfig>, String> {
 
 fn mcp_server(url: &str, flags: &ServerFlags) -> Result<ServerConfig, String> {
     crate::advice::check_url(url).map_err(|e| format!("--mcp: {e}"))?;
-    let inferred = endpoint::infer(url);
-    let service = flags
-        .service
-        .clone()
-        .or_else(|| inferred.as_ref().map(|e| e.service.as_str().to_owned()))
-        .ok_or_else(|| format!(
-            "--mcp {url}: cannot infer the SigV4 service from the host; add --service after it (bedrock-agentcore for AgentCore, aws-mcp for the AWS MCP Server)"
-        ))?;
-    let region = flags
-        .region
-        .clone()
-        .or_else(|| inferred.as_ref().map(|e| e.region.clone()))
-        .ok_or_else(|| {
-            format!("--mcp {url}: cannot infer the AWS region from the host; add --region after it")
-        })?;
-    Ok(ServerConfig::new(
+    ServerConfig::signed_for_url(
         server_name(url),
         url,
-        Auth::SigV4 {
-            region,
-            service,
-            credentials: CredentialsSource::DefaultChain {
-                profile: flags.profile.clone(),
-            },
-        },
-    ))
+        flags.service.clone(),
+        flags.region.clone(),
+        flags.profile.clone(),
+    )
+    .map_err(|missing| match missing {
+        NotInferred::Service => format!(
+            "--mcp {url}: cannot infer the SigV4 service from the host; add --service after it (bedrock-agentcore for AgentCore, aws-mcp for the AWS MCP Server)"
+        ),
+        NotInferred::Region => {
+            format!("--mcp {url}: cannot infer the AWS region from the host; add --region after it")
+        }
+    })
 }
 
 /// A short name for a URL: an AgentCore runtime's id, or the host and port.

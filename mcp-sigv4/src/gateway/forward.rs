@@ -655,9 +655,7 @@ async fn cancel<C>(upstream: &Upstream<C>, server: &str, id: &Value, reason: &st
 where
     C: StreamableHttpClient<Error = HttpClientError> + Sync,
 {
-    let note = json!({"jsonrpc": "2.0", "method": "notifications/cancelled",
-        "params": {"requestId": id, "reason": reason}});
-    match tokio::time::timeout(CANCEL_TIMEOUT, upstream.send(&note)).await {
+    match tokio::time::timeout(CANCEL_TIMEOUT, upstream.cancel(id, reason)).await {
         Ok(Ok(_)) => tracing::info!(server = %server, "cancelled request {id} upstream: {reason}"),
         Ok(Err(e)) => {
             tracing::warn!(server = %server, "cancelling request {id} upstream failed: {}", tower_sigv4::unstable::ErrorChain(&e))

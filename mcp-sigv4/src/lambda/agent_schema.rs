@@ -4,14 +4,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
-use super::cli::{Sources, servers};
+use super::cli::{Sources, chosen};
 use super::schema::{self, Format};
-use crate::ask::{RmcpServer, ToolServer};
+use super::servers;
 
 /// Exit codes.
 pub mod exit {
@@ -51,40 +50,17 @@ pub struct Args {
 /// Run `mcp-sigv4 agent-schema`.
 pub fn main(args: Args) -> ExitCode {
     crate::logging::init(Some(&args.log_level));
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("mcp-sigv4 agent-schema: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    ExitCode::from(runtime.block_on(run(args)))
+    crate::runtime::Runtime::multi_thread("agent-schema")
+        .block_on(run(args))
+        .map_or_else(|code| code, ExitCode::from)
 }
 
 async fn run(args: Args) -> u8 {
-    let all = match servers(&args.sources) {
-        Ok(all) => all,
+    let (chosen, count) = match chosen(&args.sources, &args.server) {
+        Ok(chosen) => chosen,
         Err(message) => return usage(&message),
     };
-    let prefixed = all.len() > 1;
-    if let Some(unknown) = args
-        .server
-        .iter()
-        .find(|n| !all.iter().any(|s| &s.name == *n))
-    {
-        let known: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
-        return usage(&format!(
-            "--server {unknown}: no such server in the config; one of {}",
-            known.join(", ")
-        ));
-    }
-    let chosen: Vec<_> = all
-        .into_iter()
-        .filter(|s| args.server.is_empty() || args.server.contains(&s.name))
-        .collect();
+    let prefixed = count > 1;
     let saved = match &args.check {
         None => None,
         Some(path) => match std::fs::read_to_string(path)
@@ -96,22 +72,20 @@ async fn run(args: Args) -> u8 {
         },
     };
     let listings = chosen.iter().map(|config| async move {
-        let server = RmcpServer::connect(config, |b| b.connect_timeout(Duration::from_secs(10)))
+        let client = config
+            .http_client_with(|b| b.connect_timeout(Duration::from_secs(10)))
+            .map_err(|e| {
+                format!(
+                    "MCP server `{}`: {}",
+                    config.name,
+                    crate::advice::library(&e)
+                )
+            })?;
+        let session = servers::open(config, client, "agent-schema")
             .await
-            .map_err(|e| format!("MCP server `{}`: cannot connect: {e}", config.name))?;
-        let server = Arc::new(server);
-        let tools = server
-            .list_tools()
-            .await
-            .map_err(|e| format!("MCP server `{}`: tools/list failed: {e}", config.name))?;
-        if let Ok(server) = Arc::try_unwrap(server) {
-            server.close().await;
-        }
-        let tools = tools
-            .into_iter()
-            .filter(|t| config.tools.allows(&t.name))
-            .collect();
-        Ok::<_, String>((config.name.clone(), tools))
+            .map_err(|e| format!("MCP server `{}`: cannot list its tools: {e}", config.name))?;
+        session.close().await;
+        Ok::<_, String>((config.name.clone(), session.tools))
     });
     let listed = match futures_util::future::try_join_all(listings).await {
         Ok(listed) => listed,

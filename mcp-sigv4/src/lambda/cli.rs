@@ -7,10 +7,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
-use tower_sigv4::endpoint::{self, RuntimeArn};
+use tower_sigv4::endpoint::RuntimeArn;
 
 use super::ActionGroup;
-use crate::config::{Auth, Config, CredentialsSource, ServerConfig};
+use crate::config::{Config, ServerConfig};
+use crate::upstream::NotInferred;
 
 /// The environment the Lambda runtime sets, which the runtime crate needs.
 const RUNTIME_ENV: [&str; 4] = [
@@ -114,27 +115,18 @@ pub fn main(args: Args) -> ExitCode {
         .tool_timeout(seconds(args.tool_timeout).max(Duration::from_millis(1)))
         .deadline_margin(seconds(args.deadline_margin))
         .max_body(args.max_body_bytes);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("mcp-sigv4 lambda: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
     let group = &group;
     let handler = service_fn(move |event: LambdaEvent<Value>| async move {
         let remaining = remaining(event.context.deadline);
         group.handle(event.payload, Some(remaining)).await
     });
-    match runtime.block_on(lambda_runtime::run(handler)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    match crate::runtime::Runtime::multi_thread("lambda").block_on(lambda_runtime::run(handler)) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             eprintln!("mcp-sigv4 lambda: the Lambda runtime stopped: {e}");
             ExitCode::FAILURE
         }
+        Err(code) => code,
     }
 }
 
@@ -175,26 +167,39 @@ pub fn servers(args: &Sources) -> Result<Vec<ServerConfig>, String> {
         );
     };
     crate::advice::check_url(url).map_err(|e| format!("MCP_SERVER_URL: {e}"))?;
-    let inferred = endpoint::infer(url);
-    let service = args
-        .service
-        .clone()
-        .or_else(|| inferred.as_ref().map(|e| e.service.as_str().to_owned()))
-        .ok_or_else(|| format!("MCP_SERVER_URL {url}: cannot infer the SigV4 service from the host; set MCP_SERVER_SERVICE (bedrock-agentcore for AgentCore, aws-mcp for the AWS MCP Server)"))?;
-    let region = args
-        .region
-        .clone()
-        .or_else(|| inferred.as_ref().map(|e| e.region.clone()))
-        .ok_or_else(|| format!("MCP_SERVER_URL {url}: cannot infer the AWS region from the host; set MCP_SERVER_REGION"))?;
-    Ok(vec![ServerConfig::new(
+    let server = ServerConfig::signed_for_url(
         server_name(url),
         url,
-        Auth::SigV4 {
-            region,
-            service,
-            credentials: CredentialsSource::DefaultChain { profile: None },
-        },
-    )])
+        args.service.clone(),
+        args.region.clone(),
+        None,
+    )
+    .map_err(|missing| match missing {
+        NotInferred::Service => format!("MCP_SERVER_URL {url}: cannot infer the SigV4 service from the host; set MCP_SERVER_SERVICE (bedrock-agentcore for AgentCore, aws-mcp for the AWS MCP Server)"),
+        NotInferred::Region => format!("MCP_SERVER_URL {url}: cannot infer the AWS region from the host; set MCP_SERVER_REGION"),
+    })?;
+    Ok(vec![server])
+}
+
+/// The servers of `--config` (or the one of `--url`) that `--server` names
+/// (all of them when it names none), and how many the config has (function
+/// names carry the server's name when it has several). A name the config does
+/// not have is refused with the names it has.
+pub fn chosen(sources: &Sources, names: &[String]) -> Result<(Vec<ServerConfig>, usize), String> {
+    let all = servers(sources)?;
+    if let Some(unknown) = names.iter().find(|n| !all.iter().any(|s| &s.name == *n)) {
+        let known: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+        return Err(format!(
+            "--server {unknown}: no such server in the config; one of {}",
+            known.join(", ")
+        ));
+    }
+    let count = all.len();
+    let chosen = all
+        .into_iter()
+        .filter(|s| names.is_empty() || names.contains(&s.name))
+        .collect();
+    Ok((chosen, count))
 }
 
 /// A server's name for logs: an AgentCore runtime's id, or the host.

@@ -19,12 +19,12 @@
 //!   each with a short cause in the body; the full error goes to the log.
 //! - **Deadline.** A call may take the smaller of the tool timeout and the
 //!   invocation's remaining time (`Lambda-Runtime-Deadline-Ms`) less a margin;
-//!   a call cut short is dropped by rmcp's client, which sends
-//!   `notifications/cancelled` to a 2025 server and closes the request's stream
-//!   to a 2026-07-28 one.
+//!   a call cut short closes the request's stream (the 2026-07-28 signal) and
+//!   sends `notifications/cancelled` to a 2025 server.
 //! - **Warm invocations** keep each server's session, credentials cache and
 //!   connections; a session is opened on first use and opened again after a
-//!   failure.
+//!   failure, and a session the server forgot (HTTP 404) is replaced by
+//!   replaying its `initialize`, as the relay and the gateway do.
 //! - **Size.** A body over the configured bound is cut, with a marker that says
 //!   so ([`body`]).
 //! - **Logs.** One line per invocation (agent id, action group, function,
@@ -34,15 +34,17 @@
 //! [`agent_schema`] prints the action group's schema ([`schema`]) under the
 //! same names, and checks a saved one for drift.
 //!
-//! It reaches servers with the MCP client `ask` uses (rmcp's auto mode over the
-//! [`upstream`](crate::upstream) transports: `server/discover` first, the
-//! legacy `initialize` session otherwise), and imports [`config`](crate::config)
-//! and [`ask`](crate::ask); nothing imports it.
+//! It reaches servers through [`upstream`](crate::upstream)'s `Upstream`, as
+//! the relay and the gateway do (`server/discover` first, the legacy
+//! `initialize` session otherwise; signed by the same client), and imports
+//! [`config`](crate::config), [`upstream`](crate::upstream) and
+//! [`protocol`](crate::protocol); nothing imports it.
 
 pub mod agent_schema;
 pub mod body;
 pub mod cli;
 pub mod event;
+pub mod input_schema;
 pub mod names;
 pub mod params;
 pub mod schema;
@@ -54,10 +56,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::ask::McpError;
+use rmcp::model::CallToolResult;
+
 use crate::config::ServerConfig;
 use event::{AgentEvent, Call, Outcome};
-use servers::{Session, Slot};
+use servers::{Failure, Session, Slot};
 
 /// The action group's function: its servers and limits.
 pub struct ActionGroup {
@@ -229,37 +232,59 @@ impl ActionGroup {
                 );
             }
         };
-        use crate::ask::ToolServer;
-        match session
-            .server
-            .call_tool(tool_name.clone(), Some(arguments))
-            .await
-        {
-            Ok(result) if result.is_error == Some(true) => (
-                Outcome::Reprompt,
-                body::text_of(&result),
-                report(Outcome::Reprompt, "the tool reported isError"),
-            ),
-            Ok(result) => (Outcome::Ok, body::text_of(&result), report(Outcome::Ok, "")),
-            Err(e) => match invalid_params(&e) {
-                Some(message) => (
+        match servers::call_tool(&session, &tool_name, Value::Object(arguments)).await {
+            Ok(reply) => match reply
+                .get("result")
+                .map(|r| serde_json::from_value::<CallToolResult>(r.clone()))
+            {
+                Some(Ok(result)) if result.is_error == Some(true) => (
                     Outcome::Reprompt,
-                    format!("the tool refused its arguments: {message}"),
-                    report(
-                        Outcome::Reprompt,
-                        "the server refused the arguments (-32602)",
-                    ),
+                    body::text_of(&result),
+                    report(Outcome::Reprompt, "the tool reported isError"),
                 ),
-                None => {
+                Some(Ok(result)) => (Outcome::Ok, body::text_of(&result), report(Outcome::Ok, "")),
+                Some(Err(e)) => {
                     slot.forget(&session).await;
-                    let cause = e.to_string();
                     (
                         Outcome::Unreachable,
-                        unreachable(server, &e),
-                        report(Outcome::Unreachable, &cause),
+                        unreachable(server, None),
+                        report(
+                            Outcome::Unreachable,
+                            &format!("the server's tools/call result is not one: {e}"),
+                        ),
                     )
                 }
+                None => match invalid_params(&reply) {
+                    Some(message) => (
+                        Outcome::Reprompt,
+                        format!("the tool refused its arguments: {message}"),
+                        report(
+                            Outcome::Reprompt,
+                            "the server refused the arguments (-32602)",
+                        ),
+                    ),
+                    None => {
+                        slot.forget(&session).await;
+                        let error = reply.get("error").unwrap_or(&reply);
+                        (
+                            Outcome::Unreachable,
+                            unreachable(server, None),
+                            report(
+                                Outcome::Unreachable,
+                                &format!("the server answered tools/call with an error: {error}"),
+                            ),
+                        )
+                    }
+                },
             },
+            Err(e) => {
+                slot.forget(&session).await;
+                (
+                    Outcome::Unreachable,
+                    unreachable(server, Some(&e)),
+                    report(Outcome::Unreachable, &e.to_string()),
+                )
+            }
         }
     }
 
@@ -278,7 +303,7 @@ impl ActionGroup {
                         let server = slot.config.name.as_str();
                         return Err((
                             Outcome::Unreachable,
-                            unreachable(server, &e),
+                            unreachable(server, Some(&e)),
                             Report {
                                 server,
                                 tool: function.to_owned(),
@@ -311,22 +336,23 @@ impl ActionGroup {
 
 /// The message of a JSON-RPC `-32602` (invalid params) answer: the model can
 /// correct its call.
-fn invalid_params(error: &McpError) -> Option<String> {
-    match error.get_ref().downcast_ref::<rmcp::ServiceError>()? {
-        rmcp::ServiceError::McpError(data)
-            if data.code == rmcp::model::ErrorCode::INVALID_PARAMS =>
-        {
-            Some(data.message.to_string())
-        }
-        _ => None,
-    }
+fn invalid_params(reply: &Value) -> Option<String> {
+    let error = reply.get("error")?;
+    (error.get("code").and_then(Value::as_i64) == Some(crate::protocol::jsonrpc::INVALID_PARAMS))
+        .then(|| {
+            error
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        })
 }
 
 /// The short cause Bedrock is told when `server` failed: the HTTP status it
 /// refused with and what to check, or that it could not be reached. The full
 /// error goes to the log.
-fn unreachable(server: &str, error: &McpError) -> String {
-    match refused_status(error) {
+fn unreachable(server: &str, failure: Option<&Failure>) -> String {
+    match failure.and_then(refused_status) {
         Some(status)
             if status == http::StatusCode::FORBIDDEN
                 || status == http::StatusCode::UNAUTHORIZED =>
@@ -346,31 +372,12 @@ fn unreachable(server: &str, error: &McpError) -> String {
     }
 }
 
-/// The HTTP status in `error`'s chain, if the server answered with one.
-fn refused_status(error: &McpError) -> Option<http::StatusCode> {
-    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error.get_ref());
-    // Bounded by the length of the chain.
-    while let Some(e) = next {
-        if let Some(http) = e.downcast_ref::<tower_sigv4::rmcp::HttpClientError>() {
-            return http.status();
-        }
-        // rmcp's transport error shows the client error without making it its
-        // source.
-        if let Some(crate::upstream::UpstreamError::Client(http)) =
-            e.downcast_ref::<crate::upstream::UpstreamError>()
-        {
-            return http.status();
-        }
-        // Nor does a failed `initialize` or `server/discover`.
-        if let Some(rmcp::service::ClientInitializeError::TransportError { error, .. }) =
-            e.downcast_ref::<rmcp::service::ClientInitializeError>()
-        {
-            next = Some(error);
-            continue;
-        }
-        next = e.source();
+/// The HTTP status the server refused with, if it answered with one.
+fn refused_status(failure: &Failure) -> Option<http::StatusCode> {
+    match failure {
+        Failure::Upstream(error) => tower_sigv4::rmcp::HttpClientError::find_in(error)?.status(),
+        Failure::Setup(_) => None,
     }
-    None
 }
 
 /// The invocation's one log line.

@@ -53,9 +53,16 @@ pub fn server_prefix(server: &str) -> String {
 /// Whether `name` follows Bedrock Agents' function-name rule
 /// (`([0-9a-zA-Z][_-]?){1,100}`) and this mapping's length limit.
 pub fn is_valid(name: &str) -> bool {
+    follows_rule(name, MAX_FUNCTION_NAME)
+}
+
+/// Whether `name` follows Bedrock Agents' rule for function and parameter
+/// names (`([0-9a-zA-Z][_-]?){1,N}`: letters and digits, single `_` or `-`
+/// between them) and is at most `max` bytes long.
+pub fn follows_rule(name: &str, max: usize) -> bool {
     let bytes = name.as_bytes();
     !bytes.is_empty()
-        && bytes.len() <= MAX_FUNCTION_NAME
+        && bytes.len() <= max
         && bytes[0].is_ascii_alphanumeric()
         && bytes
             .iter()

@@ -5,6 +5,7 @@
 use serde_json::{Map, Value};
 
 use super::event::Parameter;
+use super::input_schema;
 
 /// The tool's arguments from the event's parameters, each converted to the
 /// type its property in `input_schema` gives (`integer`, `number`, `boolean`,
@@ -17,14 +18,12 @@ pub fn arguments(
     parameters: &[Parameter],
     input_schema: &Map<String, Value>,
 ) -> Result<Map<String, Value>, String> {
-    let properties = input_schema.get("properties").and_then(Value::as_object);
+    let properties = input_schema::properties(input_schema);
     let mut arguments = Map::new();
     for parameter in parameters {
-        let declared = properties
+        let kind = properties
             .and_then(|p| p.get(&parameter.name))
-            .and_then(schema_type);
-        let kind = declared
-            .as_deref()
+            .and_then(input_schema::property_type)
             .unwrap_or_else(|| bedrock_type(&parameter.r#type));
         let value = convert(&parameter.value, kind).map_err(|expected| {
             format!(
@@ -36,20 +35,6 @@ pub fn arguments(
         arguments.insert(parameter.name.clone(), value);
     }
     Ok(arguments)
-}
-
-/// The JSON Schema type of a property: `type` as a string, or the first
-/// non-`null` one of a list.
-fn schema_type(property: &Value) -> Option<String> {
-    match property.get("type")? {
-        Value::String(kind) => Some(kind.clone()),
-        Value::Array(kinds) => kinds
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|k| *k != "null")
-            .map(str::to_owned),
-        _ => None,
-    }
 }
 
 /// The function schema's parameter types (`string`, `number`, `integer`,

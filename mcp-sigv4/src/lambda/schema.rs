@@ -26,7 +26,7 @@ use std::collections::HashSet;
 use rmcp::model::Tool;
 use serde_json::{Map, Value, json};
 
-use super::names;
+use super::{input_schema, names};
 
 /// Operations (functions or API paths) an action group may hold.
 pub const MAX_OPERATIONS: usize = 11;
@@ -34,6 +34,9 @@ pub const MAX_OPERATIONS: usize = 11;
 pub const MAX_FUNCTION_DESCRIPTION: usize = 1_200;
 /// A parameter's description is cut to this many characters.
 pub const MAX_PARAMETER_DESCRIPTION: usize = 500;
+/// The longest parameter name the name rule allows (100 letters or digits,
+/// each with a `_` or `-` after it).
+const MAX_PARAMETER_NAME: usize = 200;
 
 /// The output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -109,19 +112,12 @@ fn function(server: &str, tool: &Tool, name: String, notes: &mut Vec<String>) ->
         .unwrap_or(tool.name.as_ref());
     let description = cut(description, MAX_FUNCTION_DESCRIPTION);
     let schema = &tool.input_schema;
-    let required: HashSet<&str> = schema
-        .get("required")
-        .and_then(Value::as_array)
-        .map(|r| r.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
+    let required = input_schema::required(schema);
     let empty = Map::new();
-    let properties = schema
-        .get("properties")
-        .and_then(Value::as_object)
-        .unwrap_or(&empty);
+    let properties = input_schema::properties(schema).unwrap_or(&empty);
     let mut parameters = BTreeMap::new();
     for (parameter, property) in properties {
-        if !is_parameter_name(parameter) {
+        if !names::follows_rule(parameter, MAX_PARAMETER_NAME) {
             notes.push(format!(
                 "`{}` on `{server}` left out: its parameter `{parameter}` breaks Bedrock's name rule ([0-9a-zA-Z][_-]?){{1,100}}",
                 tool.name
@@ -129,7 +125,7 @@ fn function(server: &str, tool: &Tool, name: String, notes: &mut Vec<String>) ->
             return None;
         }
         let (kind, mut text) = parameter_type(property);
-        if kind == "string" && property_type(property).as_deref() == Some("object") {
+        if kind == "string" && input_schema::property_type(property) == Some("object") {
             text = format!("{text} (a JSON object, as text)").trim().to_owned();
         }
         parameters.insert(
@@ -155,35 +151,11 @@ fn parameter_type(property: &Value) -> (String, String) {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let kind = match property_type(property).as_deref() {
+    let kind = match input_schema::property_type(property) {
         Some(k @ ("number" | "integer" | "boolean" | "array")) => k.to_owned(),
         _ => "string".to_owned(),
     };
     (kind, description)
-}
-
-fn property_type(property: &Value) -> Option<String> {
-    match property.get("type")? {
-        Value::String(k) => Some(k.clone()),
-        Value::Array(kinds) => kinds
-            .iter()
-            .filter_map(Value::as_str)
-            .find(|k| *k != "null")
-            .map(str::to_owned),
-        _ => None,
-    }
-}
-
-fn is_parameter_name(name: &str) -> bool {
-    let bytes = name.as_bytes();
-    (1..=200).contains(&bytes.len())
-        && bytes[0].is_ascii_alphanumeric()
-        && bytes
-            .iter()
-            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
-        && !bytes
-            .windows(2)
-            .any(|w| !w[0].is_ascii_alphanumeric() && !w[1].is_ascii_alphanumeric())
 }
 
 /// `text` within `max` characters.
@@ -332,7 +304,7 @@ mod tests {
             assert!(names::is_valid(name), "{name}");
             assert!(f["description"].as_str().unwrap().chars().count() <= MAX_FUNCTION_DESCRIPTION);
             for (p, detail) in f["parameters"].as_object().unwrap() {
-                assert!(is_parameter_name(p), "{p}");
+                assert!(names::follows_rule(p, MAX_PARAMETER_NAME), "{p}");
                 let kind = detail["type"].as_str().unwrap();
                 assert!(["string", "number", "integer", "boolean", "array"].contains(&kind));
                 assert!(detail["required"].is_boolean());

@@ -21,17 +21,13 @@ use std::time::{Duration, Instant};
 use rmcp::transport::streamable_http_client::{
     SseError, StreamableHttpClient, StreamableHttpError,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 use tower_sigv4::rmcp::HttpClientError;
 use tower_sigv4::unstable::ErrorChain;
 
 use crate::protocol::era::{Envelope, Era};
-use crate::protocol::jsonrpc;
-use crate::upstream::{Reply, Upstream, UpstreamError};
-
-/// The most `tools/list` pages a round reads before it stops counting.
-const MAX_PAGES: usize = 100;
+use crate::upstream::{Upstream, UpstreamError, own_request};
 
 /// Why a round failed: a bounded label for metrics and logs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -182,8 +178,8 @@ where
     let envelope = envelope();
     let era = upstream.probe(&envelope).await.map_err(down)?;
     if era == Era::Legacy {
-        let ping = request(&envelope, "ping", json!({}));
-        let reply = call(upstream, &ping).await.map_err(down)?;
+        let ping = own_request("probe", &envelope, "ping", json!({}));
+        let reply = upstream.call(&ping).await.map_err(down)?;
         if let Some(error) = reply.get("error") {
             return Err(Down {
                 cause: Cause::Protocol,
@@ -191,75 +187,14 @@ where
             });
         }
     }
-    let tools = match count_tools(upstream, &envelope).await {
-        Ok(count) => Some(count),
-        Err(detail) => {
-            tracing::debug!("tools/list failed during a probe: {detail}");
+    let tools = match upstream.list_tools("probe", &envelope).await {
+        Ok(tools) => Some(tools.len()),
+        Err(e) => {
+            tracing::debug!("tools/list failed during a probe: {}", ErrorChain(&e));
             None
         }
     };
     Ok(Up { era, tools })
-}
-
-/// The number of tools the server lists, over every page.
-async fn count_tools<C>(upstream: &Upstream<C>, envelope: &Envelope) -> Result<usize, String>
-where
-    C: StreamableHttpClient<Error = HttpClientError> + Sync,
-{
-    let mut count = 0;
-    let mut cursor: Option<Value> = None;
-    for _page in 0..MAX_PAGES {
-        let mut params = json!({});
-        if let Some(cursor) = cursor.take() {
-            params["cursor"] = cursor;
-        }
-        let reply = call(upstream, &request(envelope, "tools/list", params))
-            .await
-            .map_err(|e| ErrorChain(&e).to_string())?;
-        let result = reply
-            .get("result")
-            .ok_or_else(|| format!("the server refused tools/list: {}", reply["error"]))?;
-        count += result
-            .get("tools")
-            .and_then(Value::as_array)
-            .map_or(0, Vec::len);
-        match result.get("nextCursor") {
-            Some(next) if !next.is_null() => cursor = Some(next.clone()),
-            _ => return Ok(count),
-        }
-    }
-    Ok(count)
-}
-
-/// A request of the probe's own, with the envelope (which [`Upstream::send`]
-/// strips for a legacy server).
-fn request(envelope: &Envelope, method: &str, params: Value) -> Value {
-    let id = format!("mcp-sigv4-probe-{}", uuid::Uuid::new_v4());
-    let mut request = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-    envelope.stamp(&mut request);
-    request
-}
-
-/// Send `request` and read its reply, from JSON or from the stream.
-async fn call<C>(upstream: &Upstream<C>, request: &Value) -> Result<Value, UpstreamError>
-where
-    C: StreamableHttpClient<Error = HttpClientError> + Sync,
-{
-    let id = &request["id"];
-    match upstream.send(request).await? {
-        Reply::Json(reply) => Ok(reply),
-        Reply::Stream(mut events) => {
-            while let Some(message) = events.next().await? {
-                if jsonrpc::is_response_to(&message, id) {
-                    return Ok(message);
-                }
-            }
-            Err(StreamableHttpError::UnexpectedEndOfStream)
-        }
-        Reply::Accepted => Err(StreamableHttpError::UnexpectedServerResponse(
-            "the server accepted a request without answering it".into(),
-        )),
-    }
 }
 
 #[cfg(test)]

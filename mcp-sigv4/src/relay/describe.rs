@@ -120,20 +120,17 @@ pub fn describe(error: &UpstreamError, context: &SigningContext) -> (String, Val
 /// the front-end's terms rather than the library builder's.
 fn not_signed(error: &tower_sigv4::Error, settings: &Settings) -> String {
     let what = match error {
-        tower_sigv4::Error::Credentials(e) => {
+        tower_sigv4::Error::Credentials(e) => crate::advice::credentials(e).unwrap_or_else(|| {
             let cause = std::error::Error::source(e)
                 .map(|cause| format!(": {}", ErrorChain(cause)))
                 .unwrap_or_default();
-            let timeout = e
-                .timed_out()
-                .map(|t| format!(" (loading took longer than {} s)", t.as_secs_f64()))
-                .unwrap_or_default();
             format!(
-                "no AWS credentials from {}{timeout}{cause}; choose them with {} (run `aws sso login` for SSO profiles)",
+                "no AWS credentials from {}{}{cause}; choose them with {} (run `aws sso login` for SSO profiles)",
                 e.source_name(),
+                crate::advice::load_timeout(e),
                 settings.credentials
             )
-        }
+        }),
         tower_sigv4::Error::BodyTooLarge { limit, .. } => format!(
             "the request body is over the signing limit of {limit} bytes; raise it with {}",
             settings.max_body_size

@@ -9,7 +9,7 @@ use std::process::{Output, Stdio};
 
 use tokio::process::Command;
 
-use crate::front_door::{config_file, run, text};
+use crate::front_door::{config_file, in_order, run, text};
 use crate::{LIMIT, binary, server};
 
 /// A loopback listener that nothing should reach: it counts and closes every
@@ -90,6 +90,26 @@ async fn refusing_imds() -> (
     (env, tokio_util::task::AbortOnDropHandle::new(task))
 }
 
+/// The signing flags of an AgentCore server on a loopback URL.
+const AGENTCORE: &[&str] = &["--service", "bedrock-agentcore", "--region", "us-east-1"];
+
+/// `ask` with the MCP server `mcp` (its `flags` after it), a Bedrock endpoint
+/// nothing listens on, and the question `hi`.
+fn ask_with_mcp<'a>(mcp: &'a str, flags: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
+        "ask",
+        "--endpoint-url",
+        "http://127.0.0.1:9",
+        "--model",
+        "m",
+        "--mcp",
+        mcp,
+    ];
+    args.extend_from_slice(flags);
+    args.push("hi");
+    args
+}
+
 /// `pairs` as `run` takes them.
 fn borrowed<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
@@ -119,23 +139,7 @@ async fn plain_http_is_refused_for_every_endpoint_of_every_command_before_anythi
             "gateway",
             vec!["gateway", "--config", config.to_str().unwrap()],
         ),
-        (
-            "ask --mcp",
-            vec![
-                "ask",
-                "--endpoint-url",
-                "http://127.0.0.1:9",
-                "--model",
-                "m",
-                "--mcp",
-                &mcp,
-                "--service",
-                "bedrock-agentcore",
-                "--region",
-                "us-east-1",
-                "hi",
-            ],
-        ),
+        ("ask --mcp", ask_with_mcp(&mcp, AGENTCORE)),
         (
             "ask --endpoint-url",
             vec!["ask", "--endpoint-url", &bedrock, "--model", "m", "hi"],
@@ -166,20 +170,7 @@ async fn ask_without_credentials_is_one_line_naming_the_sources_then_the_next_st
     let (imds, _imds) = refusing_imds().await;
     let mut env = borrowed(&imds);
     env.extend([("HOME", home), ("AWS_REGION", "us-east-1")]);
-    let output = run(
-        &[
-            "ask",
-            "--endpoint-url",
-            "http://127.0.0.1:9",
-            "--model",
-            "m",
-            "--mcp",
-            &stand_in.url(),
-            "hi",
-        ],
-        &env,
-    )
-    .await;
+    let output = run(&ask_with_mcp(&stand_in.url(), &[]), &env).await;
     let stderr = assert_refused_in_cli_terms(&output, "ask");
     let tried = [
         "no AWS credentials found: tried the environment",
@@ -190,13 +181,7 @@ async fn ask_without_credentials_is_one_line_naming_the_sources_then_the_next_st
         "instance metadata",
         "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or choose a profile with --profile NAME",
     ];
-    let mut at = 0;
-    for needle in tried {
-        let found = stderr[at..]
-            .find(needle)
-            .unwrap_or_else(|| panic!("`{needle}` after byte {at}: {stderr}"));
-        at += found;
-    }
+    in_order(&stderr, &tried);
     // Neither the chain's warnings nor rmcp's wrapping.
     for noise in [
         "WARN",
@@ -251,19 +236,7 @@ async fn an_unencoded_runtime_arn_is_refused_with_the_encoded_url() {
     assert_ne!(raw, encoded);
     for (what, args) in [
         ("proxy", vec!["proxy", raw.as_str()]),
-        (
-            "ask --mcp",
-            vec![
-                "ask",
-                "--endpoint-url",
-                "http://127.0.0.1:9",
-                "--model",
-                "m",
-                "--mcp",
-                &raw,
-                "hi",
-            ],
-        ),
+        ("ask --mcp", ask_with_mcp(&raw, &[])),
     ] {
         let output = run(&args, &signing_env()).await;
         let stderr = assert_refused_in_cli_terms(&output, what);
@@ -415,24 +388,7 @@ async fn explain_help_examples_run_as_printed() {
 async fn an_mcp_server_that_fails_is_said_without_rmcps_wrapping() {
     let listener = Untouched::bind().await;
     let mcp = format!("http://127.0.0.1:{}/mcp", listener.port);
-    let output = run(
-        &[
-            "ask",
-            "--endpoint-url",
-            "http://127.0.0.1:9",
-            "--model",
-            "m",
-            "--mcp",
-            &mcp,
-            "--service",
-            "bedrock-agentcore",
-            "--region",
-            "us-east-1",
-            "hi",
-        ],
-        &signing_env(),
-    )
-    .await;
+    let output = run(&ask_with_mcp(&mcp, AGENTCORE), &signing_env()).await;
     let stderr = text(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");

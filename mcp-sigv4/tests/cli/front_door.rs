@@ -418,19 +418,16 @@ async fn missing_credentials_for_ask_are_one_line_that_names_the_profile() {
     );
 }
 
-#[tokio::test]
-async fn missing_credentials_for_proxy_are_one_line_naming_what_was_tried_then_what_to_do() {
+/// The proxy's reply to one `initialize` with no credentials to find under
+/// `home` (no keys, no instance metadata), `args` after the endpoint; and its
+/// stderr.
+async fn proxy_without_credentials(home: &std::path::Path, args: &[&str]) -> (String, String) {
     use tokio::io::AsyncWriteExt;
-    let home = std::env::temp_dir().join(format!(
-        "mcp-sigv4-front-door-empty-home-{}",
-        std::process::id()
-    ));
-    std::fs::create_dir_all(&home).unwrap();
-    // No keys, no profile files, no instance metadata: nothing to find.
     let mut child = Command::new(binary())
         .args(["proxy", "https://aws-mcp.us-east-1.api.aws/mcp"])
+        .args(args)
         .env_clear()
-        .env("HOME", &home)
+        .env("HOME", home)
         .env("AWS_EC2_METADATA_DISABLED", "true")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -450,20 +447,51 @@ async fn missing_credentials_for_proxy_are_one_line_naming_what_was_tried_then_w
         .unwrap();
     let reply: serde_json::Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", text(&output.stdout)));
-    let message = reply["error"]["message"].as_str().unwrap();
+    let message = reply["error"]["message"].as_str().unwrap().to_owned();
+    (message, text(&output.stderr))
+}
+
+/// Each of `needles` in `message`, in order.
+pub(crate) fn in_order(message: &str, needles: &[&str]) {
+    let mut at = 0;
+    for needle in needles {
+        let found = message[at..]
+            .find(needle)
+            .unwrap_or_else(|| panic!("`{needle}` after byte {at}: {message}"));
+        at += found + needle.len();
+    }
+}
+
+#[tokio::test]
+async fn missing_credentials_for_proxy_are_one_line_naming_what_was_tried_then_what_to_do() {
+    let home = std::env::temp_dir().join(format!(
+        "mcp-sigv4-front-door-empty-home-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(home.join(".aws")).unwrap();
+    let home_text = home.display().to_string();
+    let (message, stderr) = proxy_without_credentials(&home, &[]).await;
     assert!(!message.contains('\n'), "one line: {message}");
-    assert!(
-        message.contains("no AWS credentials from the default credential chain"),
-        "{message}"
+    // Worded as when the credentials are missing at start (`ask`, `probe`):
+    // the sources tried, by path, then the next step in flags; not the SDK's
+    // "Attempted: Environment: … Ec2InstanceMetadata: …" list.
+    let config =
+        format!("profile `default` in {home_text}/.aws/config and {home_text}/.aws/credentials");
+    in_order(
+        &message,
+        &[
+            "the request could not be signed, so nothing was sent: no AWS credentials found: tried the environment (AWS_ACCESS_KEY_ID)",
+            &config,
+            "SSO",
+            "web identity",
+            "the container endpoint",
+            "EC2 instance metadata",
+            "; set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or choose a profile with --profile NAME or AWS_PROFILE",
+        ],
     );
-    // What was tried, then what to do.
-    let tried = message.find("Attempted: Environment").expect(message);
-    let todo = message
-        .find("choose them with --profile NAME")
-        .expect(message);
-    assert!(tried < todo, "{message}");
-    assert!(message.contains("Ec2InstanceMetadata"), "{message}");
-    let stderr = text(&output.stderr);
+    for sdk in ["Attempted", "Ec2InstanceMetadata", "ProviderError"] {
+        assert!(!message.contains(sdk), "`{sdk}`: {message}");
+    }
     assert_eq!(
         stderr.matches("could not be signed").count(),
         1,
@@ -475,6 +503,24 @@ async fn missing_credentials_for_proxy_are_one_line_naming_what_was_tried_then_w
             .any(|l| l.trim_start().starts_with("Environment:")),
         "{stderr}"
     );
+
+    // A profile that exists but holds no credentials is the one named, with
+    // what to give it.
+    std::fs::write(
+        home.join(".aws/config"),
+        "[profile dev]\nregion = us-east-1\n",
+    )
+    .unwrap();
+    let (message, _) = proxy_without_credentials(&home, &["--profile", "dev"]).await;
+    in_order(
+        &message,
+        &[
+            "no AWS credentials found: tried the environment",
+            &format!("profile `dev` in {home_text}/.aws/config"),
+            "; give profile `dev` keys, a role or an SSO session (for SSO run `aws sso login --profile dev`)",
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&home);
 }
 
 #[tokio::test]

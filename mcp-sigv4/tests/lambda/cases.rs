@@ -8,7 +8,7 @@ use mcp_sigv4::lambda::names::function_name;
 use serde_json::{Value, json};
 
 use crate::era_server::{self, Kind};
-use crate::runtime::RuntimeApi;
+use crate::runtime::{Posted, RuntimeApi};
 use crate::{Function, LIMIT, TempDir, credentials, server, tools};
 
 const DEADLINE: Duration = Duration::from_secs(20);
@@ -45,6 +45,36 @@ fn api_event(path: &str, body: &[(&str, &str, &str)]) -> Value {
         "sessionAttributes": {},
         "promptSessionAttributes": {}
     })
+}
+
+/// The Runtime API and the function serving the one server at `url`
+/// (`MCP_SERVER_URL`), with the stand-in's credentials; `name` names its
+/// temporary directory.
+async fn one_server(url: &str, name: &str) -> (RuntimeApi, Function) {
+    let runtime = RuntimeApi::start().await;
+    let function = Function::start(&runtime, &env(&single(url)), TempDir::new(name));
+    (runtime, function)
+}
+
+/// Invoke `function` with `parameters` (a function-details event) and wait
+/// for the function's answer.
+async fn call(runtime: &RuntimeApi, function: &str, parameters: &[(&str, &str, &str)]) -> Posted {
+    runtime
+        .invoke(function_event(function, parameters), DEADLINE)
+        .await
+}
+
+/// The parameters of the tool `typed`: `n`, `x`, `flag`, `tags` and `opts`,
+/// with the types Bedrock would send for them.
+fn typed(values: [&str; 5]) -> [(&str, &str, &str); 5] {
+    let [n, x, flag, tags, opts] = values;
+    [
+        ("n", "integer", n),
+        ("x", "number", x),
+        ("flag", "boolean", flag),
+        ("tags", "array", tags),
+        ("opts", "string", opts),
+    ]
 }
 
 fn text(response: &Value) -> &str {
@@ -89,16 +119,14 @@ fn config(dir: &TempDir, servers: &[(&str, &str)]) -> String {
 #[tokio::test]
 async fn both_event_shapes_reach_the_demo_stand_in_signed_and_answer_in_aws_shape() {
     let demo = server::start(false).await;
-    let runtime = RuntimeApi::start().await;
-    let vars = single(&demo.url());
-    let function = Function::start(&runtime, &env(&vars), TempDir::new("shapes"));
+    let (runtime, function) = one_server(&demo.url(), "shapes").await;
 
-    let add = runtime
-        .invoke(
-            function_event("add", &[("a", "integer", "40"), ("b", "integer", "2")]),
-            DEADLINE,
-        )
-        .await;
+    let add = call(
+        &runtime,
+        "add",
+        &[("a", "integer", "40"), ("b", "integer", "2")],
+    )
+    .await;
     assert_eq!(add.kind, "response");
     assert_eq!(
         add.body,
@@ -136,48 +164,28 @@ async fn both_event_shapes_reach_the_demo_stand_in_signed_and_answer_in_aws_shap
 #[tokio::test]
 async fn strings_are_converted_per_input_schema_and_errors_reprompt() {
     let tools = tools::start(false).await;
-    let runtime = RuntimeApi::start().await;
-    let vars = single(&tools.url());
-    let function = Function::start(&runtime, &env(&vars), TempDir::new("types"));
+    let (runtime, function) = one_server(&tools.url(), "types").await;
 
-    let typed = runtime
-        .invoke(
-            function_event(
-                "typed",
-                &[
-                    ("n", "integer", "7"),
-                    ("x", "number", "2.5"),
-                    ("flag", "boolean", "TRUE"),
-                    ("tags", "array", "[\"a\",\"b\"]"),
-                    ("opts", "string", "{\"k\":1}"),
-                ],
-            ),
-            DEADLINE,
-        )
-        .await;
-    assert_eq!(state(&typed.body), None, "{}", typed.body);
-    let echoed: Value = serde_json::from_str(text(&typed.body)).unwrap();
+    let converted = call(
+        &runtime,
+        "typed",
+        &typed(["7", "2.5", "TRUE", "[\"a\",\"b\"]", "{\"k\":1}"]),
+    )
+    .await;
+    assert_eq!(state(&converted.body), None, "{}", converted.body);
+    let echoed: Value = serde_json::from_str(text(&converted.body)).unwrap();
     assert_eq!(
         echoed,
         json!({"n": 7, "x": 2.5, "flag": true, "tags": ["a", "b"], "opts": {"k": 1}})
     );
 
     // A value that does not convert: the model is told, and the tool not called.
-    let refused = runtime
-        .invoke(
-            function_event(
-                "typed",
-                &[
-                    ("n", "integer", "seven"),
-                    ("x", "number", "1"),
-                    ("flag", "boolean", "true"),
-                    ("tags", "array", "[]"),
-                    ("opts", "string", "{}"),
-                ],
-            ),
-            DEADLINE,
-        )
-        .await;
+    let refused = call(
+        &runtime,
+        "typed",
+        &typed(["seven", "1", "true", "[]", "{}"]),
+    )
+    .await;
     assert_eq!(state(&refused.body), Some("REPROMPT"));
     assert!(
         text(&refused.body).contains("`n` must be an integer"),
@@ -186,7 +194,7 @@ async fn strings_are_converted_per_input_schema_and_errors_reprompt() {
     );
 
     // The tool's isError: REPROMPT with the tool's own words.
-    let failed = runtime.invoke(function_event("fail", &[]), DEADLINE).await;
+    let failed = call(&runtime, "fail", &[]).await;
     assert_eq!(state(&failed.body), Some("REPROMPT"));
     assert!(
         text(&failed.body).contains("no such city"),
@@ -198,12 +206,7 @@ async fn strings_are_converted_per_input_schema_and_errors_reprompt() {
     assert_eq!(failed.body["response"]["httpStatusCode"], 400);
 
     // A body over the bound is cut, with a marker.
-    let big = runtime
-        .invoke(
-            function_event("big", &[("bytes", "integer", "100000")]),
-            DEADLINE,
-        )
-        .await;
+    let big = call(&runtime, "big", &[("bytes", "integer", "100000")]).await;
     let body = text(&big.body);
     assert!(
         body.len() <= mcp_sigv4::lambda::body::DEFAULT_MAX_BODY,
@@ -213,7 +216,7 @@ async fn strings_are_converted_per_input_schema_and_errors_reprompt() {
     assert!(body.contains("[truncated by mcp-sigv4: the tool returned 100000 bytes"));
 
     // A function no server has: FAILURE, the schema is stale.
-    let unknown = runtime.invoke(function_event("gone", &[]), DEADLINE).await;
+    let unknown = call(&runtime, "gone", &[]).await;
     assert_eq!(state(&unknown.body), Some("FAILURE"));
     assert!(text(&unknown.body).contains("agent-schema"));
 
@@ -244,16 +247,14 @@ async fn a_dead_server_fails_the_call_and_a_bad_event_is_a_function_error() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         listener.local_addr().unwrap()
     };
-    let runtime = RuntimeApi::start().await;
-    let vars = single(&format!("http://{dead}/mcp"));
-    let function = Function::start(&runtime, &env(&vars), TempDir::new("dead"));
+    let (runtime, function) = one_server(&format!("http://{dead}/mcp"), "dead").await;
 
-    let call = runtime.invoke(function_event("add", &[]), DEADLINE).await;
-    assert_eq!(state(&call.body), Some("FAILURE"), "{}", call.body);
+    let reply = call(&runtime, "add", &[]).await;
+    assert_eq!(state(&reply.body), Some("FAILURE"), "{}", reply.body);
     assert!(
-        text(&call.body).contains("could not be reached"),
+        text(&reply.body).contains("could not be reached"),
         "{}",
-        call.body
+        reply.body
     );
     let api = runtime.invoke(api_event("/add", &[]), DEADLINE).await;
     assert_eq!(api.body["response"]["httpStatusCode"], 502);
@@ -271,11 +272,9 @@ async fn a_dead_server_fails_the_call_and_a_bad_event_is_a_function_error() {
 async fn a_deadline_shorter_than_the_tool_cuts_the_call_and_cancels_it() {
     // A 2025 server, whose cancellation signal is `notifications/cancelled`.
     let tools = tools::start(true).await;
-    let runtime = RuntimeApi::start().await;
-    let vars = single(&tools.url());
-    let function = Function::start(&runtime, &env(&vars), TempDir::new("deadline"));
+    let (runtime, function) = one_server(&tools.url(), "deadline").await;
     // Open the session first, so the deadline falls on the call itself.
-    let warm = runtime.invoke(function_event("fail", &[]), DEADLINE).await;
+    let warm = call(&runtime, "fail", &[]).await;
     assert_eq!(state(&warm.body), Some("REPROMPT"));
 
     // 1.5 s left, 0.5 s margin: the call gets 1 s; the tool takes 15 s.
@@ -302,9 +301,7 @@ async fn a_deadline_shorter_than_the_tool_cuts_the_call_and_cancels_it() {
         .await
         .expect("notifications/cancelled reached the server");
     // The session is still good for the next invocation.
-    let next = runtime
-        .invoke(function_event("slow", &[("ms", "integer", "1")]), DEADLINE)
-        .await;
+    let next = call(&runtime, "slow", &[("ms", "integer", "1")]).await;
     assert_eq!(text(&next.body), "done");
     function.stop().await;
 }
@@ -386,7 +383,7 @@ async fn several_servers_a_mapped_name_and_a_2026_only_server() {
     // `wetter-ä` breaks Bedrock's rule: its function name is mapped, and back.
     let mapped = function_name("modern", "wetter-ä", true);
     assert!(mapped.starts_with("modern-wetter_"), "{mapped}");
-    let answer = runtime.invoke(function_event(&mapped, &[]), DEADLINE).await;
+    let answer = call(&runtime, &mapped, &[]).await;
     assert_eq!(state(&answer.body), None, "{}", answer.body);
     assert_eq!(answer.body["response"]["function"], mapped);
     assert!(
@@ -394,18 +391,13 @@ async fn several_servers_a_mapped_name_and_a_2026_only_server() {
         "2026-07-28 only: no initialize"
     );
     assert_eq!(modern.seen_method("tools/call").len(), 1);
-    let call = &modern.seen_method("tools/call")[0];
+    let seen = &modern.seen_method("tools/call")[0];
     assert!(
-        call.header("authorization")
+        seen.header("authorization")
             .is_some_and(|a| a.starts_with("AWS4-HMAC-SHA256"))
     );
 
-    let echo = runtime
-        .invoke(
-            function_event("modern-echo", &[("text", "string", "hi")]),
-            DEADLINE,
-        )
-        .await;
+    let echo = call(&runtime, "modern-echo", &[("text", "string", "hi")]).await;
     assert_eq!(text(&echo.body), "hi");
     let typed = runtime
         .invoke(
@@ -481,19 +473,13 @@ async fn setup_errors_exit_2_with_what_to_set_and_never_panic() {
 async fn a_server_that_forgot_the_session_gets_a_new_one() {
     // A 2025 server: its sessions are the ones it can forget.
     let tools = tools::start(true).await;
-    let runtime = RuntimeApi::start().await;
-    let vars = single(&tools.url());
-    let function = Function::start(&runtime, &env(&vars), TempDir::new("forgot"));
-    let first = runtime
-        .invoke(function_event("slow", &[("ms", "integer", "1")]), DEADLINE)
-        .await;
+    let (runtime, function) = one_server(&tools.url(), "forgot").await;
+    let first = call(&runtime, "slow", &[("ms", "integer", "1")]).await;
     assert_eq!(text(&first.body), "done");
     assert_eq!(tools.initializes(), 1);
 
     tools.forget_sessions();
-    let second = runtime
-        .invoke(function_event("slow", &[("ms", "integer", "1")]), DEADLINE)
-        .await;
+    let second = call(&runtime, "slow", &[("ms", "integer", "1")]).await;
     assert_eq!(state(&second.body), None, "{}", second.body);
     assert_eq!(text(&second.body), "done");
     assert_eq!(
@@ -515,15 +501,19 @@ async fn a_refused_signature_is_a_failure_that_names_the_role() {
     env.retain(|(k, v)| *k != "AWS_SECRET_ACCESS_KEY" || *v == "not-the-key");
     let function = Function::start(&runtime, &env, TempDir::new("refused"));
 
-    let call = runtime.invoke(function_event("echo", &[]), DEADLINE).await;
-    assert_eq!(state(&call.body), Some("FAILURE"), "{}", call.body);
+    let reply = call(&runtime, "echo", &[]).await;
+    assert_eq!(state(&reply.body), Some("FAILURE"), "{}", reply.body);
     assert!(
-        text(&call.body).contains("HTTP 403"),
+        text(&reply.body).contains("HTTP 403"),
         "{} {:?}",
-        call.body,
+        reply.body,
         function.invocations()
     );
-    assert!(text(&call.body).contains("execution role"), "{}", call.body);
+    assert!(
+        text(&reply.body).contains("execution role"),
+        "{}",
+        reply.body
+    );
     assert!(demo.stats.refused() > 0);
     function.stop().await;
 }

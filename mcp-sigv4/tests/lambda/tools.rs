@@ -1,5 +1,5 @@
 //! An rmcp server on 127.0.0.1 behind `VerifySigV4Layer` (the demo stand-in's
-//! credentials) with the tools the Lambda's cases need: typed parameters, a
+//! credentials, as `era_server`'s) with the tools the Lambda's cases need: typed parameters, a
 //! tool that reports `isError`, a large result and a slow tool. It counts the
 //! requests it refused (403) and the `notifications/cancelled` it received.
 
@@ -17,14 +17,9 @@ use hyper::body::Incoming;
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{ServerCapabilities, ServerConfig};
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
-use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
-use tower::{BoxError, Layer, Service};
-use tower_sigv4::verify::{VerifySigV4Layer, VerifyingKey};
-
-use crate::server::{ACCESS_KEY, REGION, SECRET_KEY, SERVICE, SESSION_TOKEN};
+use tower::{BoxError, Service};
 
 #[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
 pub struct Typed {
@@ -126,25 +121,12 @@ impl ToolsServer {
 /// Start it; `legacy_only` refuses `server/discover` as a 2025 server does, so
 /// the client opens an `initialize` session.
 pub async fn start(legacy_only: bool) -> ToolsServer {
-    let config = StreamableHttpServerConfig::default().with_sse_keep_alive(None);
-    let mcp: StreamableHttpService<Tools, LocalSessionManager> = StreamableHttpService::new(
-        || {
-            Ok(Tools {
-                tool_router: Tools::tool_router(),
-            })
+    let verified = crate::era_server::verified_service(
+        || Tools {
+            tool_router: Tools::tool_router(),
         },
-        Default::default(),
-        config,
+        true,
     );
-    let verified = VerifySigV4Layer::with_keys(
-        REGION,
-        SERVICE,
-        [(
-            ACCESS_KEY,
-            VerifyingKey::new(SECRET_KEY).with_session_token(SESSION_TOKEN),
-        )],
-    )
-    .layer(mcp);
     let refused = Arc::new(AtomicUsize::new(0));
     let cancelled = Arc::new(AtomicUsize::new(0));
     let initializes = Arc::new(AtomicUsize::new(0));

@@ -38,7 +38,7 @@ use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
 use rmcp::{ErrorData, Peer, RoleServer, ServerHandler, schemars, tool, tool_handler, tool_router};
 use serde_json::{Value, json};
 use tower::{BoxError, Layer, Service};
-use tower_sigv4::verify::{VerifySigV4Layer, VerifyingKey};
+use tower_sigv4::verify::{VerifySigV4, VerifySigV4Layer, VerifyingKey};
 
 use crate::server::{ACCESS_KEY, REGION, SECRET_KEY, SERVICE, SESSION_TOKEN};
 
@@ -228,20 +228,22 @@ impl EraStandIn {
 
 type ResBody = BoxBody<Bytes, BoxError>;
 
-pub async fn start(kind: Kind) -> EraStandIn {
+/// rmcp's streamable-HTTP service (no SSE keep-alive) of a `handler` per
+/// session, with legacy sessions when `legacy_sessions` (rmcp's
+/// `legacy_session_mode`), behind `VerifySigV4Layer` with the demo stand-in's
+/// keys.
+pub fn verified_service<H>(
+    handler: impl Fn() -> H + Send + Sync + 'static,
+    legacy_sessions: bool,
+) -> VerifySigV4<StreamableHttpService<H, LocalSessionManager>>
+where
+    H: ServerHandler,
+{
     let config = StreamableHttpServerConfig::default()
-        .with_legacy_session_mode(kind != Kind::ModernOnly)
+        .with_legacy_session_mode(legacy_sessions)
         .with_sse_keep_alive(None);
-    let mcp: StreamableHttpService<EraServer, LocalSessionManager> = StreamableHttpService::new(
-        || {
-            Ok(EraServer {
-                tool_router: EraServer::tool_router(),
-            })
-        },
-        Default::default(),
-        config,
-    );
-    let verified = VerifySigV4Layer::with_keys(
+    let mcp = StreamableHttpService::new(move || Ok(handler()), Default::default(), config);
+    VerifySigV4Layer::with_keys(
         REGION,
         SERVICE,
         [(
@@ -249,7 +251,16 @@ pub async fn start(kind: Kind) -> EraStandIn {
             VerifyingKey::new(SECRET_KEY).with_session_token(SESSION_TOKEN),
         )],
     )
-    .layer(mcp);
+    .layer(mcp)
+}
+
+pub async fn start(kind: Kind) -> EraStandIn {
+    let verified = verified_service(
+        || EraServer {
+            tool_router: EraServer::tool_router(),
+        },
+        kind != Kind::ModernOnly,
+    );
     let seen = Arc::new(Mutex::new(Vec::new()));
     let listens = Arc::new(AtomicUsize::new(0));
     let closed = Arc::new(AtomicUsize::new(0));
