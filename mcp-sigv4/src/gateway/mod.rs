@@ -48,6 +48,7 @@
 //! event by event.
 
 mod aggregate;
+mod caller;
 mod dispatch;
 mod flights;
 mod forward;
@@ -57,12 +58,14 @@ mod hosts;
 pub mod http;
 mod lists;
 mod modern;
+mod rate;
 mod rest;
 mod serve;
 mod server;
 pub mod session;
 
 pub use aggregate::PARTIAL_META;
+pub use caller::{Caller, Grants};
 pub use hosts::AllowedHosts;
 pub use lists::Lists;
 pub use serve::{Limits, serve, serve_metrics};
