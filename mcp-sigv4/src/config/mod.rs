@@ -64,6 +64,8 @@
 //! `MCP_SIGV4_SESSION_SECRET`) is the secret the gateway derives its session
 //! sealing key from. `general_settings.allowed_hosts` lists the host names the
 //! gateway answers to behind a load balancer (besides the loopback names).
+//! `general_settings.keys` ([`NamedKey`]) and `general_settings.access`
+//! ([`AccessRule`]) say who may call which servers and tools, and how often.
 //!
 //! # Environment variables
 //!

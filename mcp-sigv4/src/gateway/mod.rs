@@ -33,8 +33,13 @@
 //! never listed with the call's credential (its `x-mcp-header` arguments
 //! must be learnt).
 //!
-//! The modules depend one way: `http`, `session`, `hosts`, `flights` and
-//! `lists` below `server` (the shared state, and `Via`: how a request reaches
+//! Who is calling is the [`Caller`] the guard makes of the request's key
+//! (`caller`), with its [`Grants`]: the servers and tools it may use, applied
+//! where `allowed_tools` is, on every route and era; its rate limit is a
+//! token bucket per identity on this replica (`rate`).
+//!
+//! The modules depend one way: `http`, `session`, `hosts`, `flights`,
+//! `lists`, `caller` and `rate` below `server` (the shared state, and `Via`: how a request reaches
 //! its upstreams), then `guard` and `forward`, then `aggregate` (and the cache
 //! hints of merged lists), then `health`, `modern` (the 2026-07-28 clients) and
 //! `rest`, then `dispatch` (requests by method; a second protocol era branches

@@ -5,7 +5,7 @@ use serde_norway::{Mapping, Value};
 use sha2::{Digest, Sha256};
 
 use super::{AccessRule, ConfigError, NamedKey, Reader, ServerConfig, ServerReader, kind_of};
-use crate::config::parse_expiry;
+use crate::config::access::{now, parse_expiry};
 
 /// The keys of a `general_settings.keys` entry.
 const KEY_KEYS: &[&str] = &[
@@ -102,7 +102,7 @@ impl Reader<'_> {
                 })?),
             };
             if let Some(expires) = expires
-                && expires <= crate::config::access::now()
+                && expires <= now()
             {
                 self.notes.borrow_mut().warnings.push(format!(
                     "{}: {base}.expires: the key has expired; it is refused until `expires` is moved on",
