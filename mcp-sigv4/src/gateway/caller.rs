@@ -287,7 +287,12 @@ mod tests {
         let caller = Caller::from_claims("i", "u", &json!({"groups": ["a", "b"]}), &[slow, fast]);
         assert_eq!(caller.requests_per_minute, Some(100));
         let open = rule("groups", "c", &["s"], &["*"]);
-        let caller = Caller::from_claims("i", "u", &json!({"groups": ["a", "c"]}), &[slow_again(), open]);
+        let caller = Caller::from_claims(
+            "i",
+            "u",
+            &json!({"groups": ["a", "c"]}),
+            &[slow_again(), open],
+        );
         assert_eq!(caller.requests_per_minute, None, "no limit is the highest");
     }
 

@@ -251,7 +251,8 @@ where
                 tool.get("name")
                     .and_then(Value::as_str)
                     .is_some_and(|name| {
-                        server.tools.allows(name) && grants.allows_tool(&server.name, separator, name)
+                        server.tools.allows(name)
+                            && grants.allows_tool(&server.name, separator, name)
                     })
             });
         }

@@ -127,7 +127,11 @@ where
     /// when the gateway asks for no credentials. 401 without a credential it
     /// knows; 403 for an identity that is granted nothing (deny by default).
     /// `route` is the request's path.
-    pub(super) fn authorize(&self, headers: &HeaderMap, route: &str) -> Result<Caller, Response<Body>> {
+    pub(super) fn authorize(
+        &self,
+        headers: &HeaderMap,
+        route: &str,
+    ) -> Result<Caller, Response<Body>> {
         let _ = route;
         let keys = &self.inner.options.keys;
         let master = self.inner.master_key_digest;
@@ -248,7 +252,10 @@ pub(super) fn check_servers<C>(caller: &Caller, target: &Target<C>) -> Result<()
         Target::One(server) => std::slice::from_ref(server),
         Target::All(servers) => servers.as_slice(),
     };
-    match servers.iter().find(|s| !caller.grants.allows_server(&s.name)) {
+    match servers
+        .iter()
+        .find(|s| !caller.grants.allows_server(&s.name))
+    {
         None => Ok(()),
         Some(server) => Err(Refused(
             StatusCode::FORBIDDEN,

@@ -102,7 +102,12 @@ fn calls(server: &EraStandIn) -> Vec<String> {
     server
         .seen_method("tools/call")
         .iter()
-        .map(|seen| seen.body["params"]["name"].as_str().unwrap_or("?").to_owned())
+        .map(|seen| {
+            seen.body["params"]["name"]
+                .as_str()
+                .unwrap_or("?")
+                .to_owned()
+        })
         .collect()
 }
 
@@ -117,7 +122,13 @@ async fn open(gateway: &Gateway, path: &str, key: &str) -> String {
     super::open(gateway, path, &[("authorization", &auth)]).await
 }
 
-async fn in_session(gateway: &Gateway, path: &str, key: &str, session: &str, message: &Value) -> Answer {
+async fn in_session(
+    gateway: &Gateway,
+    path: &str,
+    key: &str,
+    session: &str,
+    message: &Value,
+) -> Answer {
     let auth = bearer(key);
     let url = format!("{}{path}", gateway.base);
     send(
@@ -130,7 +141,11 @@ async fn in_session(gateway: &Gateway, path: &str, key: &str, session: &str, mes
 }
 
 fn echo(id: i64, name: &str) -> Value {
-    rpc(id, "tools/call", json!({"name": name, "arguments": {"text": "hi"}}))
+    rpc(
+        id,
+        "tools/call",
+        json!({"name": name, "arguments": {"text": "hi"}}),
+    )
 }
 
 #[tokio::test]
@@ -141,7 +156,14 @@ async fn lists_and_calls_follow_the_caller_on_every_route_and_era() {
     // The aggregated /mcp in a 2025 session: names stay prefixed, only what
     // the caller may call is listed, and the rest is refused before any upstream.
     let session = open(g, "/mcp", READER).await;
-    let list = in_session(g, "/mcp", READER, &session, &rpc(1, "tools/list", json!({}))).await;
+    let list = in_session(
+        g,
+        "/mcp",
+        READER,
+        &session,
+        &rpc(1, "tools/list", json!({})),
+    )
+    .await;
     assert_eq!(tool_names(&list), ["alpha-echo"]);
     let ok = in_session(g, "/mcp", READER, &session, &echo(2, "alpha-echo")).await;
     assert_eq!(ok.reply()["result"]["content"][0]["text"], "hi", "{ok:?}");
@@ -159,20 +181,41 @@ async fn lists_and_calls_follow_the_caller_on_every_route_and_era() {
         &json!([echo(5, "alpha-count"), echo(6, "alpha-echo")]),
     )
     .await;
-    let replies = batch.messages[0].as_array().unwrap_or_else(|| panic!("{batch:?}"));
+    let replies = batch.messages[0]
+        .as_array()
+        .unwrap_or_else(|| panic!("{batch:?}"));
     assert_eq!(replies.len(), 2, "{batch:?}");
-    assert_eq!(replies[0]["error"]["data"]["source"], "gateway", "{batch:?}");
-    assert_eq!(replies[1]["result"]["content"][0]["text"], "hi", "{batch:?}");
+    assert_eq!(
+        replies[0]["error"]["data"]["source"], "gateway",
+        "{batch:?}"
+    );
+    assert_eq!(
+        replies[1]["result"]["content"][0]["text"], "hi",
+        "{batch:?}"
+    );
+
+    // The aggregate of a caller that may use one server never touches the other.
+    assert!(s.beta.seen().is_empty(), "{:?}", s.beta.seen());
 
     // A caller with both servers sees both, under the same names.
     let wide = open(g, "/mcp", BOTH).await;
     let list = in_session(g, "/mcp", BOTH, &wide, &rpc(1, "tools/list", json!({}))).await;
     let names = tool_names(&list);
-    assert!(names.contains(&"alpha-lookup".to_owned()) && names.contains(&"beta-echo".to_owned()), "{names:?}");
+    assert!(
+        names.contains(&"alpha-lookup".to_owned()) && names.contains(&"beta-echo".to_owned()),
+        "{names:?}"
+    );
 
     // One server's routes: its own names, filtered; another server is 403.
     let own = open(g, "/mcp/alpha", READER).await;
-    let list = in_session(g, "/mcp/alpha", READER, &own, &rpc(1, "tools/list", json!({}))).await;
+    let list = in_session(
+        g,
+        "/mcp/alpha",
+        READER,
+        &own,
+        &rpc(1, "tools/list", json!({})),
+    )
+    .await;
     assert_eq!(tool_names(&list), ["echo"]);
     let refused = in_session(g, "/mcp/alpha", READER, &own, &echo(2, "lookup")).await;
     assert!(is_filtered_refusal(&refused), "{refused:?}");
@@ -189,7 +232,11 @@ async fn lists_and_calls_follow_the_caller_on_every_route_and_era() {
         headers.extend(extra);
         let url = format!("{}{path}", g.base);
         let answer = send("POST", &url, &headers, Some(&initialize())).await;
-        assert_eq!(answer.status, StatusCode::FORBIDDEN, "{path} {extra:?}: {answer:?}");
+        assert_eq!(
+            answer.status,
+            StatusCode::FORBIDDEN,
+            "{path} {extra:?}: {answer:?}"
+        );
     }
 
     // A 2026-07-28 client, aggregated and routed.
@@ -198,7 +245,11 @@ async fn lists_and_calls_follow_the_caller_on_every_route_and_era() {
     let refused = post_modern_with(
         g,
         "/mcp/alpha",
-        &modern(2, "tools/call", json!({"name": "lookup", "arguments": {"region": "x", "key": "y"}})),
+        &modern(
+            2,
+            "tools/call",
+            json!({"name": "lookup", "arguments": {"region": "x", "key": "y"}}),
+        ),
         &key,
     )
     .await;
@@ -221,10 +272,20 @@ async fn lists_and_calls_follow_the_caller_on_every_route_and_era() {
         .map(|t| t["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, ["echo"], "{list:?}");
-    let other = send("GET", &rest("/mcp-rest/tools/list?server_id=beta"), &key, None).await;
+    let other = send(
+        "GET",
+        &rest("/mcp-rest/tools/list?server_id=beta"),
+        &key,
+        None,
+    )
+    .await;
     assert_eq!(other.status, StatusCode::FORBIDDEN, "{other:?}");
     let servers = send("GET", &rest("/v1/mcp/server"), &key, None).await;
-    assert_eq!(servers.messages[0].as_array().unwrap().len(), 1, "{servers:?}");
+    assert_eq!(
+        servers.messages[0].as_array().unwrap().len(),
+        1,
+        "{servers:?}"
+    );
     assert_eq!(servers.messages[0][0]["server_id"], "alpha");
     for body in [
         json!({"server_id": "beta", "name": "echo", "arguments": {"text": "x"}}),
@@ -243,7 +304,11 @@ async fn lists_and_calls_follow_the_caller_on_every_route_and_era() {
     assert_eq!(answer.status, StatusCode::FORBIDDEN, "{answer:?}");
 
     // What reached the servers: the allowed calls only.
-    assert!(calls(&s.alpha).iter().all(|name| name == "echo"), "{:?}", calls(&s.alpha));
+    assert!(
+        calls(&s.alpha).iter().all(|name| name == "echo"),
+        "{:?}",
+        calls(&s.alpha)
+    );
     assert_eq!(calls(&s.alpha).len(), 2);
     assert!(calls(&s.beta).is_empty(), "{:?}", calls(&s.beta));
     assert!(
@@ -265,18 +330,36 @@ async fn keys_deny_by_default() {
         vec![("authorization", expired.as_str())],
     ] {
         let answer = send("POST", &url, &headers, Some(&initialize())).await;
-        assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{headers:?}: {answer:?}");
+        assert_eq!(
+            answer.status,
+            StatusCode::UNAUTHORIZED,
+            "{headers:?}: {answer:?}"
+        );
     }
     // LiteLLM's own header carries a named key too; the master key opens all.
-    let answer = send("POST", &url, &[("x-litellm-api-key", READER)], Some(&initialize())).await;
+    let answer = send(
+        "POST",
+        &url,
+        &[("x-litellm-api-key", READER)],
+        Some(&initialize()),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     let master = bearer(MASTER_KEY);
     let beta = format!("{}/mcp/beta", s.gateway.base);
-    let answer = send("POST", &beta, &[("authorization", &master)], Some(&initialize())).await;
+    let answer = send(
+        "POST",
+        &beta,
+        &[("authorization", &master)],
+        Some(&initialize()),
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     assert!(s.alpha.seen_method("tools/call").is_empty());
     assert!(
-        s.gateway.stderr().contains("general_settings.keys.expired.expires: the key has expired"),
+        s.gateway
+            .stderr()
+            .contains("general_settings.keys.expired.expires: the key has expired"),
         "{}",
         s.gateway.stderr()
     );
@@ -310,10 +393,22 @@ async fn the_list_cache_never_shows_one_caller_anothers_list() {
     let first = in_session(g, "/mcp/alpha", BOTH, &wide, &list).await;
     let all = tool_names(&first);
     assert!(all.len() > 1, "{all:?}");
-    assert_eq!(tool_names(&in_session(g, "/mcp/alpha", READER, &narrow, &list).await), ["echo"]);
-    assert_eq!(tool_names(&in_session(g, "/mcp/alpha", BOTH, &wide, &list).await), all);
+    assert_eq!(
+        tool_names(&in_session(g, "/mcp/alpha", READER, &narrow, &list).await),
+        ["echo"]
+    );
+    assert_eq!(
+        tool_names(&in_session(g, "/mcp/alpha", BOTH, &wide, &list).await),
+        all
+    );
     let key = bearer(READER);
-    let modern_list = post_modern_with(g, "/mcp/alpha", &modern(2, "tools/list", json!({})), &[("authorization", &key)]).await;
+    let modern_list = post_modern_with(
+        g,
+        "/mcp/alpha",
+        &modern(2, "tools/list", json!({})),
+        &[("authorization", &key)],
+    )
+    .await;
     assert_eq!(tool_names(&modern_list), ["echo"]);
     // The cache did its work: one tools/list reached the server for all of them.
     assert_eq!(s.alpha.seen_method("tools/list").len(), 1);
@@ -340,7 +435,11 @@ async fn rate_limits_per_identity_refuse_and_recover() {
     }
     let response = super::respond("POST", &url, &key, Some(&call(2))).await;
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
-    let retry: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((1..=30).contains(&retry), "{retry}");
     assert_eq!(calls(&s.alpha).len(), 2, "the refused call never arrived");
     // Another identity is not slowed by it.
@@ -352,12 +451,18 @@ async fn rate_limits_per_identity_refuse_and_recover() {
     let session = open(g, "/mcp/alpha", BATCH).await; // initialize, initialized: 2 of 3
     let batch = json!([rpc(1, "ping", json!({})), echo(2, "echo")]);
     let answer = in_session(g, "/mcp/alpha", BATCH, &session, &batch).await;
-    let replies = answer.messages[0].as_array().unwrap_or_else(|| panic!("{answer:?}"));
+    let replies = answer.messages[0]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer:?}"));
     assert_eq!(replies.len(), 2, "{answer:?}");
     assert!(replies[0].get("result").is_some(), "{answer:?}");
     assert_eq!(replies[1]["error"]["code"], -32029, "{answer:?}");
     assert!(replies[1]["error"]["data"]["retryAfter"].as_u64().unwrap() >= 1);
-    assert_eq!(calls(&s.alpha).len(), 3, "the call past the limit never arrived");
+    assert_eq!(
+        calls(&s.alpha).len(),
+        3,
+        "the call past the limit never arrived"
+    );
 
     // Recovery: 120 a minute is one every half second.
     let quick = bearer(QUICK);
@@ -367,7 +472,11 @@ async fn rate_limits_per_identity_refuse_and_recover() {
     let retry = loop {
         let response = super::respond("GET", &servers, &quick, None).await;
         if response.status() == StatusCode::TOO_MANY_REQUESTS {
-            break response.headers()["retry-after"].to_str().unwrap().parse::<u64>().unwrap();
+            break response.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap();
         }
         assert_eq!(response.status(), StatusCode::OK);
         allowed += 1;
@@ -383,13 +492,18 @@ async fn rate_limits_per_identity_refuse_and_recover() {
     let limited = |id: &str| {
         sample(
             &metrics,
-            &format!(r#"mcp_sigv4_identity_requests_total{{identity="{id}",outcome="rate_limited"}}"#),
+            &format!(
+                r#"mcp_sigv4_identity_requests_total{{identity="{id}",outcome="rate_limited"}}"#
+            ),
         )
     };
     assert_eq!(limited("tight"), Some(1.0), "{metrics}");
     assert_eq!(limited("batch"), Some(1.0), "{metrics}");
     assert_eq!(
-        sample(&metrics, r#"mcp_sigv4_identity_requests_total{identity="tight",outcome="allowed"}"#),
+        sample(
+            &metrics,
+            r#"mcp_sigv4_identity_requests_total{identity="tight",outcome="allowed"}"#
+        ),
         Some(2.0),
         "{metrics}"
     );

@@ -57,7 +57,10 @@ impl Reader<'_> {
                 other => {
                     return Err(self.invalid(
                         Some("general_settings.keys".to_owned()),
-                        format!("key names must be non-empty strings; got {}", kind_of(other)),
+                        format!(
+                            "key names must be non-empty strings; got {}",
+                            kind_of(other)
+                        ),
                     ));
                 }
             };
@@ -273,7 +276,9 @@ fn requests_per_minute(entry: &ServerReader<'_>) -> Result<Option<u32>, ConfigEr
         Ok(n) if n > 0 => Ok(Some(n)),
         _ => Err(entry.invalid(
             "requests_per_minute",
-            format!("expected a whole number of 1 or more (leave it out for no limit); got `{text}`"),
+            format!(
+                "expected a whole number of 1 or more (leave it out for no limit); got `{text}`"
+            ),
         )),
     }
 }
