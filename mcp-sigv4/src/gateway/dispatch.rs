@@ -120,8 +120,8 @@ where
             return telemetry::metrics().response().map(BodyExt::boxed);
         }
         // Every MCP request and REST call counts; health and metrics do not.
-        if let Err(refusal) = self.take_turn(&caller) {
-            return refusal;
+        if let Err(wait) = self.take_turn(&caller) {
+            return rate::too_many(wait);
         }
         CALLER
             .scope(caller.clone(), self.serve_as(&caller, &path, rest, request))
@@ -162,15 +162,15 @@ where
         }
     }
 
-    /// Take one request from `caller`'s rate limit: 429 with `Retry-After`
-    /// when it is spent.
-    fn take_turn(&self, caller: &Caller) -> Result<(), Response<Body>> {
+    /// Take one request from `caller`'s rate limit, counted by identity:
+    /// how long until the next one is allowed when it is spent.
+    fn take_turn(&self, caller: &Caller) -> Result<(), Duration> {
         let taken = self.inner.rates.take(caller);
         telemetry::metrics().identity_request(caller.label(), taken.is_ok());
-        taken.map_err(|wait| {
+        if taken.is_err() {
             tracing::info!(identity = %caller.label(), "refused a request over its rate limit");
-            rate::too_many(wait)
-        })
+        }
+        taken
     }
 
     pub(super) async fn post<B>(&self, target: Target<C>, request: Request<B>) -> Response<Body>
@@ -284,13 +284,10 @@ where
             // message takes its own, and one over the limit is answered so.
             if i > 0
                 && let Some(caller) = &caller
+                && let Err(wait) = self.take_turn(caller)
             {
-                let taken = self.inner.rates.take(caller);
-                telemetry::metrics().identity_request(caller.label(), taken.is_ok());
-                if let Err(wait) = taken {
-                    replies.extend(id.map(|id| rate::too_many_error(&id, wait)));
-                    continue;
-                }
+                replies.extend(id.map(|id| rate::too_many_error(&id, wait)));
+                continue;
             }
             if live.is_none() && jsonrpc::method(&message) != Some("initialize") {
                 match self.session(headers) {

@@ -127,6 +127,9 @@ where
     /// when the gateway asks for no credentials. 401 without a credential it
     /// knows; 403 for an identity that is granted nothing (deny by default).
     /// `route` is the request's path.
+    // The shape the OAuth branch codes against: its refusals carry headers
+    // (`WWW-Authenticate`), so they are whole responses.
+    #[allow(clippy::result_large_err)]
     pub(super) fn authorize(
         &self,
         headers: &HeaderMap,
@@ -165,7 +168,7 @@ where
                 "this key has expired; ask for a new one (its general_settings.keys entry's `expires` has passed)",
             ));
         }
-        deny_nothing(Caller::of_key(key))
+        deny_nothing(Caller::of_key(key)).map_err(Refused::response)
     }
 
     /// The servers a request addresses, of those `caller` may use: 403 for
@@ -235,14 +238,14 @@ fn unauthorized() -> Response<Body> {
 
 /// 403 for a caller granted nothing (an identity that no key entry or
 /// access rule gives a server): deny by default.
-pub(super) fn deny_nothing(caller: Caller) -> Result<Caller, Response<Body>> {
+pub(super) fn deny_nothing(caller: Caller) -> Result<Caller, Refused> {
     if !caller.grants.is_nothing() {
         return Ok(caller);
     }
     tracing::info!(identity = %caller.label(), "refused an identity granted no server");
-    Err(http::error(
+    Err(Refused(
         StatusCode::FORBIDDEN,
-        "this identity may use no server of this gateway; ask its operator to grant it servers (general_settings.keys or general_settings.access)",
+        "this identity may use no server of this gateway; ask its operator to grant it servers (general_settings.keys or general_settings.access)".into(),
     ))
 }
 
