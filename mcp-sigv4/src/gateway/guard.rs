@@ -182,25 +182,20 @@ where
     ) -> Result<Target<C>, Refused> {
         let servers = &self.inner.servers;
         let known: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
-        let chosen = match routing_names(path, headers, query, &known)? {
-            None => {
-                return Ok(match servers.as_slice() {
-                    [only] => Target::One(only.clone()),
-                    // Aggregated whoever calls, with the servers the caller
-                    // may use: tool names do not change with the caller.
-                    all => Target::All(
-                        all.iter()
-                            .filter(|s| caller.grants.allows_server(&s.name))
-                            .cloned()
-                            .collect(),
-                    ),
-                });
-            }
-            Some(chosen) => chosen,
-        };
-        let target = match chosen.as_slice() {
-            [one] => Target::One(servers[*one].clone()),
-            many => Target::All(many.iter().map(|i| servers[*i].clone()).collect()),
+        let target = match routing_names(path, headers, query, &known)?.as_deref() {
+            None => match servers.as_slice() {
+                [only] => Target::One(only.clone()),
+                // Aggregated whoever calls, with the servers the caller may
+                // use: tool names do not change with the caller.
+                all => Target::All(
+                    all.iter()
+                        .filter(|s| caller.grants.allows_server(&s.name))
+                        .cloned()
+                        .collect(),
+                ),
+            },
+            Some([one]) => Target::One(servers[*one].clone()),
+            Some(many) => Target::All(many.iter().map(|i| servers[*i].clone()).collect()),
         };
         check_servers(caller, &target)?;
         Ok(target)
