@@ -113,6 +113,13 @@ where
             Ok(caller) => caller,
             Err(refusal) => return refusal,
         };
+        if (readiness || scrape) && !caller.grants.is_all() {
+            // They name every server and identity: the administrator's.
+            return http::error(
+                StatusCode::FORBIDDEN,
+                "readiness and metrics are for the master key; a named key or an OAuth identity may not read them",
+            );
+        }
         if readiness {
             return self.readiness().await;
         }

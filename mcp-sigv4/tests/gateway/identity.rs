@@ -422,13 +422,16 @@ async fn rate_limits_per_identity_refuse_and_recover() {
     let key = [("authorization", tight.as_str())];
     let call = |n: i64| json!({"server_id": "alpha", "name": "echo", "arguments": {"text": format!("{n}")}});
     let url = format!("{}/mcp-rest/tools/call", g.base);
-    // Neither /health nor /metrics counts.
+    // Neither /health, /health/readiness nor /metrics counts (the last two are
+    // the master key's).
     for _ in 0..3 {
         let health = send("GET", &format!("{}/health", g.base), &key, None).await;
         assert_eq!(health.status, StatusCode::OK);
     }
     let (status, _) = scrape(&format!("{}/metrics", g.base), &key).await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::FORBIDDEN, "the master key's");
+    let ready = send("GET", &format!("{}/health/readiness", g.base), &key, None).await;
+    assert_eq!(ready.status, StatusCode::FORBIDDEN, "the master key's");
     for n in 0..2 {
         let answer = send("POST", &url, &key, Some(&call(n))).await;
         assert_eq!(answer.status, StatusCode::OK, "call {n}: {answer:?}");
@@ -488,7 +491,12 @@ async fn rate_limits_per_identity_refuse_and_recover() {
     let again = send("GET", &servers, &quick, None).await;
     assert_eq!(again.status, StatusCode::OK, "{again:?}");
 
-    let (_, metrics) = scrape(&format!("{}/metrics", g.base), &key).await;
+    let master = bearer(MASTER_KEY);
+    let (_, metrics) = scrape(
+        &format!("{}/metrics", g.base),
+        &[("authorization", &master)],
+    )
+    .await;
     let limited = |id: &str| {
         sample(
             &metrics,
