@@ -349,3 +349,39 @@ pub fn routing_names(
     }
     Ok(Some(chosen))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AccessRule;
+    use serde_json::json;
+
+    #[test]
+    fn an_identity_granted_nothing_is_refused_by_default() {
+        let rules = [AccessRule::new(
+            "groups",
+            "support",
+            vec!["weather".into()],
+            vec!["*".into()],
+        )];
+        let nobody = Caller::from_claims("https://idp", "u-1", &json!({"groups": ["x"]}), &rules);
+        let refused = deny_nothing(nobody).unwrap_err();
+        assert_eq!(refused.0, StatusCode::FORBIDDEN);
+        let support =
+            Caller::from_claims("https://idp", "u-2", &json!({"groups": "support"}), &rules);
+        assert!(deny_nothing(support).is_ok());
+        assert!(deny_nothing(Caller::master()).is_ok());
+    }
+
+    #[test]
+    fn the_key_comes_from_litellms_header_first() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer upstream-token".parse().unwrap());
+        assert_eq!(presented_key(&headers).as_deref(), Some("upstream-token"));
+        headers.insert("x-litellm-api-key", "Bearer sk-gateway".parse().unwrap());
+        assert_eq!(presented_key(&headers).as_deref(), Some("sk-gateway"));
+        headers.insert("x-litellm-api-key", "sk-plain".parse().unwrap());
+        assert_eq!(presented_key(&headers).as_deref(), Some("sk-plain"));
+        assert_eq!(presented_key(&HeaderMap::new()), None);
+    }
+}
