@@ -150,7 +150,10 @@ async fn run(args: Args) -> Result<(), String> {
             MIN_SESSION_SECRET_LEN,
         )?;
     }
-    if config.master_key.is_none() && !args.listen.ip().is_loopback() && !args.allow_unauthenticated
+    if config.master_key.is_none()
+        && config.keys.is_empty()
+        && !args.listen.ip().is_loopback()
+        && !args.allow_unauthenticated
     {
         return Err(format!(
             "refusing to listen on {} without a master key: anyone who reaches it could use the servers' credentials. Set general_settings.master_key, listen on 127.0.0.1, or pass --allow-unauthenticated",
@@ -192,6 +195,8 @@ async fn run(args: Args) -> Result<(), String> {
             .map(seconds_or_zero)
             .or(config.list_cache_ttl)
             .unwrap_or(DEFAULT_LIST_CACHE_TTL),
+        keys: config.keys.clone(),
+        access: config.access.clone(),
     };
     if !options.allowed_hosts.checks_host() {
         tracing::warn!(

@@ -64,6 +64,8 @@
 //! `MCP_SIGV4_SESSION_SECRET`) is the secret the gateway derives its session
 //! sealing key from. `general_settings.allowed_hosts` lists the host names the
 //! gateway answers to behind a load balancer (besides the loopback names).
+//! `general_settings.keys` ([`NamedKey`]) and `general_settings.access`
+//! ([`AccessRule`]) say who may call which servers and tools, and how often.
 //!
 //! # Environment variables
 //!
@@ -109,12 +111,14 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod error;
 mod parse;
 mod secret;
 
 use std::path::Path;
 
+pub use access::{AccessRule, NamedKey, parse_expiry};
 pub use error::{ConfigError, ConfigErrorKind};
 pub use secret::Secret;
 
@@ -144,6 +148,11 @@ pub struct Config {
     /// `general_settings.probe_interval`, in seconds: how often the gateway
     /// probes each server for `/metrics` (0: never). An extension to LiteLLM.
     pub probe_interval: Option<std::time::Duration>,
+    /// `general_settings.keys`: named keys, each with the servers and tools it
+    /// may use.
+    pub keys: Vec<NamedKey>,
+    /// `general_settings.access`: what OAuth identities may use, by claim.
+    pub access: Vec<AccessRule>,
     /// Keys that were ignored and may be mistakes (a near miss of a key that is
     /// read, with a "did you mean"; an unknown key inside a server), one message
     /// each; [`Config::log_notes`] logs them as warnings.

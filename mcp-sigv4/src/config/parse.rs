@@ -8,10 +8,13 @@ use serde_norway::{Mapping, Value};
 use tower_sigv4::endpoint;
 
 use super::error::{ConfigError, ConfigErrorKind};
+use super::{AccessRule, NamedKey};
 use super::{
     Auth, Config, CredentialsSource, OAuth2ClientCredentials, SESSION_SECRET_ENV, Secret,
     ServerConfig, StdioCommand, ToolFilter, Transport,
 };
+
+mod identities;
 
 const ENV_PREFIX: &str = "os.environ/";
 const AUTH_TYPES: &str =
@@ -36,6 +39,8 @@ const GENERAL_KEYS: &[&str] = &[
     "allowed_hosts",
     "list_cache_ttl",
     "probe_interval",
+    "keys",
+    "access",
 ];
 /// The keys of a server this module reads.
 const SERVER_KEYS: &[&str] = &[
@@ -201,8 +206,12 @@ fn read(reader: Reader<'_>, root: &Mapping) -> Result<Config, ConfigError> {
         "probe_interval",
         "0 turns the probes off",
     )?;
+    let keys = reader.keys(&general, &servers)?;
+    let access = reader.access(&general, &servers)?;
     let Notes { warnings, ignored } = reader.notes.into_inner();
     Ok(Config {
+        keys,
+        access,
         servers,
         master_key,
         session_secret,
@@ -423,6 +432,7 @@ impl Reader<'_> {
             map,
             name: &name,
             base: &base,
+            what: "server",
         };
         let transport = s.transport()?;
         // A stdio server's "URL" only names it (in logs, the server list, sessions).
@@ -534,6 +544,8 @@ struct ServerReader<'a> {
     map: &'a Mapping,
     name: &'a str,
     base: &'a str,
+    /// What the entry is, in messages: `server`, `key`, `access rule`.
+    what: &'a str,
 }
 
 impl ServerReader<'_> {
@@ -546,7 +558,7 @@ impl ServerReader<'_> {
     }
 
     fn owner(&self) -> String {
-        format!("server `{}`", self.name)
+        format!("{} `{}`", self.what, self.name)
     }
 
     /// A value that is not a secret: it may appear in messages and `Debug`.

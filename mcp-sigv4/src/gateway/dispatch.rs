@@ -25,11 +25,13 @@ use rmcp::transport::streamable_http_client::{StreamableHttpClient, StreamableHt
 use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
+use super::caller::{self, CALLER, Caller};
 use super::flights::Turn;
 use super::forward::{for_client, tag_request};
 use super::guard;
 use super::http::{self, Body, Budget, SESSION_HEADER, collect_reply};
 use super::modern;
+use super::rate;
 use super::rest;
 use super::server::{CLIENT_HEADERS, Gateway, LiveSession, Target, Via};
 use super::session::{self, Session};
@@ -124,8 +126,16 @@ where
             tracing::info!("refused a request: {}", refused.1);
             return refused.response();
         }
-        if let Some(refusal) = self.authorize(request.headers()) {
-            return refusal;
+        let caller = match self.authorize(request.headers(), &path) {
+            Ok(caller) => caller,
+            Err(refusal) => return refusal,
+        };
+        if (readiness || scrape) && !caller.grants.is_all() {
+            // They name every server and identity: the administrator's.
+            return http::error(
+                StatusCode::FORBIDDEN,
+                "readiness and metrics are for the master key; a named key or an OAuth identity may not read them",
+            );
         }
         if readiness {
             return self.readiness().await;
@@ -133,6 +143,27 @@ where
         if scrape {
             return telemetry::metrics().response().map(BodyExt::boxed);
         }
+        // Every MCP request and REST call counts; health and metrics do not.
+        if let Err(wait) = self.take_turn(&caller) {
+            return rate::too_many(wait);
+        }
+        CALLER
+            .scope(caller.clone(), self.serve_as(&caller, &path, rest, request))
+            .await
+    }
+
+    /// One request of `caller`, within its rate limit.
+    async fn serve_as<B>(
+        &self,
+        caller: &Caller,
+        path: &str,
+        rest: Option<rest::Route>,
+        request: Request<B>,
+    ) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
         if let Some(route) = rest {
             return self.rest(route, request).await;
         }
@@ -141,15 +172,29 @@ where
         {
             return refused.response();
         }
-        let target = match self.target(&path, request.headers(), request.uri().query()) {
+        let target = match self.target(caller, path, request.headers(), request.uri().query()) {
             Ok(target) => target,
-            Err(refused) => return refused.response(),
+            Err(refused) => {
+                tracing::info!(identity = %caller.label(), "refused: {}", refused.1);
+                return refused.response();
+            }
         };
         match *request.method() {
             Method::POST => self.post(target, request).await,
             Method::GET => self.get(target, request.headers()).await,
             _ => self.delete(target, request.headers()).await,
         }
+    }
+
+    /// Take one request from `caller`'s rate limit, counted by identity:
+    /// how long until the next one is allowed when it is spent.
+    fn take_turn(&self, caller: &Caller) -> Result<(), Duration> {
+        let taken = self.inner.rates.take(caller);
+        telemetry::metrics().identity_request(caller.label(), taken.is_ok());
+        if taken.is_err() {
+            tracing::info!(identity = %caller.label(), "refused a request over its rate limit");
+        }
+        taken
     }
 
     pub(super) async fn post<B>(&self, target: Target<C>, request: Request<B>) -> Response<Body>
@@ -256,10 +301,20 @@ where
         let mut replies = Vec::new();
         let mut live: Option<LiveSession> = None;
         let mut initialized = None;
-        for message in batch {
+        let caller = CALLER.try_with(Caller::clone).ok();
+        for (i, message) in batch.into_iter().enumerate() {
             let id = message.get("id").cloned();
             if let Err(error) = guard::check_message(&message) {
                 replies.push(error);
+                continue;
+            }
+            // The HTTP request took the first message's turn; each further
+            // message takes its own, and one over the limit is answered so.
+            if i > 0
+                && let Some(caller) = &caller
+                && let Err(wait) = self.take_turn(caller)
+            {
+                replies.extend(id.map(|id| rate::too_many_error(&id, wait)));
                 continue;
             }
             if live.is_none() && jsonrpc::method(&message) != Some("initialize") {
@@ -458,6 +513,8 @@ where
         });
         let results = futures_util::future::join_all(attempts).await;
         let mut session = Session::new(request.clone(), self.inner.options.session_ttl);
+        // Bound to who opened it: another identity presenting it gets 404.
+        session.caller = caller::current_digest().unwrap_or_default();
         let mut replies = Vec::new();
         let mut failures = Vec::new();
         for (server, upstream, reply) in results {

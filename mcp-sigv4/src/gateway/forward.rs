@@ -8,6 +8,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClient;
 use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
+use super::caller;
 use super::flights::Turn;
 use super::http::{self, Body, Budget, collect_reply};
 use super::lists::{self, Fill, Keep, Key, Page};
@@ -152,8 +153,8 @@ where
         let method = jsonrpc::method(message).unwrap_or_default();
         let result = page.result(method, via.era());
         let mut reply = json!({"jsonrpc": "2.0", "id": id, "result": result});
-        if method == "tools/list" && !server.tools.is_open() {
-            filter_tools(server, &mut reply);
+        if method == "tools/list" {
+            self.filter_tools(server, &mut reply);
         }
         http::json(StatusCode::OK, &reply)
     }
@@ -168,7 +169,8 @@ where
         fill: Fill,
     ) -> Response<Body> {
         let id = message.get("id").cloned().unwrap_or(Value::Null);
-        let filtered = jsonrpc::method(&message) == Some("tools/list") && !server.tools.is_open();
+        let filtered = jsonrpc::method(&message) == Some("tools/list")
+            && !(server.tools.is_open() && caller::current_grants().is_all());
         let response =
             Box::pin(self.forward_unfiltered(server, message, via, tag, Some(fill))).await;
         if !filtered {
@@ -194,7 +196,7 @@ where
                 ),
             );
         };
-        filter_tools(server, &mut reply);
+        self.filter_tools(server, &mut reply);
         http::json(StatusCode::OK, &reply)
     }
 
@@ -234,10 +236,12 @@ where
     }
 
     /// A `tools/call` of a tool that `allowed_tools` or `disallowed_tools`
-    /// keeps from clients, answered here: it never reaches the server.
+    /// keeps from clients, or that the caller is not granted, answered here:
+    /// it never reaches the server. Both refusals read alike, so a caller
+    /// learns no more of the tools it may not use.
     fn refuse_filtered(&self, server: &Server<C>, message: &Value) -> Option<Response<Body>> {
         let name = message.pointer("/params/name").and_then(Value::as_str)?;
-        if server.tools.allows(name) {
+        if self.allows_tool(server, name) {
             return None;
         }
         tracing::info!(server = %server.name, tool = %name, "refused a call of a filtered tool");
@@ -248,12 +252,45 @@ where
                 &id,
                 jsonrpc::INVALID_PARAMS,
                 &format!(
-                    "tool `{name}` of server `{}` is not available through this gateway (allowed_tools / disallowed_tools)",
+                    "tool `{name}` of server `{}` is not available through this gateway (allowed_tools / disallowed_tools, or this identity's grants)",
                     server.name
                 ),
                 Some(json!({"source": "gateway", "server": server.name})),
             ),
         ))
+    }
+
+    /// Whether the caller may list and call `tool` of `server`: the server's
+    /// `allowed_tools` / `disallowed_tools`, and the caller's grants.
+    fn allows_tool(&self, server: &Server<C>, tool: &str) -> bool {
+        server.tools.allows(tool)
+            && caller::current_grants().allows_tool(
+                &server.name,
+                &self.inner.options.separator,
+                tool,
+            )
+    }
+
+    /// Leave out of a `tools/list` reply the tools the caller may not call.
+    fn filter_tools(&self, server: &Server<C>, reply: &mut Value) {
+        let grants = caller::current_grants();
+        if server.tools.is_open() && grants.is_all() {
+            return;
+        }
+        let separator = &self.inner.options.separator;
+        if let Some(tools) = reply
+            .pointer_mut("/result/tools")
+            .and_then(Value::as_array_mut)
+        {
+            tools.retain(|tool| {
+                tool.get("name")
+                    .and_then(Value::as_str)
+                    .is_some_and(|name| {
+                        server.tools.allows(name)
+                            && grants.allows_tool(&server.name, separator, name)
+                    })
+            });
+        }
     }
 
     /// `fill` takes in the reply to a list request.
@@ -598,21 +635,6 @@ where
             ),
             None => http::error(StatusCode::GATEWAY_TIMEOUT, &message),
         }
-    }
-}
-
-/// Leave out of a `tools/list` reply the tools `allowed_tools` and
-/// `disallowed_tools` keep from clients.
-fn filter_tools<C>(server: &Server<C>, reply: &mut Value) {
-    if let Some(tools) = reply
-        .pointer_mut("/result/tools")
-        .and_then(Value::as_array_mut)
-    {
-        tools.retain(|tool| {
-            tool.get("name")
-                .and_then(Value::as_str)
-                .is_some_and(|name| server.tools.allows(name))
-        });
     }
 }
 

@@ -13,9 +13,11 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 use tower_sigv4::rmcp::HttpClientError;
 
+use super::caller::Caller;
 use super::hosts::AllowedHosts;
 use super::http::{self, Body, Refused};
 use super::server::{Gateway, Target, digest};
+use super::session;
 use crate::protocol::jsonrpc::{self, Kind};
 use ::http::Response;
 
@@ -120,59 +122,146 @@ impl<C> Gateway<C>
 where
     C: StreamableHttpClient<Error = HttpClientError> + Sync,
 {
-    /// 401 unless the request carries the master key (compared in constant time).
-    pub(super) fn authorize(&self, headers: &HeaderMap) -> Option<Response<Body>> {
-        let expected = self.inner.master_key_digest?;
-        // LiteLLM's own header first: beside it, `Authorization` may carry a
-        // credential meant for an upstream.
-        let bearer = |v: &str| {
-            let v = v.trim();
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-                .map(str::to_owned)
-        };
-        let presented = headers
-            .get("x-litellm-api-key")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| bearer(v).unwrap_or_else(|| v.to_owned()))
-            .or_else(|| {
-                headers
-                    .get(::http::header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(bearer)
-            });
-        let accepted = presented.is_some_and(|key| bool::from(digest(key.trim()).ct_eq(&expected)));
-        if accepted {
-            return None;
+    /// Who is calling: the master key's holder, a named key's (compared by
+    /// SHA-256 digest in constant time, refused after `expires`), or anyone
+    /// when the gateway asks for no credentials. 401 without a credential it
+    /// knows; 403 for an identity that is granted nothing (deny by default).
+    /// `route` is the request's path.
+    // The shape the OAuth branch codes against: its refusals carry headers
+    // (`WWW-Authenticate`), so they are whole responses.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn authorize(
+        &self,
+        headers: &HeaderMap,
+        route: &str,
+    ) -> Result<Caller, Response<Body>> {
+        let _ = route;
+        let keys = &self.inner.options.keys;
+        let master = self.inner.master_key_digest;
+        if master.is_none() && keys.is_empty() {
+            return Ok(Caller::anonymous());
         }
-        tracing::info!("refused a request without the master key");
-        Some(http::error(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong master key: send `Authorization: Bearer <master_key>` or `x-litellm-api-key: <master_key>`",
-        ))
+        let Some(presented) = presented_key(headers).map(|key| digest(key.trim())) else {
+            tracing::info!("refused a request without a key");
+            return Err(unauthorized());
+        };
+        if let Some(master) = master
+            && bool::from(presented.ct_eq(&master))
+        {
+            return Ok(Caller::master());
+        }
+        // Every key compared, whichever matches: the time taken does not say which.
+        let mut found = None;
+        for key in keys {
+            if bool::from(presented.ct_eq(&key.key_sha256)) {
+                found = Some(key);
+            }
+        }
+        let Some(key) = found else {
+            tracing::info!("refused a request with an unknown key");
+            return Err(unauthorized());
+        };
+        if key.expires.is_some_and(|expires| session::now() >= expires) {
+            tracing::info!(key = %key.name, "refused a request with an expired key");
+            return Err(http::error(
+                StatusCode::UNAUTHORIZED,
+                "this key has expired; ask for a new one (its general_settings.keys entry's `expires` has passed)",
+            ));
+        }
+        deny_nothing(Caller::of_key(key)).map_err(Refused::response)
     }
 
+    /// The servers a request addresses, of those `caller` may use: 403 for
+    /// one named that it may not.
     pub(super) fn target(
         &self,
+        caller: &Caller,
         path: &str,
         headers: &HeaderMap,
         query: Option<&str>,
     ) -> Result<Target<C>, Refused> {
         let servers = &self.inner.servers;
         let known: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
-        let chosen = match routing_names(path, headers, query, &known)? {
-            None => {
-                return Ok(match servers.as_slice() {
-                    [only] => Target::One(only.clone()),
-                    all => Target::All(all.to_vec()),
-                });
-            }
-            Some(chosen) => chosen,
+        let target = match routing_names(path, headers, query, &known)?.as_deref() {
+            None => match servers.as_slice() {
+                [only] => Target::One(only.clone()),
+                // Aggregated whoever calls, with the servers the caller may
+                // use: tool names do not change with the caller.
+                all => Target::All(
+                    all.iter()
+                        .filter(|s| caller.grants.allows_server(&s.name))
+                        .cloned()
+                        .collect(),
+                ),
+            },
+            Some([one]) => Target::One(servers[*one].clone()),
+            Some(many) => Target::All(many.iter().map(|i| servers[*i].clone()).collect()),
         };
-        Ok(match chosen.as_slice() {
-            [one] => Target::One(servers[*one].clone()),
-            many => Target::All(many.iter().map(|i| servers[*i].clone()).collect()),
+        check_servers(caller, &target)?;
+        Ok(target)
+    }
+}
+
+/// The key a request presents: `x-litellm-api-key` (with or without
+/// `Bearer `), or else `Authorization: Bearer`. LiteLLM's own header first:
+/// beside it, `Authorization` may carry a credential meant for an upstream.
+pub fn presented_key(headers: &HeaderMap) -> Option<String> {
+    let bearer = |v: &str| {
+        let v = v.trim();
+        v.strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+            .map(str::to_owned)
+    };
+    headers
+        .get("x-litellm-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| bearer(v).unwrap_or_else(|| v.to_owned()))
+        .or_else(|| {
+            headers
+                .get(::http::header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok())
+                .and_then(bearer)
         })
+}
+
+fn unauthorized() -> Response<Body> {
+    http::error(
+        StatusCode::UNAUTHORIZED,
+        "missing or wrong key: send `Authorization: Bearer <key>` or `x-litellm-api-key: <key>` with the master key or a key of general_settings.keys",
+    )
+}
+
+/// 403 for a caller granted nothing (an identity that no key entry or
+/// access rule gives a server): deny by default.
+pub(super) fn deny_nothing(caller: Caller) -> Result<Caller, Refused> {
+    if !caller.grants.is_nothing() {
+        return Ok(caller);
+    }
+    tracing::info!(identity = %caller.label(), "refused an identity granted no server");
+    Err(Refused(
+        StatusCode::FORBIDDEN,
+        "this identity may use no server of this gateway; ask its operator to grant it servers (general_settings.keys or general_settings.access)".into(),
+    ))
+}
+
+/// 403 unless `caller` may use every server of `target`.
+pub(super) fn check_servers<C>(caller: &Caller, target: &Target<C>) -> Result<(), Refused> {
+    let servers = match target {
+        Target::One(server) => std::slice::from_ref(server),
+        Target::All(servers) => servers.as_slice(),
+    };
+    match servers
+        .iter()
+        .find(|s| !caller.grants.allows_server(&s.name))
+    {
+        None => Ok(()),
+        Some(server) => Err(Refused(
+            StatusCode::FORBIDDEN,
+            format!(
+                "this identity may not use server `{}`; the servers it may use are listed at GET /v1/mcp/server",
+                server.name
+            ),
+        )),
     }
 }
 
@@ -259,4 +348,40 @@ pub fn routing_names(
         }
     }
     Ok(Some(chosen))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AccessRule;
+    use serde_json::json;
+
+    #[test]
+    fn an_identity_granted_nothing_is_refused_by_default() {
+        let rules = [AccessRule::new(
+            "groups",
+            "support",
+            vec!["weather".into()],
+            vec!["*".into()],
+        )];
+        let nobody = Caller::from_claims("https://idp", "u-1", &json!({"groups": ["x"]}), &rules);
+        let refused = deny_nothing(nobody).unwrap_err();
+        assert_eq!(refused.0, StatusCode::FORBIDDEN);
+        let support =
+            Caller::from_claims("https://idp", "u-2", &json!({"groups": "support"}), &rules);
+        assert!(deny_nothing(support).is_ok());
+        assert!(deny_nothing(Caller::master()).is_ok());
+    }
+
+    #[test]
+    fn the_key_comes_from_litellms_header_first() {
+        let mut headers = HeaderMap::new();
+        headers.insert("authorization", "Bearer upstream-token".parse().unwrap());
+        assert_eq!(presented_key(&headers).as_deref(), Some("upstream-token"));
+        headers.insert("x-litellm-api-key", "Bearer sk-gateway".parse().unwrap());
+        assert_eq!(presented_key(&headers).as_deref(), Some("sk-gateway"));
+        headers.insert("x-litellm-api-key", "sk-plain".parse().unwrap());
+        assert_eq!(presented_key(&headers).as_deref(), Some("sk-plain"));
+        assert_eq!(presented_key(&HeaderMap::new()), None);
+    }
 }

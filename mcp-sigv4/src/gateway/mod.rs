@@ -33,10 +33,15 @@
 //! never listed with the call's credential (its `x-mcp-header` arguments
 //! must be learnt).
 //!
-//! The modules depend one way: `http`, `session`, `hosts`, `flights` and
-//! `lists` below `server` (the shared state, and `Via`: how a request reaches
-//! its upstreams), then `inputs` (a 2026-07-28 server's input requests asked
-//! of a 2025 client), `guard` and `forward`, then `aggregate` (and the cache
+//! Who is calling is the [`Caller`] the guard makes of the request's key
+//! (`caller`), with its [`Grants`]: the servers and tools it may use, applied
+//! where `allowed_tools` is, on every route and era; its rate limit is a
+//! token bucket per identity on this replica (`rate`).
+//!
+//! The modules depend one way: `http`, `session`, `hosts`, `flights`,
+//! `lists`, `caller` and `rate` below `server` (the shared state, and `Via`: how
+//! a request reaches its upstreams), then `inputs` (a 2026-07-28 server's input
+//! requests asked of a 2025 client), `guard` and `forward`, then `aggregate` (and the cache
 //! hints of merged lists), then `health`, `modern` (the 2026-07-28 clients) and
 //! `rest`, then `dispatch` (requests by method; a second protocol era branches
 //! there) and `serve`. Below the gateway, [`upstream`](crate::upstream) reaches
@@ -49,6 +54,7 @@
 //! event by event.
 
 mod aggregate;
+mod caller;
 mod dispatch;
 mod flights;
 mod forward;
@@ -59,12 +65,14 @@ pub mod http;
 mod inputs;
 mod lists;
 mod modern;
+mod rate;
 mod rest;
 mod serve;
 mod server;
 pub mod session;
 
 pub use aggregate::PARTIAL_META;
+pub use caller::{Caller, Grants};
 pub use hosts::AllowedHosts;
 pub use lists::Lists;
 pub use serve::{Limits, serve, serve_metrics};

@@ -21,6 +21,7 @@ use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
 use super::aggregate::{internal_id, split_prefixed};
+use super::caller;
 use super::http::{self, Body, Budget, SESSION_HEADER, collect_reply};
 use super::server::{Gateway, Server, Target, Via};
 use crate::protocol::era::{self, Envelope, Era};
@@ -218,12 +219,38 @@ where
             .cloned()
     }
 
+    /// 403 for a server the caller may not use.
+    fn refuse_server(&self, server: &Server<C>) -> Option<Response<Body>> {
+        if caller::current_grants().allows_server(&server.name) {
+            return None;
+        }
+        tracing::info!(server = %server.name, "refused a REST request for a server this identity may not use");
+        Some(detail(
+            StatusCode::FORBIDDEN,
+            "server_not_allowed",
+            &format!(
+                "this identity may not use server `{}`; GET /v1/mcp/server lists the servers it may use",
+                server.name
+            ),
+        ))
+    }
+
+    /// The servers the caller may use.
+    fn granted_servers(&self) -> Vec<Arc<Server<C>>> {
+        let grants = caller::current_grants();
+        self.inner
+            .servers
+            .iter()
+            .filter(|s| grants.allows_server(&s.name))
+            .cloned()
+            .collect()
+    }
+
     /// `GET /v1/mcp/server`: each server as LiteLLM lists it, without its
     /// credentials, headers or URL query.
     fn rest_servers(&self) -> Response<Body> {
         let servers: Vec<Value> = self
-            .inner
-            .servers
+            .granted_servers()
             .iter()
             .map(|server| {
                 json!({
@@ -248,7 +275,12 @@ where
     async fn rest_tools_list(&self, server_id: Option<&str>) -> Response<Body> {
         let servers = match server_id {
             Some(id) => match self.server_by_id(id) {
-                Some(server) => vec![server],
+                Some(server) => {
+                    if let Some(refusal) = self.refuse_server(&server) {
+                        return refusal;
+                    }
+                    vec![server]
+                }
                 None => {
                     return http::json(
                         StatusCode::OK,
@@ -257,7 +289,7 @@ where
                     );
                 }
             },
-            None => self.inner.servers.clone(),
+            None => self.granted_servers(),
         };
         let envelope = envelope();
         let lists = servers.iter().map(|server| {
@@ -370,6 +402,9 @@ where
                 }
             },
         };
+        if let Some(refusal) = self.refuse_server(&server) {
+            return refusal;
+        }
         let arguments = body.get("arguments").cloned().unwrap_or_else(|| json!({}));
         let request = json!({"jsonrpc": "2.0", "id": internal_id("rest"), "method": "tools/call",
             "params": {"name": tool, "arguments": arguments}});

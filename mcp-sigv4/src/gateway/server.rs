@@ -10,12 +10,14 @@ use rmcp::transport::streamable_http_client::StreamableHttpClient;
 use sha2::{Digest, Sha256};
 use tower_sigv4::rmcp::HttpClientError;
 
+use super::caller;
 use super::flights::Flights;
 use super::hosts::AllowedHosts;
 use super::http::{self, Body, Refused, SESSION_HEADER};
 use super::lists::{self, ListCache, Lists};
+use super::rate::RateLimits;
 use super::session::{self, Sealer, Session, Tombstones, Unsealed};
-use crate::config::ToolFilter;
+use crate::config::{AccessRule, NamedKey, ToolFilter};
 use crate::protocol::era::Envelope;
 use crate::relay::SigningContext;
 use crate::upstream::{Events, SessionState, Upstream};
@@ -101,6 +103,10 @@ pub struct Options {
     /// How long a list without `ttlMs` (from a 2025-era server) is kept; zero
     /// keeps none.
     pub list_cache_ttl: Duration,
+    /// `general_settings.keys`: named keys and what each may use.
+    pub keys: Vec<NamedKey>,
+    /// `general_settings.access`: what OAuth identities may use, by claim.
+    pub access: Vec<AccessRule>,
 }
 
 impl std::fmt::Debug for Options {
@@ -115,6 +121,8 @@ impl std::fmt::Debug for Options {
             .field("request_timeout", &self.request_timeout)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("list_cache_ttl", &self.list_cache_ttl)
+            .field("keys", &self.keys)
+            .field("access", &self.access)
             .finish_non_exhaustive()
     }
 }
@@ -158,6 +166,7 @@ pub(super) struct Inner<C> {
     pub(super) options: Options,
     pub(super) master_key_digest: Option<[u8; 32]>,
     pub(super) tombstones: Tombstones,
+    pub(super) rates: RateLimits,
     // One upstream per server for 2026-07-28 clients, shared by all of them on
     // this replica: its era probed once, and for a legacy server the one
     // session opened for them.
@@ -195,6 +204,7 @@ where
                 options,
                 master_key_digest,
                 tombstones: Tombstones::default(),
+                rates: RateLimits::default(),
             }),
         }
     }
@@ -272,6 +282,14 @@ where
                     "unknown or altered Mcp-Session-Id (or sealed with another session key): initialize a new session",
                 ),
             })?;
+        // Sessions are not authentication: one opened by another identity is
+        // answered as one never opened.
+        if caller::current_digest().as_deref() != Some(session.caller.as_str()) {
+            tracing::info!("refused a session opened by another identity");
+            return Err(gone(
+                "unknown or altered Mcp-Session-Id (or sealed with another session key): initialize a new session",
+            ));
+        }
         if self.inner.tombstones.is_buried(&session.nonce) {
             return Err(gone(
                 "this session was ended (DELETE): initialize a new session",

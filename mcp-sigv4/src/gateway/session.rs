@@ -69,6 +69,9 @@ pub struct Session {
     /// Seconds since the Unix epoch after which the session is refused.
     #[serde(rename = "e", default)]
     pub expires: u64,
+    /// A digest of the identity that opened the session: any other is refused it.
+    #[serde(rename = "w", default)]
+    pub caller: String,
 }
 
 impl Session {
@@ -80,6 +83,7 @@ impl Session {
             initialize,
             nonce: hex::encode(random::<16>()),
             expires: now().saturating_add(ttl.as_secs().max(1)),
+            caller: String::new(),
         }
     }
 

@@ -16,6 +16,9 @@ pub const UPSTREAM_ERROR: i64 = -32000;
 pub const TIMEOUT_ERROR: i64 = -32001;
 /// A tool call refused by the relay's tool policy.
 pub const TOOL_REFUSED: i64 = -32003;
+/// The caller is over its rate limit; `data.retryAfter` says in how many seconds
+/// to try again.
+pub const RATE_LIMITED: i64 = -32029;
 
 /// What a message from the host is.
 #[derive(Debug, PartialEq)]

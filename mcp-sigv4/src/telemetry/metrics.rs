@@ -179,6 +179,12 @@ struct RefusalLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct IdentityLabels {
+    identity: String,
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RetryLabels {
     server: String,
     reason: &'static str,
@@ -214,6 +220,7 @@ pub struct Metrics {
     eras: Family<EraLabels, Counter>,
     upstream_responses: Family<StatusLabels, Counter>,
     refusals: Family<RefusalLabels, Counter>,
+    identities: Family<IdentityLabels, Counter>,
     retries: Family<RetryLabels, Counter>,
     credentials: Credentials,
     in_flight: Gauge,
@@ -295,6 +302,12 @@ impl Metrics {
             "Requests refused for their signature or credentials (AWS's error kind), rate-limited, or that could not be signed (NotSigned)",
             refusals.clone(),
         );
+        let identities = Family::default();
+        registry.register(
+            "identity_requests",
+            "Requests by identity (a named key's name, the access rules that matched, master or anonymous; never an OAuth subject) and whether its rate limit let them through (allowed, rate_limited)",
+            identities.clone(),
+        );
         let retries = Family::default();
         registry.register(
             "retries",
@@ -368,6 +381,7 @@ impl Metrics {
             eras,
             upstream_responses,
             refusals,
+            identities,
             retries,
             credentials,
             in_flight,
@@ -442,6 +456,29 @@ impl Metrics {
                 server: server.to_owned(),
                 method,
                 outcome,
+            })
+            .inc();
+    }
+
+    /// Count a request of the identity named `identity` (a key's or rules'
+    /// name, never an OAuth subject), `allowed` by its rate limit or not.
+    ///
+    /// ```
+    /// use mcp_sigv4::telemetry::metrics;
+    ///
+    /// metrics().identity_request("ci-bot", false);
+    /// assert!(metrics().encode().contains(
+    ///     r#"mcp_sigv4_identity_requests_total{identity="ci-bot",outcome="rate_limited"} 1"#
+    /// ));
+    /// ```
+    pub fn identity_request(&self, identity: &str, allowed: bool) {
+        if !self.on {
+            return;
+        }
+        self.identities
+            .get_or_create(&IdentityLabels {
+                identity: identity.to_owned(),
+                outcome: if allowed { "allowed" } else { "rate_limited" },
             })
             .inc();
     }

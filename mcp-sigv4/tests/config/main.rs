@@ -711,3 +711,135 @@ fn keys_litellm_uses_are_listed_once_and_other_unknown_keys_warned_about() {
         config.warnings
     );
 }
+
+fn with_general(general: &str) -> String {
+    format!(
+        "mcp_servers:\n  github:\n    url: https://api.githubcopilot.com/mcp\n  weather:\n    url: https://weather.example.com/mcp\ngeneral_settings:\n{general}"
+    )
+}
+
+#[test]
+fn named_keys_and_access_rules_load() {
+    let digest = "a".repeat(64);
+    let config = Config::from_yaml(
+        &with_general(&format!(
+            r#"  keys:
+    ci-bot:
+      key: os.environ/CI_BOT_KEY
+      servers: [github]
+      allowed_tools: [github-list_*]
+      requests_per_minute: 120
+      expires: 2099-03-01T12:00:00Z
+    hashed:
+      key_sha256: {digest}
+      servers: weather
+  access:
+    - claim: groups
+      value: support
+      servers: [weather]
+      requests_per_minute: 60
+"#
+        )),
+        "config.yaml",
+        env_of(&[("CI_BOT_KEY", "ci-bot-key-0123456789")]),
+    )
+    .unwrap();
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    let ci = &config.keys[0];
+    assert_eq!(ci.name, "ci-bot");
+    assert_eq!(ci.servers, ["github"]);
+    assert_eq!(ci.allowed_tools, ["github-list_*"]);
+    assert_eq!(ci.requests_per_minute, Some(120));
+    assert_eq!(
+        ci.expires,
+        mcp_sigv4::config::parse_expiry("2099-03-01T12:00:00Z")
+    );
+    assert_eq!(
+        config.keys[1].allowed_tools,
+        ["*"],
+        "no allowed_tools: every tool"
+    );
+    assert_eq!(config.keys[1].key_sha256, [0xaa; 32]);
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains("ci-bot-key-0123456789") && !debug.contains(&digest),
+        "{debug}"
+    );
+    let rule = &config.access[0];
+    assert_eq!(
+        (rule.name().as_str(), rule.requests_per_minute),
+        ("groups=support", Some(60))
+    );
+}
+
+#[test]
+fn bad_keys_and_rules_name_their_path() {
+    for (general, expected) in [
+        (
+            "  keys:\n    ci:\n      key: short\n      servers: [github]\n",
+            "general_settings.keys.ci.key: has 5 characters; it must have at least 16",
+        ),
+        (
+            "  keys:\n    ci:\n      servers: [github]\n",
+            "general_settings.keys.ci.key: missing; give `key`",
+        ),
+        (
+            "  keys:\n    ci:\n      key_sha256: xyz\n      servers: [github]\n",
+            "general_settings.keys.ci.key_sha256: expected 64 hexadecimal digits",
+        ),
+        (
+            "  keys:\n    ci:\n      key: ci-key-0123456789abc\n      servers: [gitlab]\n",
+            "general_settings.keys.ci.servers[0]: no server `gitlab` in mcp_servers; known servers: github, weather",
+        ),
+        (
+            "  keys:\n    ci:\n      key: ci-key-0123456789abc\n",
+            "general_settings.keys.ci.servers: missing or empty",
+        ),
+        (
+            "  keys:\n    ci:\n      key: ci-key-0123456789abc\n      servers: [github]\n      requests_per_minute: 0\n",
+            "general_settings.keys.ci.requests_per_minute: expected a whole number of 1 or more",
+        ),
+        (
+            "  keys:\n    ci:\n      key: ci-key-0123456789abc\n      servers: [github]\n      expires: next week\n",
+            "general_settings.keys.ci.expires: expected an RFC 3339 date-time",
+        ),
+        (
+            "  keys:\n    a:\n      key: ci-key-0123456789abc\n      servers: [github]\n    b:\n      key: ci-key-0123456789abc\n      servers: [github]\n",
+            "general_settings.keys.b.key: is the same key as general_settings.keys.a",
+        ),
+        (
+            "  access:\n    - value: support\n      servers: [weather]\n",
+            "general_settings.access[0].claim: missing",
+        ),
+        (
+            "  access:\n    - claim: groups\n      value: support\n      servers: [nope]\n",
+            "general_settings.access[0].servers[0]: no server `nope`",
+        ),
+        (
+            "  access: {}\n",
+            "general_settings.access: expected a list of rules",
+        ),
+        ("  keys: [a]\n", "general_settings.keys: expected a mapping"),
+    ] {
+        let error = error_of(&with_general(general));
+        assert!(error.contains(expected), "{general}: {error}");
+        assert!(!error.contains("ci-key-0123456789abc"), "{error}");
+    }
+}
+
+#[test]
+fn an_expired_key_or_a_glob_that_matches_nothing_is_a_warning() {
+    let config = load(&with_general(
+        "  keys:\n    old:\n      key: old-key-0123456789ab\n      servers: [github]\n      allowed_tools: [list_*]\n      expires: 2001-01-01\n",
+    ))
+    .unwrap();
+    let warnings = config.warnings.join("\n");
+    assert!(
+        warnings.contains("general_settings.keys.old.expires: the key has expired"),
+        "{warnings}"
+    );
+    assert!(
+        warnings.contains("general_settings.keys.old.allowed_tools[0]: `list_*` can match no tool"),
+        "{warnings}"
+    );
+}

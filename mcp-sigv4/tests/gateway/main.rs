@@ -9,6 +9,7 @@ mod contract;
 mod era_server;
 mod eras;
 mod fuzz;
+mod identity;
 mod lists;
 mod litellm;
 mod order;

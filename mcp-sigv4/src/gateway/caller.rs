@@ -1,0 +1,304 @@
+//! Who is calling, and what they may use: the [`Caller`] the guard makes of a
+//! request's credentials, and its [`Grants`].
+//!
+//! The caller of the request being answered is kept in a task-local
+//! ([`CALLER`]) while it is served, so that the places that already filter by
+//! a server's `allowed_tools` (the lists, the refused calls) filter by the
+//! caller's grants too, however deep in the fan-out. Outside a request (a
+//! probe, a background task) no caller is in scope, and nothing is granted.
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use wildmatch::WildMatch;
+
+use crate::config::{AccessRule, NamedKey};
+
+/// Who is calling, as the guard established it from the request's credentials.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// The identity's name for audit lines, metrics and rate limits: `master` for the
+    /// master key, the key's name for a named key, `{iss} {sub}` for an OAuth token,
+    /// `anonymous` when the gateway asks for no credentials.
+    pub identity: String,
+    /// What granted access: the key's name, the matching access rules' names
+    /// (`claim=value`, joined by `,`), or `None` for the master key / anonymous.
+    pub rule: Option<String>,
+    /// What it may use.
+    pub grants: Grants,
+    /// The highest `requests_per_minute` among what granted access, if any.
+    pub requests_per_minute: Option<u32>,
+}
+
+/// What a caller may use.
+#[derive(Clone, Debug)]
+pub enum Grants {
+    /// Every server and tool (master key; no `keys`/`oauth` configured).
+    All,
+    /// These servers, and among their tools those matching these globs over the
+    /// aggregated name `{server}{separator}{tool}` (`*` when a key lists no tools).
+    Only {
+        /// The servers, by name.
+        servers: Vec<String>,
+        /// Globs over `{server}{separator}{tool}`.
+        tools: Vec<String>,
+    },
+}
+
+tokio::task_local! {
+    /// The caller of the request being answered.
+    pub(super) static CALLER: Caller;
+}
+
+impl Caller {
+    /// The caller of a gateway that asks for no credentials.
+    pub fn anonymous() -> Self {
+        Self {
+            identity: "anonymous".to_owned(),
+            rule: None,
+            grants: Grants::All,
+            requests_per_minute: None,
+        }
+    }
+
+    /// The holder of the master key.
+    pub fn master() -> Self {
+        Self {
+            identity: "master".to_owned(),
+            ..Self::anonymous()
+        }
+    }
+
+    /// The holder of a named key.
+    pub fn of_key(key: &NamedKey) -> Self {
+        Self {
+            identity: key.name.clone(),
+            rule: Some(key.name.clone()),
+            grants: Grants::Only {
+                servers: key.servers.clone(),
+                tools: key.allowed_tools.clone(),
+            },
+            requests_per_minute: key.requests_per_minute,
+        }
+    }
+
+    /// An OAuth identity: the token's issuer and subject, and its verified
+    /// `claims`, given the union of the access `rules` it matches. A rule
+    /// matches when its claim is a string equal to its value or an array
+    /// holding it (`scope` is split at spaces; `sub` is the subject). A token
+    /// that matches no rule is granted nothing.
+    ///
+    /// A rule's glob that does not name one of its servers (`*`, `*_read`)
+    /// applies to its own servers only: it becomes `{server}*` (`{server}*_read`)
+    /// for each of them, so that a rule for `weather` with `*` does not open
+    /// every tool of `github` granted by another rule.
+    ///
+    /// ```
+    /// use mcp_sigv4::config::AccessRule;
+    /// use mcp_sigv4::gateway::{Caller, Grants};
+    /// use serde_json::json;
+    ///
+    /// let rules = [AccessRule::new("groups", "support", vec!["weather".into()], vec!["weather-get_*".into()])];
+    /// let claims = json!({"groups": ["support", "staff"]});
+    /// let caller = Caller::from_claims("https://idp", "u-1", &claims, &rules);
+    /// assert_eq!(caller.identity, "https://idp u-1");
+    /// assert_eq!(caller.rule.as_deref(), Some("groups=support"));
+    /// assert!(matches!(caller.grants, Grants::Only { ref servers, .. } if servers == &["weather"]));
+    /// ```
+    pub fn from_claims(iss: &str, sub: &str, claims: &Value, rules: &[AccessRule]) -> Self {
+        let mut names = Vec::new();
+        let mut servers: Vec<String> = Vec::new();
+        let mut tools: Vec<String> = Vec::new();
+        // A matching rule without a limit is the highest limit of all.
+        let mut limits: Vec<Option<u32>> = Vec::new();
+        for rule in rules.iter().filter(|rule| holds(claims, sub, rule)) {
+            names.push(rule.name());
+            for server in &rule.servers {
+                if !servers.contains(server) {
+                    servers.push(server.clone());
+                }
+            }
+            for glob in &rule.allowed_tools {
+                let scoped = rule.servers.iter().any(|s| glob.starts_with(s.as_str()));
+                let globs = if scoped {
+                    vec![glob.clone()]
+                } else {
+                    rule.servers.iter().map(|s| format!("{s}{glob}")).collect()
+                };
+                for glob in globs {
+                    if !tools.contains(&glob) {
+                        tools.push(glob);
+                    }
+                }
+            }
+            limits.push(rule.requests_per_minute);
+        }
+        let requests_per_minute = if limits.contains(&None) {
+            None
+        } else {
+            limits.into_iter().flatten().max()
+        };
+        Self {
+            identity: format!("{iss} {sub}"),
+            rule: (!names.is_empty()).then(|| names.join(",")),
+            grants: Grants::Only { servers, tools },
+            requests_per_minute,
+        }
+    }
+
+    /// The name it is counted under in `/metrics`: the key's name or the
+    /// rules', `master` or `anonymous`; never an OAuth subject, so that the
+    /// label's values stay as few as the configured keys and rules.
+    pub fn label(&self) -> &str {
+        match (&self.rule, &self.grants) {
+            (Some(rule), _) => rule,
+            (None, Grants::All) => &self.identity,
+            (None, Grants::Only { .. }) => "none",
+        }
+    }
+
+    /// A digest of the identity, which a sealed session carries to be
+    /// refused to any other.
+    pub(super) fn digest(&self) -> String {
+        hex::encode(&Sha256::digest(self.identity.as_bytes())[..16])
+    }
+}
+
+impl Grants {
+    /// Whether it grants nothing at all (an identity no rule matched).
+    pub fn is_nothing(&self) -> bool {
+        matches!(self, Grants::Only { servers, .. } if servers.is_empty())
+    }
+
+    /// Whether it grants the server `name`.
+    pub fn allows_server(&self, name: &str) -> bool {
+        match self {
+            Grants::All => true,
+            Grants::Only { servers, .. } => servers.iter().any(|s| s == name),
+        }
+    }
+
+    /// Whether it grants `tool` of `server` (the server's own name for it),
+    /// its aggregated name being `{server}{separator}{tool}`.
+    pub fn allows_tool(&self, server: &str, separator: &str, tool: &str) -> bool {
+        match self {
+            Grants::All => true,
+            Grants::Only { servers, tools } => {
+                servers.iter().any(|s| s == server) && {
+                    let name = format!("{server}{separator}{tool}");
+                    tools.iter().any(|glob| WildMatch::new(glob).matches(&name))
+                }
+            }
+        }
+    }
+
+    /// Whether it lets every tool of every server through.
+    pub fn is_all(&self) -> bool {
+        matches!(self, Grants::All)
+    }
+}
+
+/// The grants of the request being answered; none outside a request.
+pub(super) fn current_grants() -> Grants {
+    CALLER
+        .try_with(|caller| caller.grants.clone())
+        .unwrap_or(Grants::Only {
+            servers: Vec::new(),
+            tools: Vec::new(),
+        })
+}
+
+/// The identity digest of the request being answered (`None` outside one).
+pub(super) fn current_digest() -> Option<String> {
+    CALLER.try_with(Caller::digest).ok()
+}
+
+/// Whether `claims` (or `sub`) hold the rule's value.
+fn holds(claims: &Value, sub: &str, rule: &AccessRule) -> bool {
+    if rule.claim == "sub" {
+        return sub == rule.value;
+    }
+    match claims.get(&rule.claim) {
+        Some(Value::String(text)) if rule.claim == "scope" => {
+            text.split_ascii_whitespace().any(|s| s == rule.value)
+        }
+        Some(Value::String(text)) => *text == rule.value,
+        Some(Value::Array(items)) => items.iter().any(|item| item.as_str() == Some(&rule.value)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn rule(claim: &str, value: &str, servers: &[&str], tools: &[&str]) -> AccessRule {
+        AccessRule::new(
+            claim,
+            value,
+            servers.iter().map(|s| (*s).to_owned()).collect(),
+            tools.iter().map(|s| (*s).to_owned()).collect(),
+        )
+    }
+
+    #[test]
+    fn claims_match_strings_arrays_scope_and_sub() {
+        let rules = [
+            rule("groups", "platform", &["github", "weather"], &["*"]),
+            rule("groups", "support", &["weather"], &["weather-get_*"]),
+            rule("scope", "mcp:admin", &["admin"], &["*"]),
+            rule("sub", "robot", &["robots"], &["*"]),
+        ];
+        let support = Caller::from_claims("i", "u", &json!({"groups": "support"}), &rules);
+        assert_eq!(support.rule.as_deref(), Some("groups=support"));
+        assert!(support.grants.allows_tool("weather", "-", "get_forecast"));
+        assert!(!support.grants.allows_tool("weather", "-", "set_alert"));
+        assert!(!support.grants.allows_server("github"));
+
+        let scoped = Caller::from_claims("i", "u", &json!({"scope": "openid mcp:admin"}), &rules);
+        assert!(scoped.grants.allows_server("admin"));
+        let robot = Caller::from_claims("i", "robot", &json!({}), &rules);
+        assert!(robot.grants.allows_server("robots"));
+        let nobody = Caller::from_claims("i", "u", &json!({"groups": ["x"], "scope": 3}), &rules);
+        assert!(nobody.grants.is_nothing());
+        assert_eq!(nobody.label(), "none");
+    }
+
+    #[test]
+    fn a_rule_star_stays_on_its_own_servers() {
+        let rules = [
+            rule("groups", "a", &["github"], &["*"]),
+            rule("groups", "b", &["weather"], &["weather-get_*"]),
+        ];
+        let both = Caller::from_claims("i", "u", &json!({"groups": ["a", "b"]}), &rules);
+        assert!(both.grants.allows_tool("github", "-", "anything"));
+        assert!(both.grants.allows_tool("weather", "-", "get_x"));
+        assert!(!both.grants.allows_tool("weather", "-", "set_x"));
+        assert_eq!(both.rule.as_deref(), Some("groups=a,groups=b"));
+        assert_eq!(both.label(), "groups=a,groups=b");
+    }
+
+    #[test]
+    fn the_highest_limit_wins() {
+        let mut slow = rule("groups", "a", &["s"], &["*"]);
+        slow.requests_per_minute = Some(10);
+        let mut fast = rule("groups", "b", &["s"], &["*"]);
+        fast.requests_per_minute = Some(100);
+        let caller = Caller::from_claims("i", "u", &json!({"groups": ["a", "b"]}), &[slow, fast]);
+        assert_eq!(caller.requests_per_minute, Some(100));
+        let open = rule("groups", "c", &["s"], &["*"]);
+        let caller = Caller::from_claims(
+            "i",
+            "u",
+            &json!({"groups": ["a", "c"]}),
+            &[slow_again(), open],
+        );
+        assert_eq!(caller.requests_per_minute, None, "no limit is the highest");
+    }
+
+    fn slow_again() -> AccessRule {
+        let mut slow = rule("groups", "a", &["s"], &["*"]);
+        slow.requests_per_minute = Some(10);
+        slow
+    }
+}
