@@ -25,17 +25,33 @@ use rmcp::transport::streamable_http_client::{StreamableHttpClient, StreamableHt
 use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
+use super::caller::Caller;
 use super::flights::Turn;
 use super::forward::{for_client, tag_request};
 use super::guard;
-use super::http::{self, Body, Budget, SESSION_HEADER, collect_reply};
+use super::http::{self, Body, Budget, ClientAddress, SESSION_HEADER, collect_reply};
 use super::modern;
 use super::rest;
 use super::server::{CLIENT_HEADERS, Gateway, LiveSession, Target, Via};
 use super::session::{self, Session};
 use crate::protocol::jsonrpc;
-use crate::telemetry::{self, Outcome, Route, traces};
+use crate::telemetry::{self, Outcome, Route, audit, traces};
 use tracing::Instrument;
+
+/// The route of `path` as the audit trail names it: a template, never a
+/// client's own path.
+fn audited_route(path: &str) -> &'static str {
+    match path {
+        "/mcp" => "/mcp",
+        "/mcp-rest/tools/call" => "/mcp-rest/tools/call",
+        "/mcp-rest/tools/list" => "/mcp-rest/tools/list",
+        "/v1/mcp/server" => "/v1/mcp/server",
+        "/health/readiness" => "/health/readiness",
+        "/metrics" => "/metrics",
+        p if p.starts_with("/mcp/") => "/mcp/{server}",
+        _ => "other",
+    }
+}
 
 /// The longest a session's POST waits for the session's GET to open its
 /// upstream event streams; past it the POST goes on regardless.
@@ -78,6 +94,7 @@ where
         if path == "/health" {
             return self.health();
         }
+        let mut audited = audited_route(&path);
         // LiteLLM's `/{server}/mcp` is `/mcp/{server}`.
         if let Some(server) = path
             .strip_suffix("/mcp")
@@ -85,6 +102,7 @@ where
             .filter(|server| !server.is_empty() && !server.contains('/'))
         {
             path = format!("/mcp/{server}");
+            audited = "/{server}/mcp";
         }
         let readiness = path == "/health/readiness";
         let rest = rest::Route::of(&path);
@@ -98,6 +116,10 @@ where
                 "not found; MCP is served at /mcp and /mcp/{server} (or /{server}/mcp), the REST API at /mcp-rest/tools/list, /mcp-rest/tools/call and /v1/mcp/server, health at /health and /health/readiness",
             );
         }
+        let client = request
+            .extensions()
+            .get::<ClientAddress>()
+            .map(|address| address.0);
         // Cheapest first; nothing below reads the body or reaches an upstream.
         if let Err(refused) = guard::check_host_and_origin(
             request.headers(),
@@ -105,11 +127,45 @@ where
             &self.inner.options.allowed_hosts,
         ) {
             tracing::info!("refused a request: {}", refused.1);
+            audit::unidentified(client, audited, "host or origin not allowed");
             return refused.response();
         }
         if let Some(refusal) = self.authorize(request.headers()) {
+            audit::unidentified(client, audited, "missing or wrong key");
             return refusal;
         }
+        // Until named keys and OAuth: the master key's holder, or anyone.
+        let caller = if self.inner.master_key_digest.is_some() {
+            Caller::master()
+        } else {
+            Caller::anonymous()
+        };
+        let scope = audit::Scope {
+            identity: caller.identity,
+            rule: caller.rule,
+            route: audited,
+            client,
+        };
+        audit::within(
+            scope,
+            self.authorized(&path, readiness, scrape, rest, request),
+        )
+        .await
+    }
+
+    /// A request past the guard's checks of its head, by route and method.
+    async fn authorized<B>(
+        &self,
+        path: &str,
+        readiness: bool,
+        scrape: bool,
+        rest: Option<rest::Route>,
+        request: Request<B>,
+    ) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
         if readiness {
             return self.readiness().await;
         }
@@ -124,7 +180,7 @@ where
         {
             return refused.response();
         }
-        let target = match self.target(&path, request.headers(), request.uri().query()) {
+        let target = match self.target(path, request.headers(), request.uri().query()) {
             Ok(target) => target,
             Err(refused) => return refused.response(),
         };

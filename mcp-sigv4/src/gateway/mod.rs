@@ -48,6 +48,7 @@
 //! event by event.
 
 mod aggregate;
+pub mod caller;
 mod dispatch;
 mod flights;
 mod forward;
