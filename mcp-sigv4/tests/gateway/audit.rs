@@ -488,8 +488,9 @@ async fn argument_values_are_written_only_with_audit_arguments() {
     let message = json!({"method": "tools/call",
         "params": {"name": "echo", "arguments": {"text": ARGUMENT}}});
 
-    // Without the flag, to the JSON log on stderr: no argument value.
-    let gateway = start(&up, &["--log-format", "json"]).await;
+    // Without the flag, to the JSON log on stderr: no argument value (and
+    // with metrics off: the trail does not depend on them).
+    let gateway = start(&up, &["--log-format", "json", "--metrics", "off"]).await;
     let answer = send(
         "POST",
         &format!("{}/mcp/alpha", gateway.base),
@@ -576,5 +577,35 @@ async fn a_line_names_the_trace_of_its_request() {
     assert!(
         lines.iter().all(|l| l["trace_id"] == TRACE_ID),
         "{lines:#?}"
+    );
+}
+
+#[tokio::test]
+async fn an_audit_log_that_cannot_be_opened_stops_the_start_and_names_the_flag() {
+    let up = audited().await;
+    let missing = up
+        .audit_log
+        .with_file_name("no-such-dir")
+        .join("audit.jsonl");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-sigv4"))
+        .args([
+            "gateway",
+            "--config",
+            up.config.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--audit-log", missing.to_str().unwrap()])
+        .env("UPSTREAM_TOKEN", UPSTREAM_TOKEN)
+        .env("MASTER", MASTER_KEY)
+        .env("MCP_SIGV4_PROBE_INTERVAL", "0")
+        .stdin(std::process::Stdio::null())
+        .output();
+    let output = tokio::time::timeout(LIMIT, output).await.unwrap().unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot open the audit log") && stderr.contains("--audit-log"),
+        "{stderr}"
     );
 }
