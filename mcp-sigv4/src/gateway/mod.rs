@@ -14,7 +14,8 @@
 //!
 //! Each request passes the [`guard`] checks (`Host`, `Origin`, master key,
 //! method, content type, routing names) before its body is read or an upstream
-//! is touched.
+//! is touched. Its [`caller`] is written with every `tools/call` and refusal
+//! to the [audit trail](crate::telemetry::audit).
 //!
 //! `allowed_tools` and `disallowed_tools` hold on every route: a filtered tool is
 //! never listed, and a call of it never reaches its server. A client's
@@ -33,7 +34,7 @@
 //! never listed with the call's credential (its `x-mcp-header` arguments
 //! must be learnt).
 //!
-//! The modules depend one way: `http`, `session`, `hosts`, `flights` and
+//! The modules depend one way: `caller`, `http`, `session`, `hosts`, `flights` and
 //! `lists` below `server` (the shared state, and `Via`: how a request reaches
 //! its upstreams), then `guard` and `forward`, then `aggregate` (and the cache
 //! hints of merged lists), then `health`, `modern` (the 2026-07-28 clients) and
