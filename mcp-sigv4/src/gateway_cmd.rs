@@ -107,6 +107,14 @@ pub(crate) struct Args {
     /// answers 404).
     #[arg(long, value_enum, env = "MCP_SIGV4_METRICS", default_value_t = Switch::On)]
     metrics: Switch,
+    /// Append the audit trail (one JSON line per tools/call and per refused
+    /// request) to this file instead of the log on stderr.
+    #[arg(long, value_name = "PATH")]
+    audit_log: Option<std::path::PathBuf>,
+    /// Write each tool call's argument values in its audit line (left out
+    /// unless given: they may hold personal data or secrets).
+    #[arg(long)]
+    audit_arguments: bool,
 }
 
 /// A feature turned on or off.
@@ -116,12 +124,17 @@ enum Switch {
     Off,
 }
 
-pub(crate) fn main(args: Args) -> ExitCode {
+pub(crate) fn main(args: Args, log_format: logging::LogFormat) -> ExitCode {
     logging::init(args.log_level.as_deref());
     if args.metrics == Switch::Off {
         telemetry::metrics::turn_off();
     }
-    match mcp_sigv4::runtime::Runtime::multi_thread("gateway").block_on(run(args)) {
+    let audit = telemetry::audit::Settings {
+        file: args.audit_log.clone(),
+        arguments: args.audit_arguments,
+        json_log: log_format == logging::LogFormat::Json,
+    };
+    match mcp_sigv4::runtime::Runtime::multi_thread("gateway").block_on(run(args, audit)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(message)) => {
             eprintln!("mcp-sigv4 gateway: {message}");
@@ -131,7 +144,7 @@ pub(crate) fn main(args: Args) -> ExitCode {
     }
 }
 
-async fn run(args: Args) -> Result<(), String> {
+async fn run(args: Args, audit: telemetry::audit::Settings) -> Result<(), String> {
     let config = Config::load(&args.config).map_err(|e| e.to_string())?;
     config.log_notes();
     if config.servers.is_empty() {
@@ -237,8 +250,10 @@ async fn run(args: Args) -> Result<(), String> {
         // server before its clients do.
         gateway.watch(probe_interval);
     }
+    telemetry::audit::init(audit)?;
     tracing::info!(servers = ?names, "listening on http://{address}/mcp");
     gateway::serve(gateway, listener, shutdown::on_signals(), limits).await;
+    telemetry::audit::flush();
     Ok(())
 }
 

@@ -105,7 +105,7 @@ fn main() -> ExitCode {
     mcp_sigv4::logging::set_format(cli.log_format);
     let code = match cli.command {
         Command::Proxy(args) => proxy::main(args),
-        Command::Gateway(args) => gateway_cmd::main(args),
+        Command::Gateway(args) => gateway_cmd::main(args, cli.log_format),
         Command::Sign(args) => sign::main(args),
         Command::Explain(args) => explain::main(args),
         Command::Ask(args) => mcp_sigv4::ask::cli::main(args),

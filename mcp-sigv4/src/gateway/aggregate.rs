@@ -13,6 +13,7 @@ use super::modern::merged_capabilities;
 use super::server::{Gateway, Server, Via};
 use crate::protocol::era::{self, Era};
 use crate::protocol::jsonrpc::{self, Kind};
+use crate::telemetry::audit;
 
 /// The `_meta` key of an aggregated list that misses a server's items: a list of
 /// `{"server", "cause"}`.
@@ -109,6 +110,14 @@ where
                     .and_then(Value::as_str)
                     .unwrap_or_default();
                 let Some((server, inner)) = split_prefixed(servers, &separator, name) else {
+                    if method == "tools/call" {
+                        audit::refused(
+                            audit::Outcome::Refused,
+                            None,
+                            Some(name),
+                            "names no server",
+                        );
+                    }
                     let error = jsonrpc::error(
                         &id,
                         jsonrpc::INVALID_PARAMS,

@@ -29,15 +29,30 @@ use super::caller::{self, CALLER, Caller};
 use super::flights::Turn;
 use super::forward::{for_client, tag_request};
 use super::guard;
-use super::http::{self, Body, Budget, SESSION_HEADER, collect_reply};
+use super::http::{self, Body, Budget, ClientAddress, SESSION_HEADER, collect_reply};
 use super::modern;
 use super::rate;
 use super::rest;
 use super::server::{CLIENT_HEADERS, Gateway, LiveSession, Target, Via};
 use super::session::{self, Session};
 use crate::protocol::{era, jsonrpc};
-use crate::telemetry::{self, Outcome, Route, traces};
+use crate::telemetry::{self, Outcome, Route, audit, traces};
 use tracing::Instrument;
+
+/// The route of `path` as the audit trail names it: a template, never a
+/// client's own path.
+fn audited_route(path: &str) -> &'static str {
+    match path {
+        "/mcp" => "/mcp",
+        "/mcp-rest/tools/call" => "/mcp-rest/tools/call",
+        "/mcp-rest/tools/list" => "/mcp-rest/tools/list",
+        "/v1/mcp/server" => "/v1/mcp/server",
+        "/health/readiness" => "/health/readiness",
+        "/metrics" => "/metrics",
+        p if p.starts_with("/mcp/") => "/mcp/{server}",
+        _ => "other",
+    }
+}
 
 /// The longest a session's POST waits for the session's GET to open its
 /// upstream event streams; past it the POST goes on regardless.
@@ -97,6 +112,7 @@ where
         if path == "/health" {
             return self.health();
         }
+        let mut audited = audited_route(&path);
         // LiteLLM's `/{server}/mcp` is `/mcp/{server}`.
         if let Some(server) = path
             .strip_suffix("/mcp")
@@ -104,6 +120,7 @@ where
             .filter(|server| !server.is_empty() && !server.contains('/'))
         {
             path = format!("/mcp/{server}");
+            audited = "/{server}/mcp";
         }
         let readiness = path == "/health/readiness";
         let rest = rest::Route::of(&path);
@@ -117,6 +134,10 @@ where
                 "not found; MCP is served at /mcp and /mcp/{server} (or /{server}/mcp), the REST API at /mcp-rest/tools/list, /mcp-rest/tools/call and /v1/mcp/server, health at /health and /health/readiness",
             );
         }
+        let client = request
+            .extensions()
+            .get::<ClientAddress>()
+            .map(|address| address.0);
         // Cheapest first; nothing below reads the body or reaches an upstream.
         if let Err(refused) = guard::check_host_and_origin(
             request.headers(),
@@ -124,14 +145,57 @@ where
             &self.inner.options.allowed_hosts,
         ) {
             tracing::info!("refused a request: {}", refused.1);
+            audit::unidentified(client, audited, "host or origin not allowed");
             return refused.response();
         }
         let caller = match self.authorize(request.headers(), &path) {
             Ok(caller) => caller,
-            Err(refusal) => return refusal,
+            Err(refusal) => {
+                let reason = if refusal.status() == StatusCode::UNAUTHORIZED {
+                    "missing or wrong key"
+                } else {
+                    "the identity is granted no server"
+                };
+                audit::unidentified(client, audited, reason);
+                return refusal;
+            }
         };
+        let scope = audit::Scope {
+            identity: caller.identity.clone(),
+            rule: caller.rule.clone(),
+            route: audited,
+            client,
+        };
+        audit::within(
+            scope,
+            self.authorized(caller, &path, readiness, scrape, rest, request),
+        )
+        .await
+    }
+
+    /// A request past the guard's checks of its head and its key, by route
+    /// and method.
+    async fn authorized<B>(
+        &self,
+        caller: Caller,
+        path: &str,
+        readiness: bool,
+        scrape: bool,
+        rest: Option<rest::Route>,
+        request: Request<B>,
+    ) -> Response<Body>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: std::error::Error + Send + Sync + 'static,
+    {
         if (readiness || scrape) && !caller.grants.is_all() {
             // They name every server and identity: the administrator's.
+            audit::refused(
+                audit::Outcome::Refused,
+                None,
+                None,
+                "readiness and metrics are for the master key",
+            );
             return http::error(
                 StatusCode::FORBIDDEN,
                 "readiness and metrics are for the master key; a named key or an OAuth identity may not read them",
@@ -145,6 +209,12 @@ where
         }
         // Every MCP request and REST call counts; health and metrics do not.
         if let Err(wait) = self.take_turn(&caller) {
+            audit::refused(
+                audit::Outcome::RateLimited,
+                None,
+                None,
+                "over the identity's requests_per_minute",
+            );
             return rate::too_many(wait);
         }
         CALLER
@@ -176,6 +246,14 @@ where
             Ok(target) => target,
             Err(refused) => {
                 tracing::info!(identity = %caller.label(), "refused: {}", refused.1);
+                if refused.0 == StatusCode::FORBIDDEN {
+                    audit::refused(
+                        audit::Outcome::Refused,
+                        None,
+                        None,
+                        "a server outside the caller's grants",
+                    );
+                }
                 return refused.response();
             }
         };

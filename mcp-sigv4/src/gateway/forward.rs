@@ -16,7 +16,7 @@ use super::server::{CLIENT_HEADERS, Gateway, Server, Via};
 use crate::protocol::era::{self, Era};
 use crate::protocol::jsonrpc::{self, Kind};
 use crate::relay::describe;
-use crate::telemetry::{self, ListCacheOutcome, Outcome};
+use crate::telemetry::{self, ListCacheOutcome, Outcome, audit};
 use crate::upstream::{self, Reply, Upstream};
 use tracing::Instrument;
 
@@ -245,6 +245,12 @@ where
             return None;
         }
         tracing::info!(server = %server.name, tool = %name, "refused a call of a filtered tool");
+        audit::refused(
+            audit::Outcome::Refused,
+            Some(&server.name),
+            Some(name),
+            "tool not allowed (the server's allowed_tools / disallowed_tools, or the caller's grants)",
+        );
         let id = message.get("id").cloned().unwrap_or(Value::Null);
         Some(http::json(
             StatusCode::OK,

@@ -143,6 +143,11 @@ pub(crate) async fn collect_reply(
         .rfind(|message| message.get("method").is_none()))
 }
 
+/// The address of the client a request came from, put in the request's
+/// extensions where the connection is accepted.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddress(pub std::net::IpAddr);
+
 /// An HTTP-level refusal (not a JSON-RPC error): the status and a message for
 /// the client.
 #[derive(Debug)]

@@ -14,7 +14,8 @@
 //!
 //! Each request passes the [`guard`] checks (`Host`, `Origin`, master key,
 //! method, content type, routing names) before its body is read or an upstream
-//! is touched.
+//! is touched. Its [`caller`] is written with every `tools/call` and refusal
+//! to the [audit trail](crate::telemetry::audit).
 //!
 //! `allowed_tools` and `disallowed_tools` hold on every route: a filtered tool is
 //! never listed, and a call of it never reaches its server. A client's
@@ -54,7 +55,7 @@
 //! event by event.
 
 mod aggregate;
-mod caller;
+pub mod caller;
 mod dispatch;
 mod flights;
 mod forward;

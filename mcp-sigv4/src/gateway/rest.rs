@@ -26,6 +26,7 @@ use super::http::{self, Body, Budget, SESSION_HEADER, collect_reply};
 use super::server::{Gateway, Server, Target, Via};
 use crate::protocol::era::{self, Envelope, Era};
 use crate::protocol::jsonrpc;
+use crate::telemetry::audit;
 
 /// Pages read from one server for one REST tool list.
 const MAX_LIST_PAGES: usize = 100;
@@ -382,6 +383,12 @@ where
             Some(id) => match self.server_by_id(id) {
                 Some(server) => (server, name.to_owned()),
                 None => {
+                    audit::refused(
+                        audit::Outcome::Refused,
+                        Some(id),
+                        Some(name),
+                        "no such server",
+                    );
                     return detail(
                         StatusCode::NOT_FOUND,
                         "server_not_found",
@@ -392,6 +399,7 @@ where
             None => match split_prefixed(&self.inner.servers, separator, name) {
                 Some(found) => found,
                 None => {
+                    audit::refused(audit::Outcome::Refused, None, Some(name), "names no server");
                     return detail(
                         StatusCode::BAD_REQUEST,
                         "server_not_found",

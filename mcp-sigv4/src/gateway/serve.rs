@@ -25,7 +25,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tower_sigv4::rmcp::HttpClientError;
 
-use super::http::{self, Body};
+use super::http::{self, Body, ClientAddress};
 use super::server::Gateway;
 
 /// Connections let in past `max_connections`, for `/health` only.
@@ -180,16 +180,18 @@ pub async fn serve<C>(
                 return;
             }
             let health_only = slot.health_only;
-            let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
-                let gateway = gateway.clone();
-                async move {
-                    Ok::<_, Infallible>(if health_only {
-                        health_or_busy(&gateway, request.uri().path())
-                    } else {
-                        gateway.handle(request).await
-                    })
-                }
-            });
+            let service =
+                hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+                    let gateway = gateway.clone();
+                    request.extensions_mut().insert(ClientAddress(peer.ip()));
+                    async move {
+                        Ok::<_, Infallible>(if health_only {
+                            health_or_busy(&gateway, request.uri().path())
+                        } else {
+                            gateway.handle(request).await
+                        })
+                    }
+                });
             let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
             if let Err(e) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(%peer, "connection ended: {e}");

@@ -24,6 +24,8 @@ use serde_json::Value;
 use tower_sigv4::credentials::CredentialsCache;
 use tower_sigv4::retry::RetryReason;
 
+use super::audit;
+
 /// The most tool names remembered per server; past it, new names are `other`.
 const MAX_TOOLS_PER_SERVER: usize = 1000;
 
@@ -508,7 +510,9 @@ impl Metrics {
 
     /// Start timing `message` to `server`; the outcome is counted when the
     /// observation is finished or dropped (dropped unfinished: `cancelled`).
+    /// A `tools/call` is also written to the [audit trail](audit) when it ends.
     pub fn observe(&'static self, server: &str, message: &Value, modern: bool) -> Observation {
+        let audit = audit::Call::start(server, message);
         if !self.on {
             return Observation {
                 metrics: self,
@@ -517,6 +521,7 @@ impl Metrics {
                 tool: String::new(),
                 started: Instant::now(),
                 outcome: None,
+                audit,
             };
         }
         let method = bounded_method(message);
@@ -536,6 +541,7 @@ impl Metrics {
             tool,
             started: Instant::now(),
             outcome: Some(Outcome::cancelled),
+            audit,
         }
     }
 
@@ -812,6 +818,7 @@ pub struct Observation {
     tool: String,
     started: Instant,
     outcome: Option<Outcome>,
+    audit: Option<audit::Call>,
 }
 
 impl Observation {
@@ -839,7 +846,12 @@ impl Observation {
 
 impl Drop for Observation {
     fn drop(&mut self) {
-        let Some(outcome) = self.outcome.take() else {
+        let outcome = self.outcome.take();
+        if let Some(call) = self.audit.take() {
+            let (audited, reason) = audit_outcome(outcome.unwrap_or(Outcome::cancelled));
+            call.finish(audited, reason);
+        }
+        let Some(outcome) = outcome else {
             return;
         };
         let server = std::mem::take(&mut self.server);
@@ -859,6 +871,18 @@ impl Drop for Observation {
                 outcome,
             })
             .inc();
+    }
+}
+
+/// How the audit trail names an outcome, and the failure's kind.
+fn audit_outcome(outcome: Outcome) -> (audit::Outcome, Option<&'static str>) {
+    match outcome {
+        Outcome::ok => (audit::Outcome::Ok, None),
+        Outcome::tool_error => (audit::Outcome::ToolError, None),
+        Outcome::error => (audit::Outcome::UpstreamError, Some("error_reply")),
+        Outcome::upstream_error => (audit::Outcome::UpstreamError, Some("exchange_failed")),
+        Outcome::timeout => (audit::Outcome::UpstreamError, Some("timeout")),
+        Outcome::cancelled => (audit::Outcome::UpstreamError, Some("cancelled")),
     }
 }
 

@@ -2,6 +2,7 @@
 //! the demo's AgentCore stand-in (SigV4 with temporary credentials, an
 //! AgentCore-shaped runtime URL) and an rmcp server behind a bearer check.
 
+mod audit;
 #[path = "../support/client_secret_basic.rs"]
 mod client_secret_basic;
 mod contract;
