@@ -516,3 +516,57 @@ async fn rate_limits_per_identity_refuse_and_recover() {
         "{metrics}"
     );
 }
+
+/// The audit trail names who called: a named key's name as `identity` and
+/// `rule`, its calls `ok`, the call past its rate limit `rate_limited`, and a
+/// call outside its grants `refused`; never the key itself.
+#[tokio::test]
+async fn the_audit_trail_names_the_caller_and_its_refusals() {
+    let dir = std::env::temp_dir().join(format!(
+        "mcp-sigv4-identity-audit-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trail = dir.join("audit.jsonl");
+    let s = setup(&["--audit-log", trail.to_str().unwrap()]).await;
+    let g = &s.gateway;
+    let url = format!("{}/mcp-rest/tools/call", g.base);
+    let call = |name: &str| json!({"server_id": "alpha", "name": name, "arguments": {"text": "hi"}});
+    let tight = bearer(TIGHT);
+    for _ in 0..3 {
+        send("POST", &url, &[("authorization", &tight)], Some(&call("echo"))).await;
+    }
+    let session = open(g, "/mcp", READER).await;
+    let refused = in_session(g, "/mcp", READER, &session, &echo(3, "alpha-lookup")).await;
+    assert!(is_filtered_refusal(&refused), "{refused:?}");
+    let text = std::fs::read_to_string(&trail).unwrap();
+    let lines: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let of = |identity: &str| -> Vec<(String, String)> {
+        lines
+            .iter()
+            .filter(|l| l["identity"] == identity)
+            .map(|l| {
+                assert_eq!(l["rule"], identity, "{l}");
+                (
+                    l["outcome"].as_str().unwrap().to_owned(),
+                    l["tool"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    };
+    let pair = |outcome: &str, tool: &str| (outcome.to_owned(), tool.to_owned());
+    assert_eq!(
+        of("tight"),
+        [pair("ok", "echo"), pair("ok", "echo"), pair("rate_limited", "")],
+        "{text}"
+    );
+    assert_eq!(of("reader"), [pair("refused", "lookup")], "{text}");
+    assert_eq!(calls(&s.alpha).len(), 2, "only the allowed calls arrived");
+    for secret in [TIGHT, READER, MASTER_KEY] {
+        assert!(!text.contains(secret), "a key in the trail: {text}");
+    }
+}
