@@ -218,7 +218,7 @@ where
             return rate::too_many(wait);
         }
         CALLER
-            .scope(caller.clone(), self.serve_as(&caller, &path, rest, request))
+            .scope(caller.clone(), self.serve_as(&caller, path, rest, request))
             .await
     }
 

@@ -54,6 +54,11 @@ pub struct Args {
     /// Log level (off, error, warn, info, debug, trace), or a `tracing` filter.
     #[arg(long, default_value = "info", env = "MCP_SIGV4_LOG", value_parser = crate::logging::parse_level)]
     log_level: String,
+    /// Answer this one Bedrock Agents event (a JSON file, `-` for stdin) and
+    /// print the response, instead of polling the Lambda Runtime API: to try
+    /// the function, or an event from a log, on your machine.
+    #[arg(long, value_name = "FILE")]
+    event: Option<PathBuf>,
 }
 
 /// Where the servers come from: a config file, or one URL. `agent-schema` and
@@ -102,9 +107,16 @@ pub fn main(args: Args) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let event = match args.event.as_deref().map(read_event).transpose() {
+        Ok(event) => event,
+        Err(message) => {
+            eprintln!("mcp-sigv4 lambda: {message}");
+            return ExitCode::from(2);
+        }
+    };
     if let Some(missing) = RUNTIME_ENV
         .iter()
-        .find(|name| std::env::var_os(name).is_none())
+        .find(|name| event.is_none() && std::env::var_os(name).is_none())
     {
         eprintln!(
             "mcp-sigv4 lambda: {missing} is not set; this command runs inside AWS Lambda (or a local Runtime API such as `cargo lambda watch`), which sets it"
@@ -115,6 +127,23 @@ pub fn main(args: Args) -> ExitCode {
         .tool_timeout(seconds(args.tool_timeout).max(Duration::from_millis(1)))
         .deadline_margin(seconds(args.deadline_margin))
         .max_body(args.max_body_bytes);
+    if let Some(event) = event {
+        let runtime = crate::runtime::Runtime::multi_thread("lambda");
+        return match runtime.block_on(group.handle(event, None)) {
+            Ok(Ok(response)) => {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&response).unwrap_or_default()
+                );
+                ExitCode::SUCCESS
+            }
+            Ok(Err(e)) => {
+                eprintln!("mcp-sigv4 lambda: --event: {e}");
+                ExitCode::FAILURE
+            }
+            Err(code) => code,
+        };
+    }
     let group = &group;
     let handler = service_fn(move |event: LambdaEvent<Value>| async move {
         let remaining = remaining(event.context.deadline);
@@ -128,6 +157,21 @@ pub fn main(args: Args) -> ExitCode {
         }
         Err(code) => code,
     }
+}
+
+/// The event of `--event FILE` (`-`: stdin), as JSON.
+fn read_event(path: &std::path::Path) -> Result<Value, String> {
+    let text = if path.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin()).map_err(|e| format!("--event -: {e}"))?
+    } else {
+        std::fs::read_to_string(path).map_err(|e| format!("--event {}: {e}", path.display()))?
+    };
+    serde_json::from_str(&text).map_err(|e| {
+        format!(
+            "--event {}: not JSON ({e}); give a Bedrock Agents input event, such as examples/demo/agent-event.json",
+            path.display()
+        )
+    })
 }
 
 /// A seconds flag as a duration: a negative one is zero, one past what a

@@ -53,16 +53,19 @@ pub fn server_prefix(server: &str) -> String {
 /// Whether `name` follows Bedrock Agents' function-name rule
 /// (`([0-9a-zA-Z][_-]?){1,100}`) and this mapping's length limit.
 pub fn is_valid(name: &str) -> bool {
-    follows_rule(name, MAX_FUNCTION_NAME)
+    name.len() <= MAX_FUNCTION_NAME && follows_rule(name)
 }
 
-/// Whether `name` follows Bedrock Agents' rule for function and parameter
-/// names (`([0-9a-zA-Z][_-]?){1,N}`: letters and digits, single `_` or `-`
-/// between them) and is at most `max` bytes long.
-pub fn follows_rule(name: &str, max: usize) -> bool {
+/// Whether `name` matches the `bedrock-agent` service model's `Name` pattern,
+/// `([0-9a-zA-Z][_-]?){1,100}`, as a whole: the rule for function and
+/// parameter names. Each group is one letter or digit and at most one `_` or
+/// `-` after it, so a name starts with a letter or digit, never has two
+/// separators in a row, and has 1 to 100 letters and digits (up to 200
+/// characters with the separators).
+pub fn follows_rule(name: &str) -> bool {
     let bytes = name.as_bytes();
-    !bytes.is_empty()
-        && bytes.len() <= max
+    let groups = bytes.iter().filter(|b| b.is_ascii_alphanumeric()).count();
+    (1..=100).contains(&groups)
         && bytes[0].is_ascii_alphanumeric()
         && bytes
             .iter()
@@ -125,6 +128,15 @@ mod tests {
         assert!(is_valid(&function_name("s", "wetter-ä", false)));
         assert!(is_valid(&function_name("s", "", false)));
         assert!(is_valid(&function_name("s", "ééé", false)));
+    }
+
+    #[test]
+    fn the_rule_counts_letters_and_digits_not_characters() {
+        assert!(follows_rule(&"a".repeat(100)));
+        assert!(!follows_rule(&"a".repeat(101)));
+        assert!(follows_rule(&"a_".repeat(100)));
+        assert!(!follows_rule("") && !follows_rule("_a") && !follows_rule("a__b"));
+        assert!(follows_rule("a-"));
     }
 
     #[test]

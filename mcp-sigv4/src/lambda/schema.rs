@@ -8,12 +8,16 @@
 //!
 //! | constraint | source |
 //! |---|---|
-//! | function and parameter names `^([0-9a-zA-Z][_-]?){1,100}$` | the `bedrock-agent` service model (`Name`) |
-//! | parameter types `string`, `number`, `integer`, `boolean`, `array` | the `bedrock-agent` service model (`ParameterDetail.type`) |
+//! | function and parameter names `^([0-9a-zA-Z][_-]?){1,100}$` (at most 100 letters and digits) | the `bedrock-agent` service model (`Name`) |
+//! | parameter types `string`, `number`, `integer`, `boolean`, `array` | the `bedrock-agent` service model (`ParameterDetail.type`, shape `Type`) |
 //! | at most [`MAX_OPERATIONS`] operations per action group | "An action group can contain up to 11 API operations" (Bedrock user guide, `agents-lambda`) |
 //! | OpenAPI version `3.0.0`, no `enum` | the reading of the Bedrock user guide (`agents-api-schema`) |
 //! | tool names within `^[a-zA-Z0-9_-]{1,64}$` as the model sees them (`httpVerb__actionGroup__apiName`) | Anthropic's tool-name rule; names kept within [`MAX_FUNCTION_NAME`](super::names::MAX_FUNCTION_NAME) |
-//! | descriptions cut to [`MAX_FUNCTION_DESCRIPTION`] and [`MAX_PARAMETER_DESCRIPTION`] characters | conservative bounds, below the service model's |
+//! | descriptions of 1 to [`MAX_FUNCTION_DESCRIPTION`] and 1 to [`MAX_PARAMETER_DESCRIPTION`] characters (a tool without one is described by its name; a parameter's empty description is left out) | the `bedrock-agent` service model (`FunctionDescription`, `ParameterDescription`) |
+//!
+//! The service model's constraints are checked against botocore 1.44.18's
+//! copy of the model by `tests/lambda/bedrock_model.rs`, on tools with awkward
+//! names and schemas.
 //!
 //! A tool that cannot be expressed is left out with a note saying why (a
 //! parameter name outside the rule, a name that collides after mapping, past
@@ -34,9 +38,6 @@ pub const MAX_OPERATIONS: usize = 11;
 pub const MAX_FUNCTION_DESCRIPTION: usize = 1_200;
 /// A parameter's description is cut to this many characters.
 pub const MAX_PARAMETER_DESCRIPTION: usize = 500;
-/// The longest parameter name the name rule allows (100 letters or digits,
-/// each with a `_` or `-` after it).
-const MAX_PARAMETER_NAME: usize = 200;
 
 /// The output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -105,11 +106,12 @@ fn function(server: &str, tool: &Tool, name: String, notes: &mut Vec<String>) ->
             tool.name
         ));
     }
-    let description = tool
-        .description
-        .as_deref()
-        .filter(|d| !d.trim().is_empty())
-        .unwrap_or(tool.name.as_ref());
+    // The service model's `FunctionDescription` has at least one character.
+    let description = [tool.description.as_deref(), Some(tool.name.as_ref())]
+        .into_iter()
+        .flatten()
+        .find(|d| !d.trim().is_empty())
+        .unwrap_or(&name);
     let description = cut(description, MAX_FUNCTION_DESCRIPTION);
     let schema = &tool.input_schema;
     let required = input_schema::required(schema);
@@ -117,7 +119,7 @@ fn function(server: &str, tool: &Tool, name: String, notes: &mut Vec<String>) ->
     let properties = input_schema::properties(schema).unwrap_or(&empty);
     let mut parameters = BTreeMap::new();
     for (parameter, property) in properties {
-        if !names::follows_rule(parameter, MAX_PARAMETER_NAME) {
+        if !names::follows_rule(parameter) {
             notes.push(format!(
                 "`{}` on `{server}` left out: its parameter `{parameter}` breaks Bedrock's name rule ([0-9a-zA-Z][_-]?){{1,100}}",
                 tool.name
@@ -304,7 +306,7 @@ mod tests {
             assert!(names::is_valid(name), "{name}");
             assert!(f["description"].as_str().unwrap().chars().count() <= MAX_FUNCTION_DESCRIPTION);
             for (p, detail) in f["parameters"].as_object().unwrap() {
-                assert!(names::follows_rule(p, MAX_PARAMETER_NAME), "{p}");
+                assert!(names::follows_rule(p), "{p}");
                 let kind = detail["type"].as_str().unwrap();
                 assert!(["string", "number", "integer", "boolean", "array"].contains(&kind));
                 assert!(detail["required"].is_boolean());

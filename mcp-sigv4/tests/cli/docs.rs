@@ -166,7 +166,16 @@ fn each_subject_is_said_once() {
 /// every `mcp-sigv4 COMMAND …` line of a code block uses that command's flags.
 #[test]
 fn every_flag_the_docs_name_is_in_help() {
-    let commands = ["proxy", "gateway", "ask", "sign", "explain", "probe"];
+    let commands = [
+        "proxy",
+        "gateway",
+        "ask",
+        "sign",
+        "explain",
+        "probe",
+        "lambda",
+        "agent-schema",
+    ];
     let helps: BTreeMap<&str, String> = commands
         .iter()
         .map(|c| (*c, help(c)))
@@ -179,6 +188,7 @@ fn every_flag_the_docs_name_is_in_help() {
         ("docs/ask.md", &["ask"]),
         ("docs/troubleshooting-403.md", &["explain", "sign"]),
         ("docs/operating.md", &["proxy", "gateway", "ask", "probe"]),
+        ("docs/bedrock-agents.md", &["lambda", "agent-schema"]),
     ];
     let mut missing = Vec::new();
     for (page, of) in page_commands {

@@ -532,10 +532,17 @@ async fn the_audit_trail_names_the_caller_and_its_refusals() {
     let s = setup(&["--audit-log", trail.to_str().unwrap()]).await;
     let g = &s.gateway;
     let url = format!("{}/mcp-rest/tools/call", g.base);
-    let call = |name: &str| json!({"server_id": "alpha", "name": name, "arguments": {"text": "hi"}});
+    let call =
+        |name: &str| json!({"server_id": "alpha", "name": name, "arguments": {"text": "hi"}});
     let tight = bearer(TIGHT);
     for _ in 0..3 {
-        send("POST", &url, &[("authorization", &tight)], Some(&call("echo"))).await;
+        send(
+            "POST",
+            &url,
+            &[("authorization", &tight)],
+            Some(&call("echo")),
+        )
+        .await;
     }
     let session = open(g, "/mcp", READER).await;
     let refused = in_session(g, "/mcp", READER, &session, &echo(3, "alpha-lookup")).await;
@@ -561,7 +568,11 @@ async fn the_audit_trail_names_the_caller_and_its_refusals() {
     let pair = |outcome: &str, tool: &str| (outcome.to_owned(), tool.to_owned());
     assert_eq!(
         of("tight"),
-        [pair("ok", "echo"), pair("ok", "echo"), pair("rate_limited", "")],
+        [
+            pair("ok", "echo"),
+            pair("ok", "echo"),
+            pair("rate_limited", "")
+        ],
         "{text}"
     );
     assert_eq!(of("reader"), [pair("refused", "lookup")], "{text}");

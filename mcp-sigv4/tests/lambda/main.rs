@@ -4,6 +4,8 @@
 //! documents them) reaches signed MCP servers on 127.0.0.1 behind
 //! `VerifySigV4Layer`.
 
+mod awkward;
+mod bedrock_model;
 #[path = "../support/era_server.rs"]
 mod era_server;
 mod runtime;
@@ -14,6 +16,7 @@ mod server;
 mod tools;
 
 mod cases;
+mod docs;
 mod fuzz;
 mod schema;
 

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use crate::era_server::{self, Kind};
 use crate::runtime::RuntimeApi;
 use crate::{Function, TempDir, credentials, server, tools};
+use crate::{awkward, bedrock_model};
 
 async fn agent_schema(args: &[&str]) -> (i32, String, String) {
     let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-sigv4"));
@@ -41,25 +42,19 @@ fn write_config(dir: &TempDir, tools_url: &str, modern_url: &str, extra: &str) -
     path.display().to_string()
 }
 
-/// Bedrock's constraints (see `mcp_sigv4::lambda::schema`'s table) on a
-/// `functionSchema`.
+/// Bedrock's constraints on a `functionSchema`: the service model's
+/// ([`bedrock_model`]) and the operation limit of the user guide.
 fn assert_accepted(schema: &Value) {
+    assert_eq!(
+        bedrock_model::violations(schema),
+        Vec::<String>::new(),
+        "{schema:#}"
+    );
     let functions = schema["functions"].as_array().unwrap();
     assert!(functions.len() <= mcp_sigv4::lambda::schema::MAX_OPERATIONS);
     for f in functions {
         let name = f["name"].as_str().unwrap();
         assert!(mcp_sigv4::lambda::names::is_valid(name), "{name}");
-        for (p, detail) in f["parameters"].as_object().unwrap() {
-            assert!(
-                p.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-            );
-            let kind = detail["type"].as_str().unwrap();
-            assert!(
-                ["string", "number", "integer", "boolean", "array"].contains(&kind),
-                "{kind}"
-            );
-        }
     }
 }
 
@@ -165,4 +160,88 @@ async fn check_finds_the_drift_a_config_change_makes() {
         stdout.trim(),
         "- tools-fail: in the saved schema, no longer listed"
     );
+}
+
+/// Tools whose names and input schemas Bedrock would refuse as they are: the
+/// schema `agent-schema` prints from them keeps every constraint of the
+/// `bedrock-agent` service model, in both formats, and says on stderr what it
+/// changed or left out.
+#[tokio::test]
+async fn awkward_tools_give_a_schema_the_service_model_accepts() {
+    let object = json!({"type": "object"});
+    let tools = [
+        // No name, no description: the function needs both.
+        json!({"name": "", "inputSchema": object}),
+        json!({"name": "get.weather", "description": "w".repeat(1_500), "inputSchema": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string", "description": "c".repeat(900), "enum": ["Oslo"]},
+                "opts": {"type": "object", "properties": {"deep": object}},
+                "days": {"type": ["integer", "null"], "description": ""},
+                "when": {"type": "null"},
+                "any": {},
+                "tags": {"type": "array", "items": object},
+                "a-": {"type": "boolean"}
+            },
+            "required": ["city"]}}),
+        json!({"name": "blank", "description": "   ", "inputSchema": object}),
+        json!({"name": "wetter-ä", "description": "sonnig", "inputSchema": object}),
+        json!({"name": "x".repeat(120), "description": "long", "inputSchema": object}),
+        // 150 letters follow the pattern's characters but not its {1,100}.
+        json!({"name": "long_param", "description": "p", "inputSchema": {
+            "type": "object", "properties": {"p".repeat(150): {"type": "string"}}}}),
+        json!({"name": "double_sep", "description": "d", "inputSchema": {
+            "type": "object", "properties": {"a__b": {"type": "string"}}}}),
+    ];
+    let server = awkward::start(&tools).await;
+    let dir = TempDir::new("awkward");
+    let config = dir.path().join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "mcp_servers:\n  awkward:\n    url: \"{}\"\n    auth_type: aws_sigv4\n    aws_region_name: {}\n    aws_service_name: {}\n",
+            server.url(),
+            server::REGION,
+            server::SERVICE
+        ),
+    )
+    .unwrap();
+    let config = config.display().to_string();
+
+    let (code, stdout, stderr) = agent_schema(&["--config", &config]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let schema: Value = serde_json::from_str(&stdout).unwrap();
+    assert_accepted(&schema);
+    let functions = schema["functions"].as_array().unwrap();
+    // All but the two tools whose parameter names break the rule.
+    assert_eq!(functions.len(), tools.len() - 2, "{schema:#}\n{stderr}");
+    for left_out in ["`long_param`", "`double_sep`"] {
+        assert!(
+            stderr
+                .lines()
+                .any(|l| l.contains(left_out) && l.contains("left out")),
+            "{stderr}"
+        );
+    }
+    let weather = functions
+        .iter()
+        .find(|f| f["name"].as_str().unwrap().starts_with("get_weather_"))
+        .unwrap();
+    assert_eq!(weather["parameters"]["opts"]["type"], "string");
+    assert_eq!(weather["parameters"]["days"]["type"], "integer");
+    assert_eq!(weather["parameters"]["city"]["required"], true);
+
+    let (code, stdout, stderr) = agent_schema(&["--config", &config, "--format", "openapi"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let openapi: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(openapi["openapi"], "3.0.0");
+    assert!(!stdout.contains("\"enum\""), "{stdout}");
+    let paths = openapi["paths"].as_object().unwrap();
+    assert_eq!(paths.len(), tools.len() - 2);
+    for path in paths.keys() {
+        assert!(
+            mcp_sigv4::lambda::names::is_valid(path.trim_start_matches('/')),
+            "{path}"
+        );
+    }
 }
