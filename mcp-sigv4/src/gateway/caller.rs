@@ -34,14 +34,26 @@ pub struct Caller {
 pub enum Grants {
     /// Every server and tool (master key; no `keys`/`oauth` configured).
     All,
-    /// These servers, and among their tools those matching these globs over the
-    /// aggregated name `{server}{separator}{tool}` (`*` when a key lists no tools).
+    /// These servers, and among their tools those that a grant of the same
+    /// server lets through.
     Only {
         /// The servers, by name.
         servers: Vec<String>,
-        /// Globs over `{server}{separator}{tool}`.
-        tools: Vec<String>,
+        /// Tool globs, each with the servers of the key or rule that gave it.
+        tools: Vec<ToolGrant>,
     },
+}
+
+/// Tools a key or an access rule grants: a glob over the aggregated name
+/// `{server}{separator}{tool}` (`*` when the entry lists no tools), which
+/// holds for the entry's own servers only. A rule for `git` with `*` opens
+/// no tool of `github`, though `git*` would match its names.
+#[derive(Clone, Debug)]
+pub struct ToolGrant {
+    /// The servers of the key or rule.
+    pub servers: Vec<String>,
+    /// The glob.
+    pub glob: String,
 }
 
 tokio::task_local! {
@@ -75,7 +87,14 @@ impl Caller {
             rule: Some(key.name.clone()),
             grants: Grants::Only {
                 servers: key.servers.clone(),
-                tools: key.allowed_tools.clone(),
+                tools: key
+                    .allowed_tools
+                    .iter()
+                    .map(|glob| ToolGrant {
+                        servers: key.servers.clone(),
+                        glob: glob.clone(),
+                    })
+                    .collect(),
             },
             requests_per_minute: key.requests_per_minute,
         }
@@ -87,10 +106,9 @@ impl Caller {
     /// holding it (`scope` is split at spaces; `sub` is the subject). A token
     /// that matches no rule is granted nothing.
     ///
-    /// A rule's glob that does not name one of its servers (`*`, `*_read`)
-    /// applies to its own servers only: it becomes `{server}*` (`{server}*_read`)
-    /// for each of them, so that a rule for `weather` with `*` does not open
-    /// every tool of `github` granted by another rule.
+    /// A rule's globs apply to its own servers only, so that a rule for
+    /// `weather` with `*` does not open every tool of `github` granted by
+    /// another rule.
     ///
     /// ```
     /// use mcp_sigv4::config::AccessRule;
@@ -107,7 +125,7 @@ impl Caller {
     pub fn from_claims(iss: &str, sub: &str, claims: &Value, rules: &[AccessRule]) -> Self {
         let mut names = Vec::new();
         let mut servers: Vec<String> = Vec::new();
-        let mut tools: Vec<String> = Vec::new();
+        let mut tools: Vec<ToolGrant> = Vec::new();
         // A matching rule without a limit is the highest limit of all.
         let mut limits: Vec<Option<u32>> = Vec::new();
         for rule in rules.iter().filter(|rule| holds(claims, sub, rule)) {
@@ -117,19 +135,10 @@ impl Caller {
                     servers.push(server.clone());
                 }
             }
-            for glob in &rule.allowed_tools {
-                let scoped = rule.servers.iter().any(|s| glob.starts_with(s.as_str()));
-                let globs = if scoped {
-                    vec![glob.clone()]
-                } else {
-                    rule.servers.iter().map(|s| format!("{s}{glob}")).collect()
-                };
-                for glob in globs {
-                    if !tools.contains(&glob) {
-                        tools.push(glob);
-                    }
-                }
-            }
+            tools.extend(rule.allowed_tools.iter().map(|glob| ToolGrant {
+                servers: rule.servers.clone(),
+                glob: glob.clone(),
+            }));
             limits.push(rule.requests_per_minute);
         }
         let requests_per_minute = if limits.contains(&None) {
@@ -185,7 +194,10 @@ impl Grants {
             Grants::Only { servers, tools } => {
                 servers.iter().any(|s| s == server) && {
                     let name = format!("{server}{separator}{tool}");
-                    tools.iter().any(|glob| WildMatch::new(glob).matches(&name))
+                    tools.iter().any(|grant| {
+                        grant.servers.iter().any(|s| s == server)
+                            && WildMatch::new(&grant.glob).matches(&name)
+                    })
                 }
             }
         }
@@ -276,6 +288,18 @@ mod tests {
         assert!(!both.grants.allows_tool("weather", "-", "set_x"));
         assert_eq!(both.rule.as_deref(), Some("groups=a,groups=b"));
         assert_eq!(both.label(), "groups=a,groups=b");
+    }
+
+    #[test]
+    fn a_rule_glob_never_reaches_a_server_whose_name_it_prefixes() {
+        let rules = [
+            rule("groups", "a", &["git"], &["*"]),
+            rule("groups", "b", &["github"], &["github-get_*"]),
+        ];
+        let both = Caller::from_claims("i", "u", &json!({"groups": ["a", "b"]}), &rules);
+        assert!(both.grants.allows_tool("git", "-", "push"));
+        assert!(both.grants.allows_tool("github", "-", "get_issue"));
+        assert!(!both.grants.allows_tool("github", "-", "delete_repo"));
     }
 
     #[test]
