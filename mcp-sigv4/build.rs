@@ -14,10 +14,13 @@
 //! disambiguator of a v0 symbol as `Cs*_`, and aws-lc's version prefix as
 //! `aws_lc_*_`. This script turns each name into an input section pattern of a
 //! linker script (`*(.text.NAME .text.unlikely.NAME .text.startup.NAME)`, the
-//! sections LLVM and GCC give a function) that is inserted before `.text`, so the same list serves the
+//! sections LLVM and GCC give a function), in the list's order, that is
+//! inserted before `.text`, so the same list serves the
 //! release build (`cargo install`) and the `dist` build of the wheel and npm
 //! packages alike. `benches/link_order.py` writes the list from profiled proxy
-//! sessions (BENCHMARKS.md); the `link_order` test in `tests/cli` fails when too
+//! sessions (BENCHMARKS.md), the names that match few functions first: a
+//! generic function's name matches all its instances, most of them not the
+//! proxy's, so those come last; the `link_order` test in `tests/cli` fails when too
 //! few of its names are left in the binary, and `packaging/test.sh` when the
 //! shipped binary's `.text.proxy` is too small. A name that matches nothing is
 //! skipped, so a list that has drifted costs memory, never correctness.
