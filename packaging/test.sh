@@ -102,14 +102,15 @@ say "the proxy's code laid out together, and memory on a host: 1 and 10 proxies 
 # mcp-sigv4/build.rs has the linker gather the functions a proxy session runs
 # (mcp-sigv4/link-order.txt, names without crate hashes) into `.text.proxy`,
 # before the rest of the code; layout.py fails when that section is missing or
-# under LAYOUT_MIN_MB (it holds about 2 MB when the list matches).
-"$work/tools/bin/python" "$here/layout.py" "$work/venv/bin/mcp-sigv4" "${LAYOUT_MIN_MB:-1.5}"
+# under LAYOUT_MIN_MB (6.5 MB when the list matches; 0.7 MB with the stale list
+# of mangled names it replaced).
+"$work/tools/bin/python" "$here/layout.py" "$work/venv/bin/mcp-sigv4" "${LAYOUT_MIN_MB:-3}"
 # Then one line each: the total PSS of the mcp-sigv4 processes (shared code
 # counted once in all) and its anonymous part. DROP_CACHE=1 drops the binary's
 # cached pages first: a file just written (by pip here, or uv above) is mapped in
 # larger pieces than one read back from disk, as on a later start. One proxy
-# above MAX_PSS_MIB fails (about 6 MiB with the layout, 14 MiB without it).
-DROP_CACHE=1 PROXIES=1 MAX_PSS_MIB="${MAX_PSS_MIB:-10}" "$work/tools/bin/python" "$here/host.py" "$work/venv/bin/mcp-sigv4" "${proxy_args[@]}"
+# above MAX_PSS_MIB fails (8.7-8.9 MiB with the layout, 13 MiB with the stale list).
+DROP_CACHE=1 PROXIES=1 MAX_PSS_MIB="${MAX_PSS_MIB:-11}" "$work/tools/bin/python" "$here/host.py" "$work/venv/bin/mcp-sigv4" "${proxy_args[@]}"
 DROP_CACHE=1 PROXIES=10 "$work/tools/bin/python" "$here/host.py" "$work/venv/bin/mcp-sigv4" "${proxy_args[@]}"
 
 say "mcp-sigv4 ask (the venv's) against the stand-in's scripted Converse endpoint, as printed"
