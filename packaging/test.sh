@@ -13,7 +13,8 @@
 # 5. the memory the shipped binary costs a host, which starts one proxy per
 #    server: the total proportional set size (PSS) of 1 and of 10 proxies after
 #    tools/list and tools/call, and its anonymous part (host.py prints one line
-#    each: the figures README.md and BENCHMARKS.md quote).
+#    each: the figures README.md and BENCHMARKS.md quote), after layout.py has
+#    checked that the proxy's functions are laid out together.
 #
 # Needs Python 3.9+ with venv and pip, Node 18+ with npm, and the Rust toolchain;
 # maturin, uv and the MCP SDK are installed into a throwaway venv. Honours
@@ -97,16 +98,19 @@ for cache in cold warm; do
     "$work/tools/bin/uvx" --offline --from "$wheel" mcp-sigv4 "${proxy_args[@]}")
 done
 
-say "memory on a host: 1 and 10 proxies (the venv's binary, read from disk afresh)"
-# One line each: the total PSS of the mcp-sigv4 processes (shared code counted
-# once in all) and its anonymous part. DROP_CACHE=1 drops the binary's cached
-# pages first: a file just written (by pip here, or uv above) is mapped in larger
-# pieces than one read back from disk, as on a later start. The figures are
-# printed, not bounded: the linker's list of the proxy's functions
-# (mcp-sigv4/link-order.txt) names mangled symbols and goes stale as the code and
-# dependencies change, so the figure moves between about 6 MiB (a fresh list)
-# and 14 MiB (none) without anything being wrong (docs/operating.md).
-DROP_CACHE=1 PROXIES=1 "$work/tools/bin/python" "$here/host.py" "$work/venv/bin/mcp-sigv4" "${proxy_args[@]}"
+say "the proxy's code laid out together, and memory on a host: 1 and 10 proxies (the venv's binary, read from disk afresh)"
+# mcp-sigv4/build.rs has the linker gather the functions a proxy session runs
+# (mcp-sigv4/link-order.txt, names without crate hashes) into `.text.proxy`,
+# before the rest of the code; layout.py fails when that section is missing or
+# under LAYOUT_MIN_MB (6.5 MB when the list matches; 0.7 MB with the stale list
+# of mangled names it replaced).
+"$work/tools/bin/python" "$here/layout.py" "$work/venv/bin/mcp-sigv4" "${LAYOUT_MIN_MB:-3}"
+# Then one line each: the total PSS of the mcp-sigv4 processes (shared code
+# counted once in all) and its anonymous part. DROP_CACHE=1 drops the binary's
+# cached pages first: a file just written (by pip here, or uv above) is mapped in
+# larger pieces than one read back from disk, as on a later start. One proxy
+# above MAX_PSS_MIB fails (8.7-8.9 MiB with the layout, 13 MiB with the stale list).
+DROP_CACHE=1 PROXIES=1 MAX_PSS_MIB="${MAX_PSS_MIB:-12}" "$work/tools/bin/python" "$here/host.py" "$work/venv/bin/mcp-sigv4" "${proxy_args[@]}"
 DROP_CACHE=1 PROXIES=10 "$work/tools/bin/python" "$here/host.py" "$work/venv/bin/mcp-sigv4" "${proxy_args[@]}"
 
 say "mcp-sigv4 ask (the venv's) against the stand-in's scripted Converse endpoint, as printed"

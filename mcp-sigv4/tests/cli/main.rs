@@ -14,6 +14,7 @@ mod era_server;
 mod eras;
 mod first_minutes;
 mod front_door;
+mod link_order;
 #[path = "../../../tests/support/network.rs"]
 mod network;
 mod oauth2;
