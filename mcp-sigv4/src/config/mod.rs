@@ -62,7 +62,9 @@
 //! `general_settings.master_key` is the key clients present to the gateway.
 //! `general_settings.session_secret` (or the environment variable
 //! `MCP_SIGV4_SESSION_SECRET`) is the secret the gateway derives its session
-//! sealing key from. `general_settings.allowed_hosts` lists the host names the
+//! sealing key from. `general_settings.public_url` and `general_settings.oauth`
+//! make the gateway an OAuth 2.1 resource server (see [`OAuthSettings`]).
+//! `general_settings.allowed_hosts` lists the host names the
 //! gateway answers to behind a load balancer (besides the loopback names).
 //!
 //! # Environment variables
@@ -110,12 +112,14 @@
 //! ```
 
 mod error;
+mod oauth;
 mod parse;
 mod secret;
 
 use std::path::Path;
 
 pub use error::{ConfigError, ConfigErrorKind};
+pub use oauth::{DEFAULT_JWKS_REFETCH_FLOOR, OAuthSettings};
 pub use secret::Secret;
 
 /// The environment variable that holds the gateway's session-token key when
@@ -144,6 +148,12 @@ pub struct Config {
     /// `general_settings.probe_interval`, in seconds: how often the gateway
     /// probes each server for `/metrics` (0: never). An extension to LiteLLM.
     pub probe_interval: Option<std::time::Duration>,
+    /// `general_settings.public_url`: the origin clients connect to
+    /// (`https://mcp.example.com`), without a trailing slash; the base of the
+    /// OAuth resource URLs.
+    pub public_url: Option<String>,
+    /// `general_settings.oauth`: the gateway as an OAuth 2.1 resource server.
+    pub oauth: Option<OAuthSettings>,
     /// Keys that were ignored and may be mistakes (a near miss of a key that is
     /// read, with a "did you mean"; an unknown key inside a server), one message
     /// each; [`Config::log_notes`] logs them as warnings.

@@ -36,6 +36,8 @@ const GENERAL_KEYS: &[&str] = &[
     "allowed_hosts",
     "list_cache_ttl",
     "probe_interval",
+    "public_url",
+    "oauth",
 ];
 /// The keys of a server this module reads.
 const SERVER_KEYS: &[&str] = &[
@@ -201,6 +203,7 @@ fn read(reader: Reader<'_>, root: &Mapping) -> Result<Config, ConfigError> {
         "probe_interval",
         "0 turns the probes off",
     )?;
+    let (public_url, oauth) = super::oauth::read(&reader, &general)?;
     let Notes { warnings, ignored } = reader.notes.into_inner();
     Ok(Config {
         servers,
@@ -209,6 +212,8 @@ fn read(reader: Reader<'_>, root: &Mapping) -> Result<Config, ConfigError> {
         allowed_hosts,
         list_cache_ttl,
         probe_interval,
+        public_url,
+        oauth,
         warnings,
         ignored,
     })
@@ -306,7 +311,7 @@ fn yaml_error(text: &str, error: &serde_norway::Error) -> String {
     format!("not valid YAML: {error}{}", tab.unwrap_or_default())
 }
 
-struct Reader<'a> {
+pub(super) struct Reader<'a> {
     file: &'a str,
     env: &'a dyn Fn(&str) -> Option<String>,
     notes: std::cell::RefCell<Notes>,
@@ -322,7 +327,7 @@ struct Notes {
 /// What to do with a key that is neither read, nor one LiteLLM documents here,
 /// nor a near miss of one that is read.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Unknown {
+pub(super) enum Unknown {
     /// LiteLLM's file has many more sections: leave it alone.
     Leave,
     /// LiteLLM has many more keys here: list it as ignored (info level).
@@ -337,7 +342,7 @@ impl Reader<'_> {
     /// LiteLLM documents and this application ignores; deal with the rest as
     /// `unknown` says. Never refuses: LiteLLM starts with such a file, and so
     /// does a drop-in.
-    fn check_keys(
+    pub(super) fn check_keys(
         &self,
         map: &Mapping,
         at: Option<&str>,
@@ -380,7 +385,7 @@ impl Reader<'_> {
         }
     }
 
-    fn invalid(&self, key: Option<String>, message: impl Into<String>) -> ConfigError {
+    pub(super) fn invalid(&self, key: Option<String>, message: impl Into<String>) -> ConfigError {
         ConfigError::new(self.file, key, ConfigErrorKind::Invalid, message)
     }
 
@@ -461,7 +466,7 @@ impl Reader<'_> {
 
     /// A number of seconds (0 or more) at `key` of the gateway's `map`;
     /// `zero` says what 0 means, in the message for a bad value.
-    fn seconds(
+    pub(super) fn seconds(
         &self,
         map: &Mapping,
         path: &str,
@@ -486,7 +491,7 @@ impl Reader<'_> {
 
     /// A string value at `key` of `map`, with `os.environ/VAR` resolved; `owner`
     /// names what the value belongs to in the message for an unset variable.
-    fn string(
+    pub(super) fn string(
         &self,
         map: &Mapping,
         path: &str,
@@ -1077,7 +1082,7 @@ fn distance(a: &str, b: &str) -> usize {
     rows[a.len()][b.len()]
 }
 
-fn kind_of(value: &Value) -> &'static str {
+pub(super) fn kind_of(value: &Value) -> &'static str {
     match value {
         Value::Null => "nothing",
         Value::Bool(_) => "a boolean",

@@ -78,6 +78,13 @@ where
         if path == "/health" {
             return self.health();
         }
+        if let Some(oauth) = &self.inner.options.oauth {
+            let servers: Vec<&str> = self.inner.servers.iter().map(|s| s.name.as_str()).collect();
+            if let Some(document) = oauth.metadata(&path, &servers) {
+                return document;
+            }
+        }
+        let original_path = path.clone();
         // LiteLLM's `/{server}/mcp` is `/mcp/{server}`.
         if let Some(server) = path
             .strip_suffix("/mcp")
@@ -107,9 +114,11 @@ where
             tracing::info!("refused a request: {}", refused.1);
             return refused.response();
         }
-        if let Some(refusal) = self.authorize(request.headers()) {
-            return refusal;
-        }
+        // The caller's grants are applied by the identity branch's rules.
+        let _caller = match self.authorize(request.headers(), &original_path).await {
+            Ok(caller) => caller,
+            Err(refusal) => return refusal,
+        };
         if readiness {
             return self.readiness().await;
         }

@@ -1,6 +1,7 @@
 //! Cheap checks made before any body is read or any upstream is touched: the
 //! `Host` and `Origin` (against DNS rebinding and cross-site requests), the
-//! method and content type, the master key, and the routing names.
+//! method and content type, the credentials (master key, OAuth access token),
+//! and the routing names.
 //!
 //! The checks are plain functions over the request head, so that a fuzz target
 //! drives them without a running gateway.
@@ -13,8 +14,10 @@ use serde_json::Value;
 use subtle::ConstantTimeEq;
 use tower_sigv4::rmcp::HttpClientError;
 
+use super::caller::Caller;
 use super::hosts::AllowedHosts;
 use super::http::{self, Body, Refused};
+use super::oauth;
 use super::server::{Gateway, Target, digest};
 use crate::protocol::jsonrpc::{self, Kind};
 use ::http::Response;
@@ -120,36 +123,61 @@ impl<C> Gateway<C>
 where
     C: StreamableHttpClient<Error = HttpClientError> + Sync,
 {
-    /// 401 unless the request carries the master key (compared in constant time).
-    pub(super) fn authorize(&self, headers: &HeaderMap) -> Option<Response<Body>> {
-        let expected = self.inner.master_key_digest?;
+    /// Who is calling, or the refusal: the master key (compared in constant
+    /// time) opens everything; with `general_settings.oauth`, a bearer access
+    /// token for the route at `path` (see [`oauth`](super::oauth)); with
+    /// neither configured, anyone.
+    pub(super) async fn authorize(
+        &self,
+        headers: &HeaderMap,
+        path: &str,
+    ) -> Result<Caller, Response<Body>> {
+        let token = match self.credential(headers, path)? {
+            Credential::Caller(caller) => return Ok(caller),
+            Credential::Token(token) => token,
+        };
+        match &self.inner.options.oauth {
+            Some(oauth) => oauth.check(token.as_deref(), path).await.map(caller_of),
+            None => Ok(Caller::anonymous()),
+        }
+    }
+
+    /// What the request's credentials are, before any token is checked.
+    fn credential(&self, headers: &HeaderMap, path: &str) -> Result<Credential, Response<Body>> {
         // LiteLLM's own header first: beside it, `Authorization` may carry a
         // credential meant for an upstream.
-        let bearer = |v: &str| {
-            let v = v.trim();
-            v.strip_prefix("Bearer ")
-                .or_else(|| v.strip_prefix("bearer "))
-                .map(str::to_owned)
-        };
-        let presented = headers
+        let litellm = headers
             .get("x-litellm-api-key")
             .and_then(|v| v.to_str().ok())
-            .map(|v| bearer(v).unwrap_or_else(|| v.to_owned()))
-            .or_else(|| {
-                headers
-                    .get(::http::header::AUTHORIZATION)
-                    .and_then(|v| v.to_str().ok())
-                    .and_then(bearer)
-            });
-        let accepted = presented.is_some_and(|key| bool::from(digest(key.trim()).ct_eq(&expected)));
-        if accepted {
-            return None;
+            .map(|v| bearer(v).unwrap_or(v));
+        let authorization = headers
+            .get(::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer);
+        if let Some(expected) = self.inner.master_key_digest
+            && litellm
+                .or(authorization)
+                .is_some_and(|key| bool::from(digest(key.trim()).ct_eq(&expected)))
+        {
+            return Ok(Credential::Caller(Caller::master()));
         }
-        tracing::info!("refused a request without the master key");
-        Some(http::error(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong master key: send `Authorization: Bearer <master_key>` or `x-litellm-api-key: <master_key>`",
-        ))
+        let Some(oauth) = &self.inner.options.oauth else {
+            if self.inner.master_key_digest.is_none() {
+                return Ok(Credential::Caller(Caller::anonymous()));
+            }
+            tracing::info!("refused a request without the master key");
+            return Err(http::error(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong master key: send `Authorization: Bearer <master_key>` or `x-litellm-api-key: <master_key>`",
+            ));
+        };
+        match (authorization, litellm) {
+            (None, None) => Ok(Credential::Token(None)),
+            (Some(token), _) if token.contains('.') => {
+                Ok(Credential::Token(Some(token.to_owned())))
+            }
+            _ => Err(oauth.not_a_token(path)),
+        }
     }
 
     pub(super) fn target(
@@ -174,6 +202,27 @@ where
             many => Target::All(many.iter().map(|i| servers[*i].clone()).collect()),
         })
     }
+}
+
+/// The credential of an `Authorization: Bearer` value (the scheme in any case).
+fn bearer(value: &str) -> Option<&str> {
+    let value = value.trim();
+    let (scheme, credential) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credential.trim())
+        .filter(|c| !c.is_empty())
+}
+
+/// A request's credentials: a caller already, or a token to check (none
+/// presented: `None`).
+enum Credential {
+    Caller(Caller),
+    Token(Option<String>),
+}
+
+fn caller_of(verified: oauth::Verified) -> Caller {
+    Caller::from_claims(&verified.iss, &verified.sub, &verified.claims)
 }
 
 /// The largest `x-litellm-mcp-server` header or `?server=` value, in bytes.

@@ -12,9 +12,11 @@
 //! - `GET /health`: liveness; `GET /health/readiness` (with the master key):
 //!   each upstream, ready or failing.
 //!
-//! Each request passes the [`guard`] checks (`Host`, `Origin`, master key,
+//! Each request passes the [`guard`] checks (`Host`, `Origin`, credentials,
 //! method, content type, routing names) before its body is read or an upstream
-//! is touched.
+//! is touched. The credentials are the master key or, with
+//! `general_settings.oauth`, an access token checked by [`oauth`] (the gateway
+//! as an OAuth 2.1 resource server); the guard turns them into a [`Caller`].
 //!
 //! `allowed_tools` and `disallowed_tools` hold on every route: a filtered tool is
 //! never listed, and a call of it never reaches its server. A client's
@@ -33,8 +35,8 @@
 //! never listed with the call's credential (its `x-mcp-header` arguments
 //! must be learnt).
 //!
-//! The modules depend one way: `http`, `session`, `hosts`, `flights` and
-//! `lists` below `server` (the shared state, and `Via`: how a request reaches
+//! The modules depend one way: `http`, `session`, `hosts`, `flights`,
+//! `lists`, `caller` and `oauth` (below `http` only) below `server` (the shared state, and `Via`: how a request reaches
 //! its upstreams), then `guard` and `forward`, then `aggregate` (and the cache
 //! hints of merged lists), then `health`, `modern` (the 2026-07-28 clients) and
 //! `rest`, then `dispatch` (requests by method; a second protocol era branches
@@ -48,6 +50,7 @@
 //! event by event.
 
 mod aggregate;
+pub mod caller;
 mod dispatch;
 mod flights;
 mod forward;
@@ -57,14 +60,17 @@ mod hosts;
 pub mod http;
 mod lists;
 mod modern;
+pub mod oauth;
 mod rest;
 mod serve;
 mod server;
 pub mod session;
 
 pub use aggregate::PARTIAL_META;
+pub use caller::{Caller, Grants};
 pub use hosts::AllowedHosts;
 pub use lists::Lists;
+pub use oauth::ResourceServer;
 pub use serve::{Limits, serve, serve_metrics};
 pub use server::{Gateway, Options, Server};
 pub use session::Session;

@@ -14,6 +14,7 @@ use super::flights::Flights;
 use super::hosts::AllowedHosts;
 use super::http::{self, Body, Refused, SESSION_HEADER};
 use super::lists::{self, ListCache, Lists};
+use super::oauth::ResourceServer;
 use super::session::{self, Sealer, Session, Tombstones, Unsealed};
 use crate::config::ToolFilter;
 use crate::protocol::era::Envelope;
@@ -101,6 +102,9 @@ pub struct Options {
     /// How long a list without `ttlMs` (from a 2025-era server) is kept; zero
     /// keeps none.
     pub list_cache_ttl: Duration,
+    /// `general_settings.oauth`: bearer access tokens accepted beside the
+    /// master key.
+    pub oauth: Option<Arc<ResourceServer>>,
 }
 
 impl std::fmt::Debug for Options {
@@ -115,6 +119,7 @@ impl std::fmt::Debug for Options {
             .field("request_timeout", &self.request_timeout)
             .field("allowed_hosts", &self.allowed_hosts)
             .field("list_cache_ttl", &self.list_cache_ttl)
+            .field("oauth", &self.oauth)
             .finish_non_exhaustive()
     }
 }

@@ -11,6 +11,7 @@ mod eras;
 mod fuzz;
 mod lists;
 mod litellm;
+mod oauth;
 mod order;
 #[path = "../support/ordered_server.rs"]
 mod ordered_server;
