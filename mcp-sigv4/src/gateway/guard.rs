@@ -144,16 +144,10 @@ where
 
     /// What the request's credentials are, before any token is checked.
     fn credential(&self, headers: &HeaderMap, path: &str) -> Result<Credential, Response<Body>> {
-        // LiteLLM's own header first: beside it, `Authorization` may carry a
-        // credential meant for an upstream.
-        let litellm = headers
-            .get("x-litellm-api-key")
-            .and_then(|v| v.to_str().ok())
-            .map(|v| bearer(v).unwrap_or(v));
-        let authorization = headers
-            .get(::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(bearer);
+        let Presented {
+            litellm,
+            authorization,
+        } = presented(headers);
         if let Some(expected) = self.inner.master_key_digest
             && litellm
                 .or(authorization)
@@ -201,6 +195,30 @@ where
             [one] => Target::One(servers[*one].clone()),
             many => Target::All(many.iter().map(|i| servers[*i].clone()).collect()),
         })
+    }
+}
+
+/// The credentials a request presents to the gateway.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    /// `x-litellm-api-key` (with or without a `Bearer ` prefix).
+    pub litellm: Option<&'a str>,
+    /// The credential of `Authorization: Bearer`.
+    pub authorization: Option<&'a str>,
+}
+
+/// What `headers` present. LiteLLM's own header comes first where both do:
+/// beside it, `Authorization` may carry a credential meant for an upstream.
+pub fn presented(headers: &HeaderMap) -> Presented<'_> {
+    Presented {
+        litellm: headers
+            .get("x-litellm-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| bearer(v).unwrap_or(v)),
+        authorization: headers
+            .get(::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer),
     }
 }
 

@@ -287,7 +287,6 @@ async fn tokens_of_the_issuer_open_the_gateway_and_bad_ones_never_reach_an_upstr
 
     // Refusals: each before any upstream is touched.
     let seen = up.tools.seen.load(std::sync::atomic::Ordering::SeqCst);
-    let jwks_before = auth.count("/jwks").await;
     let claims = |extra: Value| {
         let mut claims = json!({
             "iss": auth.issuer, "sub": "agent", "aud": route, "scope": SCOPE,
@@ -330,6 +329,8 @@ async fn tokens_of_the_issuer_open_the_gateway_and_bad_ones_never_reach_an_upstr
     );
     let alg_none = alg_none.trim_end_matches('.').to_owned() + ".";
     let jwks = auth.jwks().await;
+    // After the test's own fetch of the JWKS just above.
+    let jwks_before = auth.count("/jwks").await;
     let hs256 = forged(
         json!({"alg": "HS256", "typ": "at+jwt", "kid": "as-key-1"}),
         &claims(json!({})),

@@ -196,8 +196,10 @@ impl Keys {
         if last.is_some_and(|at| at.elapsed() < self.floor) {
             return self.current();
         }
+        let Some(uri) = self.read().jwks_uri.clone() else {
+            return self.current();
+        };
         *last = Some(Instant::now());
-        let uri = self.read().jwks_uri.clone()?;
         match self.fetch_keys(&uri).await {
             Ok(set) => {
                 tracing::info!(issuer = %self.issuer, "OAuth: refetched the JWKS for an unknown kid: {} keys", set.len());
@@ -315,6 +317,20 @@ impl Keys {
         }
         let body = bytes;
         serde_json::from_slice(&body).map_err(|e| format!("not JSON ({e})"))
+    }
+
+    /// The keys of `jwks`, as if fetched (never fetched again: there is no
+    /// `jwks_uri` to fetch).
+    pub(super) fn install(&self, jwks: &Value) -> Result<(), String> {
+        self.write().keys = Some(Arc::new(KeySet::from_document(jwks)?));
+        Ok(())
+    }
+
+    /// Keys as if fetched from `jwks_uri`, for the validator's unit tests.
+    #[cfg(test)]
+    pub(super) fn install_for_test(&self, jwks: &Value, jwks_uri: &str) {
+        self.install(jwks).unwrap();
+        self.write().jwks_uri = Some(jwks_uri.to_owned());
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Known> {

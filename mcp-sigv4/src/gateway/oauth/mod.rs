@@ -72,6 +72,19 @@ impl ResourceServer {
         })
     }
 
+    /// A resource server whose keys are those of `jwks` (a JWKS document),
+    /// known from the start and never fetched: for tests and fuzzing, and for
+    /// an issuer whose keys are pinned.
+    pub fn with_jwks(
+        public_url: &str,
+        settings: &OAuthSettings,
+        jwks: &serde_json::Value,
+    ) -> Result<Self, String> {
+        let server = Self::new(public_url, settings)?;
+        server.keys.install(jwks)?;
+        Ok(server)
+    }
+
     /// Fetch the issuer's keys in the background (on the current runtime),
     /// trying again with backoff while it is unreachable.
     pub fn start(&self) {

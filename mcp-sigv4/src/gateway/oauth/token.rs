@@ -209,6 +209,193 @@ mod tests {
         assert!(check_type(Some("dpop+jwt"), false).is_err());
     }
 
+    const ISSUER: &str = "https://login.example.com";
+    const ROUTE: &str = "https://mcp.example.com/mcp/github";
+    const AUDIENCE: &str = "https://mcp.example.com/mcp";
+
+    /// An ES256 key of the "issuer": its JWKS and a signer of claims.
+    struct Issuer {
+        keys: Keys,
+        der: Vec<u8>,
+        jwks: Value,
+    }
+
+    impl Issuer {
+        fn new() -> Self {
+            use base64::Engine;
+            let pair = rcgen::KeyPair::generate().unwrap();
+            let raw = pair.public_key_raw();
+            let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+            let jwks = serde_json::json!({"keys": [{
+                "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+                "x": b64(&raw[1..33]), "y": b64(&raw[33..65]),
+            }]});
+            // Nothing listens on port 9: a refetch fails and the keys stay.
+            let keys = Keys::new("http://127.0.0.1:9", std::time::Duration::ZERO).unwrap();
+            keys.install_for_test(&jwks, "http://127.0.0.1:9/jwks");
+            Self {
+                keys,
+                der: pair.serialize_der(),
+                jwks,
+            }
+        }
+
+        fn sign(&self, typ: Option<&str>, kid: &str, claims: Value) -> String {
+            let mut header = jsonwebtoken::Header::new(Algorithm::ES256);
+            header.typ = typ.map(str::to_owned);
+            header.kid = Some(kid.to_owned());
+            let key = jsonwebtoken::EncodingKey::from_ec_der(&self.der);
+            jsonwebtoken::encode(&header, &claims, &key).unwrap()
+        }
+    }
+
+    fn policy(require_at_jwt: bool) -> Policy {
+        Policy {
+            issuer: ISSUER.into(),
+            audience: AUDIENCE.into(),
+            required_scopes: vec!["mcp:tools".into()],
+            require_at_jwt,
+        }
+    }
+
+    fn claims(extra: Value) -> Value {
+        let now = jsonwebtoken::get_current_timestamp();
+        let mut claims = serde_json::json!({
+            "iss": ISSUER, "sub": "alice", "aud": ROUTE, "scope": "mcp:tools other",
+            "iat": now, "exp": now + 300,
+        });
+        for (k, v) in extra.as_object().unwrap() {
+            claims[k] = v.clone();
+        }
+        claims
+    }
+
+    fn outcome(issuer: &Issuer, token: &str, require_at_jwt: bool) -> Result<Verified, String> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime
+            .block_on(verify(token, &issuer.keys, &policy(require_at_jwt), ROUTE))
+            .map_err(|failure| format!("{failure:?}"))
+    }
+
+    #[test]
+    fn a_well_signed_token_for_the_route_or_the_audience_passes() {
+        let issuer = Issuer::new();
+        let token = issuer.sign(Some("at+jwt"), "k1", claims(serde_json::json!({})));
+        let verified = outcome(&issuer, &token, true).unwrap();
+        assert_eq!(
+            (verified.iss.as_str(), verified.sub.as_str()),
+            (ISSUER, "alice")
+        );
+        let token = issuer.sign(
+            None,
+            "k1",
+            claims(serde_json::json!({"aud": [AUDIENCE, "x"]})),
+        );
+        assert!(outcome(&issuer, &token, false).is_ok());
+    }
+
+    #[test]
+    fn exp_and_nbf_hold_with_a_minute_of_leeway_and_no_more() {
+        let issuer = Issuer::new();
+        let now = jsonwebtoken::get_current_timestamp();
+        let at = |extra| outcome(&issuer, &issuer.sign(None, "k1", claims(extra)), false);
+        assert!(at(serde_json::json!({"exp": now - 30})).is_ok());
+        assert!(
+            at(serde_json::json!({"exp": now - 120}))
+                .unwrap_err()
+                .contains("expired")
+        );
+        assert!(at(serde_json::json!({"nbf": now + 30})).is_ok());
+        assert!(
+            at(serde_json::json!({"nbf": now + 120}))
+                .unwrap_err()
+                .contains("not valid yet")
+        );
+    }
+
+    #[test]
+    fn foreign_aud_iss_kid_typ_or_scope_are_refused() {
+        let issuer = Issuer::new();
+        let refused = |typ, kid, extra, require| {
+            outcome(&issuer, &issuer.sign(typ, kid, claims(extra)), require).unwrap_err()
+        };
+        let none = serde_json::json!({});
+        assert!(
+            refused(
+                None,
+                "k1",
+                serde_json::json!({"aud": "https://other.example.com/mcp"}),
+                false
+            )
+            .contains("another resource")
+        );
+        assert!(
+            refused(
+                None,
+                "k1",
+                serde_json::json!({"iss": "https://evil.example.com"}),
+                false
+            )
+            .contains("another issuer")
+        );
+        assert!(refused(None, "k2", none.clone(), false).contains("does not publish"));
+        assert!(refused(Some("JWT"), "k1", none.clone(), true).contains("at+jwt"));
+        assert_eq!(
+            refused(None, "k1", serde_json::json!({"scope": "other"}), false),
+            "Scope"
+        );
+        let mut no_sub = claims(none);
+        no_sub.as_object_mut().unwrap().remove("sub");
+        let token = issuer.sign(None, "k1", no_sub);
+        assert!(
+            outcome(&issuer, &token, false)
+                .unwrap_err()
+                .contains("`sub`")
+        );
+    }
+
+    #[test]
+    fn alg_none_hmac_with_the_public_key_and_tampering_are_refused() {
+        use base64::Engine;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let issuer = Issuer::new();
+        let body = b64(claims(serde_json::json!({})).to_string().as_bytes());
+        let none = format!(
+            "{}.{body}.",
+            b64(br#"{"alg":"none","typ":"at+jwt","kid":"k1"}"#)
+        );
+        assert!(outcome(&issuer, &none, false).is_err());
+        let hs256 = jsonwebtoken::encode(
+            &jsonwebtoken::Header {
+                kid: Some("k1".into()),
+                ..jsonwebtoken::Header::new(Algorithm::HS256)
+            },
+            &claims(serde_json::json!({})),
+            &jsonwebtoken::EncodingKey::from_secret(issuer.jwks.to_string().as_bytes()),
+        )
+        .unwrap();
+        assert!(
+            outcome(&issuer, &hs256, false)
+                .unwrap_err()
+                .contains("asymmetric")
+        );
+        let good = issuer.sign(None, "k1", claims(serde_json::json!({})));
+        let parts: Vec<&str> = good.split('.').collect();
+        let forged = b64(claims(serde_json::json!({"sub": "admin"}))
+            .to_string()
+            .as_bytes());
+        let tampered = format!("{}.{forged}.{}", parts[0], parts[2]);
+        assert!(
+            outcome(&issuer, &tampered, false)
+                .unwrap_err()
+                .contains("signature")
+        );
+        assert!(outcome(&issuer, &"a".repeat(MAX_TOKEN_LEN + 1), false).is_err());
+    }
+
     #[test]
     fn scopes_come_from_scope_or_scp() {
         let claims = |v: Value| v.as_object().cloned().unwrap_or_default();
