@@ -132,18 +132,24 @@ where
         headers: &HeaderMap,
         path: &str,
     ) -> Result<Caller, Response<Body>> {
-        let token = match self.credential(headers, path)? {
-            Credential::Caller(caller) => return Ok(caller),
-            Credential::Token(token) => token,
+        let (token, oauth) = match (self.credential(headers), &self.inner.options.oauth) {
+            (Credential::Caller(caller), _) => return Ok(caller),
+            (Credential::Token(_), None) => return Ok(Caller::anonymous()),
+            (Credential::Token(token), Some(oauth)) => (token, oauth),
+            (Credential::NotAToken, Some(oauth)) => return Err(oauth.not_a_token(path)),
+            (Credential::NotAToken | Credential::NoMasterKey, _) => {
+                tracing::info!("refused a request without the master key");
+                return Err(http::error(
+                    StatusCode::UNAUTHORIZED,
+                    "missing or wrong master key: send `Authorization: Bearer <master_key>` or `x-litellm-api-key: <master_key>`",
+                ));
+            }
         };
-        match &self.inner.options.oauth {
-            Some(oauth) => oauth.check(token.as_deref(), path).await.map(caller_of),
-            None => Ok(Caller::anonymous()),
-        }
+        oauth.check(token.as_deref(), path).await.map(caller_of)
     }
 
     /// What the request's credentials are, before any token is checked.
-    fn credential(&self, headers: &HeaderMap, path: &str) -> Result<Credential, Response<Body>> {
+    fn credential(&self, headers: &HeaderMap) -> Credential {
         let Presented {
             litellm,
             authorization,
@@ -153,24 +159,18 @@ where
                 .or(authorization)
                 .is_some_and(|key| bool::from(digest(key.trim()).ct_eq(&expected)))
         {
-            return Ok(Credential::Caller(Caller::master()));
+            return Credential::Caller(Caller::master());
         }
-        let Some(oauth) = &self.inner.options.oauth else {
-            if self.inner.master_key_digest.is_none() {
-                return Ok(Credential::Caller(Caller::anonymous()));
-            }
-            tracing::info!("refused a request without the master key");
-            return Err(http::error(
-                StatusCode::UNAUTHORIZED,
-                "missing or wrong master key: send `Authorization: Bearer <master_key>` or `x-litellm-api-key: <master_key>`",
-            ));
-        };
+        if self.inner.options.oauth.is_none() {
+            return match self.inner.master_key_digest {
+                None => Credential::Caller(Caller::anonymous()),
+                Some(_) => Credential::NoMasterKey,
+            };
+        }
         match (authorization, litellm) {
-            (None, None) => Ok(Credential::Token(None)),
-            (Some(token), _) if token.contains('.') => {
-                Ok(Credential::Token(Some(token.to_owned())))
-            }
-            _ => Err(oauth.not_a_token(path)),
+            (None, None) => Credential::Token(None),
+            (Some(token), _) if token.contains('.') => Credential::Token(Some(token.to_owned())),
+            _ => Credential::NotAToken,
         }
     }
 
@@ -232,11 +232,15 @@ fn bearer(value: &str) -> Option<&str> {
         .filter(|c| !c.is_empty())
 }
 
-/// A request's credentials: a caller already, or a token to check (none
-/// presented: `None`).
+/// A request's credentials: a caller already, a token to check (none
+/// presented: `None`), or a refusal.
 enum Credential {
     Caller(Caller),
     Token(Option<String>),
+    /// A master key is configured, OAuth is not, and the key is not presented.
+    NoMasterKey,
+    /// OAuth is configured and the credential is neither the key nor a JWT.
+    NotAToken,
 }
 
 fn caller_of(verified: oauth::Verified) -> Caller {

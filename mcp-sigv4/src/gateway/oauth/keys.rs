@@ -189,9 +189,8 @@ impl Keys {
     /// Fetch the JWKS again for a token whose `kid` the set lacks, unless a
     /// fetch started less than `jwks_refetch_floor` ago; then the keys.
     pub(super) async fn refetch(&self) -> Option<Arc<KeySet>> {
-        if self.read().keys.is_none() {
-            return None;
-        }
+        // Nothing to refetch before the first fetch (the background task's).
+        self.read().keys.as_ref()?;
         let mut last = self.fetching.lock().await;
         if last.is_some_and(|at| at.elapsed() < self.floor) {
             return self.current();
