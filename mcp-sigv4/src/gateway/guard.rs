@@ -243,7 +243,7 @@ enum Credential {
     NotAToken,
 }
 
-fn caller_of(verified: oauth::Verified) -> Caller {
+fn caller_of(verified: std::sync::Arc<oauth::Verified>) -> Caller {
     Caller::from_claims(&verified.iss, &verified.sub, &verified.claims)
 }
 

@@ -13,6 +13,8 @@
 //!   background while the issuer is unreachable.
 //! - `token`: one token checked (asymmetric algorithms only; `iss`, `aud`,
 //!   `exp`, `nbf`, `typ`, scopes).
+//! - `verified`: tokens that passed, for their next request on the same route
+//!   (at most a minute, never past their `exp`).
 //!
 //! The client's token stays here: nothing of it reaches an upstream, whose
 //! credentials are those of its `auth_type` (the specification forbids token
@@ -22,6 +24,7 @@ pub mod challenge;
 mod keys;
 pub mod metadata;
 mod token;
+mod verified;
 
 use std::sync::Arc;
 
@@ -44,6 +47,7 @@ pub struct ResourceServer {
     challenge_scope: Option<String>,
     policy: Policy,
     keys: Arc<Keys>,
+    checked: verified::Checked,
 }
 
 impl ResourceServer {
@@ -69,6 +73,7 @@ impl ResourceServer {
                 require_at_jwt: settings.require_at_jwt,
             },
             keys: Arc::new(Keys::new(&settings.issuer, settings.jwks_refetch_floor)?),
+            checked: verified::Checked::default(),
         })
     }
 
@@ -125,7 +130,11 @@ impl ResourceServer {
 
     /// Check the bearer `token` (if any) of a request to `path`: its claims,
     /// or the refusal to answer with.
-    pub async fn check(&self, token: Option<&str>, path: &str) -> Result<Verified, Response<Body>> {
+    pub async fn check(
+        &self,
+        token: Option<&str>,
+        path: &str,
+    ) -> Result<Arc<Verified>, Response<Body>> {
         let resource_path = metadata::resource_path(path);
         let resource = format!("{}{resource_path}", self.public_url);
         let metadata_url = format!("{}{}{resource_path}", self.public_url, metadata::WELL_KNOWN);
@@ -136,10 +145,19 @@ impl ResourceServer {
                 self.challenge_scope.as_deref(),
             ));
         };
+        let key = verified::key(&resource, token);
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(verified) = self.checked.get(&key, now) {
+            return Ok(verified);
+        }
         let verdict = token::verify(token, &self.keys, &self.policy, &resource).await;
         let scope = self.challenge_scope.as_deref();
         match verdict {
-            Ok(verified) => Ok(verified),
+            Ok(verified) => {
+                let verified = Arc::new(verified);
+                self.checked.put(key, verified.clone(), now);
+                Ok(verified)
+            }
             Err(Failure::Unavailable) => Err(challenge::unavailable(self.keys.retry_after())),
             Err(Failure::Invalid(why)) => {
                 tracing::info!("refused an access token: {why}");
