@@ -87,15 +87,17 @@ mod tests {
     fn an_entry_lasts_until_exp_with_leeway_or_a_minute_and_is_per_route() {
         let checked = Checked::default();
         let (now, route) = (1_000_000, "https://m/mcp");
-        checked.put(key(route, "t1"), verified(now + 10), now);
+        // Expired 30 s ago: trusted for the 30 s of leeway left.
+        let exp = now - 30;
+        checked.put(key(route, "t1"), verified(exp), now);
         assert!(
             checked
-                .get(&key(route, "t1"), now + 10 + LEEWAY_SECONDS - 1)
+                .get(&key(route, "t1"), exp + LEEWAY_SECONDS - 1)
                 .is_some()
         );
         assert!(
             checked
-                .get(&key(route, "t1"), now + 10 + LEEWAY_SECONDS)
+                .get(&key(route, "t1"), exp + LEEWAY_SECONDS)
                 .is_none()
         );
         assert!(
