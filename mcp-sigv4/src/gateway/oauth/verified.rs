@@ -20,9 +20,12 @@ pub(super) const MAX_AGE: u64 = 60;
 /// The most tokens kept.
 pub(super) const MAX_ENTRIES: usize = 4096;
 
+/// A checked token's claims and until when (Unix seconds) they are trusted.
+type Entry = (u64, Arc<Verified>);
+
 #[derive(Default)]
 pub(super) struct Checked {
-    entries: Mutex<HashMap<[u8; 32], (u64, Arc<Verified>)>>,
+    entries: Mutex<HashMap<[u8; 32], Entry>>,
 }
 
 impl std::fmt::Debug for Checked {
