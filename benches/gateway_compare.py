@@ -44,6 +44,7 @@ Binaries and knobs (defaults in parentheses):
     SCENARIOS=mcp,rest,stdio             (which scenarios, in this order)
     PYTHON=python3                       (the interpreter the stdio server runs in)
     TELEMETRY=1                          (the gateway alone, three ways, interleaved: see below)
+    OAUTH=1                              (the gateway alone, master key vs OAuth token: see below)
 
 With TELEMETRY=1 the gateway runs RUNS rounds of three configurations, their
 order rotated each round so that drift on a shared machine falls on each alike:
@@ -53,6 +54,14 @@ local OTLP/HTTP sink (a child of this script that accepts every export and
 discards it; OTEL_BSP_SCHEDULE_DELAY=200, OTEL_BSP_MAX_QUEUE_SIZE=65536 and
 OTEL_BSP_MAX_EXPORT_BATCH_SIZE=4096, so that spans are exported, not dropped).
 It prints the median of each and its cost against `--metrics off`.
+
+With OAUTH=1 the gateway runs RUNS rounds of two configurations, their order
+alternated: clients presenting the master key, and clients presenting a JWT
+access token of a real authorization server (node-oidc-provider, started from
+mcp-sigv4/tests/support/oauth_as/ after `npm ci` there; RS256, the token for
+the gateway's `/mcp`) to a gateway with `general_settings.oauth` (its JWKS
+cached after the first fetch). It prints the median of each and the token's cost
+against the master key.
 
 LiteLLM runs with LITELLM_LOCAL_MODEL_COST_MAP=True (otherwise it spends ~7 s at
 start retrying a download of its model price list, and this machine has no
@@ -69,6 +78,7 @@ Run by hand:
 """
 
 import asyncio
+import base64
 import json
 import os
 import socket
@@ -77,6 +87,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
+import urllib.request
 
 import stand_in
 
@@ -96,6 +108,9 @@ SCENARIOS = [x.strip() for x in os.environ.get("SCENARIOS", "mcp,rest,stdio").sp
 PYTHON = os.environ.get("PYTHON", sys.executable or "python3")
 STDIO_SERVER = os.path.join(ROOT, "benches", "stdio_mcp_server.py")
 TELEMETRY = os.environ.get("TELEMETRY", "") == "1"
+OAUTH = os.environ.get("OAUTH", "") == "1"
+AUTH_SERVER = os.path.join(ROOT, "mcp-sigv4", "tests", "support", "oauth_as", "server.mjs")
+OAUTH_CLIENT = ("bench", "bench-client-secret-0123456789")
 VERBOSE = "-v" in sys.argv
 MASTER_KEY = "sk-bench-0123456789abcdef"
 
@@ -272,16 +287,17 @@ def messages(hdrs, data):
 class McpSession:
     """An MCP session on `POST /mcp`, addressed to one server."""
 
-    def __init__(self, port, server):
+    def __init__(self, port, server, bearer=MASTER_KEY):
         self.http = Http(port)
         self.server = server
+        self.bearer = bearer
         self.session_id = None
         self.next_id = 0
         self.add = None
 
     async def rpc(self, method, params=None, notify=False):
         headers = {"content-type": "application/json", "accept": "application/json, text/event-stream",
-                   "authorization": f"Bearer {MASTER_KEY}", "x-litellm-mcp-server": self.server,
+                   "authorization": f"Bearer {self.bearer}", "x-litellm-mcp-server": self.server,
                    "mcp-protocol-version": "2025-06-18"}
         if self.session_id:
             headers["mcp-session-id"] = self.session_id
@@ -648,6 +664,91 @@ def telemetry_main(env, url, logdir):
     print(f"load average before / after: {before} / {after}")
 
 
+def oauth_token(issuer, resource):
+    """An access token of the client-credentials grant for `resource`."""
+    form = urllib.parse.urlencode({"grant_type": "client_credentials", "resource": resource,
+                                   "scope": "mcp:tools"}).encode()
+    basic = base64.b64encode(f"{OAUTH_CLIENT[0]}:{OAUTH_CLIENT[1]}".encode()).decode()
+    request = urllib.request.Request(f"{issuer}/token", data=form, headers={
+        "authorization": f"Basic {basic}", "content-type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return json.load(reply)["access_token"]
+
+
+def oauth_main(env, url, logdir):
+    """The gateway with the master key, and with OAuth tokens of a real
+    authorization server, alternated round by round."""
+    clients = json.dumps([{"client_id": OAUTH_CLIENT[0], "client_secret": OAUTH_CLIENT[1], "scope": "mcp:tools"}])
+    auth = subprocess.Popen(["node", AUTH_SERVER, "0", clients], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                            text=True)
+    line = auth.stdout.readline().strip()
+    if not line.startswith("listening "):
+        auth.terminate()
+        raise SystemExit(f"the authorization server did not start ({line!r}); run `npm ci` in {os.path.dirname(AUTH_SERVER)}")
+    issuer = line.split(" ", 1)[1]
+    master = os.path.join(logdir, "config-master.yaml")
+    with open(master, "w") as f:
+        f.write(CONFIG.format(url=url, key=MASTER_KEY))
+
+    def oauth_config(port):
+        path = os.path.join(logdir, f"config-oauth-{port}.yaml")
+        with open(path, "w") as f:
+            f.write(CONFIG.format(url=url, key=MASTER_KEY)
+                    + f"  public_url: http://127.0.0.1:{port}\n  oauth:\n    issuer: {issuer}\n"
+                    + "    required_scopes: [mcp:tools]\n")
+        return path
+
+    base = lambda config, port: [CLI, "gateway", "--config", config, "--listen", f"127.0.0.1:{port}",  # noqa: E731
+                                 "--log-level", "warn"]
+    variants = [
+        ("master key", lambda port: (base(master, port), lambda p: McpSession(p, "agent"))),
+        ("OAuth token (cached JWKS)", lambda port: (
+            base(oauth_config(port), port),
+            (lambda token: lambda p: McpSession(p, "agent", token))(
+                oauth_token(issuer, f"http://127.0.0.1:{port}/mcp")))),
+    ]
+    results = {name: [] for name, _ in variants}
+    before = loadavg()
+    try:
+        for run in range(RUNS):
+            order = variants[run % 2:] + variants[:run % 2]
+            for name, make in order:
+                port = free_port()
+                command, client = make(port)
+                try:
+                    r = run_once("gateway", command, "/health", port, env, logdir,
+                                 f"{run}-{len(results[name])}", client)
+                except Exception as e:
+                    print(f"{name}: round {run + 1} failed: {type(e).__name__}: {e}", file=sys.stderr)
+                    continue
+                n = len(r["latencies"])
+                print(f"  round {run + 1}, {name}: {n} calls in {r['elapsed']:.1f} s = {n / r['elapsed']:.1f}/s,"
+                      f" CPU {r['cpu'] / max(n, 1) * 1000:.3f} ms/call, {len(r['errors'])} errors,"
+                      f" load {loadavg()}", file=sys.stderr)
+                if n:
+                    results[name].append(r)
+    finally:
+        auth.terminate()
+        auth.wait(timeout=10)
+    after = loadavg()
+    rates = {name: statistics.median(len(r["latencies"]) / r["elapsed"] for r in rs)
+             for name, rs in results.items() if rs}
+    cpus = {name: statistics.median(r["cpu"] / len(r["latencies"]) for r in rs)
+            for name, rs in results.items() if rs}
+    key = "master key"
+    for name, rs in results.items():
+        if not rs:
+            print(f"| {name} | failed | | | | |")
+            continue
+        cost = f"{(1 - rates[name] / rates[key]) * 100:+.1f} % calls/s" if key in rates else ""
+        cpu_cost = f"{(cpus[name] / cpus[key] - 1) * 100:+.1f} % CPU" if key in cpus else ""
+        print(f"| {name} | {rates[name]:,.1f} | {cost}, {cpu_cost} |"
+              f" {statistics.median(pct(r['latencies'], .5) for r in rs) * 1000:.2f} ms |"
+              f" {cpus[name] * 1000:.3f} ms |"
+              f" {sum(len(r['errors']) for r in rs)} errors, {len(rs)} rounds |")
+    print(f"load average before / after: {before} / {after}")
+
+
 def main():
     if "--sink" in sys.argv:
         return sink(int(sys.argv[sys.argv.index("--sink") + 1]))
@@ -657,10 +758,17 @@ def main():
     # are disabled on this proxy"); the gateway ignores it.
     env["LITELLM_ENABLE_MCP_STDIO"] = "true"
     logdir = tempfile.mkdtemp(prefix="gateway-bench-")
-    what = "the gateway's telemetry, three ways" if TELEMETRY else f"scenarios {', '.join(SCENARIOS)}"
+    what = ("the gateway's telemetry, three ways" if TELEMETRY
+            else "the gateway, master key vs OAuth token" if OAUTH
+            else f"scenarios {', '.join(SCENARIOS)}")
     print(f"upstream {url} (SSE replies); {what}; {RUNS} runs; {SESSIONS} sessions;"
           f" {DURATION:.0f} s window; logs in {logdir}")
     try:
+        if OAUTH:
+            print("| credential | calls/s | cost against the master key | p50 | CPU per call | |")
+            print("|---|---|---|---|---|---|")
+            oauth_main(env, url, logdir)
+            return
         if TELEMETRY:
             print("| configuration | calls/s | cost | p50 | p99 | RSS after | CPU per call | |")
             print("|---|---|---|---|---|---|---|---|")

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use mcp_sigv4::config::{Auth, Config, CredentialsSource, Secret, ServerConfig};
 use mcp_sigv4::gateway::session::Sealer;
-use mcp_sigv4::gateway::{self, AllowedHosts, Gateway, Limits, Lists, Options, Server};
+use mcp_sigv4::gateway::{
+    self, AllowedHosts, Gateway, Limits, Lists, Options, ResourceServer, Server,
+};
 use mcp_sigv4::relay::{Settings, SigningContext};
 use mcp_sigv4::{logging, shutdown, telemetry};
 use tower_sigv4::endpoint;
@@ -30,7 +32,8 @@ use tower_sigv4::rmcp::{SignedHttpService, TowerHttpClient};
   GET /health/readiness          each server reached and reported ready or failing (503 when one fails)
   GET /metrics                   Prometheus metrics (see --metrics, --metrics-listen)
 Clients send Authorization: Bearer <general_settings.master_key> on every route but /health when the
-config file sets one.
+config file sets one. With general_settings.oauth, clients may instead send an access token of its issuer;
+GET /.well-known/oauth-protected-resource[/mcp[/{server}]] tells them where to get one (RFC 9728).
 
 The config file is LiteLLM's config.yaml shape (mcp_servers, general_settings.master_key); every key is
 in docs/configuration.md of the repository.
@@ -165,6 +168,7 @@ async fn run(args: Args, audit: telemetry::audit::Settings) -> Result<(), String
     }
     if config.master_key.is_none()
         && config.keys.is_empty()
+        && config.oauth.is_none()
         && !args.listen.ip().is_loopback()
         && !args.allow_unauthenticated
     {
@@ -190,7 +194,23 @@ async fn run(args: Args, audit: telemetry::audit::Settings) -> Result<(), String
         .iter()
         .map(|server| upstream(server, timeout))
         .collect::<Result<Vec<_>, _>>()?;
+    let oauth = match (&config.oauth, &config.public_url) {
+        (Some(settings), Some(public_url)) => {
+            let oauth = ResourceServer::new(public_url, settings)?;
+            oauth.start();
+            tracing::info!(issuer = %settings.issuer, "OAuth: access tokens of the issuer are accepted for {public_url}");
+            Some(std::sync::Arc::new(oauth))
+        }
+        _ => None,
+    };
+    // Clients connect at public_url: its host is one the gateway answers to.
+    let public_host = config
+        .public_url
+        .as_deref()
+        .and_then(|url| url.parse::<http::Uri>().ok())
+        .and_then(|uri| uri.host().map(str::to_owned));
     let options = Options {
+        oauth,
         master_key: config.master_key.as_ref().map(|k| k.expose().to_owned()),
         separator: args.separator.clone(),
         max_body_size: args.max_body_size,
@@ -201,7 +221,11 @@ async fn run(args: Args, audit: telemetry::audit::Settings) -> Result<(), String
         session_ttl: crate::seconds(args.session_ttl),
         allowed_hosts: AllowedHosts::new(
             args.listen.ip().is_loopback(),
-            config.allowed_hosts.iter().chain(&args.allowed_hosts),
+            config
+                .allowed_hosts
+                .iter()
+                .chain(&args.allowed_hosts)
+                .chain(&public_host),
         ),
         list_cache_ttl: args
             .list_cache_ttl

@@ -62,7 +62,9 @@
 //! `general_settings.master_key` is the key clients present to the gateway.
 //! `general_settings.session_secret` (or the environment variable
 //! `MCP_SIGV4_SESSION_SECRET`) is the secret the gateway derives its session
-//! sealing key from. `general_settings.allowed_hosts` lists the host names the
+//! sealing key from. `general_settings.public_url` and `general_settings.oauth`
+//! make the gateway an OAuth 2.1 resource server (see [`OAuthSettings`]).
+//! `general_settings.allowed_hosts` lists the host names the
 //! gateway answers to behind a load balancer (besides the loopback names).
 //! `general_settings.keys` ([`NamedKey`]) and `general_settings.access`
 //! ([`AccessRule`]) say who may call which servers and tools, and how often.
@@ -113,6 +115,7 @@
 
 mod access;
 mod error;
+mod oauth;
 mod parse;
 mod secret;
 
@@ -120,6 +123,7 @@ use std::path::Path;
 
 pub use access::{AccessRule, NamedKey, parse_expiry};
 pub use error::{ConfigError, ConfigErrorKind};
+pub use oauth::{DEFAULT_JWKS_REFETCH_FLOOR, OAuthSettings};
 pub use secret::Secret;
 
 /// The environment variable that holds the gateway's session-token key when
@@ -153,6 +157,12 @@ pub struct Config {
     pub keys: Vec<NamedKey>,
     /// `general_settings.access`: what OAuth identities may use, by claim.
     pub access: Vec<AccessRule>,
+    /// `general_settings.public_url`: the origin clients connect to
+    /// (`https://mcp.example.com`), without a trailing slash; the base of the
+    /// OAuth resource URLs.
+    pub public_url: Option<String>,
+    /// `general_settings.oauth`: the gateway as an OAuth 2.1 resource server.
+    pub oauth: Option<OAuthSettings>,
     /// Keys that were ignored and may be mistakes (a near miss of a key that is
     /// read, with a "did you mean"; an unknown key inside a server), one message
     /// each; [`Config::log_notes`] logs them as warnings.

@@ -7,7 +7,7 @@
 //! caller's grants too, however deep in the fan-out. Outside a request (a
 //! probe, a background task) no caller is in scope, and nothing is granted.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use wildmatch::WildMatch;
 
@@ -117,12 +117,18 @@ impl Caller {
     ///
     /// let rules = [AccessRule::new("groups", "support", vec!["weather".into()], vec!["weather-get_*".into()])];
     /// let claims = json!({"groups": ["support", "staff"]});
-    /// let caller = Caller::from_claims("https://idp", "u-1", &claims, &rules);
+    /// let claims = claims.as_object().unwrap();
+    /// let caller = Caller::from_claims("https://idp", "u-1", claims, &rules);
     /// assert_eq!(caller.identity, "https://idp u-1");
     /// assert_eq!(caller.rule.as_deref(), Some("groups=support"));
     /// assert!(matches!(caller.grants, Grants::Only { ref servers, .. } if servers == &["weather"]));
     /// ```
-    pub fn from_claims(iss: &str, sub: &str, claims: &Value, rules: &[AccessRule]) -> Self {
+    pub fn from_claims(
+        iss: &str,
+        sub: &str,
+        claims: &Map<String, Value>,
+        rules: &[AccessRule],
+    ) -> Self {
         let mut names = Vec::new();
         let mut servers: Vec<String> = Vec::new();
         let mut tools: Vec<ToolGrant> = Vec::new();
@@ -225,7 +231,7 @@ pub(super) fn current_digest() -> Option<String> {
 }
 
 /// Whether `claims` (or `sub`) hold the rule's value.
-fn holds(claims: &Value, sub: &str, rule: &AccessRule) -> bool {
+fn holds(claims: &Map<String, Value>, sub: &str, rule: &AccessRule) -> bool {
     if rule.claim == "sub" {
         return sub == rule.value;
     }
@@ -244,6 +250,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn claims(value: Value) -> &'static Map<String, Value> {
+        Box::leak(Box::new(value.as_object().unwrap().clone()))
+    }
+
     fn rule(claim: &str, value: &str, servers: &[&str], tools: &[&str]) -> AccessRule {
         AccessRule::new(
             claim,
@@ -261,17 +271,27 @@ mod tests {
             rule("scope", "mcp:admin", &["admin"], &["*"]),
             rule("sub", "robot", &["robots"], &["*"]),
         ];
-        let support = Caller::from_claims("i", "u", &json!({"groups": "support"}), &rules);
+        let support = Caller::from_claims("i", "u", claims(json!({"groups": "support"})), &rules);
         assert_eq!(support.rule.as_deref(), Some("groups=support"));
         assert!(support.grants.allows_tool("weather", "-", "get_forecast"));
         assert!(!support.grants.allows_tool("weather", "-", "set_alert"));
         assert!(!support.grants.allows_server("github"));
 
-        let scoped = Caller::from_claims("i", "u", &json!({"scope": "openid mcp:admin"}), &rules);
+        let scoped = Caller::from_claims(
+            "i",
+            "u",
+            claims(json!({"scope": "openid mcp:admin"})),
+            &rules,
+        );
         assert!(scoped.grants.allows_server("admin"));
-        let robot = Caller::from_claims("i", "robot", &json!({}), &rules);
+        let robot = Caller::from_claims("i", "robot", claims(json!({})), &rules);
         assert!(robot.grants.allows_server("robots"));
-        let nobody = Caller::from_claims("i", "u", &json!({"groups": ["x"], "scope": 3}), &rules);
+        let nobody = Caller::from_claims(
+            "i",
+            "u",
+            claims(json!({"groups": ["x"], "scope": 3})),
+            &rules,
+        );
         assert!(nobody.grants.is_nothing());
         assert_eq!(nobody.label(), "none");
     }
@@ -282,7 +302,7 @@ mod tests {
             rule("groups", "a", &["github"], &["*"]),
             rule("groups", "b", &["weather"], &["weather-get_*"]),
         ];
-        let both = Caller::from_claims("i", "u", &json!({"groups": ["a", "b"]}), &rules);
+        let both = Caller::from_claims("i", "u", claims(json!({"groups": ["a", "b"]})), &rules);
         assert!(both.grants.allows_tool("github", "-", "anything"));
         assert!(both.grants.allows_tool("weather", "-", "get_x"));
         assert!(!both.grants.allows_tool("weather", "-", "set_x"));
@@ -296,7 +316,7 @@ mod tests {
             rule("groups", "a", &["git"], &["*"]),
             rule("groups", "b", &["github"], &["github-get_*"]),
         ];
-        let both = Caller::from_claims("i", "u", &json!({"groups": ["a", "b"]}), &rules);
+        let both = Caller::from_claims("i", "u", claims(json!({"groups": ["a", "b"]})), &rules);
         assert!(both.grants.allows_tool("git", "-", "push"));
         assert!(both.grants.allows_tool("github", "-", "get_issue"));
         assert!(!both.grants.allows_tool("github", "-", "delete_repo"));
@@ -308,13 +328,18 @@ mod tests {
         slow.requests_per_minute = Some(10);
         let mut fast = rule("groups", "b", &["s"], &["*"]);
         fast.requests_per_minute = Some(100);
-        let caller = Caller::from_claims("i", "u", &json!({"groups": ["a", "b"]}), &[slow, fast]);
+        let caller = Caller::from_claims(
+            "i",
+            "u",
+            claims(json!({"groups": ["a", "b"]})),
+            &[slow, fast],
+        );
         assert_eq!(caller.requests_per_minute, Some(100));
         let open = rule("groups", "c", &["s"], &["*"]);
         let caller = Caller::from_claims(
             "i",
             "u",
-            &json!({"groups": ["a", "c"]}),
+            claims(json!({"groups": ["a", "c"]})),
             &[slow_again(), open],
         );
         assert_eq!(caller.requests_per_minute, None, "no limit is the highest");

@@ -112,6 +112,13 @@ where
         if path == "/health" {
             return self.health();
         }
+        if let Some(oauth) = &self.inner.options.oauth {
+            let servers: Vec<&str> = self.inner.servers.iter().map(|s| s.name.as_str()).collect();
+            if let Some(document) = oauth.metadata(&path, &servers) {
+                return document;
+            }
+        }
+        let original_path = path.clone();
         let mut audited = audited_route(&path);
         // LiteLLM's `/{server}/mcp` is `/mcp/{server}`.
         if let Some(server) = path
@@ -148,7 +155,7 @@ where
             audit::unidentified(client, audited, "host or origin not allowed");
             return refused.response();
         }
-        let caller = match self.authorize(request.headers(), &path) {
+        let caller = match self.authorize(request.headers(), &original_path).await {
             Ok(caller) => caller,
             Err(refusal) => {
                 let reason = if refusal.status() == StatusCode::UNAUTHORIZED {

@@ -1,6 +1,7 @@
 //! Cheap checks made before any body is read or any upstream is touched: the
 //! `Host` and `Origin` (against DNS rebinding and cross-site requests), the
-//! method and content type, the master key, and the routing names.
+//! method and content type, the credentials (master key, OAuth access token),
+//! and the routing names.
 //!
 //! The checks are plain functions over the request head, so that a fuzz target
 //! drives them without a running gateway.
@@ -123,52 +124,72 @@ where
     C: StreamableHttpClient<Error = HttpClientError> + Sync,
 {
     /// Who is calling: the master key's holder, a named key's (compared by
-    /// SHA-256 digest in constant time, refused after `expires`), or anyone
-    /// when the gateway asks for no credentials. 401 without a credential it
-    /// knows; 403 for an identity that is granted nothing (deny by default).
-    /// `route` is the request's path.
-    // The shape the OAuth branch codes against: its refusals carry headers
-    // (`WWW-Authenticate`), so they are whole responses.
+    /// SHA-256 digest in constant time, refused after `expires`), with
+    /// `general_settings.oauth` the subject of a bearer access token for the
+    /// route at `path` (see [`oauth`](super::oauth)), or anyone when the
+    /// gateway asks for no credentials. 401 without a credential it knows
+    /// (with OAuth, the `WWW-Authenticate` challenge); 403 for an identity that
+    /// is granted nothing (deny by default).
+    // Its refusals carry headers (`WWW-Authenticate`), so they are whole
+    // responses.
     #[allow(clippy::result_large_err)]
-    pub(super) fn authorize(
+    pub(super) async fn authorize(
         &self,
         headers: &HeaderMap,
-        route: &str,
+        path: &str,
     ) -> Result<Caller, Response<Body>> {
-        let _ = route;
-        let keys = &self.inner.options.keys;
+        let options = &self.inner.options;
         let master = self.inner.master_key_digest;
-        if master.is_none() && keys.is_empty() {
+        if master.is_none() && options.keys.is_empty() && options.oauth.is_none() {
             return Ok(Caller::anonymous());
         }
-        let Some(presented) = presented_key(headers).map(|key| digest(key.trim())) else {
-            tracing::info!("refused a request without a key");
-            return Err(unauthorized());
-        };
-        if let Some(master) = master
-            && bool::from(presented.ct_eq(&master))
-        {
-            return Ok(Caller::master());
-        }
-        // Every key compared, whichever matches: the time taken does not say which.
-        let mut found = None;
-        for key in keys {
-            if bool::from(presented.ct_eq(&key.key_sha256)) {
-                found = Some(key);
+        let Presented {
+            litellm,
+            authorization,
+        } = presented(headers);
+        if let Some(presented) = litellm.or(authorization).map(|key| digest(key.trim())) {
+            if let Some(master) = master
+                && bool::from(presented.ct_eq(&master))
+            {
+                return Ok(Caller::master());
+            }
+            // Every key compared, whichever matches: the time taken does not say which.
+            let mut found = None;
+            for key in &options.keys {
+                if bool::from(presented.ct_eq(&key.key_sha256)) {
+                    found = Some(key);
+                }
+            }
+            if let Some(key) = found {
+                if key.expires.is_some_and(|expires| session::now() >= expires) {
+                    tracing::info!(key = %key.name, "refused a request with an expired key");
+                    return Err(http::error(
+                        StatusCode::UNAUTHORIZED,
+                        "this key has expired; ask for a new one (its general_settings.keys entry's `expires` has passed)",
+                    ));
+                }
+                return deny_nothing(Caller::of_key(key)).map_err(Refused::response);
             }
         }
-        let Some(key) = found else {
-            tracing::info!("refused a request with an unknown key");
+        let Some(oauth) = &options.oauth else {
+            tracing::info!("refused a request without a known key");
             return Err(unauthorized());
         };
-        if key.expires.is_some_and(|expires| session::now() >= expires) {
-            tracing::info!(key = %key.name, "refused a request with an expired key");
-            return Err(http::error(
-                StatusCode::UNAUTHORIZED,
-                "this key has expired; ask for a new one (its general_settings.keys entry's `expires` has passed)",
-            ));
-        }
-        deny_nothing(Caller::of_key(key)).map_err(Refused::response)
+        // Not a key: an access token, or nothing (the challenge).
+        let token = match authorization {
+            Some(token) if token.contains('.') => Some(token),
+            Some(_) => return Err(oauth.not_a_token(path)),
+            None if litellm.is_some() => return Err(oauth.not_a_token(path)),
+            None => None,
+        };
+        let verified = oauth.check(token, path).await?;
+        let caller = Caller::from_claims(
+            &verified.iss,
+            &verified.sub,
+            &verified.claims,
+            &options.access,
+        );
+        deny_nothing(caller).map_err(Refused::response)
     }
 
     /// The servers a request addresses, of those `caller` may use: 403 for
@@ -200,28 +221,6 @@ where
         check_servers(caller, &target)?;
         Ok(target)
     }
-}
-
-/// The key a request presents: `x-litellm-api-key` (with or without
-/// `Bearer `), or else `Authorization: Bearer`. LiteLLM's own header first:
-/// beside it, `Authorization` may carry a credential meant for an upstream.
-pub fn presented_key(headers: &HeaderMap) -> Option<String> {
-    let bearer = |v: &str| {
-        let v = v.trim();
-        v.strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-            .map(str::to_owned)
-    };
-    headers
-        .get("x-litellm-api-key")
-        .and_then(|v| v.to_str().ok())
-        .map(|v| bearer(v).unwrap_or_else(|| v.to_owned()))
-        .or_else(|| {
-            headers
-                .get(::http::header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(bearer)
-        })
 }
 
 fn unauthorized() -> Response<Body> {
@@ -263,6 +262,40 @@ pub(super) fn check_servers<C>(caller: &Caller, target: &Target<C>) -> Result<()
             ),
         )),
     }
+}
+
+/// The credentials a request presents to the gateway.
+#[derive(Debug, Clone, Copy)]
+pub struct Presented<'a> {
+    /// `x-litellm-api-key` (with or without a `Bearer ` prefix).
+    pub litellm: Option<&'a str>,
+    /// The credential of `Authorization: Bearer`.
+    pub authorization: Option<&'a str>,
+}
+
+/// What `headers` present. LiteLLM's own header comes first where both do:
+/// beside it, `Authorization` may carry a credential meant for an upstream.
+pub fn presented(headers: &HeaderMap) -> Presented<'_> {
+    Presented {
+        litellm: headers
+            .get("x-litellm-api-key")
+            .and_then(|v| v.to_str().ok())
+            .map(|v| bearer(v).unwrap_or(v)),
+        authorization: headers
+            .get(::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer),
+    }
+}
+
+/// The credential of an `Authorization: Bearer` value (the scheme in any case).
+fn bearer(value: &str) -> Option<&str> {
+    let value = value.trim();
+    let (scheme, credential) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| credential.trim())
+        .filter(|c| !c.is_empty())
 }
 
 /// The largest `x-litellm-mcp-server` header or `?server=` value, in bytes.
@@ -364,11 +397,20 @@ mod tests {
             vec!["weather".into()],
             vec!["*".into()],
         )];
-        let nobody = Caller::from_claims("https://idp", "u-1", &json!({"groups": ["x"]}), &rules);
+        let nobody = Caller::from_claims(
+            "https://idp",
+            "u-1",
+            json!({"groups": ["x"]}).as_object().unwrap(),
+            &rules,
+        );
         let refused = deny_nothing(nobody).unwrap_err();
         assert_eq!(refused.0, StatusCode::FORBIDDEN);
-        let support =
-            Caller::from_claims("https://idp", "u-2", &json!({"groups": "support"}), &rules);
+        let support = Caller::from_claims(
+            "https://idp",
+            "u-2",
+            json!({"groups": "support"}).as_object().unwrap(),
+            &rules,
+        );
         assert!(deny_nothing(support).is_ok());
         assert!(deny_nothing(Caller::master()).is_ok());
     }
@@ -377,11 +419,31 @@ mod tests {
     fn the_key_comes_from_litellms_header_first() {
         let mut headers = HeaderMap::new();
         headers.insert("authorization", "Bearer upstream-token".parse().unwrap());
-        assert_eq!(presented_key(&headers).as_deref(), Some("upstream-token"));
+        assert_eq!(
+            {
+                let p = presented(&headers);
+                p.litellm.or(p.authorization)
+            },
+            Some("upstream-token")
+        );
         headers.insert("x-litellm-api-key", "Bearer sk-gateway".parse().unwrap());
-        assert_eq!(presented_key(&headers).as_deref(), Some("sk-gateway"));
+        assert_eq!(
+            {
+                let p = presented(&headers);
+                p.litellm.or(p.authorization)
+            },
+            Some("sk-gateway")
+        );
         headers.insert("x-litellm-api-key", "sk-plain".parse().unwrap());
-        assert_eq!(presented_key(&headers).as_deref(), Some("sk-plain"));
-        assert_eq!(presented_key(&HeaderMap::new()), None);
+        assert_eq!(
+            {
+                let p = presented(&headers);
+                p.litellm.or(p.authorization)
+            },
+            Some("sk-plain")
+        );
+        let none = HeaderMap::new();
+        let p = presented(&none);
+        assert_eq!(p.litellm.or(p.authorization), None);
     }
 }

@@ -12,10 +12,13 @@
 //! - `GET /health`: liveness; `GET /health/readiness` (with the master key):
 //!   each upstream, ready or failing.
 //!
-//! Each request passes the [`guard`] checks (`Host`, `Origin`, master key,
+//! Each request passes the [`guard`] checks (`Host`, `Origin`, credentials,
 //! method, content type, routing names) before its body is read or an upstream
-//! is touched. Its [`caller`] is written with every `tools/call` and refusal
-//! to the [audit trail](crate::telemetry::audit).
+//! is touched. The credentials are the master key, a named key or, with
+//! `general_settings.oauth`, an access token checked by [`oauth`] (the gateway
+//! as an OAuth 2.1 resource server); the guard turns them into a [`Caller`],
+//! written with every `tools/call` and refusal to the
+//! [audit trail](crate::telemetry::audit).
 //!
 //! `allowed_tools` and `disallowed_tools` hold on every route: a filtered tool is
 //! never listed, and a call of it never reaches its server. A client's
@@ -40,7 +43,7 @@
 //! token bucket per identity on this replica (`rate`).
 //!
 //! The modules depend one way: `http`, `session`, `hosts`, `flights`,
-//! `lists`, `caller` and `rate` below `server` (the shared state, and `Via`: how
+//! `lists`, `caller`, `rate` and `oauth` (below `http` only) below `server` (the shared state, and `Via`: how
 //! a request reaches its upstreams), then `inputs` (a 2026-07-28 server's input
 //! requests asked of a 2025 client), `guard` and `forward`, then `aggregate` (and the cache
 //! hints of merged lists), then `health`, `modern` (the 2026-07-28 clients) and
@@ -66,6 +69,7 @@ pub mod http;
 mod inputs;
 mod lists;
 mod modern;
+pub mod oauth;
 mod rate;
 mod rest;
 mod serve;
@@ -76,6 +80,7 @@ pub use aggregate::PARTIAL_META;
 pub use caller::{Caller, Grants, ToolGrant};
 pub use hosts::AllowedHosts;
 pub use lists::Lists;
+pub use oauth::ResourceServer;
 pub use serve::{Limits, serve, serve_metrics};
 pub use server::{Gateway, Options, Server};
 pub use session::Session;

@@ -15,6 +15,7 @@ use super::flights::Flights;
 use super::hosts::AllowedHosts;
 use super::http::{self, Body, Refused, SESSION_HEADER};
 use super::lists::{self, ListCache, Lists};
+use super::oauth::ResourceServer;
 use super::rate::RateLimits;
 use super::session::{self, Sealer, Session, Tombstones, Unsealed};
 use crate::config::{AccessRule, NamedKey, ToolFilter};
@@ -107,6 +108,9 @@ pub struct Options {
     pub keys: Vec<NamedKey>,
     /// `general_settings.access`: what OAuth identities may use, by claim.
     pub access: Vec<AccessRule>,
+    /// `general_settings.oauth`: bearer access tokens accepted beside the
+    /// master key.
+    pub oauth: Option<Arc<ResourceServer>>,
 }
 
 impl std::fmt::Debug for Options {
@@ -123,6 +127,7 @@ impl std::fmt::Debug for Options {
             .field("list_cache_ttl", &self.list_cache_ttl)
             .field("keys", &self.keys)
             .field("access", &self.access)
+            .field("oauth", &self.oauth)
             .finish_non_exhaustive()
     }
 }

@@ -843,3 +843,81 @@ fn an_expired_key_or_a_glob_that_matches_nothing_is_a_warning() {
         "{warnings}"
     );
 }
+
+#[test]
+fn oauth_reads_issuer_audience_scopes_and_defaults() {
+    let config = load(
+        "general_settings:\n  public_url: https://mcp.example.com/\n  oauth:\n    issuer: https://login.example.com/realms/agents\n    scopes_supported: [\"mcp:tools\", \"mcp:admin\"]\n    required_scopes: mcp:tools\n    require_at_jwt: true\n    jwks_refetch_floor: 30\n",
+    )
+    .unwrap();
+    assert_eq!(
+        config.public_url.as_deref(),
+        Some("https://mcp.example.com")
+    );
+    let oauth = config.oauth.unwrap();
+    assert_eq!(oauth.issuer, "https://login.example.com/realms/agents");
+    assert_eq!(oauth.audience, "https://mcp.example.com/mcp");
+    assert_eq!(oauth.scopes_supported, ["mcp:tools", "mcp:admin"]);
+    assert_eq!(oauth.required_scopes, ["mcp:tools"]);
+    assert!(oauth.require_at_jwt);
+    assert_eq!(oauth.jwks_refetch_floor, std::time::Duration::from_secs(30));
+    let defaults = load(
+        "general_settings:\n  public_url: https://mcp.example.com\n  oauth:\n    issuer: https://login.example.com\n    audience: api://mcp\n",
+    )
+    .unwrap()
+    .oauth
+    .unwrap();
+    assert_eq!(defaults.audience, "api://mcp");
+    assert!(defaults.scopes_supported.is_empty() && !defaults.require_at_jwt);
+    assert_eq!(
+        defaults.jwks_refetch_floor,
+        mcp_sigv4::config::DEFAULT_JWKS_REFETCH_FLOOR
+    );
+}
+
+#[test]
+fn bad_oauth_settings_name_the_key_and_what_to_do() {
+    let cases = [
+        (
+            "  oauth:\n    issuer: https://login.example.com\n",
+            "general_settings.public_url",
+        ),
+        (
+            "  public_url: https://mcp.example.com\n  oauth:\n    audience: x\n",
+            "general_settings.oauth.issuer",
+        ),
+        (
+            "  public_url: https://mcp.example.com\n  oauth:\n    issuer: http://login.example.com\n",
+            "general_settings.oauth.issuer",
+        ),
+        (
+            "  public_url: https://mcp.example.com/gateway\n",
+            "general_settings.public_url",
+        ),
+        (
+            "  public_url: https://mcp.example.com\n  oauth: yes\n",
+            "general_settings.oauth",
+        ),
+        (
+            "  public_url: https://mcp.example.com\n  oauth:\n    issuer: https://l.example.com\n    require_at_jwt: maybe\n",
+            "general_settings.oauth.require_at_jwt",
+        ),
+        (
+            "  public_url: https://mcp.example.com\n  oauth:\n    issuer: https://l.example.com\n    jwks_refetch_floor: soon\n",
+            "general_settings.oauth.jwks_refetch_floor",
+        ),
+        (
+            "  public_url: https://mcp.example.com\n  oauth:\n    issuer: https://l.example.com\n    required_scopes: [1]\n",
+            "general_settings.oauth.required_scopes[0]",
+        ),
+    ];
+    for (general, key) in cases {
+        let message = error_of(&format!("general_settings:\n{general}"));
+        assert!(message.contains(key), "{key}: {message}");
+    }
+    // http:// is fine on loopback (a local issuer in tests and demos).
+    assert!(
+        load("general_settings:\n  public_url: http://127.0.0.1:4000\n  oauth:\n    issuer: http://localhost:8080/realms/x\n")
+            .is_ok()
+    );
+}

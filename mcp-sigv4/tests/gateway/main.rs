@@ -13,6 +13,7 @@ mod fuzz;
 mod identity;
 mod lists;
 mod litellm;
+mod oauth;
 mod order;
 #[path = "../support/ordered_server.rs"]
 mod ordered_server;

@@ -106,6 +106,9 @@ pub struct Running {
     pub open_streams: Arc<AtomicUsize>,
     /// The `traceparent` header of every request that carried one.
     pub traceparents: Arc<std::sync::Mutex<Vec<String>>>,
+    /// The `Authorization` header of every request, as it arrived (the OAuth
+    /// tests look for a client's token there).
+    pub authorizations: Arc<std::sync::Mutex<Vec<String>>>,
     /// Answer this many of the next POSTs 503 (then serve again), as a
     /// briefly overloaded server does.
     pub unavailable: Arc<AtomicUsize>,
@@ -154,10 +157,12 @@ pub async fn start() -> Running {
     let started = Arc::new(AtomicUsize::new(0));
     let known = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
     let traceparents = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let authorizations = Arc::new(std::sync::Mutex::new(Vec::new()));
     let unavailable = Arc::new(AtomicUsize::new(0));
     let answered_unavailable = Arc::new(AtomicUsize::new(0));
     let front = {
         let traceparents = traceparents.clone();
+        let authorizations = authorizations.clone();
         let unavailable = unavailable.clone();
         let answered_unavailable = answered_unavailable.clone();
         let refused = refused.clone();
@@ -179,6 +184,14 @@ pub async fn start() -> Running {
                 let traceparent = traceparent.to_str().unwrap().to_owned();
                 traceparents.lock().unwrap().push(traceparent);
             }
+            let authorization = request
+                .headers()
+                .get(http::header::AUTHORIZATION)
+                .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            authorizations
+                .lock()
+                .unwrap()
+                .push(authorization.unwrap_or_default());
             let session = request
                 .headers()
                 .get("mcp-session-id")
@@ -273,6 +286,7 @@ pub async fn start() -> Running {
         cancelled,
         open_streams,
         traceparents,
+        authorizations,
         unavailable,
         answered_unavailable,
         known,
