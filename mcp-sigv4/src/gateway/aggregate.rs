@@ -8,6 +8,7 @@ use rmcp::transport::streamable_http_client::StreamableHttpClient;
 use serde_json::{Value, json};
 use tower_sigv4::rmcp::HttpClientError;
 
+use super::forward::refuse_unnamed;
 use super::http::{self, Body, Budget, collect_reply};
 use super::modern::merged_capabilities;
 use super::server::{Gateway, Server, Via};
@@ -105,6 +106,9 @@ where
                 self.fan_out_list(servers, &method, &id, via).await
             }
             "tools/call" | "prompts/get" => {
+                if let Some(refusal) = refuse_unnamed(&message) {
+                    return refusal;
+                }
                 let name = message
                     .pointer("/params/name")
                     .and_then(Value::as_str)

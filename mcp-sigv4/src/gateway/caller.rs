@@ -20,6 +20,9 @@ pub struct Caller {
     /// master key, the key's name for a named key, `{iss} {sub}` for an OAuth token,
     /// `anonymous` when the gateway asks for no credentials.
     pub identity: String,
+    /// How the identity was established; with `identity`, what a sealed
+    /// session is bound to, so that no two kinds share a name.
+    pub kind: Kind,
     /// What granted access: the key's name, the matching access rules' names
     /// (`claim=value`, joined by `,`), or `None` for the master key / anonymous.
     pub rule: Option<String>,
@@ -27,6 +30,19 @@ pub struct Caller {
     pub grants: Grants,
     /// The highest `requests_per_minute` among what granted access, if any.
     pub requests_per_minute: Option<u32>,
+}
+
+/// How a [`Caller`]'s identity was established.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// No credentials asked for.
+    Anonymous,
+    /// The master key.
+    Master,
+    /// A named key of `general_settings.keys`.
+    Key,
+    /// An OAuth token.
+    OAuth,
 }
 
 /// What a caller may use.
@@ -66,6 +82,7 @@ impl Caller {
     pub fn anonymous() -> Self {
         Self {
             identity: "anonymous".to_owned(),
+            kind: Kind::Anonymous,
             rule: None,
             grants: Grants::All,
             requests_per_minute: None,
@@ -76,6 +93,7 @@ impl Caller {
     pub fn master() -> Self {
         Self {
             identity: "master".to_owned(),
+            kind: Kind::Master,
             ..Self::anonymous()
         }
     }
@@ -84,6 +102,7 @@ impl Caller {
     pub fn of_key(key: &NamedKey) -> Self {
         Self {
             identity: key.name.clone(),
+            kind: Kind::Key,
             rule: Some(key.name.clone()),
             grants: Grants::Only {
                 servers: key.servers.clone(),
@@ -154,6 +173,7 @@ impl Caller {
         };
         Self {
             identity: format!("{iss} {sub}"),
+            kind: Kind::OAuth,
             rule: (!names.is_empty()).then(|| names.join(",")),
             grants: Grants::Only { servers, tools },
             requests_per_minute,
@@ -171,10 +191,18 @@ impl Caller {
         }
     }
 
-    /// A digest of the identity, which a sealed session carries to be
-    /// refused to any other.
+    /// A digest of the identity and its kind (`master`, `anonymous`,
+    /// `key:{name}`, `oauth:{iss} {sub}`), which a sealed session carries to
+    /// be refused to any other: a key named like another kind's identity is
+    /// still another identity.
     pub(super) fn digest(&self) -> String {
-        hex::encode(&Sha256::digest(self.identity.as_bytes())[..16])
+        let bound = match self.kind {
+            Kind::Anonymous => "anonymous".to_owned(),
+            Kind::Master => "master".to_owned(),
+            Kind::Key => format!("key:{}", self.identity),
+            Kind::OAuth => format!("oauth:{}", self.identity),
+        };
+        hex::encode(&Sha256::digest(bound.as_bytes())[..16])
     }
 }
 
@@ -320,6 +348,33 @@ mod tests {
         assert!(both.grants.allows_tool("git", "-", "push"));
         assert!(both.grants.allows_tool("github", "-", "get_issue"));
         assert!(!both.grants.allows_tool("github", "-", "delete_repo"));
+    }
+
+    #[test]
+    fn a_key_named_like_another_kind_is_another_identity() {
+        let key = |name: &str| NamedKey {
+            name: name.to_owned(),
+            key_sha256: [0; 32],
+            servers: vec!["s".to_owned()],
+            allowed_tools: vec!["*".to_owned()],
+            requests_per_minute: None,
+            expires: None,
+        };
+        assert_ne!(
+            Caller::of_key(&key("master")).digest(),
+            Caller::master().digest()
+        );
+        assert_ne!(
+            Caller::of_key(&key("anonymous")).digest(),
+            Caller::anonymous().digest()
+        );
+        let oauth = Caller::from_claims("i", "u", &json!({}), &[]);
+        assert_eq!(oauth.kind, Kind::OAuth);
+        assert_ne!(Caller::of_key(&key("i u")).digest(), oauth.digest());
+        assert_eq!(
+            Caller::of_key(&key("ci")).digest(),
+            Caller::of_key(&key("ci")).digest()
+        );
     }
 
     #[test]

@@ -216,12 +216,6 @@ where
         }
         // Every MCP request and REST call counts; health and metrics do not.
         if let Err(wait) = self.take_turn(&caller) {
-            audit::refused(
-                audit::Outcome::RateLimited,
-                None,
-                None,
-                "over the identity's requests_per_minute",
-            );
             return rate::too_many(wait);
         }
         CALLER
@@ -278,6 +272,12 @@ where
         telemetry::metrics().identity_request(caller.label(), taken.is_ok());
         if taken.is_err() {
             tracing::info!(identity = %caller.label(), "refused a request over its rate limit");
+            audit::refused(
+                audit::Outcome::RateLimited,
+                None,
+                None,
+                "over the identity's requests_per_minute",
+            );
         }
         taken
     }

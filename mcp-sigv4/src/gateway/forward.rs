@@ -52,6 +52,9 @@ where
         tag: bool,
     ) -> Response<Body> {
         let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
+        if let Some(refusal) = refuse_unnamed(&message) {
+            return refusal;
+        }
         if matches!(method.as_str(), "tools/call" | "prompts/get") && !tag {
             // On a server's own route its tools answer to the plain name and to
             // the prefixed name it has on the aggregated route, as in LiteLLM.
@@ -347,7 +350,7 @@ where
                 if clients_own
                     && let Err(refusal) = self.check_param_headers(&upstream, &message).await
                 {
-                    observed.finish(Outcome::error);
+                    observed.refused("Mcp-Param header mismatch");
                     return refusal;
                 }
                 upstream
@@ -666,6 +669,41 @@ where
             }
         });
     }
+}
+
+/// A `tools/call` or `prompts/get` whose `params.name` is missing or not a
+/// string, answered here with invalid params: a name the gateway cannot read
+/// is no name it can check against the caller's grants, so it never reaches
+/// a server (fail closed).
+pub(super) fn refuse_unnamed(message: &Value) -> Option<Response<Body>> {
+    let method = jsonrpc::method(message)?;
+    if !matches!(method, "tools/call" | "prompts/get")
+        || message
+            .pointer("/params/name")
+            .is_some_and(Value::is_string)
+    {
+        return None;
+    }
+    tracing::info!(
+        method,
+        "refused a request whose params.name is not a string"
+    );
+    audit::refused(
+        audit::Outcome::Refused,
+        None,
+        None,
+        "params.name is not a string",
+    );
+    let id = message.get("id").cloned().unwrap_or(Value::Null);
+    Some(http::json(
+        StatusCode::OK,
+        &jsonrpc::error(
+            &id,
+            jsonrpc::INVALID_PARAMS,
+            &format!("`{method}` needs `params.name`, a string: the name of the tool or prompt"),
+            Some(json!({"source": "gateway"})),
+        ),
+    ))
 }
 
 /// The longest the gateway waits for an upstream to accept a cancellation.

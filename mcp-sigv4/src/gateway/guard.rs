@@ -203,7 +203,12 @@ where
     ) -> Result<Target<C>, Refused> {
         let servers = &self.inner.servers;
         let known: Vec<&str> = servers.iter().map(|s| s.name.as_str()).collect();
-        let target = match routing_names(path, headers, query, &known)?.as_deref() {
+        let listed: Vec<&str> = known
+            .iter()
+            .copied()
+            .filter(|name| caller.grants.allows_server(name))
+            .collect();
+        let target = match routing_names(path, headers, query, &known, &listed)?.as_deref() {
             None => match servers.as_slice() {
                 [only] => Target::One(only.clone()),
                 // Aggregated whoever calls, with the servers the caller may
@@ -306,11 +311,14 @@ pub const MAX_ROUTING_NAMES_LEN: usize = 4096;
 /// (comma-separated). `None` when it names none. A list longer than `known` is
 /// refused (400), so one request can never fan out to more upstream calls than
 /// there are servers; so is an oversized header (431) or query value (400).
+/// A name not in `known` is refused (404) with the names in `listed`: the
+/// servers the caller may use, never one it may not.
 pub fn routing_names(
     path: &str,
     headers: &HeaderMap,
     query: Option<&str>,
     known: &[&str],
+    listed: &[&str],
 ) -> Result<Option<Vec<usize>>, Refused> {
     let too_long = |status: StatusCode, what: &str| {
         Refused(
@@ -370,9 +378,9 @@ pub fn routing_names(
             return Err(Refused(
                 StatusCode::NOT_FOUND,
                 format!(
-                    "no MCP server named `{}`; known servers: {}",
+                    "no MCP server named `{}`; servers this identity may use: {}",
                     name.escape_debug(),
-                    known.join(", ")
+                    listed.join(", ")
                 ),
             ));
         };

@@ -77,7 +77,7 @@ mod server;
 pub mod session;
 
 pub use aggregate::PARTIAL_META;
-pub use caller::{Caller, Grants, ToolGrant};
+pub use caller::{Caller, Grants, Kind as IdentityKind, ToolGrant};
 pub use hosts::AllowedHosts;
 pub use lists::Lists;
 pub use oauth::ResourceServer;

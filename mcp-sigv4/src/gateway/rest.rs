@@ -220,12 +220,19 @@ where
             .cloned()
     }
 
-    /// 403 for a server the caller may not use.
-    fn refuse_server(&self, server: &Server<C>) -> Option<Response<Body>> {
+    /// 403 for a server the caller may not use (for its `tool`, if any),
+    /// written to the audit trail.
+    fn refuse_server(&self, server: &Server<C>, tool: Option<&str>) -> Option<Response<Body>> {
         if caller::current_grants().allows_server(&server.name) {
             return None;
         }
         tracing::info!(server = %server.name, "refused a REST request for a server this identity may not use");
+        audit::refused(
+            audit::Outcome::Refused,
+            Some(&server.name),
+            tool,
+            "server not allowed (the caller's grants)",
+        );
         Some(detail(
             StatusCode::FORBIDDEN,
             "server_not_allowed",
@@ -277,7 +284,7 @@ where
         let servers = match server_id {
             Some(id) => match self.server_by_id(id) {
                 Some(server) => {
-                    if let Some(refusal) = self.refuse_server(&server) {
+                    if let Some(refusal) = self.refuse_server(&server, None) {
                         return refusal;
                     }
                     vec![server]
@@ -410,7 +417,7 @@ where
                 }
             },
         };
-        if let Some(refusal) = self.refuse_server(&server) {
+        if let Some(refusal) = self.refuse_server(&server, Some(&tool)) {
             return refusal;
         }
         let arguments = body.get("arguments").cloned().unwrap_or_else(|| json!({}));

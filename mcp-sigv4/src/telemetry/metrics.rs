@@ -827,6 +827,16 @@ impl Observation {
         self.outcome = Some(outcome);
     }
 
+    /// End with a refusal of the gateway's own, before the request was sent:
+    /// counted as an `error`, written to the audit trail as `refused` for
+    /// `reason` (it never reached the server).
+    pub fn refused(mut self, reason: &str) {
+        if let Some(call) = self.audit.take() {
+            call.finish(audit::Outcome::Refused, Some(reason));
+        }
+        self.finish(Outcome::error);
+    }
+
     /// End with the server's reply (a result or a JSON-RPC error); a
     /// `tools/list` reply teaches the tool names.
     pub fn reply(self, reply: &Value) {

@@ -820,6 +820,14 @@ fn bad_keys_and_rules_name_their_path() {
             "general_settings.access: expected a list of rules",
         ),
         ("  keys: [a]\n", "general_settings.keys: expected a mapping"),
+        (
+            "  keys:\n    master:\n      key: ci-key-0123456789abc\n      servers: [github]\n",
+            "general_settings.keys.master: `master` is the name of the gateway's own identity",
+        ),
+        (
+            "  keys:\n    anonymous:\n      key: ci-key-0123456789abc\n      servers: [github]\n",
+            "general_settings.keys.anonymous: `anonymous` is the name",
+        ),
     ] {
         let error = error_of(&with_general(general));
         assert!(error.contains(expected), "{general}: {error}");

@@ -581,3 +581,207 @@ async fn the_audit_trail_names_the_caller_and_its_refusals() {
         assert!(!text.contains(secret), "a key in the trail: {text}");
     }
 }
+
+/// A `tools/call` or `prompts/get` whose `params.name` is not a string is
+/// refused as invalid params on every route, and never reaches a server: the
+/// gateway cannot check a name it cannot read against the caller's grants.
+#[tokio::test]
+async fn a_name_that_is_not_a_string_is_refused_on_every_route() {
+    let s = setup(&[]).await;
+    let g = &s.gateway;
+    let unnamed = |answer: &Answer| {
+        let error = &answer.reply()["error"];
+        error["code"] == -32602
+            && error["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("params.name"))
+    };
+    let own = open(g, "/mcp/alpha", READER).await;
+    let aggregated = open(g, "/mcp", READER).await;
+    for (path, session) in [("/mcp/alpha", &own), ("/mcp", &aggregated)] {
+        for (id, method, name) in [
+            (1, "tools/call", json!(123)),
+            (2, "tools/call", json!(["echo"])),
+            (3, "tools/call", Value::Null),
+            (4, "prompts/get", json!({"name": "greet"})),
+        ] {
+            let message = rpc(id, method, json!({"name": name, "arguments": {}}));
+            let answer = in_session(g, path, READER, session, &message).await;
+            assert!(unnamed(&answer), "{path} {message}: {answer:?}");
+        }
+        let batch = json!([rpc(5, "tools/call", json!({"name": 7})), echo(6, "echo")]);
+        let answer = in_session(g, path, READER, session, &batch).await;
+        let replies = answer.messages[0]
+            .as_array()
+            .unwrap_or_else(|| panic!("{answer:?}"));
+        assert_eq!(replies[0]["error"]["code"], -32602, "{path} {answer:?}");
+    }
+    // One-shot, without a session or `jsonrpc`, and a 2026-07-28 client.
+    let auth = bearer(READER);
+    let key = [("authorization", auth.as_str())];
+    for path in ["/mcp/alpha", "/mcp"] {
+        let url = format!("{}{path}", g.base);
+        let body = json!({"method": "tools/call", "params": {"name": ["lookup"], "arguments": {}}});
+        let answer = send("POST", &url, &key, Some(&body)).await;
+        assert!(unnamed(&answer), "{path}: {answer:?}");
+        let message = modern(9, "tools/call", json!({"name": 123, "arguments": {}}));
+        let answer = post_modern_with(g, path, &message, &key).await;
+        assert!(unnamed(&answer), "{path}: {answer:?}");
+    }
+    // REST needs a string name.
+    let rest = format!("{}/mcp-rest/tools/call", g.base);
+    let body = json!({"server_id": "alpha", "name": 123, "arguments": {}});
+    let answer = send("POST", &rest, &key, Some(&body)).await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{answer:?}");
+    // Only the batch's `echo` on alpha's own route arrived.
+    assert_eq!(calls(&s.alpha), ["echo"]);
+    for method in ["prompts/get", "tools/call"] {
+        assert!(s.beta.seen_method(method).is_empty());
+    }
+    assert!(s.alpha.seen_method("prompts/get").is_empty());
+}
+
+/// The 404 for a server that does not exist names only the servers the
+/// caller may use.
+#[tokio::test]
+async fn an_unknown_server_is_answered_with_the_callers_servers_only() {
+    let s = setup(&[]).await;
+    let g = &s.gateway;
+    let url = format!("{}/mcp/nosuch", g.base);
+    let reader = bearer(READER);
+    let answer = send(
+        "POST",
+        &url,
+        &[("authorization", &reader)],
+        Some(&initialize()),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND, "{answer:?}");
+    let text = format!("{:?}", answer.messages);
+    assert!(text.contains("alpha") && !text.contains("beta"), "{text}");
+    let master = bearer(MASTER_KEY);
+    let answer = send(
+        "POST",
+        &url,
+        &[("authorization", &master)],
+        Some(&initialize()),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::NOT_FOUND, "{answer:?}");
+    let text = format!("{:?}", answer.messages);
+    assert!(text.contains("alpha") && text.contains("beta"), "{text}");
+}
+
+/// What the gateway refuses itself is written `refused` or `rate_limited`,
+/// never `upstream_error`: a REST call or list for a server outside the
+/// caller's grants, each message of a batch past the rate limit, a
+/// 2026-07-28 call whose `Mcp-Param-*` headers do not match its arguments,
+/// and a call whose name is not a string.
+#[tokio::test]
+async fn the_gateways_own_refusals_are_written_as_such() {
+    let dir = std::env::temp_dir().join(format!(
+        "mcp-sigv4-identity-audit-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let trail = dir.join("audit.jsonl");
+    let s = setup(&["--audit-log", trail.to_str().unwrap()]).await;
+    let g = &s.gateway;
+    let lines = || -> Vec<Value> {
+        std::fs::read_to_string(&trail)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+            .collect()
+    };
+    let of = |identity: &str| -> Vec<(String, String, String)> {
+        lines()
+            .iter()
+            .filter(|l| l["identity"] == identity)
+            .map(|l| {
+                let field = |name: &str| l[name].as_str().unwrap_or("").to_owned();
+                (field("outcome"), field("server"), field("tool"))
+            })
+            .collect()
+    };
+    let line = |outcome: &str, server: &str, tool: &str| {
+        (outcome.to_owned(), server.to_owned(), tool.to_owned())
+    };
+
+    // REST, a server outside the grants.
+    let reader = bearer(READER);
+    let key = [("authorization", reader.as_str())];
+    let call = send(
+        "POST",
+        &format!("{}/mcp-rest/tools/call", g.base),
+        &key,
+        Some(&json!({"server_id": "beta", "name": "echo", "arguments": {}})),
+    )
+    .await;
+    assert_eq!(call.status, StatusCode::FORBIDDEN, "{call:?}");
+    let list = send(
+        "GET",
+        &format!("{}/mcp-rest/tools/list?server_id=beta", g.base),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(list.status, StatusCode::FORBIDDEN, "{list:?}");
+    // A name that is not a string.
+    let one_shot = send(
+        "POST",
+        &format!("{}/mcp/alpha", g.base),
+        &key,
+        Some(&json!({"method": "tools/call", "params": {"name": 123}})),
+    )
+    .await;
+    assert_eq!(one_shot.reply()["error"]["code"], -32602, "{one_shot:?}");
+    assert_eq!(
+        of("reader"),
+        [
+            line("refused", "beta", "echo"),
+            line("refused", "beta", ""),
+            line("refused", "", ""),
+        ]
+    );
+
+    // A batch of three at 3 a minute after initialize and initialized: the
+    // first message takes the request's turn, the other two are refused.
+    let session = open(g, "/mcp/alpha", BATCH).await;
+    let batch = json!([echo(1, "echo"), echo(2, "echo"), echo(3, "echo")]);
+    let answer = in_session(g, "/mcp/alpha", BATCH, &session, &batch).await;
+    let codes: Vec<&Value> = answer.messages[0]
+        .as_array()
+        .unwrap_or_else(|| panic!("{answer:?}"))
+        .iter()
+        .map(|reply| &reply["error"]["code"])
+        .collect();
+    assert_eq!(codes, [&Value::Null, &json!(-32029), &json!(-32029)]);
+    assert_eq!(
+        of("batch"),
+        [
+            line("ok", "alpha", "echo"),
+            line("rate_limited", "", ""),
+            line("rate_limited", "", ""),
+        ]
+    );
+
+    // A 2026-07-28 call without the Mcp-Param-Region header its tool asks for.
+    let both = bearer(BOTH);
+    let key = [("authorization", both.as_str())];
+    let listed = post_modern_with(g, "/mcp/alpha", &modern(1, "tools/list", json!({})), &key).await;
+    assert!(
+        tool_names(&listed).contains(&"lookup".to_owned()),
+        "{listed:?}"
+    );
+    let lookup = modern(
+        2,
+        "tools/call",
+        json!({"name": "lookup", "arguments": {"region": "eu-west-1", "key": "k"}}),
+    );
+    let answer = post_modern_with(g, "/mcp/alpha", &lookup, &key).await;
+    assert_eq!(answer.reply()["error"]["code"], -32020, "{answer:?}");
+    assert_eq!(of("both"), [line("refused", "alpha", "lookup")]);
+    assert!(calls(&s.alpha).iter().all(|name| name == "echo"));
+}

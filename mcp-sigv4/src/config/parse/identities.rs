@@ -26,6 +26,10 @@ const RULE_KEYS: &[&str] = &[
     "requests_per_minute",
 ];
 
+/// Key names refused: the identities of the master key and of a gateway
+/// that asks for no key, which a named key must never pass for.
+const RESERVED_NAMES: &[&str] = &["master", "anonymous"];
+
 /// The shortest named key accepted, as for the master key.
 const MIN_KEY_LEN: usize = 16;
 
@@ -65,6 +69,14 @@ impl Reader<'_> {
                 }
             };
             let base = format!("general_settings.keys.{name}");
+            if RESERVED_NAMES.contains(&name.as_str()) {
+                return Err(self.invalid(
+                    Some(base),
+                    format!(
+                        "`{name}` is the name of the gateway's own identity (master key, or no key asked for); give the key another name"
+                    ),
+                ));
+            }
             let Value::Mapping(map) = entry else {
                 return Err(self.invalid(
                     Some(base),
