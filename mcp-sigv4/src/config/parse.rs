@@ -222,7 +222,19 @@ fn read(reader: Reader<'_>, root: &Mapping) -> Result<Config, ConfigError> {
     let keys = reader.keys(&general, &servers)?;
     let access = reader.access(&general, &servers)?;
     let (public_url, oauth) = read_oauth(&reader, &general)?;
-    let Notes { warnings, ignored } = reader.notes.into_inner();
+    let Notes {
+        mut warnings,
+        ignored,
+    } = reader.notes.into_inner();
+    match (&oauth, access.is_empty()) {
+        (None, false) => warnings.push(
+            "general_settings.access grants OAuth identities, but general_settings.oauth is not set: the rules apply to no one; add general_settings.oauth (and public_url), or remove access".to_owned(),
+        ),
+        (Some(_), true) => warnings.push(
+            "general_settings.oauth is set but general_settings.access is empty: every access token will be refused (403, deny by default); add access rules that grant servers by claim".to_owned(),
+        ),
+        _ => {}
+    }
     Ok(Config {
         keys,
         access,

@@ -368,7 +368,7 @@ mod tests {
             Caller::of_key(&key("anonymous")).digest(),
             Caller::anonymous().digest()
         );
-        let oauth = Caller::from_claims("i", "u", &json!({}), &[]);
+        let oauth = Caller::from_claims("i", "u", claims(json!({})), &[]);
         assert_eq!(oauth.kind, Kind::OAuth);
         assert_ne!(Caller::of_key(&key("i u")).digest(), oauth.digest());
         assert_eq!(

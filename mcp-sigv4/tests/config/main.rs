@@ -744,7 +744,15 @@ fn named_keys_and_access_rules_load() {
         env_of(&[("CI_BOT_KEY", "ci-bot-key-0123456789")]),
     )
     .unwrap();
-    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    // The rules are for OAuth identities; without `oauth` they say so.
+    assert!(
+        config
+            .warnings
+            .iter()
+            .all(|w| w.contains("general_settings.oauth is not set")),
+        "{:?}",
+        config.warnings
+    );
     let ci = &config.keys[0];
     assert_eq!(ci.name, "ci-bot");
     assert_eq!(ci.servers, ["github"]);
@@ -927,5 +935,33 @@ fn bad_oauth_settings_name_the_key_and_what_to_do() {
     assert!(
         load("general_settings:\n  public_url: http://127.0.0.1:4000\n  oauth:\n    issuer: http://localhost:8080/realms/x\n")
             .is_ok()
+    );
+}
+
+#[test]
+fn access_rules_without_oauth_and_oauth_without_rules_are_warnings() {
+    let rules_alone = load(
+        "mcp_servers:\n  weather:\n    url: https://weather.example.com/mcp\ngeneral_settings:\n  access:\n    - claim: groups\n      value: support\n      servers: [weather]\n",
+    )
+    .unwrap();
+    assert!(
+        rules_alone
+            .warnings
+            .iter()
+            .any(|w| w.contains("general_settings.oauth is not set")),
+        "{:?}",
+        rules_alone.warnings
+    );
+    let oauth_alone = load(
+        "general_settings:\n  public_url: https://mcp.example.com\n  oauth:\n    issuer: https://login.example.com\n",
+    )
+    .unwrap();
+    assert!(
+        oauth_alone
+            .warnings
+            .iter()
+            .any(|w| w.contains("every access token will be refused")),
+        "{:?}",
+        oauth_alone.warnings
     );
 }
