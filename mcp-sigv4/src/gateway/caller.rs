@@ -2,7 +2,7 @@
 //! request's credentials, and its [`Grants`].
 //!
 //! The caller of the request being answered is kept in a task-local
-//! ([`CALLER`]) while it is served, so that the places that already filter by
+//! (`CALLER`) while it is served, so that the places that already filter by
 //! a server's `allowed_tools` (the lists, the refused calls) filter by the
 //! caller's grants too, however deep in the fan-out. Outside a request (a
 //! probe, a background task) no caller is in scope, and nothing is granted.
