@@ -14,6 +14,7 @@ mod identity;
 mod lists;
 mod litellm;
 mod oauth;
+mod oauth_attacks;
 mod order;
 #[path = "../support/ordered_server.rs"]
 mod ordered_server;

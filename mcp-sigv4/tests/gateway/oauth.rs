@@ -24,9 +24,9 @@ use tokio::process::{Child, Command};
 
 use super::{Gateway, LIMIT, MASTER_KEY, SESSION_SECRET, client, initialize, rpc, send, upstreams};
 
-const CLIENT: (&str, &str) = ("agent", "agent-client-secret-EXAMPLE");
+pub(super) const CLIENT: (&str, &str) = ("agent", "agent-client-secret-EXAMPLE");
 const NO_SCOPE_CLIENT: (&str, &str) = ("unscoped", "unscoped-client-secret-EXAMPLE");
-const SCOPE: &str = "mcp:tools";
+pub(super) const SCOPE: &str = "mcp:tools";
 
 fn support() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support")
@@ -50,13 +50,13 @@ fn install_authorization_server() {
 }
 
 /// A running authorization server.
-struct AuthServer {
+pub(super) struct AuthServer {
     _child: Child,
-    issuer: String,
+    pub(super) issuer: String,
 }
 
 impl AuthServer {
-    async fn start(port: u16) -> Self {
+    pub(super) async fn start(port: u16) -> Self {
         install_authorization_server();
         let clients = json!([
             {"client_id": CLIENT.0, "client_secret": CLIENT.1, "scope": SCOPE},
@@ -91,7 +91,7 @@ impl AuthServer {
     }
 
     /// A token of the client-credentials grant for `resource`.
-    async fn token(
+    pub(super) async fn token(
         &self,
         (id, secret): (&str, &str),
         resource: &str,
@@ -119,7 +119,7 @@ impl AuthServer {
 
     /// Claims signed with the server's own key (a token that verifies against
     /// its JWKS, with whatever claims a refusal needs).
-    async fn sign(&self, header: Value, claims: Value) -> String {
+    pub(super) async fn sign(&self, header: Value, claims: Value) -> String {
         let request = Request::post(format!("{}/_test/sign", self.issuer))
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(
@@ -157,7 +157,7 @@ async fn json_of(request: Request<Full<Bytes>>) -> Value {
     serde_json::from_slice(&body_of(request).await).unwrap()
 }
 
-fn free_port() -> u16 {
+pub(super) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -165,14 +165,17 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn now() -> u64 {
+pub(super) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs()
 }
 
-fn oauth_settings(public: &str, issuer: &str) -> String {
+/// general_settings for a gateway at `public` that trusts `issuer`: the master
+/// key, `required_scopes: [mcp:tools]`, and access rules that grant `tools` to
+/// the scope `mcp:tools` and `agent` to the group `ops` only.
+pub(super) fn oauth_settings(public: &str, issuer: &str) -> String {
     format!(
         "  master_key: os.environ/MASTER\n  session_secret: {SESSION_SECRET}\n  public_url: {public}\n  oauth:\n    issuer: {issuer}\n    required_scopes: [\"{SCOPE}\"]\n  access:\n    - claim: scope\n      value: \"{SCOPE}\"\n      servers: [tools]\n    - claim: groups\n      value: ops\n      servers: [agent]\n"
     )

@@ -14,7 +14,7 @@ fn secret() -> String {
 }
 
 /// Requests that reached either upstream, refused or not.
-fn upstream_requests(up: &Upstreams) -> usize {
+pub(super) fn upstream_requests(up: &Upstreams) -> usize {
     up.agent.stats.accepted() + up.agent.stats.refused() + up.tools.seen.load(Ordering::SeqCst)
 }
 
