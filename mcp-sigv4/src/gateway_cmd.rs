@@ -198,6 +198,11 @@ async fn run(args: Args, audit: telemetry::audit::Settings) -> Result<(), String
         (Some(settings), Some(public_url)) => {
             let oauth = ResourceServer::new(public_url, settings)?;
             oauth.start();
+            // The first fetch is done (or has failed) before the port opens:
+            // at most the fetch's own timeout, twice (discovery, then keys).
+            oauth
+                .first_attempt(std::time::Duration::from_secs(21))
+                .await;
             tracing::info!(issuer = %settings.issuer, "OAuth: access tokens of the issuer are accepted for {public_url}");
             Some(std::sync::Arc::new(oauth))
         }

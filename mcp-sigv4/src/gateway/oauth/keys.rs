@@ -172,6 +172,12 @@ impl Keys {
         });
     }
 
+    /// Whether the first attempt to fetch the keys has ended, either way.
+    pub(super) fn tried(&self) -> bool {
+        let known = self.read();
+        known.keys.is_some() || known.next_attempt.is_some()
+    }
+
     /// The keys as last fetched; `None` until the first fetch succeeds.
     pub(super) fn current(&self) -> Option<Arc<KeySet>> {
         self.read().keys.clone()

@@ -96,6 +96,16 @@ impl ResourceServer {
         self.keys.start();
     }
 
+    /// Wait, at most `limit`, for the first attempt to fetch the issuer's
+    /// keys to end (fetched, or failed and to be tried again), so that a
+    /// gateway that reaches its issuer does not answer its first tokens 503.
+    pub async fn first_attempt(&self, limit: std::time::Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while !self.keys.tried() && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// The metadata document a `GET` of `path` asks for, when `path` is under
     /// [`metadata::WELL_KNOWN`]: the document, or 404 for a route that does not
     /// exist; `None` for any other path.
