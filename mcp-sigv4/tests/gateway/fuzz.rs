@@ -60,17 +60,8 @@ mod oauth_bearer;
 
 #[test]
 fn pseudo_random_inputs_hold_the_oauth_bearer_properties() {
-    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
-    let mut next = move || {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x9e37_79b9_7f4a_7c15)
-    };
     let mut checked = 0;
-    for _ in 0..500 {
-        let len = (next() % 600) as usize;
-        let bytes: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+    for bytes in super::pseudo_random::inputs(500, 600) {
         if let Ok(input) = oauth_bearer::Input::arbitrary_take_rest(Unstructured::new(&bytes)) {
             oauth_bearer::check(input);
             checked += 1;

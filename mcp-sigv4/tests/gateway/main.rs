@@ -21,6 +21,8 @@ mod ordered_server;
 #[path = "../support/otlp.rs"]
 mod otlp;
 mod probe;
+#[path = "../support/pseudo_random.rs"]
+mod pseudo_random;
 mod scale_out;
 #[path = "../support/schema.rs"]
 mod schema;

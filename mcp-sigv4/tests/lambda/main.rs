@@ -8,6 +8,8 @@ mod awkward;
 mod bedrock_model;
 #[path = "../support/era_server.rs"]
 mod era_server;
+#[path = "../support/pseudo_random.rs"]
+mod pseudo_random;
 mod runtime;
 #[path = "../../../tests/support/serve.rs"]
 mod serve;
