@@ -29,7 +29,7 @@ use super::caller::{self, CALLER, Caller};
 use super::flights::Turn;
 use super::forward::{for_client, tag_request};
 use super::guard;
-use super::http::{self, Body, Budget, ClientAddress, SESSION_HEADER, collect_reply};
+use super::http::{self, Body, Budget, ClientAddress, collect_reply};
 use super::modern;
 use super::rate;
 use super::rest;
@@ -378,6 +378,10 @@ where
             );
             return http::json(StatusCode::BAD_REQUEST, &error);
         }
+        if let Some(refusal) = era::initialize_batch_refusal(&batch) {
+            tracing::info!("refused a JSON-RPC batch that holds initialize");
+            return http::json(StatusCode::BAD_REQUEST, &refusal);
+        }
         // One deadline for the whole batch; what is unanswered by then gets a
         // timeout error.
         let timeout = self.inner.options.request_timeout;
@@ -385,7 +389,6 @@ where
         let budget = Budget::new();
         let mut replies = Vec::new();
         let mut live: Option<LiveSession> = None;
-        let mut initialized = None;
         let caller = CALLER.try_with(Caller::clone).ok();
         for (i, message) in batch.into_iter().enumerate() {
             let id = message.get("id").cloned();
@@ -402,37 +405,26 @@ where
                 replies.extend(id.map(|id| rate::too_many_error(&id, wait)));
                 continue;
             }
-            if live.is_none() && jsonrpc::method(&message) != Some("initialize") {
-                match self.session(headers) {
+            let live = match &live {
+                Some(live) => live,
+                None => match self.session(headers) {
                     Ok(session) => {
                         self.after_streams_open(&session).await;
-                        live = Some(LiveSession::new(session));
+                        live.insert(LiveSession::new(session))
                     }
                     Err(refused) => return refused.response(),
-                }
-            }
+                },
+            };
             let answered = tokio::time::timeout_at(deadline, async {
-                let response = match &live {
-                    Some(live) if jsonrpc::method(&message) != Some("initialize") => {
-                        self.in_session(target, message, live).await
-                    }
-                    _ => self.initialize(target, message).await,
-                };
-                let token = response.headers().get(SESSION_HEADER).cloned();
-                (token, collect_reply(response, &budget).await)
+                let response = self.in_session(target, message, live).await;
+                collect_reply(response, &budget).await
             })
             .await;
             match answered {
-                Ok((token, Ok(reply))) => {
-                    initialized = token.or(initialized);
-                    replies.extend(reply);
-                }
-                Ok((token, Err(over))) => {
-                    initialized = token.or(initialized);
-                    replies.extend(id.map(|id| {
-                        jsonrpc::error(&id, jsonrpc::UPSTREAM_ERROR, &over.to_string(), None)
-                    }));
-                }
+                Ok(Ok(reply)) => replies.extend(reply),
+                Ok(Err(over)) => replies.extend(id.map(|id| {
+                    jsonrpc::error(&id, jsonrpc::UPSTREAM_ERROR, &over.to_string(), None)
+                })),
                 Err(_) => replies.extend(id.map(|id| {
                     jsonrpc::error(
                         &id,
@@ -446,14 +438,11 @@ where
                 })),
             }
         }
-        let mut response = if replies.is_empty() {
+        let response = if replies.is_empty() {
             http::empty(StatusCode::ACCEPTED)
         } else {
             http::json(StatusCode::OK, &Value::Array(replies))
         };
-        if let Some(token) = initialized {
-            response.headers_mut().insert(SESSION_HEADER, token);
-        }
         // Every server's new state, from any message of the batch, in one id.
         match &live {
             Some(live) => self.with_resealed(response, live),

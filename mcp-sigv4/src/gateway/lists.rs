@@ -9,7 +9,10 @@
 //! A page is dropped when its server says a list changed
 //! (`notifications/{tools,prompts,resources}/list_changed`), wherever the
 //! gateway sees that: a reply stream, a GET stream, a `subscriptions/listen`
-//! stream, or the shared stream of a `stdio` or `sse` server ([`Lists::notice`]).
+//! stream, or the shared stream of a `stdio` or `sse` server ([`Lists::notice`]);
+//! and when a 2026-07-28 server refuses a call's `Mcp-Param-*` headers
+//! (-32020), which shows its tools changed without a word
+//! ([`ToolHeaders::tools_changed`]).
 //!
 //! A page is served only in the authorization context it was fetched in: the
 //! server's configured credential, or one client's own credential
@@ -90,14 +93,26 @@ pub(super) fn context_of(own_headers: Option<&HashMap<HeaderName, HeaderValue>>)
 /// assert!(!lists.notice(&json!({"jsonrpc": "2.0", "method": "notifications/progress"})));
 /// assert!(lists.notice(&json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})));
 /// ```
-#[derive(Default)]
 pub struct Lists {
-    generation: AtomicU64,
+    // Shared with every `ToolHeaders` below, which bump it when the server
+    // refuses headers built from its list (-32020).
+    generation: Arc<AtomicU64>,
     // What the configured credential's lists taught.
     tool_headers: Arc<ToolHeaders>,
     // What each client's own credential's lists taught, by the digest of its
     // headers (never shown).
     own_tool_headers: Mutex<HashMap<[u8; 32], Arc<ToolHeaders>>>,
+}
+
+impl Default for Lists {
+    fn default() -> Self {
+        let generation = Arc::new(AtomicU64::new(0));
+        Self {
+            tool_headers: Arc::new(ToolHeaders::with_list_generation(generation.clone())),
+            generation,
+            own_tool_headers: Mutex::default(),
+        }
+    }
 }
 
 impl std::fmt::Debug for Lists {
@@ -146,7 +161,9 @@ impl Lists {
         if own.len() >= MAX_CONTEXTS && !own.contains_key(&digest) {
             own.clear();
         }
-        own.entry(digest).or_default().clone()
+        own.entry(digest)
+            .or_insert_with(|| Arc::new(ToolHeaders::with_list_generation(self.generation.clone())))
+            .clone()
     }
 
     fn lock_own(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 32], Arc<ToolHeaders>>> {

@@ -14,7 +14,7 @@
 //! one era's message into the other's.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -117,6 +117,25 @@ pub fn batch_refusal(version: &str) -> Value {
         ),
         None,
     )
+}
+
+/// The reply to a JSON-RPC batch that holds an `initialize`, which no revision
+/// allows ("The initialize request **MUST NOT** be part of a JSON-RPC batch",
+/// 2025-03-26, Lifecycle): "Invalid Request" (-32600) with a null id, for the
+/// batch as a whole, since none of it may run before initialization has
+/// completed. `None` when the batch holds no `initialize`.
+pub fn initialize_batch_refusal(batch: &[Value]) -> Option<Value> {
+    batch
+        .iter()
+        .any(|message| super::jsonrpc::method(message) == Some("initialize"))
+        .then(|| {
+            super::jsonrpc::error(
+                &Value::Null,
+                super::jsonrpc::INVALID_REQUEST,
+                "the initialize request must not be part of a JSON-RPC batch; send initialize on its own, then the batch once it is answered",
+                None,
+            )
+        })
 }
 
 /// The fields only a 2026-07-28 result carries.
@@ -422,6 +441,15 @@ pub struct ToolHeaders {
     // A whole list was learnt (its last page seen) since the server last said
     // its list changed: a tool it did not name is not worth listing again for.
     listed: std::sync::atomic::AtomicBool,
+    // How many whole lists were learnt: headers built before a later one may
+    // be stale, headers built after it are as fresh as can be.
+    listings: std::sync::atomic::AtomicU64,
+    // Held while the tools are listed again after a -32020, so that requests
+    // refused at once share one listing.
+    relisting: tokio::sync::Mutex<()>,
+    // Bumped when the server's tools turn out to have changed (the gateway's
+    // list generation of the server, so that its kept pages go stale).
+    list_generation: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
 
 /// An annotated argument: its path from the arguments' root, and the header
@@ -429,6 +457,24 @@ pub struct ToolHeaders {
 type ParamHeader = (Vec<String>, String);
 
 impl ToolHeaders {
+    /// Annotations still to learn, which bump `list_generation` when the
+    /// server's tools turn out to have changed ([`tools_changed`](Self::tools_changed)).
+    pub fn with_list_generation(list_generation: Arc<std::sync::atomic::AtomicU64>) -> Self {
+        Self {
+            list_generation: Some(list_generation),
+            ..Self::default()
+        }
+    }
+
+    /// The server refused headers built from its last list (-32020): its
+    /// tools changed without a `list_changed`. Lists kept elsewhere
+    /// (the gateway's) are stale.
+    pub fn tools_changed(&self) {
+        if let Some(generation) = &self.list_generation {
+            generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
     /// Learn the annotations from a `tools/list` reply (one page of it).
     pub fn learn(&self, reply: &Value) {
         let Some(tools) = reply.pointer("/result/tools").and_then(Value::as_array) else {
@@ -439,6 +485,8 @@ impl ToolHeaders {
             .is_none_or(Value::is_null)
         {
             self.listed.store(true, std::sync::atomic::Ordering::SeqCst);
+            self.listings
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
         let mut known = self.tools.lock().unwrap_or_else(PoisonError::into_inner);
         for tool in tools {
@@ -464,6 +512,20 @@ impl ToolHeaders {
     pub fn forget_listing(&self) {
         self.listed
             .store(false, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// How many whole lists were learnt so far. Read it before building a
+    /// request's headers: when a -32020 comes back and the count has not
+    /// moved, no listing since could have fixed them.
+    pub fn listings(&self) -> u64 {
+        self.listings.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Wait for the turn to list the tools again after a -32020: one request
+    /// at a time, so that the others find the list already renewed
+    /// ([`listings`](Self::listings) moved) and do not list it once more.
+    pub async fn relist_turn(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.relisting.lock().await
     }
 
     /// Whether a `tools/list` named this tool (annotated or not).
@@ -684,6 +746,18 @@ pub fn request_headers(message: &Value, tools: &ToolHeaders) -> HashMap<HeaderNa
         }
     }
     headers
+}
+
+/// Whether `reply` is a 2026-07-28 server's "header mismatch" (-32020) to
+/// `request`, a `tools/call`: its `Mcp-Param-*` headers (built from the
+/// `x-mcp-header` annotations of the last `tools/list`) are not what the
+/// server expects. The specification's answer: "the client **SHOULD** call
+/// `tools/list` to check for changes to the tool's `inputSchema`, then retry
+/// the original request with the appropriate headers" (Streamable HTTP,
+/// Client Behavior).
+pub fn is_tool_header_mismatch(request: &Value, reply: &Value) -> bool {
+    request.get("method").and_then(Value::as_str) == Some("tools/call")
+        && reply.pointer("/error/code").and_then(Value::as_i64) == Some(HEADER_MISMATCH)
 }
 
 /// Check a modern request's headers against its body, as a modern server must:
@@ -992,6 +1066,48 @@ mod tests {
         let refusal = batch_refusal("2025-06-18");
         assert_eq!(refusal["error"]["code"], -32600);
         assert_eq!(refusal["id"], Value::Null);
+    }
+
+    #[test]
+    fn a_batch_that_holds_initialize_is_refused_whole() {
+        let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {}});
+        let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+        for batch in [vec![init.clone(), list.clone()], vec![list.clone(), init]] {
+            let refusal = initialize_batch_refusal(&batch).expect("a refusal");
+            assert_eq!(refusal["error"]["code"], -32600);
+            assert_eq!(refusal["id"], Value::Null);
+        }
+        assert_eq!(initialize_batch_refusal(&[list]), None);
+        assert_eq!(initialize_batch_refusal(&[]), None);
+    }
+
+    #[test]
+    fn only_a_calls_header_mismatch_asks_for_a_new_list() {
+        let error =
+            |code: i64| json!({"jsonrpc": "2.0", "id": 1, "error": {"code": code, "message": "x"}});
+        let call = tools_call("t", json!({}));
+        assert!(is_tool_header_mismatch(&call, &error(HEADER_MISMATCH)));
+        assert!(!is_tool_header_mismatch(&call, &error(-32602)));
+        let list = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"});
+        assert!(!is_tool_header_mismatch(&list, &error(HEADER_MISMATCH)));
+        let ok = json!({"jsonrpc": "2.0", "id": 1, "result": {}});
+        assert!(!is_tool_header_mismatch(&call, &ok));
+    }
+
+    #[test]
+    fn whole_lists_are_counted_and_a_change_bumps_the_list_generation() {
+        let generation = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let tools = ToolHeaders::with_list_generation(generation.clone());
+        let page =
+            |cursor: Value| json!({"result": {"tools": [{"name": "a"}], "nextCursor": cursor}});
+        tools.learn(&page(json!("next")));
+        assert_eq!(tools.listings(), 0, "a first page is no whole list");
+        tools.learn(&page(Value::Null));
+        assert_eq!(tools.listings(), 1);
+        tools.tools_changed();
+        assert_eq!(generation.load(std::sync::atomic::Ordering::SeqCst), 1);
+        // Without a list generation to bump, a change is only noted.
+        ToolHeaders::default().tools_changed();
     }
 
     #[test]

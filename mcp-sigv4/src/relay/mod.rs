@@ -27,7 +27,8 @@
 //!   `notifications/initialized` and sends the request again.
 //! - JSON-RPC batches (protocol 2025-03-26) are relayed element by element and
 //!   answered with one array. A host whose revision has none (2025-06-18 and
-//!   later) gets -32600 for a batch.
+//!   later) gets -32600 for a batch, and so does a batch that holds
+//!   `initialize` (which 2025-03-26 forbids): nothing of it is sent.
 //!
 //! The relay imports [`upstream`](crate::upstream) (the session with the
 //! server), [`protocol`](crate::protocol) and [`telemetry`](crate::telemetry);
@@ -193,6 +194,10 @@ where
                     None,
                 );
                 return relay.emit(error).await;
+            }
+            if let Some(refusal) = era::initialize_batch_refusal(&batch) {
+                tracing::info!("refused a JSON-RPC batch that holds initialize");
+                return relay.emit(refusal).await;
             }
             let replies =
                 futures_util::future::join_all(batch.into_iter().map(|m| relay.process(m))).await;

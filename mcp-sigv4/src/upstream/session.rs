@@ -491,6 +491,12 @@ where
     /// One stateless request. A bridged legacy host's requests get the envelope
     /// of its `initialize`. A session id the server set is sent back; when the
     /// server no longer knows it (404), the request goes once more without it.
+    ///
+    /// A `tools/call` the server refuses with -32020 (its `Mcp-Param-*`
+    /// headers are not what the server expects: the tool's `x-mcp-header`
+    /// annotations changed since they were listed) is sent once more, after
+    /// the tools are listed again, as the specification asks; a second -32020
+    /// is the reply. Requests refused at once share one listing.
     async fn send_modern(
         &self,
         message: &Value,
@@ -510,6 +516,40 @@ where
             _ => message,
         };
         self.learn_tool_of(message, &state).await;
+        let listings = self.tool_headers.listings();
+        let reply = self.post_modern(message, state.session_id.clone()).await?;
+        let Reply::Json(answer) = &reply else {
+            return Ok(reply);
+        };
+        if !era::is_tool_header_mismatch(message, answer) {
+            return Ok(reply);
+        }
+        self.relist_after_mismatch(message, &state, listings).await;
+        tracing::info!(
+            "the server refused the Mcp-Param headers of a tools/call (-32020); sent it once more with the headers of its tools as listed again"
+        );
+        let session_id = self.lock().session_id.clone();
+        self.post_modern(message, session_id).await
+    }
+
+    /// After a -32020 to `call`, whose headers were built when
+    /// [`ToolHeaders::listings`] was `listings`: list the tools again, unless
+    /// another request did since (then its list is the fresh one).
+    async fn relist_after_mismatch(&self, call: &Value, state: &SessionState, listings: u64) {
+        let _turn = self.tool_headers.relist_turn().await;
+        if self.tool_headers.listings() == listings {
+            self.tool_headers.tools_changed();
+            self.learn_tools(call, state).await;
+        }
+    }
+
+    /// POST one stateless request with the modern headers, `session_id` (a pin
+    /// the server set) sent back.
+    async fn post_modern(
+        &self,
+        message: &Value,
+        session_id: Option<Arc<str>>,
+    ) -> Result<Reply, UpstreamError> {
         let mut headers = self.headers.clone();
         headers.extend(era::request_headers(message, &self.tool_headers));
         crate::telemetry::traces::inject(&mut headers);
@@ -523,8 +563,8 @@ where
                 headers.clone(),
             )
         };
-        let response = match post(state.session_id.clone()).await {
-            Err(StreamableHttpError::SessionExpired) if state.session_id.is_some() => {
+        let response = match post(session_id.clone()).await {
+            Err(StreamableHttpError::SessionExpired) if session_id.is_some() => {
                 self.lock().session_id = None;
                 post(None).await?
             }

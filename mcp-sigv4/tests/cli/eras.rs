@@ -7,6 +7,7 @@
 use serde_json::{Value, json};
 
 use crate::era_server::{self, EraStandIn, Kind};
+use crate::header_server::{self, HeaderStandIn, Mode as HeaderMode};
 use crate::{Cli, credentials_env, initialize};
 
 const MODERN: &str = "2026-07-28";
@@ -527,4 +528,80 @@ async fn a_legacy_server_s_sampling_request_reaches_a_modern_host_as_an_input_re
         1,
         "the host's answer reached the server once"
     );
+}
+
+/// A proxy to a 2026-07-28 server that checks `lookup`'s `Mcp-Param-*`
+/// header, its tools listed once by a modern host.
+async fn listed(server: &HeaderStandIn) -> Cli {
+    let url = server.url();
+    let mut cli = Cli::spawn(
+        &[
+            "proxy",
+            url.as_str(),
+            "--service",
+            "bedrock-agentcore",
+            "--region",
+            "us-east-1",
+        ],
+        &credentials_env(),
+    );
+    cli.send(&modern(1, "tools/list", json!({}))).await;
+    let (list, _) = cli.recv_id(1).await;
+    assert_eq!(list["result"]["tools"][0]["name"], "lookup", "{list}");
+    assert_eq!(server.lists(), 1);
+    cli
+}
+
+fn lookup(id: i64) -> String {
+    modern(
+        id,
+        "tools/call",
+        json!({"name": "lookup", "arguments": {"region": "eu-west-1", "key": "k"}}),
+    )
+}
+
+#[tokio::test]
+async fn calls_refused_for_a_renamed_header_share_one_listing_and_are_retried_once() {
+    const CALLS: i64 = 3;
+    // The server answers none of the three calls before all three arrived.
+    let server = header_server::start(HeaderMode::Renamed, CALLS as usize).await;
+    let mut cli = listed(&server).await;
+    for id in 0..CALLS {
+        cli.send(&lookup(10 + id)).await;
+    }
+    // The replies come in any order.
+    let mut replies = Vec::new();
+    while replies.len() < CALLS as usize {
+        replies.push(cli.recv().await);
+    }
+    for reply in &replies {
+        assert_eq!(text_of(reply), "k@eu-west-1");
+    }
+    cli.finish().await;
+    assert_eq!(
+        server.lists(),
+        2,
+        "one more tools/list for the three refusals"
+    );
+    assert_eq!(server.calls(), 2 * CALLS as usize, "each call retried once");
+    let params = server.call_params();
+    let retried = &params[CALLS as usize..];
+    assert!(
+        retried
+            .iter()
+            .all(|p| p == &["mcp-param-zone=eu-west-1".to_owned()]),
+        "{params:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_second_mismatch_reaches_the_host_after_one_retry() {
+    let server = header_server::start(HeaderMode::AlwaysRefuses, 0).await;
+    let mut cli = listed(&server).await;
+    cli.send(&lookup(2)).await;
+    let (reply, _) = cli.recv_id(2).await;
+    assert_eq!(reply["error"]["code"], -32020, "{reply}");
+    cli.finish().await;
+    assert_eq!(server.lists(), 2, "one listing, not a loop");
+    assert_eq!(server.calls(), 2, "one retry, not a loop");
 }

@@ -14,6 +14,8 @@ mod era_server;
 mod eras;
 mod first_minutes;
 mod front_door;
+#[path = "../support/header_server.rs"]
+mod header_server;
 mod link_order;
 #[path = "../../../tests/support/network.rs"]
 mod network;

@@ -374,6 +374,57 @@ async fn a_batch_from_a_host_whose_revision_has_none_is_refused_unsent() {
 }
 
 #[tokio::test]
+async fn a_batch_that_holds_initialize_is_refused_unsent() {
+    let endpoint = endpoint::start(Behaviour::default()).await;
+    let url = endpoint.url();
+    let args = [
+        "proxy",
+        url.as_str(),
+        "--service",
+        "bedrock-agentcore",
+        "--region",
+        "us-east-1",
+    ];
+    let mut cli = Cli::spawn(&args, &credentials_env());
+    // 2025-03-26 allows batches, but "the initialize request MUST NOT be part
+    // of a JSON-RPC batch".
+    let init = request(
+        0,
+        "initialize",
+        json!({"protocolVersion": "2025-03-26", "capabilities": {},
+            "clientInfo": {"name": "relay-test", "version": "1"}}),
+    );
+    let list = request(1, "tools/list", json!({}));
+    let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    cli.send(&format!("[{init},{initialized},{list}]")).await;
+    let refusal = cli.recv().await;
+    assert_eq!(refusal["error"]["code"], -32600, "{refusal}");
+    assert_eq!(refusal["id"], Value::Null, "{refusal}");
+    let message = refusal["error"]["message"].as_str().unwrap();
+    assert!(message.contains("initialize"), "{message}");
+    // initialize on its own opens the session; a later batch with it is refused too.
+    cli.send(&init).await;
+    let (reply, _) = cli.recv_id(0).await;
+    assert_eq!(reply["result"]["protocolVersion"], "2025-03-26", "{reply}");
+    cli.send(initialized).await;
+    cli.send(&list).await;
+    cli.recv_id(1).await;
+    let before = endpoint.seen.protocol_versions.lock().unwrap().len();
+    cli.send(&format!("[{list},{init}]")).await;
+    let refusal = cli.recv().await;
+    assert_eq!(refusal["error"]["code"], -32600, "{refusal}");
+    cli.send(&request(3, "tools/list", json!({}))).await;
+    cli.recv_id(3).await;
+    assert_eq!(endpoint.seen.initializes.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        endpoint.seen.protocol_versions.lock().unwrap().len(),
+        before + 1,
+        "part of a refused batch reached the server"
+    );
+    cli.finish().await;
+}
+
+#[tokio::test]
 async fn a_request_past_the_tool_timeout_gets_an_error_and_the_server_a_cancellation() {
     let endpoint = endpoint::start(Behaviour::default()).await;
     let mut cli = session(&endpoint, &["--tool-timeout", "0.5"]).await;

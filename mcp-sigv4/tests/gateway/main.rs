@@ -10,6 +10,9 @@ mod contract;
 mod era_server;
 mod eras;
 mod fuzz;
+mod header_mismatch;
+#[path = "../support/header_server.rs"]
+mod header_server;
 mod identity;
 mod lists;
 mod litellm;

@@ -398,6 +398,64 @@ async fn an_oversized_batch_is_refused_and_a_batch_is_answered_whole() {
     assert_eq!(upstream_requests(&up), before + 3);
 }
 
+#[tokio::test]
+async fn a_batch_that_holds_initialize_is_refused_whole_before_any_upstream_request() {
+    let up = upstreams().await;
+    let gateway = Gateway::start(&up.config(&secret()), &[]).await;
+    let url = format!("{}/mcp/agent", gateway.base);
+    // A 2025-03-26 client (no MCP-Protocol-Version): batches are allowed, but
+    // "the initialize request MUST NOT be part of a JSON-RPC batch".
+    let mut init = initialize();
+    init["params"]["protocolVersion"] = serde_json::json!("2025-03-26");
+    let initialized = serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let list = super::rpc(1, "tools/list", serde_json::json!({}));
+    let before = upstream_requests(&up);
+    let opening = serde_json::json!([init, initialized, list]);
+    let refused = send("POST", &url, &[], Some(&opening)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
+    assert_eq!(refused.messages.len(), 1, "{refused:?}");
+    assert_eq!(refused.messages[0]["error"]["code"], -32600, "{refused:?}");
+    assert_eq!(refused.messages[0]["id"], serde_json::Value::Null);
+    assert!(
+        refused.messages[0]["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("initialize")),
+        "{refused:?}"
+    );
+    assert!(
+        refused.session.is_none(),
+        "a refused batch opened a session"
+    );
+    assert_eq!(
+        upstream_requests(&up),
+        before,
+        "part of a refused batch reached the upstream"
+    );
+    // In a session too, and wherever initialize stands in the batch.
+    let session = super::open(&gateway, "/mcp/agent", &[]).await;
+    let before_late = upstream_requests(&up);
+    let late = serde_json::json!([list, init]);
+    let refused = send("POST", &url, &[("mcp-session-id", &session)], Some(&late)).await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
+    assert_eq!(refused.messages[0]["error"]["code"], -32600, "{refused:?}");
+    assert_eq!(
+        upstream_requests(&up),
+        before_late,
+        "part of a refused batch reached the upstream"
+    );
+    assert!(before_late > before, "the session was opened upstream");
+    // The same batch without initialize is answered.
+    let answered = send(
+        "POST",
+        &url,
+        &[("mcp-session-id", &session)],
+        Some(&serde_json::json!([list])),
+    )
+    .await;
+    assert_eq!(answered.status, StatusCode::OK, "{answered:?}");
+    assert_eq!(upstream_requests(&up), before_late + 1);
+}
+
 /// A tools/list at `path` with `session`.
 async fn list(gateway: &Gateway, path: &str, session: &str) -> super::Answer {
     send(
