@@ -715,6 +715,10 @@ where
                     };
                     let Ok(Some(mut message)) = next else { return };
                     lists.notice(&message);
+                    // A GET stream is the session's, not any task's.
+                    if !tasks::Statuses::Only(Vec::new()).pass(&mut message) {
+                        continue;
+                    }
                     binding.seal_outgoing(&name, &mut message, None);
                     let message = if tag {
                         tag_request(&name, &separator, message)

@@ -327,6 +327,7 @@ where
         let mut ended: Option<EndOnDrop<C>> = None;
         // Taken now: the caller is out of scope in the tasks that relay streams.
         let binding = Binding::current(&self.inner.sealer);
+        let statuses = tasks::Statuses::of_request(&message);
         let metrics = telemetry::metrics();
         let observed = metrics.observe(&server.name, &message, matches!(via, Via::Modern(_)));
         let upstream = match via {
@@ -455,10 +456,13 @@ where
                     let _open = metrics.stream();
                     let pass = |mut message: Value| {
                         lists.notice(&message);
+                        let passes = statuses.pass(&mut message);
                         binding.seal_outgoing(&name, &mut message, None);
                         let sender = sender.clone();
                         async move {
-                            let _ = sender.send(message).await;
+                            if passes {
+                                let _ = sender.send(message).await;
+                            }
                         }
                     };
                     let fulfilled = tokio::select! {
@@ -506,6 +510,7 @@ where
             let _open = metrics.stream();
             let pass = |mut message: Value| {
                 lists.notice(&message);
+                let passes = statuses.pass(&mut message);
                 binding.seal_outgoing(&name, &mut message, None);
                 let sender = sender.clone();
                 let message = if tag {
@@ -514,7 +519,9 @@ where
                     message
                 };
                 async move {
-                    let _ = sender.send(message).await;
+                    if passes {
+                        let _ = sender.send(message).await;
+                    }
                 }
             };
             let Some(id) = id else {

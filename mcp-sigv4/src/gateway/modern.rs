@@ -13,7 +13,7 @@ use tower_sigv4::rmcp::HttpClientError;
 
 use super::http::{self, Body, SESSION_HEADER};
 use super::server::{Gateway, Server, Target, Via};
-use super::tasks::Binding;
+use super::tasks::{Binding, Statuses};
 use crate::protocol::era::{self, Envelope, Era};
 use crate::protocol::jsonrpc;
 use crate::upstream::{Reply, Upstream, UpstreamError};
@@ -196,6 +196,7 @@ where
             // Each server is asked for the caller's own tasks of it only.
             let mut request = message.clone();
             let _ = binding.open_incoming(&server.name, &mut request);
+            let statuses = Statuses::of_request(&request);
             let mut events = match upstream.send(&request).await {
                 Ok(Reply::Stream(events)) => events,
                 Ok(other) => {
@@ -222,6 +223,9 @@ where
                         Ok(Some(event)) if jsonrpc::is_response_to(&event, &id) => return,
                         Ok(Some(mut event)) => {
                             lists.notice(&event);
+                            if !statuses.pass(&mut event) {
+                                continue;
+                            }
                             binding.seal_outgoing(&name, &mut event, None);
                             if sender.send(event).await.is_err() {
                                 return;

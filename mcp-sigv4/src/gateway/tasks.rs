@@ -18,6 +18,10 @@
 //! `session_secret` opens it; without one, a task id opens only on the
 //! replica that sealed it.
 //!
+//! A server binds tasks to the one identity it sees, so it may tell any
+//! stream about any caller's task: a task status notification goes on only
+//! where its task is the caller's by construction ([`Statuses`]).
+//!
 //! `tasks/list` (2025-11-25) is refused: the server lists every task of the
 //! gateway's one identity, and nothing in its ids says which caller created
 //! which, so no filter could show a caller exactly its own tasks. The
@@ -221,6 +225,76 @@ impl Binding {
     }
 }
 
+/// Which task status notifications a stream may carry to its client. A
+/// server binds tasks to the one identity it sees (the gateway's), so it may
+/// tell any stream about any caller's task; what it tells is passed on only
+/// where the stream is the caller's by construction. Status notifications are
+/// optional (a client must not rely on them and polls `tasks/get`), so one
+/// left out costs nothing but a poll.
+#[derive(Clone, Debug)]
+pub(super) enum Statuses {
+    /// Any task's: the reply stream of the caller's own request (a
+    /// `tools/call`, say, whose task id is not known before its result).
+    Any,
+    /// These tasks' only (the server's own ids): a task method's reply
+    /// stream (its task), a `subscriptions/listen` stream (the tasks the
+    /// caller subscribed to, once opened), a GET stream (none).
+    Only(Vec<String>),
+}
+
+impl Statuses {
+    /// What the reply stream of `request` (its task ids already opened) may carry.
+    pub(super) fn of_request(request: &Value) -> Self {
+        let method = jsonrpc::method(request).unwrap_or_default();
+        if ADDRESSED.contains(&method) {
+            let task = request.pointer("/params/taskId").and_then(Value::as_str);
+            return Self::Only(task.map(str::to_owned).into_iter().collect());
+        }
+        if method == "subscriptions/listen" {
+            let asked = request
+                .pointer("/params/notifications/taskIds")
+                .and_then(Value::as_array)
+                .map(|ids| {
+                    ids.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default();
+            return Self::Only(asked);
+        }
+        Self::Any
+    }
+
+    /// Whether `message` may go on to the client: a status notification of a
+    /// task outside `Only` may not, and an acknowledgement keeps only the
+    /// task ids inside it.
+    pub(super) fn pass(&self, message: &mut Value) -> bool {
+        let Self::Only(allowed) = self else {
+            return true;
+        };
+        let allows = |id: &Value| {
+            id.as_str()
+                .is_some_and(|id| allowed.iter().any(|a| a == id))
+        };
+        match jsonrpc::method(message) {
+            Some("notifications/tasks/status" | "notifications/tasks") => {
+                message.pointer("/params/taskId").is_some_and(allows)
+            }
+            Some("notifications/subscriptions/acknowledged") => {
+                if let Some(ids) = message
+                    .pointer_mut("/params/notifications/taskIds")
+                    .and_then(Value::as_array_mut)
+                {
+                    ids.retain(allows);
+                }
+                true
+            }
+            _ => true,
+        }
+    }
+}
+
 /// A task id that is not the caller's task of the server it was sent to.
 #[derive(Debug)]
 pub(super) struct NotYours;
@@ -334,6 +408,23 @@ mod tests {
             json!(["task-1"])
         );
         assert!(listen["params"]["_meta"].get(RELATED).is_none());
+    }
+
+    #[test]
+    fn a_stream_carries_the_statuses_of_its_own_tasks_only() {
+        let status = |id: &str| json!({"jsonrpc": "2.0", "method": "notifications/tasks/status", "params": {"taskId": id}});
+        let get = json!({"jsonrpc": "2.0", "id": 1, "method": "tasks/get", "params": {"taskId": "task-1"}});
+        let only = Statuses::of_request(&get);
+        assert!(only.pass(&mut status("task-1")));
+        assert!(!only.pass(&mut status("task-2")));
+        assert!(!Statuses::Only(Vec::new()).pass(&mut status("task-1")));
+        let call =
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "x"}});
+        assert!(Statuses::of_request(&call).pass(&mut status("task-2")));
+        let mut ack = json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+            "params": {"notifications": {"taskIds": ["task-1", "task-2"]}}});
+        assert!(only.pass(&mut ack));
+        assert_eq!(ack["params"]["notifications"]["taskIds"], json!(["task-1"]));
     }
 
     #[test]

@@ -343,3 +343,82 @@ async fn the_aggregated_endpoint_routes_a_task_by_the_server_its_id_names() {
     let listed = ann.send(&rpc(6, "tasks/list", json!({}))).await;
     assert_eq!(listed.reply()["error"]["code"], -32601, "{listed:?}");
 }
+
+/// A server sees one identity, so it may tell any stream of any caller's
+/// task: the gateway passes a task status on only where its task is the
+/// caller's by construction.
+#[tokio::test]
+async fn a_server_that_broadcasts_task_statuses_tells_no_caller_of_anothers_task() {
+    let s = setup().await;
+    let g = &s.gateway;
+    let call = modern(
+        1,
+        "tools/call",
+        json!({"name": "start_task", "arguments": {}}),
+    );
+    let created = stateless(g, "/mcp/alpha", ANN, &call).await;
+    let ann_task = created.reply()["result"]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    stateless(g, "/mcp/alpha", BOB, &call).await;
+    assert_eq!(s.alpha.task_ids(), ["task-1", "task-2"]);
+    let statuses = |answer: &Answer| -> Vec<Value> {
+        answer
+            .messages
+            .iter()
+            .filter(|m| m["method"] == "notifications/tasks")
+            .map(|m| m["params"]["taskId"].clone())
+            .collect()
+    };
+
+    // The server sends both tasks' statuses before its reply to tasks/get.
+    let get = modern(2, "tasks/get", json!({"taskId": ann_task}));
+    let got = stateless(g, "/mcp/alpha", ANN, &get).await;
+    assert_eq!(
+        got.reply()["result"]["taskId"],
+        ann_task.as_str(),
+        "{got:?}"
+    );
+    assert_eq!(statuses(&got), [json!(ann_task)], "{got:?}");
+
+    // And on a subscription, to whoever listens.
+    let listen = modern(3, "subscriptions/listen", json!({"tasks": true}));
+    let listened = stateless(g, "/mcp/alpha", ANN, &listen).await;
+    assert_eq!(s.alpha.listens(), 1);
+    assert!(listened.reply().get("result").is_some(), "{listened:?}");
+    assert!(statuses(&listened).is_empty(), "{listened:?}");
+}
+
+#[tokio::test]
+async fn without_a_shared_secret_a_task_id_works_only_on_its_replica() {
+    let s = setup().await;
+    let yaml = std::fs::read_to_string(&s.config).unwrap();
+    let lone: String = yaml
+        .lines()
+        .filter(|line| !line.contains("session_secret"))
+        .map(|line| format!("{line}\n"))
+        .collect();
+    let config = s.config.with_file_name("lone.yaml");
+    std::fs::write(&config, lone).unwrap();
+    let (one, two) = (
+        Gateway::start(&config, &[]).await,
+        Gateway::start(&config, &[]).await,
+    );
+    let call = modern(
+        1,
+        "tools/call",
+        json!({"name": "start_task", "arguments": {}}),
+    );
+    let created = stateless(&one, "/mcp/alpha", ANN, &call).await;
+    let task = created.reply()["result"]["taskId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let get = modern(2, "tasks/get", json!({"taskId": task}));
+    let elsewhere = stateless(&two, "/mcp/alpha", ANN, &get).await;
+    assert!(is_unknown_task(&elsewhere), "{elsewhere:?}");
+    assert_eq!(task_requests(&s.alpha), 0);
+    let here = stateless(&one, "/mcp/alpha", ANN, &get).await;
+    assert_eq!(here.reply()["result"]["status"], "working", "{here:?}");
+}

@@ -361,6 +361,7 @@ where
             &message,
             listens.fetch_add(1, Ordering::SeqCst),
             Closed(closed.clone()),
+            &tasks.lock().unwrap().ids(),
         ),
         (Some((status, error)), _) => json_response(
             status,
@@ -407,8 +408,17 @@ impl Drop for Closed {
 /// A `subscriptions/listen` stream, answered by the front: one
 /// `notifications/tools/list_changed` event, then with `"hold": true` nothing
 /// more (it stays open), on the first listen a broken stream, and on later ones
-/// the subscription's end.
-fn listen_stream(request: &Value, nth: usize, closed: Closed) -> Response<ResBody> {
+/// the subscription's end. With `"tasks": true`, the status of every task it
+/// holds, whoever asked (a server that broadcasts), then the end.
+fn listen_stream(
+    request: &Value,
+    nth: usize,
+    closed: Closed,
+    tasks: &[String],
+) -> Response<ResBody> {
+    if request["params"]["tasks"] == true {
+        return task_listen_stream(request, tasks);
+    }
     let hold = request["params"]["hold"] == true;
     let event = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed", "params": {"nth": nth}});
     let mut frames: Vec<Result<Frame<Bytes>, BoxError>> =
@@ -443,6 +453,18 @@ fn listen_stream(request: &Value, nth: usize, closed: Closed) -> Response<ResBod
         .unwrap()
 }
 
+/// A `subscriptions/listen` answered with a `notifications/tasks` for each
+/// of `tasks`, then the subscription's end.
+fn task_listen_stream(request: &Value, tasks: &[String]) -> Response<ResBody> {
+    let mut messages: Vec<Value> = tasks
+        .iter()
+        .map(|id| Tasks::status(id, "working", true))
+        .collect();
+    messages
+        .push(json!({"jsonrpc": "2.0", "id": request["id"], "result": {"resultType": "complete"}}));
+    sse_response(&messages)
+}
+
 fn signed_headers(headers: &HeaderMap) -> Vec<String> {
     headers
         .get("authorization")
@@ -475,6 +497,7 @@ fn json_response(status: StatusCode, body: Value) -> Response<ResBody> {
 /// `tools/call` of `start_task` creates `task-N` (its ids are guessable, as
 /// nothing but the gateway's binding keeps them apart) and answers on an SSE
 /// stream with a task status notification, then the `CreateTaskResult`;
+/// `tasks/get` answers on an SSE stream too, every task's status first;
 /// `tasks/get`, `tasks/result`, `tasks/cancel`, `tasks/update` and
 /// `tasks/list` answer for them, in the shape of the request's era
 /// (2025-11-25, or the 2026-07-28 tasks extension).
@@ -502,6 +525,16 @@ impl Tasks {
         task
     }
 
+    /// A task status notification of `modern`'s era or 2025-11-25's.
+    fn status(id: &str, status: &str, modern: bool) -> Value {
+        let method = if modern {
+            "notifications/tasks"
+        } else {
+            "notifications/tasks/status"
+        };
+        json!({"jsonrpc": "2.0", "method": method, "params": Self::task(id, status, modern)})
+    }
+
     /// The answer to a task request, or `None` for anything else.
     fn answer(&mut self, message: &Value, modern: bool) -> Option<Response<ResBody>> {
         let method = message.get("method")?.as_str()?;
@@ -517,14 +550,14 @@ impl Tasks {
             let task_id = format!("task-{}", self.tasks.len() + 1);
             self.tasks.push((task_id.clone(), "working"));
             let task = Self::task(&task_id, "working", modern);
-            let (notification, result) = if modern {
-                let mut result = task.clone();
+            let result = if modern {
+                let mut result = task;
                 result["resultType"] = json!("task");
-                ("notifications/tasks", result)
+                result
             } else {
-                ("notifications/tasks/status", json!({"task": task}))
+                json!({"task": task})
             };
-            let status = json!({"jsonrpc": "2.0", "method": notification, "params": task});
+            let status = Self::status(&task_id, "working", modern);
             return Some(sse_response(&[status, reply(result)]));
         }
         if method == "tasks/list" {
@@ -549,7 +582,18 @@ impl Tasks {
             return Some(json_response(StatusCode::OK, error));
         };
         let result = match method {
-            "tasks/get" => complete(Self::task(&task.0, task.1, modern)),
+            "tasks/get" => {
+                // Every task's status first, whoever asked: a server that
+                // broadcasts them on any stream.
+                let result = complete(Self::task(&task.0, task.1, modern));
+                let mut messages: Vec<Value> = self
+                    .tasks
+                    .iter()
+                    .map(|(id, status)| Self::status(id, status, modern))
+                    .collect();
+                messages.push(reply(result));
+                return Some(sse_response(&messages));
+            }
             "tasks/result" => {
                 task.1 = "completed";
                 json!({"content": [{"type": "text", "text": format!("done {}", task.0)}],
