@@ -12,6 +12,7 @@ use super::forward::refuse_unnamed;
 use super::http::{self, Body, Budget, collect_reply};
 use super::modern::merged_capabilities;
 use super::server::{Gateway, Server, Via};
+use super::tasks::{self, Binding};
 use crate::protocol::era::{self, Era};
 use crate::protocol::jsonrpc::{self, Kind};
 use crate::telemetry::audit;
@@ -139,6 +140,17 @@ where
                 };
                 message["params"]["name"] = Value::String(inner);
                 self.forward(&server, message, via, true).await
+            }
+            "tasks/list" => tasks::list_refused(&message, via.era()),
+            m if tasks::ADDRESSED.contains(&m) => {
+                // The sealed task id names its server; `forward` opens it.
+                let server = Binding::current(&self.inner.sealer)
+                    .server_of(&message)
+                    .and_then(|name| servers.iter().find(|s| s.name == name));
+                match server {
+                    Some(server) => self.forward(server, message, via, true).await,
+                    None => tasks::unknown_task(&message, None, via.era()),
+                }
             }
             "resources/read" => {
                 let budget = Budget::new();

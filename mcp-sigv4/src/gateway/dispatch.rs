@@ -35,6 +35,7 @@ use super::rate;
 use super::rest;
 use super::server::{CLIENT_HEADERS, Gateway, LiveSession, Target, Via};
 use super::session::{self, Session};
+use super::tasks::{self, Binding};
 use crate::protocol::{era, jsonrpc};
 use crate::telemetry::{self, Outcome, Route, audit, traces};
 use tracing::Instrument;
@@ -593,7 +594,10 @@ where
         let mut failures = Vec::new();
         for (server, upstream, reply) in results {
             match reply {
-                Ok(Ok(reply)) if reply.get("result").is_some() => {
+                Ok(Ok(mut reply)) if reply.get("result").is_some() => {
+                    if let Some(capabilities) = reply.pointer_mut("/result/capabilities") {
+                        tasks::without_list(capabilities);
+                    }
                     telemetry::metrics().upstream_status(&server.name, Some(200));
                     session.record(&server.name, &server.url, &upstream.state());
                     replies.push((server, reply));
@@ -684,9 +688,11 @@ where
         }
         let (sender, response) = http::sse();
         let separator = self.inner.options.separator.clone();
+        let binding = Binding::current(&self.inner.sealer);
         for (name, lists, mut events) in opened {
             let sender = sender.clone();
             let separator = separator.clone();
+            let binding = binding.clone();
             tokio::spawn(async move {
                 let _open = telemetry::metrics().stream();
                 loop {
@@ -696,8 +702,13 @@ where
                         () = sender.closed() => return,
                         next = events.next() => next,
                     };
-                    let Ok(Some(message)) = next else { return };
+                    let Ok(Some(mut message)) = next else { return };
                     lists.notice(&message);
+                    // A GET stream is the session's, not any task's.
+                    if !tasks::Statuses::Only(Vec::new()).pass(&mut message) {
+                        continue;
+                    }
+                    binding.seal_outgoing(&name, &mut message, None);
                     let message = if tag {
                         tag_request(&name, &separator, message)
                     } else {

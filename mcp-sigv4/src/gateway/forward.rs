@@ -13,6 +13,7 @@ use super::flights::Turn;
 use super::http::{self, Body, Budget, collect_reply};
 use super::lists::{self, Fill, Keep, Key, Page};
 use super::server::{CLIENT_HEADERS, Gateway, Server, Via};
+use super::tasks::{self, Binding};
 use crate::protocol::era::{self, Era};
 use crate::protocol::jsonrpc::{self, Kind};
 use crate::relay::describe;
@@ -54,6 +55,16 @@ where
         let method = jsonrpc::method(&message).unwrap_or_default().to_owned();
         if let Some(refusal) = refuse_unnamed(&message) {
             return refusal;
+        }
+        if method == "tasks/list" {
+            return tasks::list_refused(&message, via.era());
+        }
+        // A task id reaches the server only when it is this caller's task of it.
+        if Binding::current(&self.inner.sealer)
+            .open_incoming(&server.name, &mut message)
+            .is_err()
+        {
+            return tasks::unknown_task(&message, Some(&server.name), via.era());
         }
         if matches!(method.as_str(), "tools/call" | "prompts/get") && !tag {
             // On a server's own route its tools answer to the plain name and to
@@ -314,6 +325,9 @@ where
         // A request's own upstream session (per-request credentials) is ended
         // when the request is done with it.
         let mut ended: Option<EndOnDrop<C>> = None;
+        // Taken now: the caller is out of scope in the tasks that relay streams.
+        let binding = Binding::current(&self.inner.sealer);
+        let statuses = tasks::Statuses::of_request(&message);
         let metrics = telemetry::metrics();
         let observed = metrics.observe(&server.name, &message, matches!(via, Via::Modern(_)));
         let upstream = match via {
@@ -440,11 +454,15 @@ where
                 let asking = async move {
                     let _ended = ended;
                     let _open = metrics.stream();
-                    let pass = |message: Value| {
+                    let pass = |mut message: Value| {
                         lists.notice(&message);
+                        let passes = statuses.pass(&mut message);
+                        binding.seal_outgoing(&name, &mut message, None);
                         let sender = sender.clone();
                         async move {
-                            let _ = sender.send(message).await;
+                            if passes {
+                                let _ = sender.send(message).await;
+                            }
                         }
                     };
                     let fulfilled = tokio::select! {
@@ -456,6 +474,7 @@ where
                     };
                     let id = request.get("id").cloned().unwrap_or(Value::Null);
                     let mut last = gateway.final_reply(&name, &id, fulfilled, observed);
+                    binding.seal_outgoing(&name, &mut last, Some(&method));
                     era.shape_reply(&method, &mut last);
                     let _ = sender.send(last).await;
                 };
@@ -470,6 +489,7 @@ where
                 if let Some(fill) = fill {
                     fill.reply(&reply);
                 }
+                binding.seal_outgoing(&server.name, &mut reply, Some(&method));
                 if id.is_none() {
                     return http::json(StatusCode::OK, &reply);
                 }
@@ -488,8 +508,10 @@ where
         let relay = async move {
             let _ended = ended;
             let _open = metrics.stream();
-            let pass = |message: Value| {
+            let pass = |mut message: Value| {
                 lists.notice(&message);
+                let passes = statuses.pass(&mut message);
+                binding.seal_outgoing(&name, &mut message, None);
                 let sender = sender.clone();
                 let message = if tag {
                     tag_request(&name, &separator, message)
@@ -497,7 +519,9 @@ where
                     message
                 };
                 async move {
-                    let _ = sender.send(message).await;
+                    if passes {
+                        let _ = sender.send(message).await;
+                    }
                 }
             };
             let Some(id) = id else {
@@ -542,6 +566,7 @@ where
                     if let Some(fill) = fill {
                         fill.reply(&reply);
                     }
+                    binding.seal_outgoing(&name, &mut reply, Some(&method));
                     era.shape_reply(&method, &mut reply);
                     reply
                 }

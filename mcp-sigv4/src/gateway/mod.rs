@@ -42,8 +42,10 @@
 //! where `allowed_tools` is, on every route and era; its rate limit is a
 //! token bucket per identity on this replica (`rate`).
 //!
+//! Task ids are bound to the caller that created them: see `tasks`.
+//!
 //! The modules depend one way: `http`, `session`, `hosts`, `flights`,
-//! `lists`, `caller`, `rate` and `oauth` (below `http` only) below `server` (the shared state, and `Via`: how
+//! `lists`, `caller`, `rate`, `tasks` and `oauth` (below `http` only) below `server` (the shared state, and `Via`: how
 //! a request reaches its upstreams), then `inputs` (a 2026-07-28 server's input
 //! requests asked of a 2025 client), `guard` and `forward`, then `aggregate` (and the cache
 //! hints of merged lists), then `health`, `modern` (the 2026-07-28 clients) and
@@ -75,6 +77,7 @@ mod rest;
 mod serve;
 mod server;
 pub mod session;
+mod tasks;
 
 pub use aggregate::PARTIAL_META;
 pub use caller::{Caller, Grants, Kind as IdentityKind, ToolGrant};

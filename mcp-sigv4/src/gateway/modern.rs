@@ -13,6 +13,7 @@ use tower_sigv4::rmcp::HttpClientError;
 
 use super::http::{self, Body, SESSION_HEADER};
 use super::server::{Gateway, Server, Target, Via};
+use super::tasks::{Binding, Statuses};
 use crate::protocol::era::{self, Envelope, Era};
 use crate::protocol::jsonrpc;
 use crate::upstream::{Reply, Upstream, UpstreamError};
@@ -179,6 +180,7 @@ where
         let id = message.get("id").cloned().unwrap_or(Value::Null);
         let (sender, response) = http::sse();
         let mut streams = Vec::new();
+        let binding = Binding::current(&self.inner.sealer);
         for server in servers {
             let upstream = match self.modern_upstream(server, envelope).await {
                 Ok(upstream) => upstream,
@@ -191,7 +193,11 @@ where
                 tracing::info!(server = %server.name, "subscriptions/listen: a legacy server has no subscriptions; left out");
                 continue;
             }
-            let mut events = match upstream.send(&message).await {
+            // Each server is asked for the caller's own tasks of it only.
+            let mut request = message.clone();
+            let _ = binding.open_incoming(&server.name, &mut request);
+            let statuses = Statuses::of_request(&request);
+            let mut events = match upstream.send(&request).await {
                 Ok(Reply::Stream(events)) => events,
                 Ok(other) => {
                     tracing::warn!(server = %server.name, "subscriptions/listen answered without a stream: {other:?}");
@@ -205,6 +211,7 @@ where
             let sender = sender.clone();
             let id = id.clone();
             let lists = server.lists.clone();
+            let (binding, name) = (binding.clone(), server.name.clone());
             streams.push(tokio::spawn(async move {
                 loop {
                     // The client leaving drops `events`, closing the upstream stream.
@@ -214,8 +221,12 @@ where
                     };
                     match next {
                         Ok(Some(event)) if jsonrpc::is_response_to(&event, &id) => return,
-                        Ok(Some(event)) => {
+                        Ok(Some(mut event)) => {
                             lists.notice(&event);
+                            if !statuses.pass(&mut event) {
+                                continue;
+                            }
+                            binding.seal_outgoing(&name, &mut event, None);
                             if sender.send(event).await.is_err() {
                                 return;
                             }
@@ -348,6 +359,13 @@ where
 pub(super) fn merged_capabilities<'a>(all: impl Iterator<Item = &'a Value>) -> Map<String, Value> {
     let mut capabilities = Map::new();
     for caps in all.filter_map(Value::as_object) {
+        // Task methods are routed by the server their task id names.
+        if let Some(tasks) = caps.get("tasks").and_then(Value::as_object) {
+            let merged = capabilities.entry("tasks").or_insert_with(|| json!({}));
+            for (key, value) in tasks.iter().filter(|(key, _)| *key != "list") {
+                merged[key] = value.clone();
+            }
+        }
         for key in ["tools", "prompts", "resources", "logging", "completions"] {
             if caps.contains_key(key) {
                 let value = if key == "logging" || key == "completions" {

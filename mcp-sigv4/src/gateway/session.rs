@@ -30,6 +30,8 @@ const VERSION: &str = "v2";
 const NONCE_LEN: usize = 24;
 /// What the key is derived for, so that the secret's other uses never share it.
 const KEY_CONTEXT: &[u8] = b"mcp-sigv4 gateway session seal v2";
+/// What the key of [`Sealer::seal_fixed`]'s nonces is derived for.
+const NONCE_KEY_CONTEXT: &[u8] = b"mcp-sigv4 gateway fixed nonce v1";
 
 /// The shortest secret a [`Sealer`] takes, in bytes.
 pub const MIN_SECRET_LEN: usize = 32;
@@ -148,6 +150,8 @@ fn random<const N: usize>() -> [u8; N] {
 #[derive(Clone)]
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
+    // Keys the nonce of a fixed seal ([`Sealer::seal_fixed`]).
+    nonce_key: [u8; 32],
     // A random key: no other process can open this one's sessions.
     process_local: bool,
 }
@@ -195,12 +199,10 @@ impl Sealer {
         if secret.len() < MIN_SECRET_LEN {
             return Err(ShortSecret { len: secret.len() });
         }
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
-        mac.update(KEY_CONTEXT);
-        let key = mac.finalize().into_bytes();
+        let key = derive(secret, KEY_CONTEXT);
         Ok(Self {
-            cipher: XChaCha20Poly1305::new(&key),
+            cipher: XChaCha20Poly1305::new(&key.into()),
+            nonce_key: derive(secret, NONCE_KEY_CONTEXT),
             process_local: false,
         })
     }
@@ -224,10 +226,51 @@ impl Sealer {
     /// The session as a session id: `v2.<base64url(nonce ‖ ciphertext)>`.
     pub fn seal(&self, session: &Session) -> String {
         let json = serde_json::to_vec(session).unwrap_or_default();
-        let nonce = random::<NONCE_LEN>();
+        self.encrypt(VERSION, &json, random::<NONCE_LEN>())
+    }
+
+    /// The session a session id carries, if this gateway sealed it unaltered and
+    /// it has not expired at `now` (seconds since the Unix epoch).
+    pub fn unseal(&self, token: &str, now: u64) -> Result<Session, Unsealed> {
+        let json = self.decrypt(VERSION, token)?;
+        let session: Session = serde_json::from_slice(&json).map_err(|_| Unsealed::Invalid)?;
+        // Valid through its expiry second: a session of `ttl` seconds lasts at
+        // least `ttl` seconds, however close to a second's end it was sealed.
+        if now > session.expires {
+            return Err(Unsealed::Expired);
+        }
+        Ok(session)
+    }
+
+    /// `plain` sealed as `{label}.<base64url(nonce ‖ ciphertext)>`, the same
+    /// token each time: the nonce is a keyed digest of the label and `plain`
+    /// (deterministic authenticated encryption, which shows only that two
+    /// tokens hold the same text). For ids a client compares, such as a task
+    /// id sealed in every message that names the task. The label is
+    /// authenticated too, so a token of one label never opens as another's
+    /// (nor as a session id).
+    pub fn seal_fixed(&self, label: &str, plain: &[u8]) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.nonce_key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        mac.update(label.as_bytes());
+        mac.update(&[0]);
+        mac.update(plain);
+        let digest = mac.finalize().into_bytes();
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&digest[..NONCE_LEN]);
+        self.encrypt(label, plain, nonce)
+    }
+
+    /// What [`Sealer::seal_fixed`] sealed under `label`, if this gateway's key
+    /// sealed `token` unaltered.
+    pub fn open_fixed(&self, label: &str, token: &str) -> Option<Vec<u8>> {
+        self.decrypt(label, token).ok()
+    }
+
+    fn encrypt(&self, label: &str, plain: &[u8], nonce: [u8; NONCE_LEN]) -> String {
         let payload = Payload {
-            msg: &json,
-            aad: VERSION.as_bytes(),
+            msg: plain,
+            aad: label.as_bytes(),
         };
         let sealed = self
             .cipher
@@ -236,18 +279,16 @@ impl Sealer {
         let mut bytes = Vec::with_capacity(NONCE_LEN + sealed.len());
         bytes.extend_from_slice(&nonce);
         bytes.extend_from_slice(&sealed);
-        format!("{VERSION}.{}", URL_SAFE_NO_PAD.encode(bytes))
+        format!("{label}.{}", URL_SAFE_NO_PAD.encode(bytes))
     }
 
-    /// The session a session id carries, if this gateway sealed it unaltered and
-    /// it has not expired at `now` (seconds since the Unix epoch).
-    pub fn unseal(&self, token: &str, now: u64) -> Result<Session, Unsealed> {
+    fn decrypt(&self, label: &str, token: &str) -> Result<Vec<u8>, Unsealed> {
         let token = token.trim();
         if token.len() > MAX_TOKEN_LEN {
             return Err(Unsealed::Invalid);
         }
         let encoded = token
-            .strip_prefix(VERSION)
+            .strip_prefix(label)
             .and_then(|rest| rest.strip_prefix('.'))
             .ok_or(Unsealed::Invalid)?;
         let bytes = URL_SAFE_NO_PAD
@@ -259,20 +300,20 @@ impl Sealer {
         let (nonce, sealed) = bytes.split_at(NONCE_LEN);
         let payload = Payload {
             msg: sealed,
-            aad: VERSION.as_bytes(),
+            aad: label.as_bytes(),
         };
-        let json = self
-            .cipher
+        self.cipher
             .decrypt(XNonce::from_slice(nonce), payload)
-            .map_err(|_| Unsealed::Invalid)?;
-        let session: Session = serde_json::from_slice(&json).map_err(|_| Unsealed::Invalid)?;
-        // Valid through its expiry second: a session of `ttl` seconds lasts at
-        // least `ttl` seconds, however close to a second's end it was sealed.
-        if now > session.expires {
-            return Err(Unsealed::Expired);
-        }
-        Ok(session)
+            .map_err(|_| Unsealed::Invalid)
     }
+}
+
+/// A key for `context`, derived from `secret` with HMAC-SHA256.
+fn derive(secret: &[u8], context: &[u8]) -> [u8; 32] {
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+    mac.update(context);
+    mac.finalize().into_bytes().into()
 }
 
 /// The session nonces DELETEd on this replica, each kept until its session
@@ -382,6 +423,25 @@ mod tests {
         assert_eq!(
             sealer(b'k').unseal(&token, expires + 1),
             Err(Unsealed::Expired)
+        );
+    }
+
+    #[test]
+    fn a_fixed_seal_is_stable_opens_under_its_label_only_and_hides_its_text() {
+        let token = sealer(b'k').seal_fixed("t1", b"upstream-task-abc");
+        assert_eq!(sealer(b'k').seal_fixed("t1", b"upstream-task-abc"), token);
+        assert_ne!(sealer(b'k').seal_fixed("t1", b"upstream-task-abd"), token);
+        assert!(token.starts_with("t1.") && !token.contains("upstream"));
+        assert_eq!(
+            sealer(b'k').open_fixed("t1", &token).as_deref(),
+            Some(&b"upstream-task-abc"[..])
+        );
+        assert_eq!(sealer(b'o').open_fixed("t1", &token), None);
+        let relabelled = format!("t2{}", &token[2..]);
+        assert_eq!(sealer(b'k').open_fixed("t2", &relabelled), None);
+        assert_eq!(
+            sealer(b'k').unseal(&format!("v2{}", &token[2..]), now()),
+            Err(Unsealed::Invalid)
         );
     }
 

@@ -36,6 +36,7 @@ mod serve;
 mod server;
 mod sse_server;
 mod stateless;
+mod tasks;
 mod telemetry;
 mod traces;
 mod upstream;

@@ -9,6 +9,9 @@
 //!   the 2026-07-28 envelope or header, as a 2025 server does.
 //! - [`Kind::ModernOnly`]: `legacy_session_mode(false)`, and `initialize`
 //!   refused with HTTP 400 / `-32022`.
+//!
+//! Each also answers MCP tasks itself, before rmcp (see [`Tasks`]): a
+//! `tools/call` of `start_task` creates one, in the shape of the caller's era.
 
 #![allow(dead_code)]
 // Sampling is deprecated by SEP-2577, but legacy servers in the field still send
@@ -192,6 +195,7 @@ pub struct EraStandIn {
     pub addr: SocketAddr,
     pub kind: Kind,
     seen: Arc<Mutex<Vec<Seen>>>,
+    tasks: Arc<Mutex<Tasks>>,
     listens: Arc<AtomicUsize>,
     closed: Arc<AtomicUsize>,
     // The accept loop, ended when this is dropped.
@@ -215,6 +219,11 @@ impl EraStandIn {
 
     pub fn seen(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
+    }
+
+    /// The ids of the tasks created so far, in order (`task-1`, `task-2`, ...).
+    pub fn task_ids(&self) -> Vec<String> {
+        self.tasks.lock().unwrap().ids()
     }
 
     /// The requests with this JSON-RPC method.
@@ -262,16 +271,21 @@ pub async fn start(kind: Kind) -> EraStandIn {
         kind != Kind::ModernOnly,
     );
     let seen = Arc::new(Mutex::new(Vec::new()));
+    let tasks = Arc::new(Mutex::new(Tasks::default()));
     let listens = Arc::new(AtomicUsize::new(0));
     let closed = Arc::new(AtomicUsize::new(0));
     let front = {
         let seen = seen.clone();
+        let tasks = tasks.clone();
         let listens = (listens.clone(), closed.clone());
         tower::service_fn(move |request: Request<Incoming>| {
             let verified = verified.clone();
             let seen = seen.clone();
+            let tasks = tasks.clone();
             let listens = listens.clone();
-            async move { Ok::<_, Infallible>(front(kind, verified, seen, listens, request).await) }
+            async move {
+                Ok::<_, Infallible>(front(kind, verified, seen, tasks, listens, request).await)
+            }
         })
     };
     let (addr, task) = crate::serve::bind(front).await;
@@ -279,6 +293,7 @@ pub async fn start(kind: Kind) -> EraStandIn {
         addr,
         kind,
         seen,
+        tasks,
         listens,
         closed,
         _task: tokio_util::task::AbortOnDropHandle::new(task),
@@ -291,6 +306,7 @@ async fn front<S, B>(
     kind: Kind,
     mut verified: S,
     seen: Arc<Mutex<Vec<Seen>>>,
+    tasks: Arc<Mutex<Tasks>>,
     (listens, closed): (Arc<AtomicUsize>, Arc<AtomicUsize>),
     request: Request<Incoming>,
 ) -> Response<ResBody>
@@ -335,17 +351,23 @@ where
         _ => None,
     };
     let listen = method.as_deref() == Some("subscriptions/listen") && kind != Kind::LegacyOnly;
-    let mut response = match refusal {
-        None if listen => listen_stream(
+    let tasked = match refusal {
+        None => tasks.lock().unwrap().answer(&message, modern_signal),
+        Some(_) => None,
+    };
+    let mut response = match (refusal, tasked) {
+        (None, Some(tasked)) => tasked,
+        (None, None) if listen => listen_stream(
             &message,
             listens.fetch_add(1, Ordering::SeqCst),
             Closed(closed.clone()),
+            &tasks.lock().unwrap().ids(),
         ),
-        Some((status, error)) => json_response(
+        (Some((status, error)), _) => json_response(
             status,
             json!({"jsonrpc": "2.0", "id": message.get("id").cloned().unwrap_or(Value::Null), "error": error}),
         ),
-        None => {
+        (None, None) => {
             let request = Request::from_parts(parts.clone(), Full::new(body));
             match verified.call(request).await {
                 Ok(response) => response.map(|b| b.map_err(Into::into).boxed()),
@@ -386,8 +408,17 @@ impl Drop for Closed {
 /// A `subscriptions/listen` stream, answered by the front: one
 /// `notifications/tools/list_changed` event, then with `"hold": true` nothing
 /// more (it stays open), on the first listen a broken stream, and on later ones
-/// the subscription's end.
-fn listen_stream(request: &Value, nth: usize, closed: Closed) -> Response<ResBody> {
+/// the subscription's end. With `"tasks": true`, the status of every task it
+/// holds, whoever asked (a server that broadcasts), then the end.
+fn listen_stream(
+    request: &Value,
+    nth: usize,
+    closed: Closed,
+    tasks: &[String],
+) -> Response<ResBody> {
+    if request["params"]["tasks"] == true {
+        return task_listen_stream(request, tasks);
+    }
     let hold = request["params"]["hold"] == true;
     let event = json!({"jsonrpc": "2.0", "method": "notifications/tools/list_changed", "params": {"nth": nth}});
     let mut frames: Vec<Result<Frame<Bytes>, BoxError>> =
@@ -422,6 +453,18 @@ fn listen_stream(request: &Value, nth: usize, closed: Closed) -> Response<ResBod
         .unwrap()
 }
 
+/// A `subscriptions/listen` answered with a `notifications/tasks` for each
+/// of `tasks`, then the subscription's end.
+fn task_listen_stream(request: &Value, tasks: &[String]) -> Response<ResBody> {
+    let mut messages: Vec<Value> = tasks
+        .iter()
+        .map(|id| Tasks::status(id, "working", true))
+        .collect();
+    messages
+        .push(json!({"jsonrpc": "2.0", "id": request["id"], "result": {"resultType": "complete"}}));
+    sse_response(&messages)
+}
+
 fn signed_headers(headers: &HeaderMap) -> Vec<String> {
     headers
         .get("authorization")
@@ -444,6 +487,140 @@ fn json_response(status: StatusCode, body: Value) -> Response<ResBody> {
         .header("content-type", "application/json")
         .body(
             Full::new(Bytes::from(body.to_string()))
+                .map_err(|never| match never {})
+                .boxed(),
+        )
+        .unwrap()
+}
+
+/// The tasks a stand-in holds, answered before rmcp sees the request: a
+/// `tools/call` of `start_task` creates `task-N` (its ids are guessable, as
+/// nothing but the gateway's binding keeps them apart) and answers on an SSE
+/// stream with a task status notification, then the `CreateTaskResult`;
+/// `tasks/get` answers on an SSE stream too, every task's status first;
+/// `tasks/get`, `tasks/result`, `tasks/cancel`, `tasks/update` and
+/// `tasks/list` answer for them, in the shape of the request's era
+/// (2025-11-25, or the 2026-07-28 tasks extension).
+#[derive(Debug, Default)]
+pub struct Tasks {
+    /// Each task's id and status, in order of creation.
+    tasks: Vec<(String, &'static str)>,
+}
+
+impl Tasks {
+    fn ids(&self) -> Vec<String> {
+        self.tasks.iter().map(|(id, _)| id.clone()).collect()
+    }
+
+    fn task(id: &str, status: &str, modern: bool) -> Value {
+        let mut task = json!({"taskId": id, "status": status,
+            "createdAt": "2026-01-01T00:00:00Z", "lastUpdatedAt": "2026-01-01T00:00:00Z"});
+        if modern {
+            task["ttlMs"] = json!(60000);
+            task["pollIntervalMs"] = json!(100);
+        } else {
+            task["ttl"] = json!(60000);
+            task["pollInterval"] = json!(100);
+        }
+        task
+    }
+
+    /// A task status notification of `modern`'s era or 2025-11-25's.
+    fn status(id: &str, status: &str, modern: bool) -> Value {
+        let method = if modern {
+            "notifications/tasks"
+        } else {
+            "notifications/tasks/status"
+        };
+        json!({"jsonrpc": "2.0", "method": method, "params": Self::task(id, status, modern)})
+    }
+
+    /// The answer to a task request, or `None` for anything else.
+    fn answer(&mut self, message: &Value, modern: bool) -> Option<Response<ResBody>> {
+        let method = message.get("method")?.as_str()?;
+        let id = message.get("id").cloned().unwrap_or(Value::Null);
+        let reply = |result: Value| json!({"jsonrpc": "2.0", "id": id, "result": result});
+        let complete = |mut result: Value| {
+            if modern {
+                result["resultType"] = json!("complete");
+            }
+            result
+        };
+        if method == "tools/call" && message.pointer("/params/name")? == "start_task" {
+            let task_id = format!("task-{}", self.tasks.len() + 1);
+            self.tasks.push((task_id.clone(), "working"));
+            let task = Self::task(&task_id, "working", modern);
+            let result = if modern {
+                let mut result = task;
+                result["resultType"] = json!("task");
+                result
+            } else {
+                json!({"task": task})
+            };
+            let status = Self::status(&task_id, "working", modern);
+            return Some(sse_response(&[status, reply(result)]));
+        }
+        if method == "tasks/list" {
+            let all: Vec<Value> = self
+                .tasks
+                .iter()
+                .map(|(id, status)| Self::task(id, status, modern))
+                .collect();
+            return Some(json_response(StatusCode::OK, reply(json!({"tasks": all}))));
+        }
+        if !method.starts_with("tasks/") {
+            return None;
+        }
+        let task_id = message.pointer("/params/taskId").and_then(Value::as_str);
+        let Some(task) = self
+            .tasks
+            .iter_mut()
+            .find(|(id, _)| Some(id.as_str()) == task_id)
+        else {
+            let error = json!({"jsonrpc": "2.0", "id": id, "error": {
+                "code": -32602, "message": "Failed to retrieve task: Task not found"}});
+            return Some(json_response(StatusCode::OK, error));
+        };
+        let result = match method {
+            "tasks/get" => {
+                // Every task's status first, whoever asked: a server that
+                // broadcasts them on any stream.
+                let result = complete(Self::task(&task.0, task.1, modern));
+                let mut messages: Vec<Value> = self
+                    .tasks
+                    .iter()
+                    .map(|(id, status)| Self::status(id, status, modern))
+                    .collect();
+                messages.push(reply(result));
+                return Some(sse_response(&messages));
+            }
+            "tasks/result" => {
+                task.1 = "completed";
+                json!({"content": [{"type": "text", "text": format!("done {}", task.0)}],
+                    "isError": false,
+                    "_meta": {"io.modelcontextprotocol/related-task": {"taskId": task.0}}})
+            }
+            "tasks/cancel" => {
+                task.1 = "cancelled";
+                if modern {
+                    complete(json!({}))
+                } else {
+                    Self::task(&task.0, "cancelled", false)
+                }
+            }
+            "tasks/update" => complete(json!({})),
+            _ => return None,
+        };
+        Some(json_response(StatusCode::OK, reply(result)))
+    }
+}
+
+fn sse_response(messages: &[Value]) -> Response<ResBody> {
+    let body: String = messages.iter().map(|m| format!("data: {m}\n\n")).collect();
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(
+            Full::new(Bytes::from(body))
                 .map_err(|never| match never {})
                 .boxed(),
         )
