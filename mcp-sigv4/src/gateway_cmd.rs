@@ -111,7 +111,8 @@ pub(crate) struct Args {
     #[arg(long, value_enum, env = "MCP_SIGV4_METRICS", default_value_t = Switch::On)]
     metrics: Switch,
     /// Append the audit trail (one JSON line per tools/call and per refused
-    /// request) to this file instead of the log on stderr.
+    /// request) to this file instead of the log on stderr; SIGHUP reopens it
+    /// (for log rotation).
     #[arg(long, value_name = "PATH")]
     audit_log: Option<std::path::PathBuf>,
     /// Write each tool call's argument values in its audit line (left out
@@ -148,6 +149,8 @@ pub(crate) fn main(args: Args, log_format: logging::LogFormat) -> ExitCode {
 }
 
 async fn run(args: Args, audit: telemetry::audit::Settings) -> Result<(), String> {
+    // First: a SIGHUP while the gateway starts must not stop it either.
+    reopen_audit_log_on_hangup();
     let config = Config::load(&args.config).map_err(|e| e.to_string())?;
     config.log_notes();
     if config.servers.is_empty() {
@@ -285,6 +288,39 @@ async fn run(args: Args, audit: telemetry::audit::Settings) -> Result<(), String
     telemetry::audit::flush();
     Ok(())
 }
+
+/// On each SIGHUP, open the `--audit-log` file anew (logrotate's `postrotate`
+/// sends one once it has moved the file away). SIGHUP's default, to end the
+/// process, never applies to the gateway.
+#[cfg(unix)]
+fn reopen_audit_log_on_hangup() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = match signal(SignalKind::hangup()) {
+        Ok(hangup) => hangup,
+        Err(e) => {
+            tracing::warn!(
+                "cannot listen for SIGHUP ({e}): a SIGHUP would stop the gateway; rotate the --audit-log file with logrotate's copytruncate instead"
+            );
+            return;
+        }
+    };
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            match telemetry::audit::reopen() {
+                Ok(Some(path)) => {
+                    tracing::info!(path = %path.display(), "SIGHUP: audit log reopened");
+                }
+                Ok(None) => tracing::info!(
+                    "SIGHUP: no --audit-log to reopen (the trail goes to the log, or is not open yet); the gateway goes on"
+                ),
+                Err(message) => tracing::warn!("SIGHUP: {message}"),
+            }
+        }
+    });
+}
+
+#[cfg(not(unix))]
+fn reopen_audit_log_on_hangup() {}
 
 /// Serve /metrics on `address` only, from a task that lasts as long as the runtime.
 async fn serve_metrics_apart(address: SocketAddr, limits: Limits) -> Result<(), String> {

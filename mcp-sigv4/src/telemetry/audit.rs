@@ -1,7 +1,8 @@
 //! The audit trail: who called which tool, when, and how it ended; and who was
 //! refused. One JSON object per line, to the log on stderr or, with
 //! `--audit-log PATH`, appended to a file of its own (each line written whole
-//! as it happens, never buffered).
+//! as it happens, never buffered). [`reopen`] opens that file anew, for log
+//! rotation (the gateway calls it on SIGHUP).
 //!
 //! Every line has the same fields: `time` (RFC 3339, UTC), `identity` and
 //! `rule` (who was calling and what granted it; `null` when the request
@@ -24,7 +25,7 @@ use std::collections::hash_map::Entry;
 use std::fs::File;
 use std::io::Write;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 use std::time::{Duration, Instant, SystemTime};
@@ -98,8 +99,16 @@ const FOLD_FOR: Duration = Duration::from_secs(1);
 const MAX_CLIENTS: usize = 4096;
 
 enum Sink {
-    Log { json: bool },
-    File(Mutex<File>),
+    Log {
+        json: bool,
+    },
+    /// The file at `path`, as opened last: a line is written whole while the
+    /// lock is held, so a [`reopen`] that swaps the handle under the same lock
+    /// puts each line in exactly one file.
+    File {
+        path: PathBuf,
+        file: Mutex<File>,
+    },
 }
 
 struct Trail {
@@ -122,17 +131,16 @@ pub fn init(settings: Settings) -> Result<(), String> {
             json: settings.json_log,
         },
         Some(path) => {
-            let mut options = std::fs::OpenOptions::new();
-            options.create(true).append(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-            let file = options.open(path).map_err(|e| {
+            let file = open(path).map_err(|e| {
                 format!(
                     "cannot open the audit log {}: {e}; choose a writable --audit-log",
                     path.display()
                 )
             })?;
-            Sink::File(Mutex::new(file))
+            Sink::File {
+                path: path.clone(),
+                file: Mutex::new(file),
+            }
         }
     };
     let trail = Trail {
@@ -153,6 +161,50 @@ pub fn init(settings: Settings) -> Result<(), String> {
         });
     }
     Ok(())
+}
+
+/// Open the `--audit-log` file for appending, created readable by its owner
+/// only when missing.
+fn open(path: &Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.create(true).append(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Open the `--audit-log` file anew at its path (created readable by its
+/// owner only when missing) and write every later line to it, closing the
+/// file written until now: once logrotate has moved the file away, the trail
+/// goes on in a new one. Each line lands whole in exactly one of the two.
+///
+/// Returns the path reopened, or `None` when the trail goes to the log. When
+/// the path cannot be opened, the lines keep going to the file opened before,
+/// and the error says what to fix.
+pub fn reopen() -> Result<Option<&'static Path>, String> {
+    let Some(Trail {
+        sink: Sink::File { path, file },
+        failed,
+        ..
+    }) = TRAIL.get()
+    else {
+        return Ok(None);
+    };
+    let fresh = open(path).map_err(|e| {
+        format!(
+            "cannot reopen the audit log {}: {e}; its lines keep going to the file opened before. Make the directory exist and be writable by the gateway (or point --audit-log elsewhere and restart), then send SIGHUP again",
+            path.display()
+        )
+    })?;
+    let old = std::mem::replace(
+        &mut *file.lock().unwrap_or_else(PoisonError::into_inner),
+        fresh,
+    );
+    // Closed outside the lock: writers wait only for the swap.
+    drop(old);
+    // A new file may write where the old one failed: say so again if not.
+    failed.store(false, Ordering::Relaxed);
+    Ok(Some(path))
 }
 
 /// Write the counts of refusals folded and not yet written; call it at shutdown.
@@ -291,7 +343,7 @@ impl Trail {
 
     fn write(&self, line: &Line<'_>) {
         let written = match &self.sink {
-            Sink::File(file) => serde_json::to_string(line).map(|mut text| {
+            Sink::File { file, .. } => serde_json::to_string(line).map(|mut text| {
                 text.push('\n');
                 let mut file = file.lock().unwrap_or_else(PoisonError::into_inner);
                 file.write_all(text.as_bytes()).and_then(|()| file.flush())

@@ -114,9 +114,10 @@ async fn serve(request: Request<Incoming>, calls: Calls) -> Response<Body> {
 
 /// The server, and a config naming it twice (`alpha`, which filters the tool
 /// `hidden`, and `beta`), with the master key.
-struct Audited {
+pub(super) struct Audited {
     config: std::path::PathBuf,
-    audit_log: std::path::PathBuf,
+    /// Where the trail goes with `--audit-log`.
+    pub(super) audit_log: std::path::PathBuf,
     calls: Calls,
     _task: tokio_util::task::AbortOnDropHandle<()>,
 }
@@ -127,13 +128,14 @@ impl Audited {
     }
 
     /// Every line of the audit file, each parsed as JSON.
-    fn lines(&self) -> Vec<Value> {
+    pub(super) fn lines(&self) -> Vec<Value> {
         let text = std::fs::read_to_string(&self.audit_log).unwrap_or_default();
         parse_lines(&text)
     }
 }
 
-fn parse_lines(text: &str) -> Vec<Value> {
+/// Each line of `text` parsed as JSON (a line that is not fails the test).
+pub(super) fn parse_lines(text: &str) -> Vec<Value> {
     text.lines()
         .map(|line| {
             serde_json::from_str(line)
@@ -142,7 +144,8 @@ fn parse_lines(text: &str) -> Vec<Value> {
         .collect()
 }
 
-async fn audited() -> Audited {
+/// The server of [`serve`], and its config.
+pub(super) async fn audited() -> Audited {
     let calls = Calls::default();
     let shared = calls.clone();
     let (addr, task) = super::serve::answer(move |request| serve(request, shared.clone())).await;
@@ -177,21 +180,15 @@ general_settings:
     }
 }
 
-async fn start(up: &Audited, extra: &[&str]) -> Gateway {
+/// A gateway in front of `up`'s server, with `extra` arguments.
+pub(super) async fn start(up: &Audited, extra: &[&str]) -> Gateway {
     Gateway::start_with_env(&up.config, extra, &[("UPSTREAM_TOKEN", UPSTREAM_TOKEN)]).await
 }
 
 /// SIGTERM, and wait until the gateway has exited (and written what it held).
 #[cfg(unix)]
-async fn stop(gateway: &mut Gateway) {
-    let pid = gateway.child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+pub(super) async fn stop(gateway: &mut Gateway) {
+    gateway.signal("-TERM");
     let status = tokio::time::timeout(LIMIT, gateway.child.wait())
         .await
         .unwrap()
@@ -202,7 +199,7 @@ async fn stop(gateway: &mut Gateway) {
 }
 
 /// Wait until `done` holds (at most [`LIMIT`]).
-async fn eventually(done: impl Fn() -> bool) {
+pub(super) async fn eventually(done: impl Fn() -> bool) {
     for _ in 0..3000 {
         if done() {
             return;

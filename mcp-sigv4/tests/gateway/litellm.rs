@@ -627,14 +627,7 @@ async fn a_stdio_server_is_served_logged_restarted_after_a_kill_and_stopped_with
         .next_back()
         .unwrap();
     assert_ne!(restarted, pid);
-    let gateway_pid = gateway.child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &gateway_pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    gateway.signal("-TERM");
     tokio::time::timeout(LIMIT, gateway.child.wait())
         .await
         .unwrap()

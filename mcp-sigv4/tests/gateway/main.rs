@@ -26,6 +26,7 @@ mod otlp;
 mod probe;
 #[path = "../support/pseudo_random.rs"]
 mod pseudo_random;
+mod rotation;
 mod scale_out;
 #[path = "../support/schema.rs"]
 mod schema;
@@ -218,6 +219,16 @@ impl Gateway {
 
     fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
+    }
+
+    /// Send the process `signal` (`-TERM`, `-HUP`) with kill(1).
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().expect("the gateway is running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success(), "kill {signal} {pid}: {sent}");
     }
 }
 
@@ -892,14 +903,7 @@ async fn sigterm_lets_a_call_in_flight_finish() {
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    let pid = gateway.child.id().unwrap().to_string();
-    assert!(
-        std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    gateway.signal("-TERM");
     let answer = tokio::time::timeout(LIMIT, call).await.unwrap().unwrap();
     assert_eq!(text(&answer), "counted to 2", "{answer:?}");
     let status = tokio::time::timeout(LIMIT, gateway.child.wait())
