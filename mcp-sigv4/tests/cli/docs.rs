@@ -1,6 +1,6 @@
 //! The README and `docs/` say what the program does: every page is compiled as a
-//! doctest, the configuration page's YAML loads, and every flag they name is one
-//! that the command's `--help` lists.
+//! doctest, the configuration page's YAML loads, every flag they name is one
+//! that the command's `--help` lists, and their `explain` lines run as printed.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -257,4 +257,51 @@ fn help_lists_every_route_and_no_unpublished_page() {
         !help("").contains("docs.rs"),
         "the crates are not on crates.io yet"
     );
+}
+
+/// Every `mcp-sigv4 explain` line of the README and of the 403 page runs as
+/// printed, with only the block's own `export` lines in its environment: none
+/// is a placeholder that `explain` refuses (exit 2), and a `--compare` line
+/// names a difference (exit 1).
+#[test]
+fn the_explain_lines_of_the_readme_and_the_403_page_run_as_printed() {
+    let dir = Path::new(binary()).parent().unwrap();
+    let path = format!("{}:/usr/bin:/bin", dir.display());
+    let mut ran = 0;
+    for page in ["README.md", "docs/troubleshooting-403.md"] {
+        for block in blocks(&read(page), "sh") {
+            let block = block.replace("\\\n", " ");
+            let exports: Vec<&str> = block
+                .lines()
+                .filter(|l| l.trim_start().starts_with("export "))
+                .collect();
+            for line in block.lines().filter(|l| l.contains("mcp-sigv4 explain ")) {
+                let script = [exports.as_slice(), &[line]].concat().join("\n");
+                let output = Command::new("sh")
+                    .args(["-c", &script])
+                    .env_clear()
+                    .env("PATH", &path)
+                    .env("HOME", dir)
+                    .env("AWS_EC2_METADATA_DISABLED", "true")
+                    .stdin(std::process::Stdio::null())
+                    .output()
+                    .unwrap();
+                let stdout = String::from_utf8_lossy(&output.stdout);
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                let expected = if line.contains("--compare") { 1 } else { 0 };
+                assert_eq!(
+                    output.status.code(),
+                    Some(expected),
+                    "{page}: `{line}` exited {:?}: {stderr}",
+                    output.status.code()
+                );
+                if expected == 1 {
+                    assert!(stdout.contains("differs"), "{page}: `{line}`: {stdout}");
+                }
+                ran += 1;
+            }
+        }
+    }
+    // The README's line, and the 403 page's two.
+    assert_eq!(ran, 3);
 }
