@@ -21,7 +21,7 @@ mod ordered_server;
 #[path = "../support/otlp.rs"]
 mod otlp;
 mod probe;
-#[path = "../support/pseudo_random.rs"]
+#[path = "../../../tests/support/pseudo_random.rs"]
 mod pseudo_random;
 mod scale_out;
 #[path = "../support/schema.rs"]
