@@ -72,6 +72,24 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// `mcp-sigv4 proxy` to `url`, signing for `service` in us-east-1, with
+    /// `extra` flags and `env`.
+    pub fn proxy(url: &str, service: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut args = vec!["proxy", url, "--service", service, "--region", "us-east-1"];
+        args.extend_from_slice(extra);
+        Self::spawn(&args, env)
+    }
+
+    /// Send the host's `initialize` and read its refusal: the error message.
+    pub async fn initialize_error(&mut self) -> String {
+        self.send(&initialize(0)).await;
+        let (reply, _) = self.recv_id(0).await;
+        reply["error"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{reply}"))
+            .to_owned()
+    }
+
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(binary());
         command
