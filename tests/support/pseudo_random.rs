@@ -9,7 +9,7 @@
 //! run (another seed, and the golden-ratio multiplier), so that each test
 //! still sees the bytes it was written against.
 
-#![allow(dead_code)] // Each test binary uses one of the two streams.
+#![allow(dead_code)] // A test binary may use only one of the two streams.
 
 /// The xorshift64* multiplier.
 const XORSHIFT64_STAR: u64 = 0x2545_f491_4f6c_dd1d;
