@@ -31,12 +31,16 @@ mod schema;
 mod serve;
 mod sign;
 mod traces;
+#[path = "../support/without_proxies.rs"]
+mod without_proxies;
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use without_proxies::WithoutProxies;
 
 /// Every exchange is bounded.
 pub const LIMIT: Duration = Duration::from_secs(30);
@@ -100,12 +104,7 @@ impl Cli {
             .kill_on_drop(true)
             .env_remove("AWS_PROFILE")
             // Hermetic: no proxy or CA bundle of the machine's; tests set their own.
-            .env_remove("HTTPS_PROXY")
-            .env_remove("https_proxy")
-            .env_remove("HTTP_PROXY")
-            .env_remove("http_proxy")
-            .env_remove("ALL_PROXY")
-            .env_remove("all_proxy")
+            .without_proxies()
             .env_remove("NO_PROXY")
             .env_remove("no_proxy")
             .env_remove("AWS_CA_BUNDLE")

@@ -36,6 +36,8 @@ mod stateless;
 mod telemetry;
 mod traces;
 mod upstream;
+#[path = "../support/without_proxies.rs"]
+mod without_proxies;
 
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
@@ -52,6 +54,8 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+use without_proxies::WithoutProxies;
 
 const LIMIT: Duration = Duration::from_secs(30);
 const MASTER_KEY: &str = "sk-gateway-master-EXAMPLE";
@@ -210,12 +214,7 @@ impl Gateway {
             .env("MASTER", MASTER_KEY)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("AWS_PROFILE")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("https_proxy")
-            .env_remove("HTTP_PROXY")
-            .env_remove("http_proxy")
-            .env_remove("ALL_PROXY")
-            .env_remove("all_proxy")
+            .without_proxies()
             .env_remove("MCP_SIGV4_SESSION_SECRET")
             // No probes but where a test asks for them: the others count
             // what reaches their upstreams.
