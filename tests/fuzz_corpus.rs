@@ -9,6 +9,8 @@ use arbitrary::{Arbitrary, Unstructured};
 
 #[path = "../fuzz/checks/endpoint.rs"]
 mod endpoint;
+#[path = "support/pseudo_random.rs"]
+mod pseudo_random;
 #[path = "../fuzz/checks/sign_request.rs"]
 mod sign_request;
 #[path = "../fuzz/checks/verify_request.rs"]
@@ -44,21 +46,6 @@ fn decode<T: for<'a> Arbitrary<'a>>(bytes: &[u8]) -> Option<T> {
     T::arbitrary_take_rest(Unstructured::new(bytes)).ok()
 }
 
-/// Deterministic bytes (xorshift64*), lengths 0 to 600.
-fn random_inputs(seed: u64) -> impl Iterator<Item = Vec<u8>> {
-    let mut state = seed;
-    let mut next = move || {
-        state ^= state >> 12;
-        state ^= state << 25;
-        state ^= state >> 27;
-        state.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    };
-    (0..RANDOM_INPUTS).map(move |_| {
-        let len = (next() % 600) as usize;
-        (0..len).map(|_| next() as u8).collect()
-    })
-}
-
 /// Run every committed input and the pseudo-random ones through `check`, which
 /// panics on a violated property and returns whether the input reached it (was
 /// signed and verified, accepted, or round-tripped). Returns how many did.
@@ -77,7 +64,8 @@ fn replay<T: for<'a> Arbitrary<'a>>(target: &str, seed: u64, check: fn(T) -> boo
         "no committed {target} input reaches the property"
     );
     let mut decoded = 0;
-    for bytes in random_inputs(seed) {
+    // Lengths 0 to 600.
+    for bytes in pseudo_random::inputs_from(seed, RANDOM_INPUTS, 600) {
         if let Some(input) = decode::<T>(&bytes) {
             decoded += 1;
             reached += usize::from(check(input));

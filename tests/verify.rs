@@ -103,6 +103,11 @@ async fn signed(
         .clock(FixedClock::new(time))
         .build_signer()
         .unwrap();
+    sign_with(&signer, body).await
+}
+
+/// An MCP POST to [`URL`] with `body`, signed by `signer`.
+async fn sign_with(signer: &tower_sigv4::Signer, body: &'static str) -> http::Request<Full<Bytes>> {
     let (mut parts, _) = http::Request::post(URL)
         .header("content-type", "application/json")
         .header("mcp-session-id", "3f2a")
@@ -111,6 +116,17 @@ async fn signed(
         .into_parts();
     signer.sign(&mut parts, body.as_bytes()).await.unwrap();
     http::Request::from_parts(parts, Full::new(Bytes::from_static(body.as_bytes())))
+}
+
+/// A request [`signed`] for bedrock-agentcore in us-east-1, where the
+/// verifier expects it.
+async fn signed_for_agentcore(
+    ak: &str,
+    token: Option<&str>,
+    time: SystemTime,
+    body: &'static str,
+) -> http::Request<Full<Bytes>> {
+    signed(ak, token, "bedrock-agentcore", "us-east-1", time, body).await
 }
 
 async fn send(v: &mut Verifier, req: http::Request<Full<Bytes>>) -> (u16, String, String) {
@@ -128,33 +144,17 @@ async fn send(v: &mut Verifier, req: http::Request<Full<Bytes>>) -> (u16, String
 #[tokio::test]
 async fn accepts_what_the_signing_layer_signed_with_identity_and_body() {
     let mut v = verifier();
-    let req = signed(
-        AK,
-        None,
-        "bedrock-agentcore",
-        "us-east-1",
-        now(),
-        r#"{"id":1}"#,
-    )
-    .await;
+    let req = signed_for_agentcore(AK, None, now(), r#"{"id":1}"#).await;
     assert_eq!(
         send(&mut v, req).await,
         (200, String::new(), r#"AKIDEXAMPLE:{"id":1}"#.to_owned())
     );
-    let req = signed(
-        "ASIATOKEN",
-        Some(TOKEN),
-        "bedrock-agentcore",
-        "us-east-1",
-        now(),
-        "{}",
-    )
-    .await;
+    let req = signed_for_agentcore("ASIATOKEN", Some(TOKEN), now(), "{}").await;
     assert_eq!(send(&mut v, req).await.0, 200);
     // Within the 5-minute skew either way.
     for skew in [-290i64, 290] {
         let t = SystemTime::UNIX_EPOCH + Duration::from_secs((1_700_000_000 + skew) as u64);
-        let req = signed(AK, None, "bedrock-agentcore", "us-east-1", t, "{}").await;
+        let req = signed_for_agentcore(AK, None, t, "{}").await;
         assert_eq!(send(&mut v, req).await.0, 200, "skew {skew}");
     }
     assert_eq!(v.calls.load(Ordering::SeqCst), 4);
@@ -165,7 +165,7 @@ async fn refusals_name_the_part_that_did_not_match() {
     let mut v = verifier();
     let mut cases: Vec<(&str, http::Request<Full<Bytes>>, &str, &str)> = Vec::new();
 
-    let mut unsigned = signed(AK, None, "bedrock-agentcore", "us-east-1", now(), "{}").await;
+    let mut unsigned = signed_for_agentcore(AK, None, now(), "{}").await;
     unsigned.headers_mut().remove("authorization");
     cases.push((
         "unsigned",
@@ -190,26 +190,10 @@ async fn refusals_name_the_part_that_did_not_match() {
         "'eu-west-1'",
     ));
 
-    let stale = signed(
-        AK,
-        None,
-        "bedrock-agentcore",
-        "us-east-1",
-        now() - Duration::from_secs(600),
-        "{}",
-    )
-    .await;
+    let stale = signed_for_agentcore(AK, None, now() - Duration::from_secs(600), "{}").await;
     cases.push(("stale date", stale, "InvalidSignatureException", "Signature expired: 20231114T220320Z is now earlier than 20231114T220820Z (20231114T221320Z - 5 min.)"));
 
-    let future = signed(
-        AK,
-        None,
-        "bedrock-agentcore",
-        "us-east-1",
-        now() + Duration::from_secs(600),
-        "{}",
-    )
-    .await;
+    let future = signed_for_agentcore(AK, None, now() + Duration::from_secs(600), "{}").await;
     cases.push((
         "future date",
         future,
@@ -217,16 +201,9 @@ async fn refusals_name_the_part_that_did_not_match() {
         "Signature not yet current",
     ));
 
-    let (parts, _) = signed(
-        AK,
-        None,
-        "bedrock-agentcore",
-        "us-east-1",
-        now(),
-        r#"{"a":1}"#,
-    )
-    .await
-    .into_parts();
+    let (parts, _) = signed_for_agentcore(AK, None, now(), r#"{"a":1}"#)
+        .await
+        .into_parts();
     let tampered_body =
         http::Request::from_parts(parts, Full::new(Bytes::from_static(br#"{"a":2}"#)));
     cases.push((
@@ -236,7 +213,7 @@ async fn refusals_name_the_part_that_did_not_match() {
         "does not match the signature you provided",
     ));
 
-    let mut tampered_header = signed(AK, None, "bedrock-agentcore", "us-east-1", now(), "{}").await;
+    let mut tampered_header = signed_for_agentcore(AK, None, now(), "{}").await;
     tampered_header
         .headers_mut()
         .insert("mcp-session-id", "other".parse().unwrap());
@@ -247,7 +224,7 @@ async fn refusals_name_the_part_that_did_not_match() {
         "does not match the signature you provided",
     ));
 
-    let mut missing = signed(AK, None, "bedrock-agentcore", "us-east-1", now(), "{}").await;
+    let mut missing = signed_for_agentcore(AK, None, now(), "{}").await;
     missing.headers_mut().remove("content-type");
     cases.push((
         "missing signed header",
@@ -256,15 +233,7 @@ async fn refusals_name_the_part_that_did_not_match() {
         "`content-type` is not on the request",
     ));
 
-    let unknown = signed(
-        "AKIDUNKNOWN",
-        None,
-        "bedrock-agentcore",
-        "us-east-1",
-        now(),
-        "{}",
-    )
-    .await;
+    let unknown = signed_for_agentcore("AKIDUNKNOWN", None, now(), "{}").await;
     cases.push((
         "unknown key",
         unknown,
@@ -272,15 +241,7 @@ async fn refusals_name_the_part_that_did_not_match() {
         "security token included in the request is invalid",
     ));
 
-    let no_token = signed(
-        "ASIATOKEN",
-        None,
-        "bedrock-agentcore",
-        "us-east-1",
-        now(),
-        "{}",
-    )
-    .await;
+    let no_token = signed_for_agentcore("ASIATOKEN", None, now(), "{}").await;
     cases.push((
         "missing token",
         no_token,
@@ -288,15 +249,7 @@ async fn refusals_name_the_part_that_did_not_match() {
         "invalid",
     ));
 
-    let expired = signed(
-        "ASIAEXPIRED",
-        Some(TOKEN),
-        "bedrock-agentcore",
-        "us-east-1",
-        now(),
-        "{}",
-    )
-    .await;
+    let expired = signed_for_agentcore("ASIAEXPIRED", Some(TOKEN), now(), "{}").await;
     cases.push(("expired token", expired, "ExpiredTokenException", "expired"));
 
     let wrong_secret = {
@@ -350,17 +303,10 @@ async fn oversized_and_unreadable_bodies_are_refused() {
     let service = tower::Layer::layer(&layer, inner);
     // Signed headers, so that the body is read at all (see the next test).
     let head = || async {
-        signed(
-            AK,
-            None,
-            "bedrock-agentcore",
-            "us-east-1",
-            SystemTime::now(),
-            "{}",
-        )
-        .await
-        .into_parts()
-        .0
+        signed_for_agentcore(AK, None, SystemTime::now(), "{}")
+            .await
+            .into_parts()
+            .0
     };
 
     let big = http::Request::from_parts(head().await, Full::new(Bytes::from(vec![b'x'; 4096])));
@@ -447,7 +393,7 @@ async fn a_body_that_stops_arriving_gets_408_after_the_body_read_timeout() {
         async { Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::new()))) }
     });
     let service = tower::Layer::layer(&layer, inner);
-    let (parts, _) = signed(AK, None, "bedrock-agentcore", "us-east-1", now(), "{}")
+    let (parts, _) = signed_for_agentcore(AK, None, now(), "{}")
         .await
         .into_parts();
     // Half a body, then nothing: a slow or vanished client.
@@ -482,13 +428,13 @@ async fn garbage_authorization_headers_are_refused_without_panicking() {
         "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/us-east-1/bedrock-agentcore/aws4_request, SignedHeaders=host;x-amz-date, Signature=0000000000000000000000000000000000000000000000000000000000000000",
     ];
     for value in garbage {
-        let mut req = signed(AK, None, "bedrock-agentcore", "us-east-1", now(), "{}").await;
+        let mut req = signed_for_agentcore(AK, None, now(), "{}").await;
         req.headers_mut()
             .insert("authorization", value.parse().unwrap());
         let (status, _, body) = send(&mut v, req).await;
         assert_eq!(status, 403, "{value}: {body}");
     }
-    let mut bad_date = signed(AK, None, "bedrock-agentcore", "us-east-1", now(), "{}").await;
+    let mut bad_date = signed_for_agentcore(AK, None, now(), "{}").await;
     bad_date
         .headers_mut()
         .insert("x-amz-date", "yesterday".parse().unwrap());
@@ -577,15 +523,7 @@ async fn repeated_signature_headers_are_refused() {
     ];
     for (name, value) in cases {
         for first in [false, true] {
-            let mut req = signed(
-                "ASIATOKEN",
-                Some(TOKEN),
-                "bedrock-agentcore",
-                "us-east-1",
-                now(),
-                "{}",
-            )
-            .await;
+            let mut req = signed_for_agentcore("ASIATOKEN", Some(TOKEN), now(), "{}").await;
             assert_eq!(send(&mut v, clone_request(&req)).await.0, 200);
             // The copy goes after the signed value, or before it: neither wins.
             let value: http::HeaderValue = value.parse().unwrap();
@@ -638,15 +576,7 @@ async fn session_tokens_must_match_exactly_and_be_signed() {
         "session/token+===",
         "SESSION/token+==",
     ] {
-        let req = signed(
-            "ASIATOKEN",
-            Some(token),
-            "bedrock-agentcore",
-            "us-east-1",
-            now(),
-            "{}",
-        )
-        .await;
+        let req = signed_for_agentcore("ASIATOKEN", Some(token), now(), "{}").await;
         let (status, kind, body) = send(&mut v, req).await;
         assert_eq!(
             (status, kind.as_str()),
@@ -655,15 +585,7 @@ async fn session_tokens_must_match_exactly_and_be_signed() {
         );
     }
     // The right token, sent but not signed.
-    let mut req = signed(
-        "ASIATOKEN",
-        None,
-        "bedrock-agentcore",
-        "us-east-1",
-        now(),
-        "{}",
-    )
-    .await;
+    let mut req = signed_for_agentcore("ASIATOKEN", None, now(), "{}").await;
     req.headers_mut()
         .insert("x-amz-security-token", TOKEN.parse().unwrap());
     let (status, kind, body) = send(&mut v, req).await;
@@ -686,7 +608,7 @@ async fn a_huge_clock_skew_accepts_any_date_without_panicking() {
     let year_1971 = SystemTime::UNIX_EPOCH + Duration::from_secs(365 * 86_400);
     let year_9000 = SystemTime::UNIX_EPOCH + Duration::from_secs(222_000_000_000);
     for time in [year_1971, now(), year_9000] {
-        let req = signed(AK, None, "bedrock-agentcore", "us-east-1", time, "{}").await;
+        let req = signed_for_agentcore(AK, None, time, "{}").await;
         let (status, body) = status_of(&mut service, req).await;
         assert_eq!(status, 200, "{body}");
     }
@@ -694,14 +616,14 @@ async fn a_huge_clock_skew_accepts_any_date_without_panicking() {
 
     // A large skew that fits still bounds.
     let (mut service, _) = recording(keys().max_clock_skew(Duration::from_secs(86_400 * 365 * 10)));
-    let req = signed(AK, None, "bedrock-agentcore", "us-east-1", year_1971, "{}").await;
+    let req = signed_for_agentcore(AK, None, year_1971, "{}").await;
     assert_eq!(status_of(&mut service, req).await.0, 403);
 }
 
 #[tokio::test]
 async fn the_identity_names_the_signed_headers_and_unsigned_ones_pass_by_default() {
     let (mut service, seen) = recording(keys());
-    let mut req = signed(AK, None, "bedrock-agentcore", "us-east-1", now(), "{}").await;
+    let mut req = signed_for_agentcore(AK, None, now(), "{}").await;
     req.headers_mut()
         .insert("x-injected", "later".parse().unwrap());
     assert_eq!(status_of(&mut service, req).await.0, 200);
@@ -721,7 +643,7 @@ async fn require_signed_refuses_a_named_header_that_is_not_signed() {
     let (mut service, seen) =
         recording(keys().require_signed(["mcp-session-id", "x-request-nonce", "not a name"]));
     // Signed: accepted.
-    let req = signed(AK, None, "bedrock-agentcore", "us-east-1", now(), "{}").await;
+    let req = signed_for_agentcore(AK, None, now(), "{}").await;
     assert_eq!(status_of(&mut service, req).await.0, 200);
     // Absent (an initialize request has no session id yet): accepted.
     let signer = SigV4Layer::builder()
@@ -736,7 +658,7 @@ async fn require_signed_refuses_a_named_header_that_is_not_signed() {
     assert_eq!(status_of(&mut service, req).await.0, 200);
     // Added after signing: refused.
     for name in ["x-request-nonce", "X-Request-Nonce"] {
-        let mut req = signed(AK, None, "bedrock-agentcore", "us-east-1", now(), "{}").await;
+        let mut req = signed_for_agentcore(AK, None, now(), "{}").await;
         req.headers_mut().insert(name, "n-1".parse().unwrap());
         let (status, body) = status_of(&mut service, req).await;
         assert_eq!(status, 403, "{body}");
@@ -753,14 +675,7 @@ async fn require_signed_refuses_a_named_header_that_is_not_signed() {
         .clock(FixedClock::new(now()))
         .build_signer()
         .unwrap();
-    let (mut parts, _) = http::Request::post(URL)
-        .header("content-type", "application/json")
-        .header("mcp-session-id", "3f2a")
-        .body(())
-        .unwrap()
-        .into_parts();
-    signer.sign(&mut parts, b"{}").await.unwrap();
-    let req = http::Request::from_parts(parts, Full::new(Bytes::from_static(b"{}")));
+    let req = sign_with(&signer, "{}").await;
     let (status, body) = status_of(&mut service, req).await;
     assert_eq!(status, 403, "{body}");
     assert!(
@@ -773,15 +688,7 @@ async fn require_signed_refuses_a_named_header_that_is_not_signed() {
 #[tokio::test]
 async fn strip_unsigned_headers_leaves_the_inner_service_only_signed_ones() {
     let (mut service, seen) = recording(keys().strip_unsigned_headers(true));
-    let mut req = signed(
-        "ASIATOKEN",
-        Some(TOKEN),
-        "bedrock-agentcore",
-        "us-east-1",
-        now(),
-        "{}",
-    )
-    .await;
+    let mut req = signed_for_agentcore("ASIATOKEN", Some(TOKEN), now(), "{}").await;
     req.headers_mut()
         .insert("x-injected", "later".parse().unwrap());
     req.headers_mut()
@@ -897,15 +804,7 @@ async fn a_slow_upload_does_not_hold_the_inner_services_readiness() {
     let layer = keys().clock(FixedClock::new(now()));
     let mut service = tower::Layer::layer(&layer, inner);
 
-    let slow = signed(
-        AK,
-        None,
-        "bedrock-agentcore",
-        "us-east-1",
-        now(),
-        "{\"slow\":1}",
-    )
-    .await;
+    let slow = signed_for_agentcore(AK, None, now(), "{\"slow\":1}").await;
     let (parts, _) = slow.into_parts();
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
     let body = StreamBody::new(stream::unfold(rx, |mut rx| async move {
@@ -924,16 +823,9 @@ async fn a_slow_upload_does_not_hold_the_inner_services_readiness() {
     );
     tokio::task::yield_now().await;
 
-    let fast = signed(
-        AK,
-        None,
-        "bedrock-agentcore",
-        "us-east-1",
-        now(),
-        "{\"fast\":2}",
-    )
-    .await
-    .map(BoxBody::new);
+    let fast = signed_for_agentcore(AK, None, now(), "{\"fast\":2}")
+        .await
+        .map(BoxBody::new);
     // Paused time: if the fast request waited on the slow one's permit, the
     // runtime would go idle and this guard would fire at once.
     let response = tokio::time::timeout(Duration::from_secs(3600), async {

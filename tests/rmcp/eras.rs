@@ -6,11 +6,9 @@
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use rmcp::object;
 use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
-use tower_sigv4::ServiceName;
-use tower_sigv4::rmcp::TransportBuilder;
 
 use crate::server::{self, Options, Seen};
-use crate::{LIMIT, sigv4, text};
+use crate::{LIMIT, text};
 
 const MODERN: &str = "2026-07-28";
 
@@ -27,17 +25,8 @@ fn signed_headers(seen: &Seen) -> Vec<String> {
 }
 
 async fn modern_conversation(lifecycle: ClientLifecycleMode) {
-    let endpoint = server::start(Options {
-        sessions: false,
-        verify_sigv4: true,
-    })
-    .await;
-    let transport = TransportBuilder::new(endpoint.url())
-        .service(ServiceName::BEDROCK_AGENTCORE)
-        .region(sigv4::REGION)
-        .credentials(sigv4::credentials())
-        .build()
-        .unwrap();
+    let endpoint = server::start(Options::SIGNED_STATELESS).await;
+    let transport = crate::builder(&endpoint).build().unwrap();
     let client = ().serve_with_lifecycle(transport, lifecycle).await.unwrap();
     let tools = client.list_all_tools().await.unwrap();
     assert_eq!(tools.len(), 3);

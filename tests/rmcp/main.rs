@@ -61,6 +61,20 @@ fn signing() -> SigV4Layer {
         .unwrap()
 }
 
+/// A transport to `endpoint` signed with [`sigv4::credentials`] for
+/// bedrock-agentcore in [`sigv4::REGION`].
+fn builder(endpoint: &server::Endpoint) -> TransportBuilder {
+    TransportBuilder::new(endpoint.url())
+        .service(ServiceName::BEDROCK_AGENTCORE)
+        .region(sigv4::REGION)
+        .credentials(sigv4::credentials())
+}
+
+/// A client that signs with [`signing`].
+fn signed_client() -> TowerHttpClient<tower_sigv4::SigV4<Hyper>> {
+    TowerHttpClient::new(signing().layer(hyper()))
+}
+
 fn transport<C: StreamableHttpClient>(client: C, url: &str) -> StreamableHttpClientTransport<C> {
     StreamableHttpClientTransport::with_client(
         client,
@@ -95,15 +109,7 @@ async fn conversation<C: StreamableHttpClient>(transport: StreamableHttpClientTr
     let progress = Progress::default();
     let client = progress.clone().serve(transport).await.expect("initialize");
 
-    let mut tools: Vec<_> = client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
-    tools.sort();
-    assert_eq!(tools, ["add", "count", "echo"]);
+    assert_eq!(tool_names(&client).await, ["add", "count", "echo"]);
 
     let echoed = client
         .call_tool(CallToolRequestParams::new("echo").with_arguments(object!({ "text": "héllo" })))
@@ -152,6 +158,27 @@ async fn conversation<C: StreamableHttpClient>(transport: StreamableHttpClientTr
 
 /// What the endpoint saw of a conversation with sessions: the session id from the
 /// initialize reply on every later request, the GET stream, and a final DELETE.
+/// The names of every tool the server lists, sorted.
+async fn tool_names(client: &rmcp::Peer<RoleClient>) -> Vec<String> {
+    let mut names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// [`conversation`] through `client` with an endpoint set up by `options`;
+/// what the endpoint saw.
+async fn conversation_with<C: StreamableHttpClient>(options: Options, client: C) -> Vec<Seen> {
+    let endpoint = server::start(options).await;
+    conversation(transport(client, &endpoint.url())).await;
+    endpoint.log.all()
+}
+
 fn assert_session_traffic(log: &[Seen]) {
     let path = format!("{}?qualifier=DEFAULT", server::invocation_path());
     assert!(log.iter().all(|s| s.path_and_query == path), "{log:#?}");
@@ -194,13 +221,11 @@ fn is_json_reply(seen: &Seen) -> bool {
 #[tokio::test]
 async fn sse_replies_and_a_session_without_signing() {
     tokio::time::timeout(LIMIT, async {
-        let endpoint = server::start(Options {
+        let unsigned = Options {
             sessions: true,
             verify_sigv4: false,
-        })
-        .await;
-        conversation(transport(TowerHttpClient::new(hyper()), &endpoint.url())).await;
-        let log = endpoint.log.all();
+        };
+        let log = conversation_with(unsigned, TowerHttpClient::new(hyper())).await;
         assert_session_traffic(&log);
         // Requests are answered with event streams in this mode.
         assert!(log.iter().any(
@@ -214,14 +239,7 @@ async fn sse_replies_and_a_session_without_signing() {
 #[tokio::test]
 async fn sse_replies_and_a_session_signed_and_verified() {
     tokio::time::timeout(LIMIT, async {
-        let endpoint = server::start(Options {
-            sessions: true,
-            verify_sigv4: true,
-        })
-        .await;
-        let client = TowerHttpClient::new(signing().layer(hyper()));
-        conversation(transport(client, &endpoint.url())).await;
-        let log = endpoint.log.all();
+        let log = conversation_with(Options::SIGNED_SESSIONS, signed_client()).await;
         assert_session_traffic(&log);
         for seen in &log[1..] {
             let authorization = seen.headers["authorization"].to_str().unwrap();
@@ -240,14 +258,7 @@ async fn sse_replies_and_a_session_signed_and_verified() {
 #[tokio::test]
 async fn json_replies_from_a_stateless_server_signed_and_verified() {
     tokio::time::timeout(LIMIT, async {
-        let endpoint = server::start(Options {
-            sessions: false,
-            verify_sigv4: true,
-        })
-        .await;
-        let client = TowerHttpClient::new(signing().layer(hyper()));
-        conversation(transport(client, &endpoint.url())).await;
-        let log = endpoint.log.all();
+        let log = conversation_with(Options::SIGNED_STATELESS, signed_client()).await;
         assert!(log.iter().all(|s| s.status.is_success()), "{log:#?}");
         assert!(log.iter().all(|s| s.headers.contains_key("x-amz-date")));
         // tools/list and the quick tools/call replies are plain JSON.
@@ -272,17 +283,8 @@ async fn json_replies_from_a_stateless_server_signed_and_verified() {
 #[tokio::test]
 async fn transport_builder_over_loopback_http() {
     tokio::time::timeout(LIMIT, async {
-        let endpoint = server::start(Options {
-            sessions: true,
-            verify_sigv4: true,
-        })
-        .await;
-        let transport = TransportBuilder::new(endpoint.url())
-            .service(ServiceName::BEDROCK_AGENTCORE)
-            .region(sigv4::REGION)
-            .credentials(sigv4::credentials())
-            .build()
-            .unwrap();
+        let endpoint = server::start(Options::SIGNED_SESSIONS).await;
+        let transport = builder(&endpoint).build().unwrap();
         conversation(transport).await;
         assert_session_traffic(&endpoint.log.all());
     })
@@ -293,11 +295,7 @@ async fn transport_builder_over_loopback_http() {
 #[tokio::test]
 async fn an_unsigned_client_is_refused_with_what_aws_said() {
     tokio::time::timeout(LIMIT, async {
-        let endpoint = server::start(Options {
-            sessions: true,
-            verify_sigv4: true,
-        })
-        .await;
+        let endpoint = server::start(Options::SIGNED_SESSIONS).await;
         let error =
             ().serve(transport(TowerHttpClient::new(hyper()), &endpoint.url()))
                 .await
@@ -316,10 +314,7 @@ async fn an_unsigned_client_is_refused_with_what_aws_said() {
 #[tokio::test]
 async fn a_wrong_secret_is_refused_and_diagnosed() {
     tokio::time::timeout(LIMIT, async {
-        let endpoint = server::start(Options {
-            sessions: true,
-            verify_sigv4: true,
-        })
+        let endpoint = server::start(Options::SIGNED_SESSIONS)
         .await;
         let wrong = aws_credential_types::Credentials::new(
             "AKIDEXAMPLE",
@@ -367,15 +362,7 @@ async fn the_readme_rmcp_quick_start_runs_against_the_stand_in() {
         let client = rmcp::service::ClientServiceExt::serve_with_lifecycle((), transport, auto)
             .await
             .unwrap();
-        let mut tools: Vec<String> = client
-            .list_all_tools()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|t| t.name.to_string())
-            .collect();
-        tools.sort();
-        assert_eq!(tools, ["add", "count", "echo"]);
+        assert_eq!(tool_names(&client).await, ["add", "count", "echo"]);
         client.cancel().await.unwrap();
         assert_eq!(stand_in.stats.refused(), 0);
         assert!(stand_in.stats.accepted() >= 2);
@@ -388,10 +375,7 @@ async fn the_readme_rmcp_quick_start_runs_against_the_stand_in() {
 #[tokio::test]
 async fn find_in_a_failed_serve_finds_a_wrong_region_with_its_diagnosis() {
     tokio::time::timeout(LIMIT, async {
-        let endpoint = server::start(Options {
-            sessions: false,
-            verify_sigv4: true,
-        })
+        let endpoint = server::start(Options::SIGNED_STATELESS)
         .await;
         // The service is inferred from the runtime path; the region is wrong.
         let transport = TransportBuilder::new(endpoint.url())
@@ -436,11 +420,7 @@ async fn find_in_a_failed_serve_finds_missing_credentials() {
         }
     }
     tokio::time::timeout(LIMIT, async {
-        let endpoint = server::start(Options {
-            sessions: false,
-            verify_sigv4: true,
-        })
-        .await;
+        let endpoint = server::start(Options::SIGNED_STATELESS).await;
         let transport = TransportBuilder::new(endpoint.url())
             .credentials_provider(NoCredentials)
             .build()
@@ -473,7 +453,7 @@ async fn a_refused_signature_reports_status_error_type_and_message() {
             )
         })
         .await;
-        let client = TowerHttpClient::new(signing().layer(hyper()));
+        let client = signed_client();
         let error = ()
             .serve(transport(client.clone(), &aws.url()))
             .await

@@ -8,13 +8,12 @@ use std::path::PathBuf;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use tower::ServiceExt;
-use tower_sigv4::ServiceName;
 use tower_sigv4::retry::RetryPolicy;
 use tower_sigv4::rmcp::TransportBuilder;
 
 use crate::net::{TestCa, connect_proxy, test_ca};
 use crate::server::{self, Endpoint, Options};
-use crate::{LIMIT, conversation, sigv4};
+use crate::{LIMIT, builder, conversation, sigv4};
 
 /// A variable lookup with these values and nothing else.
 fn vars(
@@ -29,22 +28,8 @@ fn vars(
     }
 }
 
-fn builder(endpoint: &Endpoint) -> TransportBuilder {
-    TransportBuilder::new(endpoint.url())
-        .service(ServiceName::BEDROCK_AGENTCORE)
-        .region(sigv4::REGION)
-        .credentials(sigv4::credentials())
-}
-
 async fn endpoint(ca: &TestCa) -> Endpoint {
-    server::start_tls(
-        Options {
-            sessions: false,
-            verify_sigv4: true,
-        },
-        ca.server.clone(),
-    )
-    .await
+    server::start_tls(Options::SIGNED_STATELESS, ca.server.clone()).await
 }
 
 /// One signed JSON-RPC `ping` through the transport's HTTP service.
@@ -67,14 +52,7 @@ async fn ping(builder: TransportBuilder, url: &str) -> Result<u16, tower_sigv4::
 async fn a_whole_session_goes_through_the_https_proxy_of_the_environment() {
     tokio::time::timeout(LIMIT, async {
         let ca = test_ca("session");
-        let endpoint = server::start_tls(
-            Options {
-                sessions: true,
-                verify_sigv4: true,
-            },
-            ca.server.clone(),
-        )
-        .await;
+        let endpoint = server::start_tls(Options::SIGNED_SESSIONS, ca.server.clone()).await;
         let proxy = connect_proxy().await;
         let transport = builder(&endpoint)
             .env(vars(&[

@@ -152,6 +152,19 @@ pub struct Options {
     pub verify_sigv4: bool,
 }
 
+impl Options {
+    /// Sessions and SSE replies, every request verified.
+    pub const SIGNED_SESSIONS: Self = Self {
+        sessions: true,
+        verify_sigv4: true,
+    };
+    /// Stateless JSON replies, every request verified.
+    pub const SIGNED_STATELESS: Self = Self {
+        sessions: false,
+        verify_sigv4: true,
+    };
+}
+
 pub struct Endpoint {
     pub addr: SocketAddr,
     pub log: Log,

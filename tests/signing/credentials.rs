@@ -89,19 +89,31 @@ fn cache(
         .build(provider.clone())
 }
 
-#[tokio::test]
-async fn a_thousand_concurrent_calls_on_a_cold_cache_make_one_load() {
-    let clock = FixedClock::new(suite_time());
-    let provider = Scripted::new(Behaviour::Expiring(Duration::from_secs(3600)), &clock);
-    let cache = cache(&provider, &clock);
-    let tasks: Vec<_> = (0..1000)
+/// `n` calls of `cache.get()` at once, each in a task of its own; what each got.
+async fn concurrent_gets(
+    cache: &CredentialsCache,
+    n: usize,
+) -> Vec<Result<Credentials, tower_sigv4::credentials::CredentialsError>> {
+    let tasks: Vec<_> = (0..n)
         .map(|_| {
             let cache = cache.clone();
             tokio::spawn(async move { cache.get().await })
         })
         .collect();
+    let mut got = Vec::with_capacity(n);
     for task in tasks {
-        assert_eq!(task.await.unwrap().unwrap().access_key_id(), "AKID1");
+        got.push(task.await.unwrap());
+    }
+    got
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_calls_on_a_cold_cache_make_one_load() {
+    let clock = FixedClock::new(suite_time());
+    let provider = Scripted::new(Behaviour::Expiring(Duration::from_secs(3600)), &clock);
+    let cache = cache(&provider, &clock);
+    for got in concurrent_gets(&cache, 1000).await {
+        assert_eq!(got.unwrap().access_key_id(), "AKID1");
     }
     assert_eq!(provider.calls(), 1);
 }
@@ -307,14 +319,8 @@ async fn concurrent_refusals_of_one_generation_reload_once() {
         .filter(|_| cache.invalidate_if_generation(refused))
         .count();
     assert_eq!(invalidated, 1);
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let cache = cache.clone();
-            tokio::spawn(async move { cache.get().await })
-        })
-        .collect();
-    for task in tasks {
-        assert_eq!(task.await.unwrap().unwrap().access_key_id(), "AKID2");
+    for got in concurrent_gets(&cache, 20).await {
+        assert_eq!(got.unwrap().access_key_id(), "AKID2");
     }
     assert_eq!(provider.calls(), 2);
     assert_eq!(cache.generation(), refused + 1);
@@ -359,14 +365,8 @@ async fn failing_provider_gives_a_clear_error_that_every_waiter_shares() {
     let clock = FixedClock::new(suite_time());
     let provider = Scripted::new(Behaviour::FailFirst(1), &clock);
     let cache = cache(&provider, &clock);
-    let tasks: Vec<_> = (0..50)
-        .map(|_| {
-            let cache = cache.clone();
-            tokio::spawn(async move { cache.get().await })
-        })
-        .collect();
-    for task in tasks {
-        let err = task.await.unwrap().unwrap_err();
+    for got in concurrent_gets(&cache, 50).await {
+        let err = got.unwrap_err();
         let msg = Error::from(err).to_string();
         assert!(msg.contains("the SSO session has expired"), "{msg}");
         assert!(msg.contains("AWS_PROFILE"), "{msg}");
@@ -386,14 +386,8 @@ async fn hanging_provider_fails_within_the_load_timeout() {
     let provider = Scripted::new(Behaviour::Hang, &clock);
     let cache = cache(&provider, &clock);
     let started = Instant::now();
-    let tasks: Vec<_> = (0..20)
-        .map(|_| {
-            let cache = cache.clone();
-            tokio::spawn(async move { cache.get().await })
-        })
-        .collect();
-    for task in tasks {
-        let err = task.await.unwrap().unwrap_err();
+    for got in concurrent_gets(&cache, 20).await {
+        let err = got.unwrap_err();
         assert_eq!(err.timed_out(), Some(Duration::from_millis(500)));
         assert!(
             Error::from(err)

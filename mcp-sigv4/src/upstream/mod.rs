@@ -10,7 +10,9 @@
 //!     transport;
 //!   - `sse`: a bridge to a 2024-11-05 HTTP+SSE server;
 //!   - `stdio`: a bridge to a child process speaking MCP on its standard input
-//!     and output.
+//!     and output;
+//!   - `answer`: the response type of every server's service, and the reply
+//!     the two bridges make.
 //! - `from_url`: one server given by its URL alone
 //!   ([`ServerConfig::signed_for_url`]), service and region inferred from the
 //!   host.
@@ -38,6 +40,7 @@
 //! [`TowerHttpClient`]: tower_sigv4::rmcp::TowerHttpClient
 //! [`SignedHttpService`]: tower_sigv4::rmcp::SignedHttpService
 
+mod answer;
 mod calls;
 mod credentials;
 mod from_url;

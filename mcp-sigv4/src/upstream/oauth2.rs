@@ -13,7 +13,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 use tokio::time::Instant;
@@ -22,6 +22,7 @@ use tower::util::BoxCloneSyncService;
 use tower_sigv4::BoxError;
 use tower_sigv4::rmcp::{SignedHttpService, TransportBuilder};
 
+use super::answer::Answer;
 use crate::config::{OAuth2ClientCredentials, Secret};
 
 /// The most of a token's life spent before it is fetched again: a minute, or
@@ -243,8 +244,6 @@ fn with_token(inner: SignedHttpService, tokens: Arc<TokenSource>) -> SignedHttpS
         authorized(inner.clone(), tokens.clone(), request)
     }))
 }
-
-type Answer = Response<http_body_util::combinators::BoxBody<Bytes, BoxError>>;
 
 async fn authorized(
     inner: SignedHttpService,

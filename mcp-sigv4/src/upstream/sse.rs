@@ -18,8 +18,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::{HeaderMap, Method, Request, Response, StatusCode};
-use http_body_util::combinators::BoxBody;
+use http::{HeaderMap, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use sse_stream::SseStream;
@@ -30,8 +29,7 @@ use tower_sigv4::BoxError;
 use tower_sigv4::rmcp::SignedHttpService;
 
 use super::OnNotification;
-
-type Answer = Response<BoxBody<Bytes, BoxError>>;
+use super::answer::{Answer, respond};
 
 /// The longest the server may take to name its message endpoint.
 const ENDPOINT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -74,17 +72,6 @@ struct Stream {
     pending: Mutex<HashMap<u64, oneshot::Sender<Value>>>,
     closed: tokio_util::sync::CancellationToken,
     initialized: std::sync::atomic::AtomicBool,
-}
-
-fn respond(status: StatusCode, body: Option<&Value>) -> Answer {
-    let mut response = Response::builder().status(status);
-    if body.is_some() {
-        response = response.header(http::header::CONTENT_TYPE, "application/json");
-    }
-    let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-    response
-        .body(Full::new(bytes).map_err(|never| match never {}).boxed())
-        .unwrap_or_default()
 }
 
 /// `data` of an `endpoint` event, against the stream's URL.

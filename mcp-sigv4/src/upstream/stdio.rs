@@ -17,8 +17,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::combinators::BoxBody;
+use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
@@ -29,6 +28,7 @@ use tower_sigv4::BoxError;
 use tower_sigv4::rmcp::SignedHttpService;
 
 use super::OnNotification;
+use super::answer::{Answer, respond};
 use crate::config::StdioCommand;
 
 /// The variables a stdio server inherits, as the MCP SDKs pass them.
@@ -40,7 +40,6 @@ const STABLE: Duration = Duration::from_secs(30);
 /// Messages waiting for the process.
 const QUEUE: usize = 256;
 
-type Answer = Response<BoxBody<Bytes, BoxError>>;
 type Job = (Value, Option<oneshot::Sender<Value>>);
 
 /// The HTTP service of a stdio server named `server`: its process starts now.
@@ -54,17 +53,6 @@ pub(super) fn service(
     BoxCloneSyncService::new(tower::service_fn(move |request: Request<Full<Bytes>>| {
         answer(jobs.clone(), request)
     }))
-}
-
-fn respond(status: StatusCode, body: Option<&Value>) -> Answer {
-    let mut response = Response::builder().status(status);
-    if body.is_some() {
-        response = response.header(http::header::CONTENT_TYPE, "application/json");
-    }
-    let bytes = body.map(|b| Bytes::from(b.to_string())).unwrap_or_default();
-    response
-        .body(Full::new(bytes).map_err(|never| match never {}).boxed())
-        .unwrap_or_default()
 }
 
 async fn answer(

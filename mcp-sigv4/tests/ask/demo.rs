@@ -6,6 +6,8 @@
 use std::process::Stdio;
 
 use tokio::process::Command;
+
+use crate::without_proxies::WithoutProxies;
 use tower_sigv4::verify::VerifyingKey;
 
 use crate::converse_stand_in::{self, Signer, calls_the_tools};
@@ -42,12 +44,7 @@ async fn the_printed_ask_command_calls_the_stand_ins_tools_and_prints_the_answer
         .env_remove("AWS_ENDPOINT_URL")
         .env_remove("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
         .env_remove("MCP_SIGV4_LOG")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
+        .without_proxies()
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_EC2_METADATA_DISABLED", "true")

@@ -18,6 +18,8 @@ mod otlp;
 #[path = "../../../tests/support/serve.rs"]
 mod serve;
 mod traces;
+#[path = "../support/without_proxies.rs"]
+mod without_proxies;
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -26,6 +28,8 @@ use serde_json::Value;
 
 pub use converse_stand_in::offered_tools;
 use tokio::process::Command;
+
+use without_proxies::WithoutProxies;
 
 pub const REGION: &str = "us-east-1";
 pub const ACCESS_KEY: &str = "AKIDASKEXAMPLE";
@@ -65,12 +69,7 @@ pub async fn ask_with_env(
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .env_remove("AWS_PROFILE")
-        .env_remove("HTTPS_PROXY")
-        .env_remove("https_proxy")
-        .env_remove("HTTP_PROXY")
-        .env_remove("http_proxy")
-        .env_remove("ALL_PROXY")
-        .env_remove("all_proxy")
+        .without_proxies()
         .env_remove("AWS_DEFAULT_PROFILE")
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("MCP_SIGV4_LOG")

@@ -27,18 +27,7 @@ fn legacy(id: i64, method: &str, params: Value) -> String {
 }
 
 pub(crate) fn proxy(server: &EraStandIn) -> Cli {
-    let url = server.url();
-    Cli::spawn(
-        &[
-            "proxy",
-            url.as_str(),
-            "--service",
-            "bedrock-agentcore",
-            "--region",
-            "us-east-1",
-        ],
-        &credentials_env(),
-    )
+    Cli::proxy(&server.url(), "bedrock-agentcore", &[], &credentials_env())
 }
 
 fn text_of(reply: &Value) -> &str {

@@ -33,12 +33,16 @@ mod schema;
 mod serve;
 mod sign;
 mod traces;
+#[path = "../support/without_proxies.rs"]
+mod without_proxies;
 
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
+
+use without_proxies::WithoutProxies;
 
 /// Every exchange is bounded.
 pub const LIMIT: Duration = Duration::from_secs(30);
@@ -74,6 +78,24 @@ pub struct Cli {
 }
 
 impl Cli {
+    /// `mcp-sigv4 proxy` to `url`, signing for `service` in us-east-1, with
+    /// `extra` flags and `env`.
+    pub fn proxy(url: &str, service: &str, extra: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut args = vec!["proxy", url, "--service", service, "--region", "us-east-1"];
+        args.extend_from_slice(extra);
+        Self::spawn(&args, env)
+    }
+
+    /// Send the host's `initialize` and read its refusal: the error message.
+    pub async fn initialize_error(&mut self) -> String {
+        self.send(&initialize(0)).await;
+        let (reply, _) = self.recv_id(0).await;
+        reply["error"]["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{reply}"))
+            .to_owned()
+    }
+
     pub fn spawn(args: &[&str], env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(binary());
         command
@@ -84,12 +106,7 @@ impl Cli {
             .kill_on_drop(true)
             .env_remove("AWS_PROFILE")
             // Hermetic: no proxy or CA bundle of the machine's; tests set their own.
-            .env_remove("HTTPS_PROXY")
-            .env_remove("https_proxy")
-            .env_remove("HTTP_PROXY")
-            .env_remove("http_proxy")
-            .env_remove("ALL_PROXY")
-            .env_remove("all_proxy")
+            .without_proxies()
             .env_remove("NO_PROXY")
             .env_remove("no_proxy")
             .env_remove("AWS_CA_BUNDLE")

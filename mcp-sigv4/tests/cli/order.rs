@@ -20,15 +20,10 @@ async fn the_hosts_first_call_waits_for_the_servers_event_stream() {
     let (server, mut gets) = ordered_server::start_gated().await;
     let url = server.url();
     for round in 0..SESSIONS {
-        let mut cli = Cli::spawn(
-            &[
-                "proxy",
-                url.as_str(),
-                "--service",
-                "bedrock-agentcore",
-                "--region",
-                "us-east-1",
-            ],
+        let mut cli = Cli::proxy(
+            &url,
+            "bedrock-agentcore",
+            &[],
             &[
                 credentials_env().as_slice(),
                 &[("MCP_SIGV4_LOG", "info,mcp_sigv4::relay=debug")],

@@ -15,17 +15,10 @@ use crate::{Cli, credentials_env, initialize};
 async fn relays_a_whole_session_like_an_mcp_host() {
     let stand_in = server::start(false).await;
     let url = stand_in.url();
-    let mut cli = Cli::spawn(
-        &[
-            "proxy",
-            &url,
-            "--service",
-            "bedrock-agentcore",
-            "--region",
-            "us-east-1",
-            "--log-level",
-            "debug",
-        ],
+    let mut cli = Cli::proxy(
+        &url,
+        "bedrock-agentcore",
+        &["--log-level", "debug"],
         &credentials_env(),
     );
 
@@ -97,17 +90,7 @@ async fn a_refused_signature_becomes_a_json_rpc_error_with_a_hint() {
     let stand_in = server::start(false).await;
     let url = stand_in.url();
     // Signed as aws-mcp, but the endpoint is bedrock-agentcore.
-    let mut cli = Cli::spawn(
-        &[
-            "proxy",
-            &url,
-            "--service",
-            "aws-mcp",
-            "--region",
-            "us-east-1",
-        ],
-        &credentials_env(),
-    );
+    let mut cli = Cli::proxy(&url, "aws-mcp", &[], &credentials_env());
     cli.send(&initialize(0)).await;
     let (reply, _) = cli.recv_id(0).await;
     let message = reply["error"]["message"]
@@ -217,19 +200,7 @@ async fn throttling_endpoint() -> (String, Arc<AtomicUsize>) {
 #[tokio::test]
 async fn throttling_is_retried_with_retries_and_succeeds_when_the_endpoint_recovers() {
     let (url, posts) = throttling_endpoint().await;
-    let mut cli = Cli::spawn(
-        &[
-            "proxy",
-            &url,
-            "--service",
-            "aws-mcp",
-            "--region",
-            "us-east-1",
-            "--retries",
-            "3",
-        ],
-        &credentials_env(),
-    );
+    let mut cli = Cli::proxy(&url, "aws-mcp", &["--retries", "3"], &credentials_env());
     cli.send(&initialize(0)).await;
     let (reply, _) = cli.recv_id(0).await;
     assert_eq!(
@@ -242,24 +213,8 @@ async fn throttling_is_retried_with_retries_and_succeeds_when_the_endpoint_recov
 
     // Without retries the host sees the throttling, with a hint.
     let (url, _) = throttling_endpoint().await;
-    let mut cli = Cli::spawn(
-        &[
-            "proxy",
-            &url,
-            "--service",
-            "aws-mcp",
-            "--region",
-            "us-east-1",
-            "--retries",
-            "0",
-        ],
-        &credentials_env(),
-    );
-    cli.send(&initialize(0)).await;
-    let (reply, _) = cli.recv_id(0).await;
-    let message = reply["error"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{reply}"));
+    let mut cli = Cli::proxy(&url, "aws-mcp", &["--retries", "0"], &credentials_env());
+    let message = cli.initialize_error().await;
     assert!(
         message.contains("429") && message.contains("throttling"),
         "{message}"

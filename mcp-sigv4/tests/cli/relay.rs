@@ -24,6 +24,15 @@ fn call(id: i64, tool: &str, arguments: Value) -> String {
     )
 }
 
+/// The stand-in endpoint, answering requests with event streams when `sse`.
+async fn endpoint_with_sse(sse: bool) -> endpoint::Endpoint {
+    endpoint::start(Behaviour {
+        sse,
+        ..Behaviour::default()
+    })
+    .await
+}
+
 /// A proxy to `endpoint`, initialized like a host does.
 async fn session(endpoint: &endpoint::Endpoint, extra: &[&str]) -> Cli {
     session_at(endpoint, "2025-06-18", extra).await
@@ -31,17 +40,12 @@ async fn session(endpoint: &endpoint::Endpoint, extra: &[&str]) -> Cli {
 
 /// A proxy whose host initialized at protocol `version`.
 async fn session_at(endpoint: &endpoint::Endpoint, version: &str, extra: &[&str]) -> Cli {
-    let url = endpoint.url();
-    let mut args = vec![
-        "proxy",
-        url.as_str(),
-        "--service",
+    let mut cli = Cli::proxy(
+        &endpoint.url(),
         "bedrock-agentcore",
-        "--region",
-        "us-east-1",
-    ];
-    args.extend_from_slice(extra);
-    let mut cli = Cli::spawn(&args, &credentials_env());
+        extra,
+        &credentials_env(),
+    );
     cli.send(&request(
         0,
         "initialize",
@@ -103,11 +107,7 @@ async fn json_replies_are_relayed_concurrently() {
 #[tokio::test]
 async fn a_ping_during_a_slow_call_is_answered_first() {
     for sse in [false, true] {
-        let endpoint = endpoint::start(Behaviour {
-            sse,
-            ..Behaviour::default()
-        })
-        .await;
+        let endpoint = endpoint_with_sse(sse).await;
         let mut cli = session(&endpoint, &[]).await;
         cli.send(&call(1, "slow", json!({"ms": 3000}))).await;
         cli.send(&request(2, "ping", json!({}))).await;
@@ -124,46 +124,37 @@ async fn a_ping_during_a_slow_call_is_answered_first() {
     }
 }
 
-#[tokio::test]
-async fn a_reply_stream_that_breaks_is_resumed_with_last_event_id() {
-    let endpoint = endpoint::start(Behaviour {
-        sse: true,
-        ..Behaviour::default()
-    })
-    .await;
+/// Call `tool`, whose reply stream the endpoint breaks once, through a proxy;
+/// assert that its reply came on the one resumed stream. The messages before
+/// the reply, and the proxy's stderr.
+async fn call_through_a_broken_stream(tool: &str) -> (Vec<Value>, String) {
+    let endpoint = endpoint_with_sse(true).await;
     let mut cli = session(&endpoint, &[]).await;
-    cli.send(&call(7, "flaky", json!({}))).await;
+    cli.send(&call(7, tool, json!({}))).await;
     let (reply, before) = cli.recv_id(7).await;
-    assert_eq!(
-        reply["result"]["content"][0]["text"], "survived a broken stream",
-        "{reply}"
-    );
-    assert!(
-        before
-            .iter()
-            .any(|m| m["method"] == "notifications/progress"),
-        "the progress sent before the break reached the host: {before:?}"
-    );
-    assert_eq!(endpoint.seen.resumptions.load(Ordering::SeqCst), 1);
-    cli.finish().await;
-}
-
-#[tokio::test]
-async fn a_broken_reply_stream_is_resumed_after_the_servers_retry() {
-    let endpoint = endpoint::start(Behaviour {
-        sse: true,
-        ..Behaviour::default()
-    })
-    .await;
-    let mut cli = session(&endpoint, &[]).await;
-    cli.send(&call(7, "flaky_retry", json!({}))).await;
-    let (reply, _) = cli.recv_id(7).await;
     assert_eq!(
         reply["result"]["content"][0]["text"], "survived a broken stream",
         "{reply}"
     );
     assert_eq!(endpoint.seen.resumptions.load(Ordering::SeqCst), 1);
     let (_, stderr) = cli.finish().await;
+    (before, stderr)
+}
+
+#[tokio::test]
+async fn a_reply_stream_that_breaks_is_resumed_with_last_event_id() {
+    let (before, _) = call_through_a_broken_stream("flaky").await;
+    assert!(
+        before
+            .iter()
+            .any(|m| m["method"] == "notifications/progress"),
+        "the progress sent before the break reached the host: {before:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_broken_reply_stream_is_resumed_after_the_servers_retry() {
+    let (_, stderr) = call_through_a_broken_stream("flaky_retry").await;
     // The wait chosen is the server's, as parsed from its `retry:` field.
     assert!(
         stderr.contains(&format!("retry_ms={}", endpoint::RETRY_MS)),
@@ -173,11 +164,7 @@ async fn a_broken_reply_stream_is_resumed_after_the_servers_retry() {
 
 #[tokio::test]
 async fn a_reply_stream_that_breaks_unresumably_gets_an_error_reply() {
-    let endpoint = endpoint::start(Behaviour {
-        sse: true,
-        ..Behaviour::default()
-    })
-    .await;
+    let endpoint = endpoint_with_sse(true).await;
     let mut cli = session(&endpoint, &[]).await;
     cli.send(&call(8, "flaky_unnumbered", json!({}))).await;
     let (reply, _) = cli.recv_id(8).await;
@@ -196,11 +183,7 @@ async fn a_reply_stream_that_breaks_unresumably_gets_an_error_reply() {
 #[tokio::test]
 async fn a_restarted_server_gets_a_new_session_and_the_host_its_answer() {
     for sse in [false, true] {
-        let endpoint = endpoint::start(Behaviour {
-            sse,
-            ..Behaviour::default()
-        })
-        .await;
+        let endpoint = endpoint_with_sse(sse).await;
         let mut cli = session(&endpoint, &["--log-level", "info"]).await;
         cli.send(&request(1, "tools/list", json!({}))).await;
         let (listed, _) = cli.recv_id(1).await;
@@ -503,11 +486,7 @@ async fn sigterm_and_sigint_end_the_session_like_eof() {
 
 #[tokio::test]
 async fn no_secret_reaches_stdout_or_stderr_even_at_trace_level() {
-    let endpoint = endpoint::start(Behaviour {
-        sse: true,
-        ..Behaviour::default()
-    })
-    .await;
+    let endpoint = endpoint_with_sse(true).await;
     let mut cli = session(&endpoint, &["--log-level", "trace"]).await;
     cli.send(&request(1, "tools/list", json!({}))).await;
     let (listed, _) = cli.recv_id(1).await;
@@ -532,11 +511,7 @@ async fn no_secret_reaches_stdout_or_stderr_even_at_trace_level() {
 
 #[tokio::test]
 async fn json_logs_are_one_object_per_line_and_hold_no_secret_at_trace_level() {
-    let endpoint = endpoint::start(Behaviour {
-        sse: true,
-        ..Behaviour::default()
-    })
-    .await;
+    let endpoint = endpoint_with_sse(true).await;
     let mut cli = session(&endpoint, &["--log-level", "trace", "--log-format", "json"]).await;
     cli.send(&request(1, "tools/list", json!({}))).await;
     cli.recv_id(1).await;
@@ -610,26 +585,17 @@ async fn missing_credentials_and_oversized_bodies_say_what_to_do_at_the_cli() {
     let home = home.to_str().unwrap().to_owned();
     let missing = format!("{home}/missing");
     let url = endpoint.url();
-    let mut cli = Cli::spawn(
-        &[
-            "proxy",
-            &url,
-            "--service",
-            "bedrock-agentcore",
-            "--region",
-            "us-east-1",
-        ],
+    let mut cli = Cli::proxy(
+        &url,
+        "bedrock-agentcore",
+        &[],
         &[
             ("HOME", &home),
             ("AWS_CONFIG_FILE", &missing),
             ("AWS_SHARED_CREDENTIALS_FILE", &missing),
         ],
     );
-    cli.send(&initialize(0)).await;
-    let (reply, _) = cli.recv_id(0).await;
-    let message = reply["error"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{reply}"));
+    let message = cli.initialize_error().await;
     assert!(message.contains("no AWS credentials"), "{message}");
     assert!(message.contains("--profile"), "{message}");
     assert!(
@@ -667,17 +633,7 @@ async fn a_corporate_proxy_and_ca_bundle_from_the_environment_carry_the_session(
         ("AWS_CA_BUNDLE", bundle.as_str()),
         ("NO_PROXY", ""),
     ]);
-    let mut cli = Cli::spawn(
-        &[
-            "proxy",
-            &url,
-            "--service",
-            "bedrock-agentcore",
-            "--region",
-            "us-east-1",
-        ],
-        &env,
-    );
+    let mut cli = Cli::proxy(&url, "bedrock-agentcore", &[], &env);
     cli.send(&initialize(0)).await;
     let (reply, _) = cli.recv_id(0).await;
     assert_eq!(reply["result"]["protocolVersion"], "2025-06-18", "{reply}");
@@ -691,24 +647,8 @@ async fn a_corporate_proxy_and_ca_bundle_from_the_environment_carry_the_session(
     // Without the bundle the private CA is not trusted: a clear error, not a hang.
     let mut env = credentials_env();
     env.extend([("HTTPS_PROXY", proxy.url.as_str()), ("NO_PROXY", "")]);
-    let mut cli = Cli::spawn(
-        &[
-            "proxy",
-            &url,
-            "--service",
-            "bedrock-agentcore",
-            "--region",
-            "us-east-1",
-            "--retries",
-            "0",
-        ],
-        &env,
-    );
-    cli.send(&initialize(0)).await;
-    let (reply, _) = cli.recv_id(0).await;
-    let message = reply["error"]["message"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{reply}"));
+    let mut cli = Cli::proxy(&url, "bedrock-agentcore", &["--retries", "0"], &env);
+    let message = cli.initialize_error().await;
     assert!(message.contains("cannot reach"), "{message}");
     cli.finish().await;
 }
@@ -719,17 +659,7 @@ async fn rust_log_is_honoured_when_mcp_sigv4_log_is_absent() {
     let url = endpoint.url();
     let mut env = credentials_env();
     env.push(("RUST_LOG", "debug"));
-    let mut cli = Cli::spawn(
-        &[
-            "proxy",
-            &url,
-            "--service",
-            "bedrock-agentcore",
-            "--region",
-            "us-east-1",
-        ],
-        &env,
-    );
+    let mut cli = Cli::proxy(&url, "bedrock-agentcore", &[], &env);
     cli.send(&request(1, "ping", json!({}))).await;
     cli.recv_id(1).await;
     let (_, stderr) = cli.finish().await;

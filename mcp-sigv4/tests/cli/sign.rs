@@ -5,21 +5,23 @@ use tokio::process::Command;
 
 use crate::binary;
 
+/// The fields of a `sign` reply that a vector's `expected` gives.
+const SIGNED_FIELDS: [&str; 7] = [
+    "authorization",
+    "signature",
+    "signed_headers",
+    "canonical_request",
+    "string_to_sign",
+    "x_amz_date",
+    "x_amz_security_token",
+];
+
 #[tokio::test]
 async fn sign_reproduces_every_botocore_vector_line_for_line() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/vectors/botocore_mcp.json"
-    ))
-    .unwrap();
-    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let cases = file["cases"].as_array().unwrap();
+    let cases = vector_cases("botocore_mcp.json");
     let mut input = String::new();
     for (i, case) in cases.iter().enumerate() {
-        let mut line = case.clone();
-        line.as_object_mut().unwrap().remove("expected");
-        input.push_str(&line.to_string());
-        input.push('\n');
+        input.push_str(&input_line(case));
         // Malformed lines between the good ones: answered, and the next still processed.
         if i == 3 {
             input.push_str("{not json\n");
@@ -31,26 +33,9 @@ async fn sign_reproduces_every_botocore_vector_line_for_line() {
             input.push('\n');
         }
     }
-    let mut child = Command::new(binary())
-        .arg("sign")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.as_bytes()).await.unwrap();
-    drop(stdin);
-    let output = tokio::time::timeout(crate::LIMIT, child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let output = run(Command::new(binary()).arg("sign"), &input).await;
     assert!(output.status.success());
-    let lines: Vec<serde_json::Value> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = replies(output.stdout);
     assert_eq!(lines.len(), cases.len() + 3, "one line out per line in");
 
     let mut replies = lines.iter();
@@ -59,15 +44,7 @@ async fn sign_reproduces_every_botocore_vector_line_for_line() {
         let expected = &case["expected"];
         assert_eq!(reply["id"], case["id"]);
         assert_eq!(reply["ok"], true, "{}: {reply}", case["id"]);
-        for field in [
-            "authorization",
-            "signature",
-            "signed_headers",
-            "canonical_request",
-            "string_to_sign",
-            "x_amz_date",
-            "x_amz_security_token",
-        ] {
+        for field in SIGNED_FIELDS {
             assert_eq!(reply[field], expected[field], "{}: {field}", case["id"]);
         }
         assert!(
@@ -109,41 +86,12 @@ async fn sign_reproduces_every_botocore_vector_line_for_line() {
 /// `headers_b64`) answered with the typed refusal and its reason.
 #[tokio::test]
 async fn sign_reproduces_the_crt_vectors_and_refuses_the_latin1_one() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../tests/vectors/crt_mcp.json"
-    ))
-    .unwrap();
-    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let cases = file["cases"].as_array().unwrap();
+    let cases = vector_cases("crt_mcp.json");
     assert_eq!(cases.len(), 53);
-    let mut input = String::new();
-    for case in cases {
-        let mut line = case.clone();
-        line.as_object_mut().unwrap().remove("expected");
-        input.push_str(&line.to_string());
-        input.push('\n');
-    }
-    let mut child = Command::new(binary())
-        .arg("sign")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(input.as_bytes()).await.unwrap();
-    drop(stdin);
-    let output = tokio::time::timeout(crate::LIMIT, child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
+    let input: String = cases.iter().map(input_line).collect();
+    let output = run(Command::new(binary()).arg("sign"), &input).await;
     assert!(output.status.success());
-    let replies: Vec<serde_json::Value> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let replies = replies(output.stdout);
     assert_eq!(replies.len(), cases.len());
     let (mut reproduced, mut refused) = (0, Vec::new());
     for (case, reply) in cases.iter().zip(&replies) {
@@ -160,15 +108,7 @@ async fn sign_reproduces_the_crt_vectors_and_refuses_the_latin1_one() {
         }
         assert_eq!(reply["ok"], true, "{}: {reply}", case["id"]);
         let expected = &case["expected"];
-        for field in [
-            "authorization",
-            "signature",
-            "signed_headers",
-            "canonical_request",
-            "string_to_sign",
-            "x_amz_date",
-            "x_amz_security_token",
-        ] {
+        for field in SIGNED_FIELDS {
             assert!(
                 !expected[field].is_null() || field == "x_amz_security_token",
                 "{}: {field}",
@@ -184,6 +124,50 @@ async fn sign_reproduces_the_crt_vectors_and_refuses_the_latin1_one() {
     );
 }
 
+/// The cases of `tests/vectors/{name}`.
+fn vector_cases(name: &str) -> Vec<serde_json::Value> {
+    let path = format!("{}/../tests/vectors/{name}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    match file["cases"].take() {
+        serde_json::Value::Array(cases) => cases,
+        other => panic!("{path}: no array of cases but {other}"),
+    }
+}
+
+/// `case` as a line of input for `mcp-sigv4 sign`: all but its `expected`.
+fn input_line(case: &serde_json::Value) -> String {
+    let mut line = case.clone();
+    line.as_object_mut().unwrap().remove("expected");
+    format!("{line}\n")
+}
+
+/// Run `command` with `input` on stdin, in bounded time.
+async fn run(command: &mut Command, input: &str) -> std::process::Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input.as_bytes()).await.unwrap();
+    drop(stdin);
+    tokio::time::timeout(crate::LIMIT, child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+/// The JSON value of each line of `stdout`.
+fn replies(stdout: Vec<u8>) -> Vec<serde_json::Value> {
+    String::from_utf8(stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 /// `mcp-sigv4 sign` with these lines on stdin and only these AWS variables set;
 /// the reply of each line.
 async fn sign_lines(lines: &[&str], env: &[(&str, &str)]) -> Vec<serde_json::Value> {
@@ -197,13 +181,7 @@ async fn sign_lines_with(
     env: &[(&str, &str)],
 ) -> (Option<i32>, Vec<serde_json::Value>, String) {
     let mut command = Command::new(binary());
-    command
-        .arg("sign")
-        .args(args)
-        .stderr(Stdio::piped())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true);
+    command.arg("sign").args(args).stderr(Stdio::piped());
     for name in [
         "AWS_ACCESS_KEY_ID",
         "AWS_SECRET_ACCESS_KEY",
@@ -215,22 +193,10 @@ async fn sign_lines_with(
         command.env_remove(name);
     }
     command.envs(env.iter().copied());
-    let mut child = command.spawn().unwrap();
-    let mut stdin = child.stdin.take().unwrap();
-    stdin.write_all(lines.join("\n").as_bytes()).await.unwrap();
-    drop(stdin);
-    let output = tokio::time::timeout(crate::LIMIT, child.wait_with_output())
-        .await
-        .unwrap()
-        .unwrap();
-    let replies = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let output = run(&mut command, &lines.join("\n")).await;
     (
         output.status.code(),
-        replies,
+        replies(output.stdout),
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }

@@ -17,7 +17,7 @@ use crate::schema::{check, legacy_schema, modern_schema, reads_as};
 
 use crate::era_server::{self, Kind};
 use crate::eras::{modern, post_modern_with};
-use crate::{Answer, Gateway, NEXT, initialize, rpc, send, server, upstream};
+use crate::{Answer, Gateway, initialize, rpc, send, server, upstream};
 
 #[test]
 fn the_schema_types_refuse_what_breaks_the_schema() {
@@ -112,14 +112,7 @@ async fn upstreams() -> Upstreams {
         }
     }
     yaml.push_str("general_settings:\n  session_secret: contract-test-secret-0123456789abcdef\n");
-    let dir = std::env::temp_dir().join(format!(
-        "mcp-sigv4-contract-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.yaml");
-    std::fs::write(&config, yaml).unwrap();
+    let config = crate::write_config("contract", &yaml);
     Upstreams {
         dual,
         old,

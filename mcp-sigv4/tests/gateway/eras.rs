@@ -8,7 +8,10 @@ use serde_json::{Value, json};
 
 use crate::era_server::{self, EraStandIn, Kind};
 use crate::telemetry::{sample, scrape};
-use crate::{Answer, Gateway, initialize, rpc, send, server, text, tool_names};
+use crate::{
+    Answer, Gateway, first_event, initialize, read_events_until, rpc, send, server, text,
+    tool_names,
+};
 
 pub(crate) const MODERN: &str = "2026-07-28";
 
@@ -35,14 +38,7 @@ pub(crate) async fn eras() -> Eras {
         ));
     }
     yaml.push_str("general_settings:\n  session_secret: era-test-secret-0123456789abcdef0123\n");
-    let dir = std::env::temp_dir().join(format!(
-        "mcp-sigv4-gateway-eras-{}-{}",
-        std::process::id(),
-        crate::NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.yaml");
-    std::fs::write(&config, yaml).unwrap();
+    let config = crate::write_config("gateway-eras", &yaml);
     Eras {
         dual,
         old,
@@ -223,24 +219,6 @@ async fn a_legacy_client_is_bridged_to_a_modern_only_upstream() {
         1,
         "tried once, then bridged"
     );
-}
-
-/// The first message of a reply stream still open, read frame by frame.
-async fn first_event(body: &mut hyper::body::Incoming) -> Value {
-    use http_body_util::BodyExt;
-    let mut buffered = String::new();
-    for _ in 0..100 {
-        let frame = tokio::time::timeout(crate::LIMIT, body.frame())
-            .await
-            .expect("an event in time")
-            .expect("the stream still open")
-            .expect("a frame");
-        buffered.push_str(&String::from_utf8_lossy(frame.data_ref().unwrap()));
-        if let Some(data) = buffered.lines().find_map(|l| l.strip_prefix("data: ")) {
-            return serde_json::from_str(data).unwrap();
-        }
-    }
-    panic!("no event in 100 frames: {buffered}")
 }
 
 #[tokio::test]
@@ -605,8 +583,6 @@ async fn rmcp_s_modern_client_through_the_gateway() {
 /// client goes away.
 #[tokio::test]
 async fn a_subscription_on_mcp_fans_out_merges_and_closes_upstream_when_the_client_leaves() {
-    use http_body_util::BodyExt;
-
     let eras = eras().await;
     let gateway = Gateway::start(&eras.config, &[]).await;
     let listen = modern(1, "subscriptions/listen", json!({"hold": true}));
@@ -625,17 +601,10 @@ async fn a_subscription_on_mcp_fans_out_merges_and_closes_upstream_when_the_clie
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let mut body = response.into_body();
-    let mut text = String::new();
-    while text.matches("notifications/tools/list_changed").count() < 2 {
-        let frame = tokio::time::timeout(crate::LIMIT, body.frame())
-            .await
-            .expect("an event in time")
-            .expect("the stream is open")
-            .unwrap();
-        if let Some(data) = frame.data_ref() {
-            text.push_str(&String::from_utf8_lossy(data));
-        }
-    }
+    read_events_until(&mut body, |text| {
+        text.matches("notifications/tools/list_changed").count() >= 2
+    })
+    .await;
     // One event from each server that speaks 2026-07-28; the legacy one is left out.
     assert_eq!(eras.dual.listens(), 1);
     assert_eq!(eras.new.listens(), 1);

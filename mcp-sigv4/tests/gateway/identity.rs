@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::era_server::{self, EraStandIn, Kind};
 use super::eras::{modern, post_modern_with};
 use super::telemetry::{sample, scrape};
-use super::{Answer, Gateway, MASTER_KEY, NEXT, initialize, rpc, send, server, tool_names};
+use super::{Answer, Gateway, MASTER_KEY, initialize, post, rpc, send, server, tool_names};
 
 const READER: &str = "reader-key-0123456789";
 const BOTH: &str = "both-key-0123456789ab";
@@ -72,14 +72,7 @@ async fn setup(extra: &[&str]) -> Setup {
 "#,
         both = sha256_hex(BOTH),
     ));
-    let dir = std::env::temp_dir().join(format!(
-        "mcp-sigv4-identity-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.yaml");
-    std::fs::write(&config, yaml).unwrap();
+    let config = super::write_config("identity", &yaml);
     let gateway = Gateway::start_with_env(&config, extra, &[("READER_KEY", READER)]).await;
     Setup {
         alpha,
@@ -231,7 +224,7 @@ async fn lists_and_calls_follow_the_caller_on_every_route_and_era() {
         let mut headers = key.to_vec();
         headers.extend(extra);
         let url = format!("{}{path}", g.base);
-        let answer = send("POST", &url, &headers, Some(&initialize())).await;
+        let answer = post(&url, &headers, &initialize()).await;
         assert_eq!(
             answer.status,
             StatusCode::FORBIDDEN,
@@ -259,7 +252,7 @@ async fn lists_and_calls_follow_the_caller_on_every_route_and_era() {
 
     // One-shot JSON-RPC for curl users.
     let url = format!("{}/mcp", g.base);
-    let one_shot = send("POST", &url, &key, Some(&json!({"method": "tools/list"}))).await;
+    let one_shot = post(&url, &key, &json!({"method": "tools/list"})).await;
     assert_eq!(tool_names(&one_shot), ["alpha-echo"]);
 
     // The REST API.
@@ -291,14 +284,13 @@ async fn lists_and_calls_follow_the_caller_on_every_route_and_era() {
         json!({"server_id": "beta", "name": "echo", "arguments": {"text": "x"}}),
         json!({"name": "beta-echo", "arguments": {"text": "x"}}),
     ] {
-        let answer = send("POST", &rest("/mcp-rest/tools/call"), &key, Some(&body)).await;
+        let answer = post(&rest("/mcp-rest/tools/call"), &key, &body).await;
         assert_eq!(answer.status, StatusCode::FORBIDDEN, "{body}: {answer:?}");
     }
-    let answer = send(
-        "POST",
+    let answer = post(
         &rest("/mcp-rest/tools/call"),
         &key,
-        Some(&json!({"name": "alpha-lookup", "arguments": {"region": "x", "key": "y"}})),
+        &json!({"name": "alpha-lookup", "arguments": {"region": "x", "key": "y"}}),
     )
     .await;
     assert_eq!(answer.status, StatusCode::FORBIDDEN, "{answer:?}");
@@ -329,7 +321,7 @@ async fn keys_deny_by_default() {
         vec![("x-litellm-api-key", "not-a-key-of-this-gateway")],
         vec![("authorization", expired.as_str())],
     ] {
-        let answer = send("POST", &url, &headers, Some(&initialize())).await;
+        let answer = post(&url, &headers, &initialize()).await;
         assert_eq!(
             answer.status,
             StatusCode::UNAUTHORIZED,
@@ -337,23 +329,11 @@ async fn keys_deny_by_default() {
         );
     }
     // LiteLLM's own header carries a named key too; the master key opens all.
-    let answer = send(
-        "POST",
-        &url,
-        &[("x-litellm-api-key", READER)],
-        Some(&initialize()),
-    )
-    .await;
+    let answer = post(&url, &[("x-litellm-api-key", READER)], &initialize()).await;
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     let master = bearer(MASTER_KEY);
     let beta = format!("{}/mcp/beta", s.gateway.base);
-    let answer = send(
-        "POST",
-        &beta,
-        &[("authorization", &master)],
-        Some(&initialize()),
-    )
-    .await;
+    let answer = post(&beta, &[("authorization", &master)], &initialize()).await;
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     assert!(s.alpha.seen_method("tools/call").is_empty());
     assert!(
@@ -433,7 +413,7 @@ async fn rate_limits_per_identity_refuse_and_recover() {
     let ready = send("GET", &format!("{}/health/readiness", g.base), &key, None).await;
     assert_eq!(ready.status, StatusCode::FORBIDDEN, "the master key's");
     for n in 0..2 {
-        let answer = send("POST", &url, &key, Some(&call(n))).await;
+        let answer = post(&url, &key, &call(n)).await;
         assert_eq!(answer.status, StatusCode::OK, "call {n}: {answer:?}");
     }
     let response = super::respond("POST", &url, &key, Some(&call(2))).await;
@@ -447,7 +427,7 @@ async fn rate_limits_per_identity_refuse_and_recover() {
     assert_eq!(calls(&s.alpha).len(), 2, "the refused call never arrived");
     // Another identity is not slowed by it.
     let reader = bearer(READER);
-    let answer = send("POST", &url, &[("authorization", &reader)], Some(&call(3))).await;
+    let answer = post(&url, &[("authorization", &reader)], &call(3)).await;
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
 
     // In a batch, the message past the limit gets a JSON-RPC error.
@@ -522,13 +502,7 @@ async fn rate_limits_per_identity_refuse_and_recover() {
 /// call outside its grants `refused`; never the key itself.
 #[tokio::test]
 async fn the_audit_trail_names_the_caller_and_its_refusals() {
-    let dir = std::env::temp_dir().join(format!(
-        "mcp-sigv4-identity-audit-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let trail = dir.join("audit.jsonl");
+    let trail = super::scratch_dir("identity-audit").join("audit.jsonl");
     let s = setup(&["--audit-log", trail.to_str().unwrap()]).await;
     let g = &s.gateway;
     let url = format!("{}/mcp-rest/tools/call", g.base);
@@ -536,13 +510,7 @@ async fn the_audit_trail_names_the_caller_and_its_refusals() {
         |name: &str| json!({"server_id": "alpha", "name": name, "arguments": {"text": "hi"}});
     let tight = bearer(TIGHT);
     for _ in 0..3 {
-        send(
-            "POST",
-            &url,
-            &[("authorization", &tight)],
-            Some(&call("echo")),
-        )
-        .await;
+        post(&url, &[("authorization", &tight)], &call("echo")).await;
     }
     let session = open(g, "/mcp", READER).await;
     let refused = in_session(g, "/mcp", READER, &session, &echo(3, "alpha-lookup")).await;
@@ -622,7 +590,7 @@ async fn a_name_that_is_not_a_string_is_refused_on_every_route() {
     for path in ["/mcp/alpha", "/mcp"] {
         let url = format!("{}{path}", g.base);
         let body = json!({"method": "tools/call", "params": {"name": ["lookup"], "arguments": {}}});
-        let answer = send("POST", &url, &key, Some(&body)).await;
+        let answer = post(&url, &key, &body).await;
         assert!(unnamed(&answer), "{path}: {answer:?}");
         let message = modern(9, "tools/call", json!({"name": 123, "arguments": {}}));
         let answer = post_modern_with(g, path, &message, &key).await;
@@ -631,7 +599,7 @@ async fn a_name_that_is_not_a_string_is_refused_on_every_route() {
     // REST needs a string name.
     let rest = format!("{}/mcp-rest/tools/call", g.base);
     let body = json!({"server_id": "alpha", "name": 123, "arguments": {}});
-    let answer = send("POST", &rest, &key, Some(&body)).await;
+    let answer = post(&rest, &key, &body).await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{answer:?}");
     // Only the batch's `echo` on alpha's own route arrived.
     assert_eq!(calls(&s.alpha), ["echo"]);
@@ -649,24 +617,12 @@ async fn an_unknown_server_is_answered_with_the_callers_servers_only() {
     let g = &s.gateway;
     let url = format!("{}/mcp/nosuch", g.base);
     let reader = bearer(READER);
-    let answer = send(
-        "POST",
-        &url,
-        &[("authorization", &reader)],
-        Some(&initialize()),
-    )
-    .await;
+    let answer = post(&url, &[("authorization", &reader)], &initialize()).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND, "{answer:?}");
     let text = format!("{:?}", answer.messages);
     assert!(text.contains("alpha") && !text.contains("beta"), "{text}");
     let master = bearer(MASTER_KEY);
-    let answer = send(
-        "POST",
-        &url,
-        &[("authorization", &master)],
-        Some(&initialize()),
-    )
-    .await;
+    let answer = post(&url, &[("authorization", &master)], &initialize()).await;
     assert_eq!(answer.status, StatusCode::NOT_FOUND, "{answer:?}");
     let text = format!("{:?}", answer.messages);
     assert!(text.contains("alpha") && text.contains("beta"), "{text}");
@@ -679,13 +635,7 @@ async fn an_unknown_server_is_answered_with_the_callers_servers_only() {
 /// and a call whose name is not a string.
 #[tokio::test]
 async fn the_gateways_own_refusals_are_written_as_such() {
-    let dir = std::env::temp_dir().join(format!(
-        "mcp-sigv4-identity-audit-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let trail = dir.join("audit.jsonl");
+    let trail = super::scratch_dir("identity-audit").join("audit.jsonl");
     let s = setup(&["--audit-log", trail.to_str().unwrap()]).await;
     let g = &s.gateway;
     let lines = || -> Vec<Value> {
@@ -712,11 +662,10 @@ async fn the_gateways_own_refusals_are_written_as_such() {
     // REST, a server outside the grants.
     let reader = bearer(READER);
     let key = [("authorization", reader.as_str())];
-    let call = send(
-        "POST",
+    let call = post(
         &format!("{}/mcp-rest/tools/call", g.base),
         &key,
-        Some(&json!({"server_id": "beta", "name": "echo", "arguments": {}})),
+        &json!({"server_id": "beta", "name": "echo", "arguments": {}}),
     )
     .await;
     assert_eq!(call.status, StatusCode::FORBIDDEN, "{call:?}");
@@ -729,11 +678,10 @@ async fn the_gateways_own_refusals_are_written_as_such() {
     .await;
     assert_eq!(list.status, StatusCode::FORBIDDEN, "{list:?}");
     // A name that is not a string.
-    let one_shot = send(
-        "POST",
+    let one_shot = post(
         &format!("{}/mcp/alpha", g.base),
         &key,
-        Some(&json!({"method": "tools/call", "params": {"name": 123}})),
+        &json!({"method": "tools/call", "params": {"name": 123}}),
     )
     .await;
     assert_eq!(one_shot.reply()["error"]["code"], -32602, "{one_shot:?}");

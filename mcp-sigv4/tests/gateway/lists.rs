@@ -26,7 +26,7 @@ use hyper::body::Frame;
 use tokio::sync::watch;
 
 use super::telemetry::{sample, scrape};
-use super::{Answer, Gateway, LIMIT, MASTER_KEY, NEXT, rpc, send};
+use super::{Answer, Gateway, LIMIT, MASTER_KEY, rpc, send};
 
 /// The era a [`Counted`] server speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -292,15 +292,7 @@ general_settings:
 
 /// `yaml` in a config file of its own.
 fn write_config(yaml: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "mcp-sigv4-lists-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("config.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path
+    super::write_config("lists", yaml)
 }
 
 fn key() -> String {
@@ -720,21 +712,6 @@ async fn the_list_cache_counts_hits_misses_and_bypasses_in_the_metrics() {
     );
 }
 
-/// Read `body`, an event stream, until an event holds `needle`.
-async fn read_until(body: &mut Incoming, needle: &str) {
-    let mut text = String::new();
-    while !text.contains(needle) {
-        let frame = tokio::time::timeout(LIMIT, body.frame())
-            .await
-            .unwrap_or_else(|_| panic!("no {needle} in time, only: {text}"))
-            .expect("the stream is open")
-            .unwrap();
-        if let Some(data) = frame.data_ref() {
-            text.push_str(&String::from_utf8_lossy(data));
-        }
-    }
-}
-
 /// A request with the master key whose answer is an event stream.
 async fn open_stream(
     url: &str,
@@ -794,7 +771,7 @@ async fn list_changed_on_a_2025_get_stream_drops_the_servers_lists() {
     )
     .await;
     // The gateway takes the notification in before passing it on.
-    read_until(&mut events, CHANGED).await;
+    super::read_events_until(&mut events, |text| text.contains(CHANGED)).await;
     list(&gateway, "/mcp/counted", &[]).await;
     assert_eq!(upstream.lists("Bearer configured"), 2);
 }
@@ -818,7 +795,7 @@ async fn list_changed_on_a_subscriptions_listen_stream_drops_the_servers_lists()
         Some(&listen),
     )
     .await;
-    read_until(&mut events, CHANGED).await;
+    super::read_events_until(&mut events, |text| text.contains(CHANGED)).await;
     list(&gateway, "/mcp/counted", &[]).await;
     assert_eq!(upstream.lists("Bearer configured"), 2);
 }

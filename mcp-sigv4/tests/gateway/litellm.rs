@@ -12,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use serde_json::{Value, json};
 
 use super::{Gateway, server, sse_server};
-use super::{LIMIT, MASTER_KEY, NEXT, Upstreams, client, send, upstream, upstreams};
+use super::{LIMIT, MASTER_KEY, NEXT, Upstreams, client, names, send, upstream, upstreams};
 
 const BEARER: &str = "Authorization";
 
@@ -119,17 +119,6 @@ async fn post(
     .await;
     let body = answer.messages.last().cloned().unwrap_or(Value::Null);
     (answer.status, body)
-}
-
-fn names(tools: &Value) -> Vec<String> {
-    let mut names: Vec<String> = tools
-        .as_array()
-        .unwrap_or_else(|| panic!("no tools in {tools}"))
-        .iter()
-        .map(|t| t["name"].as_str().unwrap().to_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 fn seen(up: &Upstreams) -> usize {

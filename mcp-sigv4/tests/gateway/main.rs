@@ -24,7 +24,7 @@ mod ordered_server;
 #[path = "../support/otlp.rs"]
 mod otlp;
 mod probe;
-#[path = "../support/pseudo_random.rs"]
+#[path = "../../../tests/support/pseudo_random.rs"]
 mod pseudo_random;
 mod rotation;
 mod scale_out;
@@ -41,6 +41,8 @@ mod tasks;
 mod telemetry;
 mod traces;
 mod upstream;
+#[path = "../support/without_proxies.rs"]
+mod without_proxies;
 
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
@@ -58,6 +60,8 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use without_proxies::WithoutProxies;
+
 const LIMIT: Duration = Duration::from_secs(30);
 const MASTER_KEY: &str = "sk-gateway-master-EXAMPLE";
 const SESSION_SECRET: &str = "shared-replica-secret-0123456789abcdef";
@@ -70,20 +74,43 @@ struct Upstreams {
 }
 
 async fn upstreams() -> Upstreams {
-    let dir = std::env::temp_dir().join(format!(
-        "mcp-sigv4-gateway-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
     Upstreams {
         agent: server::start(false).await,
         tools: upstream::start().await,
-        dir,
+        dir: scratch_dir("gateway"),
     }
 }
 
 static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A new, empty directory of this test process, `mcp-sigv4-{what}-…` in the
+/// system's temporary directory.
+fn scratch_dir(what: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "mcp-sigv4-{what}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// `yaml` as `config.yaml` in a [`scratch_dir`] of its own.
+fn write_config(what: &str, yaml: &str) -> std::path::PathBuf {
+    let path = scratch_dir(what).join("config.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    path
+}
+
+/// A port nobody listens on at 127.0.0.1 now, for a server that must know its
+/// own address before it starts.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 
 impl Upstreams {
     /// A LiteLLM-style config for both servers, with `general` as general_settings.
@@ -120,6 +147,23 @@ general_settings:
             "config-{}.yaml",
             NEXT.fetch_add(1, Ordering::SeqCst)
         ));
+        std::fs::write(&path, yaml).unwrap();
+        path
+    }
+
+    /// [`Upstreams::config`] with the replicas' shared session secret alone.
+    fn config_with_secret(&self) -> std::path::PathBuf {
+        self.config(&format!("  session_secret: {SESSION_SECRET}"))
+    }
+
+    /// A config, `{name}.yaml`, with `agent` signed for the wrong service (the
+    /// stand-in refuses each request with 403), and `more` servers after it.
+    fn config_signed_for_the_wrong_service(&self, name: &str, more: &str) -> std::path::PathBuf {
+        let yaml = format!(
+            "mcp_servers:\n  agent:\n    url: \"{}\"\n    auth_type: aws_sigv4\n    aws_region_name: us-east-1\n    aws_service_name: aws-mcp\n    aws_access_key_id: os.environ/AGENT_AKID\n    aws_secret_access_key: os.environ/AGENT_SECRET\n    aws_session_token: os.environ/AGENT_TOKEN\n{more}",
+            self.agent.url()
+        );
+        let path = self.dir.join(format!("{name}.yaml"));
         std::fs::write(&path, yaml).unwrap();
         path
     }
@@ -175,12 +219,7 @@ impl Gateway {
             .env("MASTER", MASTER_KEY)
             .env("AWS_EC2_METADATA_DISABLED", "true")
             .env_remove("AWS_PROFILE")
-            .env_remove("HTTPS_PROXY")
-            .env_remove("https_proxy")
-            .env_remove("HTTP_PROXY")
-            .env_remove("http_proxy")
-            .env_remove("ALL_PROXY")
-            .env_remove("all_proxy")
+            .without_proxies()
             .env_remove("MCP_SIGV4_SESSION_SECRET")
             // No probes but where a test asks for them: the others count
             // what reaches their upstreams.
@@ -297,6 +336,11 @@ async fn send(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&V
         .unwrap_or_else(|e| panic!("{method} {url}: {e}"))
 }
 
+/// [`send`] of a POST with `message` as its body.
+async fn post(url: &str, headers: &[(&str, &str)], message: &Value) -> Answer {
+    send("POST", url, headers, Some(message)).await
+}
+
 /// [`send`], with a failed connection, a timeout or a broken body as an error.
 async fn try_send(
     method: &str,
@@ -351,7 +395,7 @@ fn rpc(id: i64, method: &str, params: Value) -> Value {
 /// Initialize at `path` and return the session id.
 async fn open(gateway: &Gateway, path: &str, auth: &[(&str, &str)]) -> String {
     let url = format!("{}{path}", gateway.base);
-    let answer = send("POST", &url, auth, Some(&initialize())).await;
+    let answer = post(&url, auth, &initialize()).await;
     assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
     assert!(
         answer.reply()["result"]["protocolVersion"].is_string(),
@@ -361,15 +405,22 @@ async fn open(gateway: &Gateway, path: &str, auth: &[(&str, &str)]) -> String {
     let mut headers = auth.to_vec();
     headers.push(("mcp-session-id", &session));
     let initialized = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
-    let answer = send("POST", &url, &headers, Some(&initialized)).await;
+    let answer = post(&url, &headers, &initialized).await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{answer:?}");
     session
 }
 
 fn tool_names(answer: &Answer) -> Vec<String> {
-    let mut names: Vec<String> = answer.reply()["result"]["tools"]
+    let tools = &answer.reply()["result"]["tools"];
+    assert!(tools.is_array(), "{answer:?}");
+    names(tools)
+}
+
+/// The names in `tools`, a JSON array of tools, sorted.
+fn names(tools: &Value) -> Vec<String> {
+    let mut names: Vec<String> = tools
         .as_array()
-        .unwrap_or_else(|| panic!("{answer:?}"))
+        .unwrap_or_else(|| panic!("no tools in {tools}"))
         .iter()
         .map(|t| t["name"].as_str().unwrap().to_owned())
         .collect();
@@ -384,34 +435,60 @@ fn text(answer: &Answer) -> String {
         .to_owned()
 }
 
+/// The first frame of `body`, an event stream still open, as text.
+async fn first_frame(body: &mut Incoming) -> String {
+    let frame = tokio::time::timeout(LIMIT, body.frame())
+        .await
+        .expect("a frame in time")
+        .expect("the stream is open")
+        .expect("a frame");
+    String::from_utf8_lossy(frame.data_ref().expect("a data frame")).into_owned()
+}
+
+/// Read `body`, an event stream still open, frame by frame until what it sent
+/// satisfies `done`; what it sent.
+async fn read_events_until(body: &mut Incoming, done: impl Fn(&str) -> bool) -> String {
+    let mut text = String::new();
+    for _ in 0..1000 {
+        if done(&text) {
+            return text;
+        }
+        let frame = tokio::time::timeout(LIMIT, body.frame())
+            .await
+            .unwrap_or_else(|_| panic!("no awaited event in time, only: {text}"))
+            .expect("the stream is open")
+            .expect("a frame");
+        if let Some(data) = frame.data_ref() {
+            text.push_str(&String::from_utf8_lossy(data));
+        }
+    }
+    panic!("no awaited event in 1000 frames: {text}")
+}
+
+/// The first message of an event stream still open.
+async fn first_event(body: &mut Incoming) -> Value {
+    let text = read_events_until(body, |text| text.lines().any(|l| l.starts_with("data: "))).await;
+    let data = text.lines().find_map(|l| l.strip_prefix("data: "));
+    serde_json::from_str(data.unwrap_or_default()).unwrap()
+}
+
 #[tokio::test]
 async fn each_server_at_its_own_path_signed_or_with_its_bearer_token() {
     let up = upstreams().await;
-    let gateway = Gateway::start(
-        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
-        &[],
-    )
-    .await;
+    let gateway = Gateway::start(&up.config_with_secret(), &[]).await;
     let session = open(&gateway, "/mcp/agent", &[]).await;
     let url = format!("{}/mcp/agent", gateway.base);
     let headers = [("mcp-session-id", session.as_str())];
-    let list = send(
-        "POST",
-        &url,
-        &headers,
-        Some(&rpc(1, "tools/list", json!({}))),
-    )
-    .await;
+    let list = post(&url, &headers, &rpc(1, "tools/list", json!({}))).await;
     assert_eq!(tool_names(&list), ["add", "count", "echo"]);
-    let call = send(
-        "POST",
+    let call = post(
         &url,
         &headers,
-        Some(&rpc(
+        &rpc(
             2,
             "tools/call",
             json!({"name":"add","arguments":{"a":40,"b":2}}),
-        )),
+        ),
     )
     .await;
     assert_eq!(text(&call), "42");
@@ -424,19 +501,12 @@ async fn each_server_at_its_own_path_signed_or_with_its_bearer_token() {
     let session = open(&gateway, "/mcp/tools", &[]).await;
     let url = format!("{}/mcp/tools", gateway.base);
     let headers = [("mcp-session-id", session.as_str())];
-    let list = send(
-        "POST",
-        &url,
-        &headers,
-        Some(&rpc(1, "tools/list", json!({}))),
-    )
-    .await;
+    let list = post(&url, &headers, &rpc(1, "tools/list", json!({}))).await;
     assert_eq!(tool_names(&list), ["ask_client", "wait", "whoami"]);
-    let call = send(
-        "POST",
+    let call = post(
         &url,
         &headers,
-        Some(&rpc(2, "tools/call", json!({"name":"whoami"}))),
+        &rpc(2, "tools/call", json!({"name":"whoami"})),
     )
     .await;
     assert_eq!(text(&call), "the bearer-protected server");
@@ -444,46 +514,24 @@ async fn each_server_at_its_own_path_signed_or_with_its_bearer_token() {
 
     // The header and ?server= choose a server at /mcp too.
     let base = format!("{}/mcp", gateway.base);
-    let answer = send(
-        "POST",
-        &base,
-        &[("x-litellm-mcp-server", "tools")],
-        Some(&initialize()),
-    )
-    .await;
+    let answer = post(&base, &[("x-litellm-mcp-server", "tools")], &initialize()).await;
     assert_eq!(
         answer.reply()["result"]["serverInfo"]["name"],
         "rmcp",
         "{answer:?}"
     );
-    let answer = send(
-        "POST",
-        &format!("{base}?server=agent"),
-        &[],
-        Some(&initialize()),
-    )
-    .await;
+    let answer = post(&format!("{base}?server=agent"), &[], &initialize()).await;
     assert!(answer.reply()["result"].is_object(), "{answer:?}");
 }
 
 #[tokio::test]
 async fn all_servers_at_mcp_with_prefixed_names_and_routed_calls() {
     let up = upstreams().await;
-    let gateway = Gateway::start(
-        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
-        &[],
-    )
-    .await;
+    let gateway = Gateway::start(&up.config_with_secret(), &[]).await;
     let session = open(&gateway, "/mcp", &[]).await;
     let url = format!("{}/mcp", gateway.base);
     let headers = [("mcp-session-id", session.as_str())];
-    let list = send(
-        "POST",
-        &url,
-        &headers,
-        Some(&rpc(1, "tools/list", json!({}))),
-    )
-    .await;
+    let list = post(&url, &headers, &rpc(1, "tools/list", json!({}))).await;
     assert_eq!(
         tool_names(&list),
         [
@@ -495,46 +543,39 @@ async fn all_servers_at_mcp_with_prefixed_names_and_routed_calls() {
             "tools-whoami"
         ]
     );
-    let call = send(
-        "POST",
+    let call = post(
         &url,
         &headers,
-        Some(&rpc(
+        &rpc(
             2,
             "tools/call",
             json!({"name":"agent-echo","arguments":{"text":"hé"}}),
-        )),
+        ),
     )
     .await;
     assert_eq!(text(&call), "hé");
-    let call = send(
-        "POST",
+    let call = post(
         &url,
         &headers,
-        Some(&rpc(3, "tools/call", json!({"name":"tools-whoami"}))),
+        &rpc(3, "tools/call", json!({"name":"tools-whoami"})),
     )
     .await;
     assert_eq!(text(&call), "the bearer-protected server");
-    let unknown = send(
-        "POST",
+    let unknown = post(
         &url,
         &headers,
-        Some(&rpc(4, "tools/call", json!({"name":"nobody-echo"}))),
+        &rpc(4, "tools/call", json!({"name":"nobody-echo"})),
     )
     .await;
     assert_eq!(unknown.reply()["error"]["code"], -32602, "{unknown:?}");
-    let ping = send("POST", &url, &headers, Some(&rpc(5, "ping", json!({})))).await;
+    let ping = post(&url, &headers, &rpc(5, "ping", json!({}))).await;
     assert_eq!(ping.reply()["result"], json!({}));
 }
 
 #[tokio::test]
 async fn progress_streams_through_as_it_arrives() {
     let up = upstreams().await;
-    let gateway = Gateway::start(
-        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
-        &[],
-    )
-    .await;
+    let gateway = Gateway::start(&up.config_with_secret(), &[]).await;
     let session = open(&gateway, "/mcp", &[]).await;
     let request = Request::post(format!("{}/mcp", gateway.base))
         .header("accept", "application/json, text/event-stream")
@@ -549,12 +590,7 @@ async fn progress_streams_through_as_it_arrives() {
     let mut body = response.into_body();
     // The first frame is a progress event, delivered before the result exists:
     // the gateway did not buffer the response.
-    let first = tokio::time::timeout(LIMIT, body.frame())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    let first = String::from_utf8_lossy(first.data_ref().unwrap()).into_owned();
+    let first = first_frame(&mut body).await;
     assert!(first.contains("notifications/progress"), "{first}");
     assert!(!first.contains("counted to"), "{first}");
     let rest = tokio::time::timeout(LIMIT, body.collect())
@@ -570,11 +606,7 @@ async fn progress_streams_through_as_it_arrives() {
 #[tokio::test]
 async fn a_server_request_reaches_the_client_and_its_reply_the_server() {
     let up = upstreams().await;
-    let gateway = Gateway::start(
-        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
-        &[],
-    )
-    .await;
+    let gateway = Gateway::start(&up.config_with_secret(), &[]).await;
     let session = open(&gateway, "/mcp", &[]).await;
     let url = format!("{}/mcp", gateway.base);
     let request = Request::post(&url)
@@ -587,18 +619,7 @@ async fn a_server_request_reaches_the_client_and_its_reply_the_server() {
         .unwrap();
     let response = client().request(request).await.unwrap();
     let mut body = response.into_body();
-    let mut buffered = String::new();
-    let sampling = loop {
-        let frame = tokio::time::timeout(LIMIT, body.frame())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        buffered.push_str(&String::from_utf8_lossy(frame.data_ref().unwrap()));
-        if let Some(data) = buffered.lines().find_map(|l| l.strip_prefix("data: ")) {
-            break serde_json::from_str::<Value>(data).unwrap();
-        }
-    };
+    let sampling = first_event(&mut body).await;
     assert_eq!(sampling["method"], "sampling/createMessage", "{sampling}");
     let id = sampling["id"]
         .as_str()
@@ -606,7 +627,7 @@ async fn a_server_request_reaches_the_client_and_its_reply_the_server() {
         .to_owned();
     assert!(id.starts_with("tools-"), "{id}");
     let reply = json!({"jsonrpc":"2.0","id":id,"result":{"role":"assistant","content":{"type":"text","text":"forty-two"},"model":"test"}});
-    let answer = send("POST", &url, &[("mcp-session-id", &session)], Some(&reply)).await;
+    let answer = post(&url, &[("mcp-session-id", &session)], &reply).await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{answer:?}");
     let rest = tokio::time::timeout(LIMIT, body.collect())
         .await
@@ -632,7 +653,7 @@ async fn the_master_key_is_required_and_nothing_reaches_an_upstream_without_it()
         vec![("authorization", "Bearer wrong")],
         vec![("authorization", "Basic x")],
     ] {
-        let answer = send("POST", &url, &auth, Some(&initialize())).await;
+        let answer = post(&url, &auth, &initialize()).await;
         assert_eq!(answer.status, StatusCode::UNAUTHORIZED, "{auth:?}");
         assert!(
             answer.messages[0]["error"]["message"]
@@ -659,18 +680,8 @@ async fn the_master_key_is_required_and_nothing_reaches_an_upstream_without_it()
 #[tokio::test]
 async fn bad_requests_get_clear_errors() {
     let up = upstreams().await;
-    let gateway = Gateway::start(
-        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
-        &["--max-body-size", "2048"],
-    )
-    .await;
-    let unknown = send(
-        "POST",
-        &format!("{}/mcp/nope", gateway.base),
-        &[],
-        Some(&initialize()),
-    )
-    .await;
+    let gateway = Gateway::start(&up.config_with_secret(), &["--max-body-size", "2048"]).await;
+    let unknown = post(&format!("{}/mcp/nope", gateway.base), &[], &initialize()).await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
     let message = unknown.messages[0]["error"]["message"].as_str().unwrap();
     assert!(
@@ -691,26 +702,19 @@ async fn bad_requests_get_clear_errors() {
     let body: Value =
         serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes()).unwrap();
     assert_eq!(body["error"]["code"], -32700);
-    let invalid = send(
-        "POST",
-        &url,
-        &headers,
-        Some(&json!({"jsonrpc":"2.0","id":{}})),
-    )
-    .await;
+    let invalid = post(&url, &headers, &json!({"jsonrpc":"2.0","id":{}})).await;
     assert_eq!(invalid.messages[0]["error"]["code"], -32600, "{invalid:?}");
     let big = rpc(
         1,
         "tools/call",
         json!({"name":"echo","arguments":{"text":"x".repeat(4096)}}),
     );
-    let too_large = send("POST", &url, &headers, Some(&big)).await;
+    let too_large = post(&url, &headers, &big).await;
     assert_eq!(too_large.status, StatusCode::PAYLOAD_TOO_LARGE);
-    let forged = send(
-        "POST",
+    let forged = post(
         &url,
         &[("mcp-session-id", "v1.e30.AAAA")],
-        Some(&rpc(2, "ping", json!({}))),
+        &rpc(2, "ping", json!({})),
     )
     .await;
     assert_eq!(forged.status, StatusCode::NOT_FOUND, "{forged:?}");
@@ -720,20 +724,12 @@ async fn bad_requests_get_clear_errors() {
 async fn upstream_failures_name_the_server_and_the_cause() {
     let up = upstreams().await;
     // The agent signed for the wrong service, and a server nobody listens on.
-    let yaml = format!(
-        "mcp_servers:\n  agent:\n    url: \"{}\"\n    auth_type: aws_sigv4\n    aws_region_name: us-east-1\n    aws_service_name: aws-mcp\n    aws_access_key_id: os.environ/AGENT_AKID\n    aws_secret_access_key: os.environ/AGENT_SECRET\n    aws_session_token: os.environ/AGENT_TOKEN\n  gone:\n    url: http://127.0.0.1:9/mcp\n",
-        up.agent.url()
+    let path = up.config_signed_for_the_wrong_service(
+        "failing",
+        "  gone:\n    url: http://127.0.0.1:9/mcp\n",
     );
-    let path = up.dir.join("failing.yaml");
-    std::fs::write(&path, yaml).unwrap();
     let gateway = Gateway::start(&path, &[]).await;
-    let refused = send(
-        "POST",
-        &format!("{}/mcp/agent", gateway.base),
-        &[],
-        Some(&initialize()),
-    )
-    .await;
+    let refused = post(&format!("{}/mcp/agent", gateway.base), &[], &initialize()).await;
     let message = refused.reply()["error"]["message"]
         .as_str()
         .unwrap_or_else(|| panic!("{refused:?}"));
@@ -751,13 +747,7 @@ async fn upstream_failures_name_the_server_and_the_cause() {
             && log.contains(server::ACCESS_KEY),
         "{log}"
     );
-    let gone = send(
-        "POST",
-        &format!("{}/mcp/gone", gateway.base),
-        &[],
-        Some(&initialize()),
-    )
-    .await;
+    let gone = post(&format!("{}/mcp/gone", gateway.base), &[], &initialize()).await;
     let message = gone.reply()["error"]["message"]
         .as_str()
         .unwrap_or_else(|| panic!("{gone:?}"));
@@ -775,23 +765,21 @@ async fn a_session_started_on_one_replica_continues_on_another() {
     let second = Gateway::start(&up.config(&shared), &[]).await;
     let session = open(&first, "/mcp", &[]).await;
     let headers = [("mcp-session-id", session.as_str())];
-    let call = send(
-        "POST",
+    let call = post(
         &format!("{}/mcp", second.base),
         &headers,
-        Some(&rpc(
+        &rpc(
             1,
             "tools/call",
             json!({"name":"agent-add","arguments":{"a":1,"b":2}}),
-        )),
+        ),
     )
     .await;
     assert_eq!(text(&call), "3", "the second replica continued the session");
-    let call = send(
-        "POST",
+    let call = post(
         &format!("{}/mcp", first.base),
         &headers,
-        Some(&rpc(2, "tools/call", json!({"name":"tools-whoami"}))),
+        &rpc(2, "tools/call", json!({"name":"tools-whoami"})),
     )
     .await;
     assert_eq!(text(&call), "the bearer-protected server");
@@ -801,11 +789,10 @@ async fn a_session_started_on_one_replica_continues_on_another() {
         &[],
     )
     .await;
-    let refused = send(
-        "POST",
+    let refused = post(
         &format!("{}/mcp", stranger.base),
         &headers,
-        Some(&rpc(3, "ping", json!({}))),
+        &rpc(3, "ping", json!({})),
     )
     .await;
     assert_eq!(refused.status, StatusCode::NOT_FOUND);
@@ -822,9 +809,7 @@ async fn without_a_master_key_only_loopback_is_served_unless_allowed() {
         .args([
             "gateway",
             "--config",
-            up.config(&format!("  session_secret: {SESSION_SECRET}"))
-                .to_str()
-                .unwrap(),
+            up.config_with_secret().to_str().unwrap(),
             "--listen",
             "0.0.0.0:0",
         ])
@@ -882,18 +867,14 @@ async fn config_errors_stop_the_start_and_name_file_server_and_key() {
 #[tokio::test]
 async fn sigterm_lets_a_call_in_flight_finish() {
     let up = upstreams().await;
-    let mut gateway = Gateway::start(
-        &up.config(&format!("  session_secret: {SESSION_SECRET}")),
-        &[],
-    )
-    .await;
+    let mut gateway = Gateway::start(&up.config_with_secret(), &[]).await;
     let session = open(&gateway, "/mcp/agent", &[]).await;
     let url = format!("{}/mcp/agent", gateway.base);
     let call = {
         let (url, session) = (url.clone(), session.clone());
         tokio::spawn(async move {
-            send("POST", &url, &[("mcp-session-id", &session)], Some(&rpc(1, "tools/call",
-                json!({"name":"count","arguments":{"steps":2,"pause_ms":400},"_meta":{"progressToken":"t"}})))).await
+            post(&url, &[("mcp-session-id", &session)], &rpc(1, "tools/call",
+                json!({"name":"count","arguments":{"steps":2,"pause_ms":400},"_meta":{"progressToken":"t"}}))).await
         })
     };
     // Signal once the upstream has the call.

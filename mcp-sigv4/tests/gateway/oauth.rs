@@ -22,7 +22,10 @@ use sha2::Sha256;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::{Gateway, LIMIT, MASTER_KEY, SESSION_SECRET, client, initialize, rpc, send, upstreams};
+use super::{
+    Gateway, LIMIT, MASTER_KEY, SESSION_SECRET, Upstreams, client, free_port, initialize, post,
+    rpc, send, upstreams,
+};
 
 pub(super) const CLIENT: (&str, &str) = ("agent", "agent-client-secret-EXAMPLE");
 const NO_SCOPE_CLIENT: (&str, &str) = ("unscoped", "unscoped-client-secret-EXAMPLE");
@@ -157,14 +160,6 @@ async fn json_of(request: Request<Full<Bytes>>) -> Value {
     serde_json::from_slice(&body_of(request).await).unwrap()
 }
 
-pub(super) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 pub(super) fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -179,6 +174,20 @@ pub(super) fn oauth_settings(public: &str, issuer: &str) -> String {
     format!(
         "  master_key: os.environ/MASTER\n  session_secret: {SESSION_SECRET}\n  public_url: {public}\n  oauth:\n    issuer: {issuer}\n    required_scopes: [\"{SCOPE}\"]\n  access:\n    - claim: scope\n      value: \"{SCOPE}\"\n      servers: [tools]\n    - claim: groups\n      value: ops\n      servers: [agent]\n"
     )
+}
+
+/// A gateway in front of `up` at a port of its own that trusts `issuer`
+/// ([`oauth_settings`]), started with `extra` flags; and its public URL.
+pub(super) async fn oauth_gateway(
+    up: &Upstreams,
+    issuer: &str,
+    extra: &[&str],
+) -> (Gateway, String) {
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let config = up.config(&oauth_settings(&public, issuer));
+    let gateway = Gateway::start_listening(&config, &format!("127.0.0.1:{port}"), extra, &[]).await;
+    (gateway, public)
 }
 
 /// A response's status and `WWW-Authenticate`, for a POST of `initialize`
@@ -229,10 +238,7 @@ fn forged(header: Value, claims: &Value, sign: impl FnOnce(&str) -> Vec<u8>) -> 
 async fn tokens_of_the_issuer_open_the_gateway_and_bad_ones_never_reach_an_upstream() {
     let up = upstreams().await;
     let auth = AuthServer::start(0).await;
-    let port = free_port();
-    let public = format!("http://127.0.0.1:{port}");
-    let config = up.config(&oauth_settings(&public, &auth.issuer));
-    let gateway = Gateway::start_listening(&config, &format!("127.0.0.1:{port}"), &[], &[]).await;
+    let (gateway, public) = oauth_gateway(&up, &auth.issuer, &[]).await;
     let route = format!("{public}/mcp/tools");
     let metadata = format!("{public}/.well-known/oauth-protected-resource/mcp/tools");
 
@@ -274,11 +280,10 @@ async fn tokens_of_the_issuer_open_the_gateway_and_bad_ones_never_reach_an_upstr
     for token in [&good, &for_audience] {
         let bearer = format!("Bearer {token}");
         let session = super::open(&gateway, "/mcp/tools", &[("authorization", &bearer)]).await;
-        let call = send(
-            "POST",
+        let call = post(
             &route,
             &[("authorization", &bearer), ("mcp-session-id", &session)],
-            Some(&rpc(2, "tools/call", json!({"name": "whoami"}))),
+            &rpc(2, "tools/call", json!({"name": "whoami"})),
         )
         .await;
         assert_eq!(call.status, StatusCode::OK, "{call:?}");
@@ -424,10 +429,7 @@ async fn an_unreachable_issuer_gets_503_with_retry_after_until_its_keys_are_know
     let up = upstreams().await;
     let issuer_port = free_port();
     let issuer = format!("http://127.0.0.1:{issuer_port}");
-    let port = free_port();
-    let public = format!("http://127.0.0.1:{port}");
-    let config = up.config(&oauth_settings(&public, &issuer));
-    let gateway = Gateway::start_listening(&config, &format!("127.0.0.1:{port}"), &[], &[]).await;
+    let (gateway, public) = oauth_gateway(&up, &issuer, &[]).await;
     let route = format!("{public}/mcp/tools");
     let shaped = forged(
         json!({"alg": "RS256", "kid": "k"}),
@@ -496,10 +498,7 @@ fn sdk_python() -> PathBuf {
 async fn the_python_sdk_gets_from_401_to_a_session_by_discovery_in_both_eras() {
     let up = upstreams().await;
     let auth = AuthServer::start(0).await;
-    let port = free_port();
-    let public = format!("http://127.0.0.1:{port}");
-    let config = up.config(&oauth_settings(&public, &auth.issuer));
-    let gateway = Gateway::start_listening(&config, &format!("127.0.0.1:{port}"), &[], &[]).await;
+    let (gateway, public) = oauth_gateway(&up, &auth.issuer, &[]).await;
     let route = format!("{public}/mcp/tools");
     let output = tokio::time::timeout(
         std::time::Duration::from_secs(120),

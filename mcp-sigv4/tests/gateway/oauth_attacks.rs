@@ -15,10 +15,10 @@ use http_body_util::Full;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::oauth::{AuthServer, CLIENT, SCOPE, free_port, now, oauth_settings};
+use super::oauth::{AuthServer, CLIENT, SCOPE, now, oauth_gateway};
 use super::security::upstream_requests;
 use super::{
-    Answer, Gateway, SESSION_SECRET, Upstreams, client, initialize, open, rpc, send, text,
+    Answer, Gateway, SESSION_SECRET, Upstreams, client, initialize, open, post, rpc, send, text,
     upstreams,
 };
 
@@ -37,11 +37,7 @@ impl Protected {
     async fn start(extra: &[&str]) -> Self {
         let up = upstreams().await;
         let auth = AuthServer::start(0).await;
-        let port = free_port();
-        let public = format!("http://127.0.0.1:{port}");
-        let config = up.config(&oauth_settings(&public, &auth.issuer));
-        let gateway =
-            Gateway::start_listening(&config, &format!("127.0.0.1:{port}"), extra, &[]).await;
+        let (gateway, public) = oauth_gateway(&up, &auth.issuer, extra).await;
         let token = auth
             .token(CLIENT, &format!("{public}/mcp"), Some(SCOPE))
             .await;
@@ -51,11 +47,10 @@ impl Protected {
         let bearer = format!("Bearer {token}");
         let mut status = StatusCode::SERVICE_UNAVAILABLE;
         for _ in 0..100 {
-            status = send(
-                "POST",
+            status = post(
                 &format!("{public}/mcp/agent"),
                 &[("authorization", &bearer)],
-                Some(&initialize()),
+                &initialize(),
             )
             .await
             .status;
@@ -82,11 +77,10 @@ impl Protected {
 
 /// A tools/list at `url` with `bearer` and `session`.
 async fn list(url: &str, bearer: &str, session: &str) -> Answer {
-    send(
-        "POST",
+    post(
         url,
         &[("authorization", bearer), ("mcp-session-id", session)],
-        Some(&rpc(7, "tools/list", json!({}))),
+        &rpc(7, "tools/list", json!({})),
     )
     .await
 }
@@ -106,25 +100,18 @@ async fn with_a_valid_token_foreign_hosts_cross_site_posts_oversized_requests_an
     let url = format!("{}/mcp", p.public);
 
     // DNS rebinding: a page's own name, resolved to 127.0.0.1.
-    let rebound = send(
-        "POST",
+    let rebound = post(
         &url,
         &[
             auth,
             ("host", "attacker.example:4000"),
             ("origin", "http://attacker.example:4000"),
         ],
-        Some(&initialize()),
+        &initialize(),
     )
     .await;
     assert_eq!(rebound.status, StatusCode::FORBIDDEN, "{rebound:?}");
-    let foreign_host = send(
-        "POST",
-        &url,
-        &[auth, ("host", "attacker.example")],
-        Some(&initialize()),
-    )
-    .await;
+    let foreign_host = post(&url, &[auth, ("host", "attacker.example")], &initialize()).await;
     assert_eq!(
         foreign_host.status,
         StatusCode::FORBIDDEN,
@@ -135,13 +122,7 @@ async fn with_a_valid_token_foreign_hosts_cross_site_posts_oversized_requests_an
         "null",
         "http://localhost.attacker.example",
     ] {
-        let cross_site = send(
-            "POST",
-            &url,
-            &[auth, ("origin", origin)],
-            Some(&initialize()),
-        )
-        .await;
+        let cross_site = post(&url, &[auth, ("origin", origin)], &initialize()).await;
         assert_eq!(
             cross_site.status,
             StatusCode::FORBIDDEN,
@@ -204,11 +185,10 @@ async fn with_a_valid_token_foreign_hosts_cross_site_posts_oversized_requests_an
     );
 
     // Fan-out: more names than servers, and an oversized routing header.
-    let three = send(
-        "POST",
+    let three = post(
         &url,
         &[auth, ("x-litellm-mcp-server", "tools,tools,tools")],
-        Some(&initialize()),
+        &initialize(),
     )
     .await;
     assert_eq!(three.status, StatusCode::BAD_REQUEST, "{three:?}");
@@ -217,11 +197,10 @@ async fn with_a_valid_token_foreign_hosts_cross_site_posts_oversized_requests_an
         "{three:?}"
     );
     let thousand = vec!["tools"; 1000].join(",");
-    let header = send(
-        "POST",
+    let header = post(
         &url,
         &[auth, ("x-litellm-mcp-server", &thousand)],
-        Some(&initialize()),
+        &initialize(),
     )
     .await;
     assert_eq!(
@@ -236,7 +215,7 @@ async fn with_a_valid_token_foreign_hosts_cross_site_posts_oversized_requests_an
         json!({"protocolVersion": "2025-06-18", "capabilities": {},
                "clientInfo": {"name": "x".repeat(4096), "version": "1"}}),
     );
-    let too_large = send("POST", &format!("{url}/tools"), &[auth], Some(&big)).await;
+    let too_large = post(&format!("{url}/tools"), &[auth], &big).await;
     assert_eq!(
         too_large.status,
         StatusCode::PAYLOAD_TOO_LARGE,
@@ -252,19 +231,17 @@ async fn with_a_valid_token_foreign_hosts_cross_site_posts_oversized_requests_an
     // twice (one server) pass; each reaches `tools` once.
     let port = p.public.rsplit(':').next().unwrap().to_owned();
     let local = format!("http://localhost:{port}");
-    let same_host = send(
-        "POST",
+    let same_host = post(
         &format!("{url}/tools"),
         &[auth, ("origin", &local)],
-        Some(&initialize()),
+        &initialize(),
     )
     .await;
     assert_eq!(same_host.status, StatusCode::OK, "{same_host:?}");
-    let twice = send(
-        "POST",
+    let twice = post(
         &url,
         &[auth, ("x-litellm-mcp-server", "tools, tools")],
-        Some(&initialize()),
+        &initialize(),
     )
     .await;
     assert_eq!(twice.status, StatusCode::OK, "{twice:?}");
@@ -276,7 +253,7 @@ async fn with_a_valid_token_foreign_hosts_cross_site_posts_oversized_requests_an
     let call = |id| rpc(id, "tools/call", json!({"name": "whoami"}));
     let before = upstream_requests(&p.up);
     let four = json!([call(1), call(2), call(3), call(4)]);
-    let refused = send("POST", &format!("{url}/tools"), &headers, Some(&four)).await;
+    let refused = post(&format!("{url}/tools"), &headers, &four).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
     assert_eq!(refused.messages[0]["error"]["code"], -32600, "{refused:?}");
     assert!(
@@ -289,7 +266,7 @@ async fn with_a_valid_token_foreign_hosts_cross_site_posts_oversized_requests_an
         "part of a refused batch reached the upstream"
     );
     let three = json!([call(1), call(2), call(3)]);
-    let answered = send("POST", &format!("{url}/tools"), &headers, Some(&three)).await;
+    let answered = post(&format!("{url}/tools"), &headers, &three).await;
     assert_eq!(answered.status, StatusCode::OK, "{answered:?}");
     assert_eq!(answered.messages[0].as_array().unwrap().len(), 3);
     assert_eq!(upstream_requests(&p.up), before + 3);
@@ -397,11 +374,10 @@ async fn two_hundred_calls_with_one_token_from_eight_tasks_all_succeed_once_each
         tokio::spawn(async move {
             let mut answered = 0;
             for call in (task..CALLS).step_by(TASKS) {
-                let answer = send(
-                    "POST",
+                let answer = post(
                     &url,
                     &[("authorization", &bearer), ("mcp-session-id", &session)],
-                    Some(&rpc(call as i64, "tools/call", json!({"name": "whoami"}))),
+                    &rpc(call as i64, "tools/call", json!({"name": "whoami"})),
                 )
                 .await;
                 assert_eq!(answer.status, StatusCode::OK, "{answer:?}");

@@ -8,7 +8,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use super::security::read_until_closed;
-use super::{Gateway, LIMIT, NEXT, SESSION_SECRET, rpc, send};
+use super::{Gateway, LIMIT, SESSION_SECRET, rpc, send};
 use crate::ordered_server;
 
 /// Sessions driven in one run.
@@ -51,18 +51,10 @@ async fn next_request(stream: &mut BufReader<TcpStream>) -> Value {
 /// A config with the one server `order` at `url`, and `general` as
 /// general_settings.
 fn config(url: &str, general: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "mcp-sigv4-order-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = dir.join("config.yaml");
     let yaml = format!(
         "mcp_servers:\n  order:\n    url: \"{url}\"\n    transport: http\ngeneral_settings:\n{general}\n"
     );
-    std::fs::write(&config, yaml).unwrap();
-    config
+    super::write_config("order", &yaml)
 }
 
 /// How many times the gateway has logged holding a request for a GET.

@@ -83,15 +83,7 @@ fn config(door: &Door) -> std::path::PathBuf {
         server::REGION,
         server::SERVICE,
     );
-    let dir = std::env::temp_dir().join(format!(
-        "mcp-sigv4-gateway-probe-{}-{}",
-        std::process::id(),
-        crate::NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("config.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    path
+    crate::write_config("gateway-probe", &yaml)
 }
 
 const UP: &str = r#"mcp_sigv4_upstream_up{server="flaky"}"#;

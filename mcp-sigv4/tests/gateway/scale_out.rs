@@ -16,21 +16,13 @@ use tokio::process::{Child, Command};
 
 use crate::eras::{self, MODERN, modern};
 use crate::telemetry::{sample, scrape};
-use crate::{Answer, Gateway, LIMIT, initialize, rpc, send, try_send};
+use crate::{Answer, Gateway, LIMIT, free_port, initialize, rpc, send, try_send};
 
 /// 2025 clients, each with its own session, and stateless 2026-07-28 clients.
 const LEGACY_CLIENTS: usize = 4;
 const MODERN_CLIENTS: usize = 2;
 /// Successful calls to wait for in each phase.
 const CALLS_PER_PHASE: usize = 40;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// HAProxy in front of `ports`, listening on its own port.
 async fn haproxy(dir: &std::path::Path, ports: &[u16]) -> (Child, String) {

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::Full;
 
-use super::{Gateway, SESSION_SECRET, Upstreams, client, initialize, send, upstreams};
+use super::{Gateway, SESSION_SECRET, Upstreams, client, initialize, post, send, upstreams};
 
 fn secret() -> String {
     format!("  session_secret: {SESSION_SECRET}")
@@ -28,14 +28,13 @@ async fn foreign_host_or_origin_and_text_plain_posts_are_refused_before_any_upst
     .await;
     let url = format!("{}/mcp", gateway.base);
     // DNS rebinding: a page's own name, resolved to 127.0.0.1.
-    let rebound = send(
-        "POST",
+    let rebound = post(
         &url,
         &[
             ("host", "attacker.example:4000"),
             ("origin", "http://attacker.example:4000"),
         ],
-        Some(&initialize()),
+        &initialize(),
     )
     .await;
     assert_eq!(rebound.status, StatusCode::FORBIDDEN, "{rebound:?}");
@@ -44,7 +43,7 @@ async fn foreign_host_or_origin_and_text_plain_posts_are_refused_before_any_upst
         "null",
         "http://localhost.attacker.example",
     ] {
-        let cross_site = send("POST", &url, &[("origin", origin)], Some(&initialize())).await;
+        let cross_site = post(&url, &[("origin", origin)], &initialize()).await;
         assert_eq!(
             cross_site.status,
             StatusCode::FORBIDDEN,
@@ -67,16 +66,15 @@ async fn foreign_host_or_origin_and_text_plain_posts_are_refused_before_any_upst
     // The loopback names, and the configured name behind a load balancer, pass.
     let port = gateway.base.rsplit(':').next().unwrap().to_owned();
     let local = format!("http://localhost:{port}");
-    let same_host = send("POST", &url, &[("origin", &local)], Some(&initialize())).await;
+    let same_host = post(&url, &[("origin", &local)], &initialize()).await;
     assert_eq!(same_host.status, StatusCode::OK, "{same_host:?}");
-    let balanced = send(
-        "POST",
+    let balanced = post(
         &url,
         &[
             ("host", "mcp.internal.example"),
             ("origin", "https://mcp.internal.example"),
         ],
-        Some(&initialize()),
+        &initialize(),
     )
     .await;
     assert_eq!(balanced.status, StatusCode::OK, "{balanced:?}");
@@ -88,41 +86,27 @@ async fn repeated_or_oversized_routing_names_cause_no_fan_out() {
     let gateway = Gateway::start(&up.config(&secret()), &[]).await;
     let url = format!("{}/mcp", gateway.base);
     let thousand = vec!["agent"; 1000].join(",");
-    let header = send(
-        "POST",
-        &url,
-        &[("x-litellm-mcp-server", &thousand)],
-        Some(&initialize()),
-    )
-    .await;
+    let header = post(&url, &[("x-litellm-mcp-server", &thousand)], &initialize()).await;
     assert_eq!(
         header.status,
         StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
         "{header:?}"
     );
-    let query = send(
-        "POST",
-        &format!("{url}?server={thousand}"),
-        &[],
-        Some(&initialize()),
-    )
-    .await;
+    let query = post(&format!("{url}?server={thousand}"), &[], &initialize()).await;
     assert_eq!(query.status, StatusCode::BAD_REQUEST, "{query:?}");
-    let three = send(
-        "POST",
+    let three = post(
         &url,
         &[("x-litellm-mcp-server", "agent,agent,tools")],
-        Some(&initialize()),
+        &initialize(),
     )
     .await;
     assert_eq!(three.status, StatusCode::BAD_REQUEST, "{three:?}");
     assert_eq!(upstream_requests(&up), 0);
     // A name given twice is one server: one upstream initialize.
-    let twice = send(
-        "POST",
+    let twice = post(
         &url,
         &[("x-litellm-mcp-server", "agent, agent")],
-        Some(&initialize()),
+        &initialize(),
     )
     .await;
     assert_eq!(twice.status, StatusCode::OK, "{twice:?}");
@@ -275,27 +259,16 @@ async fn past_the_connection_cap_only_health_is_answered() {
     .into();
     let health = send("GET", &format!("{}/health", gateway.base), &[], None).await;
     assert_eq!(health.status, StatusCode::OK, "{health:?}");
-    let busy = send(
-        "POST",
-        &format!("{}/mcp/agent", gateway.base),
-        &[],
-        Some(&initialize()),
-    )
-    .await;
+    let busy = post(&format!("{}/mcp/agent", gateway.base), &[], &initialize()).await;
     assert_eq!(busy.status, StatusCode::SERVICE_UNAVAILABLE, "{busy:?}");
     assert_eq!(upstream_requests(&up), 0);
     drop(idle);
     // The places come back once the idle connections go.
     let mut status = StatusCode::SERVICE_UNAVAILABLE;
     for _ in 0..100 {
-        status = send(
-            "POST",
-            &format!("{}/mcp/agent", gateway.base),
-            &[],
-            Some(&initialize()),
-        )
-        .await
-        .status;
+        status = post(&format!("{}/mcp/agent", gateway.base), &[], &initialize())
+            .await
+            .status;
         if status != StatusCode::SERVICE_UNAVAILABLE {
             break;
         }
@@ -313,11 +286,10 @@ async fn concurrent_aggregated_lists_on_one_session_each_get_every_tool() {
     let lists = (0..6).map(|i| {
         let (url, session) = (url.clone(), session.clone());
         tokio::spawn(async move {
-            send(
-                "POST",
+            post(
                 &url,
                 &[("mcp-session-id", &session)],
-                Some(&super::rpc(i, "tools/list", serde_json::json!({}))),
+                &super::rpc(i, "tools/list", serde_json::json!({})),
             )
             .await
         })
@@ -341,11 +313,10 @@ async fn a_partial_aggregated_list_names_the_failed_server_in_meta() {
     std::fs::write(&path, yaml).unwrap();
     let gateway = Gateway::start(&path, &[]).await;
     let session = super::open(&gateway, "/mcp", &[]).await;
-    let list = send(
-        "POST",
+    let list = post(
         &format!("{}/mcp", gateway.base),
         &[("mcp-session-id", &session)],
-        Some(&super::rpc(1, "tools/list", serde_json::json!({}))),
+        &super::rpc(1, "tools/list", serde_json::json!({})),
     )
     .await;
     assert_eq!(
@@ -376,7 +347,7 @@ async fn an_oversized_batch_is_refused_and_a_batch_is_answered_whole() {
         )
     };
     let four = serde_json::json!([call(1), call(2), call(3), call(4)]);
-    let refused = send("POST", &url, &[("mcp-session-id", &session)], Some(&four)).await;
+    let refused = post(&url, &[("mcp-session-id", &session)], &four).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
     assert_eq!(refused.messages[0]["error"]["code"], -32600);
     assert!(
@@ -391,7 +362,7 @@ async fn an_oversized_batch_is_refused_and_a_batch_is_answered_whole() {
         "part of a refused batch reached the upstream"
     );
     let three = serde_json::json!([call(1), call(2), call(3)]);
-    let answered = send("POST", &url, &[("mcp-session-id", &session)], Some(&three)).await;
+    let answered = post(&url, &[("mcp-session-id", &session)], &three).await;
     assert_eq!(answered.status, StatusCode::OK, "{answered:?}");
     let replies = answered.messages[0].as_array().unwrap();
     assert_eq!(replies.len(), 3, "{answered:?}");
@@ -458,11 +429,10 @@ async fn a_batch_that_holds_initialize_is_refused_whole_before_any_upstream_requ
 
 /// A tools/list at `path` with `session`.
 async fn list(gateway: &Gateway, path: &str, session: &str) -> super::Answer {
-    send(
-        "POST",
+    post(
         &format!("{}{path}", gateway.base),
         &[("mcp-session-id", session)],
-        Some(&super::rpc(7, "tools/list", serde_json::json!({}))),
+        &super::rpc(7, "tools/list", serde_json::json!({})),
     )
     .await
 }
@@ -561,7 +531,7 @@ async fn a_batch_is_refused_from_a_client_whose_revision_has_none() {
             ("mcp-session-id", session.as_str()),
             ("mcp-protocol-version", version),
         ];
-        let refused = send("POST", &url, &headers, Some(&batch)).await;
+        let refused = post(&url, &headers, &batch).await;
         assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
         let error = &refused.messages[0];
         assert_eq!(error["error"]["code"], -32600, "{refused:?}");
@@ -576,7 +546,7 @@ async fn a_batch_is_refused_from_a_client_whose_revision_has_none() {
     }
     // A 2026-07-28 client's envelope shows its revision without the header.
     let modern = serde_json::json!([super::eras::modern(3, "tools/list", serde_json::json!({}))]);
-    let refused = send("POST", &url, &[], Some(&modern)).await;
+    let refused = post(&url, &[], &modern).await;
     assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{refused:?}");
     assert_eq!(refused.messages[0]["error"]["code"], -32600, "{refused:?}");
     assert_eq!(
@@ -592,7 +562,7 @@ async fn a_batch_is_refused_from_a_client_whose_revision_has_none() {
         ],
         vec![("mcp-session-id", session.as_str())],
     ] {
-        let answered = send("POST", &url, &headers, Some(&batch)).await;
+        let answered = post(&url, &headers, &batch).await;
         assert_eq!(answered.status, StatusCode::OK, "{answered:?}");
         assert_eq!(
             answered.messages[0].as_array().unwrap().len(),
@@ -633,7 +603,7 @@ async fn after_upstream_session_loss_aggregated_calls_and_batches_return_one_res
         super::rpc(2, "tools/call", serde_json::json!({"name": "tools-whoami"})),
     ]);
     let url = format!("{}/mcp", gateway.base);
-    let answer = send("POST", &url, &[("mcp-session-id", &session)], Some(&batch)).await;
+    let answer = post(&url, &[("mcp-session-id", &session)], &batch).await;
     assert_eq!(
         answer.messages[0].as_array().unwrap().len(),
         2,
@@ -644,15 +614,10 @@ async fn after_upstream_session_loss_aggregated_calls_and_batches_return_one_res
         .clone()
         .expect("a batch returns the resealed id");
     assert_eq!(up.tools.started(), started + 2);
-    let call = send(
-        "POST",
+    let call = post(
         &url,
         &[("mcp-session-id", &session)],
-        Some(&super::rpc(
-            3,
-            "tools/call",
-            serde_json::json!({"name": "tools-whoami"}),
-        )),
+        &super::rpc(3, "tools/call", serde_json::json!({"name": "tools-whoami"})),
     )
     .await;
     assert_eq!(super::text(&call), "the bearer-protected server");
@@ -716,13 +681,7 @@ async fn malformed_json_rpc_is_a_400_about_the_clients_input() {
         ),
         (serde_json::json!("tools/list"), -32600),
     ] {
-        let answer = send(
-            "POST",
-            &url,
-            &[("mcp-session-id", &session)],
-            Some(&message),
-        )
-        .await;
+        let answer = post(&url, &[("mcp-session-id", &session)], &message).await;
         assert_eq!(
             answer.status,
             StatusCode::BAD_REQUEST,
@@ -763,7 +722,6 @@ async fn settle(count: impl Fn() -> usize, expected: usize) -> usize {
 
 #[tokio::test]
 async fn a_client_that_leaves_cancels_its_upstream_call_and_closes_its_upstream_streams() {
-    use http_body_util::BodyExt;
     let up = upstreams().await;
     let gateway = Gateway::start(&up.config(&secret()), &[]).await;
     let url = format!("{}/mcp/tools", gateway.base);
@@ -783,12 +741,8 @@ async fn a_client_that_leaves_cancels_its_upstream_call_and_closes_its_upstream_
         .unwrap();
     let response = client().request(call).await.unwrap();
     let mut body = response.into_body();
-    let first = tokio::time::timeout(super::LIMIT, body.frame())
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
-    assert!(String::from_utf8_lossy(first.data_ref().unwrap()).contains("notifications/progress"));
+    let first = super::first_frame(&mut body).await;
+    assert!(first.contains("notifications/progress"));
     drop(body);
     let cancel_notes = || up.tools.cancel_notes.load(Ordering::SeqCst);
     assert_eq!(
@@ -827,15 +781,10 @@ async fn the_tool_timeout_cancels_upstream_and_says_timeout() {
     let up = upstreams().await;
     let gateway = Gateway::start(&up.config(&secret()), &["--tool-timeout", "1"]).await;
     let session = super::open(&gateway, "/mcp/tools", &[]).await;
-    let answer = send(
-        "POST",
+    let answer = post(
         &format!("{}/mcp/tools", gateway.base),
         &[("mcp-session-id", &session)],
-        Some(&super::rpc(
-            1,
-            "tools/call",
-            serde_json::json!({"name": "wait"}),
-        )),
+        &super::rpc(1, "tools/call", serde_json::json!({"name": "wait"})),
     )
     .await;
     let error = &answer.reply()["error"];
@@ -856,16 +805,11 @@ async fn a_reply_stream_longer_than_the_header_timeout_is_not_cut() {
     let up = upstreams().await;
     let gateway = Gateway::start(&up.config(&secret()), &["--header-read-timeout", "1"]).await;
     let session = super::open(&gateway, "/mcp/agent", &[]).await;
-    let call = send(
-        "POST",
-        &format!("{}/mcp/agent", gateway.base),
-        &[("mcp-session-id", &session)],
-        Some(&super::rpc(
+    let call = post(&format!("{}/mcp/agent", gateway.base), &[("mcp-session-id", &session)], &super::rpc(
             1,
             "tools/call",
             serde_json::json!({"name": "count", "arguments": {"steps": 4, "pause_ms": 500}, "_meta": {"progressToken": "t"}}),
-        )),
-    )
+        ))
     .await;
     assert_eq!(super::text(&call), "counted to 4", "{call:?}");
 }

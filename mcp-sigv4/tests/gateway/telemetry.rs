@@ -180,12 +180,7 @@ async fn metrics_count_calls_by_server_method_and_tool_behind_the_master_key() {
 async fn refused_signatures_are_counted_by_kind_on_the_metrics_listener() {
     let up = upstreams().await;
     // Signed for the wrong service: the stand-in refuses with 403.
-    let yaml = format!(
-        "mcp_servers:\n  agent:\n    url: \"{}\"\n    auth_type: aws_sigv4\n    aws_region_name: us-east-1\n    aws_service_name: aws-mcp\n    aws_access_key_id: os.environ/AGENT_AKID\n    aws_secret_access_key: os.environ/AGENT_SECRET\n    aws_session_token: os.environ/AGENT_TOKEN\n",
-        up.agent.url()
-    );
-    let path = up.dir.join("refused.yaml");
-    std::fs::write(&path, yaml).unwrap();
+    let path = up.config_signed_for_the_wrong_service("refused", "");
     let gateway = Gateway::start(&path, &["--metrics-listen", "127.0.0.1:0"]).await;
     let log = gateway.stderr();
     let metrics_base = log

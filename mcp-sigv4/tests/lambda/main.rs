@@ -8,7 +8,7 @@ mod awkward;
 mod bedrock_model;
 #[path = "../support/era_server.rs"]
 mod era_server;
-#[path = "../support/pseudo_random.rs"]
+#[path = "../../../tests/support/pseudo_random.rs"]
 mod pseudo_random;
 mod runtime;
 #[path = "../../../tests/support/serve.rs"]
