@@ -7,6 +7,7 @@
 //! Transport error: Client error: …, when send discover request"). Every
 //! command turns those into flags, config keys and environment variables here,
 //! and only here: [`library`] is the one place a library error is matched.
+//! [`nearest`] names the key or field a misspelt one most likely means.
 
 use std::error::Error as StdError;
 
@@ -204,6 +205,51 @@ pub fn no_credentials(profile: Option<&str>, env: &dyn Fn(&str) -> Option<String
     format!(
         "no AWS credentials found: tried the environment (AWS_ACCESS_KEY_ID), profile `{name}` in {config} and {credentials} (keys, role, SSO), web identity (AWS_WEB_IDENTITY_TOKEN_FILE), the container endpoint and EC2 instance metadata; {next}"
     )
+}
+
+/// The name of `known` that `key` most likely misspells (a config key, a field
+/// of `sign`'s input): at most two edits away (a swap of neighbours counts as
+/// one), and fewer than a third of its length.
+///
+/// ```
+/// let known = ["body", "body_b64", "url"];
+/// assert_eq!(mcp_sigv4::advice::nearest("bodyy_b64", &known), Some("body_b64"));
+/// assert_eq!(mcp_sigv4::advice::nearest("payload", &known), None);
+/// ```
+pub fn nearest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
+    let key = key.trim().to_ascii_lowercase();
+    known
+        .iter()
+        .map(|candidate| (distance(&key, candidate), *candidate))
+        .filter(|(d, candidate)| *d <= 2 && *d * 3 < candidate.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, candidate)| candidate)
+}
+
+/// Optimal string alignment distance: insertions, deletions, substitutions and
+/// swaps of neighbouring characters.
+pub fn distance(a: &str, b: &str) -> usize {
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut rows = vec![vec![0; b.len() + 1]; a.len() + 1];
+    for (i, row) in rows.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for (j, cell) in rows[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (rows[i - 1][j] + 1)
+                .min(rows[i][j - 1] + 1)
+                .min(rows[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(rows[i - 2][j - 2] + 1);
+            }
+            rows[i][j] = d;
+        }
+    }
+    rows[a.len()][b.len()]
 }
 
 #[cfg(test)]

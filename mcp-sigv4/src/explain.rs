@@ -25,8 +25,12 @@ use crate::compare::compare_authorization;
   echo '{\"method\":\"POST\",\"url\":\"https://aws-mcp.us-east-1.api.aws/mcp\",\"body\":\"{}\"}' | mcp-sigv4 explain --json -"
 )]
 pub(crate) struct Args {
-    /// One request as a JSON object in the `sign` input format (`-` for stdin).
-    #[arg(long, conflicts_with_all = ["url", "method", "header", "body", "body_file"])]
+    /// One request as a JSON object in the `sign` input format (`-` for stdin;
+    /// `mcp-sigv4 sign --help` lists the fields, and any other is refused).
+    #[arg(
+        long,
+        conflicts_with_all = ["url", "method", "header", "body", "body_file", "service", "region", "timestamp"]
+    )]
     json: Option<String>,
     /// HTTP method.
     #[arg(long, default_value = "POST")]
@@ -85,13 +89,17 @@ fn run(args: Args) -> Result<ExitCode, String> {
         Some(source) => read_json(source)?,
         None => from_flags(&args)?,
     };
-    let reply = crate::sign::sign_line(&input.to_string());
-    if reply["ok"] != serde_json::Value::Bool(true) {
-        return Err(reply["error"]
-            .as_str()
-            .unwrap_or("signing failed")
-            .to_owned());
-    }
+    // --access-key (or AWS_ACCESS_KEY_ID) for a --json request that has no `access_key`.
+    let env = |name: &str| match name {
+        "AWS_ACCESS_KEY_ID" => args.access_key.clone(),
+        _ => std::env::var(name).ok(),
+    };
+    let fallback = crate::sign::Fallback {
+        env: &env,
+        access_key: "--access-key, or AWS_ACCESS_KEY_ID",
+        secret_key: "AWS_SECRET_ACCESS_KEY",
+    };
+    let reply = crate::sign::sign_request(&input, &fallback)?;
     let text = |k: &str| reply[k].as_str().unwrap_or_default().to_owned();
     println!(
         "Canonical request:\n{}\n",

@@ -15,14 +15,16 @@ use clap::{CommandFactory, Parser, Subcommand};
 /// Who each command is for, after the list of commands in `--help`.
 const AFTER_HELP: &str = "\
 Which command:
-  proxy     for a desktop MCP host (Claude Desktop, Cursor, VS Code): one signed server over stdio
-  gateway   for a team: one HTTP endpoint in front of many MCP servers, each with its own credentials
-  ask       for a model with tools: a Bedrock model answers a question with the tools of MCP servers
-  sign      for debugging: sign JSON lines, to compare with another SigV4 implementation
-  explain   for debugging: the canonical request and signature of one request, and why a 403's differs
-  probe     for monitoring: each server of a config file probed once, exit 1 if one is down
-From Rust code, use the tower-sigv4 library instead (not on crates.io yet: its guide is
-`cargo doc -p tower-sigv4 --open` in a checkout).
+  proxy         for a desktop MCP host (Claude Desktop, Cursor, VS Code): one signed server over stdio
+  gateway       for a team: one HTTP endpoint in front of many MCP servers, each with its own credentials
+  ask           for a model with tools: a Bedrock model answers a question with the tools of MCP servers
+  lambda        for a Bedrock agent: its action group's Lambda function, calling the tools of MCP servers
+  agent-schema  for a Bedrock agent: the action group's schema from the tools MCP servers list
+  sign          for debugging: sign JSON lines, to compare with another SigV4 implementation
+  explain       for debugging: the canonical request and signature of one request, and why a 403's differs
+  probe         for monitoring: each server of a config file probed once, exit 1 if one is down
+From Rust code, use the tower-sigv4 library instead (not on crates.io yet: its guide, with the
+rmcp, reqwest and verifying modules, is `cargo doc -p tower-sigv4 --all-features --open` in a checkout).
 
 Shell completions: `mcp-sigv4 completions bash|zsh|fish|powershell|elvish`; a man page: `mcp-sigv4 man [COMMAND]`.
 

@@ -17,14 +17,21 @@ use tower_sigv4::unstable::{self, PathHandling};
   {\"id\": any, \"method\": \"POST\", \"url\": \"https://host/path?query\", \"headers\": [[\"name\",\"value\"], ...],
    \"body_b64\": \"...\", \"access_key\": \"...\", \"secret_key\": \"...\", \"session_token\": null,
    \"region\": \"us-east-1\", \"service\": \"bedrock-agentcore\", \"timestamp\": \"20150830T123600Z\"}
-  (\"headers_b64\": [[\"name\", \"base64 of the value's bytes\"], ...] replaces \"headers\" when present)
+  (\"headers_b64\": [[\"name\", \"base64 of the value's bytes\"], ...] replaces \"headers\" when present;
+  \"body\": \"text\" gives a text body instead of \"body_b64\", the body's bytes base64-encoded: one or the other)
+  A line with any other field is answered with an error naming it, and nothing is signed.
   Left out: service and region come from the URL's host, access_key, secret_key and session_token from
   --profile, else AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN, timestamp is now.
 Output, one line per input line:
   {\"id\": same, \"ok\": true, \"authorization\": \"...\", \"x_amz_date\": \"...\", \"x_amz_security_token\": null,
    \"signed_headers\": \"a;b\", \"signature\": \"...\", \"canonical_request\": \"...\", \"string_to_sign\": \"...\",
    \"headers\": [[\"name\",\"value\"], ...]}
-  or {\"id\": same, \"ok\": false, \"error\": \"...\"}")]
+  or {\"id\": same, \"ok\": false, \"error\": \"...\"}
+Examples (AWS's documented example key; no AWS account needed):
+  export AWS_ACCESS_KEY_ID=AKIDEXAMPLE AWS_SECRET_ACCESS_KEY=wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY
+  echo '{\"id\":1,\"method\":\"POST\",\"url\":\"https://aws-mcp.us-east-1.api.aws/mcp\",\"body\":\"{}\",\"timestamp\":\"20250101T000000Z\"}' | mcp-sigv4 sign
+  # the same body base64-encoded, with the credential scope given rather than taken from the URL
+  echo '{\"id\":2,\"method\":\"POST\",\"url\":\"https://aws-mcp.us-east-1.api.aws/mcp\",\"body_b64\":\"e30=\",\"region\":\"us-east-1\",\"service\":\"aws-mcp\"}' | mcp-sigv4 sign")]
 pub(crate) struct Args {
     /// An AWS profile (keys, SSO, assumed role or credential_process) whose
     /// credentials sign the lines that carry none.
@@ -48,6 +55,11 @@ pub(crate) fn main(args: Args) -> ExitCode {
         (Some(c), "AWS_SESSION_TOKEN") => c.session_token().map(str::to_owned),
         _ => std::env::var(name).ok(),
     };
+    let fallback = Fallback {
+        env: &env,
+        access_key: "--profile, or AWS_ACCESS_KEY_ID",
+        secret_key: "--profile, or AWS_SECRET_ACCESS_KEY",
+    };
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -59,7 +71,7 @@ pub(crate) fn main(args: Args) -> ExitCode {
         if line.trim().is_empty() {
             continue;
         }
-        let reply = sign_line_with(&line, &env);
+        let reply = sign_line(&line, &fallback);
         if writeln!(out, "{reply}").and_then(|()| out.flush()).is_err() {
             return ExitCode::FAILURE;
         }
@@ -102,14 +114,37 @@ fn profile_credentials(profile: &str) -> Result<Credentials, String> {
     })
 }
 
-/// Sign one input line, credentials left out taken from the AWS_* variables;
-/// never panics, always answers.
-pub(crate) fn sign_line(line: &str) -> Value {
-    sign_line_with(line, &|name| std::env::var(name).ok())
+/// The fields of an input line, in the order `--help` shows them.
+const FIELDS: [&str; 13] = [
+    "id",
+    "method",
+    "url",
+    "headers",
+    "headers_b64",
+    "body",
+    "body_b64",
+    "access_key",
+    "secret_key",
+    "session_token",
+    "region",
+    "service",
+    "timestamp",
+];
+
+/// Where the credentials an input line leaves out come from, and how the
+/// command reading the line names those sources to its user.
+pub(crate) struct Fallback<'a> {
+    /// The AWS_* variables, or what stands in for them (`sign --profile`'s
+    /// credentials, `explain --access-key`).
+    pub(crate) env: &'a dyn Fn(&str) -> Option<String>,
+    /// What else gives `access_key`, e.g. `--profile, or AWS_ACCESS_KEY_ID`.
+    pub(crate) access_key: &'static str,
+    /// What else gives `secret_key`.
+    pub(crate) secret_key: &'static str,
 }
 
-/// Sign one input line, with `env` for what the line leaves out.
-fn sign_line_with(line: &str, env: &dyn Fn(&str) -> Option<String>) -> Value {
+/// Sign one input line; never panics, always answers.
+fn sign_line(line: &str, fallback: &Fallback<'_>) -> Value {
     let input: Value = match serde_json::from_str(line) {
         Ok(v) => v,
         Err(e) => {
@@ -117,12 +152,65 @@ fn sign_line_with(line: &str, env: &dyn Fn(&str) -> Option<String>) -> Value {
         }
     };
     let id = input.get("id").cloned().unwrap_or(Value::Null);
-    match sign_value(&input, env) {
+    match sign_request(&input, fallback) {
         Ok(mut reply) => {
             reply["id"] = id;
             reply
         }
         Err(error) => json!({"id": id, "ok": false, "error": error}),
+    }
+}
+
+/// Sign one request in the input format (a JSON object of [`FIELDS`]), with
+/// `fallback` for the credentials it leaves out: the reply's fields but `id`.
+/// A field of another name is refused, so that nothing is signed other than
+/// what the input says: a misspelt `body_b64` would sign an empty body.
+pub(crate) fn sign_request(input: &Value, fallback: &Fallback<'_>) -> Result<Value, String> {
+    let Value::Object(object) = input else {
+        let kind = match input {
+            Value::Array(_) => "a list",
+            Value::String(_) => "a string",
+            Value::Number(_) => "a number",
+            Value::Bool(_) => "a boolean",
+            _ => "null",
+        };
+        return Err(format!(
+            "not a JSON object but {kind}; give one object per request, with the fields {}",
+            FIELDS.join(", ")
+        ));
+    };
+    let unknown: Vec<String> = object
+        .keys()
+        .filter(|name| !FIELDS.contains(&name.as_str()))
+        .map(|name| match mcp_sigv4::advice::nearest(name, &FIELDS) {
+            Some(meant) => format!("`{name}` (did you mean `{meant}`?)"),
+            None => format!("`{name}`"),
+        })
+        .collect();
+    if !unknown.is_empty() {
+        return Err(format!(
+            "unknown field{} {}: nothing was signed; the fields are {} (the body goes in `body` as text, or in `body_b64` base64-encoded; `mcp-sigv4 sign --help` describes each)",
+            if unknown.len() == 1 { "" } else { "s" },
+            unknown.join(", "),
+            FIELDS.join(", ")
+        ));
+    }
+    sign_value(input, fallback)
+}
+
+/// The bytes of the body: `body` as UTF-8 text, or `body_b64` decoded;
+/// empty when neither is there.
+fn body(input: &Value) -> Result<Vec<u8>, String> {
+    match (optional(input, "body")?, optional(input, "body_b64")?) {
+        (Some(_), Some(_)) => Err(
+            "both `body` and `body_b64` are given; give the body once, as text in `body` or base64-encoded in `body_b64`"
+                .to_owned(),
+        ),
+        (Some(text), None) => Ok(text.as_bytes().to_vec()),
+        (None, Some(encoded)) => base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .map_err(|e| format!("`body_b64` is not base64: {e}; for a text body use `body`")),
+        (None, None) => Ok(Vec::new()),
     }
 }
 
@@ -133,13 +221,17 @@ fn header_pairs(input: &Value) -> Result<Vec<(String, Vec<u8>)>, String> {
         Some(Value::Null) | None => ("headers", false),
         Some(_) => ("headers_b64", true),
     };
+    let pairs_in = match input.get(field) {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(pairs)) => pairs.as_slice(),
+        Some(_) => {
+            return Err(format!(
+                "`{field}` must be a list of [\"name\", \"value\"] pairs"
+            ));
+        }
+    };
     let mut pairs = Vec::new();
-    for pair in input
-        .get(field)
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
+    for pair in pairs_in {
         let (Some(name), Some(value)) = (
             pair.get(0).and_then(Value::as_str),
             pair.get(1).and_then(Value::as_str),
@@ -185,7 +277,8 @@ struct Fields {
 }
 
 impl Fields {
-    fn read(input: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Self, String> {
+    fn read(input: &Value, fallback: &Fallback<'_>) -> Result<Self, String> {
+        let env = fallback.env;
         let method = optional(input, "method")?;
         let url = optional(input, "url")?;
         let inferred = url.and_then(tower_sigv4::endpoint::infer);
@@ -251,11 +344,11 @@ impl Fields {
         );
         need(
             access_key.is_some(),
-            "`access_key` (or --profile, or AWS_ACCESS_KEY_ID)".to_owned(),
+            format!("`access_key` (or {})", fallback.access_key),
         );
         need(
             secret_key.is_some(),
-            "`secret_key` (or --profile, or AWS_SECRET_ACCESS_KEY)".to_owned(),
+            format!("`secret_key` (or {})", fallback.secret_key),
         );
         match (method, url, region, service, access_key, secret_key) {
             (
@@ -280,8 +373,8 @@ impl Fields {
     }
 }
 
-fn sign_value(input: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Value, String> {
-    let fields = Fields::read(input, env)?;
+fn sign_value(input: &Value, fallback: &Fallback<'_>) -> Result<Value, String> {
+    let fields = Fields::read(input, fallback)?;
     let Fields {
         method,
         url,
@@ -300,13 +393,7 @@ fn sign_value(input: &Value, env: &dyn Fn(&str) -> Option<String>) -> Result<Val
         *time,
     );
     let session_token = session_token.clone();
-    let body = match input.get("body_b64") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::String(s)) => base64::engine::general_purpose::STANDARD
-            .decode(s)
-            .map_err(|e| format!("`body_b64` is not base64: {e}"))?,
-        Some(_) => return Err("`body_b64` must be a string".into()),
-    };
+    let body = body(input)?;
 
     let mut request = http::Request::builder().method(method).uri(url);
     for (name, value) in header_pairs(input)? {

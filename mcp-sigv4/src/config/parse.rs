@@ -14,6 +14,7 @@ use super::{
     Auth, Config, CredentialsSource, OAuth2ClientCredentials, OAuthSettings, SESSION_SECRET_ENV,
     Secret, ServerConfig, StdioCommand, ToolFilter, Transport,
 };
+use crate::advice::{distance, nearest};
 
 mod identities;
 
@@ -1077,44 +1078,6 @@ fn env_name(server: &str) -> String {
             }
         })
         .collect()
-}
-
-/// The key of `known` that `key` most likely misspells: at most two edits away
-/// (a swap of neighbours counts as one), and fewer than a third of its length.
-fn nearest<'a>(key: &str, known: &[&'a str]) -> Option<&'a str> {
-    let key = key.trim().to_ascii_lowercase();
-    known
-        .iter()
-        .map(|candidate| (distance(&key, candidate), *candidate))
-        .filter(|(d, candidate)| *d <= 2 && *d * 3 < candidate.len())
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, candidate)| candidate)
-}
-
-/// Optimal string alignment distance: insertions, deletions, substitutions and
-/// swaps of neighbouring characters.
-fn distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut rows = vec![vec![0; b.len() + 1]; a.len() + 1];
-    for (i, row) in rows.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in rows[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut d = (rows[i - 1][j] + 1)
-                .min(rows[i][j - 1] + 1)
-                .min(rows[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d = d.min(rows[i - 2][j - 2] + 1);
-            }
-            rows[i][j] = d;
-        }
-    }
-    rows[a.len()][b.len()]
 }
 
 fn kind_of(value: &Value) -> &'static str {

@@ -64,7 +64,8 @@ fn blocks(text: &str, lang: &str) -> Vec<String> {
     found
 }
 
-fn help(command: &str) -> String {
+/// `mcp-sigv4 COMMAND --help` (the top-level help for "").
+pub(crate) fn help(command: &str) -> String {
     let args: Vec<&str> = if command.is_empty() {
         vec!["--help"]
     } else {
@@ -76,7 +77,7 @@ fn help(command: &str) -> String {
 }
 
 /// The `--flag` words of `text` (a flag ends at anything but a letter, digit or `-`).
-fn flags(text: &str) -> Vec<String> {
+pub(crate) fn flags(text: &str) -> Vec<String> {
     let mut found = Vec::new();
     let mut rest = text;
     while let Some(at) = rest.find("--") {

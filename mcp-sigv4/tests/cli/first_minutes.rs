@@ -2,8 +2,8 @@
 //! flags and config keys, plain http refused for every endpoint the command
 //! signs for before anything is opened, missing credentials in one line, and
 //! the smaller stumbles (a misspelt required key, a raw runtime ARN, a YAML
-//! tab, several unset variables, `help --help`, `explain --help`'s example,
-//! `man completions`).
+//! tab, several unset variables, `help --help`, the examples of `explain --help`
+//! and `sign --help`, `man completions`).
 
 use std::process::{Output, Stdio};
 
@@ -326,23 +326,24 @@ async fn help_help_and_man_completions_work() {
     assert!(text(&output.stdout).contains(".TH mcp-sigv4-completions 1"));
 }
 
-/// The examples of `explain --help`, each a shell script: the `export` line
-/// with the lines of one example.
-async fn explain_examples() -> Vec<String> {
-    let help = text(&run(&["explain", "--help"], &[]).await.stdout);
+/// The examples of `COMMAND --help`, each a shell script (the `export` line
+/// with the lines of one example) and the comment above it (empty for the
+/// first).
+async fn help_examples(command: &str) -> Vec<(String, String)> {
+    let help = text(&run(&[command, "--help"], &[]).await.stdout);
     let examples = help
         .split_once("Examples")
-        .expect("explain --help has examples")
+        .unwrap_or_else(|| panic!("{command} --help has examples"))
         .1;
     let mut lines = examples.lines().skip(1).map(str::trim);
     let export = lines.next().unwrap().to_owned();
     assert!(export.starts_with("export "), "{export}");
-    let mut scripts = vec![export.clone()];
+    let mut scripts = vec![(String::new(), export.clone())];
     for line in lines.take_while(|l| !l.is_empty()) {
         if line.starts_with('#') {
-            scripts.push(export.clone());
+            scripts.push((line.to_owned(), export.clone()));
         } else {
-            let script = scripts.last_mut().unwrap();
+            let script = &mut scripts.last_mut().unwrap().1;
             script.push('\n');
             script.push_str(line);
         }
@@ -350,38 +351,56 @@ async fn explain_examples() -> Vec<String> {
     scripts
 }
 
+/// Every example of `explain --help` and `sign --help`, run by `sh` as printed:
+/// each exits as its comment says (0 unless it says "exits 1"), and each signs
+/// the body it gives (all give `{}`), not an empty one.
 #[tokio::test]
 async fn explain_help_examples_run_as_printed() {
-    let examples = explain_examples().await;
+    use sha2::Digest;
+    let hash_of = |body: &str| hex::encode(sha2::Sha256::digest(body));
     let dir = std::path::Path::new(binary()).parent().unwrap();
     let path = format!("{}:/usr/bin:/bin", dir.display());
-    let mut codes = Vec::new();
-    for script in &examples {
-        let output = tokio::time::timeout(
-            LIMIT,
-            Command::new("sh")
-                .args(["-c", script])
-                .env_clear()
-                .env("PATH", &path)
-                .env("AWS_EC2_METADATA_DISABLED", "true")
-                .stdin(Stdio::null())
-                .kill_on_drop(true)
-                .output(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-        codes.push(output.status.code());
-        if output.status.code() == Some(1) {
+    for (command, expected_codes) in [("explain", &[0, 1, 0][..]), ("sign", &[0, 0])] {
+        let examples = help_examples(command).await;
+        let mut codes = Vec::new();
+        for (comment, script) in &examples {
+            let output = tokio::time::timeout(
+                LIMIT,
+                Command::new("sh")
+                    .args(["-c", script])
+                    .env_clear()
+                    .env("PATH", &path)
+                    .env("AWS_EC2_METADATA_DISABLED", "true")
+                    .stdin(Stdio::null())
+                    .kill_on_drop(true)
+                    .output(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+            let code = output.status.code().unwrap_or(-1);
+            codes.push(code);
+            let expected = if comment.contains("exits 1") { 1 } else { 0 };
+            assert_eq!(code, expected, "{script}: {stdout}{stderr}");
+            if code == 1 {
+                assert!(
+                    stdout.contains("region: expected `us-east-1`, got `us-west-2`"),
+                    "{script}: {stdout}"
+                );
+            }
+            assert!(script.contains("{}") || script.contains("e30="), "{script}");
             assert!(
-                text(&output.stdout).contains("region: expected `us-east-1`, got `us-west-2`"),
-                "{script}: {}",
-                text(&output.stdout)
+                stdout.contains(&hash_of("{}")) && !stdout.contains(&hash_of("")),
+                "{script} does not sign its body `{{}}`: {stdout}"
             );
+            if command == "sign" {
+                let reply: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+                assert_eq!(reply["ok"], true, "{script}: {reply}");
+            }
         }
+        assert_eq!(codes, expected_codes, "{command}: {examples:?}");
     }
-    // The first shows a signature, the second a difference.
-    assert_eq!(codes[..2], [Some(0), Some(1)], "{examples:?}");
 }
 
 #[tokio::test]

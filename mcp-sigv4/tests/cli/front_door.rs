@@ -74,6 +74,43 @@ async fn help_names_every_command_and_who_it_is_for() {
     );
 }
 
+/// Every command `--help` lists has its line in "Which command:", and the
+/// library's guide is built with every feature (else the rmcp, reqwest and
+/// verifying modules are left out of it).
+#[tokio::test]
+async fn which_command_names_every_listed_command() {
+    let help = text(&run(&["--help"], &[]).await.stdout);
+    let listed: Vec<&str> = help
+        .split_once("Commands:\n")
+        .expect("--help lists commands")
+        .1
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|name| *name != "help")
+        .collect();
+    assert!(listed.len() >= 8, "{listed:?}");
+    let which: Vec<&str> = help
+        .split_once("Which command:\n")
+        .expect("--help says which command")
+        .1
+        .lines()
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(which.len(), listed.len(), "{which:?} and {listed:?}");
+    for name in &listed {
+        assert!(
+            which.contains(name),
+            "`{name}` is not in \"Which command:\"\n{help}"
+        );
+    }
+    assert!(
+        help.contains("`cargo doc -p tower-sigv4 --all-features --open`"),
+        "{help}"
+    );
+}
+
 #[tokio::test]
 async fn an_unknown_log_level_is_refused_with_the_levels() {
     for command in [
