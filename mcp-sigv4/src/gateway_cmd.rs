@@ -6,13 +6,13 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mcp_sigv4::config::{Auth, Config, CredentialsSource, Secret, ServerConfig};
-use mcp_sigv4::gateway::session::Sealer;
-use mcp_sigv4::gateway::{
+use crate::config::{Auth, Config, CredentialsSource, Secret, ServerConfig};
+use crate::gateway::session::Sealer;
+use crate::gateway::{
     self, AllowedHosts, Gateway, Limits, Lists, Options, ResourceServer, Server,
 };
-use mcp_sigv4::relay::{Settings, SigningContext};
-use mcp_sigv4::{logging, shutdown, telemetry};
+use crate::relay::{Settings, SigningContext};
+use crate::{logging, shutdown, telemetry};
 use tower_sigv4::endpoint;
 use tower_sigv4::retry::RetryPolicy;
 use tower_sigv4::rmcp::{SignedHttpService, TowerHttpClient};
@@ -38,7 +38,7 @@ GET /.well-known/oauth-protected-resource[/mcp[/{server}]] tells them where to g
 The config file is LiteLLM's config.yaml shape (mcp_servers, general_settings.master_key); every key is
 in docs/configuration.md of the repository.
 Replicas: give every replica the same general_settings.session_secret (or MCP_SIGV4_SESSION_SECRET) and put them behind any HTTP load balancer; no sticky sessions are needed.")]
-pub(crate) struct Args {
+pub struct Args {
     /// The configuration file.
     #[arg(long, value_name = "FILE")]
     config: std::path::PathBuf,
@@ -128,7 +128,9 @@ enum Switch {
     Off,
 }
 
-pub(crate) fn main(args: Args, log_format: logging::LogFormat) -> ExitCode {
+/// Run `mcp-sigv4 gateway` to its end: until SIGINT or SIGTERM has drained
+/// the connections, or a start-up failure, said on stderr.
+pub fn main(args: Args, log_format: logging::LogFormat) -> ExitCode {
     logging::init(args.log_level.as_deref());
     if args.metrics == Switch::Off {
         telemetry::metrics::turn_off();
@@ -138,7 +140,7 @@ pub(crate) fn main(args: Args, log_format: logging::LogFormat) -> ExitCode {
         arguments: args.audit_arguments,
         json_log: log_format == logging::LogFormat::Json,
     };
-    match mcp_sigv4::runtime::Runtime::multi_thread("gateway").block_on(run(args, audit)) {
+    match crate::runtime::Runtime::multi_thread("gateway").block_on(run(args, audit)) {
         Ok(Ok(())) => ExitCode::SUCCESS,
         Ok(Err(message)) => {
             eprintln!("mcp-sigv4 gateway: {message}");
@@ -191,7 +193,7 @@ async fn run(args: Args, audit: telemetry::audit::Settings) -> Result<(), String
             Sealer::random()
         }
     };
-    let timeout = crate::seconds(args.tool_timeout);
+    let timeout = crate::flags::seconds(args.tool_timeout);
     let served: Vec<&ServerConfig> = config.servers.iter().collect();
     let servers = served
         .iter()
@@ -224,9 +226,9 @@ async fn run(args: Args, audit: telemetry::audit::Settings) -> Result<(), String
         max_body_size: args.max_body_size,
         request_timeout: timeout,
         resume_attempts: 3,
-        body_read_timeout: crate::seconds(args.body_read_timeout),
+        body_read_timeout: crate::flags::seconds(args.body_read_timeout),
         max_batch_len: args.max_batch_len,
-        session_ttl: crate::seconds(args.session_ttl),
+        session_ttl: crate::flags::seconds(args.session_ttl),
         allowed_hosts: AllowedHosts::new(
             args.listen.ip().is_loopback(),
             config
@@ -261,10 +263,10 @@ async fn run(args: Args, audit: telemetry::audit::Settings) -> Result<(), String
         })?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     let limits = Limits {
-        header_read_timeout: crate::seconds(args.header_read_timeout),
-        idle_timeout: crate::seconds(args.idle_timeout),
+        header_read_timeout: crate::flags::seconds(args.header_read_timeout),
+        idle_timeout: crate::flags::seconds(args.idle_timeout),
         max_connections: args.max_connections,
-        drain: crate::seconds(args.drain_timeout),
+        drain: crate::flags::seconds(args.drain_timeout),
     };
     if let Some(metrics) = args.metrics_listen {
         if args.metrics == Switch::Off {
@@ -345,7 +347,7 @@ const DEFAULT_PROBE_INTERVAL: Duration = Duration::from_secs(30);
 /// A seconds flag where 0 (or less) means "off".
 fn seconds_or_zero(value: f64) -> Duration {
     if value > 0.0 {
-        crate::seconds(value)
+        crate::flags::seconds(value)
     } else {
         Duration::ZERO
     }
@@ -454,7 +456,7 @@ fn upstream(
             format!(
                 "MCP server `{}`: {}",
                 server.name,
-                mcp_sigv4::advice::library(&e)
+                crate::advice::library(&e)
             )
         })?;
     if let Some(cache) = credentials {
@@ -462,7 +464,7 @@ fn upstream(
     }
     let headers = server
         .headers()
-        .map_err(|e| mcp_sigv4::advice::library(&e))?;
+        .map_err(|e| crate::advice::library(&e))?;
     let (service, region, credentials) = match &server.auth {
         Auth::SigV4 {
             region,
@@ -522,6 +524,5 @@ fn describe_credentials(source: &CredentialsSource) -> String {
             format!("the config file's keys (access key {access_key_id})")
         }
         CredentialsSource::AssumeRole { role_arn, .. } => format!("the assumed role {role_arn}"),
-        _ => "the config file".to_owned(),
     }
 }

@@ -3,9 +3,6 @@
 
 mod compare;
 mod explain;
-mod gateway_cmd;
-mod probe_cmd;
-mod proxy;
 mod sign;
 
 use std::process::ExitCode;
@@ -59,9 +56,9 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Relay MCP JSON-RPC between stdin/stdout and a signed streamable-HTTP endpoint.
-    Proxy(proxy::Args),
+    Proxy(mcp_sigv4::proxy::Args),
     /// Serve one HTTP endpoint in front of the MCP servers of a config file.
-    Gateway(gateway_cmd::Args),
+    Gateway(mcp_sigv4::gateway_cmd::Args),
     /// Sign requests given as JSON lines on stdin; one JSON line out per line in.
     Sign(sign::Args),
     /// Show the canonical request, string to sign and signature of one request,
@@ -74,7 +71,7 @@ enum Command {
     /// Print a Bedrock Agents action group schema from the tools MCP servers list, or check a saved one.
     AgentSchema(mcp_sigv4::lambda::agent_schema::Args),
     /// Probe each MCP server once (server/discover, or initialize and ping); exit 1 if one is down.
-    Probe(probe_cmd::Args),
+    Probe(mcp_sigv4::probe_cmd::Args),
     /// Print a shell completion script, e.g. `mcp-sigv4 completions bash > ~/.local/share/bash-completion/completions/mcp-sigv4`.
     #[command(hide = true)]
     Completions {
@@ -96,24 +93,18 @@ enum Command {
     },
 }
 
-/// A duration flag in seconds: at least a millisecond, and "forever" past what a
-/// `Duration` holds.
-pub(crate) fn seconds(value: f64) -> std::time::Duration {
-    std::time::Duration::try_from_secs_f64(value.max(0.001)).unwrap_or(std::time::Duration::MAX)
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     mcp_sigv4::logging::set_format(cli.log_format);
     let code = match cli.command {
-        Command::Proxy(args) => proxy::main(args),
-        Command::Gateway(args) => gateway_cmd::main(args, cli.log_format),
+        Command::Proxy(args) => mcp_sigv4::proxy::main(args),
+        Command::Gateway(args) => mcp_sigv4::gateway_cmd::main(args, cli.log_format),
         Command::Sign(args) => sign::main(args),
         Command::Explain(args) => explain::main(args),
         Command::Ask(args) => mcp_sigv4::ask::cli::main(args),
         Command::Lambda(args) => mcp_sigv4::lambda::cli::main(args),
         Command::AgentSchema(args) => mcp_sigv4::lambda::agent_schema::main(args),
-        Command::Probe(args) => probe_cmd::main(args),
+        Command::Probe(args) => mcp_sigv4::probe_cmd::main(args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

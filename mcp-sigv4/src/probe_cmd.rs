@@ -6,11 +6,11 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use mcp_sigv4::config::ServerConfig;
-use mcp_sigv4::lambda::cli::{Sources, chosen};
-use mcp_sigv4::probe::{self, Round};
-use mcp_sigv4::protocol::era::{Era, MODERN_VERSION};
-use mcp_sigv4::upstream::Upstream;
+use crate::config::ServerConfig;
+use crate::lambda::cli::{Sources, chosen};
+use crate::probe::{self, Round};
+use crate::protocol::era::{Era, MODERN_VERSION};
+use crate::upstream::Upstream;
 
 /// Exit codes.
 mod exit {
@@ -30,7 +30,7 @@ initialize then ping for a 2025 one, then tools/list to count its tools. One lin
   NAME up|down LATENCY era=VERSION tools=N   (or cause=transport|auth|http|protocol|timeout and what happened)
 Exit codes: 0 every server up, 1 a server down, 2 usage. With --format prometheus, the node-exporter
 textfile format instead (write it to a .prom file of the textfile collector's directory).")]
-pub(crate) struct Args {
+pub struct Args {
     #[command(flatten)]
     sources: Sources,
     /// Only this server of the config (repeatable).
@@ -43,7 +43,7 @@ pub(crate) struct Args {
     #[arg(long, value_enum, default_value_t)]
     format: Format,
     /// Log level (off, error, warn, info, debug, trace).
-    #[arg(long, default_value = "warn", env = "MCP_SIGV4_LOG", value_parser = mcp_sigv4::logging::parse_level)]
+    #[arg(long, default_value = "warn", env = "MCP_SIGV4_LOG", value_parser = crate::logging::parse_level)]
     log_level: String,
 }
 
@@ -57,9 +57,11 @@ enum Format {
     Prometheus,
 }
 
-pub(crate) fn main(args: Args) -> ExitCode {
-    mcp_sigv4::logging::init(Some(&args.log_level));
-    mcp_sigv4::runtime::Runtime::multi_thread("probe")
+/// Run `mcp-sigv4 probe`: one round, one line a server; exit 0 when every
+/// server is up, 1 when one is down, 2 on a usage error.
+pub fn main(args: Args) -> ExitCode {
+    crate::logging::init(Some(&args.log_level));
+    crate::runtime::Runtime::multi_thread("probe")
         .block_on(run(args))
         .map_or_else(|code| code, ExitCode::from)
 }
@@ -69,7 +71,7 @@ async fn run(args: Args) -> u8 {
         Ok(chosen) => chosen,
         Err(message) => return usage(&message),
     };
-    let timeout = crate::seconds(args.timeout);
+    let timeout = crate::flags::seconds(args.timeout);
     let rounds = chosen
         .iter()
         .map(|server| async move { (server.name.as_str(), once(server, timeout).await) });
@@ -99,10 +101,10 @@ async fn run(args: Args) -> u8 {
 async fn once(server: &ServerConfig, timeout: Duration) -> Result<Round, String> {
     let client = server
         .http_client_with(|builder| builder.timeout(timeout))
-        .map_err(|e| mcp_sigv4::advice::library(&e))?;
+        .map_err(|e| crate::advice::library(&e))?;
     let headers = server
         .headers()
-        .map_err(|e| mcp_sigv4::advice::library(&e))?;
+        .map_err(|e| crate::advice::library(&e))?;
     let upstream = Upstream::new(client, server.url.as_str(), headers);
     Ok(probe::round(&upstream, timeout, None).await)
 }

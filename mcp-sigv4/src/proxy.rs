@@ -5,10 +5,10 @@ use std::collections::HashMap;
 use std::process::ExitCode;
 
 use http::{HeaderName, HeaderValue};
-use mcp_sigv4::config::{OAuth2ClientCredentials, Secret};
-use mcp_sigv4::relay::{Options, Policy, Relay, Settings, SigningContext};
-use mcp_sigv4::upstream::Upstream;
-use mcp_sigv4::{logging, shutdown, stdio};
+use crate::config::{OAuth2ClientCredentials, Secret};
+use crate::relay::{Options, Policy, Relay, Settings, SigningContext};
+use crate::upstream::Upstream;
+use crate::{logging, shutdown, stdio};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tower_sigv4::endpoint;
@@ -22,7 +22,7 @@ use tower_sigv4::unstable;
     after_help = "Logs go to stderr; the level comes from --log-level, MCP_SIGV4_LOG or RUST_LOG (in that order).
 Credentials come from the AWS default chain: AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY/AWS_SESSION_TOKEN, --profile or AWS_PROFILE (SSO included), web identity, ECS, EC2."
 )]
-pub(crate) struct Args {
+pub struct Args {
     /// The MCP endpoint, e.g. `https://aws-mcp.us-east-1.api.aws/mcp` or an AgentCore
     /// runtime invocation URL.
     endpoint: String,
@@ -131,14 +131,16 @@ const RESERVED: &[&str] = &[
 const RUNTIME_SESSION: HeaderName =
     HeaderName::from_static("x-amzn-bedrock-agentcore-runtime-session-id");
 
-pub(crate) fn main(args: Args) -> ExitCode {
+/// Run `mcp-sigv4 proxy` to its end: until the host closes stdin or a signal
+/// stops it, or a start-up failure, said on stderr.
+pub fn main(args: Args) -> ExitCode {
     logging::init(args.log_level.as_deref());
     // One host, one endpoint: the work between reads is parsing and signing a
     // message, a few microseconds, so one thread keeps up; worker threads would
     // each bring a stack and an allocator arena of their own.
     // The thread blocked reading stdin cannot be interrupted: after a signal it
     // would hold an orderly runtime shutdown forever.
-    let outcome = mcp_sigv4::runtime::Runtime::current_thread("proxy")
+    let outcome = crate::runtime::Runtime::current_thread("proxy")
         .abandon_blocking_tasks()
         .block_on(run(args));
     match outcome {
@@ -155,16 +157,16 @@ async fn run(args: Args) -> Result<(), String> {
     if args.secret_key.is_some() || args.session_token.is_some() {
         return Err("--secret-key and --session-token are refused: secrets on the command line show in `ps` and shell history. Use --profile NAME (or AWS_PROFILE), or set AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the host's `env` for this server".to_owned());
     }
-    let uri = mcp_sigv4::advice::check_url(&args.endpoint)?;
+    let uri = crate::advice::check_url(&args.endpoint)?;
     let grant = oauth2_grant(&args)?;
     if let Some(profile) = args.profile.as_deref().filter(|_| !args.skip_auth) {
         // Said at start: the chain would only call its profile provider "not
         // enabled", on every request.
         let env = |name: &str| std::env::var(name).ok();
-        if !mcp_sigv4::aws_profile::exists(profile, &env) {
+        if !crate::aws_profile::exists(profile, &env) {
             return Err(format!(
                 "{}, or choose one that exists",
-                mcp_sigv4::aws_profile::not_found(profile, " (--profile or AWS_PROFILE)", &env)
+                crate::aws_profile::not_found(profile, " (--profile or AWS_PROFILE)", &env)
             ));
         }
     }
@@ -190,14 +192,14 @@ async fn run(args: Args) -> Result<(), String> {
         }
         builder
             .max_body_size(args.max_body_size)
-            .signed_headers(mcp_sigv4::telemetry::traces::signed_headers())
+            .signed_headers(crate::telemetry::traces::signed_headers())
     };
     let signs = !args.skip_auth && grant.is_none();
     let signer = if signs {
         Some(
             configure(tower_sigv4::SigV4Layer::for_endpoint(&args.endpoint))
                 .build_signer()
-                .map_err(|e| mcp_sigv4::advice::library(&e))?,
+                .map_err(|e| crate::advice::library(&e))?,
         )
     } else {
         None
@@ -238,8 +240,8 @@ async fn run(args: Args) -> Result<(), String> {
     let service = TransportBuilder::new(args.endpoint.as_str())
         .signing(configure)
         .retry(RetryPolicy::default().max_attempts(args.retries.saturating_add(1)))
-        .timeout(crate::seconds(args.timeout))
-        .connect_timeout(crate::seconds(args.connect_timeout))
+        .timeout(crate::flags::seconds(args.timeout))
+        .connect_timeout(crate::flags::seconds(args.connect_timeout))
         .sign(signs)
         .build_service()
         .map_err(|e| e.to_string())?;
@@ -251,7 +253,7 @@ async fn run(args: Args) -> Result<(), String> {
     };
     let client = TowerHttpClient::new(service);
     let options = Options {
-        request_timeout: crate::seconds(args.tool_timeout),
+        request_timeout: crate::flags::seconds(args.tool_timeout),
         resume_attempts: 3,
         policy,
         signing,
@@ -302,7 +304,7 @@ fn oauth2_grant(args: &Args) -> Result<Option<OAuth2ClientCredentials>, String> 
         .collect();
     OAuth2ClientCredentials::new(token_url, client_id, Secret::from(secret), scopes)
         .map(Some)
-        .map_err(|e| format!("--oauth2-token-url: {}", mcp_sigv4::advice::library(&e)))
+        .map_err(|e| format!("--oauth2-token-url: {}", crate::advice::library(&e)))
 }
 
 fn parse_headers(raw: &[String]) -> Result<HashMap<HeaderName, HeaderValue>, String> {
