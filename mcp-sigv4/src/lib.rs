@@ -16,6 +16,12 @@
 //!   shape) read into typed values, and [`telemetry`], [`logging`] and
 //!   [`runtime`] (the async runtime each command starts).
 //!
+//! The commands sit on top: [`proxy`] (stdio to one server through the relay),
+//! [`gateway_cmd`], [`probe_cmd`], `ask::cli` and `lambda::cli` turn their
+//! flags into the rooms above and run them; `main.rs` only parses the command
+//! line and calls one of them, so the program's code is compiled once, here.
+//! [`flags`] holds what every command reads the same way.
+//!
 //! The test `tests/rooms.rs` fails on an import circle between two files.
 #![forbid(unsafe_code)]
 #![warn(
