@@ -86,7 +86,19 @@ fn run(args: Args) -> Result<ExitCode, String> {
         return Err("--secret-key and --session-token are refused: a secret on the command line is visible to other users in `ps` and stays in shell history. Set AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the environment instead (`eval \"$(aws configure export-credentials --profile NAME --format env)\"` exports a profile's)".to_owned());
     }
     let input = match &args.json {
-        Some(source) => read_json(source)?,
+        Some(source) => {
+            let input = read_json(source)?;
+            if source != "-"
+                && let Some(field) = ["secret_key", "session_token"]
+                    .into_iter()
+                    .find(|field| input.get(field).is_some())
+            {
+                return Err(format!(
+                    "--json on the command line holds `{field}`, refused like --secret-key: a secret on the command line is visible to other users in `ps` and stays in shell history. Give the JSON on stdin (`--json -`), or leave the field out and set AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN in the environment"
+                ));
+            }
+            input
+        }
         None => from_flags(&args)?,
     };
     // --access-key (or AWS_ACCESS_KEY_ID) for a --json request that has no `access_key`.

@@ -587,3 +587,37 @@ async fn sign_and_explain_errors_name_only_their_own_flags() {
             .any(|(c, m)| *c == "explain" && m.contains("--access-key"))
     );
 }
+
+/// A secret in `--json`'s argument shows in `ps` like `--secret-key` would: refused
+/// there, and taken on stdin.
+#[tokio::test]
+async fn explain_json_on_the_command_line_refuses_secrets() {
+    let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+    for field in ["secret_key", "session_token"] {
+        let line = format!(
+            r#"{{"method": "POST", "url": "https://aws-mcp.us-east-1.api.aws/mcp", "access_key": "AKIDEXAMPLE", "{field}": "{secret}"}}"#
+        );
+        let output = run_with_stdin(&["explain", "--json", &line], "", &[]).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(output.stdout.is_empty(), "nothing signed, nothing printed");
+        assert!(
+            stderr.contains(&format!("holds `{field}`")) && stderr.contains("--json -"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains(secret),
+            "the secret is not echoed: {stderr}"
+        );
+    }
+    let line = format!(
+        r#"{{"method": "POST", "url": "https://aws-mcp.us-east-1.api.aws/mcp", "access_key": "AKIDEXAMPLE", "secret_key": "{secret}", "timestamp": "20250101T000000Z"}}"#
+    );
+    let output = run_with_stdin(&["explain", "--json", "-"], &line, &[]).await;
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
