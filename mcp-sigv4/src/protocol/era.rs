@@ -447,10 +447,15 @@ pub struct ToolHeaders {
     // Held while the tools are listed again after a -32020, so that requests
     // refused at once share one listing.
     relisting: tokio::sync::Mutex<()>,
+    // When the tools were last listed again after a -32020.
+    relisted_at: Mutex<Option<std::time::Instant>>,
     // Bumped when the server's tools turn out to have changed (the gateway's
     // list generation of the server, so that its kept pages go stale).
     list_generation: Option<Arc<std::sync::atomic::AtomicU64>>,
 }
+
+/// How often a server's -32020 replies may have its tools listed again.
+pub const RELIST_INTERVAL: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// An annotated argument: its path from the arguments' root, and the header
 /// name after `Mcp-Param-`.
@@ -519,6 +524,23 @@ impl ToolHeaders {
     /// moved, no listing since could have fixed them.
     pub fn listings(&self) -> u64 {
         self.listings.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Whether a -32020 may have the tools listed again now, and if so, note
+    /// that it does: at most once every [`RELIST_INTERVAL`], so that a server
+    /// that refuses every call (or a client that makes it) costs one listing
+    /// in that time, not one a call.
+    pub fn relist_due(&self) -> bool {
+        let mut last = self
+            .relisted_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = std::time::Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < RELIST_INTERVAL) {
+            return false;
+        }
+        *last = Some(now);
+        true
     }
 
     /// Wait for the turn to list the tools again after a -32020: one request

@@ -495,8 +495,10 @@ where
     /// A `tools/call` the server refuses with -32020 (its `Mcp-Param-*`
     /// headers are not what the server expects: the tool's `x-mcp-header`
     /// annotations changed since they were listed) is sent once more, after
-    /// the tools are listed again, as the specification asks; a second -32020
-    /// is the reply. Requests refused at once share one listing.
+    /// the tools are listed again, as the specification asks, when they now
+    /// ask for other headers; otherwise, or after a second -32020, the refusal
+    /// is the reply. Requests refused at once share one listing, and a server
+    /// is listed again for a -32020 at most once every [`era::RELIST_INTERVAL`].
     async fn send_modern(
         &self,
         message: &Value,
@@ -517,6 +519,7 @@ where
         };
         self.learn_tool_of(message, &state).await;
         let listings = self.tool_headers.listings();
+        let sent = era::request_headers(message, &self.tool_headers);
         let reply = self.post_modern(message, state.session_id.clone()).await?;
         let Reply::Json(answer) = &reply else {
             return Ok(reply);
@@ -525,6 +528,13 @@ where
             return Ok(reply);
         }
         self.relist_after_mismatch(message, &state, listings).await;
+        if era::request_headers(message, &self.tool_headers) == sent {
+            tracing::info!(
+                "the server refused the Mcp-Param headers of a tools/call (-32020), and its tools as listed ask for the same ones: the refusal is the reply"
+            );
+            return Ok(reply);
+        }
+        self.tool_headers.tools_changed();
         tracing::info!(
             "the server refused the Mcp-Param headers of a tools/call (-32020); sent it once more with the headers of its tools as listed again"
         );
@@ -534,11 +544,11 @@ where
 
     /// After a -32020 to `call`, whose headers were built when
     /// [`ToolHeaders::listings`] was `listings`: list the tools again, unless
-    /// another request did since (then its list is the fresh one).
+    /// another request did since (then its list is the fresh one) or one was
+    /// listed again for a -32020 less than [`era::RELIST_INTERVAL`] ago.
     async fn relist_after_mismatch(&self, call: &Value, state: &SessionState, listings: u64) {
         let _turn = self.tool_headers.relist_turn().await;
-        if self.tool_headers.listings() == listings {
-            self.tool_headers.tools_changed();
+        if self.tool_headers.listings() == listings && self.tool_headers.relist_due() {
             self.learn_tools(call, state).await;
         }
     }

@@ -585,7 +585,7 @@ async fn calls_refused_for_a_renamed_header_share_one_listing_and_are_retried_on
 
 #[tokio::test]
 async fn a_second_mismatch_reaches_the_host_after_one_retry() {
-    let server = header_server::start(HeaderMode::AlwaysRefuses, 0).await;
+    let server = header_server::start(HeaderMode::RenamedAndRefuses, 0).await;
     let mut cli = listed(&server).await;
     cli.send(&lookup(2)).await;
     let (reply, _) = cli.recv_id(2).await;

@@ -90,7 +90,7 @@ async fn calls_refused_at_once_share_one_listing() {
 
 #[tokio::test]
 async fn a_second_mismatch_is_passed_back_after_one_retry() {
-    let server = header_server::start(Mode::AlwaysRefuses, 0).await;
+    let server = header_server::start(Mode::RenamedAndRefuses, 0).await;
     let gateway = gateway_for(&server).await;
     post_modern(&gateway, "/mcp/zones", &modern(1, "tools/list", json!({}))).await;
     let answer = call_lookup(&gateway, 2).await;
@@ -99,4 +99,27 @@ async fn a_second_mismatch_is_passed_back_after_one_retry() {
     assert_eq!(answer.reply()["id"], 2);
     assert_eq!(server.lists(), 2, "one listing, not a loop");
     assert_eq!(server.calls(), 2, "one retry, not a loop");
+}
+
+/// A server that refuses every call while its list asks for the headers sent:
+/// sending the call again could not help, and listing again for every call
+/// would make each refused call cost a whole listing.
+#[tokio::test]
+async fn a_mismatch_the_list_does_not_explain_is_the_reply_and_lists_once() {
+    let server = header_server::start(Mode::AlwaysRefuses, 0).await;
+    let gateway = gateway_for(&server).await;
+    post_modern(&gateway, "/mcp/zones", &modern(1, "tools/list", json!({}))).await;
+    for id in 2..6 {
+        let answer = call_lookup(&gateway, id).await;
+        assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{answer:?}");
+        assert_eq!(answer.reply()["error"]["code"], -32020, "{answer:?}");
+        assert_eq!(answer.reply()["id"], id);
+    }
+    // Four calls in well under `RELIST_INTERVAL` (10 s): one listing for them.
+    assert_eq!(server.lists(), 2, "one listing for the four refusals");
+    assert_eq!(
+        server.calls(),
+        4,
+        "no call sent twice with the same headers"
+    );
 }

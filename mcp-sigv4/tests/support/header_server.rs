@@ -9,6 +9,8 @@
 //!   and every later list says so. A call with the old header gets 400 /
 //!   -32020.
 //! - [`Mode::AlwaysRefuses`]: every `tools/call` gets 400 / -32020.
+//! - [`Mode::RenamedAndRefuses`]: lists as `Renamed` does, refuses as
+//!   `AlwaysRefuses` does.
 //!
 //! The first `hold` calls are answered only once `hold` of them have arrived,
 //! so that they are all refused before any of them can list the tools again.
@@ -32,8 +34,11 @@ use tokio::sync::watch;
 pub enum Mode {
     /// `Region` in the first list, `Zone` ever after.
     Renamed,
-    /// Every call refused with -32020.
+    /// Every call refused with -32020; every list says `Region`.
     AlwaysRefuses,
+    /// `Region` in the first list, `Zone` ever after, and every call refused
+    /// with -32020 all the same.
+    RenamedAndRefuses,
 }
 
 /// The longest a held call waits for the others.
