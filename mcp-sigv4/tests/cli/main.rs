@@ -31,6 +31,7 @@ mod schema;
 mod serve;
 mod sign;
 mod traces;
+mod verbatim;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -36,6 +36,7 @@ mod stateless;
 mod telemetry;
 mod traces;
 mod upstream;
+mod verbatim;
 
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
