@@ -59,6 +59,12 @@ const RESERVED_HEADERS: [&str; 3] = ["accept", "mcp-session-id", "last-event-id"
 /// status, the AWS error type and message, rather than rmcp's body-less
 /// `HttpStatus`.
 ///
+/// A [`CustomRequest`](rmcp::model::CustomRequest) gets its JSON reply as a
+/// [`ServerResult::CustomResult`] holding the result as the server sent it
+/// (rmcp's typed results drop the fields they do not know), so that a proxy
+/// sending what it received as custom requests passes replies on whole too. A
+/// custom request named `server/discover` falls back as rmcp's own does.
+///
 /// # Note
 ///
 /// The transport's `auth_header` is sent as `Authorization: Bearer ...`. Behind

@@ -818,23 +818,34 @@ fn protocol_version_of(reply: &Value) -> Option<String> {
 /// it does not need to understand. The reply to a custom request comes back
 /// untyped too (`tower_sigv4`'s client keeps it a `CustomResult`).
 fn to_client_message(message: &Value) -> Result<ClientJsonRpcMessage, UpstreamError> {
-    let params = || message.get("params").filter(|p| !p.is_null()).cloned();
     let id = || serde_json::from_value::<RequestId>(message.get("id").cloned().unwrap_or_default());
-    Ok(match (jsonrpc::kind(message), jsonrpc::method(message)) {
-        (jsonrpc::Kind::Request, Some(method)) => ClientJsonRpcMessage::request(
-            ClientRequest::CustomRequest(CustomRequest::new(method, params())),
-            id()?,
-        ),
-        (jsonrpc::Kind::Notification, Some(method)) => ClientJsonRpcMessage::notification(
-            ClientNotification::CustomNotification(CustomNotification::new(method, params())),
-        ),
-        (jsonrpc::Kind::Response, _) if message.get("result").is_some() => {
-            let result = message.get("result").cloned().unwrap_or_default();
-            ClientJsonRpcMessage::response(ClientResult::CustomResult(CustomResult(result)), id()?)
-        }
-        // An error reply: rmcp's `ErrorData` holds all a JSON-RPC error has.
-        _ => serde_json::from_value(message.clone())?,
-    })
+    // rmcp writes a custom message without params as `"params": null`, which
+    // servers refuse (the TypeScript SDK's with -32700); one without params has
+    // nothing to lose in rmcp's types.
+    let params = message.get("params").filter(|p| !p.is_null()).cloned();
+    Ok(
+        match (jsonrpc::kind(message), jsonrpc::method(message), params) {
+            (jsonrpc::Kind::Request, Some(method), Some(params)) => ClientJsonRpcMessage::request(
+                ClientRequest::CustomRequest(CustomRequest::new(method, Some(params))),
+                id()?,
+            ),
+            (jsonrpc::Kind::Notification, Some(method), Some(params)) => {
+                ClientJsonRpcMessage::notification(ClientNotification::CustomNotification(
+                    CustomNotification::new(method, Some(params)),
+                ))
+            }
+            (jsonrpc::Kind::Response, _, _) if message.get("result").is_some() => {
+                let result = message.get("result").cloned().unwrap_or_default();
+                ClientJsonRpcMessage::response(
+                    ClientResult::CustomResult(CustomResult(result)),
+                    id()?,
+                )
+            }
+            // An error reply (rmcp's `ErrorData` holds all a JSON-RPC error has), or
+            // a request or notification without params.
+            _ => serde_json::from_value(message.clone())?,
+        },
+    )
 }
 
 /// A POST's response as the relay reads it, with the session id the server set.

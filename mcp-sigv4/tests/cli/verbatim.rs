@@ -95,6 +95,13 @@ async fn a_legacy_hosts_unknown_fields_reach_the_server_and_the_servers_come_bac
     .await;
     let (code, _) = cli.finish().await;
     assert_eq!(code, 0);
+    // No `"params": null` added where the host sent none (the TypeScript SDK's
+    // servers refuse it).
+    let initialized = server.seen_method("notifications/initialized");
+    assert_eq!(
+        initialized.first().map(|s| &s.body),
+        Some(&json!({"jsonrpc": "2.0", "method": "notifications/initialized"}))
+    );
 }
 
 #[tokio::test]
