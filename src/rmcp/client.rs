@@ -9,7 +9,8 @@ use http::{HeaderMap, HeaderName, HeaderValue, Method, Request, Response, Status
 use http_body::Body;
 use http_body_util::Full;
 use rmcp::model::{
-    ClientJsonRpcMessage, ClientRequest, ErrorData, JsonRpcMessage, ServerJsonRpcMessage,
+    ClientJsonRpcMessage, ClientRequest, CustomResult, ErrorData, JsonRpcMessage, RequestId,
+    ServerJsonRpcMessage, ServerResult,
 };
 use rmcp::transport::common::client_side_sse::BoxedSseResponse;
 use rmcp::transport::common::http_header::{
@@ -57,6 +58,12 @@ const RESERVED_HEADERS: [&str; 3] = ["accept", "mcp-session-id", "last-event-id"
 /// [`StreamableHttpError::Client`] with an [`HttpClientError`] that keeps the
 /// status, the AWS error type and message, rather than rmcp's body-less
 /// `HttpStatus`.
+///
+/// A [`CustomRequest`](rmcp::model::CustomRequest) gets its JSON reply as a
+/// [`ServerResult::CustomResult`] holding the result as the server sent it
+/// (rmcp's typed results drop the fields they do not know), so that a proxy
+/// sending what it received as custom requests passes replies on whole too. A
+/// custom request named `server/discover` falls back as rmcp's own does.
 ///
 /// # Note
 ///
@@ -330,6 +337,9 @@ where
     }
     if content_type.is_some_and(|ct| media_type_is(ct, JSON_MIME_TYPE)) {
         let body = read_complete(&parts.headers, body, limits.max_json_response_size).await?;
+        if let Some(reply) = custom_reply(message, &body) {
+            return Ok(StreamableHttpPostResponse::Json(reply, session_id));
+        }
         return match serde_json::from_slice::<ServerJsonRpcMessage>(&body) {
             Ok(message) => Ok(StreamableHttpPostResponse::Json(message, session_id)),
             Err(e) if awaits_no_response => {
@@ -611,7 +621,8 @@ fn discover_fallback(
     let ClientJsonRpcMessage::Request(request) = message else {
         return None;
     };
-    if !matches!(request.request, ClientRequest::DiscoverRequest(_)) {
+    // A proxy sends `server/discover` as a `CustomRequest`, to pass it on as it came.
+    if request.request.method() != "server/discover" {
         return None;
     }
     let error = match serde_json::from_slice::<ServerJsonRpcMessage>(body) {
@@ -627,6 +638,29 @@ fn discover_fallback(
     Some(StreamableHttpPostResponse::Json(
         ServerJsonRpcMessage::error(error, Some(request.id.clone())),
         None,
+    ))
+}
+
+/// The reply to a [`CustomRequest`](rmcp::model::CustomRequest) with its result
+/// as the server sent it ([`ServerResult::CustomResult`]): rmcp's typed results
+/// drop every field they do not know, and a caller that sent its request
+/// untyped (a proxy passing messages on) wants the reply untyped too. `None` for
+/// any other request, or a body that is no JSON-RPC response with a result.
+fn custom_reply(message: &ClientJsonRpcMessage, body: &[u8]) -> Option<ServerJsonRpcMessage> {
+    let ClientJsonRpcMessage::Request(request) = message else {
+        return None;
+    };
+    if !matches!(request.request, ClientRequest::CustomRequest(_)) {
+        return None;
+    }
+    let serde_json::Value::Object(mut response) = serde_json::from_slice(body).ok()? else {
+        return None;
+    };
+    let id = serde_json::from_value::<RequestId>(response.remove("id")?).ok()?;
+    let result = response.remove("result")?;
+    Some(ServerJsonRpcMessage::response(
+        ServerResult::CustomResult(CustomResult(result)),
+        id,
     ))
 }
 

@@ -731,3 +731,77 @@ fn endpoint_url_is_agentcore_shaped() {
         "{url}"
     );
 }
+
+/// A `CustomRequest` goes out as it is, and its JSON reply comes back as a
+/// `CustomResult` holding every field the server sent (rmcp's typed results
+/// drop the ones they do not know); a sessionless `server/discover` sent as one
+/// is still answered with the fallback error when the server refuses it.
+#[tokio::test]
+async fn a_custom_request_and_its_json_reply_keep_every_field() {
+    tokio::time::timeout(LIMIT, async {
+        let aws = Scripted::start(|request| {
+            if String::from_utf8_lossy(request.body()).contains("server/discover") {
+                return reply(400, "text/plain", "no such method");
+            }
+            reply(
+                200,
+                "application/json",
+                r#"{"jsonrpc":"2.0","id":7,"result":{"content":[],"x_ext":{"kept":[1]},"_meta":{"io.example/k":1}}}"#,
+            )
+        })
+        .await;
+        let client = TowerHttpClient::new(hyper());
+        let params = serde_json::json!({
+            "name": "t", "task": {"ttl": 60000}, "x_ext": {"a": null},
+            "_meta": {"io.example/trace": "t-0"},
+        });
+        let call = ClientJsonRpcMessage::request(
+            ClientRequest::CustomRequest(rmcp::model::CustomRequest::new(
+                "tools/call",
+                Some(params.clone()),
+            )),
+            RequestId::Number(7),
+        );
+        let posted = client
+            .post_message(aws.url().into(), call, None, None, HashMap::new())
+            .await
+            .unwrap();
+        let StreamableHttpPostResponse::Json(answer, _) = posted else {
+            panic!("not a JSON reply: {posted:?}");
+        };
+        let ServerJsonRpcMessage::Response(response) = &answer else {
+            panic!("not a response: {answer:?}");
+        };
+        let ServerResult::CustomResult(result) = &response.result else {
+            panic!("typed: {answer:?}");
+        };
+        assert_eq!(
+            result.0,
+            serde_json::json!({"content": [], "x_ext": {"kept": [1]}, "_meta": {"io.example/k": 1}})
+        );
+        let sent: serde_json::Value =
+            serde_json::from_slice(aws.received.lock().unwrap()[0].body()).unwrap();
+        assert_eq!(sent["params"], params);
+
+        let discover = ClientJsonRpcMessage::request(
+            ClientRequest::CustomRequest(rmcp::model::CustomRequest::new(
+                "server/discover",
+                None,
+            )),
+            RequestId::Number(8),
+        );
+        let posted = client
+            .post_message(aws.url().into(), discover, None, None, HashMap::new())
+            .await
+            .unwrap();
+        assert!(
+            matches!(
+                posted,
+                StreamableHttpPostResponse::Json(ServerJsonRpcMessage::Error(_), _)
+            ),
+            "{posted:?}"
+        );
+    })
+    .await
+    .unwrap();
+}

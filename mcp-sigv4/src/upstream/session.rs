@@ -14,7 +14,10 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use http::{HeaderName, HeaderValue};
-use rmcp::model::ClientJsonRpcMessage;
+use rmcp::model::{
+    ClientJsonRpcMessage, ClientNotification, ClientRequest, ClientResult, CustomNotification,
+    CustomRequest, CustomResult, RequestId,
+};
 use rmcp::transport::streamable_http_client::{
     SseError, StreamableHttpClient, StreamableHttpError, StreamableHttpPostResponse,
 };
@@ -856,8 +859,43 @@ fn protocol_version_of(reply: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// `message` as rmcp's transport takes it, every field kept as it came: a
+/// request goes as rmcp's `CustomRequest`, a notification as its
+/// `CustomNotification` and a result as its `CustomResult`, whatever the method.
+/// rmcp's typed messages drop every field they do not know (a task-augmented
+/// `tools/call`'s `params.task`, `subscriptions/listen`'s
+/// `notifications.taskIds`, an extension's fields), and a proxy passes on what
+/// it does not need to understand. The reply to a custom request comes back
+/// untyped too (`tower_sigv4`'s client keeps it a `CustomResult`).
 fn to_client_message(message: &Value) -> Result<ClientJsonRpcMessage, UpstreamError> {
-    Ok(serde_json::from_value(message.clone())?)
+    let id = || serde_json::from_value::<RequestId>(message.get("id").cloned().unwrap_or_default());
+    // rmcp writes a custom message without params as `"params": null`, which
+    // servers refuse (the TypeScript SDK's with -32700); one without params has
+    // nothing to lose in rmcp's types.
+    let params = message.get("params").filter(|p| !p.is_null()).cloned();
+    Ok(
+        match (jsonrpc::kind(message), jsonrpc::method(message), params) {
+            (jsonrpc::Kind::Request, Some(method), Some(params)) => ClientJsonRpcMessage::request(
+                ClientRequest::CustomRequest(CustomRequest::new(method, Some(params))),
+                id()?,
+            ),
+            (jsonrpc::Kind::Notification, Some(method), Some(params)) => {
+                ClientJsonRpcMessage::notification(ClientNotification::CustomNotification(
+                    CustomNotification::new(method, Some(params)),
+                ))
+            }
+            (jsonrpc::Kind::Response, _, _) if message.get("result").is_some() => {
+                let result = message.get("result").cloned().unwrap_or_default();
+                ClientJsonRpcMessage::response(
+                    ClientResult::CustomResult(CustomResult(result)),
+                    id()?,
+                )
+            }
+            // An error reply (rmcp's `ErrorData` holds all a JSON-RPC error has), or
+            // a request or notification without params.
+            _ => serde_json::from_value(message.clone())?,
+        },
+    )
 }
 
 /// A POST's response as the relay reads it, with the session id the server set.

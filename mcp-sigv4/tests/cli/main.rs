@@ -35,6 +35,7 @@ mod sign;
 mod traces;
 #[path = "../support/without_proxies.rs"]
 mod without_proxies;
+mod verbatim;
 
 use std::process::Stdio;
 use std::time::Duration;

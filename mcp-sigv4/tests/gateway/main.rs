@@ -43,6 +43,7 @@ mod traces;
 mod upstream;
 #[path = "../support/without_proxies.rs"]
 mod without_proxies;
+mod verbatim;
 
 use std::process::Stdio;
 use std::sync::atomic::Ordering;

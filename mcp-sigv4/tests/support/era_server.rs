@@ -351,12 +351,14 @@ where
         _ => None,
     };
     let listen = method.as_deref() == Some("subscriptions/listen") && kind != Kind::LegacyOnly;
+    let raw = method.as_deref() == Some("tools/call") && message["params"]["name"] == RAW_TOOL;
     let tasked = match refusal {
-        None => tasks.lock().unwrap().answer(&message, modern_signal),
-        Some(_) => None,
+        None if !raw => tasks.lock().unwrap().answer(&message, modern_signal),
+        _ => None,
     };
     let mut response = match (refusal, tasked) {
         (None, Some(tasked)) => tasked,
+        (None, None) if raw => raw_reply(&message),
         (None, None) if listen => listen_stream(
             &message,
             listens.fetch_add(1, Ordering::SeqCst),
@@ -394,6 +396,54 @@ where
         status: response.status(),
     });
     response
+}
+
+/// A tool the front answers itself (it is not listed): its reply carries fields
+/// no rmcp type knows, in JSON or, with `"arguments": {"shape": "sse"}`, on an
+/// event stream after a notification that carries such fields too.
+pub const RAW_TOOL: &str = "raw";
+
+/// The result of a call to [`RAW_TOOL`], fields unknown to rmcp among them;
+/// with the `resultType` every 2026-07-28 result carries when `modern`.
+pub fn raw_result(modern: bool) -> Value {
+    let mut result = json!({
+        "content": [{"type": "text", "text": "raw", "x_ext": {"kept": true}}],
+        "x_ext": {"nested": [1, {"two": 2}], "empty": {}},
+        "_meta": {"io.example/trace": "t-1", "io.example/n": 7},
+    });
+    if modern {
+        result["resultType"] = json!("complete");
+    }
+    result
+}
+
+/// The notification a call to [`RAW_TOOL`] sends before its result on a stream.
+pub fn raw_notification() -> Value {
+    json!({
+        "jsonrpc": "2.0",
+        "method": "notifications/message",
+        "params": {"level": "info", "data": "raw", "x_ext": {"n": 1},
+                   "_meta": {"io.example/trace": "t-2"}},
+    })
+}
+
+fn raw_reply(request: &Value) -> Response<ResBody> {
+    let modern = request
+        .pointer("/params/_meta/io.modelcontextprotocol~1protocolVersion")
+        .is_some();
+    let reply = json!({"jsonrpc": "2.0", "id": request["id"], "result": raw_result(modern)});
+    if request["params"]["arguments"]["shape"] != "sse" {
+        return json_response(StatusCode::OK, reply);
+    }
+    let body = format!("data: {}\n\ndata: {reply}\n\n", raw_notification());
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .body(
+            Full::new(Bytes::from(body))
+                .map_err(|never| match never {})
+                .boxed(),
+        )
+        .unwrap()
 }
 
 /// Counts a listen stream as closed when its body is dropped (the client went).
