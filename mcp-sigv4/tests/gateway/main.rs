@@ -104,8 +104,24 @@ fn write_config(what: &str, yaml: &str) -> std::path::PathBuf {
 }
 
 /// A port nobody listens on at 127.0.0.1 now, for a server that must know its
-/// own address before it starts.
+/// own address before it starts. It is taken below the kernel's ephemeral range
+/// (`ip_local_port_range`), where neither the other tests' outgoing connections
+/// nor their `:0` listeners can take it before the server binds it; a port of
+/// that range is not reused within one test run.
 fn free_port() -> u16 {
+    static NEXT: std::sync::atomic::AtomicU16 = std::sync::atomic::AtomicU16::new(0);
+    let ephemeral_start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    // A start that differs between test processes run at once.
+    let base = 20_000 + (std::process::id() % 64) as u16 * 128;
+    for _ in 0..1000 {
+        let port = base + NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 8000;
+        if port < ephemeral_start && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
