@@ -242,21 +242,22 @@ impl Binding {
         if let Some(result) = message.get_mut("result").filter(|r| r.is_object()) {
             // A CreateTaskResult only in the reply to a request that asked
             // for a task: its task is this caller's, created by that request.
-            if owned.creates {
+            let created =
+                owned.creates && result.get("resultType").and_then(Value::as_str) == Some("task");
+            if owned.creates
+                && let Some(id) = result.pointer_mut("/task/taskId")
+            {
                 // 2025-11-25's.
-                if let Some(id) = result.pointer_mut("/task/taskId") {
-                    seal(id);
-                }
-                // 2026-07-28's.
-                if result.get("resultType").and_then(Value::as_str) == Some("task")
-                    && let Some(id) = result.get_mut("taskId")
-                {
-                    seal(id);
-                }
+                seal(id);
             }
-            // A task method's Task: that task only.
             if let Some(id) = result.get_mut("taskId") {
-                seal_owned(id);
+                if created {
+                    // 2026-07-28's.
+                    seal(id);
+                } else {
+                    // A task method's Task: that task only.
+                    seal_owned(id);
+                }
             }
             if let Some(meta) = result.get_mut("_meta") {
                 related(meta);
