@@ -151,6 +151,9 @@ impl EraServer {
                     "params": {
                         "mode": "form",
                         "message": "Proceed?",
+                        // A task of the server's one identity, which may be
+                        // any caller's: no client is shown it.
+                        "_meta": {"io.modelcontextprotocol/related-task": {"taskId": "task-1"}},
                         "requestedSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}
                     }
                 }}))
