@@ -6,7 +6,8 @@
 //! client a server's own task id: every task id on its way to a client (a
 //! `CreateTaskResult`, `tasks/get`, `notifications/tasks/status`, the
 //! related-task `_meta`, ...) is [sealed](super::session::Sealer::seal_fixed)
-//! together with the caller's identity digest and the server's name, and
+//! together with the caller's identity digest and the server's name, or
+//! left out where the stream does not own it (below), and
 //! every task id on its way to a server is opened again. A task id that does
 //! not open for this caller and this server is answered as an unknown task
 //! (`-32602`, as the specification has a receiver answer a task it does not
@@ -18,9 +19,16 @@
 //! `session_secret` opens it; without one, a task id opens only on the
 //! replica that sealed it.
 //!
+//! The server's name in a sealed task id comes with a digest of its URL, so
+//! a name pointed at another URL takes none of the old task ids.
+//!
 //! A server binds tasks to the one identity it sees, so it may tell any
-//! stream about any caller's task: a task status notification goes on only
-//! where its task is the caller's by construction ([`Statuses`]).
+//! stream about any caller's task, and a sealed id is a key to its task. A
+//! task id is therefore sealed only where the stream owns its task by
+//! construction ([`Owned`]); elsewhere a status notification is left out and
+//! a related-task `_meta` taken out. A `CreateTaskResult`'s id is sealed only
+//! in the reply to a request that asked for a task ([`asks_for_task`]), so
+//! that a tool whose output a caller chooses seals nothing for it.
 //!
 //! `tasks/list` (2025-11-25) is refused: the server lists every task of the
 //! gateway's one identity, and nothing in its ids says which caller created
