@@ -472,7 +472,11 @@ async fn a_call_stream_names_no_task_but_the_one_its_result_creates() {
             "{log:?}"
         );
     }
-    assert_eq!(sealed_ids(&created), [mine.clone()], "{created:?}");
+    assert_eq!(
+        sealed_ids(&created),
+        std::slice::from_ref(&mine),
+        "{created:?}"
+    );
 
     // The same on a 2026-07-28 call.
     let call = modern_task_call(2, "start_task_loudly");
