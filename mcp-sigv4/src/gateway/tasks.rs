@@ -227,8 +227,24 @@ impl Binding {
                 *id = Value::String(self.seal(server, task));
             }
         };
+        // The task a CreateTaskResult creates: this caller's only in the
+        // reply to a request that asked for a task.
+        let created = message
+            .get("result")
+            .filter(|_| owned.creates)
+            .and_then(|result| {
+                let modern = result.get("resultType").and_then(Value::as_str) == Some("task");
+                let id = if modern {
+                    result.get("taskId")
+                } else {
+                    result.pointer("/task/taskId")
+                };
+                id.and_then(Value::as_str).map(str::to_owned)
+            });
+        let owns =
+            |id: &Value| owned.owns(id) || created.is_some() && id.as_str() == created.as_deref();
         let seal_owned = |id: &mut Value| {
-            if owned.owns(id) {
+            if owns(id) {
                 seal(id);
             }
         };
@@ -239,7 +255,7 @@ impl Binding {
             let owns = meta
                 .get(RELATED)
                 .and_then(|related| related.get("taskId"))
-                .is_some_and(|id| owned.owns(id));
+                .is_some_and(owns);
             match meta.get_mut(RELATED).and_then(|r| r.get_mut("taskId")) {
                 Some(id) if owns => seal(id),
                 _ => {
@@ -248,24 +264,13 @@ impl Binding {
             }
         };
         if let Some(result) = message.get_mut("result").filter(|r| r.is_object()) {
-            // A CreateTaskResult only in the reply to a request that asked
-            // for a task: its task is this caller's, created by that request.
-            let created =
-                owned.creates && result.get("resultType").and_then(Value::as_str) == Some("task");
-            if owned.creates
-                && let Some(id) = result.pointer_mut("/task/taskId")
-            {
-                // 2025-11-25's.
-                seal(id);
+            // 2025-11-25's CreateTaskResult; 2026-07-28's, or a task
+            // method's Task (that task only).
+            if let Some(id) = result.pointer_mut("/task/taskId") {
+                seal_owned(id);
             }
             if let Some(id) = result.get_mut("taskId") {
-                if created {
-                    // 2026-07-28's.
-                    seal(id);
-                } else {
-                    // A task method's Task: that task only.
-                    seal_owned(id);
-                }
+                seal_owned(id);
             }
             if let Some(meta) = result.get_mut("_meta") {
                 related(meta);
@@ -497,10 +502,11 @@ mod tests {
         let sealed = ann.seal(&alpha(), "task-1");
         let asks = owned(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": "x", "task": {"ttl": 1000}}}));
-        let mut created =
-            json!({"jsonrpc": "2.0", "id": 1, "result": {"task": {"taskId": "task-1"}}});
+        let mut created = json!({"jsonrpc": "2.0", "id": 1, "result": {"task": {"taskId": "task-1"},
+            "_meta": {RELATED: {"taskId": "task-1"}}}});
         assert!(ann.seal_outgoing(&alpha(), &mut created, &asks));
         assert_eq!(created["result"]["task"]["taskId"], sealed);
+        assert_eq!(created["result"]["_meta"][RELATED]["taskId"], sealed);
         let asks_modern = owned(json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
             "params": {"name": "x", "_meta": {CLIENT_CAPABILITIES: {"extensions": {TASKS_EXTENSION: {}}}}}}));
         let mut modern = json!({"jsonrpc": "2.0", "id": 1, "result": {"resultType": "task", "taskId": "task-1"}});
