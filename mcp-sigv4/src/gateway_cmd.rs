@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use crate::config::{Auth, Config, CredentialsSource, Secret, ServerConfig};
 use crate::gateway::session::Sealer;
-use crate::gateway::{self, AllowedHosts, Gateway, Limits, Lists, Options, ResourceServer, Server};
+use crate::gateway::{
+    self, AllowedHosts, Gateway, Limits, Lists, Options, ResourceServer, Server,
+};
 use crate::relay::{Settings, SigningContext};
 use crate::{logging, shutdown, telemetry};
 use tower_sigv4::endpoint;
@@ -460,7 +462,9 @@ fn upstream(
     if let Some(cache) = credentials {
         metrics.watch_credentials(&server.name, cache);
     }
-    let headers = server.headers().map_err(|e| crate::advice::library(&e))?;
+    let headers = server
+        .headers()
+        .map_err(|e| crate::advice::library(&e))?;
     let (service, region, credentials) = match &server.auth {
         Auth::SigV4 {
             region,

@@ -102,7 +102,9 @@ async fn once(server: &ServerConfig, timeout: Duration) -> Result<Round, String>
     let client = server
         .http_client_with(|builder| builder.timeout(timeout))
         .map_err(|e| crate::advice::library(&e))?;
-    let headers = server.headers().map_err(|e| crate::advice::library(&e))?;
+    let headers = server
+        .headers()
+        .map_err(|e| crate::advice::library(&e))?;
     let upstream = Upstream::new(client, server.url.as_str(), headers);
     Ok(probe::round(&upstream, timeout, None).await)
 }

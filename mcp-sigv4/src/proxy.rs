@@ -4,11 +4,11 @@
 use std::collections::HashMap;
 use std::process::ExitCode;
 
+use http::{HeaderName, HeaderValue};
 use crate::config::{OAuth2ClientCredentials, Secret};
 use crate::relay::{Options, Policy, Relay, Settings, SigningContext};
 use crate::upstream::Upstream;
 use crate::{logging, shutdown, stdio};
-use http::{HeaderName, HeaderValue};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 use tower_sigv4::endpoint;
