@@ -35,7 +35,7 @@ use super::rate;
 use super::rest;
 use super::server::{CLIENT_HEADERS, Gateway, LiveSession, Target, Via};
 use super::session::{self, Session};
-use super::tasks::{self, Binding};
+use super::tasks::{self, Binding, TaskServer};
 use crate::protocol::{era, jsonrpc};
 use crate::telemetry::{self, Outcome, Route, audit, traces};
 use tracing::Instrument;
@@ -666,13 +666,23 @@ where
                 .unwrap_or_else(PoisonError::into_inner)
                 .remove(&(session.nonce.clone(), server.name.clone()));
             if let Some(events) = parked {
-                opened.push((server.name.clone(), server.lists.clone(), events));
+                opened.push((
+                    server.name.clone(),
+                    TaskServer::new(&server.name, &server.url),
+                    server.lists.clone(),
+                    events,
+                ));
                 continue;
             }
             let span = traces::stream_span(&server.name);
             let upstream = span.in_scope(|| self.upstream(server, Some(&session)));
             match upstream.open_events(None).instrument(span).await {
-                Ok(events) => opened.push((server.name.clone(), server.lists.clone(), events)),
+                Ok(events) => opened.push((
+                    server.name.clone(),
+                    TaskServer::new(&server.name, &server.url),
+                    server.lists.clone(),
+                    events,
+                )),
                 Err(StreamableHttpError::ServerDoesNotSupportSse) => {}
                 Err(e) => {
                     tracing::warn!(server = %server.name, "opening the event stream failed: {}", tower_sigv4::unstable::ErrorChain(&e))
@@ -689,7 +699,7 @@ where
         let (sender, response) = http::sse();
         let separator = self.inner.options.separator.clone();
         let binding = Binding::current(&self.inner.sealer);
-        for (name, lists, mut events) in opened {
+        for (name, task_server, lists, mut events) in opened {
             let sender = sender.clone();
             let separator = separator.clone();
             let binding = binding.clone();
@@ -705,10 +715,9 @@ where
                     let Ok(Some(mut message)) = next else { return };
                     lists.notice(&message);
                     // A GET stream is the session's, not any task's.
-                    if !tasks::Statuses::Only(Vec::new()).pass(&mut message) {
+                    if !binding.seal_outgoing(&task_server, &mut message, &tasks::Owned::none()) {
                         continue;
                     }
-                    binding.seal_outgoing(&name, &mut message, None);
                     let message = if tag {
                         tag_request(&name, &separator, message)
                     } else {

@@ -13,7 +13,7 @@ use super::flights::Turn;
 use super::http::{self, Body, Budget, collect_reply};
 use super::lists::{self, Fill, Keep, Key, Page};
 use super::server::{CLIENT_HEADERS, Gateway, Server, Via};
-use super::tasks::{self, Binding};
+use super::tasks::{self, Binding, TaskServer};
 use crate::protocol::era::{self, Era};
 use crate::protocol::jsonrpc::{self, Kind};
 use crate::relay::describe;
@@ -61,7 +61,7 @@ where
         }
         // A task id reaches the server only when it is this caller's task of it.
         if Binding::current(&self.inner.sealer)
-            .open_incoming(&server.name, &mut message)
+            .open_incoming(&TaskServer::new(&server.name, &server.url), &mut message)
             .is_err()
         {
             return tasks::unknown_task(&message, Some(&server.name), via.era());
@@ -327,7 +327,8 @@ where
         let mut ended: Option<EndOnDrop<C>> = None;
         // Taken now: the caller is out of scope in the tasks that relay streams.
         let binding = Binding::current(&self.inner.sealer);
-        let statuses = tasks::Statuses::of_request(&message);
+        let owned = tasks::Owned::of_request(&message);
+        let task_server = TaskServer::new(&server.name, &server.url);
         let metrics = telemetry::metrics();
         let observed = metrics.observe(&server.name, &message, matches!(via, Via::Modern(_)));
         let upstream = match via {
@@ -456,8 +457,7 @@ where
                     let _open = metrics.stream();
                     let pass = |mut message: Value| {
                         lists.notice(&message);
-                        let passes = statuses.pass(&mut message);
-                        binding.seal_outgoing(&name, &mut message, None);
+                        let passes = binding.seal_outgoing(&task_server, &mut message, &owned);
                         let sender = sender.clone();
                         async move {
                             if passes {
@@ -474,7 +474,7 @@ where
                     };
                     let id = request.get("id").cloned().unwrap_or(Value::Null);
                     let mut last = gateway.final_reply(&name, &id, fulfilled, observed);
-                    binding.seal_outgoing(&name, &mut last, Some(&method));
+                    binding.seal_outgoing(&task_server, &mut last, &owned);
                     era.shape_reply(&method, &mut last);
                     let _ = sender.send(last).await;
                 };
@@ -489,7 +489,7 @@ where
                 if let Some(fill) = fill {
                     fill.reply(&reply);
                 }
-                binding.seal_outgoing(&server.name, &mut reply, Some(&method));
+                binding.seal_outgoing(&task_server, &mut reply, &owned);
                 if id.is_none() {
                     return http::json(StatusCode::OK, &reply);
                 }
@@ -510,8 +510,7 @@ where
             let _open = metrics.stream();
             let pass = |mut message: Value| {
                 lists.notice(&message);
-                let passes = statuses.pass(&mut message);
-                binding.seal_outgoing(&name, &mut message, None);
+                let passes = binding.seal_outgoing(&task_server, &mut message, &owned);
                 let sender = sender.clone();
                 let message = if tag {
                     tag_request(&name, &separator, message)
@@ -566,7 +565,7 @@ where
                     if let Some(fill) = fill {
                         fill.reply(&reply);
                     }
-                    binding.seal_outgoing(&name, &mut reply, Some(&method));
+                    binding.seal_outgoing(&task_server, &mut reply, &owned);
                     era.shape_reply(&method, &mut reply);
                     reply
                 }

@@ -23,6 +23,7 @@ use tower_sigv4::rmcp::HttpClientError;
 
 use super::http::EventSender;
 use super::server::{Asked, Gateway};
+use super::tasks;
 use crate::protocol::era;
 use crate::protocol::jsonrpc::{self, Kind};
 use crate::upstream::{Reply, Upstream};
@@ -121,11 +122,11 @@ where
         let key = jsonrpc::id_key(&id);
         lock(&self.inner.asked).insert(key.clone(), waiter);
         let _forget = Forget(&self.inner.asked, key);
-        if sender
-            .send(era::input_request_message(&id, input))
-            .await
-            .is_err()
-        {
+        // The raw task id of the server's related-task `_meta` is no
+        // client's to see: the ask goes on a stream that owns no task.
+        let mut request = era::input_request_message(&id, input);
+        tasks::without_related_task(&mut request);
+        if sender.send(request).await.is_err() {
             return Err("the client went away".into());
         }
         let answer = tokio::select! {

@@ -13,7 +13,7 @@ use tower_sigv4::rmcp::HttpClientError;
 
 use super::http::{self, Body, SESSION_HEADER};
 use super::server::{Gateway, Server, Target, Via};
-use super::tasks::{Binding, Statuses};
+use super::tasks::{Binding, Owned, TaskServer};
 use crate::protocol::era::{self, Envelope, Era};
 use crate::protocol::jsonrpc;
 use crate::upstream::{Reply, Upstream, UpstreamError};
@@ -195,8 +195,9 @@ where
             }
             // Each server is asked for the caller's own tasks of it only.
             let mut request = message.clone();
-            let _ = binding.open_incoming(&server.name, &mut request);
-            let statuses = Statuses::of_request(&request);
+            let task_server = TaskServer::new(&server.name, &server.url);
+            let _ = binding.open_incoming(&task_server, &mut request);
+            let owned = Owned::of_request(&request);
             let mut events = match upstream.send(&request).await {
                 Ok(Reply::Stream(events)) => events,
                 Ok(other) => {
@@ -211,7 +212,7 @@ where
             let sender = sender.clone();
             let id = id.clone();
             let lists = server.lists.clone();
-            let (binding, name) = (binding.clone(), server.name.clone());
+            let binding = binding.clone();
             streams.push(tokio::spawn(async move {
                 loop {
                     // The client leaving drops `events`, closing the upstream stream.
@@ -223,10 +224,9 @@ where
                         Ok(Some(event)) if jsonrpc::is_response_to(&event, &id) => return,
                         Ok(Some(mut event)) => {
                             lists.notice(&event);
-                            if !statuses.pass(&mut event) {
+                            if !binding.seal_outgoing(&task_server, &mut event, &owned) {
                                 continue;
                             }
-                            binding.seal_outgoing(&name, &mut event, None);
                             if sender.send(event).await.is_err() {
                                 return;
                             }

@@ -256,6 +256,13 @@ async fn a_legacy_client_answers_a_modern_only_server_s_input_request_on_its_req
         let ask = first_event(&mut body).await;
         assert_eq!(ask["method"], "elicitation/create", "{ask}");
         assert_eq!(ask["params"]["message"], "Proceed?", "{ask}");
+        // The server's raw task id is no client's to see (it may be anyone's).
+        assert!(
+            ask["params"]["_meta"]
+                .get("io.modelcontextprotocol/related-task")
+                .is_none(),
+            "{ask}"
+        );
         assert!(
             ask.get("resultType").is_none() && ask["result"].is_null(),
             "{ask}"

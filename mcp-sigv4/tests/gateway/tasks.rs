@@ -140,6 +140,30 @@ fn start_task(id: i64, name: &str) -> Value {
     )
 }
 
+/// A 2026-07-28 `tools/call` of `name` whose per-request capabilities
+/// declare the tasks extension (so the server may answer with a task).
+fn modern_task_call(id: i64, name: &str) -> Value {
+    let mut call = modern(id, "tools/call", json!({"name": name, "arguments": {}}));
+    call["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"]["extensions"] =
+        json!({"io.modelcontextprotocol/tasks": {}});
+    call
+}
+
+/// Every string in `answer`'s messages that looks like a sealed task id.
+fn sealed_ids(answer: &Answer) -> Vec<String> {
+    fn walk(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::String(s) if s.starts_with("t1.") => found.push(s.clone()),
+            Value::Array(items) => items.iter().for_each(|v| walk(v, found)),
+            Value::Object(map) => map.values().for_each(|v| walk(v, found)),
+            _ => {}
+        }
+    }
+    let mut found = Vec::new();
+    answer.messages.iter().for_each(|m| walk(m, &mut found));
+    found
+}
+
 fn on_task(id: i64, method: &str, task: &str) -> Value {
     rpc(id, method, json!({"taskId": task}))
 }
@@ -151,8 +175,9 @@ async fn a_2025_task_answers_its_creator_only() {
     let ann = Legacy::open(g, "/mcp/alpha", ANN).await;
     let bob = Legacy::open(g, "/mcp/alpha", BOB).await;
 
-    // The status notification and the CreateTaskResult name the same id,
-    // and it is not the server's.
+    // The CreateTaskResult names an id that is not the server's. The status
+    // notification before it is left out: until the result, the stream
+    // cannot know the task it names is ann's.
     let created = ann.send(&start_task(1, "start_task")).await;
     assert_eq!(s.alpha.task_ids(), ["task-1"]);
     let task = created.reply()["result"]["task"]["taskId"]
@@ -163,12 +188,7 @@ async fn a_2025_task_answers_its_creator_only() {
         task.starts_with("t1.") && !task.contains("task-1"),
         "{task}"
     );
-    let status = &created.messages[0];
-    assert_eq!(
-        status["method"], "notifications/tasks/status",
-        "{created:?}"
-    );
-    assert_eq!(status["params"]["taskId"], task.as_str());
+    assert_eq!(created.messages.len(), 1, "{created:?}");
 
     let got = ann.send(&on_task(2, "tasks/get", &task)).await;
     assert_eq!(got.reply()["result"]["status"], "working", "{got:?}");
@@ -233,11 +253,7 @@ async fn a_2025_task_answers_its_creator_only() {
 async fn a_2026_task_answers_its_creator_only_on_any_replica_with_the_secret() {
     let s = setup().await;
     let g = &s.gateway;
-    let call = modern(
-        1,
-        "tools/call",
-        json!({"name": "start_task", "arguments": {}}),
-    );
+    let call = modern_task_call(1, "start_task");
     let created = stateless(g, "/mcp/alpha", ANN, &call).await;
     let reply = created.reply();
     assert_eq!(reply["result"]["resultType"], "task", "{created:?}");
@@ -246,8 +262,7 @@ async fn a_2026_task_answers_its_creator_only_on_any_replica_with_the_secret() {
         task.starts_with("t1.") && !task.contains("task-1"),
         "{task}"
     );
-    assert_eq!(created.messages[0]["method"], "notifications/tasks");
-    assert_eq!(created.messages[0]["params"]["taskId"], task.as_str());
+    assert_eq!(created.messages.len(), 1, "{created:?}");
 
     let get = modern(2, "tasks/get", json!({"taskId": task}));
     let got = stateless(g, "/mcp/alpha", ANN, &get).await;
@@ -322,11 +337,7 @@ async fn the_aggregated_endpoint_routes_a_task_by_the_server_its_id_names() {
     assert_eq!(task_requests(&s.alpha), 0);
 
     // The same in 2026-07-28, stateless.
-    let call = modern(
-        4,
-        "tools/call",
-        json!({"name": "alpha-start_task", "arguments": {}}),
-    );
+    let call = modern_task_call(4, "alpha-start_task");
     let created = stateless(g, "/mcp", ANN, &call).await;
     let task = created.reply()["result"]["taskId"]
         .as_str()
@@ -351,11 +362,7 @@ async fn the_aggregated_endpoint_routes_a_task_by_the_server_its_id_names() {
 async fn a_server_that_broadcasts_task_statuses_tells_no_caller_of_anothers_task() {
     let s = setup().await;
     let g = &s.gateway;
-    let call = modern(
-        1,
-        "tools/call",
-        json!({"name": "start_task", "arguments": {}}),
-    );
+    let call = modern_task_call(1, "start_task");
     let created = stateless(g, "/mcp/alpha", ANN, &call).await;
     let ann_task = created.reply()["result"]["taskId"]
         .as_str()
@@ -405,11 +412,7 @@ async fn without_a_shared_secret_a_task_id_works_only_on_its_replica() {
         Gateway::start(&config, &[]).await,
         Gateway::start(&config, &[]).await,
     );
-    let call = modern(
-        1,
-        "tools/call",
-        json!({"name": "start_task", "arguments": {}}),
-    );
+    let call = modern_task_call(1, "start_task");
     let created = stateless(&one, "/mcp/alpha", ANN, &call).await;
     let task = created.reply()["result"]["taskId"]
         .as_str()
@@ -421,4 +424,148 @@ async fn without_a_shared_secret_a_task_id_works_only_on_its_replica() {
     assert_eq!(task_requests(&s.alpha), 0);
     let here = stateless(&one, "/mcp/alpha", ANN, &get).await;
     assert_eq!(here.reply()["result"]["status"], "working", "{here:?}");
+}
+
+/// A server that tells any stream of any task (the reviewer's proof of
+/// concept): bob's task named on ann's own `tools/call` stream gave ann a
+/// sealed id for it, and with it bob's result and a cancel. Ann is now told
+/// of no task before her result names her own, in either era.
+#[tokio::test]
+async fn a_call_stream_names_no_task_but_the_one_its_result_creates() {
+    let s = setup().await;
+    let g = &s.gateway;
+    let ann = Legacy::open(g, "/mcp/alpha", ANN).await;
+    let bob = Legacy::open(g, "/mcp/alpha", BOB).await;
+    let bobs = bob.send(&start_task(1, "start_task")).await;
+    let bobs = bobs.reply()["result"]["task"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{bobs:?}"))
+        .to_owned();
+
+    let created = ann.send(&start_task(1, "start_task_loudly")).await;
+    assert_eq!(s.alpha.task_ids(), ["task-1", "task-2"]);
+    let mine = created.reply()["result"]["task"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{created:?}"))
+        .to_owned();
+    // The server sent both statuses and a log line of each task: the log
+    // lines go on without the task they name, the statuses not at all.
+    let methods: Vec<&str> = created
+        .messages
+        .iter()
+        .filter_map(|m| m["method"].as_str())
+        .collect();
+    assert_eq!(
+        methods,
+        ["notifications/message", "notifications/message"],
+        "{created:?}"
+    );
+    for log in created
+        .messages
+        .iter()
+        .filter(|m| m.get("method").is_some())
+    {
+        assert!(
+            log["params"]["_meta"]
+                .get("io.modelcontextprotocol/related-task")
+                .is_none(),
+            "{log:?}"
+        );
+    }
+    assert_eq!(
+        sealed_ids(&created),
+        std::slice::from_ref(&mine),
+        "{created:?}"
+    );
+
+    // The same on a 2026-07-28 call.
+    let call = modern_task_call(2, "start_task_loudly");
+    let modern_created = stateless(g, "/mcp/alpha", ANN, &call).await;
+    assert_eq!(s.alpha.task_ids(), ["task-1", "task-2", "task-3"]);
+    let modern_mine = modern_created.reply()["result"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{modern_created:?}"))
+        .to_owned();
+    assert!(
+        modern_created
+            .messages
+            .iter()
+            .all(|m| m["method"] != "notifications/tasks"),
+        "{modern_created:?}"
+    );
+    assert_eq!(
+        sealed_ids(&modern_created),
+        [modern_mine],
+        "{modern_created:?}"
+    );
+
+    // Ann's own task answers her; bob's stays his, untouched.
+    let before = task_requests(&s.alpha);
+    let got = ann.send(&on_task(3, "tasks/get", &mine)).await;
+    assert_eq!(got.reply()["result"]["taskId"], mine.as_str(), "{got:?}");
+    assert_eq!(
+        s.alpha.seen_method("tasks/get")[0].body["params"]["taskId"],
+        "task-2"
+    );
+    let theirs = bob.send(&on_task(4, "tasks/get", &bobs)).await;
+    assert_eq!(theirs.reply()["result"]["status"], "working", "{theirs:?}");
+    assert_eq!(task_requests(&s.alpha), before + 2);
+}
+
+/// A tool whose output the caller chooses, put where a `CreateTaskResult`'s
+/// and a related-task `_meta`'s task ids go, was a sealing oracle: ann asked
+/// it for bob's raw id and was handed a sealed one. The reply of a call that
+/// asked for no task seals nothing, in either era.
+#[tokio::test]
+async fn a_tool_output_is_no_sealing_oracle() {
+    let s = setup().await;
+    let g = &s.gateway;
+    let ann = Legacy::open(g, "/mcp/alpha", ANN).await;
+    let bob = Legacy::open(g, "/mcp/alpha", BOB).await;
+    let bobs = bob.send(&start_task(1, "start_task")).await;
+    let bobs = bobs.reply()["result"]["task"]["taskId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{bobs:?}"))
+        .to_owned();
+    let reflect = rpc(
+        2,
+        "tools/call",
+        json!({"name": "reflect_task", "arguments": {"taskId": "task-1"}}),
+    );
+    let legacy = ann.send(&reflect).await;
+    let modern_reflect = modern(
+        3,
+        "tools/call",
+        json!({"name": "reflect_task", "arguments": {"taskId": "task-1"}}),
+    );
+    let modern_answer = stateless(g, "/mcp/alpha", ANN, &modern_reflect).await;
+    let before = task_requests(&s.alpha);
+    for answer in [&legacy, &modern_answer] {
+        let reply = answer.reply();
+        assert!(reply.get("result").is_some(), "{answer:?}");
+        assert!(sealed_ids(answer).is_empty(), "{answer:?}");
+        assert!(
+            reply["result"]["_meta"]
+                .get("io.modelcontextprotocol/related-task")
+                .is_none(),
+            "{answer:?}"
+        );
+        // Whatever ann was handed does not open bob's task.
+        for handed in [
+            &reply["result"]["task"]["taskId"],
+            &reply["result"]["taskId"],
+        ] {
+            if let Some(handed) = handed.as_str() {
+                let cancel = ann.send(&on_task(5, "tasks/cancel", handed)).await;
+                assert!(is_unknown_task(&cancel), "{cancel:?}");
+            }
+        }
+    }
+    assert_eq!(
+        task_requests(&s.alpha),
+        before,
+        "ann's cancels reached the server"
+    );
+    let theirs = bob.send(&on_task(6, "tasks/get", &bobs)).await;
+    assert_eq!(theirs.reply()["result"]["status"], "working", "{theirs:?}");
 }

@@ -151,6 +151,9 @@ impl EraServer {
                     "params": {
                         "mode": "form",
                         "message": "Proceed?",
+                        // A task of the server's one identity, which may be
+                        // any caller's: no client is shown it.
+                        "_meta": {"io.modelcontextprotocol/related-task": {"taskId": "task-1"}},
                         "requestedSchema": {"type": "object", "properties": {"ok": {"type": "boolean"}}}
                     }
                 }}))
@@ -547,6 +550,11 @@ fn json_response(status: StatusCode, body: Value) -> Response<ResBody> {
 /// `tools/call` of `start_task` creates `task-N` (its ids are guessable, as
 /// nothing but the gateway's binding keeps them apart) and answers on an SSE
 /// stream with a task status notification, then the `CreateTaskResult`;
+/// `start_task_loudly` does the same with every task's status and a log
+/// line naming each task (a server that tells any stream of any task);
+/// `reflect_task` puts its `taskId` argument where a `CreateTaskResult`'s
+/// and a related-task `_meta`'s task ids go (a tool whose output the caller
+/// chooses);
 /// `tasks/get` answers on an SSE stream too, every task's status first;
 /// `tasks/get`, `tasks/result`, `tasks/cancel`, `tasks/update` and
 /// `tasks/list` answer for them, in the shape of the request's era
@@ -596,7 +604,21 @@ impl Tasks {
             }
             result
         };
-        if method == "tools/call" && message.pointer("/params/name")? == "start_task" {
+        let tool = message.pointer("/params/name").and_then(Value::as_str);
+        if method == "tools/call" && tool == Some("reflect_task") {
+            // A tool whose output the caller chooses, put where task ids go.
+            let chosen = message.pointer("/params/arguments/taskId").cloned();
+            let chosen = chosen.unwrap_or(Value::Null);
+            let mut result = json!({"content": [], "task": {"taskId": chosen},
+                "_meta": {"io.modelcontextprotocol/related-task": {"taskId": chosen}}});
+            if modern {
+                result["resultType"] = json!("task");
+                result["taskId"] = chosen;
+            }
+            return Some(json_response(StatusCode::OK, reply(result)));
+        }
+        let loudly = tool == Some("start_task_loudly");
+        if method == "tools/call" && (tool == Some("start_task") || loudly) {
             let task_id = format!("task-{}", self.tasks.len() + 1);
             self.tasks.push((task_id.clone(), "working"));
             let task = Self::task(&task_id, "working", modern);
@@ -607,8 +629,22 @@ impl Tasks {
             } else {
                 json!({"task": task})
             };
-            let status = Self::status(&task_id, "working", modern);
-            return Some(sse_response(&[status, reply(result)]));
+            let mut messages = vec![Self::status(&task_id, "working", modern)];
+            if loudly {
+                // Every task's status and a log line of each, whoever asked.
+                messages = self
+                    .tasks
+                    .iter()
+                    .flat_map(|(id, status)| {
+                        let log = json!({"jsonrpc": "2.0", "method": "notifications/message",
+                            "params": {"level": "info", "data": format!("working on {id}"),
+                                "_meta": {"io.modelcontextprotocol/related-task": {"taskId": id}}}});
+                        [Self::status(id, status, modern), log]
+                    })
+                    .collect();
+            }
+            messages.push(reply(result));
+            return Some(sse_response(&messages));
         }
         if method == "tasks/list" {
             let all: Vec<Value> = self
