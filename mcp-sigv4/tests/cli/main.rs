@@ -33,9 +33,9 @@ mod schema;
 mod serve;
 mod sign;
 mod traces;
+mod verbatim;
 #[path = "../support/without_proxies.rs"]
 mod without_proxies;
-mod verbatim;
 
 use std::process::Stdio;
 use std::time::Duration;

@@ -41,9 +41,9 @@ mod tasks;
 mod telemetry;
 mod traces;
 mod upstream;
+mod verbatim;
 #[path = "../support/without_proxies.rs"]
 mod without_proxies;
-mod verbatim;
 
 use std::process::Stdio;
 use std::sync::atomic::Ordering;
