@@ -17,7 +17,7 @@ use crate::schema::{check, legacy_schema, modern_schema, reads_as};
 
 use crate::era_server::{self, Kind};
 use crate::eras::{modern, post_modern_with};
-use crate::{Answer, Gateway, initialize, rpc, send, server, upstream};
+use crate::{Answer, Gateway, initialize, rpc, send, upstream};
 
 #[test]
 fn the_schema_types_refuse_what_breaks_the_schema() {
@@ -101,12 +101,7 @@ async fn upstreams() -> Upstreams {
         tools.url()
     ));
     for (name, server) in [("dual", &dual), ("old", &old), ("new", &new)] {
-        yaml.push_str(&format!(
-            "  {name}:\n    url: \"{}\"\n    auth_type: aws_sigv4\n    aws_region_name: {}\n    aws_service_name: {}\n    aws_access_key_id: os.environ/AGENT_AKID\n    aws_secret_access_key: os.environ/AGENT_SECRET\n    aws_session_token: os.environ/AGENT_TOKEN\n",
-            server.url(),
-            server::REGION,
-            server::SERVICE,
-        ));
+        yaml.push_str(&crate::signed_entry(name, &server.url()));
         if name == "dual" {
             yaml.push_str("    disallowed_tools: [\"wetter-ä\"]\n");
         }

@@ -9,8 +9,7 @@ use serde_json::{Value, json};
 use crate::era_server::{self, EraStandIn, Kind};
 use crate::telemetry::{sample, scrape};
 use crate::{
-    Answer, Gateway, first_event, initialize, read_events_until, rpc, send, server, text,
-    tool_names,
+    Answer, Gateway, first_event, initialize, read_events_until, rpc, send, text, tool_names,
 };
 
 pub(crate) const MODERN: &str = "2026-07-28";
@@ -30,12 +29,7 @@ pub(crate) async fn eras() -> Eras {
     let new = era_server::start(Kind::ModernOnly).await;
     let mut yaml = String::from("mcp_servers:\n");
     for (name, server) in [("dual", &dual), ("old", &old), ("new", &new)] {
-        yaml.push_str(&format!(
-            "  {name}:\n    url: \"{}\"\n    auth_type: aws_sigv4\n    aws_region_name: {}\n    aws_service_name: {}\n    aws_access_key_id: os.environ/AGENT_AKID\n    aws_secret_access_key: os.environ/AGENT_SECRET\n    aws_session_token: os.environ/AGENT_TOKEN\n",
-            server.url(),
-            server::REGION,
-            server::SERVICE,
-        ));
+        yaml.push_str(&crate::signed_entry(name, &server.url()));
     }
     yaml.push_str("general_settings:\n  session_secret: era-test-secret-0123456789abcdef0123\n");
     let config = crate::write_config("gateway-eras", &yaml);

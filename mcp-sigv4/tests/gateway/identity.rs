@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use super::era_server::{self, EraStandIn, Kind};
 use super::eras::{modern, post_modern_with};
 use super::telemetry::{sample, scrape};
-use super::{Answer, Gateway, MASTER_KEY, initialize, post, rpc, send, server, tool_names};
+use super::{Answer, Gateway, MASTER_KEY, initialize, post, rpc, send, tool_names};
 
 const READER: &str = "reader-key-0123456789";
 const BOTH: &str = "both-key-0123456789ab";
@@ -35,12 +35,7 @@ async fn setup(extra: &[&str]) -> Setup {
     let beta = era_server::start(Kind::Dual).await;
     let mut yaml = String::from("mcp_servers:\n");
     for (name, server) in [("alpha", &alpha), ("beta", &beta)] {
-        yaml.push_str(&format!(
-            "  {name}:\n    url: \"{}\"\n    auth_type: aws_sigv4\n    aws_region_name: {}\n    aws_service_name: {}\n    aws_access_key_id: os.environ/AGENT_AKID\n    aws_secret_access_key: os.environ/AGENT_SECRET\n    aws_session_token: os.environ/AGENT_TOKEN\n",
-            server.url(),
-            server::REGION,
-            server::SERVICE,
-        ));
+        yaml.push_str(&crate::signed_entry(name, &server.url()));
     }
     yaml.push_str(&format!(
         r#"general_settings:

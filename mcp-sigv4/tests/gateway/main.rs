@@ -96,6 +96,17 @@ fn scratch_dir(what: &str) -> std::path::PathBuf {
     dir
 }
 
+/// The `mcp_servers` entry of a server `name` at `url` that the gateway signs
+/// for the stand-ins' region and service, with the agent's credentials from the
+/// environment (`AGENT_AKID`, `AGENT_SECRET`, `AGENT_TOKEN`).
+fn signed_entry(name: &str, url: &str) -> String {
+    format!(
+        "  {name}:\n    url: \"{url}\"\n    auth_type: aws_sigv4\n    aws_region_name: {}\n    aws_service_name: {}\n    aws_access_key_id: os.environ/AGENT_AKID\n    aws_secret_access_key: os.environ/AGENT_SECRET\n    aws_session_token: os.environ/AGENT_TOKEN\n",
+        server::REGION,
+        server::SERVICE,
+    )
+}
+
 /// `yaml` as `config.yaml` in a [`scratch_dir`] of its own.
 fn write_config(what: &str, yaml: &str) -> std::path::PathBuf {
     let path = scratch_dir(what).join("config.yaml");

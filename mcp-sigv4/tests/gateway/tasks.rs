@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::era_server::{self, EraStandIn, Kind};
 use super::eras::{MODERN, modern};
-use super::{Answer, Gateway, NEXT, rpc, send, server};
+use super::{Answer, Gateway, NEXT, rpc, send};
 
 const ANN: &str = "ann-key-0123456789abcdef";
 const BOB: &str = "bob-key-0123456789abcdef";
@@ -27,12 +27,7 @@ async fn setup() -> Setup {
     let beta = era_server::start(Kind::Dual).await;
     let mut yaml = String::from("mcp_servers:\n");
     for (name, server) in [("alpha", &alpha), ("beta", &beta)] {
-        yaml.push_str(&format!(
-            "  {name}:\n    url: \"{}\"\n    auth_type: aws_sigv4\n    aws_region_name: {}\n    aws_service_name: {}\n    aws_access_key_id: os.environ/AGENT_AKID\n    aws_secret_access_key: os.environ/AGENT_SECRET\n    aws_session_token: os.environ/AGENT_TOKEN\n",
-            server.url(),
-            server::REGION,
-            server::SERVICE,
-        ));
+        yaml.push_str(&crate::signed_entry(name, &server.url()));
     }
     yaml.push_str(&format!(
         "general_settings:\n  master_key: os.environ/MASTER\n  session_secret: {SECRET}\n  keys:\n    ann:\n      key: {ANN}\n      servers: [alpha, beta]\n    bob:\n      key: {BOB}\n      servers: [alpha, beta]\n"
@@ -164,6 +159,17 @@ fn sealed_ids(answer: &Answer) -> Vec<String> {
     found
 }
 
+/// The task id a `CreateTaskResult` gives: `result.task.taskId` (2025-11-25)
+/// or `result.taskId` (2026-07-28).
+fn task_of(created: &Answer) -> String {
+    let result = &created.reply()["result"];
+    result["task"]["taskId"]
+        .as_str()
+        .or(result["taskId"].as_str())
+        .unwrap_or_else(|| panic!("no task id: {created:?}"))
+        .to_owned()
+}
+
 fn on_task(id: i64, method: &str, task: &str) -> Value {
     rpc(id, method, json!({"taskId": task}))
 }
@@ -180,10 +186,7 @@ async fn a_2025_task_answers_its_creator_only() {
     // cannot know the task it names is ann's.
     let created = ann.send(&start_task(1, "start_task")).await;
     assert_eq!(s.alpha.task_ids(), ["task-1"]);
-    let task = created.reply()["result"]["task"]["taskId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{created:?}"))
-        .to_owned();
+    let task = task_of(&created);
     assert!(
         task.starts_with("t1.") && !task.contains("task-1"),
         "{task}"
@@ -320,10 +323,7 @@ async fn the_aggregated_endpoint_routes_a_task_by_the_server_its_id_names() {
     let ann = Legacy::open(g, "/mcp", ANN).await;
     let bob = Legacy::open(g, "/mcp", BOB).await;
     let created = ann.send(&start_task(1, "beta-start_task")).await;
-    let task = created.reply()["result"]["task"]["taskId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{created:?}"))
-        .to_owned();
+    let task = task_of(&created);
     assert_eq!(s.beta.task_ids(), ["task-1"]);
     assert!(s.alpha.task_ids().is_empty());
 
@@ -339,10 +339,7 @@ async fn the_aggregated_endpoint_routes_a_task_by_the_server_its_id_names() {
     // The same in 2026-07-28, stateless.
     let call = modern_task_call(4, "alpha-start_task");
     let created = stateless(g, "/mcp", ANN, &call).await;
-    let task = created.reply()["result"]["taskId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task = task_of(&created);
     let get = modern(5, "tasks/get", json!({"taskId": task}));
     let answer = stateless(g, "/mcp", BOB, &get).await;
     assert!(is_unknown_task(&answer), "{answer:?}");
@@ -364,10 +361,7 @@ async fn a_server_that_broadcasts_task_statuses_tells_no_caller_of_anothers_task
     let g = &s.gateway;
     let call = modern_task_call(1, "start_task");
     let created = stateless(g, "/mcp/alpha", ANN, &call).await;
-    let ann_task = created.reply()["result"]["taskId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let ann_task = task_of(&created);
     stateless(g, "/mcp/alpha", BOB, &call).await;
     assert_eq!(s.alpha.task_ids(), ["task-1", "task-2"]);
     let statuses = |answer: &Answer| -> Vec<Value> {
@@ -414,10 +408,7 @@ async fn without_a_shared_secret_a_task_id_works_only_on_its_replica() {
     );
     let call = modern_task_call(1, "start_task");
     let created = stateless(&one, "/mcp/alpha", ANN, &call).await;
-    let task = created.reply()["result"]["taskId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let task = task_of(&created);
     let get = modern(2, "tasks/get", json!({"taskId": task}));
     let elsewhere = stateless(&two, "/mcp/alpha", ANN, &get).await;
     assert!(is_unknown_task(&elsewhere), "{elsewhere:?}");
@@ -437,17 +428,11 @@ async fn a_call_stream_names_no_task_but_the_one_its_result_creates() {
     let ann = Legacy::open(g, "/mcp/alpha", ANN).await;
     let bob = Legacy::open(g, "/mcp/alpha", BOB).await;
     let bobs = bob.send(&start_task(1, "start_task")).await;
-    let bobs = bobs.reply()["result"]["task"]["taskId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{bobs:?}"))
-        .to_owned();
+    let bobs = task_of(&bobs);
 
     let created = ann.send(&start_task(1, "start_task_loudly")).await;
     assert_eq!(s.alpha.task_ids(), ["task-1", "task-2"]);
-    let mine = created.reply()["result"]["task"]["taskId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{created:?}"))
-        .to_owned();
+    let mine = task_of(&created);
     // The server sent both statuses and a log line of each task: the log
     // lines go on without the task they name, the statuses not at all.
     let methods: Vec<&str> = created
@@ -482,10 +467,7 @@ async fn a_call_stream_names_no_task_but_the_one_its_result_creates() {
     let call = modern_task_call(2, "start_task_loudly");
     let modern_created = stateless(g, "/mcp/alpha", ANN, &call).await;
     assert_eq!(s.alpha.task_ids(), ["task-1", "task-2", "task-3"]);
-    let modern_mine = modern_created.reply()["result"]["taskId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{modern_created:?}"))
-        .to_owned();
+    let modern_mine = task_of(&modern_created);
     assert!(
         modern_created
             .messages
@@ -523,10 +505,7 @@ async fn a_tool_output_is_no_sealing_oracle() {
     let ann = Legacy::open(g, "/mcp/alpha", ANN).await;
     let bob = Legacy::open(g, "/mcp/alpha", BOB).await;
     let bobs = bob.send(&start_task(1, "start_task")).await;
-    let bobs = bobs.reply()["result"]["task"]["taskId"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{bobs:?}"))
-        .to_owned();
+    let bobs = task_of(&bobs);
     let reflect = rpc(
         2,
         "tools/call",
